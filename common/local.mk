@@ -1,0 +1,16 @@
+# common/: helpers every library may use; depends on nothing of ours.
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS)
+common_libcommon_a_SOURCES = \
+	common/buf.c common/buf.h \
+	common/log.c common/log.h \
+	common/sha256.c common/sha256.h \
+	common/util.c common/util.h \
+	common/bencode.h
+COMMON_LIBS = common/libcommon.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
+
+check_PROGRAMS += tests/unit/test_util
+TESTS += tests/unit/test_util
+tests_unit_test_util_SOURCES = tests/unit/test_util.c
+tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_util_LDADD = $(COMMON_LIBS) $(UNIT_LIBS)

@@ -1,0 +1,42 @@
+/* util.h: small parsing and formatting helpers with no dependencies. */
+#ifndef SHOAL_COMMON_UTIL_H
+#define SHOAL_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Lower-case hex of `len` bytes into `out`, which must hold 2*len+1 bytes. */
+void hex_encode(const uint8_t *in, size_t len, char *out);
+
+/* Decode exactly 2*len hex digits (either case) from `in` into `out`.
+ * Returns 0, or -EINVAL if `in` is not that many hex digits. */
+int hex_decode(const char *in, size_t in_len, uint8_t *out, size_t len)
+	__attribute__((warn_unused_result));
+
+/* Parse a transfer rate: a whole number of bytes per second with an optional
+ * binary suffix K, M or G (KiB/s, MiB/s, GiB/s), e.g. "500K", "2M".  "0" means
+ * unlimited.  Returns 0 or -EINVAL. */
+int parse_rate(const char *s, uint64_t *bytes_per_s_out) __attribute__((warn_unused_result));
+
+/* Format a byte count as "1.5 MiB" into `out` (at least 16 bytes). */
+void format_bytes(uint64_t n, char *out, size_t out_len);
+
+/* Parse a decimal port 0..65535.  Returns 0 or -EINVAL. */
+int parse_port(const char *s, uint16_t *port_out) __attribute__((warn_unused_result));
+
+/* Split "host:port", "[v6]:port" into host (without brackets) and port.
+ * Returns 0, -EINVAL for bad syntax, -ENAMETOOLONG if host does not fit. */
+int parse_hostport(const char *s, char *host_out, size_t host_len, uint16_t *port_out)
+	__attribute__((warn_unused_result));
+
+/* Monotonic clock in milliseconds. */
+uint64_t now_ms(void);
+
+/* Create `path` and missing parents with `mode` (like mkdir -p).
+ * Returns 0 or a negative errno. */
+int mkdir_p(const char *path, unsigned mode) __attribute__((warn_unused_result));
+
+#endif

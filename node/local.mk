@@ -1,0 +1,1 @@
+# node/: the daemon (config, SQLite store, HTTP API, glue).

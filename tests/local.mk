@@ -1,0 +1,1 @@
+# tests/: integration and interop tests (real daemons on loopback).

@@ -1,0 +1,1 @@
+# transfer/: metainfo, merkle, wire codec, crypto transport, picker, swarm; depends on common/ only.
