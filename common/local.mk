@@ -6,7 +6,7 @@ common_libcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/sha256.c common/sha256.h \
 	common/util.c common/util.h \
-	common/bencode.h
+	common/bencode.c common/bencode.h
 COMMON_LIBS = common/libcommon.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
 
 check_PROGRAMS += tests/unit/test_util
@@ -14,3 +14,16 @@ TESTS += tests/unit/test_util
 tests_unit_test_util_SOURCES = tests/unit/test_util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = $(COMMON_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_bencode
+TESTS += tests/unit/test_bencode
+tests_unit_test_bencode_SOURCES = tests/unit/test_bencode.c
+tests_unit_test_bencode_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_bencode_LDADD = $(COMMON_LIBS) $(UNIT_LIBS)
+
+# Fuzz harnesses replayed over their stored corpus (tests/fuzz/replay.c).
+check_PROGRAMS += tests/fuzz/replay_bencode
+TESTS += tests/fuzz/replay_bencode
+tests_fuzz_replay_bencode_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_bencode.c
+tests_fuzz_replay_bencode_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"bencode\"
+tests_fuzz_replay_bencode_LDADD = $(COMMON_LIBS)
