@@ -1,1 +1,13 @@
-# transfer/picker.mk
+# transfer/picker.mk: bitfield, piece picker, choker and on-disk storage.
+transfer_libtransfer_a_SOURCES += \
+	transfer/bitfield.c transfer/bitfield.h \
+	transfer/picker.c transfer/picker.h
+
+check_PROGRAMS += tests/unit/test_bitfield tests/unit/test_picker
+TESTS += tests/unit/test_bitfield tests/unit/test_picker
+tests_unit_test_bitfield_SOURCES = tests/unit/test_bitfield.c
+tests_unit_test_bitfield_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_bitfield_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+tests_unit_test_picker_SOURCES = tests/unit/test_picker.c
+tests_unit_test_picker_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_picker_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
