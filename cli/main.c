@@ -1,8 +1,102 @@
-/* main.c: entry point of the `shoal` command. */
+/* main.c: entry point of `shoal`: dispatch to a subcommand. */
 #include "config.h"
+
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "node/node.h"
+
+static int cmd_daemon(int argc, char **argv)
 {
-	puts("shoal");
-	return 0;
+	return node_daemon_main(argc, argv);
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_command commands[] = {
+	{ "daemon", "run a node in the foreground",
+	  "shoal daemon [OPTIONS]   (see `shoal daemon --help`)\n", cmd_daemon },
+	{ "status", "show the node, its DHT and every swarm",
+	  "shoal status [--json] [--data-dir DIR]\n"
+	  "\n"
+	  "Ask the running daemon for its status and print a summary; --json prints\n"
+	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
+	  cmd_status },
+	{ "token", "print the API bearer token",
+	  "shoal token [--data-dir DIR]\n"
+	  "\n"
+	  "Print the token that authorises requests to the control API, e.g.\n"
+	  "  curl -H \"Authorization: Bearer $(shoal token)\" http://127.0.0.1:7881/api/v1/status\n",
+	  cmd_token },
+	{ "help", "show help for a command", "shoal help [COMMAND]\n", cmd_help },
+};
+
+const struct cli_command *cli_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void cli_usage(const struct cli_command *cmd, FILE *out)
+{
+	if (strcmp(cmd->name, "daemon") == 0) {
+		node_daemon_usage(out);
+		return;
+	}
+	fprintf(out, "Usage: %s", cmd->usage);
+	fprintf(out, "\nEvery command takes --data-dir DIR (or $SHOAL_DATA_DIR) to pick the node.\n"
+		     "Exit status: 0 ok, 1 failed, 2 bad usage, 3 no daemon running.\n");
+}
+
+static void main_usage(FILE *out)
+{
+	fprintf(out, "Usage: shoal COMMAND [OPTIONS]\n\n"
+		     "shoal is a peer-to-peer file sharing node: BitTorrent v2 content, a\n"
+		     "Mainline DHT, encrypted transfers between shoal nodes.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nRun `shoal help COMMAND` or `shoal COMMAND --help` for details.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_usage(stdout);
+		return CLI_OK;
+	}
+	const struct cli_command *cmd = cli_find(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "shoal: unknown command '%s'\n", argv[1]);
+		main_usage(stderr);
+		return CLI_USAGE;
+	}
+	cli_usage(cmd, stdout);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		main_usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("shoal %s\n", PACKAGE_VERSION);
+		return CLI_OK;
+	}
+	const struct cli_command *cmd = cli_find(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "shoal: unknown command '%s'\n", argv[1]);
+		main_usage(stderr);
+		return CLI_USAGE;
+	}
+	return cmd->run(argc - 1, argv + 1);
 }

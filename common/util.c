@@ -172,3 +172,21 @@ int mkdir_p(const char *path, unsigned mode)
 		return -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
+
+int default_data_dir(char *out, size_t out_len)
+{
+	const char *env = getenv("SHOAL_DATA_DIR");
+	int n;
+	if (env && *env) {
+		n = snprintf(out, out_len, "%s", env);
+	} else if ((env = getenv("XDG_DATA_HOME")) && *env == '/') {
+		n = snprintf(out, out_len, "%s/shoal", env);
+	} else if ((env = getenv("HOME")) && *env) {
+		n = snprintf(out, out_len, "%s/.local/share/shoal", env);
+	} else {
+		return -ENOENT;
+	}
+	if (n < 0 || (size_t)n >= out_len)
+		return -ENAMETOOLONG;
+	return 0;
+}

@@ -39,4 +39,10 @@ uint64_t now_ms(void);
  * Returns 0 or a negative errno. */
 int mkdir_p(const char *path, unsigned mode) __attribute__((warn_unused_result));
 
+/* The data directory when none is given: $SHOAL_DATA_DIR, else
+ * $XDG_DATA_HOME/shoal, else $HOME/.local/share/shoal (XDG base directory
+ * convention).  Returns 0, -ENOENT when neither XDG_DATA_HOME nor HOME is set,
+ * -ENAMETOOLONG when it does not fit in `out`. */
+int default_data_dir(char *out, size_t out_len) __attribute__((warn_unused_result));
+
 #endif

@@ -1,1 +1,23 @@
 # node/: the daemon (config, SQLite store, HTTP API, glue).
+noinst_LIBRARIES += node/libnode.a
+node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLITE_CFLAGS) \
+	$(JANSSON_CFLAGS)
+node_libnode_a_SOURCES = \
+	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
+	node/settings.c node/settings.h \
+	node/daemon.c node/node.h \
+	node/store.c node/store.h
+NODE_LIBS = node/libnode.a $(COMMON_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
+	$(SODIUM_LIBS) -lpthread
+
+check_PROGRAMS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
+TESTS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+tests_unit_test_api_auth_SOURCES = tests/unit/test_api_auth.c
+tests_unit_test_api_auth_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_api_auth_LDADD = $(NODE_LIBS) $(UNIT_LIBS)

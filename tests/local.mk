@@ -1,1 +1,4 @@
-# tests/: integration and interop tests (real daemons on loopback).
+# tests/: integration tests that run real daemons on loopback (Python 3,
+# standard library only, run by /usr/bin/python3).
+TESTS += tests/integration/test_backbone.py
+EXTRA_DIST += tests/integration/shoal_harness.py

@@ -1,0 +1,187 @@
+/* cmd_status.c: `shoal status` and `shoal token`. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/table.h"
+#include "common/util.h"
+
+/* Parse the options every read-only command shares.  Returns 0 to go on,
+ * -1 after printing help (exit 0), or CLI_USAGE. */
+static int common_opts(const char *name, int argc, char **argv, struct cli_conn *conn, int *json)
+{
+	static const struct option opts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *data_dir = NULL;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'j':
+			if (!json)
+				goto bad;
+			*json = 1;
+			break;
+		case 'h':
+			cli_usage(cli_find(name), stdout);
+			return -1;
+		default:
+			goto bad;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "shoal %s: unexpected argument '%s'\n", name, argv[optind]);
+		goto bad;
+	}
+	return cli_resolve_data_dir(conn, data_dir);
+bad:
+	cli_usage(cli_find(name), stderr);
+	return CLI_USAGE;
+}
+
+static const char *str_or(const json_t *obj, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : dflt;
+}
+
+static void format_uptime(json_int_t s, char *out, size_t len)
+{
+	if (s >= 86400)
+		snprintf(out, len, "%lldd%02lldh", (long long)s / 86400, (long long)(s % 86400) / 3600);
+	else if (s >= 3600)
+		snprintf(out, len, "%lldh%02lldm", (long long)s / 3600, (long long)(s % 3600) / 60);
+	else
+		snprintf(out, len, "%lldm%02llds", (long long)s / 60, (long long)s % 60);
+}
+
+static void print_status(const json_t *st, const json_t *swarms)
+{
+	const json_t *node = json_object_get(st, "node");
+	const json_t *dht = json_object_get(st, "dht");
+	const json_t *xfer = json_object_get(st, "transfer");
+	char up[32], cell[160];
+	format_uptime(json_integer_value(json_object_get(node, "uptime_s")), up, sizeof up);
+
+	struct table t;
+	table_init(&t, 2, 0);
+	int e = 0;
+	snprintf(cell, sizeof cell, "shoal %s, pid %lld, up %s", str_or(node, "version", "?"),
+		 (long long)json_integer_value(json_object_get(node, "pid")), up);
+	e |= table_add(&t, "node", cell);
+	e |= table_add(&t, "id", str_or(node, "id", "?"));
+	e |= table_add(&t, "data dir", str_or(node, "data_dir", "?"));
+	snprintf(cell, sizeof cell, "http://%s/api/v1/", str_or(node, "api", "?"));
+	e |= table_add(&t, "API", cell);
+	if (json_is_true(json_object_get(dht, "running")))
+		snprintf(cell, sizeof cell, "running, %lld good / %lld nodes",
+			 (long long)json_integer_value(json_object_get(dht, "good_nodes")),
+			 (long long)json_integer_value(json_object_get(dht, "nodes")));
+	else
+		snprintf(cell, sizeof cell, "not running (%s)", str_or(dht, "note", "off"));
+	e |= table_add(&t, "DHT", cell);
+	if (json_is_true(json_object_get(xfer, "running")))
+		snprintf(cell, sizeof cell, "listening on port %lld, encryption %s",
+			 (long long)json_integer_value(json_object_get(xfer, "peer_port")),
+			 str_or(xfer, "encryption", "?"));
+	else
+		snprintf(cell, sizeof cell, "not running (%s)", str_or(xfer, "note", "off"));
+	e |= table_add(&t, "transfer", cell);
+	if (!e)
+		table_print(&t, stdout);
+	table_destroy(&t);
+
+	const json_t *list = json_object_get(swarms, "swarms");
+	printf("\n");
+	if (json_array_size(list) == 0) {
+		printf("no swarms yet: `shoal share DIR` or `shoal join LINK`\n");
+		return;
+	}
+	table_init(&t, 6, 1u << 0 | 1u << 4);
+	e = table_add(&t, "ID", "NAME", "ROLE", "STATE", "SIZE", "INFO-HASH");
+	size_t i;
+	json_t *sw;
+	json_array_foreach(list, i, sw) {
+		char id[24], size[32];
+		snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(sw, "id")));
+		format_bytes((uint64_t)json_integer_value(json_object_get(sw, "total_size")), size,
+			     sizeof size);
+		e |= table_add(&t, id, str_or(sw, "name", ""), str_or(sw, "role", ""),
+			       str_or(sw, "state", ""), size, str_or(sw, "info_hash", ""));
+	}
+	if (!e)
+		table_print(&t, stdout);
+	table_destroy(&t);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct cli_conn conn;
+	int json = 0;
+	int rc = common_opts("status", argc, argv, &conn, &json);
+	if (rc)
+		return rc < 0 ? CLI_OK : rc;
+	if ((rc = cli_load_conn(&conn)))
+		return rc;
+	int status;
+	json_t *st = NULL, *swarms = NULL;
+	if ((rc = cli_request(&conn, "GET", "/api/v1/status", NULL, &status, &st)))
+		return rc;
+	if (status != 200) {
+		cli_print_error("status", status, st);
+		json_decref(st);
+		return CLI_FAIL;
+	}
+	if (json) {
+		json_dumpf(st, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+		json_decref(st);
+		return CLI_OK;
+	}
+	if ((rc = cli_request(&conn, "GET", "/api/v1/swarms", NULL, &status, &swarms))) {
+		json_decref(st);
+		return rc;
+	}
+	print_status(st, status == 200 ? swarms : NULL);
+	json_decref(st);
+	json_decref(swarms);
+	return CLI_OK;
+}
+
+int cmd_token(int argc, char **argv)
+{
+	struct cli_conn conn;
+	int rc = common_opts("token", argc, argv, &conn, NULL);
+	if (rc)
+		return rc < 0 ? CLI_OK : rc;
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/api.token", conn.data_dir);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "shoal token: no token in %s yet; start `shoal daemon` once to create it\n",
+			conn.data_dir);
+		return CLI_NO_DAEMON;
+	}
+	char tok[80] = "";
+	if (!fgets(tok, sizeof tok, f))
+		tok[0] = '\0';
+	fclose(f);
+	tok[strcspn(tok, "\r\n")] = '\0';
+	if (strlen(tok) != 64) {
+		fprintf(stderr, "shoal token: %s is malformed\n", path);
+		return CLI_FAIL;
+	}
+	puts(tok);
+	return CLI_OK;
+}

@@ -1,0 +1,20 @@
+/* api-internal.h: the route table shared by api.c and the handler files. */
+#ifndef SHOAL_NODE_API_INTERNAL_H
+#define SHOAL_NODE_API_INTERNAL_H
+
+#include <stddef.h>
+
+#include "node/api.h"
+
+enum api_method { API_GET = 1, API_POST = 2, API_DELETE = 4 };
+
+struct api_route {
+	enum api_method method;
+	const char *pattern; /* "/api/v1/swarms/{id}/peers": {id} matches one segment */
+	void (*handler)(struct api_req *r);
+};
+
+extern const struct api_route api_routes[];
+extern const size_t api_routes_count;
+
+#endif

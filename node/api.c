@@ -1,0 +1,300 @@
+/* api.c: the HTTP server: Host and token checks, routing, JSON bodies and replies. */
+#include "config.h"
+
+#include "node/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "node/api-internal.h"
+#include "node/node.h"
+
+struct api {
+	struct node *node;
+	struct evhttp *http;
+	uint16_t port;
+	char bind[64];
+	char address[96];
+	uint8_t token[API_TOKEN_LEN];
+};
+
+static void on_request(struct evhttp_request *req, void *arg);
+
+struct api *api_new(struct node *node, const char *bind_addr, uint16_t port,
+		    const uint8_t token[API_TOKEN_LEN], char *err, size_t err_len)
+{
+	struct api *api = calloc(1, sizeof *api);
+	if (!api) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	api->node = node;
+	memcpy(api->token, token, API_TOKEN_LEN);
+	snprintf(api->bind, sizeof api->bind, "%s", bind_addr);
+	api->http = evhttp_new(node->base);
+	if (!api->http) {
+		snprintf(err, err_len, "cannot create the HTTP server");
+		goto fail;
+	}
+	evhttp_set_max_body_size(api->http, API_HARD_MAX_BODY);
+	evhttp_set_max_headers_size(api->http, 16 * 1024);
+	evhttp_set_timeout(api->http, 30);
+	/* Let every method reach us so wrong ones get a JSON 405. */
+	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(api->http, on_request, api);
+
+	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(api->http, bind_addr, port);
+	if (!bs) {
+		snprintf(err, err_len, "cannot listen for the API on %s port %u: %s", bind_addr,
+			 (unsigned)port, strerror(errno));
+		goto fail;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(err, err_len, "getsockname: %s", strerror(errno));
+		goto fail;
+	}
+	char ip[INET6_ADDRSTRLEN];
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		api->port = ntohs(s6->sin6_port);
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+		snprintf(api->address, sizeof api->address, "[%s]:%u", ip, (unsigned)api->port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		api->port = ntohs(s4->sin_port);
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+		snprintf(api->address, sizeof api->address, "%s:%u", ip, (unsigned)api->port);
+	}
+	return api;
+fail:
+	api_free(api);
+	return NULL;
+}
+
+void api_free(struct api *api)
+{
+	if (!api)
+		return;
+	if (api->http)
+		evhttp_free(api->http);
+	sodium_memzero(api->token, sizeof api->token);
+	free(api);
+}
+
+const char *api_address(const struct api *api)
+{
+	return api->address;
+}
+
+uint16_t api_port(const struct api *api)
+{
+	return api->port;
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Entity";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+void api_reply(struct api_req *r, int status, json_t *json)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	struct evbuffer *out = evbuffer_new();
+	char *text = json_dumps(json, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (out && text) {
+		evbuffer_add(out, text, strlen(text));
+		evbuffer_add(out, "\n", 1);
+	}
+	evhttp_send_reply(r->req, status, reason_phrase(status), out);
+	free(text);
+	if (out)
+		evbuffer_free(out);
+	json_decref(json);
+}
+
+void api_reply_error(struct api_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	api_reply(r, status,
+		  json_pack("{s:{s:i,s:s,s:s}}", "error", "status", status, "code", code, "message",
+			    msg));
+}
+
+/* Match `path` against `pattern`; a "{id}" segment matches one non-empty
+ * segment, copied into `param`. */
+static bool route_match(const char *pattern, const char *path, char *param, size_t param_len)
+{
+	while (*pattern && *path) {
+		if (strncmp(pattern, "{id}", 4) == 0) {
+			size_t n = strcspn(path, "/");
+			if (n == 0 || n >= param_len)
+				return false;
+			memcpy(param, path, n);
+			param[n] = '\0';
+			path += n;
+			pattern += 4;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+static enum api_method method_of(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return API_GET;
+	case EVHTTP_REQ_POST: return API_POST;
+	case EVHTTP_REQ_DELETE: return API_DELETE;
+	default: return 0;
+	}
+}
+
+/* Parse the request body as a JSON object into r->body.  Replies and
+ * returns false on any problem. */
+static bool read_body(struct api_req *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	if (len > API_MAX_BODY) {
+		api_reply_error(r, 413, "body_too_large", "request body over %d bytes",
+				API_MAX_BODY);
+		return false;
+	}
+	if (len == 0)
+		return true; /* e.g. POST /pause: no body needed */
+	const char *ctype =
+		evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
+	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
+	    (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
+		api_reply_error(r, 415, "unsupported_media_type",
+				"request bodies must be sent as Content-Type: application/json");
+		return false;
+	}
+	const char *text = (const char *)evbuffer_pullup(in, -1);
+	if (api_json_depth(text, len) > API_MAX_JSON_DEPTH) {
+		api_reply_error(r, 400, "bad_json", "JSON nested deeper than %d levels",
+				API_MAX_JSON_DEPTH);
+		return false;
+	}
+	json_error_t jerr;
+	json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!body) {
+		api_reply_error(r, 400, "bad_json", "invalid JSON at line %d column %d: %s",
+				jerr.line, jerr.column, jerr.text);
+		return false;
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		api_reply_error(r, 400, "bad_json", "the request body must be a JSON object");
+		return false;
+	}
+	r->body = body;
+	return true;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct api *api = arg;
+	struct api_req r = { .api = api, .node = api->node, .req = req };
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+
+	if (!api_host_allowed(evhttp_find_header(in, "Host"), api->port, api->bind)) {
+		api_reply_error(&r, 403, "forbidden_host",
+				"the Host header must name this node by a loopback address");
+		return;
+	}
+	if (!api_bearer_ok(evhttp_find_header(in, "Authorization"), api->token)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				  "Bearer realm=\"shoal\"");
+		api_reply_error(&r, 401, "unauthorized",
+				"missing or wrong bearer token (see `shoal token`)");
+		return;
+	}
+
+	/* Oversized bodies are refused on every path, before any routing. */
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > API_MAX_BODY) {
+		api_reply_error(&r, 413, "body_too_large", "request body over %d bytes",
+				API_MAX_BODY);
+		return;
+	}
+
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (!path)
+		path = "/";
+	enum api_method m = method_of(evhttp_request_get_command(req));
+	char param[256];
+	bool path_known = false;
+	char allow[64] = "";
+	for (size_t i = 0; i < api_routes_count; i++) {
+		const struct api_route *rt = &api_routes[i];
+		if (!route_match(rt->pattern, path, param, sizeof param))
+			continue;
+		path_known = true;
+		if (rt->method != m) {
+			const char *name = rt->method == API_GET    ? "GET"
+					   : rt->method == API_POST ? "POST"
+								    : "DELETE";
+			if (!strstr(allow, name))
+				snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+					 *allow ? ", " : "", name);
+			continue;
+		}
+		r.param = strstr(rt->pattern, "{id}") ? param : NULL;
+		if ((m == API_POST || m == API_DELETE) && !read_body(&r))
+			return;
+		rt->handler(&r);
+		json_decref(r.body);
+		return;
+	}
+	if (path_known) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+		api_reply_error(&r, 405, "method_not_allowed", "%s accepts only %s", path, allow);
+		return;
+	}
+	api_reply_error(&r, 404, "not_found", "no such endpoint: %s", path);
+}

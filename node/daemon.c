@@ -1,0 +1,328 @@
+/* daemon.c: `shoal daemon`: settings, data dir, lock, database, API, event loop. */
+#include "config.h"
+
+#include "node/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "node/api.h"
+#include "node/store.h"
+
+void node_daemon_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: shoal daemon [OPTIONS]\n"
+		"\n"
+		"Run a shoal node in the foreground until SIGINT or SIGTERM.\n"
+		"\n"
+		"Options:\n"
+		"  --data-dir DIR        state directory (default $SHOAL_DATA_DIR, else\n"
+		"                        $XDG_DATA_HOME/shoal, else ~/.local/share/shoal)\n"
+		"  --port PORT           peer TCP port; the DHT uses UDP on the same number\n"
+		"                        (default %d)\n"
+		"  --api-port PORT       HTTP control API port, 0 picks a free one (default %d)\n"
+		"  --api-bind ADDR       address of the API (default 127.0.0.1; anything but\n"
+		"                        loopback exposes the node, guarded only by the token)\n"
+		"  --bootstrap LIST      DHT bootstrap nodes HOST:PORT[,HOST:PORT...]; \"\" for\n"
+		"                        none (default: the public Mainline routers)\n"
+		"  --upload-limit RATE   e.g. 500K, 2M; 0 = unlimited (default 0)\n"
+		"  --download-limit RATE e.g. 500K, 2M; 0 = unlimited (default 0)\n"
+		"  --encryption POLICY   prefer, require or off (default prefer)\n"
+		"  --no-upload           never upload (the client-server experiment's leechers)\n"
+		"  --log-level LEVEL     error, warn, info or debug (default info)\n"
+		"  -h, --help            show this help\n"
+		"\n"
+		"Settings may also be written as 'key = value' lines in DIR/" CONFIG_FILE_NAME
+		",\n"
+		"using the option names without dashes (port = 6881); flags win.\n"
+		"\n"
+		"Exit status: 0 after a clean stop, 1 on a runtime error (another daemon\n"
+		"holds the data dir, a port is taken, the database is refused), 2 on bad\n"
+		"usage.\n",
+		CONFIG_DEFAULT_PEER_PORT, CONFIG_DEFAULT_API_PORT);
+}
+
+struct flag_value {
+	const char *key;
+	const char *value;
+};
+
+static void on_signal(evutil_socket_t sig, short events, void *arg)
+{
+	struct node *node = arg;
+	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopexit(node->base, NULL);
+}
+
+/* Take an exclusive lock on DIR/daemon.lock and write our pid into it.
+ * Returns the descriptor or -1 with a message. */
+static int take_lock(const char *data_dir, char *err, size_t err_len)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", data_dir, NODE_LOCK_FILE);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		if (n > 0)
+			pid[strcspn(pid, "\n")] = '\0';
+		else
+			snprintf(pid, sizeof pid, "unknown");
+		snprintf(err, err_len, "another shoal daemon (pid %s) is already running on %s", pid,
+			 data_dir);
+		close(fd);
+		return -1;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("%s: cannot record our pid: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Publish where the API listens, atomically, for the CLI. */
+static int write_api_addr(const char *data_dir, const char *addr)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", data_dir, NODE_API_ADDR_FILE);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	char line[128];
+	int n = snprintf(line, sizeof line, "%s\n", addr);
+	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return -e;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0)
+		return -errno;
+	return 0;
+}
+
+static int load_node_id(struct node *node)
+{
+	int n = store_setting_get(node->store, "node_id", node->node_id, NODE_ID_LEN);
+	if (n == NODE_ID_LEN)
+		return 0;
+	randombytes_buf(node->node_id, NODE_ID_LEN);
+	return store_setting_set(node->store, "node_id", node->node_id, NODE_ID_LEN);
+}
+
+/* Parse flags; returns 0, or 2 after printing usage or an error. */
+static int parse_flags(struct node *node, int argc, char **argv, struct flag_value *flags,
+		       size_t *n_flags, bool *help)
+{
+	static const struct option opts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "api-port", required_argument, NULL, 'a' },
+		{ "api-bind", required_argument, NULL, 'b' },
+		{ "bootstrap", required_argument, NULL, 'B' },
+		{ "upload-limit", required_argument, NULL, 'u' },
+		{ "download-limit", required_argument, NULL, 'D' },
+		{ "encryption", required_argument, NULL, 'e' },
+		{ "no-upload", no_argument, NULL, 'N' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	optind = 1;
+	int c, idx;
+	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+		if (c == 'h') {
+			*help = true;
+			return 0;
+		}
+		if (c == '?') {
+			node_daemon_usage(stderr);
+			return 2;
+		}
+		const char *key = opts[idx].name;
+		const char *value = optarg ? optarg : "true";
+		if (c == 'd') {
+			char err[256];
+			if (config_set(&node->cfg, key, value, err, sizeof err)) {
+				fprintf(stderr, "shoal daemon: %s\n", err);
+				return 2;
+			}
+			continue;
+		}
+		flags[(*n_flags)++] = (struct flag_value){ key, value };
+	}
+	if (optind < argc) {
+		fprintf(stderr, "shoal daemon: unexpected argument '%s'\n", argv[optind]);
+		node_daemon_usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+int node_daemon_main(int argc, char **argv)
+{
+	struct node node_storage, *node = &node_storage;
+	memset(node, 0, sizeof *node);
+	node->lock_fd = -1;
+	int exit_code = 1;
+	char err[1024];
+	struct flag_value flags[32];
+	size_t n_flags = 0;
+	bool help = false;
+	bool addr_written = false;
+
+	if (config_defaults(&node->cfg) != 0)
+		node->cfg.data_dir[0] = '\0';
+	int rc = parse_flags(node, argc, argv, flags, &n_flags, &help);
+	if (rc)
+		return rc;
+	if (help) {
+		node_daemon_usage(stdout);
+		return 0;
+	}
+	if (!node->cfg.data_dir[0]) {
+		fprintf(stderr, "shoal daemon: no data dir: set --data-dir, SHOAL_DATA_DIR or HOME\n");
+		return 2;
+	}
+	/* Validate flags before touching the disk, so a typo changes nothing. */
+	for (size_t i = 0; i < n_flags; i++) {
+		struct node_config probe = node->cfg;
+		if (config_set(&probe, flags[i].key, flags[i].value, err, sizeof err)) {
+			fprintf(stderr, "shoal daemon: %s\n", err);
+			return 2;
+		}
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "shoal daemon: libsodium failed to initialise\n");
+		return 1;
+	}
+	if ((rc = mkdir_p(node->cfg.data_dir, 0700)) != 0) {
+		fprintf(stderr, "shoal daemon: cannot create %s: %s\n", node->cfg.data_dir,
+			strerror(-rc));
+		return 1;
+	}
+	struct stat st;
+	if (stat(node->cfg.data_dir, &st) == 0 && (st.st_mode & 077)) {
+		if (chmod(node->cfg.data_dir, 0700) == 0)
+			log_warn("%s was accessible to other users; tightened it to 0700",
+				 node->cfg.data_dir);
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, CONFIG_FILE_NAME);
+	if (config_load_file(&node->cfg, path, err, sizeof err)) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		return 2;
+	}
+	for (size_t i = 0; i < n_flags; i++) {
+		if (config_set(&node->cfg, flags[i].key, flags[i].value, err, sizeof err)) {
+			fprintf(stderr, "shoal daemon: %s\n", err);
+			return 2;
+		}
+	}
+	log_set_level(node->cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	node->lock_fd = take_lock(node->cfg.data_dir, err, sizeof err);
+	if (node->lock_fd < 0) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		return 1;
+	}
+	snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, STORE_FILE_NAME);
+	node->store = store_open(path, err, sizeof err);
+	if (!node->store) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
+	if (load_node_id(node) != 0) {
+		fprintf(stderr, "shoal daemon: cannot store the node id in %s\n", path);
+		goto done;
+	}
+	uint8_t token[API_TOKEN_LEN];
+	snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, NODE_TOKEN_FILE);
+	if (api_token_load_or_create(path, token, err, sizeof err) != 0) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
+	if (evthread_use_pthreads() != 0) {
+		fprintf(stderr, "shoal daemon: libevent has no thread support\n");
+		goto done;
+	}
+	node->base = event_base_new();
+	if (!node->base) {
+		fprintf(stderr, "shoal daemon: cannot create the event loop\n");
+		goto done;
+	}
+	node->started_ms = now_ms();
+	node->started_at = time(NULL);
+	node->api = api_new(node, node->cfg.api_bind, node->cfg.api_port, token, err, sizeof err);
+	sodium_memzero(token, sizeof token);
+	if (!node->api) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
+	if (strcmp(node->cfg.api_bind, "127.0.0.1") != 0 && strcmp(node->cfg.api_bind, "::1") != 0)
+		log_warn("WARNING: the control API listens on %s, not loopback: anyone who can reach "
+			 "it and learns the token controls this node",
+			 node->cfg.api_bind);
+	if ((rc = write_api_addr(node->cfg.data_dir, api_address(node->api))) != 0) {
+		fprintf(stderr, "shoal daemon: cannot write %s/%s: %s\n", node->cfg.data_dir,
+			NODE_API_ADDR_FILE, strerror(-rc));
+		goto done;
+	}
+	addr_written = true;
+	node->sig_int = evsignal_new(node->base, SIGINT, on_signal, node);
+	node->sig_term = evsignal_new(node->base, SIGTERM, on_signal, node);
+	if (!node->sig_int || !node->sig_term || evsignal_add(node->sig_int, NULL) ||
+	    evsignal_add(node->sig_term, NULL)) {
+		fprintf(stderr, "shoal daemon: cannot install signal handlers\n");
+		goto done;
+	}
+	log_info("shoal %s running: data dir %s, API http://%s/api/v1/, peer port %u",
+		 NODE_VERSION_STRING, node->cfg.data_dir, api_address(node->api),
+		 (unsigned)node->cfg.peer_port);
+	if (event_base_dispatch(node->base) < 0) {
+		log_error("event loop failed");
+		goto done;
+	}
+	exit_code = 0;
+done:
+	/* Stop accepting first, then release state in reverse order. */
+	if (addr_written) {
+		snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, NODE_API_ADDR_FILE);
+		unlink(path);
+	}
+	api_free(node->api);
+	if (node->sig_int)
+		event_free(node->sig_int);
+	if (node->sig_term)
+		event_free(node->sig_term);
+	store_close(node->store);
+	if (node->base)
+		event_base_free(node->base);
+	if (node->lock_fd >= 0)
+		close(node->lock_fd);
+	if (exit_code == 0)
+		log_info("stopped cleanly");
+	return exit_code;
+}

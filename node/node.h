@@ -1,0 +1,45 @@
+/* node.h: the running daemon: one event loop owning the database and the API. */
+#ifndef SHOAL_NODE_NODE_H
+#define SHOAL_NODE_NODE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "node/settings.h"
+
+struct event_base;
+struct event;
+struct store;
+struct api;
+
+#define NODE_ID_LEN 20
+#define NODE_VERSION_STRING PACKAGE_VERSION
+
+/* Files kept in the data directory. */
+#define NODE_LOCK_FILE "daemon.lock"
+#define NODE_TOKEN_FILE "api.token"
+#define NODE_API_ADDR_FILE "api.addr"
+
+struct node {
+	struct node_config cfg;
+	struct event_base *base;
+	struct store *store;
+	struct api *api;
+	struct event *sig_int, *sig_term;
+	int lock_fd;
+	uint8_t node_id[NODE_ID_LEN]; /* persistent; the DHT id */
+	uint64_t started_ms;          /* monotonic */
+	time_t started_at;            /* wall clock */
+	int exit_code;
+};
+
+/* `shoal daemon [flags]`: parse flags, run until SIGINT/SIGTERM.  Returns
+ * the process exit code: 0 after a clean stop, 1 on a runtime failure, 2 on
+ * a usage error. */
+int node_daemon_main(int argc, char **argv);
+
+/* The daemon's --help text. */
+void node_daemon_usage(FILE *out);
+
+#endif

@@ -1,0 +1,54 @@
+/* settings.h: the daemon's settings, from defaults, shoal.conf and flags. */
+#ifndef SHOAL_NODE_SETTINGS_H
+#define SHOAL_NODE_SETTINGS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+
+#define CONFIG_FILE_NAME "shoal.conf"
+#define CONFIG_DEFAULT_PEER_PORT 6881
+#define CONFIG_DEFAULT_API_PORT 7881
+/* The public Mainline routers; every test overrides them with --bootstrap. */
+#define CONFIG_DEFAULT_BOOTSTRAP \
+	"router.bittorrent.com:6881,dht.transmissionbt.com:6881,router.utorrent.com:6881"
+
+enum encryption_policy { ENCRYPTION_PREFER = 0, ENCRYPTION_REQUIRE, ENCRYPTION_OFF };
+
+struct node_config {
+	char data_dir[PATH_MAX];
+	uint16_t peer_port;      /* TCP for peers, UDP for the DHT */
+	uint16_t api_port;       /* 0 = let the kernel pick */
+	char api_bind[64];       /* numeric address the API listens on */
+	char bootstrap[1024];    /* comma-separated HOST:PORT list, "" = none */
+	uint64_t upload_limit;   /* bytes/s, 0 = unlimited */
+	uint64_t download_limit; /* bytes/s, 0 = unlimited */
+	enum log_level log_level;
+	enum encryption_policy encryption;
+	bool no_upload;          /* client-server experiment: never upload (leechers) */
+};
+
+/* Fill `cfg` with the defaults (data dir from default_data_dir()).
+ * Returns 0 or a negative errno when no data dir can be derived. */
+int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result));
+
+/* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
+ * "download-limit", "log-level", "encryption", "no-upload", "data-dir") from
+ * its text form.  On error returns -EINVAL and writes a message naming the
+ * key and the accepted forms into `err`. */
+int config_set(struct node_config *cfg, const char *key, const char *value, char *err,
+	       size_t err_len) __attribute__((warn_unused_result));
+
+/* Apply "key = value" lines from the file at `path` ('#' starts a comment,
+ * blank lines ignored).  A missing file is not an error.  Returns 0, or a
+ * negative errno with "path:line: message" in `err`. */
+int config_load_file(struct node_config *cfg, const char *path, char *err, size_t err_len)
+	__attribute__((warn_unused_result));
+
+/* Names for the enum values, as accepted by config_set. */
+const char *config_encryption_name(enum encryption_policy p);
+
+#endif

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian 12 packages shoal needs to build, test and benchmark.
+# Run as root (or with sudo).  Safe to run again: apt-get skips what is there.
+set -euo pipefail
+PKGS=(
+  build-essential autoconf automake pkg-config clang   # toolchain (gcc and clang)
+  libsodium-dev libevent-dev libsqlite3-dev libjansson-dev libssl-dev   # shoal's libraries
+  libcmocka-dev                                          # unit tests
+  python3 python3-libtorrent                             # integration + interop tests
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite.  Builds shoal three ways in _build/ (gcc,
+# clang, gcc with AddressSanitizer+UBSan), runs `make check` in each, checks
+# `make distcheck`, and ends with one line "N passed, N failed".
+#   --quick   only the gcc build
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash scripts/deps.sh || { echo "could not install dependencies"; echo "0 passed, 1 failed"; exit 1; }
+if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+  autoreconf -fi >/dev/null || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+passed=0
+failed=0
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# count WORD FILE: the number automake's summary gives for WORD, or 0.
+count() { local v; v=$(sed -n "s/^# $1: *//p" "$2" | tail -1); echo "${v:-0}"; }
+
+# run_build NAME CONFIGURE-ARGS...: configure, build and check in _build/NAME.
+run_build() {
+  local name=$1; shift
+  local dir="$top/_build/$name"
+  echo "=== $name: configure $*"
+  mkdir -p "$dir"
+  if ! (cd "$dir" && "$top/configure" -q "$@" >"$dir/configure.out" 2>&1); then
+    cat "$dir/configure.out"; echo "=== $name: configure FAILED"; failed=$((failed + 1)); return
+  fi
+  if ! make -C "$dir" -s -j"$jobs" >"$dir/build.out" 2>&1; then
+    tail -40 "$dir/build.out"; echo "=== $name: build FAILED"; failed=$((failed + 1)); return
+  fi
+  make -C "$dir" -s -j"$jobs" check >"$dir/check.out" 2>&1
+  grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$dir/check.out" | sed "s/^/[$name] /"
+  local p f
+  p=$(sed -n 's/^# PASS: *//p' "$dir/check.out" | tail -1)
+  f=$(( $(count FAIL "$dir/check.out") + $(count ERROR "$dir/check.out") + \
+        $(count XPASS "$dir/check.out") ))
+  if [ -z "$p" ]; then
+    tail -40 "$dir/check.out"; echo "=== $name: make check did not run"; failed=$((failed + 1)); return
+  fi
+  if [ "$f" -gt 0 ]; then
+    for log in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$dir/tests" -name '*.trs') 2>/dev/null); do
+      echo "--- ${log%.trs}.log"; tail -60 "${log%.trs}.log"
+    done
+  fi
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+run_build gcc CC=gcc
+if [ $quick -eq 0 ]; then
+  run_build clang CC=clang
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_build sanitizers CC=gcc --enable-sanitizers
+  echo "=== distcheck"
+  if make -C "$top/_build/gcc" -s distcheck >"$top/_build/gcc/distcheck.out" 2>&1; then
+    echo "PASS: make distcheck"; passed=$((passed + 1))
+  else
+    tail -40 "$top/_build/gcc/distcheck.out"; echo "FAIL: make distcheck"; failed=$((failed + 1))
+  fi
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

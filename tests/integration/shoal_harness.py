@@ -1,0 +1,191 @@
+"""shoal_harness: start real shoal daemons on loopback for integration tests.
+
+Every daemon gets its own data directory and ports, every wait is bounded,
+and every process started is stopped by its PID (see Daemon.stop / cleanup).
+"""
+import atexit
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SHOAL = os.environ.get("SHOAL_BIN") or os.path.join(os.getcwd(), "shoal")
+SRCDIR = os.environ.get("SHOAL_SRCDIR") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+_started = []
+
+
+def _cleanup():
+    for proc in _started:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+atexit.register(_cleanup)
+
+
+def free_port():
+    """A port that is free for both TCP and UDP on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+class TestDir:
+    """A temporary directory removed at exit unless SHOAL_KEEP_TMP is set."""
+
+    def __init__(self, prefix="shoal-it-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        if not os.environ.get("SHOAL_KEEP_TMP"):
+            atexit.register(shutil.rmtree, self.path, True)
+
+    def sub(self, *parts):
+        return os.path.join(self.path, *parts)
+
+
+class Daemon:
+    def __init__(self, tmp, name, args=()):
+        self.data_dir = tmp.sub(name)
+        self.name = name
+        self.port = free_port()
+        self.args = list(args)
+        self.proc = None
+        self.log_path = tmp.sub(name + ".log")
+        self.api_addr = None
+        self.token = None
+
+    def command(self):
+        return [SHOAL, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
+                "--api-port", "0", "--bootstrap", ""] + self.args
+
+    def start(self, timeout=15, expect_ok=True):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        _started.append(self.proc)
+        if not expect_ok:
+            return self
+        addr_file = os.path.join(self.data_dir, "api.addr")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %s:\n%s" % (
+                    self.name, self.proc.returncode, self.log()))
+            if os.path.exists(addr_file):
+                with open(addr_file) as f:
+                    self.api_addr = f.read().strip()
+                with open(os.path.join(self.data_dir, "api.token")) as f:
+                    self.token = f.read().strip()
+                return self
+            time.sleep(0.05)
+        raise AssertionError("%s did not publish its API in %ss:\n%s" % (
+            self.name, timeout, self.log()))
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, token=True, host=None, headers=None,
+                raw_body=None, timeout=30):
+        """Returns (status, parsed JSON or None, headers dict lower-cased)."""
+        hostname, port = self.api_addr.rsplit(":", 1)
+        conn = http.client.HTTPConnection(hostname.strip("[]"), int(port), timeout=timeout)
+        h = {"Host": host or self.api_addr}
+        if token is True:
+            h["Authorization"] = "Bearer " + self.token
+        elif token:
+            h["Authorization"] = "Bearer " + token
+        data = raw_body
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if headers:
+            h.update(headers)
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read()
+        conn.close()
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            doc = None
+        return resp.status, doc, {k.lower(): v for k, v in resp.getheaders()}
+
+    def api(self, method, path, body=None, expect=200):
+        status, doc, _ = self.request(method, path, body)
+        if expect is not None and status != expect:
+            raise AssertionError("%s %s -> %s (wanted %s): %s" % (method, path, status, expect, doc))
+        return doc
+
+    def cli(self, *args, timeout=60, env=None):
+        """Run `shoal ARGS --data-dir D`; returns CompletedProcess."""
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        return subprocess.run([SHOAL] + list(args) + ["--data-dir", self.data_dir],
+                              capture_output=True, text=True, timeout=timeout, env=e)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Signal the daemon by PID and wait; returns its exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError("%s did not stop within %ss after signal %s" % (
+                self.name, timeout, sig))
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+
+class Checks:
+    """Counts named checks, prints one line for each, exits non-zero on any failure."""
+
+    def __init__(self, name):
+        self.name = name
+        self.failed = 0
+        self.passed = 0
+
+    def check(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+            print("ok - %s" % what)
+        else:
+            self.failed += 1
+            print("not ok - %s %s" % (what, detail))
+        sys.stdout.flush()
+        return cond
+
+    def equal(self, got, want, what):
+        return self.check(got == want, what, "(got %r, want %r)" % (got, want))
+
+    def done(self):
+        print("%s: %d checks passed, %d failed" % (self.name, self.passed, self.failed))
+        sys.exit(1 if self.failed else 0)

@@ -1,0 +1,148 @@
+/* test_store.c: database creation, migrations, refusal of newer or corrupt files. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "node/store.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/shoal-test-store-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/shoal.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_create_and_reopen(void **state)
+{
+	(void)state;
+	char err[512];
+	struct store *st = store_open(path, err, sizeof err);
+	assert_non_null(st);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(store_setting_set(st, "k", "value", 5), 0);
+	assert_int_equal(store_setting_set(st, "k", "other", 5), 0);
+	store_close(st);
+
+	st = store_open(path, err, sizeof err);
+	assert_non_null(st);
+	char buf[16];
+	assert_int_equal(store_setting_get(st, "k", buf, sizeof buf), 5);
+	assert_memory_equal(buf, "other", 5);
+	assert_int_equal(store_setting_get(st, "missing", buf, sizeof buf), -ENOENT);
+	assert_int_equal(store_integrity_check(st), 0);
+	/* Foreign keys are enforced: a file row needs its swarm. */
+	assert_int_not_equal(store_exec(st, "INSERT INTO files(swarm_id, idx, path, size,"
+					    " first_piece, num_pieces) VALUES (99, 0, 'a', 1, 0, 1);"),
+			     0);
+	/* WAL mode is on. */
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(st->db, "PRAGMA journal_mode;", -1, &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	store_close(st);
+}
+
+static void test_refuses_newer(void **state)
+{
+	(void)state;
+	char err[512];
+	struct store *st = store_open(path, err, sizeof err);
+	assert_non_null(st);
+	assert_int_equal(store_exec(st, "PRAGMA user_version = 999;"), 0);
+	store_close(st);
+	struct stat before, after;
+	assert_int_equal(stat(path, &before), 0);
+	st = store_open(path, err, sizeof err);
+	assert_null(st);
+	assert_non_null(strstr(err, "newer"));
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(before.st_size, after.st_size);
+	assert_int_equal(before.st_mtime, after.st_mtime);
+}
+
+static void test_refuses_garbage(void **state)
+{
+	(void)state;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	char junk[4096];
+	memset(junk, 'x', sizeof junk);
+	assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+	close(fd);
+	char err[512];
+	struct store *st = store_open(path, err, sizeof err);
+	assert_null(st);
+	assert_non_null(strstr(err, "refusing"));
+	/* Untouched: still our junk. */
+	char back[16];
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, back, sizeof back), (ssize_t)sizeof back);
+	close(fd);
+	assert_memory_equal(back, junk, sizeof back);
+}
+
+static void test_refuses_corrupt_pages(void **state)
+{
+	(void)state;
+	char err[512];
+	struct store *st = store_open(path, err, sizeof err);
+	assert_non_null(st);
+	/* Enough rows to span several pages, then scribble over a middle page. */
+	assert_int_equal(store_exec(st, "CREATE TABLE filler(x BLOB);"
+					"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c"
+					" WHERE i < 200) INSERT INTO filler SELECT randomblob(500) FROM c;"),
+			 0);
+	store_close(st);
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	char junk[4096];
+	memset(junk, 0xa5, sizeof junk);
+	assert_int_equal(pwrite(fd, junk, sizeof junk, 4096 * 3), (ssize_t)sizeof junk);
+	close(fd);
+	st = store_open(path, err, sizeof err);
+	assert_null(st);
+	assert_non_null(strstr(err, "refusing"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_newer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_corrupt_pages, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
