@@ -1,0 +1,127 @@
+/* crypt.h: the shoal encrypted transport (docs/protocol.md), a byte-in/byte-out state machine. */
+#ifndef SHOAL_TRANSFER_CRYPT_H
+#define SHOAL_TRANSFER_CRYPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sizes, all fixed by docs/protocol.md ("shoal transport v1"). */
+#define CRYPT_INFO_HASH_LEN 32 /* the full BEP 52 info-hash */
+#define CRYPT_MAGIC_LEN 7      /* "\0shoal" + version byte */
+#define CRYPT_VERSION 1
+#define CRYPT_PK_LEN 32
+#define CRYPT_TAG_LEN 32
+#define CRYPT_HELLO_LEN (CRYPT_MAGIC_LEN + 1 + CRYPT_PK_LEN + CRYPT_TAG_LEN) /* 72 */
+#define CRYPT_HEADER_LEN 24    /* secretstream header */
+#define CRYPT_ABYTES 17        /* secretstream per-record overhead */
+#define CRYPT_LEN_LEN 4        /* record length prefix */
+#define CRYPT_RECORD_OVERHEAD (CRYPT_LEN_LEN + CRYPT_ABYTES) /* 21 */
+#define CRYPT_MAX_PLAIN 65536u /* plaintext bytes per record */
+#define CRYPT_MAX_RECORD (CRYPT_LEN_LEN + CRYPT_ABYTES + CRYPT_MAX_PLAIN)
+#define CRYPT_CONFIRM_LEN CRYPT_RECORD_OVERHEAD /* an empty record */
+#define CRYPT_REPLY_LEN (CRYPT_PK_LEN + CRYPT_HEADER_LEN + CRYPT_CONFIRM_LEN) /* 77 */
+#define CRYPT_FINISH_LEN (CRYPT_HEADER_LEN + CRYPT_CONFIRM_LEN)              /* 45 */
+
+/* Wire bytes needed to seal `n` plaintext bytes (n <= CRYPT_MAX_PLAIN). */
+#define CRYPT_SEALED_LEN(n) ((size_t)(n) + CRYPT_RECORD_OVERHEAD)
+
+enum crypt_class {
+	CRYPT_NEED_MORE = 0, /* too few bytes to tell yet */
+	CRYPT_PLAIN,         /* "\x13BitTorrent protocol": plain BEP 3 */
+	CRYPT_ENCRYPTED,     /* a shoal transport hello, version 1 */
+	CRYPT_INVALID,       /* neither: close the connection */
+};
+
+/* Tell an incoming connection's first bytes apart.  Looks at no more than
+ * 20 bytes; never reads past p[len-1]. */
+enum crypt_class crypt_classify(const uint8_t *p, size_t len);
+
+/* One end of one connection.  Opaque: it holds secret keys and wipes them. */
+struct crypt;
+
+/* A responder's way to find the swarm a hello is for: return 0 and fill
+ * `info_hash_out` with the matching 32-byte hash, or -ENOENT.  Use
+ * crypt_hello_matches() to test a candidate. */
+typedef int (*crypt_lookup_fn)(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
+			       uint8_t info_hash_out[CRYPT_INFO_HASH_LEN]);
+
+/* Test hooks: fix the ephemeral key seed and the outgoing secretstream
+ * header so the handshake is reproducible (docs/protocol.md test vectors,
+ * fuzzing).  Pass NULL in production: then both are random. */
+struct crypt_det {
+	uint8_t kx_seed[32];                /* for crypto_kx_seed_keypair */
+	uint8_t header[CRYPT_HEADER_LEN];   /* our secretstream header */
+};
+
+/* Start the initiator side for the swarm `info_hash`.  The hello is queued
+ * as output at once (see crypt_output).  Returns 0 and *c_out; -ENOMEM; -EIO
+ * if libsodium cannot initialise. */
+int crypt_new_initiator(struct crypt **c_out, const uint8_t info_hash[CRYPT_INFO_HASH_LEN],
+			const struct crypt_det *det) __attribute__((warn_unused_result));
+
+/* Start the responder side.  The hello's tag is tested against `hashes`
+ * (`n` hashes of 32 bytes, copied) or, if `hashes` is NULL, by `lookup`.
+ * Returns 0 and *c_out; -EINVAL if neither is given; -ENOMEM; -EIO. */
+int crypt_new_responder(struct crypt **c_out, const uint8_t (*hashes)[CRYPT_INFO_HASH_LEN],
+			size_t n, crypt_lookup_fn lookup, void *lookup_arg,
+			const struct crypt_det *det) __attribute__((warn_unused_result));
+
+/* Wipe all keys and free.  NULL is fine. */
+void crypt_free(struct crypt *c);
+
+/* Does this hello's tag match `info_hash`?  (Constant-time compare.) */
+bool crypt_hello_matches(const uint8_t hello[CRYPT_HELLO_LEN],
+			 const uint8_t info_hash[CRYPT_INFO_HASH_LEN]);
+
+/* Handshake bytes waiting to be sent (hello, reply or finish), or NULL with
+ * *len_out == 0.  They must reach the peer before any sealed record; call
+ * crypt_output_done() once they are handed to the socket. */
+const uint8_t *crypt_output(const struct crypt *c, size_t *len_out);
+void crypt_output_done(struct crypt *c);
+
+/* Feed received bytes.  Consumes from *pp towards `end`, advancing *pp, and
+ * stops after at most one record:
+ *   1  a record's plaintext was written to `out` (*out_len, possibly 0);
+ *      call again with the rest of the input;
+ *   0  every byte was consumed without completing a record (*pp == end).
+ *      Handshake steps happen inside: check crypt_output() afterwards.
+ * `out` must hold CRYPT_MAX_PLAIN bytes; it may be one scratch buffer shared
+ * by every connection of a thread.  Errors are hard (sticky; disconnect):
+ *   -EPROTO      not a shoal hello (magic), or reserved flags set
+ *   -EPROTONOSUPPORT  unknown version
+ *   -ENOENT      responder: no known swarm matches the hello's tag
+ *   -EMSGSIZE    a record length outside [17, 17 + CRYPT_MAX_PLAIN]
+ *   -EBADMSG     authentication failed, a bad public key, a missing or
+ *                misplaced confirmation record, or an unknown record tag
+ *   -ENOMEM      out of memory for the reassembly buffer
+ * A record that arrives whole is decrypted straight from the input; a split
+ * one is copied once into a per-connection buffer. */
+int crypt_feed(struct crypt *c, const uint8_t **pp, const uint8_t *end, uint8_t *out,
+	       size_t *out_len) __attribute__((warn_unused_result));
+
+/* The stream ended (EOF).  Returns 0 if it ended on a record boundary of an
+ * established session, else -EBADMSG (truncated record or handshake). */
+int crypt_finish(const struct crypt *c) __attribute__((warn_unused_result));
+
+/* True once the peer has proven it holds the same session keys. */
+bool crypt_established(const struct crypt *c);
+
+/* The swarm's 32-byte info-hash: the initiator's, or for a responder the one
+ * its hello matched; NULL before that. */
+const uint8_t *crypt_info_hash(const struct crypt *c);
+
+/* Seal `n` <= CRYPT_MAX_PLAIN bytes into one record of CRYPT_SEALED_LEN(n)
+ * bytes at `out` (which may not overlap `m`).  Returns 0; -ENOTCONN before
+ * the session is established or while handshake output is still pending;
+ * -EMSGSIZE if n is too large. */
+int crypt_seal(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out)
+	__attribute__((warn_unused_result));
+
+/* For tests and docs/protocol.md vectors: the two derived record keys,
+ * initiator->responder and responder->initiator.  Returns 0, or -ENOTCONN
+ * before they exist. */
+int crypt_session_keys(const struct crypt *c, uint8_t i2r_out[32], uint8_t r2i_out[32])
+	__attribute__((warn_unused_result));
+
+#endif
