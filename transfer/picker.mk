@@ -1,13 +1,17 @@
 # transfer/picker.mk: bitfield, piece picker, choker and on-disk storage.
 transfer_libtransfer_a_SOURCES += \
 	transfer/bitfield.c transfer/bitfield.h \
-	transfer/picker.c transfer/picker.h
+	transfer/picker.c transfer/picker.h \
+	transfer/choker.c transfer/choker.h
 
-check_PROGRAMS += tests/unit/test_bitfield tests/unit/test_picker
-TESTS += tests/unit/test_bitfield tests/unit/test_picker
+check_PROGRAMS += tests/unit/test_bitfield tests/unit/test_picker tests/unit/test_choker
+TESTS += tests/unit/test_bitfield tests/unit/test_picker tests/unit/test_choker
 tests_unit_test_bitfield_SOURCES = tests/unit/test_bitfield.c
 tests_unit_test_bitfield_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_bitfield_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
 tests_unit_test_picker_SOURCES = tests/unit/test_picker.c
 tests_unit_test_picker_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_picker_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+tests_unit_test_choker_SOURCES = tests/unit/test_choker.c
+tests_unit_test_choker_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_choker_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
