@@ -1,1 +1,9 @@
-# transfer/meta.mk
+# transfer/meta.mk: BEP 52 merkle trees, metainfo (.torrent / info dict), magnet links.
+transfer_libtransfer_a_SOURCES += \
+	transfer/merkle.c transfer/merkle.h
+
+check_PROGRAMS += tests/unit/test_merkle
+TESTS += tests/unit/test_merkle
+tests_unit_test_merkle_SOURCES = tests/unit/test_merkle.c
+tests_unit_test_merkle_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_merkle_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
