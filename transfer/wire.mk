@@ -2,3 +2,10 @@
 transfer_libtransfer_a_SOURCES += \
 	transfer/wire.c transfer/wire.h \
 	transfer/crypt.c transfer/crypt.h
+
+check_PROGRAMS += tests/unit/test_crypt
+TESTS += tests/unit/test_crypt
+tests_unit_test_crypt_SOURCES = tests/unit/test_crypt.c
+tests_unit_test_crypt_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_crypt_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_crypt_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
