@@ -9,3 +9,9 @@ tests_unit_test_crypt_SOURCES = tests/unit/test_crypt.c
 tests_unit_test_crypt_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_crypt_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crypt_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_wire
+TESTS += tests/unit/test_wire
+tests_unit_test_wire_SOURCES = tests/unit/test_wire.c
+tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wire_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
