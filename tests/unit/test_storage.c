@@ -1,0 +1,428 @@
+/* test_storage.c: unit tests for transfer/storage in a temporary directory. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "transfer/storage.h"
+#include "transfer/transfer.h"
+
+#define BS XFER_BLOCK_SIZE
+#define PL (2 * BS) /* piece length used by most tests */
+
+struct tmp {
+	char base[512]; /* removed at the end */
+	char root[600]; /* base/root: the storage root */
+	char out[600];  /* base/outside: must never be written */
+};
+
+static int setup(void **state)
+{
+	struct tmp *t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return -1;
+	const char *dir = getenv("TMPDIR");
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(t->base, sizeof t->base, "%s/shoal-storage-XXXXXX", dir);
+	if (mkdtemp(t->base) == NULL) {
+		free(t);
+		return -1;
+	}
+	snprintf(t->root, sizeof t->root, "%s/root", t->base);
+	snprintf(t->out, sizeof t->out, "%s/outside", t->base);
+	if (mkdir(t->root, 0755) < 0 || mkdir(t->out, 0755) < 0) {
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct tmp *t = *state;
+	int rc = nftw(t->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(t);
+	return rc;
+}
+
+static void path_in(char *buf, size_t len, const char *dir, const char *rel)
+{
+	snprintf(buf, len, "%s/%s", dir, rel);
+}
+
+/* Bytes of piece p at offset o: different everywhere, so misplaced data shows. */
+static uint8_t pattern(uint32_t p, uint64_t o)
+{
+	return (uint8_t)(p * 31 + o * 7 + (o >> 9));
+}
+
+static void fill(uint8_t *b, uint32_t piece, uint32_t off, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		b[i] = pattern(piece, off + i);
+}
+
+static void test_rejects(void **state)
+{
+	struct tmp *t = *state;
+	struct storage *st = (struct storage *)1;
+	const char *bad[] = { "../x", "a/../../x", "/etc/passwd", "", "a//b", "a/./b", ".",
+			      "a/", "a/..", "..", "./a" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct storage_file f = { bad[i], 10, 0 };
+		assert_int_equal(storage_new(t->root, &f, 1, PL, 0, &st), -EINVAL);
+		assert_null(st);
+	}
+	char longname[300];
+	memset(longname, 'a', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	struct storage_file lf = { longname, 10, 0 };
+	assert_int_equal(storage_new(t->root, &lf, 1, PL, 0, &st), -EINVAL);
+
+	/* layouts: overlap, gap, duplicate path, zero piece length */
+	struct storage_file overlap[] = { { "a", PL + 1, 0 }, { "b", 5, 1 } };
+	assert_int_equal(storage_new(t->root, overlap, 2, PL, 0, &st), -EINVAL);
+	struct storage_file gap[] = { { "a", PL, 0 }, { "b", 5, 2 } };
+	assert_int_equal(storage_new(t->root, gap, 2, PL, 0, &st), -EINVAL);
+	struct storage_file dup[] = { { "d/a", PL, 0 }, { "d/a", 5, 1 } };
+	assert_int_equal(storage_new(t->root, dup, 2, PL, 0, &st), -EINVAL);
+	struct storage_file ok[] = { { "a", PL, 0 } };
+	assert_int_equal(storage_new(t->root, ok, 1, 0, 0, &st), -EINVAL);
+	char missing[700];
+	path_in(missing, sizeof missing, t->base, "nope");
+	assert_int_equal(storage_new(missing, ok, 1, PL, 0, &st), -ENOENT);
+	assert_null(st);
+	/* nothing was created by any of this */
+	assert_int_equal(rmdir(t->root), 0);
+	assert_int_equal(mkdir(t->root, 0755), 0);
+}
+
+/* BEP 52 alignment: each file starts a piece; each file's last piece is short. */
+static void test_round_trip(void **state)
+{
+	struct tmp *t = *state;
+	const struct storage_file files[] = {
+		{ "a.bin", 70000, 0 },         /* pieces 0, 1, 2 (last is 4464 bytes) */
+		{ "empty.txt", 0, 0 },         /* no piece */
+		{ "dir/sub/b.bin", PL, 3 },    /* piece 3, exactly full */
+		{ "dir/c.bin", 1, 4 },         /* piece 4, one byte */
+		{ "dir/sub/none", 0, 99 },     /* empty, first_piece ignored */
+	};
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, files, 5, PL, 0, &st), 0);
+	assert_int_equal(storage_num_pieces(st), 5);
+	assert_int_equal(storage_piece_size(st, 0), PL);
+	assert_int_equal(storage_piece_size(st, 2), 70000 - 2 * PL);
+	assert_int_equal(storage_piece_size(st, 3), PL);
+	assert_int_equal(storage_piece_size(st, 4), 1);
+	assert_int_equal(storage_piece_size(st, 5), 0);
+
+	size_t bad = 99;
+	assert_int_equal(storage_check_files(st, &bad), -ENOENT);
+	assert_int_equal(bad, 0);
+	assert_int_equal(storage_create_files(st), 0);
+	char p[700];
+	struct stat sb;
+	path_in(p, sizeof p, t->root, "empty.txt");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	path_in(p, sizeof p, t->root, "dir/sub/none");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(storage_check_files(st, &bad), -ERANGE); /* a.bin is still empty */
+	assert_int_equal(bad, 0);
+
+	/* nothing written yet: reads fail rather than return zeros */
+	uint8_t buf[PL], want[PL];
+	assert_int_equal(storage_read(st, 0, 0, buf, BS), -ENODATA);
+	assert_int_equal(storage_piece_on_disk(st, 0), 0);
+
+	/* write every piece in blocks, last blocks short; make each durable */
+	for (uint32_t piece = 0; piece < 5; piece++) {
+		uint32_t size = storage_piece_size(st, piece);
+		for (uint32_t off = 0; off < size; off += BS) {
+			uint32_t len = size - off < BS ? size - off : BS;
+			fill(buf, piece, off, len);
+			assert_int_equal(storage_write(st, piece, off, buf, len), 0);
+		}
+		assert_int_equal(storage_sync_piece(st, piece), 0);
+		assert_int_equal(storage_piece_on_disk(st, piece), 1);
+	}
+	assert_int_equal(storage_check_files(st, &bad), 0);
+
+	/* out of range */
+	assert_int_equal(storage_write(st, 5, 0, buf, 1), -ERANGE);
+	assert_int_equal(storage_write(st, 4, 0, buf, 2), -EINVAL);
+	assert_int_equal(storage_write(st, 2, 4464, buf, 1), -EINVAL);
+	assert_int_equal(storage_read(st, 0, PL, buf, 1), -EINVAL);
+
+	/* read back whole pieces and odd sub-ranges */
+	for (uint32_t piece = 0; piece < 5; piece++) {
+		uint32_t size = storage_piece_size(st, piece);
+		assert_int_equal(storage_read(st, piece, 0, buf, size), 0);
+		fill(want, piece, 0, size);
+		assert_memory_equal(buf, want, size);
+		if (size > 100) {
+			assert_int_equal(storage_read(st, piece, 33, buf, size - 50), 0);
+			fill(want, piece, 33, size - 50);
+			assert_memory_equal(buf, want, size - 50);
+		}
+	}
+	storage_free(st);
+
+	/* the files themselves hold exactly the pieces, in order */
+	path_in(p, sizeof p, t->root, "a.bin");
+	FILE *fp = fopen(p, "rb");
+	assert_non_null(fp);
+	static uint8_t whole[70001];
+	assert_int_equal(fread(whole, 1, sizeof whole, fp), 70000);
+	fclose(fp);
+	for (uint64_t o = 0; o < 70000; o++)
+		if (whole[o] != pattern((uint32_t)(o / PL), o % PL))
+			fail_msg("a.bin differs at %llu", (unsigned long long)o);
+	path_in(p, sizeof p, t->root, "dir/c.bin");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_size, 1);
+
+	/* a new storage over the same tree (resume) sees everything */
+	assert_int_equal(storage_new(t->root, files, 5, PL, 0, &st), 0);
+	assert_int_equal(storage_check_files(st, &bad), 0);
+	for (uint32_t piece = 0; piece < 5; piece++)
+		assert_int_equal(storage_piece_on_disk(st, piece), 1);
+	assert_int_equal(storage_read(st, 3, BS, buf, BS), 0);
+	fill(want, 3, BS, BS);
+	assert_memory_equal(buf, want, BS);
+	storage_free(st);
+}
+
+/* Does the filesystem under `dir` report holes? */
+static bool fs_reports_holes(const char *dir)
+{
+	char p[700];
+	path_in(p, sizeof p, dir, "hole-probe");
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "x", 1, 1 << 20), 1);
+	bool holes = lseek(fd, 0, SEEK_HOLE) == 0;
+	close(fd);
+	unlink(p);
+	return holes;
+}
+
+static void test_unwritten_ranges(void **state)
+{
+	struct tmp *t = *state;
+	const struct storage_file files[] = { { "f", 4 * PL, 0 }, { "g", PL, 4 } };
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, files, 2, PL, 0, &st), 0);
+	uint8_t buf[BS];
+	/* file not even created */
+	assert_int_equal(storage_read(st, 4, 0, buf, BS), -ENODATA);
+	assert_int_equal(storage_piece_on_disk(st, 4), 0);
+	/* only piece 2 of f written */
+	fill(buf, 2, 0, BS);
+	assert_int_equal(storage_write(st, 2, 0, buf, BS), 0);
+	assert_int_equal(storage_write(st, 2, BS, buf, BS), 0);
+	assert_int_equal(storage_piece_on_disk(st, 2), 1);
+	assert_int_equal(storage_read(st, 3, 0, buf, BS), -ENODATA); /* past the end */
+	assert_int_equal(storage_piece_on_disk(st, 3), 0);
+	if (fs_reports_holes(t->root)) {
+		assert_int_equal(storage_read(st, 0, 0, buf, BS), -ENODATA); /* a hole */
+		assert_int_equal(storage_read(st, 1, BS, buf, BS), -ENODATA);
+		assert_int_equal(storage_piece_on_disk(st, 1), 0);
+	} else {
+		print_message("filesystem reports no holes; hole reads not checked\n");
+	}
+	assert_int_equal(storage_read(st, 2, 100, buf, 200), 0);
+	storage_free(st);
+}
+
+static void test_escape_refused(void **state)
+{
+	struct tmp *t = *state;
+	char p[700], q[700];
+	/* root/evil -> outside (a directory); root/link -> outside/target */
+	path_in(p, sizeof p, t->root, "evil");
+	assert_int_equal(symlink(t->out, p), 0);
+	path_in(q, sizeof q, t->out, "target");
+	FILE *fp = fopen(q, "w");
+	assert_non_null(fp);
+	fputs("keep", fp);
+	fclose(fp);
+	path_in(p, sizeof p, t->root, "link");
+	assert_int_equal(symlink(q, p), 0);
+
+	uint8_t buf[BS];
+	memset(buf, 'X', sizeof buf);
+	const struct storage_file via_dir[] = { { "evil/x", 100, 0 } };
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, via_dir, 1, PL, 0, &st), 0);
+	int rc = storage_write(st, 0, 0, buf, 100);
+	assert_true(rc == -ELOOP || rc == -ENOTDIR);
+	rc = storage_create_files(st);
+	assert_true(rc == -ELOOP || rc == -ENOTDIR);
+	assert_int_equal(storage_read(st, 0, 0, buf, 10), rc);
+	size_t bad;
+	assert_int_equal(storage_check_files(st, &bad), -EINVAL);
+	storage_free(st);
+	path_in(p, sizeof p, t->out, "x");
+	assert_int_equal(access(p, F_OK), -1); /* nothing appeared outside */
+
+	const struct storage_file via_file[] = { { "link", 4, 0 } };
+	assert_int_equal(storage_new(t->root, via_file, 1, PL, 0, &st), 0);
+	rc = storage_write(st, 0, 0, buf, 4);
+	assert_int_equal(rc, -ELOOP);
+	assert_int_equal(storage_read(st, 0, 0, buf, 4), -ELOOP);
+	assert_int_equal(storage_check_files(st, &bad), -EINVAL);
+	storage_free(st);
+	char back[8] = { 0 };
+	fp = fopen(q, "r");
+	assert_non_null(fp);
+	assert_int_equal(fread(back, 1, sizeof back, fp), 4);
+	fclose(fp);
+	assert_string_equal(back, "keep");
+
+	/* a directory where a file should be */
+	path_in(p, sizeof p, t->root, "adir");
+	assert_int_equal(mkdir(p, 0755), 0);
+	const struct storage_file onto_dir[] = { { "adir", 4, 0 } };
+	assert_int_equal(storage_new(t->root, onto_dir, 1, PL, 0, &st), 0);
+	assert_int_equal(storage_write(st, 0, 0, buf, 4), -EISDIR);
+	storage_free(st);
+}
+
+static void test_open_cap(void **state)
+{
+	struct tmp *t = *state;
+	struct storage_file files[6];
+	char names[6][16];
+	for (uint32_t i = 0; i < 6; i++) {
+		snprintf(names[i], sizeof names[i], "d%u/f%u", i % 2, i);
+		files[i] = (struct storage_file){ names[i], PL + 10, 2 * i };
+	}
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, files, 6, PL, 2, &st), 0);
+	uint8_t buf[BS], want[BS];
+	/* two rounds over every piece of every file, touching files in turn */
+	for (uint32_t piece = 0; piece < 12; piece++) {
+		uint32_t size = storage_piece_size(st, piece);
+		for (uint32_t off = 0; off < size; off += BS) {
+			uint32_t len = size - off < BS ? size - off : BS;
+			fill(buf, piece, off, len);
+			assert_int_equal(storage_write(st, piece, off, buf, len), 0);
+			assert_true(storage_open_count(st) <= 2);
+		}
+	}
+	for (uint32_t piece = 0; piece < 12; piece++)
+		assert_int_equal(storage_sync_piece(st, piece), 0);
+	for (uint32_t piece = 0; piece < 12; piece++) {
+		uint32_t size = storage_piece_size(st, piece);
+		uint32_t len = size < BS ? size : BS;
+		assert_int_equal(storage_read(st, piece, 0, buf, len), 0);
+		fill(want, piece, 0, len);
+		assert_memory_equal(buf, want, len);
+		assert_true(storage_open_count(st) <= 2);
+	}
+	size_t bad;
+	assert_int_equal(storage_check_files(st, &bad), 0);
+	storage_free(st);
+}
+
+/* Child: with RLIMIT_FSIZE below the file size, writes past it fail with
+ * EFBIG; the storage must say so, including for a write that got halfway. */
+static int efbig_child(const char *root)
+{
+	struct rlimit rl = { 40000, 40000 };
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return 10;
+	const struct storage_file files[] = { { "big", 4 * PL, 0 } };
+	struct storage *st = NULL;
+	if (storage_new(root, files, 1, PL, 0, &st) != 0)
+		return 11;
+	static uint8_t buf[BS];
+	int code = 0;
+	if (storage_write(st, 0, 0, buf, BS) != 0)
+		code = 12; /* below the limit: fine */
+	else if (storage_write(st, 1, 0, buf, BS) != -EFBIG)
+		code = 13; /* 32768..49152 straddles 40000: partial, then EFBIG */
+	else if (storage_write(st, 2, 0, buf, BS) != -EFBIG)
+		code = 14; /* wholly past the limit */
+	else if (storage_sync_piece(st, 0) != 0)
+		code = 15;
+	storage_free(st);
+	return code;
+}
+
+static void test_write_failure(void **state)
+{
+	struct tmp *t = *state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(efbig_child(t->root));
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	char p[700];
+	struct stat sb;
+	path_in(p, sizeof p, t->root, "big");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_true(sb.st_size <= 40000);
+
+	/* a file we may only read can be seeded but not written */
+	if (geteuid() != 0) {
+		const struct storage_file files[] = { { "ro", 10, 0 } };
+		path_in(p, sizeof p, t->root, "ro");
+		FILE *fp = fopen(p, "w");
+		assert_non_null(fp);
+		fputs("0123456789", fp);
+		fclose(fp);
+		assert_int_equal(chmod(p, 0444), 0);
+		struct storage *st = NULL;
+		assert_int_equal(storage_new(t->root, files, 1, PL, 0, &st), 0);
+		char buf[10];
+		assert_int_equal(storage_read(st, 0, 0, buf, 10), 0);
+		assert_memory_equal(buf, "0123456789", 10);
+		assert_int_equal(storage_write(st, 0, 0, "x", 1), -EACCES);
+		storage_free(st);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritten_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_escape_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

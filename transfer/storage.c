@@ -1,0 +1,557 @@
+/* storage.c: pieces to files under a root directory, opened beneath it with openat. */
+#include "config.h"
+
+#include "transfer/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "transfer/bitfield.h"
+
+struct sfile {
+	char *path;         /* owned, validated */
+	uint64_t size;
+	uint32_t first_piece;
+	uint32_t npieces;
+	int fd;             /* -1 while closed */
+	bool writable;      /* fd was opened read-write */
+	bool dirty;         /* written since the last fdatasync */
+	bool created;       /* we created it; its directory entry is not synced */
+	int sticky_err;     /* failed fdatasync at close, for the next sync */
+	uint64_t last_use;
+};
+
+struct storage {
+	int rootfd;
+	uint32_t piece_len;
+	uint32_t num_pieces;
+	uint32_t *piece_file; /* file index of every piece */
+	struct sfile *files;
+	size_t nfiles;
+	size_t *open_list;    /* indices of files with an open fd */
+	unsigned n_open, max_open;
+	uint64_t clock;       /* use counter for LRU */
+};
+
+/* ---- paths ------------------------------------------------------------- */
+
+/* A relative path of plain components: no leading '/', no empty, "." or
+ * ".." component, no component longer than NAME_MAX. */
+static bool path_ok(const char *path)
+{
+	size_t len = strnlen(path, STORAGE_MAX_PATH + 1);
+	if (len == 0 || len > STORAGE_MAX_PATH || path[0] == '/')
+		return false;
+	const char *c = path;
+	for (;;) {
+		const char *slash = strchr(c, '/');
+		size_t n = slash ? (size_t)(slash - c) : strlen(c);
+		if (n == 0 || n > NAME_MAX)
+			return false;
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (slash == NULL)
+			return true;
+		c = slash + 1;
+	}
+}
+
+/* Walk to the directory holding the last component of `path`, one
+ * component at a time with O_NOFOLLOW, creating missing directories when
+ * `create`.  Returns an fd the caller must close (or st->rootfd, which it
+ * must not) in *dirfd_out, and the last component's offset in *name_out.
+ * Returns 0 or a negative errno. */
+static int open_parent(struct storage *st, const char *path, bool create, int *dirfd_out,
+		       const char **name_out)
+{
+	char comp[NAME_MAX + 1];
+	int cur = st->rootfd;
+	const char *c = path;
+	const char *slash;
+	while ((slash = strchr(c, '/')) != NULL) {
+		size_t n = (size_t)(slash - c);
+		memcpy(comp, c, n);
+		comp[n] = '\0';
+		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+				int e = -errno;
+				if (cur != st->rootfd)
+					close(cur);
+				return e;
+			}
+			/* The new name must survive a crash like the data below it. */
+			if (fsync(cur) < 0) {
+				int e = -errno;
+				if (cur != st->rootfd)
+					close(cur);
+				return e;
+			}
+			next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		int e = next < 0 ? -errno : 0;
+		if (cur != st->rootfd)
+			close(cur);
+		if (next < 0)
+			return e;
+		cur = next;
+		c = slash + 1;
+	}
+	*dirfd_out = cur;
+	*name_out = c;
+	return 0;
+}
+
+static void close_parent(struct storage *st, int dirfd)
+{
+	if (dirfd != st->rootfd)
+		close(dirfd);
+}
+
+/* fsync the directory holding `path`. */
+static int sync_parent(struct storage *st, const char *path)
+{
+	int dirfd;
+	const char *name;
+	int rc = open_parent(st, path, false, &dirfd, &name);
+	if (rc < 0)
+		return rc;
+	rc = fsync(dirfd) < 0 ? -errno : 0;
+	close_parent(st, dirfd);
+	return rc;
+}
+
+/* ---- descriptors ------------------------------------------------------- */
+
+static void close_file(struct storage *st, size_t fi)
+{
+	struct sfile *f = &st->files[fi];
+	if (f->fd < 0)
+		return;
+	/* Closing does not make data durable, and an error seen by a later
+	 * descriptor is not guaranteed: sync now and keep any error for the
+	 * next storage_sync_piece of this file. */
+	if (f->dirty && fdatasync(f->fd) < 0 && f->sticky_err == 0)
+		f->sticky_err = -errno;
+	f->dirty = false;
+	close(f->fd);
+	f->fd = -1;
+	for (unsigned i = 0; i < st->n_open; i++) {
+		if (st->open_list[i] == fi) {
+			st->open_list[i] = st->open_list[--st->n_open];
+			break;
+		}
+	}
+}
+
+static void evict_lru(struct storage *st)
+{
+	unsigned victim = 0;
+	for (unsigned i = 1; i < st->n_open; i++)
+		if (st->files[st->open_list[i]].last_use < st->files[st->open_list[victim]].last_use)
+			victim = i;
+	close_file(st, st->open_list[victim]);
+}
+
+/* Open file `fi` (creating it when `create`), keeping under max_open.
+ * Returns 0 and the fd, -ENOENT when missing and not creating, or another
+ * negative errno. */
+static int file_fd(struct storage *st, size_t fi, bool create, int *fd_out)
+{
+	struct sfile *f = &st->files[fi];
+	f->last_use = ++st->clock;
+	if (f->fd >= 0) {
+		*fd_out = f->fd;
+		return 0;
+	}
+	if (st->n_open >= st->max_open)
+		evict_lru(st);
+
+	int dirfd;
+	const char *name;
+	int rc = open_parent(st, f->path, create, &dirfd, &name);
+	if (rc < 0)
+		return rc;
+	/* O_NONBLOCK: a FIFO planted in the tree must not hang the worker; it
+	 * is refused below anyway. */
+	const int base = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	bool writable = true, created = false;
+	int fd = openat(dirfd, name, O_RDWR | base);
+	if (fd < 0 && errno == ENOENT && create) {
+		fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | base, 0644);
+		if (fd >= 0)
+			created = true;
+		else if (errno == EEXIST)
+			fd = openat(dirfd, name, O_RDWR | base);
+	}
+	if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+		/* A read-only share can still be seeded. */
+		fd = openat(dirfd, name, O_RDONLY | base);
+		writable = false;
+	}
+	rc = fd < 0 ? -errno : 0;
+	close_parent(st, dirfd);
+	if (rc < 0)
+		return rc;
+
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+	}
+	f->fd = fd;
+	f->writable = writable;
+	f->created = f->created || created;
+	st->open_list[st->n_open++] = fi;
+	*fd_out = fd;
+	return 0;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* No two files may share a path.  Sorting keeps it O(n log n). */
+static int check_duplicates(const struct storage_file *files, size_t nfiles)
+{
+	if (nfiles < 2)
+		return 0;
+	const char **paths = malloc(nfiles * sizeof *paths);
+	if (paths == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < nfiles; i++)
+		paths[i] = files[i].path;
+	qsort(paths, nfiles, sizeof *paths, cmp_str_ptr);
+	int rc = 0;
+	for (size_t i = 1; i < nfiles && rc == 0; i++)
+		if (strcmp(paths[i - 1], paths[i]) == 0)
+			rc = -EINVAL;
+	free(paths);
+	return rc;
+}
+
+int storage_new(const char *root, const struct storage_file *files, size_t nfiles,
+		uint32_t piece_len, unsigned max_open, struct storage **storage_out)
+{
+	struct storage *st = NULL;
+	int rc;
+
+	*storage_out = NULL;
+	if (root == NULL || (files == NULL && nfiles > 0) || nfiles > STORAGE_MAX_FILES ||
+	    piece_len == 0 || max_open > STORAGE_MAX_OPEN)
+		return -EINVAL;
+	/* Layout: pieces per file, and the total. */
+	uint64_t total = 0;
+	for (size_t i = 0; i < nfiles; i++) {
+		if (files[i].path == NULL || !path_ok(files[i].path) || files[i].size > INT64_MAX)
+			return -EINVAL;
+		if (files[i].size == 0)
+			continue;
+		uint64_t np = (files[i].size - 1) / piece_len + 1;
+		uint64_t end = (uint64_t)files[i].first_piece + np;
+		if (end > BITFIELD_MAX_BITS)
+			return -EINVAL;
+		if (end > total)
+			total = end;
+	}
+	rc = check_duplicates(files, nfiles);
+	if (rc < 0)
+		return rc;
+
+	st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return -ENOMEM;
+	st->rootfd = -1;
+	st->piece_len = piece_len;
+	st->num_pieces = (uint32_t)total;
+	st->max_open = max_open ? max_open : STORAGE_MAX_OPEN_DEFAULT;
+	rc = -ENOMEM;
+	st->files = calloc(nfiles ? nfiles : 1, sizeof *st->files);
+	st->piece_file = malloc((total ? total : 1) * sizeof *st->piece_file);
+	st->open_list = malloc(st->max_open * sizeof *st->open_list);
+	if (!st->files || !st->piece_file || !st->open_list)
+		goto fail;
+	for (size_t i = 0; i < nfiles; i++)
+		st->files[i].fd = -1;
+	st->nfiles = nfiles;
+	for (uint32_t i = 0; i < st->num_pieces; i++)
+		st->piece_file[i] = UINT32_MAX;
+	for (size_t i = 0; i < nfiles; i++) {
+		struct sfile *f = &st->files[i];
+		f->path = strdup(files[i].path);
+		if (f->path == NULL)
+			goto fail;
+		f->size = files[i].size;
+		if (f->size == 0)
+			continue;
+		f->first_piece = files[i].first_piece;
+		f->npieces = (uint32_t)((f->size - 1) / piece_len + 1);
+		for (uint32_t k = 0; k < f->npieces; k++) {
+			uint32_t *slot = &st->piece_file[f->first_piece + k];
+			rc = -EINVAL;
+			if (*slot != UINT32_MAX)
+				goto fail; /* two files claim one piece */
+			*slot = (uint32_t)i;
+		}
+	}
+	rc = -EINVAL;
+	for (uint32_t i = 0; i < st->num_pieces; i++)
+		if (st->piece_file[i] == UINT32_MAX)
+			goto fail; /* a piece no file holds */
+
+	st->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->rootfd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	*storage_out = st;
+	return 0;
+fail:
+	storage_free(st);
+	return rc;
+}
+
+void storage_free(struct storage *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->nfiles; i++) {
+		if (st->files[i].fd >= 0)
+			close(st->files[i].fd);
+		free(st->files[i].path);
+	}
+	if (st->rootfd >= 0)
+		close(st->rootfd);
+	free(st->files);
+	free(st->piece_file);
+	free(st->open_list);
+	free(st);
+}
+
+uint32_t storage_num_pieces(const struct storage *st)
+{
+	return st->num_pieces;
+}
+
+uint32_t storage_piece_size(const struct storage *st, uint32_t piece)
+{
+	if (piece >= st->num_pieces)
+		return 0;
+	const struct sfile *f = &st->files[st->piece_file[piece]];
+	uint64_t start = (uint64_t)(piece - f->first_piece) * st->piece_len;
+	uint64_t left = f->size - start;
+	return left < st->piece_len ? (uint32_t)left : st->piece_len;
+}
+
+unsigned storage_open_count(const struct storage *st)
+{
+	return st->n_open;
+}
+
+int storage_create_files(struct storage *st)
+{
+	const char *last_synced = NULL;
+	size_t last_len = 0;
+	for (size_t i = 0; i < st->nfiles; i++) {
+		int fd;
+		int rc = file_fd(st, i, true, &fd);
+		if (rc < 0)
+			return rc;
+		struct sfile *f = &st->files[i];
+		if (!f->created)
+			continue;
+		/* One directory sync covers every file created in it; files of
+		 * one directory are usually listed together. */
+		const char *slash = strrchr(f->path, '/');
+		size_t dlen = slash ? (size_t)(slash - f->path) : 0;
+		if (last_synced == NULL || dlen != last_len || memcmp(last_synced, f->path, dlen) != 0) {
+			rc = sync_parent(st, f->path);
+			if (rc < 0)
+				return rc;
+			last_synced = f->path;
+			last_len = dlen;
+		}
+		f->created = false;
+	}
+	return 0;
+}
+
+/* ---- blocks ------------------------------------------------------------ */
+
+/* Locate (piece, offset, len): file index and offset inside the file. */
+static int locate(const struct storage *st, uint32_t piece, uint32_t offset, size_t len,
+		  size_t *fi_out, uint64_t *off_out)
+{
+	if (piece >= st->num_pieces)
+		return -ERANGE;
+	uint32_t size = storage_piece_size(st, piece);
+	if (offset > size || len > size - offset)
+		return -EINVAL;
+	size_t fi = st->piece_file[piece];
+	*fi_out = fi;
+	*off_out = (uint64_t)(piece - st->files[fi].first_piece) * st->piece_len + offset;
+	return 0;
+}
+
+int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data, size_t len)
+{
+	size_t fi;
+	uint64_t off;
+	int fd;
+	int rc = locate(st, piece, offset, len, &fi, &off);
+	if (rc < 0 || len == 0)
+		return rc;
+	rc = file_fd(st, fi, true, &fd);
+	if (rc < 0)
+		return rc;
+	struct sfile *f = &st->files[fi];
+	if (!f->writable)
+		return -EACCES;
+	const uint8_t *p = data;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = pwrite(fd, p + done, len - done, (off_t)(off + done));
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (w == 0) {
+			rc = -EIO;
+			break;
+		}
+		f->dirty = true;
+		done += (size_t)w;
+	}
+	return rc;
+}
+
+/* Does [off, off+len) of fd hold data, not a hole or the end of file? */
+static int range_present(int fd, uint64_t off, uint64_t len)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	if ((uint64_t)sb.st_size < off + len)
+		return 0;
+	if (len == 0)
+		return 1;
+	off_t hole = lseek(fd, (off_t)off, SEEK_HOLE);
+	if (hole < 0)
+		return errno == ENXIO ? 0 : 1; /* no SEEK_HOLE support: sizes are all we know */
+	return (uint64_t)hole >= off + len ? 1 : 0;
+}
+
+int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *out, size_t len)
+{
+	size_t fi;
+	uint64_t off;
+	int fd;
+	int rc = locate(st, piece, offset, len, &fi, &off);
+	if (rc < 0 || len == 0)
+		return rc;
+	rc = file_fd(st, fi, false, &fd);
+	if (rc < 0)
+		return rc == -ENOENT ? -ENODATA : rc;
+	rc = range_present(fd, off, len);
+	if (rc <= 0)
+		return rc == 0 ? -ENODATA : rc;
+	uint8_t *p = out;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t r = pread(fd, p + done, len - done, (off_t)(off + done));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -ENODATA; /* truncated under us */
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int storage_sync_piece(struct storage *st, uint32_t piece)
+{
+	if (piece >= st->num_pieces)
+		return -ERANGE;
+	size_t fi = st->piece_file[piece];
+	struct sfile *f = &st->files[fi];
+	if (f->sticky_err != 0) {
+		int e = f->sticky_err;
+		f->sticky_err = 0;
+		return e;
+	}
+	if (f->fd >= 0 && f->dirty) {
+		if (fdatasync(f->fd) < 0)
+			return -errno;
+		f->dirty = false;
+	}
+	if (f->created) {
+		int rc = sync_parent(st, f->path);
+		if (rc < 0)
+			return rc;
+		f->created = false;
+	}
+	return 0;
+}
+
+int storage_piece_on_disk(struct storage *st, uint32_t piece)
+{
+	size_t fi;
+	uint64_t off;
+	int fd;
+	if (piece >= st->num_pieces)
+		return -ERANGE;
+	int rc = locate(st, piece, 0, storage_piece_size(st, piece), &fi, &off);
+	if (rc < 0)
+		return rc;
+	rc = file_fd(st, fi, false, &fd);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return range_present(fd, off, storage_piece_size(st, piece));
+}
+
+int storage_check_files(struct storage *st, size_t *bad_file_out)
+{
+	for (size_t i = 0; i < st->nfiles; i++) {
+		const struct sfile *f = &st->files[i];
+		int dirfd;
+		const char *name;
+		struct stat sb;
+		*bad_file_out = i;
+		int rc = open_parent(st, f->path, false, &dirfd, &name);
+		if (rc == 0) {
+			rc = fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+			close_parent(st, dirfd);
+		}
+		if (rc == -ENOTDIR || rc == -ELOOP)
+			return -EINVAL; /* something other than a directory on the way */
+		if (rc < 0)
+			return rc;
+		if (!S_ISREG(sb.st_mode))
+			return -EINVAL;
+		if ((uint64_t)sb.st_size != f->size)
+			return -ERANGE;
+	}
+	*bad_file_out = 0;
+	return 0;
+}

@@ -1,0 +1,114 @@
+/* storage.h: a swarm's pieces on disk, as files under one root directory. */
+#ifndef SHOAL_TRANSFER_STORAGE_H
+#define SHOAL_TRANSFER_STORAGE_H
+
+/*
+ * BEP 52 layout: every file starts on a piece boundary, so each piece lies
+ * inside exactly one file and each file's last piece may be short.  Empty
+ * files hold no piece.
+ *
+ * Nothing is ever created or opened outside the root: paths are checked
+ * again here (no "..", ".", empty component or leading '/', even though
+ * the caller sanitised them), and every path is walked one component at a
+ * time with openat(..., O_NOFOLLOW) from a descriptor of the root, so a
+ * symlink planted inside the root cannot lead out of it.
+ *
+ * Files are opened lazily and at most `max_open` stay open (least recently
+ * used closed first).  Files grow as blocks are written (sparse); they are
+ * not preallocated.
+ *
+ * Threading: a storage is used from one worker thread at a time per swarm
+ * (the event loop hands disk jobs to the pool, one swarm's jobs in order).
+ * It has no locks.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef STORAGE_MAX_OPEN_DEFAULT
+#define STORAGE_MAX_OPEN_DEFAULT 32u
+#endif
+#ifndef STORAGE_MAX_OPEN
+#define STORAGE_MAX_OPEN 1024u
+#endif
+#ifndef STORAGE_MAX_FILES
+#define STORAGE_MAX_FILES (1u << 20)
+#endif
+/* Longest relative path accepted, in bytes. */
+#ifndef STORAGE_MAX_PATH
+#define STORAGE_MAX_PATH 4095u
+#endif
+
+struct storage;
+
+/* One file of the swarm, in the caller's order. */
+struct storage_file {
+	const char *path;     /* relative, '/'-separated; copied */
+	uint64_t size;        /* bytes */
+	uint32_t first_piece; /* its first piece (ignored when size is 0) */
+};
+
+/* Map `files` onto `root` (an existing directory).  Every piece
+ * 0..N-1 must belong to exactly one file, where file f covers
+ * ceil(size/piece_len) pieces from first_piece.  `max_open` caps the open
+ * descriptors (0 means STORAGE_MAX_OPEN_DEFAULT).  Creates nothing on
+ * disk.  Returns 0 and *storage_out (free with storage_free); -EINVAL for
+ * a bad path, duplicate path, bad layout or piece_len 0; -ENOENT /
+ * -ENOTDIR / -EACCES when the root cannot be opened; -ENOMEM. */
+int storage_new(const char *root, const struct storage_file *files, size_t nfiles,
+		uint32_t piece_len, unsigned max_open, struct storage **storage_out)
+	__attribute__((warn_unused_result));
+
+/* Close every file (without syncing: call storage_sync_piece first for
+ * what must be durable) and free.  NULL is fine. */
+void storage_free(struct storage *st);
+
+/* Number of pieces N. */
+uint32_t storage_num_pieces(const struct storage *st);
+/* Byte length of `piece` (0 when out of range). */
+uint32_t storage_piece_size(const struct storage *st, uint32_t piece);
+/* Descriptors currently open (for tests). */
+unsigned storage_open_count(const struct storage *st);
+
+/* Create the directories and every file that does not exist yet (empty
+ * files included), and sync the directories so the names survive a crash.
+ * Existing files are kept as they are.  Returns 0 or a negative errno
+ * (-ELOOP / -ENOTDIR when a symlink or file is in the way). */
+int storage_create_files(struct storage *st) __attribute__((warn_unused_result));
+
+/* Write `len` bytes at `offset` inside `piece`, creating the file and its
+ * directories if needed.  All bytes are written or an error is returned
+ * (a short write is never success): -ENOSPC, -EFBIG, -EIO, -EACCES
+ * (file only readable), ...; -ERANGE for a piece out of range, -EINVAL
+ * when the range leaves the piece. */
+int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data,
+		  size_t len) __attribute__((warn_unused_result));
+
+/* Read `len` bytes at `offset` inside `piece` into `out`.  Returns 0;
+ * -ENODATA if any of the range is not on disk (file missing, shorter, or
+ * a hole, detected at filesystem-block granularity where the filesystem
+ * reports holes); -ERANGE / -EINVAL as for storage_write; or another
+ * negative errno. */
+int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *out, size_t len)
+	__attribute__((warn_unused_result));
+
+/* Make the piece's data durable (fdatasync of its file, and of its
+ * directory if the file was created since).  Only after 0 may the caller
+ * record the piece as verified.  Also reports a failed sync that happened
+ * when the file was closed to stay under max_open.  Returns 0 or a
+ * negative errno (-EIO, -ENOSPC, ...). */
+int storage_sync_piece(struct storage *st, uint32_t piece) __attribute__((warn_unused_result));
+
+/* Is the whole piece on disk (file long enough, no hole in its range)?
+ * Returns 1, 0, -ERANGE, or another negative errno. */
+int storage_piece_on_disk(struct storage *st, uint32_t piece) __attribute__((warn_unused_result));
+
+/* For resume of a complete swarm: does every file exist as a regular file
+ * of exactly its size?  Returns 0; or -ENOENT (missing), -EINVAL (not a
+ * regular file) or -ERANGE (wrong size) with the first bad file's index
+ * in *bad_file_out; or another negative errno. */
+int storage_check_files(struct storage *st, size_t *bad_file_out)
+	__attribute__((warn_unused_result));
+
+#endif
