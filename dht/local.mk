@@ -11,3 +11,33 @@ dht_libdht_a_SOURCES = \
 	dht/table.c \
 	dht/token.c
 DHT_LIBS = dht/libdht.a $(COMMON_LIBS)
+
+check_PROGRAMS += tests/unit/test_dht_table
+TESTS += tests/unit/test_dht_table
+tests_unit_test_dht_table_SOURCES = tests/unit/test_dht_table.c
+tests_unit_test_dht_table_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dht_table_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_dht_krpc
+TESTS += tests/unit/test_dht_krpc
+tests_unit_test_dht_krpc_SOURCES = tests/unit/test_dht_krpc.c
+tests_unit_test_dht_krpc_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dht_krpc_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_dht_token
+TESTS += tests/unit/test_dht_token
+tests_unit_test_dht_token_SOURCES = tests/unit/test_dht_token.c
+tests_unit_test_dht_token_CFLAGS = $(UNIT_CFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_dht_token_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_dht_store
+TESTS += tests/unit/test_dht_store
+tests_unit_test_dht_store_SOURCES = tests/unit/test_dht_store.c
+tests_unit_test_dht_store_CFLAGS = $(UNIT_CFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_dht_store_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_dht_ratelimit
+TESTS += tests/unit/test_dht_ratelimit
+tests_unit_test_dht_ratelimit_SOURCES = tests/unit/test_dht_ratelimit.c
+tests_unit_test_dht_ratelimit_CFLAGS = $(UNIT_CFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_dht_ratelimit_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
