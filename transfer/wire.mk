@@ -15,3 +15,16 @@ TESTS += tests/unit/test_wire
 tests_unit_test_wire_SOURCES = tests/unit/test_wire.c
 tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_wire_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+# Fuzz harnesses replayed over their stored corpus (tests/fuzz/replay.c).
+check_PROGRAMS += tests/fuzz/replay_wire
+TESTS += tests/fuzz/replay_wire
+tests_fuzz_replay_wire_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_wire.c
+tests_fuzz_replay_wire_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"wire\"
+tests_fuzz_replay_wire_LDADD = $(TRANSFER_LIBS)
+
+check_PROGRAMS += tests/fuzz/replay_crypt
+TESTS += tests/fuzz/replay_crypt
+tests_fuzz_replay_crypt_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_crypt.c
+tests_fuzz_replay_crypt_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"crypt\"
+tests_fuzz_replay_crypt_LDADD = $(TRANSFER_LIBS)
