@@ -41,3 +41,9 @@ TESTS += tests/unit/test_dht_ratelimit
 tests_unit_test_dht_ratelimit_SOURCES = tests/unit/test_dht_ratelimit.c
 tests_unit_test_dht_ratelimit_CFLAGS = $(UNIT_CFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_dht_ratelimit_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_dht_sim
+TESTS += tests/unit/test_dht_sim
+tests_unit_test_dht_sim_SOURCES = tests/unit/test_dht_sim.c dht/simnet.c dht/simnet.h
+tests_unit_test_dht_sim_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dht_sim_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
