@@ -431,9 +431,10 @@ static size_t best_new_pieces(struct picker *p, const struct bitfield *has, size
 	return n;
 }
 
-int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want, struct picker_block *out,
-		size_t out_cap, size_t *n_out, uint64_t *rng)
+int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
+		struct picker_block *blocks_out, size_t out_cap, size_t *n_out, uint64_t *rng)
 {
+	struct picker_block *out = blocks_out;
 	size_t n = 0;
 	*n_out = 0;
 	if (peer == NULL || peer->has == NULL || peer->has->nbits != p->num_pieces || rng == NULL ||
@@ -572,7 +573,12 @@ int picker_mark_writing(struct picker *p, uint32_t peer, uint32_t piece, uint32_
 		return -EALREADY;
 	size_t nc = 0;
 	for (unsigned i = 0; i < b->nreq; i++)
-		if (b->req[i] != peer && nc < cancel_cap)
+		nc += b->req[i] != peer;
+	if (nc > cancel_cap)
+		return -ENOBUFS;
+	nc = 0;
+	for (unsigned i = 0; i < b->nreq; i++)
+		if (b->req[i] != peer)
 			cancel_out[nc++] = b->req[i];
 	block_move(p, dp, b, PICKER_BLOCK_WRITING);
 	b->from = peer;

@@ -128,10 +128,11 @@ bool picker_is_interesting(const struct picker *p, const struct bitfield *peer_h
 /* ---- picking ----------------------------------------------------------- */
 
 /* Choose up to `want` (<= out_cap, <= PICKER_MAX_PICK) blocks to request
- * from `peer`, in the order they should be sent.  Policy: blocks of pieces
- * already in progress first (closest to done first), then new pieces: at
- * random while we have fewer than PICKER_RANDOM_FIRST pieces, otherwise
- * rarest first with random choice among equally rare pieces.  In endgame
+ * from `peer`, written to blocks_out in the order they should be sent.
+ * Policy: blocks of pieces already in progress first (closest to done
+ * first), then new pieces: at random while we have fewer than
+ * PICKER_RANDOM_FIRST pieces, otherwise rarest first with random choice
+ * among equally rare pieces.  In endgame
  * (every missing wanted block is already requested) blocks already
  * requested from other peers are offered again, never ones this peer was
  * already asked for.
@@ -141,7 +142,7 @@ bool picker_is_interesting(const struct picker *p, const struct bitfield *peer_h
  * advanced).  Returns 0 and the count in *n_out (0 when the peer has
  * nothing we need), or -EINVAL for bad arguments. */
 int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
-		struct picker_block *out, size_t out_cap, size_t *n_out, uint64_t *rng)
+		struct picker_block *blocks_out, size_t out_cap, size_t *n_out, uint64_t *rng)
 	__attribute__((warn_unused_result));
 
 /* True when every missing wanted block has been requested at least once. */
@@ -168,9 +169,11 @@ int picker_abort_request(struct picker *p, uint32_t peer, uint32_t piece, uint32
  * late answer to a request that had timed out) -> WRITING, and `peer` is
  * remembered as its source.  The other peers it was requested from (in
  * endgame) are written to cancel_out (capacity PICKER_MAX_REQUESTERS is
- * always enough) so the caller can send them CANCEL.  Returns 0; -ERANGE;
- * -EALREADY if the block was already received (drop the duplicate data);
- * -EPERM if the piece is not wanted or already had. */
+ * always enough) so the caller can send them CANCEL.  Data for a skipped
+ * (not wanted) piece is still accepted.  Returns 0; -ERANGE; -EALREADY if
+ * the block was already received (drop the duplicate data); -EPERM if the
+ * piece is already had; -ENOBUFS if cancel_cap is too small (nothing
+ * changes then). */
 int picker_mark_writing(struct picker *p, uint32_t peer, uint32_t piece, uint32_t block,
 			uint32_t *cancel_out, size_t cancel_cap, size_t *n_cancel_out)
 	__attribute__((warn_unused_result));

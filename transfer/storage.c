@@ -457,7 +457,7 @@ static int range_present(int fd, uint64_t off, uint64_t len)
 	return (uint64_t)hole >= off + len ? 1 : 0;
 }
 
-int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *out, size_t len)
+int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data_out, size_t len)
 {
 	size_t fi;
 	uint64_t off;
@@ -471,7 +471,7 @@ int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *out,
 	rc = range_present(fd, off, len);
 	if (rc <= 0)
 		return rc == 0 ? -ENODATA : rc;
-	uint8_t *p = out;
+	uint8_t *p = data_out;
 	size_t done = 0;
 	while (done < len) {
 		ssize_t r = pread(fd, p + done, len - done, (off_t)(off + done));

@@ -85,12 +85,12 @@ int storage_create_files(struct storage *st) __attribute__((warn_unused_result))
 int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data,
 		  size_t len) __attribute__((warn_unused_result));
 
-/* Read `len` bytes at `offset` inside `piece` into `out`.  Returns 0;
+/* Read `len` bytes at `offset` inside `piece` into `data_out`.  Returns 0;
  * -ENODATA if any of the range is not on disk (file missing, shorter, or
  * a hole, detected at filesystem-block granularity where the filesystem
  * reports holes); -ERANGE / -EINVAL as for storage_write; or another
  * negative errno. */
-int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *out, size_t len)
+int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data_out, size_t len)
 	__attribute__((warn_unused_result));
 
 /* Make the piece's data durable (fdatasync of its file, and of its

@@ -331,6 +331,13 @@ static void test_endgame_cancels(void **state)
 	assert_int_equal(picker_mark_requested(p, 3, 4, 1), 0);
 	check(p);
 
+	/* too little room for the cancels: refused, nothing changes */
+	uint32_t small[1];
+	size_t ns = 9;
+	assert_int_equal(picker_mark_writing(p, 3, 4, 1, small, 1, &ns), -ENOBUFS);
+	assert_int_equal(ns, 0);
+	assert_int_equal(picker_block_state(p, 4, 1), PICKER_BLOCK_REQUESTED);
+
 	/* block 1 arrives from C: cancel A and B */
 	uint32_t cancel[PICKER_MAX_REQUESTERS];
 	size_t nc = 0;
