@@ -7,3 +7,12 @@ TESTS += tests/unit/test_merkle
 tests_unit_test_merkle_SOURCES = tests/unit/test_merkle.c
 tests_unit_test_merkle_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_merkle_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+transfer_libtransfer_a_SOURCES += \
+	transfer/metainfo.c transfer/metainfo.h
+
+check_PROGRAMS += tests/unit/test_metainfo
+TESTS += tests/unit/test_metainfo
+tests_unit_test_metainfo_SOURCES = tests/unit/test_metainfo.c
+tests_unit_test_metainfo_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_metainfo_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)

@@ -1,0 +1,633 @@
+/* test_metainfo.c: BEP 52 info dict / .torrent building and sanitising
+ * parsing (transfer/metainfo.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/sha256.h"
+#include "transfer/merkle.h"
+#include "transfer/metainfo.h"
+
+#define B XFER_BLOCK_SIZE
+#define H METAINFO_HASH_LEN
+#define R32 "RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR"
+#define INFO(tree) "d9:file tree" tree "12:meta versioni2e4:name1:x12:piece lengthi16384ee"
+#define LEAF(len) "d0:d6:lengthi" #len "e11:pieces root32:" R32 "ee"
+#define EMPTY_LEAF "d0:d6:lengthi0eee"
+
+static int parse_info_str(struct metainfo *mi, const char *s)
+{
+	return metainfo_parse_info(mi, (const uint8_t *)s, (const uint8_t *)s + strlen(s));
+}
+
+/* Expect a bare info dict to be refused with `want`, leaving nothing owned. */
+static void expect_info_err(const char *s, int want)
+{
+	struct metainfo mi;
+	int rc = parse_info_str(&mi, s);
+	if (rc != want)
+		fprintf(stderr, "input %s: got %d (%s), want %d (%s)\n", s, rc, metainfo_strerror(rc),
+			want, metainfo_strerror(want));
+	assert_int_equal(rc, want);
+	assert_null(mi.files);
+	assert_null(mi.name);
+	assert_null(mi.info);
+}
+
+static uint8_t *make_data(size_t n, uint32_t seed)
+{
+	uint8_t *d = malloc(n ? n : 1);
+	assert_non_null(d);
+	for (size_t k = 0; k < n; k++) {
+		seed = seed * 1103515245u + 12345u;
+		d[k] = (uint8_t)(seed >> 16);
+	}
+	return d;
+}
+
+static void test_piece_length_rule(void **state)
+{
+	(void)state;
+	assert_int_equal(metainfo_pick_piece_length(0), 16384);
+	assert_int_equal(metainfo_pick_piece_length(1), 16384);
+	assert_int_equal(metainfo_pick_piece_length(32u << 20), 16384);
+	assert_int_equal(metainfo_pick_piece_length((32u << 20) + 1), 32768);
+	assert_int_equal(metainfo_pick_piece_length(1u << 30), 512u << 10); /* 2048 pieces */
+	assert_int_equal(metainfo_pick_piece_length((1u << 30) + 1), 1u << 20);
+	assert_int_equal(metainfo_pick_piece_length(32ull << 30), 16u << 20);
+	assert_int_equal(metainfo_pick_piece_length(1ull << 40), 16u << 20); /* capped */
+	/* Between the floor and the cap the count lands in (1024, 2048]. */
+	for (uint64_t size = 40u << 20; size < (30ull << 30); size = size * 3 + 12345) {
+		uint64_t pl = metainfo_pick_piece_length(size);
+		uint64_t pieces = (size + pl - 1) / pl;
+		assert_true(pieces > 1024 && pieces <= 2048);
+		assert_true(merkle_piece_length_ok(pl));
+	}
+}
+
+static void test_component_ok(void **state)
+{
+	(void)state;
+#define OK(s) assert_true(metainfo_component_ok((const uint8_t *)(s), sizeof(s) - 1))
+#define BAD(s) assert_false(metainfo_component_ok((const uint8_t *)(s), sizeof(s) - 1))
+	OK("a");
+	OK("...");
+	OK(".hidden");
+	OK("file name.txt");
+	OK("\xc3\xa9t\xc3\xa9");       /* été */
+	OK("\xe6\x97\xa5\xe6\x9c\xac"); /* 日本 */
+	OK("\xf0\x9f\x98\x80");         /* U+1F600 */
+	OK("\xf4\x8f\xbf\xbf");         /* U+10FFFF */
+	BAD("");
+	BAD(".");
+	BAD("..");
+	BAD("a/b");
+	BAD("/");
+	BAD("a\\b");
+	BAD("a\0b");
+	BAD("\xc0\xaf");         /* overlong '/' */
+	BAD("\xe0\x80\xaf");     /* overlong '/' */
+	BAD("\xc1\xbf");         /* overlong */
+	BAD("\xed\xa0\x80");     /* surrogate U+D800 */
+	BAD("\xf4\x90\x80\x80"); /* U+110000 */
+	BAD("\xc3");             /* truncated */
+	BAD("a\xe6\x97");        /* truncated */
+	BAD("\x80");             /* lone continuation */
+	BAD("\xf8\x88\x80\x80\x80");
+	BAD("\xff");
+#undef OK
+#undef BAD
+	char name[257];
+	memset(name, 'n', sizeof name);
+	assert_true(metainfo_component_ok((const uint8_t *)name, 255));
+	assert_false(metainfo_component_ok((const uint8_t *)name, 256));
+}
+
+/* The exact bytes of a small info dict, written out by hand. */
+static void test_build_info_exact(void **state)
+{
+	(void)state;
+	struct metainfo_file_in files[3] = {
+		{ .path = "sub/b.bin", .size = 40000 },
+		{ .path = "a.txt", .size = 5 },
+		{ .path = "empty", .size = 0 },
+	};
+	memset(files[0].root, 'A', H);
+	memset(files[1].root, 'C', H);
+	memset(files[2].root, 'Z', H); /* ignored: empty files have no root */
+	const char *want =
+		"d9:file treed"
+		"5:a.txtd0:d6:lengthi5e11:pieces root32:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCee"
+		"5:emptyd0:d6:lengthi0eee"
+		"3:subd5:b.bind0:d6:lengthi40000e11:pieces root32:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAeee"
+		"e12:meta versioni2e4:name1:d12:piece lengthi16384ee";
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(buf_append(&b, "prefix", 6), 0);
+	uint8_t ih[H], want_ih[H];
+	assert_int_equal(metainfo_build_info("d", 16384, files, 3, &b, ih), 0);
+	assert_int_equal(b.len - 6, strlen(want));
+	assert_memory_equal(b.data + 6, want, strlen(want));
+	assert_int_equal(sha256_digest(want, strlen(want), want_ih), 0);
+	assert_memory_equal(ih, want_ih, H); /* only the appended bytes are hashed */
+
+	/* Parsing it back gives the files in tree order with piece numbering. */
+	struct metainfo mi;
+	assert_int_equal(metainfo_parse_info(&mi, b.data + 6, b.data + b.len), 0);
+	assert_string_equal(mi.name, "d");
+	assert_int_equal(mi.piece_length, 16384);
+	assert_int_equal(mi.file_count, 3);
+	assert_string_equal(mi.files[0].path, "a.txt");
+	assert_string_equal(mi.files[1].path, "empty");
+	assert_string_equal(mi.files[2].path, "sub/b.bin");
+	assert_int_equal(mi.files[0].first_piece, 0);
+	assert_int_equal(mi.files[0].piece_count, 1);
+	assert_int_equal(mi.files[1].piece_count, 0);
+	assert_false(mi.files[1].has_root);
+	assert_null(mi.files[1].layer);
+	assert_int_equal(mi.files[2].first_piece, 1);
+	assert_int_equal(mi.files[2].piece_count, 3);
+	assert_int_equal(mi.total_pieces, 4);
+	assert_int_equal(mi.total_size, 40005);
+	assert_memory_equal(mi.info_hash, want_ih, H);
+	assert_int_equal(mi.info_len, strlen(want));
+	assert_memory_equal(mi.info, want, mi.info_len);
+	assert_ptr_equal(mi.files[0].layer, mi.files[0].root); /* one piece: its own layer */
+	assert_null(mi.files[2].layer);
+	assert_false(mi.all_layers);
+	assert_int_equal(metainfo_check_hash(&mi, want_ih), 0);
+	uint8_t other[H];
+	memcpy(other, want_ih, H);
+	other[31] ^= 1;
+	assert_int_equal(metainfo_check_hash(&mi, other), METAINFO_E_HASH_MISMATCH);
+	metainfo_destroy(&mi);
+	buf_destroy(&b);
+}
+
+/* Tree order is per path component: folder "a" sorts before file "a-c"
+ * although '/' > '-' as bytes. */
+static void test_build_order(void **state)
+{
+	(void)state;
+	struct metainfo_file_in files[4] = {
+		{ .path = "a-c", .size = 0 },
+		{ .path = "a/z", .size = 0 },
+		{ .path = "a/b/c", .size = 0 },
+		{ .path = "B", .size = 0 },
+	};
+	const char *want = "d9:file treed"
+			   "1:B" EMPTY_LEAF
+			   "1:ad1:bd1:c" EMPTY_LEAF "e1:z" EMPTY_LEAF "e"
+			   "3:a-c" EMPTY_LEAF
+			   "e12:meta versioni2e4:name4:root12:piece lengthi32768ee";
+	struct buf b;
+	buf_init(&b, 4096);
+	assert_int_equal(metainfo_build_info("root", 32768, files, 4, &b, NULL), 0);
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(b.data, want, b.len);
+	struct metainfo mi;
+	assert_int_equal(metainfo_parse_info(&mi, b.data, b.data + b.len), 0);
+	assert_string_equal(mi.files[0].path, "B");
+	assert_string_equal(mi.files[1].path, "a/b/c");
+	assert_string_equal(mi.files[2].path, "a/z");
+	assert_string_equal(mi.files[3].path, "a-c");
+	assert_int_equal(mi.total_size, 0);
+	assert_true(mi.all_layers);
+	metainfo_destroy(&mi);
+	buf_destroy(&b);
+}
+
+static void test_build_rejects(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 4096);
+	struct metainfo_file_in f = { .path = "ok", .size = 1 };
+	static const char *const bad_paths[] = { "/abs", "a//b", "../x", "a/../b", "a/./b",
+						 "a/", "", "a\\b", "x/\xc0\xaf" };
+	for (size_t k = 0; k < sizeof bad_paths / sizeof bad_paths[0]; k++) {
+		f.path = bad_paths[k];
+		assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), METAINFO_E_PATH);
+	}
+	f.path = "ok";
+	assert_int_equal(metainfo_build_info("..", 16384, &f, 1, &b, NULL), METAINFO_E_NAME);
+	assert_int_equal(metainfo_build_info("a/b", 16384, &f, 1, &b, NULL), METAINFO_E_NAME);
+	assert_int_equal(metainfo_build_info("n", 8192, &f, 1, &b, NULL), METAINFO_E_PIECE_LENGTH);
+	assert_int_equal(metainfo_build_info("n", 3 * 16384, &f, 1, &b, NULL), METAINFO_E_PIECE_LENGTH);
+	assert_int_equal(metainfo_build_info("n", 16384, &f, 0, &b, NULL), -EINVAL);
+	f.size = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), METAINFO_E_SIZE);
+	assert_int_equal(b.len, 0);
+
+	struct metainfo_file_in two[2] = { { .path = "x", .size = 1 }, { .path = "x", .size = 2 } };
+	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
+	two[1].path = "x/y";
+	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
+	two[0].path = "x/y/z";
+	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
+	/* Sizes that overflow together. */
+	two[0] = (struct metainfo_file_in){ .path = "p", .size = (uint64_t)INT64_MAX };
+	two[1] = (struct metainfo_file_in){ .path = "q", .size = 1 };
+	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_SIZE);
+
+	char deep[2 * (METAINFO_MAX_DEPTH + 1)];
+	for (size_t k = 0; k <= METAINFO_MAX_DEPTH; k++) {
+		deep[2 * k] = 'd';
+		deep[2 * k + 1] = '/';
+	}
+	deep[2 * METAINFO_MAX_DEPTH + 1] = '\0'; /* 33 components */
+	f = (struct metainfo_file_in){ .path = deep, .size = 0 };
+	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), METAINFO_E_TOO_DEEP);
+	deep[2 * METAINFO_MAX_DEPTH - 1] = '\0'; /* 32 components */
+	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), 0);
+
+	/* A bounded output buffer: refused, and left as it was. */
+	struct buf small;
+	buf_init(&small, 40);
+	assert_int_equal(buf_append(&small, "keep", 4), 0);
+	f = (struct metainfo_file_in){ .path = "a-long-file-name.bin", .size = 3 };
+	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &small, NULL), -EMSGSIZE);
+	assert_int_equal(small.len, 4);
+	buf_destroy(&small);
+	buf_destroy(&b);
+}
+
+struct fixture {
+	const char *path;
+	size_t size;
+};
+
+/* Hash fixture files with merkle, build a .torrent, parse it back. */
+static void test_torrent_roundtrip(void **state)
+{
+	(void)state;
+	const uint64_t pl = 2 * B;
+	static const struct fixture fx[] = {
+		{ "one-byte", 1 },       { "dir/block", B },         { "dir/piece", 2 * B },
+		{ "dir/sub/big", 5 * B + 17 }, { "empty", 0 },       { "twin-a", 3 * B },
+		{ "twin-b", 3 * B },     { "\xc3\xa9t\xc3\xa9.txt", 100 },
+	};
+	enum { N = sizeof fx / sizeof fx[0] };
+	struct sha256_ctx *ctx = sha256_new();
+	assert_non_null(ctx);
+	struct metainfo_file_in in[N];
+	uint8_t *data[N], *layers[N];
+	for (size_t k = 0; k < N; k++) {
+		/* twin-a and twin-b have identical content (one shared layer entry). */
+		data[k] = make_data(fx[k].size, strncmp(fx[k].path, "twin", 4) == 0 ? 99 : (uint32_t)k);
+		uint64_t pieces = merkle_piece_count(fx[k].size, pl);
+		layers[k] = malloc(pieces ? pieces * H : 1);
+		in[k] = (struct metainfo_file_in){ .path = fx[k].path, .size = fx[k].size, .layer = layers[k] };
+		if (fx[k].size)
+			assert_int_equal(merkle_file_hash(ctx, data[k], fx[k].size, pl, layers[k], in[k].root), 0);
+	}
+	struct buf t, info;
+	buf_init(&t, 1 << 20);
+	buf_init(&info, 1 << 20);
+	uint8_t ih[H], ih2[H];
+	assert_int_equal(metainfo_build_torrent("share", pl, in, N, "shoal test", 1700000000, &t, ih), 0);
+	assert_int_equal(metainfo_build_info("share", pl, in, N, &info, ih2), 0);
+	assert_memory_equal(ih, ih2, H);
+	/* The top level: created by, creation date, info, piece layers. */
+	const char *head = "d10:created by10:shoal test13:creation datei1700000000e4:info";
+	assert_memory_equal(t.data, head, strlen(head));
+	assert_memory_equal(t.data + strlen(head), info.data, info.len);
+
+	struct metainfo mi;
+	assert_int_equal(metainfo_parse_torrent(&mi, t.data, t.data + t.len), 0);
+	assert_memory_equal(mi.info_hash, ih, H);
+	assert_int_equal(mi.info_len, info.len);
+	assert_memory_equal(mi.info, info.data, info.len);
+	assert_true(mi.all_layers);
+	assert_int_equal(mi.file_count, N);
+	static const char *const order[] = { "dir/block", "dir/piece", "dir/sub/big", "empty",
+					     "one-byte", "twin-a", "twin-b", "\xc3\xa9t\xc3\xa9.txt" };
+	uint32_t next_piece = 0;
+	uint64_t total = 0;
+	for (size_t k = 0; k < N; k++) {
+		const struct metainfo_file *f = &mi.files[k];
+		assert_string_equal(f->path, order[k]);
+		size_t src = 0;
+		while (strcmp(fx[src].path, f->path) != 0)
+			src++;
+		assert_int_equal(f->size, fx[src].size);
+		assert_int_equal(f->first_piece, next_piece);
+		assert_int_equal(f->piece_count, merkle_piece_count(fx[src].size, pl));
+		next_piece += f->piece_count;
+		total += f->size;
+		if (f->size == 0) {
+			assert_null(f->layer);
+			continue;
+		}
+		assert_memory_equal(f->root, in[src].root, H);
+		assert_non_null(f->layer);
+		for (uint32_t p = 0; p < f->piece_count; p++)
+			assert_int_equal(merkle_piece_verify(ctx, f->layer, f->size, pl, p, data[src] + p * pl,
+							     (size_t)merkle_piece_size(f->size, pl, p)),
+					 0);
+	}
+	assert_int_equal(mi.total_pieces, next_piece);
+	assert_int_equal(mi.total_size, total);
+	metainfo_destroy(&mi);
+	assert_null(mi.files);
+
+	/* The bare info dict parses to the same hash, without layers for big files. */
+	assert_int_equal(metainfo_parse_info(&mi, info.data, info.data + info.len), 0);
+	assert_memory_equal(mi.info_hash, ih, H);
+	assert_false(mi.all_layers);
+	size_t big = 2; /* "dir/sub/big" */
+	assert_null(mi.files[big].layer);
+	size_t src = 3;
+	size_t layer_len = (size_t)mi.files[big].piece_count * H;
+	layers[src][5] ^= 1;
+	assert_int_equal(metainfo_set_layer(&mi, big, layers[src], layer_len), METAINFO_E_LAYER_MISMATCH);
+	layers[src][5] ^= 1;
+	assert_int_equal(metainfo_set_layer(&mi, big, layers[src], layer_len - H), -EINVAL);
+	assert_int_equal(metainfo_set_layer(&mi, 3, layers[src], layer_len), -EINVAL); /* empty file */
+	assert_int_equal(metainfo_set_layer(&mi, N, layers[src], layer_len), -EINVAL);
+	assert_int_equal(metainfo_set_layer(&mi, big, layers[src], layer_len), 0);
+	assert_non_null(mi.files[big].layer);
+	assert_false(mi.all_layers); /* twins still unknown */
+	assert_int_equal(metainfo_set_layer(&mi, 5, layers[5], 2 * H), 0);
+	assert_int_equal(metainfo_set_layer(&mi, 6, layers[6], 2 * H), 0);
+	assert_true(mi.all_layers);
+	metainfo_destroy(&mi);
+
+	/* Building refuses a missing or wrong layer. */
+	in[3].layer = NULL;
+	assert_int_equal(metainfo_build_torrent("share", pl, in, N, NULL, 0, &t, NULL), METAINFO_E_LAYER);
+	in[3].layer = layers[3];
+	layers[3][0] ^= 1;
+	size_t before = t.len;
+	assert_int_equal(metainfo_build_torrent("share", pl, in, N, NULL, 0, &t, NULL),
+			 METAINFO_E_LAYER_MISMATCH);
+	assert_int_equal(t.len, before);
+	layers[3][0] ^= 1;
+
+	for (size_t k = 0; k < N; k++) {
+		free(data[k]);
+		free(layers[k]);
+	}
+	buf_destroy(&t);
+	buf_destroy(&info);
+	sha256_free(ctx);
+}
+
+/* A tampered, truncated or mis-keyed layer in a .torrent is refused. */
+static void test_torrent_bad_layers(void **state)
+{
+	(void)state;
+	const uint64_t pl = B;
+	size_t n = 3 * B + 1;
+	uint8_t *d = make_data(n, 7), layer[4 * H];
+	struct sha256_ctx *ctx = sha256_new();
+	struct metainfo_file_in f = { .path = "f", .size = n, .layer = layer };
+	assert_int_equal(merkle_file_hash(ctx, d, n, pl, layer, f.root), 0);
+	struct buf t;
+	buf_init(&t, 1 << 16);
+	assert_int_equal(metainfo_build_torrent("f", pl, &f, 1, NULL, 0, &t, NULL), 0);
+	struct metainfo mi;
+	assert_int_equal(metainfo_parse_torrent(&mi, t.data, t.data + t.len), 0);
+	assert_true(mi.all_layers);
+	metainfo_destroy(&mi);
+
+	/* Flip one byte in the layer value (the last 4*32 bytes before "ee"). */
+	uint8_t *copy = malloc(t.len);
+	memcpy(copy, t.data, t.len);
+	copy[t.len - 2 - 10] ^= 0x40;
+	assert_int_equal(metainfo_parse_torrent(&mi, copy, copy + t.len), METAINFO_E_LAYER_MISMATCH);
+	assert_null(mi.files);
+	free(copy);
+
+	/* Hand-written torrents around one info dict. */
+	struct buf info;
+	buf_init(&info, 1 << 16);
+	assert_int_equal(metainfo_build_info("f", pl, &f, 1, &info, NULL), 0);
+	struct buf x;
+	buf_init(&x, 1 << 16);
+	/* The layer one hash short. */
+	assert_int_equal(buf_printf(&x, "d4:info"), 0);
+	assert_int_equal(buf_append(&x, info.data, info.len), 0);
+	assert_int_equal(buf_printf(&x, "12:piece layersd32:"), 0);
+	assert_int_equal(buf_append(&x, f.root, H), 0);
+	assert_int_equal(buf_printf(&x, "96:"), 0);
+	assert_int_equal(buf_append(&x, layer, 3 * H), 0);
+	assert_int_equal(buf_printf(&x, "ee"), 0);
+	assert_int_equal(metainfo_parse_torrent(&mi, x.data, x.data + x.len), METAINFO_E_LAYER);
+	/* A key that is not a hash. */
+	buf_reset(&x);
+	assert_int_equal(buf_printf(&x, "d4:info"), 0);
+	assert_int_equal(buf_append(&x, info.data, info.len), 0);
+	assert_int_equal(buf_printf(&x, "12:piece layersd3:abc0:ee"), 0);
+	assert_int_equal(metainfo_parse_torrent(&mi, x.data, x.data + x.len), METAINFO_E_LAYER);
+	/* Not a dict. */
+	buf_reset(&x);
+	assert_int_equal(buf_printf(&x, "d4:info"), 0);
+	assert_int_equal(buf_append(&x, info.data, info.len), 0);
+	assert_int_equal(buf_printf(&x, "12:piece layersi1ee"), 0);
+	assert_int_equal(metainfo_parse_torrent(&mi, x.data, x.data + x.len), METAINFO_E_LAYER);
+	/* A layer for a root that is not in the torrent is ignored. */
+	buf_reset(&x);
+	assert_int_equal(buf_printf(&x, "d4:info"), 0);
+	assert_int_equal(buf_append(&x, info.data, info.len), 0);
+	assert_int_equal(buf_printf(&x, "12:piece layersd32:" R32 "0:ee"), 0);
+	assert_int_equal(metainfo_parse_torrent(&mi, x.data, x.data + x.len), 0);
+	assert_false(mi.all_layers);
+	metainfo_destroy(&mi);
+	/* No piece layers at all: fine, layers unknown. */
+	buf_reset(&x);
+	assert_int_equal(buf_printf(&x, "d4:info"), 0);
+	assert_int_equal(buf_append(&x, info.data, info.len), 0);
+	assert_int_equal(buf_printf(&x, "e"), 0);
+	assert_int_equal(metainfo_parse_torrent(&mi, x.data, x.data + x.len), 0);
+	assert_false(mi.all_layers);
+	metainfo_destroy(&mi);
+	/* Torrent-level errors. */
+	static const char *const bad[] = { "le", "de", "d4:infoi1ee", "d4:infolee", "d4:info" };
+	static const int want[] = { METAINFO_E_NO_INFO, METAINFO_E_NO_INFO, METAINFO_E_NO_INFO,
+				    METAINFO_E_NO_INFO, METAINFO_E_BENCODE };
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+		assert_int_equal(metainfo_parse_torrent(&mi, (const uint8_t *)bad[k],
+							(const uint8_t *)bad[k] + strlen(bad[k])),
+				 want[k]);
+	buf_destroy(&x);
+	buf_destroy(&info);
+	buf_destroy(&t);
+	sha256_free(ctx);
+	free(d);
+}
+
+static void test_parse_rejects(void **state)
+{
+	(void)state;
+	struct metainfo mi;
+	/* A valid baseline. */
+	assert_int_equal(parse_info_str(&mi, INFO("d1:a" LEAF(5) "1:bd1:c" EMPTY_LEAF "ee")), 0);
+	assert_int_equal(mi.file_count, 2);
+	assert_string_equal(mi.files[1].path, "b/c");
+	metainfo_destroy(&mi);
+
+	expect_info_err("", METAINFO_E_BENCODE);
+	expect_info_err("i1e", METAINFO_E_NO_INFO);
+	expect_info_err("d1:bi1e1:ai1ee", METAINFO_E_BENCODE); /* unsorted */
+	expect_info_err(INFO("d1:a" LEAF(5) "e") "x", METAINFO_E_BENCODE); /* trailing */
+	/* meta version */
+	expect_info_err("d9:file treed1:a" LEAF(5) "e4:name1:x12:piece lengthi16384ee",
+			METAINFO_E_VERSION);
+	expect_info_err("d9:file treed1:a" LEAF(5) "e12:meta versioni1e4:name1:x12:piece lengthi16384ee",
+			METAINFO_E_VERSION);
+	expect_info_err("d9:file treed1:a" LEAF(5) "e12:meta version1:24:name1:x12:piece lengthi16384ee",
+			METAINFO_E_VERSION);
+	/* piece length */
+	static const char *const bad_pl[] = { "i0e", "i-16384e", "i8192e", "i49152e", "i1e",
+					      "i536870912e", "5:16384" };
+	for (size_t k = 0; k < sizeof bad_pl / sizeof bad_pl[0]; k++) {
+		char s[512];
+		snprintf(s, sizeof s, "d9:file treed1:a" LEAF(5) "e12:meta versioni2e4:name1:x12:piece length%se",
+			 bad_pl[k]);
+		expect_info_err(s, METAINFO_E_PIECE_LENGTH);
+	}
+	/* name */
+	static const char *const bad_name[] = { "0:", "1:.", "2:..", "3:a/b", "3:a\\b", "2:\xc0\xaf", "i1e" };
+	for (size_t k = 0; k < sizeof bad_name / sizeof bad_name[0]; k++) {
+		char s[512];
+		snprintf(s, sizeof s, "d9:file treed1:a" LEAF(5) "e12:meta versioni2e4:name%s12:piece lengthi16384ee",
+			 bad_name[k]);
+		expect_info_err(s, METAINFO_E_NAME);
+	}
+	expect_info_err("d9:file treed1:a" LEAF(5) "e12:meta versioni2e12:piece lengthi16384ee",
+			METAINFO_E_NAME);
+	/* file tree shape */
+	expect_info_err("d12:meta versioni2e4:name1:x12:piece lengthi16384ee", METAINFO_E_FILE_TREE);
+	expect_info_err(INFO("le"), METAINFO_E_FILE_TREE);
+	expect_info_err(INFO("de"), METAINFO_E_FILE_TREE);
+	expect_info_err(INFO("d0:d6:lengthi1e11:pieces root32:" R32 "ee"), METAINFO_E_FILE_TREE);
+	expect_info_err(INFO("d1:ai1ee"), METAINFO_E_FILE_TREE);
+	expect_info_err(INFO("d1:adee"), METAINFO_E_FILE_TREE); /* empty folder */
+	expect_info_err(INFO("d1:ad0:d6:lengthi0ee1:bd0:d6:lengthi0eeeee"), METAINFO_E_FILE_TREE);
+	expect_info_err(INFO("d1:ad0:i1eee"), METAINFO_E_FILE_TREE);
+	/* unsafe path components */
+	expect_info_err(INFO("d2:.." EMPTY_LEAF "e"), METAINFO_E_PATH);
+	expect_info_err(INFO("d1:." EMPTY_LEAF "e"), METAINFO_E_PATH);
+	expect_info_err(INFO("d1:ad2:.." EMPTY_LEAF "ee"), METAINFO_E_PATH);
+	expect_info_err(INFO("d3:a/b" EMPTY_LEAF "e"), METAINFO_E_PATH);
+	expect_info_err(INFO("d4:/etc" EMPTY_LEAF "e"), METAINFO_E_PATH);
+	expect_info_err(INFO("d3:a\\b" EMPTY_LEAF "e"), METAINFO_E_PATH);
+	expect_info_err(INFO("d2:\xed\xa0" EMPTY_LEAF "e"), METAINFO_E_PATH);
+	{
+		/* NUL inside a name (the literal helpers stop at NUL, so build it). */
+		static const char s[] = INFO("d3:a\0b" EMPTY_LEAF "e");
+		assert_int_equal(metainfo_parse_info(&mi, (const uint8_t *)s, (const uint8_t *)s + sizeof s - 1),
+				 METAINFO_E_PATH);
+	}
+	/* sizes and roots */
+	expect_info_err(INFO("d1:ad0:d6:lengthi-1eeee"), METAINFO_E_SIZE);
+	expect_info_err(INFO("d1:ad0:d6:length1:5eee"), METAINFO_E_SIZE);
+	expect_info_err(INFO("d1:ad0:d11:pieces root32:" R32 "eee"), METAINFO_E_SIZE);
+	expect_info_err(INFO("d1:ad0:d6:lengthi5eeee"), METAINFO_E_PIECES_ROOT);
+	expect_info_err(INFO("d1:ad0:d6:lengthi5e11:pieces root31:RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRReee"),
+			METAINFO_E_PIECES_ROOT);
+	expect_info_err(INFO("d1:ad0:d6:lengthi5e11:pieces rooti1eeee"), METAINFO_E_PIECES_ROOT);
+	expect_info_err(INFO("d1:ad0:d6:lengthi0e11:pieces root32:" R32 "eee"), METAINFO_E_PIECES_ROOT);
+	expect_info_err(INFO("d1:a" LEAF(9223372036854775807) "1:b" LEAF(1) "e"), METAINFO_E_SIZE);
+	/* 2^31 pieces of 16 KiB: over the 31-bit piece index */
+	expect_info_err(INFO("d1:a" LEAF(35184372088832) "1:b" LEAF(16384) "e"), METAINFO_E_SIZE);
+	expect_info_err(INFO("d1:a" LEAF(9223372036854775808) "e"), METAINFO_E_BENCODE);
+}
+
+static void test_parse_depth_and_count(void **state)
+{
+	(void)state;
+	struct metainfo mi;
+	struct buf b;
+	buf_init(&b, 8 << 20);
+	/* METAINFO_MAX_DEPTH components are fine, one more is not. */
+	for (unsigned depth = METAINFO_MAX_DEPTH; depth <= METAINFO_MAX_DEPTH + 1; depth++) {
+		buf_reset(&b);
+		assert_int_equal(buf_printf(&b, "d9:file tree"), 0);
+		for (unsigned k = 0; k < depth; k++)
+			assert_int_equal(buf_printf(&b, "d1:d"), 0);
+		assert_int_equal(buf_printf(&b, EMPTY_LEAF), 0);
+		for (unsigned k = 0; k < depth; k++)
+			assert_int_equal(buf_printf(&b, "e"), 0);
+		assert_int_equal(buf_printf(&b, "12:meta versioni2e4:name1:x12:piece lengthi16384ee"), 0);
+		int rc = metainfo_parse_info(&mi, b.data, b.data + b.len);
+		if (depth <= METAINFO_MAX_DEPTH) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(strlen(mi.files[0].path), 2 * depth - 1);
+			metainfo_destroy(&mi);
+		} else {
+			assert_int_equal(rc, METAINFO_E_TOO_DEEP);
+		}
+	}
+	/* A bencode depth bomb inside the file tree. */
+	buf_reset(&b);
+	assert_int_equal(buf_printf(&b, "d9:file tree"), 0);
+	for (unsigned k = 0; k < 100; k++)
+		assert_int_equal(buf_printf(&b, "d1:d"), 0);
+	assert_int_equal(metainfo_parse_info(&mi, b.data, b.data + b.len), METAINFO_E_TOO_DEEP);
+
+	/* More files than METAINFO_MAX_FILES. */
+	for (unsigned count = METAINFO_MAX_FILES; count <= METAINFO_MAX_FILES + 1; count++) {
+		buf_reset(&b);
+		assert_int_equal(buf_printf(&b, "d9:file treed"), 0);
+		for (unsigned k = 0; k < count; k++)
+			assert_int_equal(buf_printf(&b, "7:f%06u" EMPTY_LEAF, k), 0);
+		assert_int_equal(buf_printf(&b, "e12:meta versioni2e4:name1:x12:piece lengthi16384ee"), 0);
+		int rc = metainfo_parse_info(&mi, b.data, b.data + b.len);
+		if (count <= METAINFO_MAX_FILES) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(mi.file_count, count);
+			metainfo_destroy(&mi);
+		} else {
+			assert_int_equal(rc, METAINFO_E_TOO_MANY_FILES);
+		}
+	}
+	/* Over the size ceiling before anything is parsed. */
+	uint8_t *huge = calloc(1, (size_t)METAINFO_MAX_INFO_SIZE + 1);
+	assert_non_null(huge);
+	assert_int_equal(metainfo_parse_info(&mi, huge, huge + METAINFO_MAX_INFO_SIZE + 1),
+			 METAINFO_E_TOO_BIG);
+	free(huge);
+	buf_destroy(&b);
+}
+
+static void test_strerror(void **state)
+{
+	(void)state;
+	for (int e = METAINFO_E_BENCODE; e <= METAINFO_E_DUPLICATE; e++) {
+		const char *m = metainfo_strerror(e);
+		assert_non_null(m);
+		assert_string_not_equal(m, "unknown error");
+	}
+	assert_string_equal(metainfo_strerror(METAINFO_E_VERSION),
+			    "not a BitTorrent v2 torrent (meta version must be 2)");
+	assert_string_equal(metainfo_strerror(12345), "unknown error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_piece_length_rule),
+		cmocka_unit_test(test_component_ok),
+		cmocka_unit_test(test_build_info_exact),
+		cmocka_unit_test(test_build_order),
+		cmocka_unit_test(test_build_rejects),
+		cmocka_unit_test(test_torrent_roundtrip),
+		cmocka_unit_test(test_torrent_bad_layers),
+		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_parse_depth_and_count),
+		cmocka_unit_test(test_strerror),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,170 @@
+/* metainfo.h: BitTorrent v2 metainfo (BEP 52): build and parse the info
+ * dictionary and .torrent files, with hostile-input sanitising. */
+#ifndef SHOAL_TRANSFER_METAINFO_H
+#define SHOAL_TRANSFER_METAINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "transfer/merkle.h"
+
+#define METAINFO_HASH_LEN 32
+
+/* Ceilings on what a parsed (or built) torrent may contain. */
+#define METAINFO_MAX_TORRENT_SIZE (64u << 20) /* whole .torrent file */
+#define METAINFO_MAX_INFO_SIZE (16u << 20)    /* the info dict (BEP 9 metadata) */
+#define METAINFO_MAX_NODES (1u << 21)         /* bencode values in one document */
+#define METAINFO_MAX_FILES 100000u            /* files in the file tree */
+#define METAINFO_MAX_DEPTH 32u                /* directory levels in a path */
+#define METAINFO_MAX_COMPONENT 255u           /* bytes in one path component */
+#define METAINFO_MAX_PATH 4096u               /* bytes in a whole relative path */
+#define METAINFO_MAX_PIECE_LENGTH (256u << 20)
+#define METAINFO_MAX_PIECES 0x7fffffffu       /* piece indices are 31-bit on the wire */
+
+/* Piece-length rule used when sharing (metainfo_pick_piece_length):
+ * the smallest power of two, at least METAINFO_MIN_PIECE_LENGTH (16 KiB, one
+ * block), for which the content needs at most METAINFO_TARGET_PIECES pieces
+ * (ceil(total / piece_length) <= 2048), but never above
+ * METAINFO_MAX_AUTO_PIECE_LENGTH (16 MiB).  So anything up to 32 MiB gets
+ * 16 KiB pieces, content up to 32 GiB gets between 1025 and 2048 pieces, and
+ * larger content keeps 16 MiB pieces (the piece count then grows).  Few
+ * thousand pieces keep piece layers and bitfields small while pieces stay
+ * small enough to spread across peers. */
+#define METAINFO_MIN_PIECE_LENGTH XFER_BLOCK_SIZE
+#define METAINFO_TARGET_PIECES 2048u
+#define METAINFO_MAX_AUTO_PIECE_LENGTH (16u << 20)
+
+/* Specific errors (negative, below the errno range).  Functions may also
+ * return -ENOMEM, -EMSGSIZE (output buffer full) or -EINVAL (bad argument). */
+enum metainfo_error {
+	METAINFO_E_BENCODE = -1000,  /* not valid, strict bencode */
+	METAINFO_E_TOO_BIG,          /* input or structure over a ceiling */
+	METAINFO_E_NO_INFO,          /* no info dictionary */
+	METAINFO_E_VERSION,          /* meta version is not 2 */
+	METAINFO_E_NAME,             /* name missing or unsafe */
+	METAINFO_E_PIECE_LENGTH,     /* piece length missing or invalid */
+	METAINFO_E_FILE_TREE,        /* file tree missing or malformed */
+	METAINFO_E_PATH,             /* a path component is unsafe or invalid */
+	METAINFO_E_TOO_DEEP,         /* directories nested deeper than allowed */
+	METAINFO_E_TOO_MANY_FILES,   /* more files than METAINFO_MAX_FILES */
+	METAINFO_E_SIZE,             /* a length is invalid or the sizes overflow */
+	METAINFO_E_PIECES_ROOT,      /* pieces root missing, malformed or unexpected */
+	METAINFO_E_LAYER,            /* piece layers malformed or missing */
+	METAINFO_E_LAYER_MISMATCH,   /* a piece layer does not hash to its root */
+	METAINFO_E_HASH_MISMATCH,    /* info-hash differs from the expected one */
+	METAINFO_E_DUPLICATE,        /* two files with one path, or file vs folder */
+};
+
+/* A short English description of any error returned by this module
+ * (including the errno values above).  Never NULL; static storage. */
+const char *metainfo_strerror(int err);
+
+/* The piece length for content of `total_size` bytes (rule above). */
+uint64_t metainfo_pick_piece_length(uint64_t total_size);
+
+/* True if `s[0..len)` may be one component of a path on disk: 1..255 bytes of
+ * valid, shortest-form UTF-8 (no surrogates, at most U+10FFFF), not "." or
+ * "..", and without '/', '\\' or NUL. */
+bool metainfo_component_ok(const uint8_t *s, size_t len);
+
+/* ------------------------------------------------------------------ build */
+
+/* One file to put in a torrent. */
+struct metainfo_file_in {
+	/* Relative '/'-separated path inside the torrent.  For a multi-file
+	 * torrent it is relative to the shared folder (which is `name`); for a
+	 * single-file torrent pass the file's own name (equal to `name`). */
+	const char *path;
+	uint64_t size;
+	uint8_t root[METAINFO_HASH_LEN]; /* pieces root; ignored when size == 0 */
+	/* The piece layer (32 * pieces bytes), needed by metainfo_build_torrent
+	 * for files larger than one piece; ignored otherwise. */
+	const uint8_t *layer;
+};
+
+/* Append the bencoded v2-only info dict (BEP 52: "file tree", "meta version"
+ * 2, "name", "piece length") for `files` to `out`, and put its info-hash
+ * (SHA-256 of exactly the appended bytes) in `info_hash_out` (may be NULL).
+ * Files may come in any order: the file tree is written sorted, as bencode
+ * requires.  Returns 0, METAINFO_E_NAME / _PIECE_LENGTH / _PATH / _TOO_DEEP /
+ * _TOO_MANY_FILES / _SIZE / _DUPLICATE, -EINVAL (no files), -EMSGSIZE or
+ * -ENOMEM.  On failure `out` is left as it was. */
+int metainfo_build_info(const char *name, uint64_t piece_length,
+			const struct metainfo_file_in *files, size_t n, struct buf *out,
+			uint8_t info_hash_out[METAINFO_HASH_LEN]) __attribute__((warn_unused_result));
+
+/* Append a complete .torrent: "created by" (if `created_by` is non-NULL),
+ * "creation date" (if `creation_date` > 0, seconds since the epoch), "info"
+ * as metainfo_build_info writes it, and "piece layers" keyed by pieces root
+ * for every file larger than one piece (each layer is checked against its
+ * root first).  Returns what metainfo_build_info returns, plus
+ * METAINFO_E_LAYER (a layer is missing) or METAINFO_E_LAYER_MISMATCH. */
+int metainfo_build_torrent(const char *name, uint64_t piece_length,
+			   const struct metainfo_file_in *files, size_t n, const char *created_by,
+			   int64_t creation_date, struct buf *out,
+			   uint8_t info_hash_out[METAINFO_HASH_LEN]) __attribute__((warn_unused_result));
+
+/* ------------------------------------------------------------------ parse */
+
+struct metainfo_file {
+	char *path;        /* sanitised relative '/'-separated path; owned */
+	uint64_t size;
+	bool has_root;     /* false exactly for empty files */
+	uint8_t root[METAINFO_HASH_LEN];
+	uint32_t first_piece; /* global index of its first piece (files start on
+			       * piece boundaries; empty files take none) */
+	uint32_t piece_count;
+	/* piece_count verified piece hashes, or NULL while unknown.  For a file
+	 * of one piece it is the pieces root itself (always known).  Points into
+	 * storage owned by the struct metainfo. */
+	const uint8_t *layer;
+};
+
+struct metainfo {
+	char *name;                /* sanitised; the folder or single file name */
+	uint64_t piece_length;
+	struct metainfo_file *files; /* in file tree order (sorted paths) */
+	size_t file_count;
+	uint64_t total_size;
+	uint32_t total_pieces;
+	uint8_t *info;             /* the exact bencoded info dict */
+	size_t info_len;
+	uint8_t info_hash[METAINFO_HASH_LEN]; /* SHA-256 of `info` */
+	bool all_layers;           /* every file's layer is known */
+	uint8_t **layer_store;     /* owned layer buffers (internal) */
+	size_t layer_store_count;
+};
+
+/* Parse a .torrent (a dict with "info" and optionally "piece layers") in
+ * [p, end).  Every piece layer present is verified against its file's pieces
+ * root; layers of files not in the torrent are ignored.  A missing layer is
+ * not an error: the file's `layer` stays NULL and `all_layers` false.
+ * On success `mi` owns everything (free with metainfo_destroy) and the input
+ * may be released.  On failure `mi` holds nothing.  Returns 0 or an error
+ * (see metainfo_strerror). */
+int metainfo_parse_torrent(struct metainfo *mi, const uint8_t *p, const uint8_t *end)
+	__attribute__((warn_unused_result));
+
+/* Parse a bare info dict, e.g. metadata received through BEP 9.  As above,
+ * with no layers except the implicit ones of single-piece files. */
+int metainfo_parse_info(struct metainfo *mi, const uint8_t *p, const uint8_t *end)
+	__attribute__((warn_unused_result));
+
+/* Returns 0 if the parsed info dict hashes to `expected` (a v2 info-hash from
+ * a magnet link), else METAINFO_E_HASH_MISMATCH. */
+int metainfo_check_hash(const struct metainfo *mi, const uint8_t expected[METAINFO_HASH_LEN])
+	__attribute__((warn_unused_result));
+
+/* Install the piece layer of file `index` learned later (e.g. from BEP 52
+ * hash messages) after checking it against the file's pieces root.  Returns
+ * 0, -EINVAL (bad index, empty file or wrong length), -ENOMEM, or
+ * METAINFO_E_LAYER_MISMATCH. */
+int metainfo_set_layer(struct metainfo *mi, size_t index, const uint8_t *layer, size_t len)
+	__attribute__((warn_unused_result));
+
+/* Release everything `mi` owns; it is zeroed and may be parsed into again. */
+void metainfo_destroy(struct metainfo *mi);
+
+#endif
