@@ -47,3 +47,10 @@ TESTS += tests/unit/test_dht_sim
 tests_unit_test_dht_sim_SOURCES = tests/unit/test_dht_sim.c dht/simnet.c dht/simnet.h
 tests_unit_test_dht_sim_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_dht_sim_LDADD = $(DHT_LIBS) $(UNIT_LIBS)
+
+# Fuzz harness replayed over its stored corpus (tests/fuzz/replay.c).
+check_PROGRAMS += tests/fuzz/replay_krpc
+TESTS += tests/fuzz/replay_krpc
+tests_fuzz_replay_krpc_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_krpc.c
+tests_fuzz_replay_krpc_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"krpc\"
+tests_fuzz_replay_krpc_LDADD = $(DHT_LIBS)
