@@ -16,3 +16,12 @@ TESTS += tests/unit/test_metainfo
 tests_unit_test_metainfo_SOURCES = tests/unit/test_metainfo.c
 tests_unit_test_metainfo_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metainfo_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+transfer_libtransfer_a_SOURCES += \
+	transfer/magnet.c transfer/magnet.h
+
+check_PROGRAMS += tests/unit/test_magnet
+TESTS += tests/unit/test_magnet
+tests_unit_test_magnet_SOURCES = tests/unit/test_magnet.c
+tests_unit_test_magnet_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_magnet_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
