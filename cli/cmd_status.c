@@ -1,7 +1,6 @@
 /* cmd_status.c: `shoal status` and `shoal token`. */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,44 +9,11 @@
 #include "cli/table.h"
 #include "common/util.h"
 
-/* Parse the options every read-only command shares.  Returns 0 to go on,
- * -1 after printing help (exit 0), or CLI_USAGE. */
-static int common_opts(const char *name, int argc, char **argv, struct cli_conn *conn, int *json)
+static int on_json_opt(int val, const char *arg, void *ctx)
 {
-	static const struct option opts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *data_dir = NULL;
-	optind = 1;
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			data_dir = optarg;
-			break;
-		case 'j':
-			if (!json)
-				goto bad;
-			*json = 1;
-			break;
-		case 'h':
-			cli_usage(cli_find(name), stdout);
-			return -1;
-		default:
-			goto bad;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "shoal %s: unexpected argument '%s'\n", name, argv[optind]);
-		goto bad;
-	}
-	return cli_resolve_data_dir(conn, data_dir);
-bad:
-	cli_usage(cli_find(name), stderr);
-	return CLI_USAGE;
+	(void)arg;
+	*(int *)ctx = val == 'j';
+	return 0;
 }
 
 static const char *str_or(const json_t *obj, const char *key, const char *dflt)
@@ -127,11 +93,16 @@ static void print_status(const json_t *st, const json_t *swarms)
 
 int cmd_status(int argc, char **argv)
 {
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
 	struct cli_conn conn;
 	int json = 0;
-	int rc = common_opts("status", argc, argv, &conn, &json);
-	if (rc)
-		return rc < 0 ? CLI_OK : rc;
+	int rc = cli_getopt("status", argc, argv, opts, on_json_opt, &json, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	if (rc < argc) {
+		fprintf(stderr, "shoal status: unexpected argument '%s'\n", argv[rc]);
+		return CLI_USAGE;
+	}
 	if ((rc = cli_load_conn(&conn)))
 		return rc;
 	int status;
@@ -162,9 +133,13 @@ int cmd_status(int argc, char **argv)
 int cmd_token(int argc, char **argv)
 {
 	struct cli_conn conn;
-	int rc = common_opts("token", argc, argv, &conn, NULL);
-	if (rc)
-		return rc < 0 ? CLI_OK : rc;
+	int rc = cli_getopt("token", argc, argv, NULL, NULL, NULL, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	if (rc < argc) {
+		fprintf(stderr, "shoal token: unexpected argument '%s'\n", argv[rc]);
+		return CLI_USAGE;
+	}
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/api.token", conn.data_dir);
 	FILE *f = fopen(path, "r");

@@ -24,6 +24,31 @@ static const struct cli_command commands[] = {
 	  "Ask the running daemon for its status and print a summary; --json prints\n"
 	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
 	  cmd_status },
+	{ "share", "hash a directory and seed it; print its magnet link",
+	  "shoal share DIR [--json] [--data-dir DIR]\n"
+	  "\n"
+	  "Hash every file under DIR into a BitTorrent v2 swarm (a progress bar shows\n"
+	  "on a terminal), seed it from DIR in place, and print two lines: the magnet\n"
+	  "link and the path of the .torrent written into the data dir.  --json prints\n"
+	  "the swarm as JSON instead.  Sharing a directory that is already shared\n"
+	  "returns the same swarm and re-checks files whose size or mtime changed.\n"
+	  "Symbolic links are never followed: a link under DIR is an error.\n",
+	  cmd_share },
+	{ "verify", "re-hash a swarm's files against its hashes",
+	  "shoal verify SWARM [--json] [--data-dir DIR]\n"
+	  "\n"
+	  "Re-read and re-hash every file of SWARM (its id, or 8+ hex digits of its\n"
+	  "info-hash).  Pieces that no longer match are no longer offered.  Exits 0\n"
+	  "when every piece verifies, 1 otherwise.\n",
+	  cmd_verify },
+	{ "pause", "stop a swarm's transfers", "shoal pause SWARM [--data-dir DIR]\n", cmd_pause },
+	{ "resume", "restart a paused swarm", "shoal resume SWARM [--data-dir DIR]\n", cmd_resume },
+	{ "remove", "forget a swarm",
+	  "shoal remove SWARM [--delete-data] [--data-dir DIR]\n"
+	  "\n"
+	  "Forget SWARM.  Shared directories are never deleted; --delete-data deletes\n"
+	  "the downloaded files of a joined swarm.\n",
+	  cmd_remove },
 	{ "token", "print the API bearer token",
 	  "shoal token [--data-dir DIR]\n"
 	  "\n"

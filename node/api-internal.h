@@ -14,7 +14,11 @@ struct api_route {
 	void (*handler)(struct api_req *r);
 };
 
+/* Node-wide endpoints (api_routes.c) and swarm endpoints (api_swarms.c);
+ * api.c searches both. */
 extern const struct api_route api_routes[];
 extern const size_t api_routes_count;
+extern const struct api_route api_swarm_routes[];
+extern const size_t api_swarm_routes_count;
 
 #endif

@@ -270,26 +270,32 @@ static void on_request(struct evhttp_request *req, void *arg)
 	char param[256];
 	bool path_known = false;
 	char allow[64] = "";
-	for (size_t i = 0; i < api_routes_count; i++) {
-		const struct api_route *rt = &api_routes[i];
-		if (!route_match(rt->pattern, path, param, sizeof param))
-			continue;
-		path_known = true;
-		if (rt->method != m) {
-			const char *name = rt->method == API_GET    ? "GET"
-					   : rt->method == API_POST ? "POST"
-								    : "DELETE";
-			if (!strstr(allow, name))
-				snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
-					 *allow ? ", " : "", name);
-			continue;
-		}
-		r.param = strstr(rt->pattern, "{id}") ? param : NULL;
-		if ((m == API_POST || m == API_DELETE) && !read_body(&r))
+	const struct {
+		const struct api_route *routes;
+		size_t count;
+	} tables[] = { { api_routes, api_routes_count }, { api_swarm_routes, api_swarm_routes_count } };
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+		for (size_t i = 0; i < tables[t].count; i++) {
+			const struct api_route *rt = &tables[t].routes[i];
+			if (!route_match(rt->pattern, path, param, sizeof param))
+				continue;
+			path_known = true;
+			if (rt->method != m) {
+				const char *name = rt->method == API_GET    ? "GET"
+						   : rt->method == API_POST ? "POST"
+									    : "DELETE";
+				if (!strstr(allow, name))
+					snprintf(allow + strlen(allow), sizeof allow - strlen(allow),
+						 "%s%s", *allow ? ", " : "", name);
+				continue;
+			}
+			r.param = strstr(rt->pattern, "{id}") ? param : NULL;
+			if ((m == API_POST || m == API_DELETE) && !read_body(&r))
+				return;
+			rt->handler(&r);
+			json_decref(r.body);
 			return;
-		rt->handler(&r);
-		json_decref(r.body);
-		return;
+		}
 	}
 	if (path_known) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);

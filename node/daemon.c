@@ -20,7 +20,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/api.h"
+#include "node/share.h"
 #include "node/store.h"
+#include "node/swarm.h"
+#include "node/workers.h"
 
 void node_daemon_usage(FILE *out)
 {
@@ -185,6 +188,7 @@ int node_daemon_main(int argc, char **argv)
 	struct node node_storage, *node = &node_storage;
 	memset(node, 0, sizeof *node);
 	node->lock_fd = -1;
+	node->next_swarm_id = 1;
 	int exit_code = 1;
 	char err[1024];
 	struct flag_value flags[32];
@@ -273,6 +277,24 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: cannot create the event loop\n");
 		goto done;
 	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	node->workers = workers_new(node->base, cpus < 2 ? 2 : cpus > 8 ? 8 : (int)cpus);
+	if (!node->workers) {
+		fprintf(stderr, "shoal daemon: cannot start worker threads\n");
+		goto done;
+	}
+	if (swarm_db_load_all(node) != 0) {
+		fprintf(stderr, "shoal daemon: cannot load swarms from the database\n");
+		goto done;
+	}
+	/* Shared files may have changed while we were away: re-check those
+	 * whose size or mtime moved, so we never offer pieces that no longer
+	 * match. */
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		if (sw->role == SWARM_ROLE_SHARE && sw->meta && sw->state != SWARM_ERROR &&
+		    share_verify_start(node, sw, false) != 0)
+			log_warn("swarm %lld: cannot start its check", (long long)sw->id);
+	}
 	node->started_ms = now_ms();
 	node->started_at = time(NULL);
 	node->api = api_new(node, node->cfg.api_bind, node->cfg.api_port, token, err, sizeof err);
@@ -313,6 +335,9 @@ done:
 		unlink(path);
 	}
 	api_free(node->api);
+	workers_free(node->workers); /* joins the threads before their jobs are freed */
+	node->workers = NULL;
+	swarm_free_all(node);
 	if (node->sig_int)
 		event_free(node->sig_int);
 	if (node->sig_term)

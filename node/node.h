@@ -12,6 +12,8 @@ struct event_base;
 struct event;
 struct store;
 struct api;
+struct swarm;
+struct workers;
 
 #define NODE_ID_LEN 20
 #define NODE_VERSION_STRING PACKAGE_VERSION
@@ -31,7 +33,9 @@ struct node {
 	uint8_t node_id[NODE_ID_LEN]; /* persistent; the DHT id */
 	uint64_t started_ms;          /* monotonic */
 	time_t started_at;            /* wall clock */
-	int exit_code;
+	struct workers *workers;      /* hashing and disk I/O */
+	struct swarm *swarms;         /* every swarm, in id order */
+	int64_t next_swarm_id;        /* ids are never reused while running */
 };
 
 /* `shoal daemon [flags]`: parse flags, run until SIGINT/SIGTERM.  Returns

@@ -276,3 +276,9 @@ int store_exec(struct store *st, const char *sql)
 	}
 	return 0;
 }
+
+void store_rollback(struct store *st)
+{
+	if (store_exec(st, "ROLLBACK;") != 0)
+		log_error("%s: rollback failed", st->path);
+}

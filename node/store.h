@@ -42,4 +42,7 @@ int store_setting_set(struct store *st, const char *key, const void *value, size
 /* Run a statement with no result rows (BEGIN, COMMIT, ...).  Returns 0 or -EIO. */
 int store_exec(struct store *st, const char *sql) __attribute__((warn_unused_result));
 
+/* Roll back the open transaction; failures are logged (nothing else to do). */
+void store_rollback(struct store *st);
+
 #endif

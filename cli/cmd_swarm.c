@@ -1,0 +1,223 @@
+/* cmd_swarm.c: `shoal share`, `verify`, `pause`, `resume`, `remove`. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/progress.h"
+
+#define POLL_MS 200
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* --json ('j') or --delete-data ('D'): both set the command's one flag. */
+static int on_json_flag(int val, const char *arg, void *ctx)
+{
+	(void)arg;
+	if (val == 'j' || val == 'D')
+		*(int *)ctx = 1;
+	return 0;
+}
+
+/* Exactly one positional argument after the options. */
+static int one_arg(const char *name, int argc, char **argv, int first, const char **arg_out)
+{
+	if (first >= argc || first + 1 < argc) {
+		fprintf(stderr, "shoal %s: expected exactly one %s\n", name,
+			strcmp(name, "share") == 0 ? "directory" : "swarm (id or info-hash)");
+		cli_usage(cli_find(name), stderr);
+		return CLI_USAGE;
+	}
+	*arg_out = argv[first];
+	return 0;
+}
+
+/* GET /swarms/{id} until it leaves hashing/checking, drawing progress. */
+static int wait_work(const struct cli_conn *conn, const char *cmd, const char *id, json_t **final_out)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/api/v1/swarms/%s", id);
+	struct progress bar;
+	progress_init(&bar, stderr, strcmp(cmd, "share") == 0 ? "hashing " : "checking");
+	for (;;) {
+		int status, rc;
+		json_t *sw = NULL;
+		if ((rc = cli_request(conn, "GET", path, NULL, &status, &sw)))
+			return rc;
+		if (status != 200) {
+			progress_finish(&bar);
+			cli_print_error(cmd, status, sw);
+			json_decref(sw);
+			return CLI_FAIL;
+		}
+		const char *state = json_string_value(json_object_get(sw, "state"));
+		json_t *work = json_object_get(sw, "work");
+		if (state && (strcmp(state, "hashing") == 0 || strcmp(state, "checking") == 0)) {
+			if (work)
+				progress_update(&bar, (uint64_t)json_integer_value(json_object_get(work, "done")),
+						(uint64_t)json_integer_value(json_object_get(work, "total")),
+						json_real_value(json_object_get(work, "rate")), NULL);
+			json_decref(sw);
+			sleep_ms(POLL_MS);
+			continue;
+		}
+		progress_finish(&bar);
+		*final_out = sw;
+		return 0;
+	}
+}
+
+int cmd_share(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	struct cli_conn conn;
+	int json = 0;
+	const char *dir;
+	int rc = cli_getopt("share", argc, argv, opts, on_json_flag, &json, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	if ((rc = one_arg("share", argc, argv, rc, &dir)))
+		return rc;
+	char abs[PATH_MAX];
+	if (!realpath(dir, abs)) {
+		fprintf(stderr, "shoal share: %s: %s\n", dir, strerror(errno));
+		return CLI_FAIL;
+	}
+	if ((rc = cli_load_conn(&conn)))
+		return rc;
+	json_t *body = json_pack("{s:s}", "share", abs), *reply = NULL;
+	int status;
+	rc = cli_request(&conn, "POST", "/api/v1/swarms", body, &status, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (status != 200 && status != 202) {
+		cli_print_error("share", status, reply);
+		json_decref(reply);
+		return CLI_FAIL;
+	}
+	char id[32];
+	snprintf(id, sizeof id, "%lld",
+		 (long long)json_integer_value(json_object_get(json_object_get(reply, "swarm"), "id")));
+	if (json_is_true(json_object_get(reply, "existing")) && !json)
+		fprintf(stderr, "%s is already shared as swarm %s\n", abs, id);
+	json_decref(reply);
+	json_t *sw = NULL;
+	if ((rc = wait_work(&conn, "share", id, &sw)))
+		return rc;
+	const char *state = json_string_value(json_object_get(sw, "state"));
+	if (!state || strcmp(state, "error") == 0) {
+		fprintf(stderr, "shoal share: %s\n",
+			json_string_value(json_object_get(sw, "error")) ?: "failed");
+		json_decref(sw);
+		return CLI_FAIL;
+	}
+	if (json) {
+		json_dumpf(sw, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%s\n%s\n", json_string_value(json_object_get(sw, "magnet")) ?: "",
+		       json_string_value(json_object_get(sw, "torrent")) ?: "");
+	}
+	json_decref(sw);
+	return CLI_OK;
+}
+
+/* verify / pause / resume / remove: one POST or DELETE on a swarm. */
+static int swarm_action(const char *cmd, int argc, char **argv)
+{
+	static const struct option verify_opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	static const struct option remove_opts[] = { { "delete-data", no_argument, NULL, 'D' },
+						     { 0 } };
+	bool is_remove = strcmp(cmd, "remove") == 0, is_verify = strcmp(cmd, "verify") == 0;
+	struct cli_conn conn;
+	int flag = 0;
+	const char *id;
+	int rc = cli_getopt(cmd, argc, argv, is_remove ? remove_opts : is_verify ? verify_opts : NULL,
+			    on_json_flag, &flag, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	if ((rc = one_arg(cmd, argc, argv, rc, &id)))
+		return rc;
+	if (strspn(id, "0123456789abcdefABCDEF") != strlen(id)) {
+		fprintf(stderr, "shoal %s: '%s' is not a swarm id or info-hash\n", cmd, id);
+		return CLI_USAGE;
+	}
+	if ((rc = cli_load_conn(&conn)))
+		return rc;
+	char path[128];
+	json_t *body = NULL, *reply = NULL;
+	if (is_remove) {
+		snprintf(path, sizeof path, "/api/v1/swarms/%s", id);
+		body = json_pack("{s:b}", "delete_data", flag);
+	} else {
+		snprintf(path, sizeof path, "/api/v1/swarms/%s/%s", id, cmd);
+		body = json_object();
+	}
+	int status;
+	rc = cli_request(&conn, is_remove ? "DELETE" : "POST", path, body, &status, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (status >= 300) {
+		cli_print_error(cmd, status, reply);
+		json_decref(reply);
+		return CLI_FAIL;
+	}
+	if (is_verify) {
+		char sid[32];
+		snprintf(sid, sizeof sid, "%lld",
+			 (long long)json_integer_value(json_object_get(reply, "id")));
+		json_decref(reply);
+		json_t *sw = NULL;
+		if ((rc = wait_work(&conn, "verify", sid, &sw)))
+			return rc;
+		long long have = json_integer_value(json_object_get(sw, "pieces_have"));
+		long long total = json_integer_value(json_object_get(sw, "num_pieces"));
+		if (flag) {
+			json_dumpf(sw, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			putchar('\n');
+		} else {
+			printf("swarm %s: %lld of %lld pieces verified\n", sid, have, total);
+		}
+		json_decref(sw);
+		return have == total ? CLI_OK : CLI_FAIL;
+	}
+	if (is_remove)
+		printf("removed swarm %s\n", id);
+	else
+		printf("swarm %s: %s\n", id, json_string_value(json_object_get(reply, "state")) ?: "?");
+	json_decref(reply);
+	return CLI_OK;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	return swarm_action("verify", argc, argv);
+}
+
+int cmd_pause(int argc, char **argv)
+{
+	return swarm_action("pause", argc, argv);
+}
+
+int cmd_resume(int argc, char **argv)
+{
+	return swarm_action("resume", argc, argv);
+}
+
+int cmd_remove(int argc, char **argv)
+{
+	return swarm_action("remove", argc, argv);
+}

@@ -1,0 +1,215 @@
+/* api_swarms.c: endpoints under /api/v1/swarms: share, list, show, verify,
+ * pause, resume, remove. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "node/api-internal.h"
+#include "node/node.h"
+#include "node/share.h"
+#include "node/swarm.h"
+#include "transfer/metainfo.h"
+
+static void api_swarms_list(struct api_req *r)
+{
+	json_t *list = json_array();
+	for (struct swarm *sw = r->node->swarms; sw; sw = sw->next)
+		if (!sw->remove_pending)
+			json_array_append_new(list, swarm_to_json(r->node, sw, false));
+	api_reply(r, 200, json_pack("{s:o}", "swarms", list));
+}
+
+/* {"share": "/abs/dir"}: start sharing, or return the swarm already sharing it. */
+static void share_dir(struct api_req *r, const char *path)
+{
+	if (path[0] != '/') {
+		api_reply_error(r, 400, "bad_path",
+				"share needs an absolute path (got '%s'); the daemon does not know "
+				"your working directory",
+				path);
+		return;
+	}
+	char root[PATH_MAX];
+	if (!realpath(path, root)) {
+		api_reply_error(r, errno == ENOENT ? 404 : 400, "bad_path", "%s: %s", path,
+				strerror(errno));
+		return;
+	}
+	struct stat st;
+	if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		api_reply_error(r, 400, "bad_path", "%s is not a directory", path);
+		return;
+	}
+	if (strcmp(root, "/") == 0) {
+		api_reply_error(r, 400, "bad_path", "refusing to share the whole file system");
+		return;
+	}
+	const char *name = strrchr(root, '/') + 1;
+	if (!metainfo_component_ok((const uint8_t *)name, strlen(name))) {
+		api_reply_error(r, 400, "bad_path",
+				"the directory name is not valid UTF-8 or not allowed in a torrent");
+		return;
+	}
+	struct swarm *sw = swarm_find_by_root(r->node, SWARM_ROLE_SHARE, root);
+	if (sw && !sw->remove_pending && sw->state != SWARM_ERROR) {
+		/* Same directory again: same swarm; re-check only what changed. */
+		if (!sw->job && sw->meta) {
+			int rc = share_verify_start(r->node, sw, false);
+			if (rc)
+				log_warn("swarm %" PRId64 ": cannot start a check: %s", sw->id,
+					 strerror(-rc));
+		}
+		api_reply(r, 200, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
+					    "existing", 1));
+		return;
+	}
+	if (sw && sw->state == SWARM_ERROR && !sw->in_db && !sw->job)
+		swarm_free(r->node, sw); /* a failed earlier attempt: try afresh */
+	sw = swarm_new(r->node, 0, SWARM_ROLE_SHARE, name, root);
+	if (!sw) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	int rc = share_start(r->node, sw);
+	if (rc) {
+		swarm_free(r->node, sw);
+		api_reply_error(r, 503, "busy", "cannot start hashing: %s", strerror(-rc));
+		return;
+	}
+	log_info("swarm %" PRId64 ": hashing %s", sw->id, root);
+	api_reply(r, 202, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
+				    "existing", 0));
+}
+
+static void handle_swarms_add(struct api_req *r)
+{
+	if (!r->body) {
+		api_reply_error(r, 400, "bad_request",
+				"send {\"share\": \"/absolute/dir\"} as application/json");
+		return;
+	}
+	json_t *share = json_object_get(r->body, "share");
+	json_t *link = json_object_get(r->body, "link");
+	if (share && json_is_string(share) && !link) {
+		share_dir(r, json_string_value(share));
+		return;
+	}
+	if (link && !share) {
+		api_reply_error(r, 501, "not_implemented",
+				"joining swarms needs the transfer engine, which is not built yet");
+		return;
+	}
+	api_reply_error(r, 400, "bad_request",
+			"expected exactly one of \"share\" (a directory) or \"link\" (a magnet "
+			"link or .torrent path)");
+}
+
+static struct swarm *swarm_or_404(struct api_req *r)
+{
+	struct swarm *sw = swarm_find(r->node, r->param);
+	if (!sw || sw->remove_pending)
+		api_reply_error(r, 404, "no_such_swarm",
+				"no swarm '%s' (use its id or at least 8 hex digits of its info-hash)",
+				r->param);
+	return sw && !sw->remove_pending ? sw : NULL;
+}
+
+static void handle_swarm_get(struct api_req *r)
+{
+	struct swarm *sw = swarm_or_404(r);
+	if (sw)
+		api_reply(r, 200, swarm_to_json(r->node, sw, true));
+}
+
+static void handle_swarm_delete(struct api_req *r)
+{
+	struct swarm *sw = swarm_or_404(r);
+	if (!sw)
+		return;
+	if (r->body && json_is_true(json_object_get(r->body, "delete_data")) &&
+	    sw->role == SWARM_ROLE_SHARE) {
+		api_reply_error(r, 400, "bad_request",
+				"delete_data is refused for shared directories: shoal never deletes "
+				"what you shared");
+		return;
+	}
+	int64_t id = sw->id;
+	int rc = swarm_remove(r->node, sw);
+	if (rc < 0) {
+		api_reply_error(r, 500, "database", "cannot remove swarm %" PRId64, id);
+		return;
+	}
+	log_info("swarm %" PRId64 ": removed", id);
+	api_reply(r, 200, json_pack("{s:I,s:b}", "removed", (json_int_t)id, "pending", rc == 1));
+}
+
+static void handle_swarm_verify(struct api_req *r)
+{
+	struct swarm *sw = swarm_or_404(r);
+	if (!sw)
+		return;
+	int rc = sw->meta ? share_verify_start(r->node, sw, true) : -EINVAL;
+	if (rc == -EBUSY) {
+		api_reply_error(r, 409, "busy", "swarm %" PRId64 " is already %s", sw->id,
+				swarm_state_name(sw->state));
+		return;
+	}
+	if (rc) {
+		api_reply_error(r, 409, "not_ready", "swarm %" PRId64 " has no metadata to verify yet",
+				sw->id);
+		return;
+	}
+	api_reply(r, 202, swarm_to_json(r->node, sw, false));
+}
+
+static void set_paused(struct api_req *r, bool pause)
+{
+	struct swarm *sw = swarm_or_404(r);
+	if (!sw)
+		return;
+	if (sw->job || sw->state == SWARM_ERROR) {
+		api_reply_error(r, 409, "busy", "swarm %" PRId64 " is %s", sw->id,
+				swarm_state_name(sw->state));
+		return;
+	}
+	if (pause && sw->state != SWARM_PAUSED) {
+		sw->resume_state = sw->state;
+		sw->state = SWARM_PAUSED;
+	} else if (!pause && sw->state == SWARM_PAUSED) {
+		sw->state = sw->resume_state;
+	}
+	if (swarm_db_save_state(r->node, sw) != 0) {
+		api_reply_error(r, 500, "database", "cannot save the swarm's state");
+		return;
+	}
+	api_reply(r, 200, swarm_to_json(r->node, sw, false));
+}
+
+static void handle_swarm_pause(struct api_req *r)
+{
+	set_paused(r, true);
+}
+
+static void handle_swarm_resume(struct api_req *r)
+{
+	set_paused(r, false);
+}
+
+const struct api_route api_swarm_routes[] = {
+	{ API_GET, "/api/v1/swarms", api_swarms_list },
+	{ API_POST, "/api/v1/swarms", handle_swarms_add },
+	{ API_GET, "/api/v1/swarms/{id}", handle_swarm_get },
+	{ API_DELETE, "/api/v1/swarms/{id}", handle_swarm_delete },
+	{ API_POST, "/api/v1/swarms/{id}/verify", handle_swarm_verify },
+	{ API_POST, "/api/v1/swarms/{id}/pause", handle_swarm_pause },
+	{ API_POST, "/api/v1/swarms/{id}/resume", handle_swarm_resume },
+};
+const size_t api_swarm_routes_count = sizeof api_swarm_routes / sizeof api_swarm_routes[0];

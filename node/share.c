@@ -1,0 +1,843 @@
+/* share.c: scan a directory, hash it into BEP 52 merkle trees on the worker
+ * threads, build its metainfo, record it; and re-verify swarms' files.
+ *
+ * A job runs in phases, each a batch of worker tasks whose completions come
+ * back to the loop thread:
+ *   share:  scan (1 task) -> hash units (N tasks) -> finalize (1 task) -> record
+ *   verify: stat (1 task) -> hash units (N tasks) -> apply
+ * A unit is a run of pieces of one file, or of several whole small files,
+ * about UNIT_BYTES long, so both cores stay busy on one big file and a
+ * directory of 100 000 small files is not 100 000 tasks.  Memory is
+ * O(files + pieces): piece hashes, never block hashes, are kept. */
+#include "config.h"
+
+#include "node/share.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "common/util.h"
+#include "node/node.h"
+#include "node/swarm.h"
+#include "node/workers.h"
+#include "transfer/merkle.h"
+#include "transfer/metainfo.h"
+
+#define UNIT_BYTES (8u << 20)       /* work per task */
+#define UNIT_MAX_FILES 256          /* whole small files per task */
+#define READ_CHUNK (1u << 20)       /* pread size while hashing */
+
+enum job_kind { JOB_SHARE, JOB_VERIFY };
+
+struct job_file {
+	char *path;             /* relative; owned */
+	uint64_t size;
+	int64_t mtime_ns;       /* as scanned (share) or as found (verify) */
+	uint32_t first_piece;   /* verify: global index */
+	uint64_t pieces;
+	uint8_t *layer;         /* share: computed piece hashes, owned */
+	const uint8_t *expect;  /* verify: stored piece hashes (borrowed), or NULL */
+	bool check;             /* verify: hash this file */
+	bool missing;           /* verify: could not be opened / wrong size */
+};
+
+struct job_unit {
+	struct share_job *job;
+	size_t file;            /* first file */
+	size_t files;           /* whole files (when > 1, all from piece 0) */
+	uint64_t first_piece;   /* within `file` when files == 1 */
+	uint64_t pieces;
+};
+
+struct share_job {
+	struct node *node;
+	struct swarm *sw;
+	enum job_kind kind;
+	uint64_t piece_length;
+	struct job_file *files;
+	size_t n_files, cap_files;
+	uint64_t total;
+	struct job_unit *units;
+	size_t n_units;
+	size_t outstanding;          /* tasks submitted and not yet completed (loop only) */
+	int phase;                   /* PHASE_* (loop only) */
+	uint8_t *piece_ok;           /* verify: one byte per global piece */
+	struct metainfo *meta;       /* share: the result, handed to the swarm */
+	atomic_bool cancel;
+	pthread_mutex_t lock;
+	bool failed;
+	char error[512];
+};
+
+static void job_fail(struct share_job *job, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void job_fail(struct share_job *job, const char *fmt, ...)
+{
+	pthread_mutex_lock(&job->lock);
+	if (!job->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(job->error, sizeof job->error, fmt, ap);
+		va_end(ap);
+		job->failed = true;
+	}
+	pthread_mutex_unlock(&job->lock);
+	atomic_store(&job->cancel, true);
+}
+
+static bool job_failed(struct share_job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	bool f = job->failed;
+	pthread_mutex_unlock(&job->lock);
+	return f;
+}
+
+static struct share_job *job_new(struct node *node, struct swarm *sw, enum job_kind kind)
+{
+	struct share_job *job = calloc(1, sizeof *job);
+	if (!job)
+		return NULL;
+	job->node = node;
+	job->sw = sw;
+	job->kind = kind;
+	pthread_mutex_init(&job->lock, NULL);
+	return job;
+}
+
+void share_job_free(struct share_job *job)
+{
+	if (!job)
+		return;
+	for (size_t i = 0; i < job->n_files; i++) {
+		free(job->files[i].path);
+		free(job->files[i].layer);
+	}
+	free(job->files);
+	free(job->units);
+	free(job->piece_ok);
+	if (job->meta) {
+		metainfo_destroy(job->meta);
+		free(job->meta);
+	}
+	pthread_mutex_destroy(&job->lock);
+	free(job);
+}
+
+void share_job_cancel(struct share_job *job)
+{
+	if (job)
+		atomic_store(&job->cancel, true);
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ scan */
+
+static int add_file(struct share_job *job, const char *path, const struct stat *st)
+{
+	if (job->n_files == job->cap_files) {
+		size_t cap = job->cap_files ? job->cap_files * 2 : 64;
+		struct job_file *p = realloc(job->files, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		job->files = p;
+		job->cap_files = cap;
+	}
+	struct job_file *f = &job->files[job->n_files];
+	memset(f, 0, sizeof *f);
+	f->path = strdup(path);
+	if (!f->path)
+		return -ENOMEM;
+	f->size = (uint64_t)st->st_size;
+	f->mtime_ns = mtime_ns(st);
+	job->n_files++;
+	job->total += f->size;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walk the directory iteratively (a stack of relative paths), entries in
+ * sorted order, refusing anything that is not a plain file or directory. */
+static void work_scan(void *arg)
+{
+	struct share_job *job = arg;
+	const char *root = job->sw->root;
+	char **stack = NULL, **names = NULL;
+	size_t depth_n = 0, depth_cap = 0, n_names = 0, cap_names = 0;
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		job_fail(job, "cannot open %s: %s", root, strerror(errno));
+		return;
+	}
+	stack = malloc(sizeof *stack);
+	if (!stack || !(stack[0] = strdup(""))) {
+		job_fail(job, "out of memory");
+		goto done;
+	}
+	depth_n = 1;
+	depth_cap = 1;
+	while (depth_n > 0 && !atomic_load(&job->cancel)) {
+		char *rel = stack[--depth_n];
+		int dfd = *rel ? openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			       : dup(rootfd);
+		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!dir) {
+			job_fail(job, "cannot read directory %s/%s: %s", root, rel, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+			free(rel);
+			break;
+		}
+		n_names = 0;
+		struct dirent *de;
+		while ((de = readdir(dir))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (n_names == cap_names) {
+				size_t cap = cap_names ? cap_names * 2 : 64;
+				char **p = realloc(names, cap * sizeof *p);
+				if (!p)
+					break;
+				names = p;
+				cap_names = cap;
+			}
+			if (!(names[n_names] = strdup(de->d_name)))
+				break;
+			n_names++;
+		}
+		qsort(names, n_names, sizeof *names, cmp_names);
+		/* Push subdirectories in reverse so they pop in sorted order. */
+		size_t dirs_from = depth_n;
+		for (size_t i = 0; i < n_names && !job_failed(job); i++) {
+			const char *name = names[i];
+			char path[METAINFO_MAX_PATH + 1];
+			int plen = snprintf(path, sizeof path, "%s%s%s", rel, *rel ? "/" : "", name);
+			if (!metainfo_component_ok((const uint8_t *)name, strlen(name))) {
+				job_fail(job, "%s/%s: the name is not valid UTF-8 or not allowed in a torrent",
+					 root, path);
+				break;
+			}
+			if (plen < 0 || (size_t)plen >= sizeof path) {
+				job_fail(job, "%s/%s...: path too long", root, rel);
+				break;
+			}
+			struct stat st;
+			if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+				job_fail(job, "%s/%s: %s", root, path, strerror(errno));
+				break;
+			}
+			if (S_ISLNK(st.st_mode)) {
+				job_fail(job,
+					 "%s/%s is a symbolic link; shoal never follows links while "
+					 "sharing (replace it with the file or share its target)",
+					 root, path);
+			} else if (S_ISDIR(st.st_mode)) {
+				if (depth_n == depth_cap) {
+					char **p = realloc(stack, 2 * depth_cap * sizeof *p);
+					if (!p) {
+						job_fail(job, "out of memory");
+						break;
+					}
+					stack = p;
+					depth_cap *= 2;
+				}
+				size_t slashes = 1;
+				for (const char *c = path; *c; c++)
+					slashes += *c == '/';
+				if (slashes > METAINFO_MAX_DEPTH) {
+					job_fail(job, "%s/%s: nested deeper than %u levels", root, path,
+						 METAINFO_MAX_DEPTH);
+					break;
+				}
+				if (!(stack[depth_n] = strdup(path))) {
+					job_fail(job, "out of memory");
+					break;
+				}
+				depth_n++;
+			} else if (S_ISREG(st.st_mode)) {
+				if (faccessat(dirfd(dir), name, R_OK, AT_EACCESS) != 0) {
+					job_fail(job, "%s/%s is not readable: %s", root, path,
+						 strerror(errno));
+				} else if (job->n_files >= METAINFO_MAX_FILES) {
+					job_fail(job, "%s holds more than %u files", root,
+						 METAINFO_MAX_FILES);
+				} else if (add_file(job, path, &st) != 0) {
+					job_fail(job, "out of memory");
+				}
+			} else {
+				job_fail(job, "%s/%s is not a regular file or directory", root, path);
+			}
+		}
+		for (size_t a = dirs_from, b = depth_n; a + 1 < b; a++, b--) {
+			char *t = stack[a];
+			stack[a] = stack[b - 1];
+			stack[b - 1] = t;
+		}
+		for (size_t i = 0; i < n_names; i++)
+			free(names[i]);
+		closedir(dir);
+		free(rel);
+		if (job_failed(job))
+			break;
+	}
+	if (!job_failed(job) && job->n_files == 0)
+		job_fail(job, "%s holds no files to share", root);
+done:
+	for (size_t i = 0; i < depth_n; i++)
+		free(stack[i]);
+	free(stack);
+	free(names);
+	close(rootfd);
+}
+
+/* ------------------------------------------------------------ hash units */
+
+/* Cut the checked files into units of about UNIT_BYTES. */
+static int plan_units(struct share_job *job)
+{
+	size_t cap = 16;
+	job->units = malloc(cap * sizeof *job->units);
+	if (!job->units)
+		return -ENOMEM;
+	uint64_t unit_pieces = UNIT_BYTES / job->piece_length;
+	if (unit_pieces == 0)
+		unit_pieces = 1;
+	struct job_unit *open_batch = NULL; /* a unit gathering small files */
+	uint64_t batch_bytes = 0;
+	for (size_t f = 0; f < job->n_files; f++) {
+		struct job_file *file = &job->files[f];
+		if (file->pieces == 0 || (job->kind == JOB_VERIFY && (!file->check || file->missing)))
+			continue;
+		if (job->n_units + file->pieces / unit_pieces + 2 > cap) {
+			cap = (job->n_units + file->pieces / unit_pieces + 2) * 2;
+			struct job_unit *p = realloc(job->units, cap * sizeof *p);
+			if (!p)
+				return -ENOMEM;
+			job->units = p;
+			open_batch = NULL;
+		}
+		bool small = file->size < UNIT_BYTES / 4;
+		if (small && open_batch && open_batch->file + open_batch->files == f &&
+		    open_batch->files < UNIT_MAX_FILES && batch_bytes + file->size <= UNIT_BYTES) {
+			open_batch->files++;
+			batch_bytes += file->size;
+			continue;
+		}
+		for (uint64_t p = 0; p < file->pieces; p += unit_pieces) {
+			struct job_unit *u = &job->units[job->n_units++];
+			u->job = job;
+			u->file = f;
+			u->files = 1;
+			u->first_piece = p;
+			u->pieces = file->pieces - p < unit_pieces ? file->pieces - p : unit_pieces;
+		}
+		open_batch = small ? &job->units[job->n_units - 1] : NULL;
+		batch_bytes = small ? file->size : 0;
+	}
+	return 0;
+}
+
+/* Hash pieces [first, first+count) of one open file. */
+static int hash_pieces(struct share_job *job, struct job_file *file, int fd, uint64_t first,
+		       uint64_t count, struct sha256_ctx *ctx, uint8_t *buf, const char *root)
+{
+	uint64_t leaves = merkle_piece_leaves(file->size, job->piece_length);
+	for (uint64_t i = first; i < first + count; i++) {
+		if (atomic_load(&job->cancel))
+			return -ECANCELED;
+		uint64_t off = i * job->piece_length;
+		uint64_t left = merkle_piece_size(file->size, job->piece_length, i);
+		struct merkle_piece mp;
+		if (merkle_piece_init(&mp, ctx, leaves) != 0)
+			return -EINVAL;
+		while (left > 0) {
+			size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
+			ssize_t n = pread(fd, buf, want, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (job->kind == JOB_SHARE)
+					job_fail(job, "%s/%s: %s while hashing", root, file->path,
+						 n < 0 ? strerror(errno) : "file shrank");
+				return -EIO;
+			}
+			if (merkle_piece_update(&mp, buf, (size_t)n) != 0)
+				return -EINVAL;
+			off += (uint64_t)n;
+			left -= (uint64_t)n;
+			atomic_fetch_add(&job->sw->work_done, (uint64_t)n);
+		}
+		uint8_t h[MERKLE_HASH_LEN];
+		if (merkle_piece_final(&mp, h) != 0)
+			return -EINVAL;
+		if (job->kind == JOB_SHARE)
+			memcpy(file->layer + 32 * i, h, 32);
+		else
+			job->piece_ok[file->first_piece + i] =
+				file->expect && memcmp(file->expect + 32 * i, h, 32) == 0;
+	}
+	return 0;
+}
+
+static void work_unit(void *arg)
+{
+	struct job_unit *u = arg;
+	struct share_job *job = u->job;
+	const char *root = job->sw->root;
+	struct sha256_ctx *ctx = sha256_new();
+	uint8_t *buf = malloc(READ_CHUNK);
+	if (!ctx || !buf) {
+		job_fail(job, "out of memory");
+		goto done;
+	}
+	for (size_t k = 0; k < u->files && !atomic_load(&job->cancel); k++) {
+		struct job_file *file = &job->files[u->file + k];
+		if (file->pieces == 0 || (job->kind == JOB_VERIFY && (!file->check || file->missing)))
+			continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", root, file->path);
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat before, after;
+		if (fd < 0 || fstat(fd, &before) != 0) {
+			if (job->kind == JOB_SHARE)
+				job_fail(job, "cannot open %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			continue; /* verify: pieces stay not ok */
+		}
+		if (job->kind == JOB_SHARE &&
+		    ((uint64_t)before.st_size != file->size || mtime_ns(&before) != file->mtime_ns)) {
+			job_fail(job, "%s changed while being shared; try again once it is stable",
+				 path);
+			close(fd);
+			break;
+		}
+		if (job->kind == JOB_VERIFY && (uint64_t)before.st_size != file->size) {
+			close(fd);
+			continue;
+		}
+		uint64_t first = u->files == 1 ? u->first_piece : 0;
+		uint64_t count = u->files == 1 ? u->pieces : file->pieces;
+		int rc = hash_pieces(job, file, fd, first, count, ctx, buf, root);
+		if (rc == 0 && fstat(fd, &after) == 0 &&
+		    ((uint64_t)after.st_size != (uint64_t)before.st_size ||
+		     mtime_ns(&after) != mtime_ns(&before))) {
+			if (job->kind == JOB_SHARE)
+				job_fail(job, "%s changed while being hashed; try again once it is stable",
+					 path);
+			else
+				for (uint64_t i = first; i < first + count; i++)
+					job->piece_ok[file->first_piece + i] = 0;
+		}
+		close(fd);
+	}
+done:
+	sha256_free(ctx);
+	free(buf);
+}
+
+/* -------------------------------------------------------------- finalize */
+
+static int cmp_job_files(const void *a, const void *b)
+{
+	return strcmp(((const struct job_file *)a)->path, ((const struct job_file *)b)->path);
+}
+
+static int write_torrent_file(struct share_job *job, const struct buf *torrent)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 100], tmp[PATH_MAX + 110], hex[65];
+	snprintf(dir, sizeof dir, "%s/torrents", job->node->cfg.data_dir);
+	int rc = mkdir_p(dir, 0700);
+	if (rc)
+		return rc;
+	hex_encode(job->meta->info_hash, 32, hex);
+	snprintf(path, sizeof path, "%s/%s.torrent", dir, hex);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	size_t off = 0;
+	while (off < torrent->len) {
+		ssize_t n = write(fd, torrent->data + off, torrent->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			close(fd);
+			unlink(tmp);
+			return rc;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0) {
+		rc = -errno;
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
+	close(fd);
+	return rename(tmp, path) == 0 ? 0 : -errno;
+}
+
+static void work_finalize(void *arg)
+{
+	struct share_job *job = arg;
+	struct sha256_ctx *ctx = sha256_new();
+	struct metainfo_file_in *in = calloc(job->n_files, sizeof *in);
+	struct buf torrent;
+	buf_init(&torrent, METAINFO_MAX_TORRENT_SIZE);
+	if (!ctx || !in) {
+		job_fail(job, "out of memory");
+		goto done;
+	}
+	for (size_t f = 0; f < job->n_files; f++) {
+		struct job_file *file = &job->files[f];
+		in[f].path = file->path;
+		in[f].size = file->size;
+		in[f].layer = file->layer;
+		if (file->pieces == 1) {
+			memcpy(in[f].root, file->layer, 32);
+		} else if (file->pieces > 1 &&
+			   merkle_layer_root(ctx, file->layer, file->pieces, job->piece_length,
+					     in[f].root) != 0) {
+			job_fail(job, "internal error computing the root of %s", file->path);
+			goto done;
+		}
+	}
+	char created_by[32];
+	snprintf(created_by, sizeof created_by, "shoal/%s", PACKAGE_VERSION);
+	uint8_t info_hash[32];
+	int rc = metainfo_build_torrent(job->sw->name, job->piece_length, in, job->n_files,
+					created_by, (int64_t)time(NULL), &torrent, info_hash);
+	if (rc) {
+		job_fail(job, "cannot build the metainfo: %s", metainfo_strerror(rc));
+		goto done;
+	}
+	job->meta = calloc(1, sizeof *job->meta);
+	if (!job->meta) {
+		job_fail(job, "out of memory");
+		goto done;
+	}
+	rc = metainfo_parse_torrent(job->meta, torrent.data, torrent.data + torrent.len);
+	if (rc) {
+		free(job->meta);
+		job->meta = NULL;
+		job_fail(job, "the metainfo we built does not parse back: %s", metainfo_strerror(rc));
+		goto done;
+	}
+	if ((rc = write_torrent_file(job, &torrent)) != 0)
+		job_fail(job, "cannot write the .torrent into %s/torrents: %s",
+			 job->node->cfg.data_dir, strerror(-rc));
+	/* Sort by path so the loop can match scan results to metainfo files. */
+	qsort(job->files, job->n_files, sizeof *job->files, cmp_job_files);
+done:
+	buf_destroy(&torrent);
+	free(in);
+	sha256_free(ctx);
+}
+
+/* ------------------------------------------------------------ verify stat */
+
+/* Decide which files a verify job hashes: all (full) or those whose size or
+ * mtime moved since they were last verified; missing ones fail outright. */
+static void work_stat(void *arg)
+{
+	struct share_job *job = arg;
+	for (size_t f = 0; f < job->n_files; f++) {
+		struct job_file *file = &job->files[f];
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", job->sw->root, file->path);
+		struct stat st;
+		int64_t recorded = file->mtime_ns;
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_size != file->size) {
+			file->missing = true;
+			file->check = file->pieces > 0;
+			file->mtime_ns = 0;
+			continue;
+		}
+		file->mtime_ns = mtime_ns(&st);
+		file->check = file->pieces > 0 && file->mtime_ns != recorded;
+	}
+}
+
+/* ------------------------------------------------------ loop-side phases */
+
+enum { PHASE_SCAN, PHASE_HASH, PHASE_FINAL };
+
+static void phase_done(struct share_job *job);
+
+static void done_job_task(void *arg)
+{
+	struct share_job *job = arg;
+	if (--job->outstanding == 0)
+		phase_done(job);
+}
+
+static void done_unit(void *arg)
+{
+	struct share_job *job = ((struct job_unit *)arg)->job;
+	if (--job->outstanding == 0)
+		phase_done(job);
+}
+
+static int submit_job_task(struct share_job *job, work_fn fn)
+{
+	if (workers_submit(job->node->workers, fn, done_job_task, job) != 0)
+		return -EAGAIN;
+	job->outstanding++;
+	return 0;
+}
+
+/* Plan and queue the hash units; returns the number queued. */
+static size_t start_hashing(struct share_job *job)
+{
+	if (plan_units(job) != 0) {
+		job_fail(job, "out of memory");
+		return 0;
+	}
+	uint64_t bytes = 0;
+	for (size_t f = 0; f < job->n_files; f++)
+		if (job->kind == JOB_SHARE || (job->files[f].check && !job->files[f].missing))
+			bytes += job->files[f].size;
+	job->sw->work_total = bytes;
+	atomic_store(&job->sw->work_done, 0);
+	job->sw->work_started_ms = now_ms();
+	job->phase = PHASE_HASH;
+	for (size_t i = 0; i < job->n_units; i++) {
+		if (workers_submit(job->node->workers, work_unit, done_unit, &job->units[i]) != 0) {
+			job_fail(job, "cannot queue hashing work");
+			break;
+		}
+		job->outstanding++;
+	}
+	return job->outstanding;
+}
+
+static void record_share(struct share_job *job)
+{
+	struct node *node = job->node;
+	struct swarm *sw = job->sw;
+	struct metainfo *mi = job->meta;
+	struct swarm *twin = swarm_find_by_hash(node, mi->info_hash);
+	if (twin && twin != sw) {
+		sw->state = SWARM_ERROR;
+		snprintf(sw->error, sizeof sw->error,
+			 "the same content is already shared as swarm %" PRId64 " (%s)", twin->id,
+			 twin->root);
+		return;
+	}
+	sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
+	sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
+	if (!sw->have || !sw->mtimes_ns) {
+		sw->state = SWARM_ERROR;
+		snprintf(sw->error, sizeof sw->error, "out of memory");
+		return;
+	}
+	for (size_t f = 0; f < mi->file_count; f++) {
+		struct job_file key = { .path = mi->files[f].path };
+		struct job_file *jf =
+			bsearch(&key, job->files, job->n_files, sizeof *job->files, cmp_job_files);
+		sw->mtimes_ns[f] = jf ? jf->mtime_ns : 0;
+	}
+	for (uint32_t i = 0; i < mi->total_pieces; i++)
+		swarm_have_set(sw, i);
+	sw->meta = mi;
+	job->meta = NULL;
+	memcpy(sw->info_hash, mi->info_hash, 32);
+	sw->has_info_hash = true;
+	sw->state = SWARM_SEEDING;
+	if (swarm_db_insert(node, sw) != 0) {
+		sw->state = SWARM_ERROR;
+		snprintf(sw->error, sizeof sw->error, "cannot record the swarm in the database");
+		return;
+	}
+	char hex[65];
+	hex_encode(sw->info_hash, 32, hex);
+	log_info("swarm %" PRId64 ": sharing %s: %zu files, %" PRIu64 " bytes, %u pieces of %" PRIu64
+		 " bytes, info-hash %s",
+		 sw->id, sw->root, mi->file_count, mi->total_size, mi->total_pieces,
+		 mi->piece_length, hex);
+}
+
+static void apply_verify(struct share_job *job)
+{
+	struct swarm *sw = job->sw;
+	uint32_t dropped = 0, gained = 0;
+	for (size_t f = 0; f < job->n_files; f++) {
+		struct job_file *file = &job->files[f];
+		if (!file->check)
+			continue;
+		for (uint64_t i = 0; i < file->pieces; i++) {
+			uint32_t p = file->first_piece + (uint32_t)i;
+			bool ok = !file->missing && job->piece_ok[p] == 1;
+			if (ok && !swarm_have_test(sw, p)) {
+				swarm_have_set(sw, p);
+				gained++;
+			} else if (!ok && swarm_have_test(sw, p)) {
+				swarm_have_clear(sw, p);
+				dropped++;
+			}
+		}
+		sw->mtimes_ns[f] = file->mtime_ns;
+	}
+	if (dropped)
+		log_warn("swarm %" PRId64 ": %u pieces no longer match their hashes and are no longer "
+			 "offered",
+			 sw->id, dropped);
+	log_info("swarm %" PRId64 ": checked; %u of %u pieces verified (%u newly)", sw->id,
+		 sw->have_count, sw->meta->total_pieces, gained);
+}
+
+/* The job is over: hand its result to the swarm and free it. */
+static void job_end(struct share_job *job)
+{
+	struct node *node = job->node;
+	struct swarm *sw = job->sw;
+	bool failed = job_failed(job), cancelled = atomic_load(&job->cancel);
+	if (job->kind == JOB_SHARE) {
+		if (failed) {
+			sw->state = SWARM_ERROR;
+			snprintf(sw->error, sizeof sw->error, "%s", job->error);
+			log_error("swarm %" PRId64 ": cannot share %s: %s", sw->id, sw->root, job->error);
+		} else if (cancelled) {
+			sw->state = SWARM_ERROR;
+			snprintf(sw->error, sizeof sw->error, "cancelled");
+		} else {
+			record_share(job);
+		}
+	} else {
+		if (failed)
+			log_error("swarm %" PRId64 ": check failed: %s", sw->id, job->error);
+		else if (!cancelled)
+			apply_verify(job);
+		sw->state = sw->resume_state;
+		if (swarm_db_save_state(node, sw) != 0)
+			log_error("swarm %" PRId64 ": cannot save its verified pieces", sw->id);
+	}
+	sw->job = NULL;
+	share_job_free(job);
+	swarm_job_ended(node, sw);
+}
+
+static void phase_done(struct share_job *job)
+{
+	if (job_failed(job) || atomic_load(&job->cancel)) {
+		job_end(job);
+		return;
+	}
+	switch (job->phase) {
+	case PHASE_SCAN:
+		if (job->kind == JOB_SHARE) {
+			job->piece_length = metainfo_pick_piece_length(job->total);
+			for (size_t f = 0; f < job->n_files; f++) {
+				struct job_file *file = &job->files[f];
+				file->pieces = merkle_piece_count(file->size, job->piece_length);
+				if (file->pieces && !(file->layer = malloc(32 * file->pieces))) {
+					job_fail(job, "out of memory");
+					job_end(job);
+					return;
+				}
+			}
+		}
+		if (start_hashing(job) > 0)
+			return;
+		/* nothing to hash */
+		__attribute__((fallthrough));
+	case PHASE_HASH:
+		if (job->kind == JOB_SHARE && !job_failed(job)) {
+			job->phase = PHASE_FINAL;
+			if (submit_job_task(job, work_finalize) == 0)
+				return;
+			job_fail(job, "cannot queue work");
+		}
+		job_end(job);
+		return;
+	default:
+		job_end(job);
+		return;
+	}
+}
+
+int share_start(struct node *node, struct swarm *sw)
+{
+	struct share_job *job = job_new(node, sw, JOB_SHARE);
+	if (!job)
+		return -ENOMEM;
+	sw->job = job;
+	sw->state = SWARM_HASHING;
+	sw->work_started_ms = now_ms();
+	job->phase = PHASE_SCAN;
+	if (submit_job_task(job, work_scan) != 0) {
+		sw->job = NULL;
+		share_job_free(job);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+int share_verify_start(struct node *node, struct swarm *sw, bool full)
+{
+	const struct metainfo *mi = sw->meta;
+	if (sw->job)
+		return -EBUSY;
+	if (!mi || !sw->have || !sw->mtimes_ns)
+		return -EINVAL;
+	struct share_job *job = job_new(node, sw, JOB_VERIFY);
+	if (!job)
+		return -ENOMEM;
+	job->piece_length = mi->piece_length;
+	job->files = calloc(mi->file_count ? mi->file_count : 1, sizeof *job->files);
+	job->piece_ok = calloc(mi->total_pieces + 1, 1);
+	if (!job->files || !job->piece_ok)
+		goto fail;
+	for (size_t f = 0; f < mi->file_count; f++) {
+		struct job_file *file = &job->files[f];
+		file->path = strdup(mi->files[f].path);
+		if (!file->path)
+			goto fail;
+		job->n_files++;
+		file->size = mi->files[f].size;
+		file->first_piece = mi->files[f].first_piece;
+		file->pieces = mi->files[f].piece_count;
+		file->expect = mi->files[f].layer;
+		file->mtime_ns = full ? -1 : sw->mtimes_ns[f]; /* -1 never matches: check all */
+	}
+	job->total = mi->total_size;
+	job->phase = PHASE_SCAN;
+	if (sw->state != SWARM_CHECKING)
+		sw->resume_state = sw->state;
+	sw->state = SWARM_CHECKING;
+	sw->job = job;
+	if (submit_job_task(job, work_stat) != 0) {
+		sw->job = NULL;
+		sw->state = sw->resume_state;
+		goto fail;
+	}
+	return 0;
+fail:
+	share_job_free(job);
+	return -ENOMEM;
+}

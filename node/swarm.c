@@ -1,0 +1,565 @@
+/* swarm.c: the swarm registry, its JSON view and its rows in SQLite. */
+#include "config.h"
+
+#include "node/swarm.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "node/node.h"
+#include "node/share.h"
+#include "node/store.h"
+#include "transfer/magnet.h"
+#include "transfer/metainfo.h"
+
+static const char *const state_names[] = {
+	[SWARM_HASHING] = "hashing",         [SWARM_CHECKING] = "checking",
+	[SWARM_METADATA] = "metadata",       [SWARM_DOWNLOADING] = "downloading",
+	[SWARM_SEEDING] = "seeding",         [SWARM_PAUSED] = "paused",
+	[SWARM_ERROR] = "error",
+};
+
+const char *swarm_state_name(enum swarm_state s)
+{
+	return (unsigned)s < ARRAY_LEN(state_names) ? state_names[s] : "unknown";
+}
+
+static int state_from_name(const char *s, enum swarm_state *out)
+{
+	for (size_t i = 0; i < ARRAY_LEN(state_names); i++)
+		if (state_names[i] && s && strcmp(s, state_names[i]) == 0) {
+			*out = (enum swarm_state)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *swarm_role_name(enum swarm_role r)
+{
+	return r == SWARM_ROLE_SHARE ? "share" : "join";
+}
+
+struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, const char *name,
+			const char *root)
+{
+	struct swarm *sw = calloc(1, sizeof *sw);
+	if (!sw)
+		return NULL;
+	sw->name = strdup(name);
+	sw->root = strdup(root);
+	if (!sw->name || !sw->root) {
+		free(sw->name);
+		free(sw->root);
+		free(sw);
+		return NULL;
+	}
+	sw->id = id > 0 ? id : node->next_swarm_id;
+	if (sw->id >= node->next_swarm_id)
+		node->next_swarm_id = sw->id + 1;
+	sw->role = role;
+	sw->added_at = (int64_t)time(NULL);
+	/* Append, so listings come in id order. */
+	struct swarm **pp = &node->swarms;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = sw;
+	return sw;
+}
+
+static void swarm_release(struct swarm *sw)
+{
+	share_job_free(sw->job);
+	if (sw->meta) {
+		metainfo_destroy(sw->meta);
+		free(sw->meta);
+	}
+	free(sw->mtimes_ns);
+	free(sw->have);
+	free(sw->name);
+	free(sw->root);
+	free(sw);
+}
+
+void swarm_free(struct node *node, struct swarm *sw)
+{
+	for (struct swarm **pp = &node->swarms; *pp; pp = &(*pp)->next) {
+		if (*pp == sw) {
+			*pp = sw->next;
+			break;
+		}
+	}
+	swarm_release(sw);
+}
+
+void swarm_free_all(struct node *node)
+{
+	while (node->swarms) {
+		struct swarm *sw = node->swarms;
+		node->swarms = sw->next;
+		swarm_release(sw);
+	}
+}
+
+int swarm_remove(struct node *node, struct swarm *sw)
+{
+	if (swarm_db_delete(node, sw) != 0)
+		return -EIO;
+	if (sw->job) {
+		share_job_cancel(sw->job);
+		sw->remove_pending = true;
+		return 1;
+	}
+	swarm_free(node, sw);
+	return 0;
+}
+
+void swarm_job_ended(struct node *node, struct swarm *sw)
+{
+	if (sw->remove_pending)
+		swarm_free(node, sw);
+}
+
+struct swarm *swarm_find(struct node *node, const char *key)
+{
+	char *end;
+	long long id = strtoll(key, &end, 10);
+	if (*key && *end == '\0') {
+		for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+			if (sw->id == id)
+				return sw;
+	}
+	size_t n = strlen(key);
+	if (n < 8 || n > 64)
+		return NULL;
+	struct swarm *found = NULL;
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		if (!sw->has_info_hash)
+			continue;
+		char hex[65];
+		hex_encode(sw->info_hash, 32, hex);
+		if (strncasecmp(hex, key, n) == 0) {
+			if (found)
+				return NULL; /* ambiguous */
+			found = sw;
+		}
+	}
+	return found;
+}
+
+struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root)
+{
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		if (sw->role == role && strcmp(sw->root, root) == 0)
+			return sw;
+	return NULL;
+}
+
+struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32])
+{
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		if (sw->has_info_hash && memcmp(sw->info_hash, info_hash, 32) == 0)
+			return sw;
+	return NULL;
+}
+
+bool swarm_have_set(struct swarm *sw, uint32_t piece)
+{
+	uint8_t bit = (uint8_t)(0x80 >> (piece & 7));
+	if (sw->have[piece >> 3] & bit)
+		return false;
+	sw->have[piece >> 3] |= bit;
+	sw->have_count++;
+	return true;
+}
+
+bool swarm_have_test(const struct swarm *sw, uint32_t piece)
+{
+	return sw->have && (sw->have[piece >> 3] & (0x80 >> (piece & 7)));
+}
+
+void swarm_have_clear(struct swarm *sw, uint32_t piece)
+{
+	uint8_t bit = (uint8_t)(0x80 >> (piece & 7));
+	if (sw->have[piece >> 3] & bit) {
+		sw->have[piece >> 3] &= (uint8_t)~bit;
+		sw->have_count--;
+	}
+}
+
+/* Bytes held: sum of verified pieces' lengths. */
+static uint64_t bytes_have(const struct swarm *sw)
+{
+	const struct metainfo *mi = sw->meta;
+	if (!mi || !sw->have)
+		return 0;
+	uint64_t total = 0;
+	for (size_t f = 0; f < mi->file_count; f++) {
+		const struct metainfo_file *file = &mi->files[f];
+		for (uint32_t i = 0; i < file->piece_count; i++)
+			if (swarm_have_test(sw, file->first_piece + i))
+				total += merkle_piece_size(file->size, mi->piece_length, i);
+	}
+	return total;
+}
+
+void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len)
+{
+	char hex[65];
+	hex_encode(sw->info_hash, 32, hex);
+	snprintf(out, len, "%s/torrents/%s.torrent", node->cfg.data_dir, hex);
+}
+
+json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(sw->id));
+	json_object_set_new(o, "name", json_string(sw->name));
+	json_object_set_new(o, "role", json_string(swarm_role_name(sw->role)));
+	json_object_set_new(o, "state", json_string(swarm_state_name(sw->state)));
+	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_string(sw->error) : json_null());
+	json_object_set_new(o, "root", json_string(sw->root));
+	if (sw->has_info_hash) {
+		char hex[65];
+		hex_encode(sw->info_hash, 32, hex);
+		json_object_set_new(o, "info_hash", json_string(hex));
+		struct buf magnet;
+		buf_init(&magnet, MAGNET_MAX_LEN);
+		if (magnet_format(sw->info_hash, sw->name, NULL, 0, &magnet) == 0 &&
+		    buf_append_byte(&magnet, 0) == 0)
+			json_object_set_new(o, "magnet", json_string((const char *)magnet.data));
+		buf_destroy(&magnet);
+	} else {
+		json_object_set_new(o, "info_hash", json_null());
+		json_object_set_new(o, "magnet", json_null());
+	}
+	const struct metainfo *mi = sw->meta;
+	if (mi) {
+		char path[PATH_MAX + 100];
+		swarm_torrent_path(node, sw, path, sizeof path);
+		json_object_set_new(o, "torrent", json_string(path));
+		json_object_set_new(o, "total_size", json_integer((json_int_t)mi->total_size));
+		json_object_set_new(o, "piece_length", json_integer((json_int_t)mi->piece_length));
+		json_object_set_new(o, "num_pieces", json_integer(mi->total_pieces));
+		json_object_set_new(o, "num_files", json_integer((json_int_t)mi->file_count));
+		json_object_set_new(o, "pieces_have", json_integer(sw->have_count));
+		uint64_t have = bytes_have(sw);
+		json_object_set_new(o, "bytes_have", json_integer((json_int_t)have));
+		json_object_set_new(o, "progress", json_real(mi->total_size ? (double)have /
+											(double)mi->total_size
+									    : 1.0));
+	} else {
+		json_object_set_new(o, "torrent", json_null());
+		json_object_set_new(o, "total_size", json_integer((json_int_t)sw->work_total));
+		json_object_set_new(o, "progress", json_real(0));
+	}
+	if (sw->state == SWARM_HASHING || sw->state == SWARM_CHECKING) {
+		uint64_t done = atomic_load(&sw->work_done);
+		uint64_t ms = now_ms() - sw->work_started_ms;
+		json_object_set_new(
+			o, "work",
+			json_pack("{s:s,s:I,s:I,s:f}", "kind",
+				  sw->state == SWARM_HASHING ? "hashing" : "checking", "done",
+				  (json_int_t)done, "total", (json_int_t)sw->work_total, "rate",
+				  ms ? (double)done * 1000.0 / (double)ms : 0.0));
+	}
+	if (full && mi) {
+		json_t *files = json_array();
+		for (size_t f = 0; f < mi->file_count; f++) {
+			const struct metainfo_file *file = &mi->files[f];
+			uint32_t have = 0;
+			for (uint32_t i = 0; i < file->piece_count; i++)
+				have += swarm_have_test(sw, file->first_piece + i);
+			json_array_append_new(
+				files, json_pack("{s:s,s:I,s:i,s:i}", "path", file->path, "size",
+						 (json_int_t)file->size, "pieces", (int)file->piece_count,
+						 "pieces_have", (int)have));
+		}
+		json_object_set_new(o, "files", files);
+	}
+	return o;
+}
+
+/* ------------------------------------------------------------ database */
+
+static int bind_exec(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int swarm_db_insert(struct node *node, struct swarm *sw)
+{
+	sqlite3 *db = node->store->db;
+	const struct metainfo *mi = sw->meta;
+	sqlite3_stmt *s_swarm = NULL, *s_file = NULL, *s_layer = NULL, *s_have = NULL;
+	int rc = -EIO;
+	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
+		return -EIO;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO swarms(id, info_hash, name, role, root, state, info,"
+			       " piece_length, total_size, num_pieces, added_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);",
+			       -1, &s_swarm, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO files(swarm_id, idx, path, size, pieces_root,"
+			       " first_piece, num_pieces, mtime_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8);",
+			       -1, &s_file, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO piece_layers(swarm_id, file_idx, hashes) VALUES (?1,?2,?3);",
+			       -1, &s_layer, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO have(swarm_id, bitmap) VALUES (?1, ?2);", -1,
+			       &s_have, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(s_swarm, 1, sw->id);
+	sqlite3_bind_blob(s_swarm, 2, sw->info_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(s_swarm, 3, sw->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s_swarm, 4, swarm_role_name(sw->role), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s_swarm, 5, sw->root, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s_swarm, 6, swarm_state_name(sw->state), -1, SQLITE_STATIC);
+	if (mi) {
+		sqlite3_bind_blob(s_swarm, 7, mi->info, (int)mi->info_len, SQLITE_STATIC);
+		sqlite3_bind_int64(s_swarm, 8, (sqlite3_int64)mi->piece_length);
+		sqlite3_bind_int64(s_swarm, 9, (sqlite3_int64)mi->total_size);
+		sqlite3_bind_int64(s_swarm, 10, mi->total_pieces);
+	}
+	sqlite3_bind_int64(s_swarm, 11, sw->added_at);
+	if (bind_exec(s_swarm))
+		goto done;
+	for (size_t f = 0; mi && f < mi->file_count; f++) {
+		const struct metainfo_file *file = &mi->files[f];
+		sqlite3_bind_int64(s_file, 1, sw->id);
+		sqlite3_bind_int64(s_file, 2, (sqlite3_int64)f);
+		sqlite3_bind_text(s_file, 3, file->path, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s_file, 4, (sqlite3_int64)file->size);
+		if (file->has_root)
+			sqlite3_bind_blob(s_file, 5, file->root, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(s_file, 6, file->first_piece);
+		sqlite3_bind_int64(s_file, 7, file->piece_count);
+		if (sw->mtimes_ns)
+			sqlite3_bind_int64(s_file, 8, sw->mtimes_ns[f]);
+		if (bind_exec(s_file))
+			goto done;
+		if (file->piece_count > 1 && file->layer) {
+			sqlite3_bind_int64(s_layer, 1, sw->id);
+			sqlite3_bind_int64(s_layer, 2, (sqlite3_int64)f);
+			sqlite3_bind_blob(s_layer, 3, file->layer, (int)(32 * file->piece_count),
+					  SQLITE_STATIC);
+			if (bind_exec(s_layer))
+				goto done;
+		}
+	}
+	sqlite3_bind_int64(s_have, 1, sw->id);
+	sqlite3_bind_blob(s_have, 2, sw->have ? (const void *)sw->have : "",
+			  mi ? (int)((mi->total_pieces + 7) / 8) : 0, SQLITE_STATIC);
+	if (bind_exec(s_have))
+		goto done;
+	rc = 0;
+done:
+	sqlite3_finalize(s_swarm);
+	sqlite3_finalize(s_file);
+	sqlite3_finalize(s_layer);
+	sqlite3_finalize(s_have);
+	if (rc == 0 && store_exec(node->store, "COMMIT;") == 0) {
+		sw->in_db = true;
+		return 0;
+	}
+	log_error("cannot record swarm %" PRId64 ": %s", sw->id, sqlite3_errmsg(db));
+	store_rollback(node->store);
+	return -EIO;
+}
+
+int swarm_db_save_state(struct node *node, struct swarm *sw)
+{
+	if (!sw->in_db)
+		return 0;
+	sqlite3 *db = node->store->db;
+	sqlite3_stmt *st = NULL, *hv = NULL, *mt = NULL;
+	int rc = -EIO;
+	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
+		return -EIO;
+	if (sqlite3_prepare_v2(db, "UPDATE swarms SET state = ?2, error = ?3, paused = ?4 WHERE id = ?1;",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO have(swarm_id, bitmap) VALUES (?1, ?2) ON CONFLICT(swarm_id)"
+			       " DO UPDATE SET bitmap = excluded.bitmap;",
+			       -1, &hv, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "UPDATE files SET mtime_ns = ?3 WHERE swarm_id = ?1 AND idx = ?2;",
+			       -1, &mt, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, sw->id);
+	enum swarm_state s = sw->state == SWARM_PAUSED ? sw->resume_state : sw->state;
+	sqlite3_bind_text(st, 2, swarm_state_name(s), -1, SQLITE_STATIC);
+	if (sw->state == SWARM_ERROR)
+		sqlite3_bind_text(st, 3, sw->error, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, sw->state == SWARM_PAUSED);
+	if (bind_exec(st))
+		goto done;
+	if (sw->meta && sw->have) {
+		sqlite3_bind_int64(hv, 1, sw->id);
+		sqlite3_bind_blob(hv, 2, sw->have, (int)((sw->meta->total_pieces + 7) / 8),
+				  SQLITE_STATIC);
+		if (bind_exec(hv))
+			goto done;
+	}
+	for (size_t f = 0; sw->meta && sw->mtimes_ns && f < sw->meta->file_count; f++) {
+		sqlite3_bind_int64(mt, 1, sw->id);
+		sqlite3_bind_int64(mt, 2, (sqlite3_int64)f);
+		sqlite3_bind_int64(mt, 3, sw->mtimes_ns[f]);
+		if (bind_exec(mt))
+			goto done;
+	}
+	rc = 0;
+done:
+	sqlite3_finalize(st);
+	sqlite3_finalize(hv);
+	sqlite3_finalize(mt);
+	if (rc == 0 && store_exec(node->store, "COMMIT;") == 0)
+		return 0;
+	store_rollback(node->store);
+	return -EIO;
+}
+
+int swarm_db_delete(struct node *node, struct swarm *sw)
+{
+	if (!sw->in_db)
+		return 0;
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+	if (sqlite3_prepare_v2(node->store->db, "DELETE FROM swarms WHERE id = ?1;", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, sw->id);
+		rc = bind_exec(st);
+	}
+	sqlite3_finalize(st);
+	if (rc == 0)
+		sw->in_db = false;
+	return rc;
+}
+
+/* Load files' mtimes, piece layers and the bitmap of one swarm. */
+static int load_details(struct node *node, struct swarm *sw)
+{
+	sqlite3 *db = node->store->db;
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+	struct metainfo *mi = sw->meta;
+	sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
+	sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
+	if (!sw->mtimes_ns || !sw->have)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(db, "SELECT idx, mtime_ns FROM files WHERE swarm_id = ?1;", -1, &st,
+			       NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, sw->id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		sqlite3_int64 idx = sqlite3_column_int64(st, 0);
+		if (idx >= 0 && (size_t)idx < mi->file_count)
+			sw->mtimes_ns[idx] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT file_idx, hashes FROM piece_layers WHERE swarm_id = ?1;",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, sw->id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		sqlite3_int64 idx = sqlite3_column_int64(st, 0);
+		int n = sqlite3_column_bytes(st, 1);
+		const void *p = sqlite3_column_blob(st, 1);
+		if (idx < 0 || (size_t)idx >= mi->file_count ||
+		    metainfo_set_layer(mi, (size_t)idx, p, (size_t)n) != 0) {
+			log_error("swarm %" PRId64 ": stored piece layer %lld does not verify; ignoring it",
+				  sw->id, (long long)idx);
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT bitmap FROM have WHERE swarm_id = ?1;", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, sw->id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		size_t want = (mi->total_pieces + 7) / 8;
+		if (n == want) {
+			memcpy(sw->have, sqlite3_column_blob(st, 0), n);
+			for (uint32_t i = 0; i < mi->total_pieces; i++)
+				sw->have_count += swarm_have_test(sw, i) ? 1 : 0;
+		}
+	}
+	rc = 0;
+done:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int swarm_db_load_all(struct node *node)
+{
+	sqlite3 *db = node->store->db;
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, info_hash, name, role, root, state, error, info, paused,"
+			       " added_at FROM swarms ORDER BY id;",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+		const char *role = (const char *)sqlite3_column_text(st, 3);
+		const char *root = (const char *)sqlite3_column_text(st, 4);
+		struct swarm *sw = swarm_new(node, id,
+					     strcmp(role, "share") == 0 ? SWARM_ROLE_SHARE
+									: SWARM_ROLE_JOIN,
+					     name ? name : "", root ? root : "");
+		if (!sw)
+			goto done;
+		sw->in_db = true;
+		sw->added_at = sqlite3_column_int64(st, 9);
+		memcpy(sw->info_hash, sqlite3_column_blob(st, 1), 32);
+		sw->has_info_hash = true;
+		if (state_from_name((const char *)sqlite3_column_text(st, 5), &sw->state))
+			sw->state = SWARM_ERROR;
+		if (sw->state == SWARM_ERROR)
+			snprintf(sw->error, sizeof sw->error, "%s",
+				 sqlite3_column_text(st, 6) ? (const char *)sqlite3_column_text(st, 6)
+							    : "unknown error");
+		if (sqlite3_column_bytes(st, 7) > 0) {
+			const uint8_t *info = sqlite3_column_blob(st, 7);
+			size_t len = (size_t)sqlite3_column_bytes(st, 7);
+			sw->meta = calloc(1, sizeof *sw->meta);
+			int e = sw->meta ? metainfo_parse_info(sw->meta, info, info + len) : -ENOMEM;
+			if (e == 0)
+				e = metainfo_check_hash(sw->meta, sw->info_hash);
+			if (e != 0) {
+				free(sw->meta);
+				sw->meta = NULL;
+				sw->state = SWARM_ERROR;
+				snprintf(sw->error, sizeof sw->error, "stored metadata is unusable: %s",
+					 metainfo_strerror(e));
+			} else if (load_details(node, sw) != 0) {
+				goto done;
+			}
+		}
+		if (sqlite3_column_int(st, 8)) {
+			sw->resume_state = sw->state;
+			sw->state = SWARM_PAUSED;
+		}
+	}
+	rc = 0;
+done:
+	if (rc)
+		log_error("cannot load swarms: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}

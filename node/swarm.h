@@ -1,0 +1,100 @@
+/* swarm.h: the node's swarms in memory (shared directories and joined links)
+ * and their rows in SQLite.  Owned by the event loop thread. */
+#ifndef SHOAL_NODE_SWARM_H
+#define SHOAL_NODE_SWARM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct node;
+struct metainfo;
+struct share_job;
+
+enum swarm_role { SWARM_ROLE_SHARE, SWARM_ROLE_JOIN };
+
+enum swarm_state {
+	SWARM_HASHING,     /* share: building the metainfo */
+	SWARM_CHECKING,    /* re-verifying data against stored hashes */
+	SWARM_METADATA,    /* join: waiting for the info dict from peers */
+	SWARM_DOWNLOADING,
+	SWARM_SEEDING,
+	SWARM_PAUSED,
+	SWARM_ERROR,
+};
+
+struct swarm {
+	int64_t id;                 /* stable: the row id in the swarms table */
+	bool in_db;                 /* false while a share is still hashing */
+	enum swarm_role role;
+	enum swarm_state state;
+	enum swarm_state resume_state; /* what to return to after pause */
+	char error[512];            /* set in SWARM_ERROR */
+	char *name;                 /* owned */
+	char *root;                 /* owned: absolute directory holding the files */
+	uint8_t info_hash[32];
+	bool has_info_hash;
+	struct metainfo *meta;      /* owned, NULL until known */
+	int64_t *mtimes_ns;         /* owned, per meta file: mtime when last verified */
+	uint8_t *have;              /* owned bitmap of verified pieces (BEP 3 bit order) */
+	uint32_t have_count;
+	int64_t added_at;
+	/* Progress of hashing or checking, written by workers. */
+	_Atomic uint64_t work_done;
+	uint64_t work_total;
+	uint64_t work_started_ms;
+	struct share_job *job;      /* owned while hashing/checking */
+	bool remove_pending;        /* removed while a job ran: free when it ends */
+	struct swarm *next;
+};
+
+/* Names used in JSON and the database. */
+const char *swarm_state_name(enum swarm_state s);
+const char *swarm_role_name(enum swarm_role r);
+
+/* Allocate a swarm with id `id`, or the next free id when `id` is 0, and
+ * link it into node's list.  Returns NULL when out of memory. */
+struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, const char *name,
+			const char *root);
+/* Unlink and free (the caller has stopped any work using it). */
+void swarm_free(struct node *node, struct swarm *sw);
+void swarm_free_all(struct node *node);
+
+/* Remove a swarm from the node and the database.  If a job is running it is
+ * cancelled and the swarm goes when the job ends.  Returns 0 when removed
+ * now, 1 when pending, or -EIO when the database refused (nothing changed). */
+int swarm_remove(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* Called by share.c on the loop when a swarm's job has ended. */
+void swarm_job_ended(struct node *node, struct swarm *sw);
+
+/* Look up by decimal id or by a unique prefix (>= 8 hex digits) of the
+ * info-hash.  NULL if none or ambiguous. */
+struct swarm *swarm_find(struct node *node, const char *key);
+struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root);
+struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32]);
+
+/* Set a piece's bit; returns true if it was newly set. */
+bool swarm_have_set(struct swarm *sw, uint32_t piece);
+bool swarm_have_test(const struct swarm *sw, uint32_t piece);
+void swarm_have_clear(struct swarm *sw, uint32_t piece);
+
+/* DATA_DIR/torrents/<info-hash hex>.torrent */
+void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len);
+
+/* JSON description for GET /swarms and /swarms/{id}; `full` adds files. */
+json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full);
+
+/* Database.  Insert the swarm, its files, piece layers and bitmap in one
+ * transaction (used when a share finishes hashing).  Returns 0 or -EIO with
+ * nothing written. */
+int swarm_db_insert(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* Persist the verified bitmap and state. */
+int swarm_db_save_state(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+int swarm_db_delete(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* Load every swarm at start-up.  Returns 0 or -EIO with a message logged. */
+int swarm_db_load_all(struct node *node) __attribute__((warn_unused_result));
+
+#endif

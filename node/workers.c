@@ -1,0 +1,168 @@
+/* workers.c: fixed thread pool with completions handed back to the event loop. */
+#include "config.h"
+
+#include "node/workers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+
+struct job {
+	work_fn work;
+	work_done_fn done;
+	void *arg;
+	struct job *next;
+};
+
+struct workers {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *queue_head, *queue_tail; /* waiting to run */
+	struct job *done_head, *done_tail;   /* finished, waiting for the loop */
+	size_t pending;
+	bool stopping;
+	struct event *notify; /* activated by workers when done_head gains a job */
+	pthread_t *threads;
+	int n_threads;
+};
+
+static void *worker_main(void *arg)
+{
+	struct workers *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->stopping && !w->queue_head)
+			pthread_cond_wait(&w->wake, &w->lock);
+		if (w->stopping)
+			break;
+		struct job *j = w->queue_head;
+		w->queue_head = j->next;
+		if (!w->queue_head)
+			w->queue_tail = NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		j->work(j->arg);
+
+		pthread_mutex_lock(&w->lock);
+		j->next = NULL;
+		if (w->done_tail)
+			w->done_tail->next = j;
+		else
+			w->done_head = j;
+		w->done_tail = j;
+		event_active(w->notify, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* On the loop: run the completions gathered so far. */
+static void on_notify(evutil_socket_t fd, short events, void *arg)
+{
+	struct workers *w = arg;
+	pthread_mutex_lock(&w->lock);
+	struct job *j = w->done_head;
+	w->done_head = w->done_tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+	while (j) {
+		struct job *next = j->next;
+		pthread_mutex_lock(&w->lock);
+		w->pending--;
+		pthread_mutex_unlock(&w->lock);
+		if (j->done)
+			j->done(j->arg);
+		free(j);
+		j = next;
+	}
+}
+
+struct workers *workers_new(struct event_base *base, int n)
+{
+	struct workers *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	w->notify = event_new(base, -1, 0, on_notify, w);
+	w->threads = calloc((size_t)n, sizeof *w->threads);
+	if (!w->notify || !w->threads)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0) {
+			log_error("cannot start worker thread %d", i);
+			goto fail;
+		}
+		w->n_threads++;
+	}
+	return w;
+fail:
+	workers_free(w);
+	return NULL;
+}
+
+static void free_list(struct job *j)
+{
+	while (j) {
+		struct job *next = j->next;
+		free(j);
+		j = next;
+	}
+}
+
+void workers_free(struct workers *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->n_threads; i++)
+		pthread_join(w->threads[i], NULL);
+	free_list(w->queue_head);
+	free_list(w->done_head);
+	if (w->notify)
+		event_free(w->notify);
+	free(w->threads);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+int workers_submit(struct workers *w, work_fn work, work_done_fn done, void *arg)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	pthread_mutex_lock(&w->lock);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->lock);
+		free(j);
+		return -ESHUTDOWN;
+	}
+	if (w->queue_tail)
+		w->queue_tail->next = j;
+	else
+		w->queue_head = j;
+	w->queue_tail = j;
+	w->pending++;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+size_t workers_pending(struct workers *w)
+{
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->pending;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}

@@ -1,0 +1,33 @@
+/* workers.h: a small thread pool that keeps hashing and disk I/O off the event loop. */
+#ifndef SHOAL_NODE_WORKERS_H
+#define SHOAL_NODE_WORKERS_H
+
+#include <stddef.h>
+
+struct event_base;
+struct workers;
+
+/* Runs on a worker thread. */
+typedef void (*work_fn)(void *arg);
+/* Runs afterwards on the event loop thread, in completion order. */
+typedef void (*work_done_fn)(void *arg);
+
+/* Start `n` threads (n >= 1) whose completions are delivered on `base`.
+ * libevent threading must already be enabled (evthread_use_pthreads).
+ * Returns NULL on failure. */
+struct workers *workers_new(struct event_base *base, int n);
+
+/* Stop: waits for jobs already running, drops queued ones without calling
+ * anything (their owners free their state), joins the threads.  NULL is a
+ * no-op.  Call from the loop thread. */
+void workers_free(struct workers *w);
+
+/* Queue `work` to run on a worker; `done` (may be NULL) then runs on the
+ * loop.  Returns 0 or -ENOMEM / -ESHUTDOWN. */
+int workers_submit(struct workers *w, work_fn work, work_done_fn done, void *arg)
+	__attribute__((warn_unused_result));
+
+/* Jobs queued or running right now. */
+size_t workers_pending(struct workers *w);
+
+#endif
