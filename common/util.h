@@ -39,6 +39,11 @@ uint64_t now_ms(void);
  * Returns 0 or a negative errno. */
 int mkdir_p(const char *path, unsigned mode) __attribute__((warn_unused_result));
 
+/* Copy `in` to `out` (at most out_len-1 bytes, NUL-terminated), writing each
+ * byte that is not part of a valid UTF-8 sequence as "\xNN", so the text
+ * can go into JSON and terminals. */
+void utf8_escape_invalid(const char *in, char *out, size_t out_len);
+
 /* The data directory when none is given: $SHOAL_DATA_DIR, else
  * $XDG_DATA_HOME/shoal, else $HOME/.local/share/shoal (XDG base directory
  * convention).  Returns 0, -ENOENT when neither XDG_DATA_HOME nor HOME is set,

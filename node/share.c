@@ -235,8 +235,10 @@ static void work_scan(void *arg)
 			char path[METAINFO_MAX_PATH + 1];
 			int plen = snprintf(path, sizeof path, "%s%s%s", rel, *rel ? "/" : "", name);
 			if (!metainfo_component_ok((const uint8_t *)name, strlen(name))) {
+				char shown[METAINFO_MAX_PATH + 1];
+				utf8_escape_invalid(path, shown, sizeof shown);
 				job_fail(job, "%s/%s: the name is not valid UTF-8 or not allowed in a torrent",
-					 root, path);
+					 root, shown);
 				break;
 			}
 			if (plen < 0 || (size_t)plen >= sizeof path) {

@@ -217,15 +217,26 @@ void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *o
 	snprintf(out, len, "%s/torrents/%s.torrent", node->cfg.data_dir, hex);
 }
 
+/* A JSON string even for text that is not valid UTF-8 (paths can be). */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char shown[4 * PATH_MAX];
+	utf8_escape_invalid(s, shown, sizeof shown);
+	return json_string(shown);
+}
+
 json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "id", json_integer(sw->id));
-	json_object_set_new(o, "name", json_string(sw->name));
+	json_object_set_new(o, "name", json_text(sw->name));
 	json_object_set_new(o, "role", json_string(swarm_role_name(sw->role)));
 	json_object_set_new(o, "state", json_string(swarm_state_name(sw->state)));
-	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_string(sw->error) : json_null());
-	json_object_set_new(o, "root", json_string(sw->root));
+	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_text(sw->error) : json_null());
+	json_object_set_new(o, "root", json_text(sw->root));
 	if (sw->has_info_hash) {
 		char hex[65];
 		hex_encode(sw->info_hash, 32, hex);
