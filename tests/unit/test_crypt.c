@@ -18,6 +18,10 @@
 /* ---- docs/protocol.md test vectors ---------------------------------------- */
 
 #define VEC_PK_I "20243c2fa724ef40cdd0a518dd546e05b914cad065b4e8a3958079080aac6607"
+#define VEC_SK_I "62093cd92cefd1bcb597c82ad3a8f14f9905d30b298108a8da3ecbc672cfb8dc"
+#define VEC_SK_R "bb0e24befe35cd612ad06da77a4a54a4c78d01b38f4609edcb1d4d00628cc2fa"
+#define VEC_RX_I "c5ed9f89e4b5816588e4b59f386e42917a7aba734a0d8c5652ab27cdd42fa3d2"
+#define VEC_TX_I "02dc8f6514171f35ee2cb413b8dfdae57de2a1963e58998bcd9b8a301186461c"
 #define VEC_PK_R "7dde4ebc7e6bb3293a4643423b22ca4df3542b90c1779230bd777a9ee6d3d92f"
 #define VEC_HELLO                                                                        \
 	"0073686f616c0100"                                                               \
@@ -124,11 +128,16 @@ static void test_vectors(void **state)
 	struct crypt_det di, dr;
 	vec_inputs(hash, &di, &dr);
 
-	uint8_t pk[32], sk[32];
+	uint8_t pk[32], sk[32], pk_r[32], sk_r[32], rx[32], tx[32];
 	crypto_kx_seed_keypair(pk, sk, di.kx_seed);
 	assert_hex(pk, 32, VEC_PK_I);
-	crypto_kx_seed_keypair(pk, sk, dr.kx_seed);
-	assert_hex(pk, 32, VEC_PK_R);
+	assert_hex(sk, 32, VEC_SK_I);
+	crypto_kx_seed_keypair(pk_r, sk_r, dr.kx_seed);
+	assert_hex(pk_r, 32, VEC_PK_R);
+	assert_hex(sk_r, 32, VEC_SK_R);
+	assert_int_equal(crypto_kx_client_session_keys(rx, tx, pk, sk, pk_r), 0);
+	assert_hex(rx, 32, VEC_RX_I);
+	assert_hex(tx, 32, VEC_TX_I);
 
 	struct crypt *I = NULL, *R = NULL;
 	assert_int_equal(crypt_new_initiator(&I, hash, &di), 0);
