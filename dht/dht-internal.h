@@ -23,6 +23,7 @@
 #define DHT_MAX_BUCKETS 160                 /* one per bit of the id */
 #define DHT_GOOD_MS (15ULL * 60 * 1000)     /* the 15-minute rule */
 #define DHT_REFRESH_MS (15ULL * 60 * 1000)  /* refresh buckets unchanged this long */
+#define DHT_REFRESH_EMPTY_MS (5ULL * 60 * 1000) /* ... or empty this long */
 #define DHT_MAX_FAILS 2                     /* unanswered queries in a row: bad */
 #define DHT_QUERY_TIMEOUT_MS 2000
 #define DHT_PING_RETRIES 1                  /* pings are resent once; lookups move on */
@@ -84,6 +85,7 @@ struct dht_bucket {
 	struct dht_node nodes[DHT_K];
 	struct dht_node repl[DHT_REPL]; /* candidates, newest last */
 	uint8_t n, nrepl;
+	bool need_refresh; /* set after joining: look up a random id in it soon */
 	uint64_t last_changed;
 };
 

@@ -68,7 +68,7 @@ struct dht {
 	uint32_t lk_gen;
 	struct buf out;
 	uint64_t next_maint, last_bootstrap;
-	bool bootstrapped;
+	bool bootstrapped, joined;
 	size_t values_offset;
 	struct dht_stats st;
 };
@@ -393,6 +393,14 @@ static void lookup_finish(struct dht *dht, size_t slot, uint64_t now)
 {
 	struct dht_lookup *l = dht->lk[slot];
 	dht->lk[slot] = NULL;
+	if (l->kind == LK_SELF && l->responded && !dht->joined) {
+		/* Kademlia's join: having found our neighbours, refresh every
+		 * bucket farther out, or the far half of the id space stays
+		 * unknown until someone from there happens to query us. */
+		dht->joined = true;
+		for (size_t i = 0; i + 1 < dht->table.nb; i++)
+			dht->table.b[i].need_refresh = true;
+	}
 	if (l->kind == LK_USER) {
 		struct dht_lookup_summary s = {
 			.status = l->responded ? 0 : -ETIMEDOUT,
@@ -766,32 +774,50 @@ static void tx_expire(struct dht *dht, uint64_t now)
 	}
 }
 
+static bool refresh_due(const struct dht_bucket *b, uint64_t now)
+{
+	if (b->need_refresh)
+		return true;
+	if (now < b->last_changed)
+		return false;
+	return now - b->last_changed >= (b->n == 0 ? DHT_REFRESH_EMPTY_MS : DHT_REFRESH_MS);
+}
+
+/* BEP 5: refresh a bucket that has not changed in 15 minutes by looking up a
+ * random id inside it; one refresh lookup at a time. */
+static void refresh(struct dht *dht, uint64_t now)
+{
+	size_t rs = refresh_slot(dht);
+	if (dht->lk[rs])
+		return;
+	size_t pick = SIZE_MAX;
+	for (size_t i = 0; i < dht->table.nb; i++) {
+		const struct dht_bucket *b = &dht->table.b[i];
+		if (!refresh_due(b, now))
+			continue;
+		if (b->need_refresh) {
+			pick = i;
+			break;
+		}
+		if (pick == SIZE_MAX || b->last_changed < dht->table.b[pick].last_changed)
+			pick = i;
+	}
+	if (pick == SIZE_MAX)
+		return;
+	uint8_t r[DHT_ID_LEN], target[DHT_ID_LEN];
+	rnd(dht, r, sizeof r);
+	dht_table_random_in_bucket(&dht->table, pick, r, target);
+	dht->table.b[pick].last_changed = now;
+	dht->table.b[pick].need_refresh = false;
+	if (lookup_start(dht, rs, LK_REFRESH, target, now) == 0)
+		lookup_step(dht, rs, now);
+}
+
 static void maintain(struct dht *dht, uint64_t now)
 {
 	dht_tokens_advance(&dht->tokens, now, dht->cb.random_bytes, dht->ctx);
 	dht_store_expire(&dht->store, now);
 	maybe_bootstrap(dht, now);
-	/* BEP 5: refresh a bucket that has not changed in 15 minutes by
-	 * looking up a random id inside it; one refresh at a time. */
-	size_t rs = refresh_slot(dht);
-	if (dht->lk[rs])
-		return;
-	size_t stalest = SIZE_MAX;
-	for (size_t i = 0; i < dht->table.nb; i++) {
-		const struct dht_bucket *b = &dht->table.b[i];
-		if (now - b->last_changed < DHT_REFRESH_MS || now < b->last_changed)
-			continue;
-		if (stalest == SIZE_MAX || b->last_changed < dht->table.b[stalest].last_changed)
-			stalest = i;
-	}
-	if (stalest == SIZE_MAX)
-		return;
-	uint8_t r[DHT_ID_LEN], target[DHT_ID_LEN];
-	rnd(dht, r, sizeof r);
-	dht_table_random_in_bucket(&dht->table, stalest, r, target);
-	dht->table.b[stalest].last_changed = now;
-	if (lookup_start(dht, rs, LK_REFRESH, target, now) == 0)
-		lookup_step(dht, rs, now);
 }
 
 int dht_periodic(struct dht *dht, uint64_t now, uint64_t *wait_ms_out)
@@ -802,6 +828,7 @@ int dht_periodic(struct dht *dht, uint64_t now, uint64_t *wait_ms_out)
 		maintain(dht, now);
 		dht->next_maint = now + DHT_MAINT_MS;
 	}
+	refresh(dht, now);
 	/* Lookups stalled on a full transaction table resume here. */
 	for (size_t i = 0; i < dht->nlk; i++)
 		if (dht->lk[i])

@@ -54,3 +54,8 @@ TESTS += tests/fuzz/replay_krpc
 tests_fuzz_replay_krpc_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_krpc.c
 tests_fuzz_replay_krpc_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"krpc\"
 tests_fuzz_replay_krpc_LDADD = $(DHT_LIBS)
+
+# Simulation benchmark: built on demand (make bench/dht_sim), not in check.
+EXTRA_PROGRAMS += bench/dht_sim
+bench_dht_sim_SOURCES = bench/dht_sim.c dht/simnet.c dht/simnet.h
+bench_dht_sim_LDADD = $(DHT_LIBS)
