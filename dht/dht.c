@@ -629,8 +629,12 @@ static int handle_reply(struct dht *dht, const struct krpc_msg *m, const struct 
 	if (!l || l->gen != t.lookup_gen)
 		return 0;
 	struct dht_cand *c = cand_find(l, t.id);
-	if (!c)
-		return 0; /* pushed out by closer nodes meanwhile */
+	if (!c) {
+		/* Pushed out by closer nodes meanwhile: nothing to record, but
+		 * a query slot is free again. */
+		lookup_step(dht, (size_t)t.lookup, now);
+		return 0;
+	}
 	if (t.q == KRPC_ANNOUNCE_PEER) {
 		if (c->ann == ANN_SENT) {
 			c->ann = ok ? ANN_OK : ANN_FAILED;
