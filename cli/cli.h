@@ -34,6 +34,8 @@ int cli_getopt(const char *name, int argc, char **argv, const struct option *ext
 int cmd_status(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_share(int argc, char **argv);
+int cmd_join(int argc, char **argv);
+int cmd_peers(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);

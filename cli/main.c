@@ -34,6 +34,23 @@ static const struct cli_command commands[] = {
 	  "returns the same swarm and re-checks files whose size or mtime changed.\n"
 	  "Symbolic links are never followed: a link under DIR is an error.\n",
 	  cmd_share },
+	{ "join", "download a swarm from a magnet link or .torrent",
+	  "shoal join LINK|FILE [--into DIR] [--peer HOST:PORT]... [--wait] [--json]\n"
+	  "                     [--data-dir DIR]\n"
+	  "\n"
+	  "Join the swarm of a magnet link (magnet:?xt=urn:btmh:1220...) or a BitTorrent\n"
+	  "v2 .torrent file and download it into DIR/<name>/ (DIR defaults to the\n"
+	  "current directory).  --peer adds a peer to contact (repeatable); peers are\n"
+	  "also found through the DHT and peer exchange.  With --wait, show a progress\n"
+	  "bar until the download is complete, then exit 0; Ctrl-C leaves it running in\n"
+	  "the daemon.\n",
+	  cmd_join },
+	{ "peers", "list a swarm's connected peers",
+	  "shoal peers SWARM [--json] [--data-dir DIR]\n"
+	  "\n"
+	  "FLAGS: i we are interested, D they let us download, I they are interested,\n"
+	  "U we let them download.  CRYPTO: shoal = the encrypted shoal transport.\n",
+	  cmd_peers },
 	{ "verify", "re-hash a swarm's files against its hashes",
 	  "shoal verify SWARM [--json] [--data-dir DIR]\n"
 	  "\n"

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,10 +13,13 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "node/api-internal.h"
+#include "node/engine.h"
 #include "node/node.h"
 #include "node/share.h"
 #include "node/swarm.h"
+#include "transfer/magnet.h"
 #include "transfer/metainfo.h"
 
 static void api_swarms_list(struct api_req *r)
@@ -89,6 +93,159 @@ static void share_dir(struct api_req *r, const char *path)
 				    "existing", 0));
 }
 
+/* Read a .torrent file (absolute path) into a parsed metainfo. */
+static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		api_reply_error(r, 400, "bad_link", "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	uint8_t *data = malloc(METAINFO_MAX_TORRENT_SIZE + 1);
+	size_t n = data ? fread(data, 1, METAINFO_MAX_TORRENT_SIZE + 1, f) : 0;
+	fclose(f);
+	int rc = !data ? -ENOMEM : n > METAINFO_MAX_TORRENT_SIZE ? METAINFO_E_TOO_BIG
+								 : metainfo_parse_torrent(mi, data, data + n);
+	free(data);
+	if (rc) {
+		api_reply_error(r, 400, "bad_link", "%s is not a usable BitTorrent v2 file: %s", path,
+				metainfo_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Add the "peers" list of a join request; returns false after replying. */
+static bool add_peers(struct api_req *r, struct swarm *sw, const struct magnet *mg)
+{
+	json_t *peers = json_object_get(r->body, "peers"), *v;
+	size_t i;
+	if (peers && !json_is_array(peers)) {
+		api_reply_error(r, 400, "bad_request", "\"peers\" must be a list of \"HOST:PORT\"");
+		return false;
+	}
+	json_array_foreach(peers, i, v) {
+		char host[256];
+		uint16_t port;
+		if (!json_is_string(v) ||
+		    parse_hostport(json_string_value(v), host, sizeof host, &port) != 0 ||
+		    engine_add_peer(r->node->engine, sw, host, port, "user") == -EINVAL) {
+			api_reply_error(r, 400, "bad_request",
+					"bad peer %s: expected a numeric HOST:PORT ([v6]:PORT)",
+					json_is_string(v) ? json_string_value(v) : "(not a string)");
+			return false;
+		}
+	}
+	for (size_t k = 0; mg && k < mg->peer_count; k++)
+		if (engine_add_peer(r->node->engine, sw, mg->peers[k].host, mg->peers[k].port,
+				    "magnet") != 0)
+			log_debug("magnet peer %s not usable", mg->peers[k].host);
+	return true;
+}
+
+/* {"link": magnet or /abs/file.torrent, "into": "/abs/dir", "peers": [...]} */
+static void join_link(struct api_req *r, const char *link)
+{
+	const char *into = json_string_value(json_object_get(r->body, "into"));
+	struct magnet mg;
+	struct metainfo *mi = NULL;
+	uint8_t hash[32];
+	char name[256];
+	bool is_magnet = strncmp(link, "magnet:", 7) == 0;
+	memset(&mg, 0, sizeof mg);
+	if (!into || into[0] != '/') {
+		api_reply_error(r, 400, "bad_path",
+				"\"into\" must be an absolute directory path to download into");
+		return;
+	}
+	char dir[PATH_MAX];
+	struct stat st;
+	if (!realpath(into, dir) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		api_reply_error(r, 400, "bad_path", "%s is not a directory", into);
+		return;
+	}
+	if (is_magnet) {
+		int rc = magnet_parse(&mg, (const uint8_t *)link, (const uint8_t *)link + strlen(link));
+		if (rc) {
+			api_reply_error(r, 400, "bad_link", "not a usable magnet link: %s",
+					magnet_strerror(rc));
+			return;
+		}
+		memcpy(hash, mg.info_hash, 32);
+		char hex[65];
+		hex_encode(hash, 32, hex);
+		snprintf(name, sizeof name, "%s", mg.name[0] ? mg.name : hex);
+	} else {
+		if (link[0] != '/') {
+			api_reply_error(r, 400, "bad_link",
+					"a .torrent must be given by its absolute path (got '%s')", link);
+			return;
+		}
+		mi = calloc(1, sizeof *mi);
+		if (!mi || load_torrent(r, link, mi) != 0) {
+			free(mi);
+			if (!mi)
+				api_reply_error(r, 500, "internal", "out of memory");
+			return;
+		}
+		memcpy(hash, mi->info_hash, 32);
+		snprintf(name, sizeof name, "%s", mi->name);
+	}
+	struct swarm *sw = swarm_find_by_hash(r->node, hash);
+	if (sw && !sw->remove_pending) {
+		if (mi) {
+			metainfo_destroy(mi);
+			free(mi);
+		}
+		if (sw->xfer && !add_peers(r, sw, is_magnet ? &mg : NULL))
+			return;
+		api_reply(r, 200, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
+					    "existing", 1));
+		return;
+	}
+	sw = swarm_new(r->node, 0, SWARM_ROLE_JOIN, name, dir);
+	if (!sw) {
+		if (mi) {
+			metainfo_destroy(mi);
+			free(mi);
+		}
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	memcpy(sw->info_hash, hash, 32);
+	sw->has_info_hash = true;
+	sw->meta = mi;
+	if (mi) {
+		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
+		sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
+		if (!sw->have || !sw->mtimes_ns) {
+			swarm_free(r->node, sw);
+			api_reply_error(r, 500, "internal", "out of memory");
+			return;
+		}
+	}
+	sw->state = mi ? SWARM_DOWNLOADING : SWARM_METADATA;
+	if (swarm_db_insert(r->node, sw) != 0) {
+		swarm_free(r->node, sw);
+		api_reply_error(r, 500, "database", "cannot record the swarm");
+		return;
+	}
+	if (engine_swarm_start(r->node->engine, sw) != 0) {
+		api_reply_error(r, 500, "internal", "cannot start the swarm");
+		if (swarm_remove(r->node, sw) < 0)
+			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
+		return;
+	}
+	if (!add_peers(r, sw, is_magnet ? &mg : NULL)) {
+		if (swarm_remove(r->node, sw) < 0)
+			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
+		return;
+	}
+	log_info("swarm %" PRId64 ": joining %s into %s", sw->id, name, dir);
+	api_reply(r, 202, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
+				    "existing", 0));
+}
+
 static void handle_swarms_add(struct api_req *r)
 {
 	if (!r->body) {
@@ -102,9 +259,8 @@ static void handle_swarms_add(struct api_req *r)
 		share_dir(r, json_string_value(share));
 		return;
 	}
-	if (link && !share) {
-		api_reply_error(r, 501, "not_implemented",
-				"joining swarms needs the transfer engine, which is not built yet");
+	if (link && json_is_string(link) && !share) {
+		join_link(r, json_string_value(link));
 		return;
 	}
 	api_reply_error(r, 400, "bad_request",
@@ -129,11 +285,20 @@ static void handle_swarm_get(struct api_req *r)
 		api_reply(r, 200, swarm_to_json(r->node, sw, true));
 }
 
+static void handle_swarm_peers(struct api_req *r)
+{
+	struct swarm *sw = swarm_or_404(r);
+	if (sw)
+		api_reply(r, 200, json_pack("{s:I,s:o}", "id", (json_int_t)sw->id, "peers",
+					    engine_peers_json(sw)));
+}
+
 static void handle_swarm_delete(struct api_req *r)
 {
 	struct swarm *sw = swarm_or_404(r);
 	if (!sw)
 		return;
+	bool delete_data = r->body && json_is_true(json_object_get(r->body, "delete_data"));
 	if (r->body && json_is_true(json_object_get(r->body, "delete_data")) &&
 	    sw->role == SWARM_ROLE_SHARE) {
 		api_reply_error(r, 400, "bad_request",
@@ -142,13 +307,16 @@ static void handle_swarm_delete(struct api_req *r)
 		return;
 	}
 	int64_t id = sw->id;
+	engine_swarm_stop(r->node->engine, sw);
+	int deleted = delete_data ? swarm_delete_data(sw) : 0;
 	int rc = swarm_remove(r->node, sw);
 	if (rc < 0) {
 		api_reply_error(r, 500, "database", "cannot remove swarm %" PRId64, id);
 		return;
 	}
-	log_info("swarm %" PRId64 ": removed", id);
-	api_reply(r, 200, json_pack("{s:I,s:b}", "removed", (json_int_t)id, "pending", rc == 1));
+	log_info("swarm %" PRId64 ": removed%s", id, delete_data ? " with its data" : "");
+	api_reply(r, 200, json_pack("{s:I,s:b,s:i}", "removed", (json_int_t)id, "pending", rc == 1,
+				    "files_deleted", deleted));
 }
 
 static void handle_swarm_verify(struct api_req *r)
@@ -181,10 +349,15 @@ static void set_paused(struct api_req *r, bool pause)
 		return;
 	}
 	if (pause && sw->state != SWARM_PAUSED) {
+		engine_swarm_stop(r->node->engine, sw);
 		sw->resume_state = sw->state;
 		sw->state = SWARM_PAUSED;
 	} else if (!pause && sw->state == SWARM_PAUSED) {
 		sw->state = sw->resume_state;
+		if (engine_swarm_start(r->node->engine, sw) != 0) {
+			api_reply_error(r, 500, "internal", "cannot restart transfers");
+			return;
+		}
 	}
 	if (swarm_db_save_state(r->node, sw) != 0) {
 		api_reply_error(r, 500, "database", "cannot save the swarm's state");
@@ -208,6 +381,7 @@ const struct api_route api_swarm_routes[] = {
 	{ API_POST, "/api/v1/swarms", handle_swarms_add },
 	{ API_GET, "/api/v1/swarms/{id}", handle_swarm_get },
 	{ API_DELETE, "/api/v1/swarms/{id}", handle_swarm_delete },
+	{ API_GET, "/api/v1/swarms/{id}/peers", handle_swarm_peers },
 	{ API_POST, "/api/v1/swarms/{id}/verify", handle_swarm_verify },
 	{ API_POST, "/api/v1/swarms/{id}/pause", handle_swarm_pause },
 	{ API_POST, "/api/v1/swarms/{id}/resume", handle_swarm_resume },

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/api.h"
+#include "node/engine.h"
 #include "node/share.h"
 #include "node/store.h"
 #include "node/swarm.h"
@@ -290,10 +291,20 @@ int node_daemon_main(int argc, char **argv)
 	/* Shared files may have changed while we were away: re-check those
 	 * whose size or mtime moved, so we never offer pieces that no longer
 	 * match. */
+	node->engine = engine_new(node, err, sizeof err);
+	if (!node->engine) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
-		if (sw->role == SWARM_ROLE_SHARE && sw->meta && sw->state != SWARM_ERROR &&
-		    share_verify_start(node, sw, false) != 0)
-			log_warn("swarm %lld: cannot start its check", (long long)sw->id);
+		if (sw->state == SWARM_ERROR || sw->state == SWARM_PAUSED)
+			continue;
+		if (sw->role == SWARM_ROLE_SHARE && sw->meta) {
+			if (share_verify_start(node, sw, false) != 0)
+				log_warn("swarm %lld: cannot start its check", (long long)sw->id);
+		} else if (engine_swarm_start(node->engine, sw) != 0) {
+			log_warn("swarm %lld: cannot start transfers", (long long)sw->id);
+		}
 	}
 	node->started_ms = now_ms();
 	node->started_at = time(NULL);
@@ -335,6 +346,10 @@ done:
 		unlink(path);
 	}
 	api_free(node->api);
+	engine_free(node->engine); /* closes peers; transfers stop */
+	node->engine = NULL;
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		share_job_cancel(sw->job);
 	workers_free(node->workers); /* joins the threads before their jobs are freed */
 	node->workers = NULL;
 	swarm_free_all(node);

@@ -5,13 +5,15 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
 	node/api_swarms.c \
+	node/dht_node.c node/dht_node.h \
+	node/engine.c node/engine.h node/engine-internal.h node/peer.c \
 	node/share.c node/share.h \
 	node/swarm.c node/swarm.h \
 	node/workers.c node/workers.h \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \
 	node/store.c node/store.h
-NODE_LIBS = node/libnode.a $(TRANSFER_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
+NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(SODIUM_LIBS) -lpthread
 
 check_PROGRAMS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth

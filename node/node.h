@@ -14,6 +14,8 @@ struct store;
 struct api;
 struct swarm;
 struct workers;
+struct engine;
+struct dht_node;
 
 #define NODE_ID_LEN 20
 #define NODE_VERSION_STRING PACKAGE_VERSION
@@ -34,6 +36,8 @@ struct node {
 	uint64_t started_ms;          /* monotonic */
 	time_t started_at;            /* wall clock */
 	struct workers *workers;      /* hashing and disk I/O */
+	struct engine *engine;        /* peer connections and transfers */
+	struct dht_node *dht;         /* Mainline DHT on UDP peer_port (dht_node.c) */
 	struct swarm *swarms;         /* every swarm, in id order */
 	int64_t next_swarm_id;        /* ids are never reused while running */
 };

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/node.h"
+#include "node/engine.h"
 #include "node/share.h"
 #include "node/store.h"
 #include "transfer/magnet.h"
@@ -76,6 +78,7 @@ struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, con
 
 static void swarm_release(struct swarm *sw)
 {
+	engine_swarm_free(sw);
 	share_job_free(sw->job);
 	if (sw->meta) {
 		metainfo_destroy(sw->meta);
@@ -112,7 +115,8 @@ int swarm_remove(struct node *node, struct swarm *sw)
 {
 	if (swarm_db_delete(node, sw) != 0)
 		return -EIO;
-	if (sw->job) {
+	engine_swarm_stop(node->engine, sw);
+	if (sw->job || engine_swarm_busy(sw)) {
 		share_job_cancel(sw->job);
 		sw->remove_pending = true;
 		return 1;
@@ -123,8 +127,12 @@ int swarm_remove(struct node *node, struct swarm *sw)
 
 void swarm_job_ended(struct node *node, struct swarm *sw)
 {
-	if (sw->remove_pending)
+	if (sw->remove_pending && !sw->job && !engine_swarm_busy(sw))
 		swarm_free(node, sw);
+	else if (!sw->remove_pending && !sw->job && sw->meta && node->engine &&
+		 (sw->state == SWARM_SEEDING || sw->state == SWARM_DOWNLOADING) &&
+		 engine_swarm_start(node->engine, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot start transfers", sw->id);
 }
 
 struct swarm *swarm_find(struct node *node, const char *key)
@@ -210,6 +218,40 @@ static uint64_t bytes_have(const struct swarm *sw)
 	return total;
 }
 
+void swarm_content_root(const struct swarm *sw, char *out, size_t len)
+{
+	const struct metainfo *mi = sw->meta;
+	if (sw->role == SWARM_ROLE_SHARE ||
+	    (mi->file_count == 1 && strcmp(mi->files[0].path, mi->name) == 0))
+		snprintf(out, len, "%s", sw->root);
+	else
+		snprintf(out, len, "%s/%s", sw->root, mi->name);
+}
+
+int swarm_delete_data(const struct swarm *sw)
+{
+	if (sw->role != SWARM_ROLE_JOIN || !sw->meta)
+		return 0;
+	char root[PATH_MAX], path[2 * PATH_MAX];
+	swarm_content_root(sw, root, sizeof root);
+	int n = 0;
+	for (size_t f = 0; f < sw->meta->file_count; f++) {
+		snprintf(path, sizeof path, "%s/%s", root, sw->meta->files[f].path);
+		if (unlink(path) == 0)
+			n++;
+		/* Remove parents left empty, never above the content root. */
+		char *slash;
+		while ((slash = strrchr(path, '/')) && (size_t)(slash - path) > strlen(root)) {
+			*slash = '\0';
+			if (rmdir(path) != 0)
+				break;
+		}
+	}
+	if (strcmp(root, sw->root) != 0)
+		(void)rmdir(root);
+	return n;
+}
+
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len)
 {
 	char hex[65];
@@ -281,6 +323,7 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 				  (json_int_t)done, "total", (json_int_t)sw->work_total, "rate",
 				  ms ? (double)done * 1000.0 / (double)ms : 0.0));
 	}
+	json_object_set_new(o, "transfer", engine_swarm_json(sw));
 	if (full && mi) {
 		json_t *files = json_array();
 		for (size_t f = 0; f < mi->file_count; f++) {
@@ -308,45 +351,39 @@ static int bind_exec(sqlite3_stmt *stmt)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int swarm_db_insert(struct node *node, struct swarm *sw)
+/* Write the metadata-dependent rows (files, layers, bitmap) of a swarm that
+ * has its metainfo; inside the caller's transaction. */
+static int store_meta_rows(struct node *node, struct swarm *sw)
 {
 	sqlite3 *db = node->store->db;
 	const struct metainfo *mi = sw->meta;
-	sqlite3_stmt *s_swarm = NULL, *s_file = NULL, *s_layer = NULL, *s_have = NULL;
+	sqlite3_stmt *s_upd = NULL, *s_file = NULL, *s_layer = NULL, *s_have = NULL;
 	int rc = -EIO;
-	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
-		return -EIO;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO swarms(id, info_hash, name, role, root, state, info,"
-			       " piece_length, total_size, num_pieces, added_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);",
-			       -1, &s_swarm, NULL) != SQLITE_OK ||
+			       "UPDATE swarms SET info = ?2, piece_length = ?3, total_size = ?4,"
+			       " num_pieces = ?5, name = ?6 WHERE id = ?1;",
+			       -1, &s_upd, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "INSERT INTO files(swarm_id, idx, path, size, pieces_root,"
+			       "INSERT OR REPLACE INTO files(swarm_id, idx, path, size, pieces_root,"
 			       " first_piece, num_pieces, mtime_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8);",
 			       -1, &s_file, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "INSERT INTO piece_layers(swarm_id, file_idx, hashes) VALUES (?1,?2,?3);",
+			       "INSERT OR REPLACE INTO piece_layers(swarm_id, file_idx, hashes)"
+			       " VALUES (?1,?2,?3);",
 			       -1, &s_layer, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO have(swarm_id, bitmap) VALUES (?1, ?2);", -1,
+	    sqlite3_prepare_v2(db,
+			       "INSERT OR REPLACE INTO have(swarm_id, bitmap) VALUES (?1, ?2);", -1,
 			       &s_have, NULL) != SQLITE_OK)
 		goto done;
-	sqlite3_bind_int64(s_swarm, 1, sw->id);
-	sqlite3_bind_blob(s_swarm, 2, sw->info_hash, 32, SQLITE_STATIC);
-	sqlite3_bind_text(s_swarm, 3, sw->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s_swarm, 4, swarm_role_name(sw->role), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s_swarm, 5, sw->root, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s_swarm, 6, swarm_state_name(sw->state), -1, SQLITE_STATIC);
-	if (mi) {
-		sqlite3_bind_blob(s_swarm, 7, mi->info, (int)mi->info_len, SQLITE_STATIC);
-		sqlite3_bind_int64(s_swarm, 8, (sqlite3_int64)mi->piece_length);
-		sqlite3_bind_int64(s_swarm, 9, (sqlite3_int64)mi->total_size);
-		sqlite3_bind_int64(s_swarm, 10, mi->total_pieces);
-	}
-	sqlite3_bind_int64(s_swarm, 11, sw->added_at);
-	if (bind_exec(s_swarm))
+	sqlite3_bind_int64(s_upd, 1, sw->id);
+	sqlite3_bind_blob(s_upd, 2, mi->info, (int)mi->info_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s_upd, 3, (sqlite3_int64)mi->piece_length);
+	sqlite3_bind_int64(s_upd, 4, (sqlite3_int64)mi->total_size);
+	sqlite3_bind_int64(s_upd, 5, mi->total_pieces);
+	sqlite3_bind_text(s_upd, 6, sw->name, -1, SQLITE_STATIC);
+	if (bind_exec(s_upd))
 		goto done;
-	for (size_t f = 0; mi && f < mi->file_count; f++) {
+	for (size_t f = 0; f < mi->file_count; f++) {
 		const struct metainfo_file *file = &mi->files[f];
 		sqlite3_bind_int64(s_file, 1, sw->id);
 		sqlite3_bind_int64(s_file, 2, (sqlite3_int64)f);
@@ -371,15 +408,44 @@ int swarm_db_insert(struct node *node, struct swarm *sw)
 	}
 	sqlite3_bind_int64(s_have, 1, sw->id);
 	sqlite3_bind_blob(s_have, 2, sw->have ? (const void *)sw->have : "",
-			  mi ? (int)((mi->total_pieces + 7) / 8) : 0, SQLITE_STATIC);
+			  sw->have ? (int)((mi->total_pieces + 7) / 8) : 0, SQLITE_STATIC);
 	if (bind_exec(s_have))
 		goto done;
 	rc = 0;
 done:
-	sqlite3_finalize(s_swarm);
+	sqlite3_finalize(s_upd);
 	sqlite3_finalize(s_file);
 	sqlite3_finalize(s_layer);
 	sqlite3_finalize(s_have);
+	return rc;
+}
+
+int swarm_db_insert(struct node *node, struct swarm *sw)
+{
+	sqlite3 *db = node->store->db;
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
+		return -EIO;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO swarms(id, info_hash, name, role, root, state, added_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, sw->id);
+	sqlite3_bind_blob(st, 2, sw->info_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sw->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, swarm_role_name(sw->role), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, sw->root, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, swarm_state_name(sw->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, sw->added_at);
+	if (bind_exec(st))
+		goto done;
+	if (sw->meta && store_meta_rows(node, sw) != 0)
+		goto done;
+	rc = 0;
+done:
+	sqlite3_finalize(st);
 	if (rc == 0 && store_exec(node->store, "COMMIT;") == 0) {
 		sw->in_db = true;
 		return 0;
@@ -389,7 +455,24 @@ done:
 	return -EIO;
 }
 
+int swarm_db_store_meta(struct node *node, struct swarm *sw)
+{
+	if (!sw->in_db || !sw->meta)
+		return 0;
+	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
+		return -EIO;
+	if (store_meta_rows(node, sw) == 0 && store_exec(node->store, "COMMIT;") == 0)
+		return 0;
+	store_rollback(node->store);
+	return -EIO;
+}
+
 int swarm_db_save_state(struct node *node, struct swarm *sw)
+{
+	return swarm_db_save_have(node, sw, sw->have);
+}
+
+int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitmap)
 {
 	if (!sw->in_db)
 		return 0;
@@ -415,9 +498,9 @@ int swarm_db_save_state(struct node *node, struct swarm *sw)
 	sqlite3_bind_int(st, 4, sw->state == SWARM_PAUSED);
 	if (bind_exec(st))
 		goto done;
-	if (sw->meta && sw->have) {
+	if (sw->meta && bitmap) {
 		sqlite3_bind_int64(hv, 1, sw->id);
-		sqlite3_bind_blob(hv, 2, sw->have, (int)((sw->meta->total_pieces + 7) / 8),
+		sqlite3_bind_blob(hv, 2, bitmap, (int)((sw->meta->total_pieces + 7) / 8),
 				  SQLITE_STATIC);
 		if (bind_exec(hv))
 			goto done;

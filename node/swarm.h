@@ -48,6 +48,7 @@ struct swarm {
 	uint64_t work_started_ms;
 	struct share_job *job;      /* owned while hashing/checking */
 	bool remove_pending;        /* removed while a job ran: free when it ends */
+	struct xfer *xfer;          /* transfer state (engine.c), NULL when idle */
 	struct swarm *next;
 };
 
@@ -81,6 +82,15 @@ bool swarm_have_set(struct swarm *sw, uint32_t piece);
 bool swarm_have_test(const struct swarm *sw, uint32_t piece);
 void swarm_have_clear(struct swarm *sw, uint32_t piece);
 
+/* Where the files are: a multi-file torrent of a join lives in
+ * ROOT/<name>, a single file directly in ROOT; a share's ROOT is the shared
+ * directory itself.  Needs sw->meta. */
+void swarm_content_root(const struct swarm *sw, char *out, size_t len);
+
+/* Delete a joined swarm's downloaded files (only those its metadata names)
+ * and the directories left empty.  Returns the number of files deleted. */
+int swarm_delete_data(const struct swarm *sw);
+
 /* DATA_DIR/torrents/<info-hash hex>.torrent */
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len);
 
@@ -91,6 +101,13 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full);
  * transaction (used when a share finishes hashing).  Returns 0 or -EIO with
  * nothing written. */
 int swarm_db_insert(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* Record metadata learned after the swarm was inserted (a magnet join): the
+ * info dict, files, known piece layers and bitmap, in one transaction. */
+int swarm_db_store_meta(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* Persist `bitmap` (total_pieces bits) as the swarm's verified pieces and
+ * its state. */
+int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitmap)
+	__attribute__((warn_unused_result));
 /* Persist the verified bitmap and state. */
 int swarm_db_save_state(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
 int swarm_db_delete(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));

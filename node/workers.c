@@ -105,15 +105,6 @@ fail:
 	return NULL;
 }
 
-static void free_list(struct job *j)
-{
-	while (j) {
-		struct job *next = j->next;
-		free(j);
-		j = next;
-	}
-}
-
 void workers_free(struct workers *w)
 {
 	if (!w)
@@ -124,8 +115,19 @@ void workers_free(struct workers *w)
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->n_threads; i++)
 		pthread_join(w->threads[i], NULL);
-	free_list(w->queue_head);
-	free_list(w->done_head);
+	/* Completions still owed, then jobs that never ran: every `done` is
+	 * called exactly once, so owners can free what the job carried. */
+	for (int pass = 0; pass < 2; pass++) {
+		struct job *j = pass == 0 ? w->done_head : w->queue_head;
+		while (j) {
+			struct job *next = j->next;
+			if (j->done)
+				j->done(j->arg);
+			free(j);
+			j = next;
+		}
+	}
+	w->done_head = w->queue_head = NULL;
 	if (w->notify)
 		event_free(w->notify);
 	free(w->threads);

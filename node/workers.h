@@ -17,9 +17,11 @@ typedef void (*work_done_fn)(void *arg);
  * Returns NULL on failure. */
 struct workers *workers_new(struct event_base *base, int n);
 
-/* Stop: waits for jobs already running, drops queued ones without calling
- * anything (their owners free their state), joins the threads.  NULL is a
- * no-op.  Call from the loop thread. */
+/* Stop: waits for jobs already running and joins the threads, then calls
+ * `done` for every job still owed a completion - including queued jobs
+ * whose `work` never ran, so owners must mark their jobs cancelled before
+ * (or give them a result that means "not done").  Submitting from inside
+ * those calls fails with -ESHUTDOWN.  NULL is a no-op.  Loop thread only. */
 void workers_free(struct workers *w);
 
 /* Queue `work` to run on a worker; `done` (may be NULL) then runs on the

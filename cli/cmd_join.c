@@ -1,0 +1,269 @@
+/* cmd_join.c: `shoal join` (with a progress bar under --wait) and `shoal peers`. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/progress.h"
+#include "cli/table.h"
+#include "common/util.h"
+
+#define JOIN_MAX_PEERS 32
+
+struct join_opts {
+	const char *into;
+	const char *peers[JOIN_MAX_PEERS];
+	size_t n_peers;
+	int wait;
+	int json;
+};
+
+static int on_join_opt(int val, const char *arg, void *ctx)
+{
+	struct join_opts *o = ctx;
+	switch (val) {
+	case 'i':
+		o->into = arg;
+		return 0;
+	case 'p':
+		if (o->n_peers == JOIN_MAX_PEERS) {
+			fprintf(stderr, "shoal join: at most %d --peer options\n", JOIN_MAX_PEERS);
+			return CLI_USAGE;
+		}
+		o->peers[o->n_peers++] = arg;
+		return 0;
+	case 'w':
+		o->wait = 1;
+		return 0;
+	case 'j':
+		o->json = 1;
+		return 0;
+	}
+	return CLI_USAGE;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Poll the swarm until it seeds (0), fails (CLI_FAIL) or Ctrl-C (130). */
+static int wait_done(const struct cli_conn *conn, long long id)
+{
+	char path[64], extra[64];
+	snprintf(path, sizeof path, "/api/v1/swarms/%lld", id);
+	struct progress bar;
+	progress_init(&bar, stderr, "downloading");
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigaction(SIGINT, &sa, NULL);
+	for (;;) {
+		if (interrupted) {
+			progress_finish(&bar);
+			fprintf(stderr, "still downloading in the daemon; `shoal status` shows progress\n");
+			return 130;
+		}
+		int status, rc;
+		json_t *sw = NULL;
+		if ((rc = cli_request(conn, "GET", path, NULL, &status, &sw)))
+			return rc;
+		if (status != 200) {
+			progress_finish(&bar);
+			cli_print_error("join", status, sw);
+			json_decref(sw);
+			return CLI_FAIL;
+		}
+		const char *state = json_string_value(json_object_get(sw, "state"));
+		json_t *xfer = json_object_get(sw, "transfer");
+		if (state && strcmp(state, "seeding") == 0) {
+			progress_update(&bar, (uint64_t)json_integer_value(json_object_get(sw, "total_size")),
+					(uint64_t)json_integer_value(json_object_get(sw, "total_size")),
+					json_real_value(json_object_get(xfer, "download_rate")), "done");
+			progress_finish(&bar);
+			json_decref(sw);
+			return CLI_OK;
+		}
+		if (!state || strcmp(state, "error") == 0) {
+			progress_finish(&bar);
+			fprintf(stderr, "shoal join: %s\n",
+				json_string_value(json_object_get(sw, "error")) ?: "failed");
+			json_decref(sw);
+			return CLI_FAIL;
+		}
+		const char *disk = json_string_value(json_object_get(xfer, "disk_error"));
+		if (strcmp(state, "metadata") == 0)
+			snprintf(extra, sizeof extra, "%lld peers, fetching metadata",
+				 (long long)json_integer_value(json_object_get(xfer, "peers")));
+		else
+			snprintf(extra, sizeof extra, "%lld peers%s%s",
+				 (long long)json_integer_value(json_object_get(xfer, "peers")),
+				 disk ? ", disk full" : "", strcmp(state, "paused") == 0 ? ", paused" : "");
+		progress_update(&bar, (uint64_t)json_integer_value(json_object_get(sw, "bytes_have")),
+				(uint64_t)json_integer_value(json_object_get(sw, "total_size")),
+				json_real_value(json_object_get(xfer, "download_rate")), extra);
+		json_decref(sw);
+		sleep_ms(300);
+	}
+}
+
+int cmd_join(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "into", required_argument, NULL, 'i' }, { "peer", required_argument, NULL, 'p' },
+		{ "wait", no_argument, NULL, 'w' },       { "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
+	struct cli_conn conn;
+	struct join_opts o = { 0 };
+	int rc = cli_getopt("join", argc, argv, opts, on_join_opt, &o, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	if (rc + 1 != argc) {
+		fprintf(stderr, "shoal join: expected exactly one magnet link or .torrent file\n");
+		cli_usage(cli_find("join"), stderr);
+		return CLI_USAGE;
+	}
+	const char *link = argv[rc];
+	char abs_link[PATH_MAX], into[PATH_MAX];
+	if (strncmp(link, "magnet:", 7) != 0) {
+		if (!realpath(link, abs_link)) {
+			fprintf(stderr, "shoal join: %s: %s (expected a magnet link or a .torrent file)\n",
+				link, strerror(errno));
+			return CLI_FAIL;
+		}
+		link = abs_link;
+	}
+	if (!realpath(o.into ? o.into : ".", into)) {
+		fprintf(stderr, "shoal join: %s: %s\n", o.into ? o.into : ".", strerror(errno));
+		return CLI_FAIL;
+	}
+	for (size_t i = 0; i < o.n_peers; i++) {
+		char host[256];
+		uint16_t port;
+		if (parse_hostport(o.peers[i], host, sizeof host, &port) != 0) {
+			fprintf(stderr, "shoal join: bad --peer '%s': expected HOST:PORT ([v6]:PORT)\n",
+				o.peers[i]);
+			return CLI_USAGE;
+		}
+	}
+	if ((rc = cli_load_conn(&conn)))
+		return rc;
+	json_t *peers = json_array();
+	for (size_t i = 0; i < o.n_peers; i++)
+		json_array_append_new(peers, json_string(o.peers[i]));
+	json_t *body = json_pack("{s:s,s:s,s:o}", "link", link, "into", into, "peers", peers);
+	json_t *reply = NULL;
+	int status;
+	rc = cli_request(&conn, "POST", "/api/v1/swarms", body, &status, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (status != 200 && status != 202) {
+		cli_print_error("join", status, reply);
+		json_decref(reply);
+		return CLI_FAIL;
+	}
+	json_t *sw = json_object_get(reply, "swarm");
+	long long id = (long long)json_integer_value(json_object_get(sw, "id"));
+	if (o.json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("swarm %lld: %s %s into %s\n", id,
+		       json_is_true(json_object_get(reply, "existing")) ? "already joined:" : "joining",
+		       json_string_value(json_object_get(sw, "name")) ?: "?", into);
+	}
+	json_decref(reply);
+	fflush(stdout);
+	return o.wait ? wait_done(&conn, id) : CLI_OK;
+}
+
+static const char *str_or(const json_t *o, const char *k, const char *d)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : d;
+}
+
+int cmd_peers(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	struct cli_conn conn;
+	struct join_opts o = { 0 };
+	int rc = cli_getopt("peers", argc, argv, opts, on_join_opt, &o, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	if (rc + 1 != argc) {
+		fprintf(stderr, "shoal peers: expected one swarm (id or info-hash)\n");
+		return CLI_USAGE;
+	}
+	const char *id = argv[rc];
+	if (strspn(id, "0123456789abcdefABCDEF") != strlen(id)) {
+		fprintf(stderr, "shoal peers: '%s' is not a swarm id or info-hash\n", id);
+		return CLI_USAGE;
+	}
+	if ((rc = cli_load_conn(&conn)))
+		return rc;
+	char path[128];
+	snprintf(path, sizeof path, "/api/v1/swarms/%s/peers", id);
+	json_t *reply = NULL;
+	int status;
+	if ((rc = cli_request(&conn, "GET", path, NULL, &status, &reply)))
+		return rc;
+	if (status != 200) {
+		cli_print_error("peers", status, reply);
+		json_decref(reply);
+		return CLI_FAIL;
+	}
+	if (o.json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+		json_decref(reply);
+		return CLI_OK;
+	}
+	json_t *list = json_object_get(reply, "peers"), *p;
+	size_t i;
+	if (json_array_size(list) == 0) {
+		printf("no peers connected\n");
+		json_decref(reply);
+		return CLI_OK;
+	}
+	struct table t;
+	table_init(&t, 8, 1u << 3 | 1u << 4 | 1u << 5);
+	int e = table_add(&t, "ADDRESS", "DIR", "CRYPTO", "HAVE", "DOWN/s", "UP/s", "FLAGS", "CLIENT");
+	json_array_foreach(list, i, p) {
+		char have[16], down[24], up[24], flags[8];
+		snprintf(have, sizeof have, "%.0f%%",
+			 100 * json_real_value(json_object_get(p, "progress")));
+		format_bytes((uint64_t)json_real_value(json_object_get(p, "download_rate")), down, sizeof down);
+		format_bytes((uint64_t)json_real_value(json_object_get(p, "upload_rate")), up, sizeof up);
+		/* D: we download (they unchoke us), U: we upload (we unchoke them) */
+		snprintf(flags, sizeof flags, "%s%s%s%s",
+			 json_is_true(json_object_get(p, "am_interested")) ? "i" : "-",
+			 json_is_false(json_object_get(p, "peer_choking")) ? "D" : "-",
+			 json_is_true(json_object_get(p, "peer_interested")) ? "I" : "-",
+			 json_is_false(json_object_get(p, "am_choking")) ? "U" : "-");
+		e |= table_add(&t, str_or(p, "address", "?"), str_or(p, "direction", "?"),
+			       json_is_true(json_object_get(p, "encrypted")) ? "shoal" : "plain", have,
+			       down, up, flags, str_or(p, "client", ""));
+	}
+	if (!e)
+		table_print(&t, stdout);
+	table_destroy(&t);
+	json_decref(reply);
+	return CLI_OK;
+}

@@ -1,0 +1,199 @@
+/* engine-internal.h: the transfer engine's state, shared by engine.c (swarm
+ * logic) and peer.c (connections: transport, framing, sending). */
+#ifndef SHOAL_NODE_ENGINE_INTERNAL_H
+#define SHOAL_NODE_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "node/engine.h"
+#include "transfer/bitfield.h"
+#include "transfer/choker.h"
+#include "transfer/crypt.h"
+#include "transfer/wire.h"
+
+struct bufferevent;
+struct evconnlistener;
+struct event;
+struct picker;
+struct storage;
+struct bufferevent_rate_limit_group;
+
+/* Limits.  Every one of these is a named ceiling on what a peer can make us hold. */
+#define ENGINE_MAX_PEERS_TOTAL 200
+#define ENGINE_MAX_PEERS_SWARM 60
+#define ENGINE_MAX_HANDSHAKING 64     /* incoming connections not yet in a swarm */
+#define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm */
+#define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
+#define PEER_MAX_READS 8              /* disk reads in flight for one peer */
+#define PEER_MAX_REQS 256             /* our requests in flight to one peer */
+#define PEER_MIN_REQS 16
+#define PEER_REQUEST_TIMEOUT_MS 30000
+#define PEER_HANDSHAKE_TIMEOUT_MS 15000
+#define PEER_IDLE_TIMEOUT_MS 180000
+#define PEER_KEEPALIVE_MS 90000
+#define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
+#define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
+#define ENGINE_CHOKE_INTERVAL_MS 10000
+#define ENGINE_UPLOAD_SLOTS 8
+#define ENGINE_PEX_INTERVAL_MS 30000
+#define ENGINE_HASH_REQ_MAX 512       /* hashes per BEP 52 hash request */
+
+enum peer_state {
+	PEER_CONNECTING,   /* outgoing TCP connect in progress */
+	PEER_SNIFFING,     /* incoming: waiting for the first bytes */
+	PEER_CRYPT,        /* encrypted transport handshake */
+	PEER_HANDSHAKE,    /* waiting for the BitTorrent handshake */
+	PEER_ACTIVE,
+	PEER_DEAD,         /* closed; freed by the reaper */
+};
+
+struct peer_req {
+	uint32_t piece, block;
+	uint64_t sent_ms;
+};
+
+struct known_peer {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	uint64_t next_try_ms;
+	uint32_t failures;
+	bool connected;
+	bool banned;
+	bool plain_only;   /* an encrypted attempt failed: it speaks plain BitTorrent */
+	char source[8];
+};
+
+struct xfer;
+struct engine;
+
+struct peer {
+	struct engine *eng;
+	struct xfer *xf;             /* NULL until the handshake names a swarm */
+	uint32_t uid;                /* unique for the engine's life */
+	enum peer_state state;
+	bool outgoing;
+	bool encrypted;
+	bool ext_ok;                 /* BEP 10 extension handshake received */
+	struct bufferevent *bev;
+	struct crypt *crypt;
+	struct wire_decoder dec;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char name[64];               /* "1.2.3.4:5" for logs and the API */
+	uint16_t listen_port;        /* from the extension handshake, else 0 */
+	uint8_t peer_id[WIRE_PEER_ID_LEN];
+	char client[WIRE_EXT_CLIENT_MAX + 1];
+	struct wire_ext_hs ext;
+	bool am_choking, am_interested, peer_choking, peer_interested;
+	bool snubbed;
+	bool handshake_sent;
+	struct bitfield has;         /* pieces it has (sized once metadata is known) */
+	bool has_all_pending;        /* it said it has everything before we knew the size */
+	uint8_t *early_bitfield;     /* bitfield received before metadata, owned */
+	size_t early_bitfield_len;
+	struct peer_req *reqs;       /* our requests to it */
+	size_t n_reqs;
+	struct wire_block inq[PEER_MAX_INQ]; /* its requests to us, oldest first */
+	size_t n_inq;
+	unsigned reads_inflight;
+	uint64_t down_total, up_total;       /* payload bytes */
+	uint64_t down_tick, up_tick;         /* since the last rate sample */
+	double down_rate, up_rate;           /* bytes/s, smoothed */
+	uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms;
+	unsigned strikes;                    /* pieces it helped to fail */
+	uint32_t md_requested;               /* metadata pieces asked of it */
+	bool pex_sent_once;
+	struct known_peer *known;            /* the address book entry, if any */
+	struct peer *next;                   /* in xf->peers or eng->pending */
+};
+
+struct xfer {
+	struct engine *eng;
+	struct swarm *sw;
+	struct picker *picker;               /* NULL until the metadata is known */
+	struct storage *storage;             /* used under io_lock from workers */
+	pthread_mutex_t io_lock;
+	struct peer *peers;
+	unsigned n_peers;
+	struct known_peer *known;
+	size_t n_known;
+	struct choker_state choker;
+	uint64_t last_choke_ms, last_pex_ms;
+	bool rechoke;                        /* run the choker at the next tick */
+	unsigned jobs;                       /* worker jobs in flight (loop-side count) */
+	bool stopped;
+	bool dirty;                          /* verified bitmap not yet saved */
+	/* Verified pieces not yet known to be on disk: they are served and
+	 * announced, but recorded in SQLite only after a batched fdatasync. */
+	uint32_t *unsynced, *syncing;
+	size_t n_unsynced, cap_unsynced, n_syncing;
+	bool sync_inflight;
+	bool disk_full;
+	uint64_t disk_retry_ms;
+	/* BEP 9 metadata download */
+	uint8_t *md;
+	uint32_t md_size;
+	uint8_t *md_have;                    /* per 16 KiB piece: 0 none, 1 asked, 2 have */
+	/* BEP 52 piece layers still missing (magnet joins) */
+	bool layers_pending;
+	uint64_t layers_asked_ms;
+	uint8_t **layer_acc;                 /* per file: hashes gathered so far */
+	uint8_t **layer_got;                 /* per file: which chunks arrived */
+	size_t layer_files;
+	/* counters */
+	uint64_t down_total, up_total;
+	uint64_t down_tick, up_tick;
+	double down_rate, up_rate;
+	uint64_t hash_fails;
+};
+
+struct engine {
+	struct node *node;
+	struct evconnlistener *listen4, *listen6;
+	struct event *tick, *reaper;
+	struct bufferevent_rate_limit_group *limit;
+	struct peer *pending;                /* incoming, swarm not known yet */
+	unsigned n_pending;
+	struct peer *dead;                   /* closed, freed by the reaper */
+	unsigned n_peers;                    /* all live connections */
+	uint32_t next_uid;
+	uint8_t peer_id[WIRE_PEER_ID_LEN];
+	uint64_t rng;
+	uint8_t scratch[CRYPT_MAX_PLAIN];    /* decrypted record */
+	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
+	uint8_t sealbuf[CRYPT_SEALED_LEN(CRYPT_MAX_PLAIN)];
+	uint64_t last_tick_ms;
+};
+
+/* peer.c */
+struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len,
+		      bool outgoing);
+/* Begin an outgoing connection; returns NULL on failure. */
+struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer *kp);
+void peer_close(struct peer *p, const char *why);
+/* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated. */
+int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen);
+/* Send the BitTorrent and extension handshakes and our bitfield. */
+void peer_send_handshake(struct peer *p);
+size_t peer_outbuf_len(const struct peer *p);
+void peer_format_addr(const struct sockaddr *sa, char *out, size_t len);
+void engine_reap(struct engine *eng);
+
+/* engine.c, called by peer.c */
+/* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
+int engine_on_message(struct peer *p, const struct wire_msg *m);
+/* The remote handshake named a swarm: attach (returns 0) or refuse. */
+int engine_on_handshake(struct peer *p, const struct wire_handshake *hs);
+/* An encrypted responder needs the 32-byte hashes of running swarms. */
+int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
+			uint8_t info_hash_out[CRYPT_INFO_HASH_LEN]);
+/* The output buffer drained: serve more requests. */
+void engine_on_writable(struct peer *p);
+/* The connection is gone (called once, before the peer is unlinked). */
+void engine_on_peer_gone(struct peer *p);
+uint64_t engine_rand(struct engine *eng);
+
+#endif

@@ -1,0 +1,1977 @@
+/* engine.c: the transfer engine's swarm logic: which peers to talk to, what
+ * to request (through the picker), what to serve, verifying pieces against
+ * their BEP 52 hashes on the workers, metadata (BEP 9) and piece layers
+ * (BEP 52 hash requests) for magnet links, peer exchange (BEP 11), choking.
+ * Connections themselves live in peer.c. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <sodium.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "common/util.h"
+#include "node/engine-internal.h"
+#include "node/node.h"
+#include "node/swarm.h"
+#include "node/workers.h"
+#include "transfer/merkle.h"
+#include "transfer/metainfo.h"
+#include "transfer/picker.h"
+#include "transfer/storage.h"
+#include "transfer/transfer.h"
+
+/* Our BEP 10 extension ids. */
+#define EXT_UT_METADATA 1
+#define EXT_UT_PEX 2
+
+static void tick(evutil_socket_t fd, short what, void *arg);
+static void reap(evutil_socket_t fd, short what, void *arg);
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int len, void *arg);
+static void request_more(struct peer *p);
+static void serve_requests(struct peer *p);
+static void update_interest(struct peer *p);
+static int install_meta(struct xfer *xf);
+static void free_layer_acc(struct xfer *xf);
+static void flush_have_now(struct xfer *xf);
+static void job_done(struct xfer *xf);
+
+uint64_t engine_rand(struct engine *eng)
+{
+	/* splitmix64 over a seed from libsodium: fast, and only for choices
+	 * that need no secrecy (which piece, which peer). */
+	uint64_t z = (eng->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* ----------------------------------------------------------- lifecycle */
+
+static struct evconnlistener *listen_on(struct engine *eng, int family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons(port);
+		len = sizeof *s6;
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		s4->sin_port = htons(port);
+		len = sizeof *s4;
+	}
+	return evconnlistener_new_bind(eng->node->base, on_accept, eng, flags, 128,
+				       (struct sockaddr *)&ss, (int)len);
+}
+
+struct engine *engine_new(struct node *node, char *err, size_t err_len)
+{
+	struct engine *eng = calloc(1, sizeof *eng);
+	if (!eng) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	eng->node = node;
+	randombytes_buf(&eng->rng, sizeof eng->rng);
+	/* Azureus-style peer id: client and version, then random bytes. */
+	memcpy(eng->peer_id, "-SH0100-", 8);
+	randombytes_buf(eng->peer_id + 8, WIRE_PEER_ID_LEN - 8);
+	eng->listen4 = listen_on(eng, AF_INET, node->cfg.peer_port);
+	if (!eng->listen4) {
+		snprintf(err, err_len, "cannot listen for peers on TCP port %u: %s",
+			 (unsigned)node->cfg.peer_port, strerror(errno));
+		goto fail;
+	}
+	eng->listen6 = listen_on(eng, AF_INET6, node->cfg.peer_port);
+	if (!eng->listen6)
+		log_info("no IPv6 peer listener (%s); IPv4 only", strerror(errno));
+	if (node->cfg.upload_limit || node->cfg.download_limit) {
+		size_t rd = node->cfg.download_limit ? node->cfg.download_limit : EV_RATE_LIMIT_MAX;
+		size_t wr = node->cfg.upload_limit ? node->cfg.upload_limit : EV_RATE_LIMIT_MAX;
+		/* Burst of a quarter second keeps the cap smooth at small rates. */
+		size_t rb = rd == EV_RATE_LIMIT_MAX ? rd : (rd / 4 > 16384 ? rd / 4 : 16384);
+		size_t wb = wr == EV_RATE_LIMIT_MAX ? wr : (wr / 4 > 16384 ? wr / 4 : 16384);
+		struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(rd, rb, wr, wb, NULL);
+		if (cfg) {
+			eng->limit = bufferevent_rate_limit_group_new(node->base, cfg);
+			ev_token_bucket_cfg_free(cfg);
+		}
+		if (!eng->limit) {
+			snprintf(err, err_len, "cannot set up rate limits");
+			goto fail;
+		}
+	}
+	eng->tick = event_new(node->base, -1, EV_PERSIST, tick, eng);
+	eng->reaper = event_new(node->base, -1, 0, reap, eng);
+	struct timeval one = { 1, 0 };
+	if (!eng->tick || !eng->reaper || event_add(eng->tick, &one) != 0) {
+		snprintf(err, err_len, "cannot create timers");
+		goto fail;
+	}
+	return eng;
+fail:
+	engine_free(eng);
+	return NULL;
+}
+
+static void close_list(struct peer *list, const char *why)
+{
+	while (list) {
+		struct peer *next = list->next;
+		peer_close(list, why);
+		list = next;
+	}
+}
+
+void engine_free(struct engine *eng)
+{
+	if (!eng)
+		return;
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+		engine_swarm_stop(eng, sw);
+		if (sw->xfer)
+			flush_have_now(sw->xfer);
+	}
+	close_list(eng->pending, "shutting down");
+	engine_reap(eng);
+	if (eng->listen4)
+		evconnlistener_free(eng->listen4);
+	if (eng->listen6)
+		evconnlistener_free(eng->listen6);
+	if (eng->tick)
+		event_free(eng->tick);
+	if (eng->reaper)
+		event_free(eng->reaper);
+	if (eng->limit)
+		bufferevent_rate_limit_group_free(eng->limit);
+	free(eng);
+}
+
+static void reap(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	engine_reap(arg);
+}
+
+unsigned engine_peer_count(const struct engine *eng)
+{
+	return eng ? eng->n_peers : 0;
+}
+
+/* ------------------------------------------------------- swarm state */
+
+static bool swarm_runnable(const struct swarm *sw)
+{
+	return sw->state == SWARM_DOWNLOADING || sw->state == SWARM_SEEDING ||
+	       sw->state == SWARM_METADATA;
+}
+
+/* Set up picker and storage once the metadata is known. */
+static int xfer_setup_meta(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	const struct metainfo *mi = sw->meta;
+	uint32_t *lens = calloc(mi->total_pieces ? mi->total_pieces : 1, sizeof *lens);
+	struct storage_file *files = calloc(mi->file_count ? mi->file_count : 1, sizeof *files);
+	int rc = -ENOMEM;
+	if (!lens || !files)
+		goto done;
+	for (size_t f = 0; f < mi->file_count; f++) {
+		const struct metainfo_file *file = &mi->files[f];
+		files[f].path = file->path;
+		files[f].size = file->size;
+		files[f].first_piece = file->first_piece;
+		for (uint32_t i = 0; i < file->piece_count; i++)
+			lens[file->first_piece + i] =
+				(uint32_t)merkle_piece_size(file->size, mi->piece_length, i);
+	}
+	char root[PATH_MAX];
+	swarm_content_root(sw, root, sizeof root);
+	if (sw->role == SWARM_ROLE_JOIN && (rc = mkdir_p(root, 0755)) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", root, strerror(-rc));
+		goto done;
+	}
+	rc = storage_new(root, files, mi->file_count, (uint32_t)mi->piece_length,
+			 STORAGE_MAX_OPEN_DEFAULT, &xf->storage);
+	if (rc) {
+		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s", root, strerror(-rc));
+		goto done;
+	}
+	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(xf->storage)) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot create the files under %s: %s", root,
+			 strerror(-rc));
+		goto done;
+	}
+	rc = picker_new(lens, mi->total_pieces, &xf->picker);
+	if (rc)
+		goto done;
+	struct bitfield have;
+	if ((rc = bitfield_init(&have, mi->total_pieces)) != 0)
+		goto done;
+	for (uint32_t i = 0; i < mi->total_pieces; i++)
+		if (swarm_have_test(sw, i))
+			bitfield_set(&have, i);
+	rc = picker_load_have(xf->picker, &have);
+	bitfield_destroy(&have);
+	xf->layers_pending = !mi->all_layers;
+done:
+	free(lens);
+	free(files);
+	return rc;
+}
+
+int engine_swarm_start(struct engine *eng, struct swarm *sw)
+{
+	if (!eng)
+		return 0;
+	struct xfer *xf = sw->xfer;
+	if (xf && !xf->stopped)
+		return 0;
+	if (!xf) {
+		xf = calloc(1, sizeof *xf);
+		if (!xf)
+			return -ENOMEM;
+		xf->eng = eng;
+		xf->sw = sw;
+		pthread_mutex_init(&xf->io_lock, NULL);
+		choker_state_init(&xf->choker);
+		sw->xfer = xf;
+	}
+	xf->stopped = false;
+	if (sw->meta && !xf->picker) {
+		int rc = xfer_setup_meta(xf);
+		if (rc) {
+			sw->state = SWARM_ERROR;
+			if (!sw->error[0])
+				snprintf(sw->error, sizeof sw->error, "cannot start: %s", strerror(-rc));
+			xf->stopped = true;
+			return 0;
+		}
+	}
+	if (sw->meta && sw->role == SWARM_ROLE_JOIN)
+		sw->state = sw->have_count == sw->meta->total_pieces ? SWARM_SEEDING : SWARM_DOWNLOADING;
+	else if (!sw->meta)
+		sw->state = SWARM_METADATA;
+	/* Retry every remembered address soon. */
+	for (size_t i = 0; i < xf->n_known; i++)
+		xf->known[i].next_try_ms = 0;
+	return 0;
+}
+
+/* The verified bitmap as it may be recorded: without pieces whose data is
+ * not yet durable.  Returns a new buffer or NULL. */
+static uint8_t *durable_bitmap(const struct xfer *xf)
+{
+	const struct swarm *sw = xf->sw;
+	size_t n = (sw->meta->total_pieces + 7) / 8;
+	uint8_t *bm = malloc(n ? n : 1);
+	if (!bm)
+		return NULL;
+	memcpy(bm, sw->have, n);
+	for (size_t i = 0; i < xf->n_unsynced; i++)
+		bm[xf->unsynced[i] >> 3] &= (uint8_t)~(0x80 >> (xf->unsynced[i] & 7));
+	for (size_t i = 0; i < xf->n_syncing; i++)
+		bm[xf->syncing[i] >> 3] &= (uint8_t)~(0x80 >> (xf->syncing[i] & 7));
+	return bm;
+}
+
+static void save_have(struct xfer *xf)
+{
+	if (!xf->sw->meta || !xf->sw->have)
+		return;
+	uint8_t *bm = durable_bitmap(xf);
+	if (!bm || swarm_db_save_have(xf->eng->node, xf->sw, bm) != 0)
+		log_error("swarm %" PRId64 ": cannot save verified pieces", xf->sw->id);
+	else
+		xf->dirty = false;
+	free(bm);
+}
+
+struct sync_job {
+	struct xfer *xf;
+	int rc;
+};
+
+static void work_sync(void *arg)
+{
+	struct sync_job *j = arg;
+	struct xfer *xf = j->xf;
+	pthread_mutex_lock(&xf->io_lock);
+	j->rc = 0;
+	for (size_t i = 0; i < xf->n_syncing && j->rc == 0; i++)
+		j->rc = storage_sync_piece(xf->storage, xf->syncing[i]);
+	pthread_mutex_unlock(&xf->io_lock);
+}
+
+static void done_sync(void *arg)
+{
+	struct sync_job *j = arg;
+	struct xfer *xf = j->xf;
+	xf->sync_inflight = false;
+	if (j->rc == 0) {
+		xf->n_syncing = 0;
+		save_have(xf);
+	} else {
+		log_error("swarm %" PRId64 ": cannot make pieces durable: %s", xf->sw->id,
+			  strerror(-j->rc));
+		/* Keep them pending: the next flush tries again. */
+		for (size_t i = 0; i < xf->n_syncing && xf->n_unsynced < xf->cap_unsynced; i++)
+			xf->unsynced[xf->n_unsynced++] = xf->syncing[i];
+		xf->n_syncing = 0;
+	}
+	free(j);
+	job_done(xf);
+}
+
+/* Record progress: fdatasync the pieces verified since the last flush on a
+ * worker, then save the bitmap.  One flush at a time per swarm. */
+static void flush_have(struct xfer *xf)
+{
+	if (xf->sync_inflight)
+		return;
+	if (xf->n_unsynced == 0) {
+		if (xf->dirty)
+			save_have(xf);
+		return;
+	}
+	struct sync_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return;
+	/* Hand the pending list to the job and start a fresh one. */
+	uint32_t *t = xf->syncing;
+	xf->syncing = xf->unsynced;
+	xf->n_syncing = xf->n_unsynced;
+	xf->unsynced = t;
+	xf->n_unsynced = 0;
+	j->xf = xf;
+	j->rc = -ECANCELED;
+	if (workers_submit(xf->eng->node->workers, work_sync, done_sync, j) != 0) {
+		free(j);
+		return;
+	}
+	xf->sync_inflight = true;
+	xf->jobs++;
+}
+
+/* At shutdown: make every verified piece durable now, on this thread, and
+ * record it, so a clean stop never costs a re-download. */
+static void flush_have_now(struct xfer *xf)
+{
+	if (!xf->storage || !xf->sw->meta)
+		return;
+	pthread_mutex_lock(&xf->io_lock);
+	int rc = 0;
+	for (size_t i = 0; i < xf->n_syncing && rc == 0; i++)
+		rc = storage_sync_piece(xf->storage, xf->syncing[i]);
+	for (size_t i = 0; i < xf->n_unsynced && rc == 0; i++)
+		rc = storage_sync_piece(xf->storage, xf->unsynced[i]);
+	pthread_mutex_unlock(&xf->io_lock);
+	if (rc == 0) {
+		xf->n_syncing = xf->n_unsynced = 0;
+		xf->dirty = true;
+	}
+	if (xf->dirty)
+		save_have(xf);
+}
+
+/* A piece passed its hash: remember to make it durable before recording. */
+static void note_unsynced(struct xfer *xf, uint32_t piece)
+{
+	if (xf->n_unsynced == xf->cap_unsynced) {
+		size_t cap = xf->cap_unsynced ? xf->cap_unsynced * 2 : 64;
+		uint32_t *a = realloc(xf->unsynced, cap * sizeof *a);
+		uint32_t *b = realloc(xf->syncing, cap * sizeof *b);
+		if (a)
+			xf->unsynced = a;
+		if (b)
+			xf->syncing = b;
+		if (!a || !b)
+			return;
+		xf->cap_unsynced = cap;
+	}
+	xf->unsynced[xf->n_unsynced++] = piece;
+}
+
+void engine_swarm_stop(struct engine *eng, struct swarm *sw)
+{
+	struct xfer *xf = sw->xfer;
+	if (!eng || !xf || xf->stopped)
+		return;
+	xf->stopped = true;
+	close_list(xf->peers, "swarm stopped");
+	flush_have(xf);
+}
+
+bool engine_swarm_busy(const struct swarm *sw)
+{
+	return sw->xfer && sw->xfer->jobs > 0;
+}
+
+void engine_swarm_free(struct swarm *sw)
+{
+	struct xfer *xf = sw->xfer;
+	if (!xf)
+		return;
+	picker_free(xf->picker);
+	storage_free(xf->storage);
+	free_layer_acc(xf);
+	free(xf->unsynced);
+	free(xf->syncing);
+	pthread_mutex_destroy(&xf->io_lock);
+	free(xf->known);
+	free(xf->md);
+	free(xf->md_have);
+	free(xf);
+	sw->xfer = NULL;
+}
+
+/* A worker job of this swarm has come back. */
+static void job_done(struct xfer *xf)
+{
+	if (--xf->jobs == 0 && xf->stopped)
+		swarm_job_ended(xf->eng->node, xf->sw);
+}
+
+/* -------------------------------------------------------- known peers */
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
+{
+	for (size_t i = 0; i < xf->n_known; i++)
+		if (same_addr(&xf->known[i].addr, ss))
+			return &xf->known[i];
+	return NULL;
+}
+
+static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_storage *ss,
+				    socklen_t len, const char *source)
+{
+	struct known_peer *kp = known_find(xf, ss);
+	if (kp)
+		return kp;
+	if (xf->n_known >= ENGINE_MAX_KNOWN_PEERS)
+		return NULL;
+	/* Never ourselves: our own listen port on a local address. */
+	uint16_t port = ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+						 : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	if (port == 0)
+		return NULL;
+	if (port == xf->eng->node->cfg.peer_port) {
+		if (ss->ss_family == AF_INET &&
+		    (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127)
+			return NULL;
+		if (ss->ss_family == AF_INET6 &&
+		    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+			return NULL;
+	}
+	struct known_peer *p = realloc(xf->known, (xf->n_known + 1) * sizeof *p);
+	if (!p)
+		return NULL;
+	/* Peers point into this array: fix them up after a move. */
+	if (p != xf->known)
+		for (struct peer *pr = xf->peers; pr; pr = pr->next)
+			if (pr->known)
+				pr->known = p + (pr->known - xf->known);
+	xf->known = p;
+	kp = &xf->known[xf->n_known++];
+	memset(kp, 0, sizeof *kp);
+	memcpy(&kp->addr, ss, len);
+	kp->len = len;
+	snprintf(kp->source, sizeof kp->source, "%s", source);
+	return kp;
+}
+
+int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint16_t port,
+		    const char *source)
+{
+	(void)eng;
+	if (!sw->xfer)
+		return -EINVAL;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		len = sizeof *s4;
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		len = sizeof *s6;
+	} else {
+		return -EINVAL;
+	}
+	struct known_peer *kp = known_add(sw->xfer, &ss, len, source);
+	if (kp)
+		kp->next_try_ms = 0;
+	return kp ? 0 : -ENOSPC;
+}
+
+/* Open connections to remembered peers while there is room. */
+static void connect_more(struct xfer *xf, uint64_t now)
+{
+	struct engine *eng = xf->eng;
+	if (xf->stopped || !swarm_runnable(xf->sw))
+		return;
+	/* A complete swarm waits to be asked; it does not dial out. */
+	if (xf->sw->meta && xf->sw->have_count == xf->sw->meta->total_pieces)
+		return;
+	for (size_t i = 0; i < xf->n_known; i++) {
+		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM || eng->n_peers >= ENGINE_MAX_PEERS_TOTAL)
+			return;
+		struct known_peer *kp = &xf->known[i];
+		if (kp->connected || kp->banned || kp->next_try_ms > now)
+			continue;
+		/* Back off: 2 s, 4 s, ... up to 5 minutes. */
+		uint64_t wait = 2000ULL << (kp->failures < 8 ? kp->failures : 8);
+		kp->next_try_ms = now + (wait > 300000 ? 300000 : wait);
+		kp->failures++;
+		peer_connect(eng, xf, kp);
+	}
+}
+
+/* ------------------------------------------------------------ accept */
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int len, void *arg)
+{
+	struct engine *eng = arg;
+	(void)l;
+	if (eng->n_peers >= ENGINE_MAX_PEERS_TOTAL || eng->n_pending >= ENGINE_MAX_HANDSHAKING) {
+		evutil_closesocket(fd);
+		return;
+	}
+	struct peer *p = peer_new(eng, fd, sa, (socklen_t)len, false);
+	if (!p)
+		return;
+	p->next = eng->pending;
+	eng->pending = p;
+	eng->n_pending++;
+}
+
+int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
+			uint8_t info_hash_out[CRYPT_INFO_HASH_LEN])
+{
+	struct engine *eng = arg;
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+		if (!sw->has_info_hash || !sw->xfer || sw->xfer->stopped)
+			continue;
+		if (crypt_hello_matches(hello, sw->info_hash)) {
+			memcpy(info_hash_out, sw->info_hash, CRYPT_INFO_HASH_LEN);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void unlink_peer(struct peer **list, struct peer *p)
+{
+	for (struct peer **pp = list; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+/* Size the peer's bitfield once the piece count is known, applying
+ * anything it told us before. */
+static int peer_meta_ready(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	uint32_t n = xf->sw->meta->total_pieces;
+	if (p->has.nbits == n && p->has.bits)
+		return 0;
+	int rc = bitfield_init(&p->has, n);
+	if (rc)
+		return rc;
+	wire_decoder_set_num_pieces(&p->dec, n);
+	if (p->has_all_pending) {
+		rc = picker_peer_have_all(xf->picker, &p->has);
+		p->has_all_pending = false;
+	} else if (p->early_bitfield) {
+		struct bitfield in;
+		rc = bitfield_init(&in, n);
+		if (rc == 0) {
+			rc = bitfield_from_wire(&in, p->early_bitfield, p->early_bitfield_len);
+			if (rc == 0)
+				rc = picker_peer_bitfield(xf->picker, &p->has, &in);
+			bitfield_destroy(&in);
+		}
+		free(p->early_bitfield);
+		p->early_bitfield = NULL;
+	}
+	return rc;
+}
+
+/* -------------------------------------------------------- handshakes */
+
+void peer_send_handshake(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	struct swarm *sw = xf->sw;
+	struct engine *eng = p->eng;
+	if (p->handshake_sent)
+		return;
+	p->handshake_sent = true;
+	uint8_t hs[WIRE_HANDSHAKE_LEN];
+	wire_handshake_encode(hs, sw->info_hash, eng->peer_id, WIRE_RSV_EXTENDED | WIRE_RSV_V2);
+	if (peer_send(p, hs, sizeof hs, NULL, 0) != 0)
+		return;
+	/* BEP 10 extension handshake. */
+	struct wire_ext_hs ext;
+	memset(&ext, 0, sizeof ext);
+	ext.ut_metadata = EXT_UT_METADATA;
+	ext.ut_pex = EXT_UT_PEX;
+	ext.metadata_size = sw->meta ? (uint32_t)sw->meta->info_len : 0;
+	ext.port = eng->node->cfg.peer_port;
+	ext.reqq = PEER_MAX_INQ;
+	snprintf(ext.client, sizeof ext.client, "shoal %s", PACKAGE_VERSION);
+	struct buf b;
+	buf_init(&b, 4096);
+	if (wire_ext_hs_encode(&b, &ext) == 0)
+		(void)peer_send(p, b.data, b.len, NULL, 0);
+	buf_destroy(&b);
+	/* Our verified pieces, if any. */
+	/* Our verified pieces, if any (sw->have is in BEP 3 bit order). */
+	if (sw->meta && sw->have_count > 0 && sw->have) {
+		size_t n = (sw->meta->total_pieces + 7) / 8;
+		uint8_t hdr[WIRE_BITFIELD_HDR_LEN];
+		wire_put_bitfield_hdr(hdr, (uint32_t)n);
+		(void)peer_send(p, hdr, sizeof hdr, sw->have, n);
+	}
+}
+
+int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
+{
+	struct engine *eng = p->eng;
+	if (memcmp(hs->peer_id, eng->peer_id, WIRE_PEER_ID_LEN) == 0)
+		return -ELOOP; /* we dialled ourselves */
+	struct xfer *xf = p->xf;
+	if (xf) {
+		if (memcmp(hs->info_hash, xf->sw->info_hash, WIRE_HASH_LEN) != 0)
+			return -EPROTO;
+	} else {
+		struct swarm *found = NULL;
+		for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+			if (sw->has_info_hash && sw->xfer && !sw->xfer->stopped &&
+			    memcmp(sw->info_hash, hs->info_hash, WIRE_HASH_LEN) == 0) {
+				found = sw;
+				break;
+			}
+		}
+		if (!found)
+			return -ENOENT;
+		/* Encrypted: the 20 bytes must belong to the swarm the keys were
+		 * bound to (the full 32-byte hash). */
+		if (p->crypt && memcmp(crypt_info_hash(p->crypt), found->info_hash, 32) != 0)
+			return -EPROTO;
+		xf = found->xfer;
+		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM)
+			return -EMFILE;
+		unlink_peer(&eng->pending, p);
+		eng->n_pending--;
+		p->xf = xf;
+		p->next = xf->peers;
+		xf->peers = p;
+		xf->n_peers++;
+	}
+	if (eng->node->cfg.encryption == ENCRYPTION_REQUIRE && !p->crypt)
+		return -EPROTO;
+	/* One connection per remote node and swarm. */
+	for (struct peer *o = xf->peers; o; o = o->next) {
+		if (o != p && o->state == PEER_ACTIVE &&
+		    memcmp(o->peer_id, hs->peer_id, WIRE_PEER_ID_LEN) == 0)
+			return -EALREADY;
+	}
+	memcpy(p->peer_id, hs->peer_id, WIRE_PEER_ID_LEN);
+	p->state = PEER_ACTIVE;
+	if (p->known) {
+		p->known->failures = 0;
+	}
+	if (xf->sw->meta && xf->picker && peer_meta_ready(p) != 0)
+		return -ENOMEM;
+	if (!p->handshake_sent)
+		peer_send_handshake(p);
+	log_debug("peer %s: connected to swarm %" PRId64 " (%s, %s)", p->name, xf->sw->id,
+		  p->outgoing ? "outgoing" : "incoming", p->crypt ? "encrypted" : "plain");
+	return 0;
+}
+
+void engine_on_peer_gone(struct peer *p)
+{
+	struct engine *eng = p->eng;
+	struct xfer *xf = p->xf;
+	if (!xf) {
+		if (p->state != PEER_CONNECTING) {
+			unlink_peer(&eng->pending, p);
+			eng->n_pending--;
+		}
+		return;
+	}
+	if (xf->picker && p->has.bits) {
+		if (picker_peer_gone(xf->picker, p->uid, &p->has) != 0)
+			log_error("picker refused peer %s leaving", p->name);
+	}
+	if (p->known)
+		p->known->connected = false;
+	unlink_peer(&xf->peers, p);
+	xf->n_peers--;
+	p->xf = NULL;
+	p->n_reqs = 0;
+}
+
+static struct peer *find_peer(struct xfer *xf, uint32_t uid)
+{
+	for (struct peer *p = xf->peers; p; p = p->next)
+		if (p->uid == uid && p->state == PEER_ACTIVE)
+			return p;
+	return NULL;
+}
+
+/* ------------------------------------------------------- sending */
+
+static void send_simple(struct peer *p, enum wire_msg_id id)
+{
+	uint8_t m[WIRE_SIMPLE_LEN];
+	wire_put_simple(m, id);
+	(void)peer_send(p, m, sizeof m, NULL, 0);
+}
+
+static void set_choke(struct peer *p, bool choke)
+{
+	if (p->am_choking == choke)
+		return;
+	p->am_choking = choke;
+	send_simple(p, choke ? WIRE_CHOKE : WIRE_UNCHOKE);
+	if (choke)
+		p->n_inq = 0; /* BEP 3: a choke discards its pending requests */
+}
+
+static void update_interest(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	bool want = xf && xf->picker && !xf->layers_pending && p->has.bits &&
+		    picker_is_interesting(xf->picker, &p->has);
+	if (want != p->am_interested) {
+		p->am_interested = want;
+		send_simple(p, want ? WIRE_INTERESTED : WIRE_NOT_INTERESTED);
+	}
+}
+
+/* Abandon every request we have out to this peer. */
+static void drop_requests(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	for (size_t i = 0; i < p->n_reqs; i++)
+		if (xf && xf->picker &&
+		    picker_abort_request(xf->picker, p->uid, p->reqs[i].piece, p->reqs[i].block) != 0)
+			log_debug("picker: stale request %u/%u", p->reqs[i].piece, p->reqs[i].block);
+	p->n_reqs = 0;
+}
+
+/* How many requests to keep in flight: about two seconds of this peer's
+ * rate in 16 KiB blocks, within [PEER_MIN_REQS, PEER_MAX_REQS] and the
+ * peer's own reqq. */
+static size_t request_target(const struct peer *p)
+{
+	size_t t = (size_t)(p->down_rate * 2.0 / XFER_BLOCK_SIZE);
+	if (t < PEER_MIN_REQS)
+		t = PEER_MIN_REQS;
+	if (t > PEER_MAX_REQS)
+		t = PEER_MAX_REQS;
+	if (p->ext.reqq && t > p->ext.reqq)
+		t = p->ext.reqq;
+	return t;
+}
+
+static void request_more(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || xf->stopped || !xf->picker || xf->layers_pending || xf->disk_full ||
+	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING)
+		return;
+	size_t target = request_target(p);
+	if (p->n_reqs >= target)
+		return;
+	if (!p->reqs) {
+		p->reqs = calloc(PEER_MAX_REQS, sizeof *p->reqs);
+		if (!p->reqs)
+			return;
+	}
+	struct picker_block blocks[PEER_MAX_REQS];
+	size_t n = 0;
+	struct picker_peer pp = { .id = p->uid, .has = &p->has };
+	if (picker_pick(xf->picker, &pp, target - p->n_reqs, blocks, PEER_MAX_REQS, &n,
+			&xf->eng->rng) != 0)
+		return;
+	uint64_t now = now_ms();
+	for (size_t i = 0; i < n; i++) {
+		if (picker_mark_requested(xf->picker, p->uid, blocks[i].piece, blocks[i].block) != 0)
+			continue;
+		struct wire_block b = { blocks[i].piece, blocks[i].block * XFER_BLOCK_SIZE, blocks[i].len };
+		uint8_t m[WIRE_BLOCK_MSG_LEN];
+		wire_put_block(m, WIRE_REQUEST, &b);
+		(void)peer_send(p, m, sizeof m, NULL, 0);
+		p->reqs[p->n_reqs++] = (struct peer_req){ blocks[i].piece, blocks[i].block, now };
+	}
+}
+
+/* Tell every peer about a newly verified piece. */
+static void broadcast_have(struct xfer *xf, uint32_t piece)
+{
+	uint8_t m[WIRE_HAVE_LEN];
+	wire_put_have(m, piece);
+	for (struct peer *p = xf->peers; p; p = p->next) {
+		if (p->state != PEER_ACTIVE)
+			continue;
+		(void)peer_send(p, m, sizeof m, NULL, 0);
+		update_interest(p);
+	}
+}
+
+/* -------------------------------------------------- disk and hashing */
+
+struct block_job {
+	struct xfer *xf;
+	uint32_t peer;        /* uid of the peer it came from or goes to */
+	uint32_t piece, begin, len;
+	int rc;
+	uint8_t data[XFER_BLOCK_SIZE];
+};
+
+struct verify_job {
+	struct xfer *xf;
+	uint32_t piece;
+	int rc;               /* 0 verified, -EBADMSG mismatch, other I/O error */
+};
+
+static void enter_disk_full(struct xfer *xf, int rc)
+{
+	struct swarm *sw = xf->sw;
+	if (xf->disk_full)
+		return;
+	xf->disk_full = true;
+	xf->disk_retry_ms = now_ms() + 5000;
+	snprintf(sw->error, sizeof sw->error,
+		 "cannot write under %s: %s; the download resumes when there is space again", sw->root,
+		 strerror(-rc));
+	log_error("swarm %" PRId64 ": %s", sw->id, sw->error);
+	for (struct peer *p = xf->peers; p; p = p->next)
+		drop_requests(p);
+}
+
+static void work_write(void *arg)
+{
+	struct block_job *j = arg;
+	pthread_mutex_lock(&j->xf->io_lock);
+	j->rc = storage_write(j->xf->storage, j->piece, j->begin, j->data, j->len);
+	pthread_mutex_unlock(&j->xf->io_lock);
+}
+
+static void verify_piece(struct xfer *xf, uint32_t piece);
+
+static void done_write(void *arg)
+{
+	struct block_job *j = arg;
+	struct xfer *xf = j->xf;
+	uint32_t block = j->begin / XFER_BLOCK_SIZE;
+	if (!xf->stopped && xf->picker) {
+		if (j->rc != 0) {
+			if (picker_write_failed(xf->picker, j->piece, block) != 0)
+				log_debug("picker: write-failed on %u/%u refused", j->piece, block);
+			enter_disk_full(xf, j->rc);
+		} else {
+			int r = picker_mark_finished(xf->picker, j->piece, block);
+			if (r == 1)
+				verify_piece(xf, j->piece);
+		}
+	}
+	free(j);
+	job_done(xf);
+}
+
+/* Which file holds global piece `piece`, and its index inside the file. */
+static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
+					      uint32_t *local_out)
+{
+	size_t lo = 0, hi = mi->file_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct metainfo_file *f = &mi->files[mid];
+		if (f->piece_count == 0 || piece >= f->first_piece + f->piece_count) {
+			if (f->piece_count == 0 && piece < f->first_piece)
+				hi = mid;
+			else
+				lo = mid + 1;
+		} else if (piece < f->first_piece) {
+			hi = mid;
+		} else {
+			*local_out = piece - f->first_piece;
+			return f;
+		}
+	}
+	/* Empty files share first_piece values with their neighbours; fall back
+	 * to a scan when the bisection lands between them. */
+	for (size_t i = 0; i < mi->file_count; i++) {
+		const struct metainfo_file *f = &mi->files[i];
+		if (f->piece_count && piece >= f->first_piece && piece < f->first_piece + f->piece_count) {
+			*local_out = piece - f->first_piece;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+static void work_verify(void *arg)
+{
+	struct verify_job *j = arg;
+	struct xfer *xf = j->xf;
+	const struct metainfo *mi = xf->sw->meta;
+	uint32_t local;
+	const struct metainfo_file *f = piece_file(mi, j->piece, &local);
+	if (!f || !f->layer) {
+		j->rc = -EINVAL;
+		return;
+	}
+	struct sha256_ctx *ctx = sha256_new();
+	uint8_t *buf = malloc(256 * 1024);
+	struct merkle_piece mp;
+	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
+	j->rc = (!ctx || !buf) ? -ENOMEM
+			       : merkle_piece_init(&mp, ctx, merkle_piece_leaves(f->size, mi->piece_length));
+	pthread_mutex_lock(&xf->io_lock);
+	for (uint64_t off = 0; j->rc == 0 && off < size;) {
+		size_t n = size - off < 256 * 1024 ? (size_t)(size - off) : 256 * 1024;
+		j->rc = storage_read(xf->storage, j->piece, (uint32_t)off, buf, n);
+		if (j->rc == 0)
+			j->rc = merkle_piece_update(&mp, buf, n);
+		off += n;
+	}
+	uint8_t h[MERKLE_HASH_LEN];
+	if (j->rc == 0)
+		j->rc = merkle_piece_final(&mp, h);
+	if (j->rc == 0)
+		j->rc = memcmp(h, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	pthread_mutex_unlock(&xf->io_lock);
+	sha256_free(ctx);
+	free(buf);
+}
+
+static void swarm_completed(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	sw->state = SWARM_SEEDING;
+	xf->dirty = true;
+	flush_have(xf);
+	log_info("swarm %" PRId64 ": download complete (%" PRIu64 " bytes); seeding", sw->id,
+		 sw->meta->total_size);
+	for (struct peer *p = xf->peers; p; p = p->next) {
+		if (p->state != PEER_ACTIVE)
+			continue;
+		update_interest(p);
+		/* Two seeds have nothing to say to each other. */
+		if (p->has.bits && bitfield_all(&p->has))
+			peer_close(p, "both complete");
+	}
+}
+
+static void done_verify(void *arg)
+{
+	struct verify_job *j = arg;
+	struct xfer *xf = j->xf;
+	struct swarm *sw = xf->sw;
+	if (!xf->stopped && xf->picker) {
+		if (j->rc == 0) {
+			if (picker_piece_verified(xf->picker, j->piece) != 0)
+				log_error("picker refused verified piece %u", j->piece);
+			swarm_have_set(sw, j->piece);
+			note_unsynced(xf, j->piece);
+			xf->dirty = true;
+			broadcast_have(xf, j->piece);
+			if (sw->have_count == sw->meta->total_pieces)
+				swarm_completed(xf);
+		} else {
+			uint32_t blame[16];
+			size_t nb = 0;
+			if (picker_piece_failed(xf->picker, j->piece, blame, 16, &nb) != 0)
+				nb = 0;
+			xf->hash_fails++;
+			if (j->rc != -EBADMSG) {
+				log_error("swarm %" PRId64 ": piece %u: %s", sw->id, j->piece,
+					  strerror(-j->rc));
+				if (j->rc == -ENOSPC || j->rc == -EFBIG || j->rc == -EIO)
+					enter_disk_full(xf, j->rc);
+			} else {
+				log_warn("swarm %" PRId64 ": piece %u failed its hash check", sw->id, j->piece);
+			}
+			for (size_t i = 0; j->rc == -EBADMSG && i < nb; i++) {
+				struct peer *p = find_peer(xf, blame[i]);
+				if (!p)
+					continue;
+				/* Sole contributor: certainly guilty; counts double. */
+				p->strikes += nb == 1 ? PEER_BAN_STRIKES : 1;
+				if (p->strikes >= PEER_BAN_STRIKES) {
+					log_warn("swarm %" PRId64 ": banning %s: sent data that fails "
+						 "its hash",
+						 sw->id, p->name);
+					if (p->known)
+						p->known->banned = true;
+					peer_close(p, "banned: bad data");
+				}
+			}
+			for (struct peer *p = xf->peers; p; p = p->next)
+				request_more(p);
+		}
+	}
+	free(j);
+	job_done(xf);
+}
+
+static void verify_piece(struct xfer *xf, uint32_t piece)
+{
+	struct verify_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return;
+	j->xf = xf;
+	j->piece = piece;
+	j->rc = -ECANCELED; /* until the work runs */
+	if (workers_submit(xf->eng->node->workers, work_verify, done_verify, j) != 0) {
+		free(j);
+		return;
+	}
+	xf->jobs++;
+}
+
+static void work_read(void *arg)
+{
+	struct block_job *j = arg;
+	pthread_mutex_lock(&j->xf->io_lock);
+	j->rc = storage_read(j->xf->storage, j->piece, j->begin, j->data, j->len);
+	pthread_mutex_unlock(&j->xf->io_lock);
+}
+
+static void done_read(void *arg)
+{
+	struct block_job *j = arg;
+	struct xfer *xf = j->xf;
+	struct peer *p = xf->stopped ? NULL : find_peer(xf, j->peer);
+	if (p) {
+		p->reads_inflight--;
+		if (j->rc == 0 && !p->am_choking) {
+			uint8_t hdr[WIRE_PIECE_HDR_LEN];
+			wire_put_piece_hdr(hdr, j->piece, j->begin, j->len);
+			if (peer_send(p, hdr, sizeof hdr, j->data, j->len) == 0) {
+				p->up_total += j->len;
+				p->up_tick += j->len;
+				xf->up_total += j->len;
+				xf->up_tick += j->len;
+			}
+		} else if (j->rc != 0) {
+			log_error("swarm %" PRId64 ": cannot read piece %u: %s", xf->sw->id, j->piece,
+				  strerror(-j->rc));
+		}
+		serve_requests(p);
+	}
+	free(j);
+	job_done(xf);
+}
+
+static void serve_requests(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || xf->stopped || !xf->storage)
+		return;
+	while (p->n_inq > 0 && p->reads_inflight < PEER_MAX_READS &&
+	       peer_outbuf_len(p) < PEER_MAX_OUTBUF && !p->am_choking) {
+		struct wire_block b = p->inq[0];
+		memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);
+		p->n_inq--;
+		struct block_job *j = malloc(sizeof *j);
+		if (!j)
+			return;
+		j->xf = xf;
+		j->peer = p->uid;
+		j->piece = b.index;
+		j->begin = b.begin;
+		j->len = b.length;
+		j->rc = -ECANCELED;
+		if (workers_submit(xf->eng->node->workers, work_read, done_read, j) != 0) {
+			free(j);
+			return;
+		}
+		xf->jobs++;
+		p->reads_inflight++;
+	}
+}
+
+void engine_on_writable(struct peer *p)
+{
+	serve_requests(p);
+}
+
+/* --------------------------------------------------- BEP 9 metadata */
+
+static void request_metadata(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (xf->sw->meta || !xf->md || !p->ext.ut_metadata || p->ext.metadata_size != xf->md_size)
+		return;
+	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
+	struct buf b;
+	buf_init(&b, 256);
+	for (uint32_t i = 0; i < pieces; i++) {
+		if (xf->md_have[i] != 0)
+			continue;
+		struct wire_metadata_msg m = { .type = WIRE_MD_REQUEST, .piece = i };
+		buf_reset(&b);
+		if (wire_metadata_encode(&b, p->ext.ut_metadata, &m) == 0) {
+			(void)peer_send(p, b.data, b.len, NULL, 0);
+			xf->md_have[i] = 1;
+			p->md_requested++;
+		}
+	}
+	buf_destroy(&b);
+}
+
+static void on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
+{
+	struct xfer *xf = p->xf;
+	struct swarm *sw = xf->sw;
+	struct wire_metadata_msg m;
+	if (wire_metadata_parse(&m, payload, payload + len) != 0)
+		return; /* ignore what we cannot read */
+	if (m.type == WIRE_MD_REQUEST) {
+		struct wire_metadata_msg reply = { .piece = m.piece };
+		const struct metainfo *mi = sw->meta;
+		uint32_t pieces = mi ? (uint32_t)((mi->info_len + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE) : 0;
+		if (!mi || !p->ext.ut_metadata || m.piece >= pieces) {
+			reply.type = WIRE_MD_REJECT;
+		} else {
+			reply.type = WIRE_MD_DATA;
+			reply.total_size = (uint32_t)mi->info_len;
+			reply.data = mi->info + (size_t)m.piece * WIRE_METADATA_PIECE;
+			reply.len = mi->info_len - (size_t)m.piece * WIRE_METADATA_PIECE;
+			if (reply.len > WIRE_METADATA_PIECE)
+				reply.len = WIRE_METADATA_PIECE;
+		}
+		if (!p->ext.ut_metadata)
+			return;
+		struct buf b;
+		buf_init(&b, WIRE_METADATA_PIECE + 256);
+		if (wire_metadata_encode(&b, p->ext.ut_metadata, &reply) == 0)
+			(void)peer_send(p, b.data, b.len, NULL, 0);
+		buf_destroy(&b);
+		return;
+	}
+	if (sw->meta || !xf->md)
+		return;
+	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
+	if (m.piece >= pieces)
+		return;
+	if (m.type == WIRE_MD_REJECT) {
+		if (xf->md_have[m.piece] == 1)
+			xf->md_have[m.piece] = 0;
+		return;
+	}
+	size_t want = m.piece + 1 == pieces ? xf->md_size - (size_t)m.piece * WIRE_METADATA_PIECE
+					    : WIRE_METADATA_PIECE;
+	if (m.total_size != xf->md_size || m.len != want)
+		return;
+	memcpy(xf->md + (size_t)m.piece * WIRE_METADATA_PIECE, m.data, m.len);
+	xf->md_have[m.piece] = 2;
+	for (uint32_t i = 0; i < pieces; i++)
+		if (xf->md_have[i] != 2)
+			return;
+	/* Complete: it must hash to the link's info-hash. */
+	struct metainfo *mi = calloc(1, sizeof *mi);
+	int rc = mi ? metainfo_parse_info(mi, xf->md, xf->md + xf->md_size) : -ENOMEM;
+	if (rc == 0)
+		rc = metainfo_check_hash(mi, sw->info_hash);
+	if (rc != 0) {
+		log_warn("swarm %" PRId64 ": metadata from peers is unusable (%s); fetching again",
+			 sw->id, metainfo_strerror(rc));
+		if (mi) {
+			metainfo_destroy(mi);
+			free(mi);
+		}
+		memset(xf->md_have, 0, pieces);
+		p->strikes++;
+		return;
+	}
+	sw->meta = mi;
+	free(xf->md);
+	free(xf->md_have);
+	xf->md = xf->md_have = NULL;
+	if (install_meta(xf) != 0)
+		return;
+}
+
+/* --------------------------------------------- BEP 52 piece layers */
+
+static unsigned log2u(uint64_t v)
+{
+	unsigned n = 0;
+	while (v > 1) {
+		v >>= 1;
+		n++;
+	}
+	return n;
+}
+
+static uint64_t pow2_ceil(uint64_t v)
+{
+	uint64_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* Ask peers for the piece layers we lack: one request per file (or per 512
+ * hashes).  Each whole layer is checked against its pieces root when
+ * installed, so a lying peer's hashes are simply discarded. */
+static void request_layers(struct xfer *xf)
+{
+	const struct metainfo *mi = xf->sw->meta;
+	uint64_t now = now_ms();
+	if (!mi || !xf->layers_pending || now - xf->layers_asked_ms < 10000)
+		return;
+	xf->layers_asked_ms = now;
+	/* Ask one connected peer in turn. */
+	struct peer *target = NULL;
+	uint64_t pick = engine_rand(xf->eng) % (xf->n_peers ? xf->n_peers : 1);
+	for (struct peer *p = xf->peers; p; p = p->next, pick = pick ? pick - 1 : 0)
+		if (p->state == PEER_ACTIVE && (!target || pick == 0))
+			target = p;
+	if (!target)
+		return;
+	unsigned base = log2u(mi->piece_length / XFER_BLOCK_SIZE);
+	for (size_t f = 0; f < mi->file_count; f++) {
+		const struct metainfo_file *file = &mi->files[f];
+		if (file->layer || file->piece_count < 2)
+			continue;
+		uint64_t width = pow2_ceil(file->piece_count);
+		uint64_t chunk = width < ENGINE_HASH_REQ_MAX ? width : ENGINE_HASH_REQ_MAX;
+		for (uint64_t idx = 0; idx < file->piece_count; idx += chunk) {
+			struct wire_hash_req r;
+			memcpy(r.pieces_root, file->root, 32);
+			r.base_layer = base;
+			r.index = (uint32_t)idx;
+			r.length = (uint32_t)chunk;
+			r.proof_layers = 0;
+			uint8_t m[WIRE_HASH_MSG_LEN];
+			wire_put_hash_msg(m, WIRE_HASH_REQUEST, &r, 0);
+			/* A request is exactly the header; no hashes follow. */
+			(void)peer_send(target, m, WIRE_HASH_MSG_LEN, NULL, 0);
+		}
+	}
+}
+
+static void free_layer_acc(struct xfer *xf)
+{
+	for (size_t f = 0; f < xf->layer_files; f++) {
+		free(xf->layer_acc[f]);
+		free(xf->layer_got[f]);
+	}
+	free(xf->layer_acc);
+	free(xf->layer_got);
+	xf->layer_acc = xf->layer_got = NULL;
+	xf->layer_files = 0;
+}
+
+/* Gather a chunk of a file's piece layer; install the layer when whole. */
+static void on_hashes(struct peer *p, const struct wire_msg *m)
+{
+	struct xfer *xf = p->xf;
+	struct metainfo *mi = xf->sw->meta;
+	if (!mi || !xf->layers_pending)
+		return;
+	const struct wire_hash_req *r = &m->u.hashes.req;
+	size_t f;
+	for (f = 0; f < mi->file_count; f++)
+		if (mi->files[f].has_root && !mi->files[f].layer && mi->files[f].piece_count > 1 &&
+		    memcmp(mi->files[f].root, r->pieces_root, 32) == 0)
+			break;
+	if (f == mi->file_count)
+		return;
+	const struct metainfo_file *file = &mi->files[f];
+	uint64_t width = pow2_ceil(file->piece_count);
+	uint64_t chunk = width < ENGINE_HASH_REQ_MAX ? width : ENGINE_HASH_REQ_MAX;
+	if (r->base_layer != log2u(mi->piece_length / XFER_BLOCK_SIZE) || r->length != chunk ||
+	    r->index % chunk != 0 || r->index >= file->piece_count || m->u.hashes.count < r->length)
+		return; /* not an answer to anything we asked */
+	if (!xf->layer_acc) {
+		xf->layer_acc = calloc(mi->file_count, sizeof *xf->layer_acc);
+		xf->layer_got = calloc(mi->file_count, sizeof *xf->layer_got);
+		if (!xf->layer_acc || !xf->layer_got) {
+			free(xf->layer_acc);
+			free(xf->layer_got);
+			xf->layer_acc = xf->layer_got = NULL;
+			return;
+		}
+		xf->layer_files = mi->file_count;
+	}
+	uint64_t chunks = (file->piece_count + chunk - 1) / chunk;
+	if (!xf->layer_acc[f]) {
+		xf->layer_acc[f] = malloc((size_t)file->piece_count * 32);
+		xf->layer_got[f] = calloc(chunks, 1);
+		if (!xf->layer_acc[f] || !xf->layer_got[f])
+			return;
+	}
+	uint64_t n = file->piece_count - r->index < chunk ? file->piece_count - r->index : chunk;
+	memcpy(xf->layer_acc[f] + (size_t)r->index * 32, m->u.hashes.hashes, (size_t)n * 32);
+	xf->layer_got[f][r->index / chunk] = 1;
+	for (uint64_t c = 0; c < chunks; c++)
+		if (!xf->layer_got[f][c])
+			return;
+	if (metainfo_set_layer(mi, f, xf->layer_acc[f], (size_t)file->piece_count * 32) != 0) {
+		log_warn("swarm %" PRId64 ": peer %s sent piece hashes that do not verify", xf->sw->id,
+			 p->name);
+		memset(xf->layer_got[f], 0, chunks);
+		p->strikes++;
+		xf->layers_asked_ms = 0;
+		return;
+	}
+	if (!mi->all_layers)
+		return;
+	free_layer_acc(xf);
+	xf->layers_pending = false;
+	if (swarm_db_store_meta(xf->eng->node, xf->sw) != 0)
+		log_error("swarm %" PRId64 ": cannot record piece layers", xf->sw->id);
+	log_info("swarm %" PRId64 ": piece layers complete; downloading", xf->sw->id);
+	for (struct peer *q = xf->peers; q; q = q->next) {
+		update_interest(q);
+		request_more(q);
+	}
+}
+
+/* Answer a hash request from our verified layers (with proof hashes). */
+static void on_hash_request(struct peer *p, const struct wire_hash_req *r)
+{
+	struct xfer *xf = p->xf;
+	const struct metainfo *mi = xf->sw->meta;
+	const struct metainfo_file *file = NULL;
+	for (size_t f = 0; mi && f < mi->file_count; f++)
+		if (mi->files[f].has_root && memcmp(mi->files[f].root, r->pieces_root, 32) == 0)
+			file = &mi->files[f];
+	uint64_t width = file ? pow2_ceil(file->piece_count) : 0;
+	unsigned levels = log2u(width);
+	bool ok = file && file->layer && file->piece_count >= 2 &&
+		  r->base_layer == log2u(mi->piece_length / XFER_BLOCK_SIZE) && r->length >= 2 &&
+		  r->length <= ENGINE_HASH_REQ_MAX && (r->length & (r->length - 1)) == 0 &&
+		  r->index % r->length == 0 && (uint64_t)r->index + r->length <= width &&
+		  r->proof_layers <= levels;
+	uint8_t *tree = NULL;
+	struct sha256_ctx *ctx = NULL;
+	uint8_t *out = NULL;
+	if (ok) {
+		/* The whole layer tree above the piece layer: width*2 nodes. */
+		tree = malloc(width * 2 * 32);
+		ctx = sha256_new();
+		out = malloc(((size_t)r->length + r->proof_layers) * 32);
+		uint8_t pad[32];
+		ok = tree && ctx && out &&
+		     merkle_zero_root(ctx, mi->piece_length / XFER_BLOCK_SIZE, pad) == 0;
+		if (ok) {
+			/* Heap layout: node i has children 2i, 2i+1; leaves at width.. */
+			for (uint64_t i = 0; i < width; i++)
+				memcpy(tree + (width + i) * 32,
+				       i < file->piece_count ? file->layer + i * 32 : pad, 32);
+			for (uint64_t i = width - 1; i >= 1; i--) {
+				sha256_begin(ctx);
+				sha256_update(ctx, tree + 2 * i * 32, 64);
+				sha256_final(ctx, tree + i * 32);
+			}
+			memcpy(out, tree + (width + r->index) * 32, (size_t)r->length * 32);
+			/* Proof: uncles of the chunk's subtree root, bottom up. */
+			uint64_t node = (width + r->index) / r->length;
+			for (uint32_t k = 0; k < r->proof_layers && node > 1; k++, node /= 2)
+				memcpy(out + ((size_t)r->length + k) * 32, tree + (node ^ 1) * 32, 32);
+		}
+	}
+	if (ok) {
+		uint8_t hdr[WIRE_HASH_MSG_LEN];
+		size_t n = (size_t)r->length + r->proof_layers;
+		wire_put_hash_msg(hdr, WIRE_HASHES, r, (uint32_t)n);
+		(void)peer_send(p, hdr, sizeof hdr, out, n * 32);
+	} else {
+		uint8_t hdr[WIRE_HASH_MSG_LEN];
+		wire_put_hash_msg(hdr, WIRE_HASH_REJECT, r, 0);
+		(void)peer_send(p, hdr, sizeof hdr, NULL, 0);
+	}
+	free(tree);
+	free(out);
+	sha256_free(ctx);
+}
+
+/* The metadata just became known (magnet join): record it, set up. */
+static int install_meta(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	struct metainfo *mi = sw->meta;
+	sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
+	sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
+	if (!sw->have || !sw->mtimes_ns)
+		return -ENOMEM;
+	free(sw->name);
+	sw->name = strdup(mi->name);
+	if (!sw->name)
+		return -ENOMEM;
+	int rc = xfer_setup_meta(xf);
+	if (rc) {
+		sw->state = SWARM_ERROR;
+		engine_swarm_stop(xf->eng, sw);
+		return rc;
+	}
+	if (swarm_db_store_meta(xf->eng->node, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot record metadata", sw->id);
+	sw->state = SWARM_DOWNLOADING;
+	log_info("swarm %" PRId64 ": metadata received: %s, %zu files, %" PRIu64 " bytes", sw->id,
+		 mi->name, mi->file_count, mi->total_size);
+	for (struct peer *p = xf->peers; p; p = p->next) {
+		if (p->state != PEER_ACTIVE)
+			continue;
+		if (peer_meta_ready(p) != 0) {
+			peer_close(p, "out of memory");
+			continue;
+		}
+		update_interest(p);
+	}
+	xf->layers_asked_ms = 0;
+	request_layers(xf);
+	return 0;
+}
+
+/* ----------------------------------------------------- BEP 11 PEX */
+
+static bool peer_listen_addr(const struct peer *p, struct wire_peer *out)
+{
+	uint16_t port = p->outgoing ? (p->addr.ss_family == AF_INET
+					       ? ntohs(((const struct sockaddr_in *)&p->addr)->sin_port)
+					       : ntohs(((const struct sockaddr_in6 *)&p->addr)->sin6_port))
+				    : p->listen_port;
+	if (!port)
+		return false;
+	memset(out, 0, sizeof *out);
+	out->port = port;
+	if (p->addr.ss_family == AF_INET) {
+		out->family = 4;
+		memcpy(out->addr, &((const struct sockaddr_in *)&p->addr)->sin_addr, 4);
+	} else {
+		out->family = 6;
+		memcpy(out->addr, &((const struct sockaddr_in6 *)&p->addr)->sin6_addr, 16);
+	}
+	if (p->crypt)
+		out->flags |= WIRE_PEX_F_ENCRYPTION;
+	if (p->has.bits && bitfield_all(&p->has))
+		out->flags |= WIRE_PEX_F_SEED;
+	out->flags |= WIRE_PEX_F_REACHABLE;
+	return true;
+}
+
+/* Tell each peer about the others we are connected to. */
+static void send_pex(struct xfer *xf)
+{
+	static struct wire_pex pex; /* loop thread only; too large for the stack */
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	for (struct peer *to = xf->peers; to; to = to->next) {
+		if (to->state != PEER_ACTIVE || !to->ext.ut_pex)
+			continue;
+		memset(&pex, 0, sizeof pex);
+		for (struct peer *o = xf->peers; o && pex.n_added < 50; o = o->next)
+			if (o != to && o->state == PEER_ACTIVE && peer_listen_addr(o, &pex.added[pex.n_added]))
+				pex.n_added++;
+		if (pex.n_added == 0)
+			continue;
+		buf_reset(&b);
+		if (wire_pex_encode(&b, to->ext.ut_pex, &pex) == 0)
+			(void)peer_send(to, b.data, b.len, NULL, 0);
+	}
+	buf_destroy(&b);
+}
+
+static void on_pex(struct peer *p, const uint8_t *payload, size_t len)
+{
+	static struct wire_pex pex;
+	struct xfer *xf = p->xf;
+	if (wire_pex_parse(&pex, payload, payload + len) != 0)
+		return;
+	for (size_t i = 0; i < pex.n_added; i++) {
+		const struct wire_peer *w = &pex.added[i];
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		socklen_t sl;
+		if (w->family == 4) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			s4->sin_family = AF_INET;
+			memcpy(&s4->sin_addr, w->addr, 4);
+			s4->sin_port = htons(w->port);
+			sl = sizeof *s4;
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			s6->sin6_family = AF_INET6;
+			memcpy(&s6->sin6_addr, w->addr, 16);
+			s6->sin6_port = htons(w->port);
+			sl = sizeof *s6;
+		}
+		struct known_peer *kp = known_add(xf, &ss, sl, "pex");
+		if (kp && (w->flags & WIRE_PEX_F_ENCRYPTION) == 0 &&
+		    xf->eng->node->cfg.encryption == ENCRYPTION_PREFER)
+			kp->plain_only = false; /* try encrypted first anyway; it falls back */
+	}
+}
+
+/* ------------------------------------------------------- messages */
+
+/* Find and remove our request for (piece, block); false if unrequested. */
+static bool take_request(struct peer *p, uint32_t piece, uint32_t block)
+{
+	for (size_t i = 0; i < p->n_reqs; i++) {
+		if (p->reqs[i].piece == piece && p->reqs[i].block == block) {
+			p->reqs[i] = p->reqs[--p->n_reqs];
+			return true;
+		}
+	}
+	return false;
+}
+
+static int on_piece(struct peer *p, const struct wire_msg *m)
+{
+	struct xfer *xf = p->xf;
+	uint32_t piece = m->u.piece.index, begin = m->u.piece.begin;
+	size_t len = m->u.piece.len;
+	if (!xf->picker || begin % XFER_BLOCK_SIZE != 0)
+		return -EBADMSG;
+	uint32_t block = begin / XFER_BLOCK_SIZE;
+	p->last_block_ms = now_ms();
+	p->snubbed = false;
+	p->down_total += len;
+	p->down_tick += len;
+	xf->down_total += len;
+	xf->down_tick += len;
+	if (!take_request(p, piece, block))
+		return 0; /* late (cancelled or endgame duplicate): ignore */
+	if (piece >= picker_num_pieces(xf->picker) || block >= picker_piece_blocks(xf->picker, piece))
+		return -EBADMSG;
+	uint32_t want = picker_piece_len(xf->picker, piece) - begin;
+	if (want > XFER_BLOCK_SIZE)
+		want = XFER_BLOCK_SIZE;
+	if (len != want)
+		return -EBADMSG;
+	if (picker_block_state(xf->picker, piece, block) != PICKER_BLOCK_REQUESTED) {
+		request_more(p);
+		return 0; /* another peer's copy won the race */
+	}
+	uint32_t cancel[PICKER_MAX_REQUESTERS];
+	size_t nc = 0;
+	if (picker_mark_writing(xf->picker, p->uid, piece, block, cancel, PICKER_MAX_REQUESTERS, &nc) != 0)
+		return 0;
+	for (size_t i = 0; i < nc; i++) {
+		struct peer *o = find_peer(xf, cancel[i]);
+		if (o && take_request(o, piece, block)) {
+			struct wire_block b = { piece, begin, (uint32_t)len };
+			uint8_t c[WIRE_BLOCK_MSG_LEN];
+			wire_put_block(c, WIRE_CANCEL, &b);
+			(void)peer_send(o, c, sizeof c, NULL, 0);
+		}
+	}
+	struct block_job *j = malloc(sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->xf = xf;
+	j->peer = p->uid;
+	j->piece = piece;
+	j->begin = begin;
+	j->len = (uint32_t)len;
+	j->rc = -ECANCELED;
+	memcpy(j->data, m->u.piece.data, len);
+	if (workers_submit(xf->eng->node->workers, work_write, done_write, j) != 0) {
+		free(j);
+		if (picker_write_failed(xf->picker, piece, block) != 0)
+			log_debug("picker: write-failed refused");
+		return 0;
+	}
+	xf->jobs++;
+	request_more(p);
+	return 0;
+}
+
+static int on_request(struct peer *p, const struct wire_block *b)
+{
+	struct xfer *xf = p->xf;
+	const struct swarm *sw = xf->sw;
+	if (!sw->meta || !xf->picker || b->index >= sw->meta->total_pieces)
+		return -EBADMSG; /* out of range: protocol violation */
+	uint32_t plen = picker_piece_len(xf->picker, b->index);
+	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= plen ||
+	    b->length > plen - b->begin)
+		return -EBADMSG;
+	if (p->am_choking || xf->eng->node->cfg.no_upload || sw->state == SWARM_PAUSED ||
+	    !swarm_have_test(sw, b->index))
+		return 0; /* not served; BEP 3 lets us ignore it */
+	if (p->n_inq >= PEER_MAX_INQ)
+		return -ENOBUFS; /* request flood */
+	p->inq[p->n_inq++] = *b;
+	serve_requests(p);
+	return 0;
+}
+
+int engine_on_message(struct peer *p, const struct wire_msg *m)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || p->state != PEER_ACTIVE)
+		return -EPROTO;
+	const struct swarm *sw = xf->sw;
+	switch (m->type) {
+	case WIRE_KEEPALIVE:
+		return 0;
+	case WIRE_CHOKE:
+		p->peer_choking = true;
+		drop_requests(p);
+		return 0;
+	case WIRE_UNCHOKE:
+		p->peer_choking = false;
+		request_more(p);
+		return 0;
+	case WIRE_INTERESTED:
+		p->peer_interested = true;
+		xf->rechoke = true; /* a newcomer may take a free slot at once */
+		return 0;
+	case WIRE_NOT_INTERESTED:
+		p->peer_interested = false;
+		xf->rechoke = true; /* its slot is free for someone else */
+		return 0;
+	case WIRE_HAVE:
+		if (!sw->meta || !xf->picker)
+			return 0;
+		if (m->u.have >= sw->meta->total_pieces)
+			return -EBADMSG;
+		if (!p->has.bits && peer_meta_ready(p) != 0)
+			return -ENOMEM;
+		if (picker_peer_have(xf->picker, &p->has, m->u.have) != 0)
+			return -EBADMSG;
+		update_interest(p);
+		request_more(p);
+		return 0;
+	case WIRE_BITFIELD:
+		if (!sw->meta || !xf->picker) {
+			if (m->u.bitfield.len > WIRE_MAX_BITFIELD)
+				return -EMSGSIZE;
+			free(p->early_bitfield);
+			p->early_bitfield = malloc(m->u.bitfield.len ? m->u.bitfield.len : 1);
+			if (!p->early_bitfield)
+				return -ENOMEM;
+			memcpy(p->early_bitfield, m->u.bitfield.bits, m->u.bitfield.len);
+			p->early_bitfield_len = m->u.bitfield.len;
+			return 0;
+		} else {
+			struct bitfield in;
+			int rc = bitfield_init(&in, sw->meta->total_pieces);
+			if (rc == 0)
+				rc = bitfield_from_wire(&in, m->u.bitfield.bits, m->u.bitfield.len);
+			if (rc == 0 && !p->has.bits)
+				rc = peer_meta_ready(p);
+			if (rc == 0)
+				rc = picker_peer_bitfield(xf->picker, &p->has, &in);
+			bitfield_destroy(&in);
+			if (rc)
+				return -EBADMSG;
+			update_interest(p);
+			request_more(p);
+			return 0;
+		}
+	case WIRE_REQUEST:
+		return on_request(p, &m->u.block);
+	case WIRE_CANCEL:
+		for (size_t i = 0; i < p->n_inq; i++) {
+			if (p->inq[i].index == m->u.block.index && p->inq[i].begin == m->u.block.begin) {
+				memmove(p->inq + i, p->inq + i + 1, (p->n_inq - i - 1) * sizeof *p->inq);
+				p->n_inq--;
+				break;
+			}
+		}
+		return 0;
+	case WIRE_PIECE:
+		return on_piece(p, m);
+	case WIRE_PORT:
+		return 0;
+	case WIRE_EXTENDED:
+		if (m->u.ext.id == WIRE_EXT_HANDSHAKE_ID) {
+			if (wire_ext_hs_parse(&p->ext, m->u.ext.payload, m->u.ext.payload + m->u.ext.len) != 0)
+				return -EBADMSG;
+			p->ext_ok = true;
+			p->listen_port = p->ext.port;
+			snprintf(p->client, sizeof p->client, "%s", p->ext.client);
+			if (!sw->meta && p->ext.metadata_size > 0 && p->ext.ut_metadata && !xf->md) {
+				xf->md_size = p->ext.metadata_size;
+				xf->md = malloc(xf->md_size);
+				xf->md_have = calloc((xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE, 1);
+				if (!xf->md || !xf->md_have)
+					return -ENOMEM;
+			}
+			request_metadata(p);
+			/* An incoming peer's listen address joins the address book. */
+			if (!p->outgoing && p->listen_port) {
+				struct sockaddr_storage ss = p->addr;
+				if (ss.ss_family == AF_INET)
+					((struct sockaddr_in *)&ss)->sin_port = htons(p->listen_port);
+				else
+					((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->listen_port);
+				struct known_peer *kp = known_add(xf, &ss, p->addr_len, "incoming");
+				if (kp) {
+					if (kp->banned)
+						return -EACCES;
+					kp->connected = true;
+					p->known = kp;
+				}
+			}
+			return 0;
+		}
+		if (m->u.ext.id == EXT_UT_METADATA) {
+			on_metadata_msg(p, m->u.ext.payload, m->u.ext.len);
+			return 0;
+		}
+		if (m->u.ext.id == EXT_UT_PEX) {
+			on_pex(p, m->u.ext.payload, m->u.ext.len);
+			return 0;
+		}
+		return 0;
+	case WIRE_HASH_REQUEST:
+		on_hash_request(p, &m->u.hash_req);
+		return 0;
+	case WIRE_HASHES:
+		on_hashes(p, m);
+		return 0;
+	case WIRE_HASH_REJECT:
+		xf->layers_asked_ms = 0; /* ask someone else at the next tick */
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---------------------------------------------------------- timers */
+
+static void choke_round(struct xfer *xf, uint64_t now)
+{
+	struct choker_peer cp[ENGINE_MAX_PEERS_SWARM];
+	struct peer *list[ENGINE_MAX_PEERS_SWARM];
+	bool unchoke[ENGINE_MAX_PEERS_SWARM];
+	size_t n = 0;
+	for (struct peer *p = xf->peers; p && n < ENGINE_MAX_PEERS_SWARM; p = p->next) {
+		if (p->state != PEER_ACTIVE)
+			continue;
+		list[n] = p;
+		cp[n] = (struct choker_peer){ .id = p->uid, .interested = p->peer_interested,
+					      .snubbed = p->snubbed,
+					      .rate_from = (uint64_t)p->down_rate,
+					      .rate_to = (uint64_t)p->up_rate };
+		n++;
+	}
+	xf->last_choke_ms = now;
+	if (n == 0)
+		return;
+	bool seeding = xf->sw->state == SWARM_SEEDING;
+	if (xf->eng->node->cfg.no_upload || xf->sw->state == SWARM_PAUSED ||
+	    choker_decide(cp, n, seeding, ENGINE_UPLOAD_SLOTS, now, &xf->choker, &xf->eng->rng,
+			  unchoke) < 0)
+		memset(unchoke, 0, sizeof unchoke);
+	for (size_t i = 0; i < n; i++)
+		set_choke(list[i], !unchoke[i]);
+}
+
+static void peer_tick(struct peer *p, uint64_t now, double dt)
+{
+	if (p->state != PEER_ACTIVE) {
+		if (now - p->connected_ms > PEER_HANDSHAKE_TIMEOUT_MS)
+			peer_close(p, "handshake timed out");
+		return;
+	}
+	if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
+		peer_close(p, "idle");
+		return;
+	}
+	p->down_rate = 0.6 * p->down_rate + 0.4 * (double)p->down_tick / dt;
+	p->up_rate = 0.6 * p->up_rate + 0.4 * (double)p->up_tick / dt;
+	p->down_tick = p->up_tick = 0;
+	if (now - p->last_send_ms > PEER_KEEPALIVE_MS) {
+		uint8_t k[WIRE_KEEPALIVE_LEN];
+		wire_put_keepalive(k);
+		(void)peer_send(p, k, sizeof k, NULL, 0);
+	}
+	for (size_t i = 0; i < p->n_reqs; i++) {
+		if (now - p->reqs[i].sent_ms > PEER_REQUEST_TIMEOUT_MS) {
+			log_debug("peer %s: requests timed out", p->name);
+			p->snubbed = true;
+			drop_requests(p);
+			break;
+		}
+	}
+	request_more(p);
+	serve_requests(p);
+}
+
+static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
+{
+	struct swarm *sw = xf->sw;
+	xf->down_rate = 0.6 * xf->down_rate + 0.4 * (double)xf->down_tick / dt;
+	xf->up_rate = 0.6 * xf->up_rate + 0.4 * (double)xf->up_tick / dt;
+	xf->down_tick = xf->up_tick = 0;
+	for (struct peer *p = xf->peers, *next; p; p = next) {
+		next = p->next;
+		peer_tick(p, now, dt);
+	}
+	if (xf->rechoke || now - xf->last_choke_ms >= ENGINE_CHOKE_INTERVAL_MS) {
+		xf->rechoke = false;
+		choke_round(xf, now);
+	}
+	if (now - xf->last_pex_ms >= ENGINE_PEX_INTERVAL_MS ||
+	    (xf->last_pex_ms == 0 && xf->n_peers > 1)) {
+		xf->last_pex_ms = now;
+		send_pex(xf);
+	}
+	if (!sw->meta && xf->md && now % 10000 < 1000) {
+		/* Re-ask pieces nobody delivered. */
+		uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
+		for (uint32_t i = 0; i < pieces; i++)
+			if (xf->md_have[i] == 1)
+				xf->md_have[i] = 0;
+		for (struct peer *p = xf->peers; p; p = p->next)
+			if (p->state == PEER_ACTIVE)
+				request_metadata(p);
+	}
+	request_layers(xf);
+	if (xf->disk_full && now >= xf->disk_retry_ms) {
+		struct statvfs vfs;
+		if (statvfs(sw->root, &vfs) == 0 &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize >= 2 * (sw->meta ? sw->meta->piece_length : 1u << 20)) {
+			log_info("swarm %" PRId64 ": space is back; resuming", sw->id);
+			xf->disk_full = false;
+			sw->error[0] = '\0';
+			for (struct peer *p = xf->peers; p; p = p->next)
+				request_more(p);
+		} else {
+			xf->disk_retry_ms = now + 5000;
+		}
+	}
+	flush_have(xf);
+	connect_more(xf, now);
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *eng = arg;
+	(void)fd;
+	(void)what;
+	uint64_t now = now_ms();
+	double dt = eng->last_tick_ms ? (double)(now - eng->last_tick_ms) / 1000.0 : 1.0;
+	if (dt < 0.1)
+		dt = 0.1;
+	eng->last_tick_ms = now;
+	for (struct peer *p = eng->pending, *next; p; p = next) {
+		next = p->next;
+		if (now - p->connected_ms > PEER_HANDSHAKE_TIMEOUT_MS)
+			peer_close(p, "handshake timed out");
+	}
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next)
+		if (sw->xfer && !sw->xfer->stopped)
+			xfer_tick(sw->xfer, now, dt);
+}
+
+/* ------------------------------------------------------------ JSON */
+
+json_t *engine_status_json(struct engine *eng)
+{
+	struct node *node = eng->node;
+	double down = 0, up = 0;
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		if (sw->xfer) {
+			down += sw->xfer->down_rate;
+			up += sw->xfer->up_rate;
+		}
+	return json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
+			 (int)node->cfg.peer_port, "ipv6", eng->listen6 != NULL, "encryption",
+			 config_encryption_name(node->cfg.encryption), "upload_limit",
+			 (json_int_t)node->cfg.upload_limit, "download_limit",
+			 (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
+			 "download_rate", down, "upload_rate", up, "no_upload",
+			 node->cfg.no_upload);
+}
+
+json_t *engine_swarm_json(const struct swarm *sw)
+{
+	const struct xfer *xf = sw->xfer;
+	if (!xf)
+		return json_pack("{s:i,s:f,s:f,s:I,s:I}", "peers", 0, "download_rate", 0.0,
+				 "upload_rate", 0.0, "downloaded", (json_int_t)0, "uploaded",
+				 (json_int_t)0);
+	json_t *o = json_pack("{s:i,s:f,s:f,s:I,s:I,s:I,s:i}", "peers", (int)xf->n_peers,
+			      "download_rate", xf->down_rate, "upload_rate", xf->up_rate,
+			      "downloaded", (json_int_t)xf->down_total, "uploaded",
+			      (json_int_t)xf->up_total, "hash_failures", (json_int_t)xf->hash_fails,
+			      "known_peers", (int)xf->n_known);
+	if (xf->disk_full)
+		json_object_set_new(o, "disk_error", json_string(sw->error));
+	if (xf->layers_pending)
+		json_object_set_new(o, "waiting_for", json_string("piece layers"));
+	return o;
+}
+
+json_t *engine_peers_json(const struct swarm *sw)
+{
+	json_t *list = json_array();
+	const struct xfer *xf = sw->xfer;
+	for (const struct peer *p = xf ? xf->peers : NULL; p; p = p->next) {
+		double progress = p->has.nbits ? (double)p->has.count / p->has.nbits : 0.0;
+		json_array_append_new(
+			list,
+			json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:b,s:i}",
+				  "address", p->name, "direction", p->outgoing ? "out" : "in",
+				  "encrypted", p->crypt != NULL, "client", p->client, "state",
+				  p->state == PEER_ACTIVE ? "active" : "handshake", "progress", progress,
+				  "download_rate", p->down_rate, "upload_rate", p->up_rate, "downloaded",
+				  (json_int_t)p->down_total, "uploaded", (json_int_t)p->up_total,
+				  "am_choking", p->am_choking, "am_interested", p->am_interested,
+				  "peer_choking", p->peer_choking, "peer_interested", p->peer_interested,
+				  "requests", (int)p->n_reqs));
+	}
+	return list;
+}

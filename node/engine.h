@@ -1,0 +1,42 @@
+/* engine.h: the transfer engine: peer connections over TCP (plain BitTorrent
+ * or the shoal encrypted transport), piece exchange, verification, seeding. */
+#ifndef SHOAL_NODE_ENGINE_H
+#define SHOAL_NODE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct node;
+struct swarm;
+struct engine;
+
+/* Listen on the peer port (IPv4 and, when available, IPv6) and start the
+ * periodic work.  Returns NULL with a message in `err`. */
+struct engine *engine_new(struct node *node, char *err, size_t err_len);
+/* Close every connection and stop.  NULL is a no-op. */
+void engine_free(struct engine *eng);
+
+/* Start transferring for a swarm whose metadata is known or being fetched.
+ * Safe to call again (no-op while running).  Returns 0 or -ENOMEM. */
+int engine_swarm_start(struct engine *eng, struct swarm *sw) __attribute__((warn_unused_result));
+/* Stop a swarm's transfers (pause, error, removal); its peers are closed. */
+void engine_swarm_stop(struct engine *eng, struct swarm *sw);
+/* True while worker jobs still reference the swarm's transfer state. */
+bool engine_swarm_busy(const struct swarm *sw);
+/* Free a stopped swarm's transfer state. */
+void engine_swarm_free(struct swarm *sw);
+
+/* Remember a peer address for the swarm and connect when there is room.
+ * Returns 0, or -EINVAL for a bad address. */
+int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint16_t port,
+		    const char *source) __attribute__((warn_unused_result));
+
+/* JSON for status and the API. */
+json_t *engine_status_json(struct engine *eng);
+json_t *engine_swarm_json(const struct swarm *sw);      /* rates, peer counts */
+json_t *engine_peers_json(const struct swarm *sw);      /* one entry per connection */
+unsigned engine_peer_count(const struct engine *eng);
+
+#endif
