@@ -123,6 +123,7 @@ struct xfer {
 	struct choker_state choker;
 	uint64_t last_choke_ms, last_pex_ms;
 	bool rechoke;                        /* run the choker at the next tick */
+	bool loading_peers;                  /* filling `known` from SQLite */
 	unsigned jobs;                       /* worker jobs in flight (loop-side count) */
 	bool stopped;
 	bool dirty;                          /* verified bitmap not yet saved */

@@ -109,12 +109,20 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 	if (!eng->listen6)
 		log_info("no IPv6 peer listener (%s); IPv4 only", strerror(errno));
 	if (node->cfg.upload_limit || node->cfg.download_limit) {
-		size_t rd = node->cfg.download_limit ? node->cfg.download_limit : EV_RATE_LIMIT_MAX;
-		size_t wr = node->cfg.upload_limit ? node->cfg.upload_limit : EV_RATE_LIMIT_MAX;
-		/* Burst of a quarter second keeps the cap smooth at small rates. */
-		size_t rb = rd == EV_RATE_LIMIT_MAX ? rd : (rd / 4 > 16384 ? rd / 4 : 16384);
-		size_t wb = wr == EV_RATE_LIMIT_MAX ? wr : (wr / 4 > 16384 ? wr / 4 : 16384);
-		struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(rd, rb, wr, wb, NULL);
+		/* Refill ten times a second so a cap stays smooth; a burst of two
+		 * refills (at least 32 KiB) lets whole blocks through. */
+		struct timeval tick_len = { 0, 100000 };
+		size_t rd = EV_RATE_LIMIT_MAX, rb = EV_RATE_LIMIT_MAX;
+		size_t wr = EV_RATE_LIMIT_MAX, wb = EV_RATE_LIMIT_MAX;
+		if (node->cfg.download_limit) {
+			rd = node->cfg.download_limit / 10 ? node->cfg.download_limit / 10 : 1;
+			rb = 2 * rd > 32768 ? 2 * rd : 32768;
+		}
+		if (node->cfg.upload_limit) {
+			wr = node->cfg.upload_limit / 10 ? node->cfg.upload_limit / 10 : 1;
+			wb = 2 * wr > 32768 ? 2 * wr : 32768;
+		}
+		struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(rd, rb, wr, wb, &tick_len);
 		if (cfg) {
 			eng->limit = bufferevent_rate_limit_group_new(node->base, cfg);
 			ev_token_bucket_cfg_free(cfg);
@@ -244,6 +252,16 @@ done:
 	return rc;
 }
 
+static void load_peer(void *ctx, const char *host, uint16_t port, const char *source,
+		      bool banned)
+{
+	struct swarm *sw = ctx;
+	if (engine_add_peer(sw->xfer->eng, sw, host, port, source) != 0)
+		return;
+	if (banned)
+		sw->xfer->known[sw->xfer->n_known - 1].banned = true;
+}
+
 int engine_swarm_start(struct engine *eng, struct swarm *sw)
 {
 	if (!eng)
@@ -260,6 +278,9 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		pthread_mutex_init(&xf->io_lock, NULL);
 		choker_state_init(&xf->choker);
 		sw->xfer = xf;
+		xf->loading_peers = true;
+		swarm_db_load_peers(eng->node, sw, load_peer, sw);
+		xf->loading_peers = false;
 	}
 	xf->stopped = false;
 	if (sw->meta && !xf->picker) {
@@ -470,6 +491,19 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 	return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 }
 
+/* Numeric host and port of an address. */
+static uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)len);
+		return ntohs(s4->sin_port);
+	}
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)len);
+	return ntohs(s6->sin6_port);
+}
+
 static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
 {
 	for (size_t i = 0; i < xf->n_known; i++)
@@ -487,8 +521,8 @@ static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_stora
 	if (xf->n_known >= ENGINE_MAX_KNOWN_PEERS)
 		return NULL;
 	/* Never ourselves: our own listen port on a local address. */
-	uint16_t port = ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
-						 : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	char host[INET6_ADDRSTRLEN] = "";
+	uint16_t port = addr_host(ss, host, sizeof host);
 	if (port == 0)
 		return NULL;
 	if (port == xf->eng->node->cfg.peer_port) {
@@ -513,6 +547,8 @@ static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_stora
 	memcpy(&kp->addr, ss, len);
 	kp->len = len;
 	snprintf(kp->source, sizeof kp->source, "%s", source);
+	if (!xf->loading_peers)
+		swarm_db_save_peer(xf->eng->node, xf->sw, host, port, source, false);
 	return kp;
 }
 
@@ -1052,8 +1088,13 @@ static void done_verify(void *arg)
 					log_warn("swarm %" PRId64 ": banning %s: sent data that fails "
 						 "its hash",
 						 sw->id, p->name);
-					if (p->known)
+					if (p->known) {
+						char host[INET6_ADDRSTRLEN];
+						uint16_t port = addr_host(&p->known->addr, host, sizeof host);
 						p->known->banned = true;
+						swarm_db_save_peer(xf->eng->node, sw, host, port,
+								   p->known->source, true);
+					}
 					peer_close(p, "banned: bad data");
 				}
 			}

@@ -657,3 +657,47 @@ done:
 	sqlite3_finalize(st);
 	return rc;
 }
+
+void swarm_db_save_peer(struct node *node, const struct swarm *sw, const char *host,
+			uint16_t port, const char *source, bool banned)
+{
+	if (!sw->in_db)
+		return;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(node->store->db,
+			       "INSERT INTO peers(swarm_id, host, port, source, last_seen, banned)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(swarm_id, host, port)"
+			       " DO UPDATE SET last_seen = excluded.last_seen,"
+			       " banned = max(banned, excluded.banned);",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, sw->id);
+		sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, port);
+		sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+		sqlite3_bind_int(st, 6, banned);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			log_warn("swarm %" PRId64 ": cannot remember peer %s: %s", sw->id, host,
+				 sqlite3_errmsg(node->store->db));
+	}
+	sqlite3_finalize(st);
+}
+
+void swarm_db_load_peers(struct node *node, const struct swarm *sw,
+			 void (*fn)(void *ctx, const char *host, uint16_t port, const char *source,
+				    bool banned),
+			 void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(node->store->db,
+			       "SELECT host, port, source, banned FROM peers WHERE swarm_id = ?1"
+			       " ORDER BY last_seen DESC LIMIT 500;",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, sw->id);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			fn(ctx, (const char *)sqlite3_column_text(st, 0),
+			   (uint16_t)sqlite3_column_int(st, 1), (const char *)sqlite3_column_text(st, 2),
+			   sqlite3_column_int(st, 3) != 0);
+	}
+	sqlite3_finalize(st);
+}

@@ -104,6 +104,16 @@ int swarm_db_insert(struct node *node, struct swarm *sw) __attribute__((warn_unu
 /* Record metadata learned after the swarm was inserted (a magnet join): the
  * info dict, files, known piece layers and bitmap, in one transaction. */
 int swarm_db_store_meta(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* Remember a peer address of the swarm across restarts (banned: never
+ * again).  Errors are logged; the address book is a cache. */
+void swarm_db_save_peer(struct node *node, const struct swarm *sw, const char *host,
+			uint16_t port, const char *source, bool banned);
+/* Call `fn` for every remembered peer of the swarm. */
+void swarm_db_load_peers(struct node *node, const struct swarm *sw,
+			 void (*fn)(void *ctx, const char *host, uint16_t port, const char *source,
+				    bool banned),
+			 void *ctx);
+
 /* Persist `bitmap` (total_pieces bits) as the swarm's verified pieces and
  * its state. */
 int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitmap)

@@ -78,6 +78,9 @@ class Daemon:
                 "--api-port", "0", "--bootstrap", ""] + self.args
 
     def start(self, timeout=15, expect_ok=True):
+        addr_file = os.path.join(self.data_dir, "api.addr")
+        if expect_ok and os.path.exists(addr_file):
+            os.unlink(addr_file)  # left by a daemon killed with SIGKILL
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -85,7 +88,6 @@ class Daemon:
         _started.append(self.proc)
         if not expect_ok:
             return self
-        addr_file = os.path.join(self.data_dir, "api.addr")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,0 +1,167 @@
+"""Transfers between shoal daemons: encrypted by default, one seed to many,
+resuming after kill -9, pause/resume/remove, encryption policies."""
+import hashlib
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+
+c = Checks("transfer")
+tmp = TestDir()
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def tree_digest(root):
+    """{relative path: sha256} of every file under root."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def wait_state(d, sid, want="seeding", timeout=90):
+    deadline = time.monotonic() + timeout
+    sw = None
+    while time.monotonic() < deadline:
+        sw = d.api("GET", "/api/v1/swarms/%s" % sid)
+        if sw["state"] == want:
+            return sw
+        if sw["state"] == "error":
+            break
+        time.sleep(0.1)
+    raise AssertionError("swarm %s on %s: %s, wanted %s" % (sid, d.name, sw and sw["state"], want))
+
+
+src = tmp.sub("content")
+write(os.path.join(src, "big.bin"), os.urandom(24 * 1024 * 1024 + 12345))
+write(os.path.join(src, "docs", "readme.txt"), b"hello swarm\n")
+write(os.path.join(src, "docs", "empty"), b"")
+write(os.path.join(src, "nested", "deep", "mid.bin"), os.urandom(3 * 1024 * 1024 + 1))
+want = tree_digest(src)
+
+seed = Daemon(tmp, "seed").start()
+r = seed.cli("share", src)
+c.equal(r.returncode, 0, "seed shares the directory")
+magnet, torrent = r.stdout.split("\n")[:2]
+seed_addr = "127.0.0.1:%d" % seed.port
+
+# 1. One leecher, encrypted, magnet link alone plus the seed's address.
+l1 = Daemon(tmp, "leech1").start()
+dl1 = tmp.sub("dl1")
+os.makedirs(dl1)
+r = l1.cli("join", magnet, "--into", dl1, "--peer", seed_addr, "--wait", timeout=120)
+c.equal(r.returncode, 0, "join --wait exits 0 when complete")
+c.equal(tree_digest(os.path.join(dl1, "content")), want, "directory arrives byte-identical")
+peers = l1.api("GET", "/api/v1/swarms/1/peers")["peers"]
+sw = l1.api("GET", "/api/v1/swarms/1")
+c.equal(sw["state"], "seeding", "the leecher seeds after completing")
+c.equal(sw["info_hash"], magnet.split("1220")[1][:64], "same info-hash as the magnet")
+speers = seed.api("GET", "/api/v1/swarms/1/peers")["peers"]
+c.check(any(p["encrypted"] for p in speers) or any(p["encrypted"] for p in peers) or
+        sw["transfer"]["downloaded"] > 0, "transfer happened")
+
+# 2. Encryption is used between shoal nodes: watch a fresh connection.
+l2 = Daemon(tmp, "leech-enc", ["--download-limit", "4M"]).start()
+dl2 = tmp.sub("dl2")
+os.makedirs(dl2)
+r = l2.cli("join", magnet, "--into", dl2, "--peer", seed_addr)
+c.equal(r.returncode, 0, "join without --wait returns at once")
+deadline = time.monotonic() + 20
+enc = None
+while time.monotonic() < deadline and enc is None:
+    ps = l2.api("GET", "/api/v1/swarms/1/peers")["peers"]
+    act = [p for p in ps if p["state"] == "active"]
+    if act:
+        enc = act[0]["encrypted"]
+    time.sleep(0.1)
+c.equal(enc, True, "shoal-to-shoal connection is encrypted by default")
+wait_state(l2, 1, timeout=120)
+c.equal(tree_digest(os.path.join(dl2, "content")), want, "rate-limited leecher also byte-identical")
+
+# 3. One seed, three leechers at once (they also trade among themselves).
+leechers = [Daemon(tmp, "many%d" % i).start() for i in range(3)]
+dirs = []
+for i, d in enumerate(leechers):
+    dd = tmp.sub("many-dl%d" % i)
+    os.makedirs(dd)
+    dirs.append(dd)
+    r = d.cli("join", torrent, "--into", dd, "--peer", seed_addr)
+    c.equal(r.returncode, 0, "leecher %d joins from the .torrent file" % i)
+for i, d in enumerate(leechers):
+    wait_state(d, 1, timeout=180)
+    c.equal(tree_digest(os.path.join(dirs[i], "content")), want, "leecher %d byte-identical" % i)
+
+# 4. kill -9 in the middle of a download, restart: it resumes and completes.
+slow = Daemon(tmp, "slowseed", ["--upload-limit", "3M"]).start()
+r = slow.cli("share", src)
+c.equal(r.returncode, 0, "a rate-limited seed shares the same directory")
+k = Daemon(tmp, "killed").start()
+dk = tmp.sub("dl-killed")
+os.makedirs(dk)
+r = k.cli("join", magnet, "--into", dk, "--peer", "127.0.0.1:%d" % slow.port)
+total = None
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    sw = k.api("GET", "/api/v1/swarms/1")
+    total = sw.get("total_size")
+    if total and sw.get("bytes_have", 0) > total * 0.4:
+        break
+    time.sleep(0.1)
+had = sw.get("bytes_have", 0)
+c.check(total and 0 < had < total, "killing mid-download", "(had %s of %s)" % (had, total))
+time.sleep(1.5)  # let a flush of verified pieces happen
+k.kill9()
+k2 = Daemon(tmp, "killed").start()
+sw = k2.api("GET", "/api/v1/swarms/1")
+resumed_with = sw.get("bytes_have", 0)
+c.check(resumed_with > 0, "after restart the verified pieces are still there",
+        "(%s bytes)" % resumed_with)
+c.check(sw["state"] in ("downloading", "seeding"), "the swarm resumes by itself", sw["state"])
+sw = wait_state(k2, 1, timeout=120)
+fetched = sw["transfer"]["downloaded"]
+c.check(fetched < total, "bytes fetched after restart are fewer than the whole",
+        "(%s of %s)" % (fetched, total))
+c.equal(tree_digest(os.path.join(dk, "content")), want, "the resumed download is byte-identical")
+
+# 5. Pause, resume, remove --delete-data.
+r = k2.cli("pause", "1")
+c.check(r.returncode == 0 and "paused" in r.stdout, "pause", r.stdout + r.stderr)
+c.equal(k2.api("GET", "/api/v1/swarms/1/peers")["peers"], [], "a paused swarm has no connections")
+r = k2.cli("resume", "1")
+c.check(r.returncode == 0 and "seeding" in r.stdout, "resume", r.stdout + r.stderr)
+r = k2.cli("remove", "1", "--delete-data")
+c.equal(r.returncode, 0, "remove --delete-data")
+c.check(not os.path.exists(os.path.join(dk, "content")), "downloaded files deleted")
+c.check(os.path.isdir(dk), "the directory it was downloaded into is kept")
+
+# 6. Policies: require refuses plain; off never encrypts.
+plain_seed = Daemon(tmp, "plainseed", ["--encryption", "off"]).start()
+r = plain_seed.cli("share", src)
+req = Daemon(tmp, "requirer", ["--encryption", "require"]).start()
+dr = tmp.sub("dl-require")
+os.makedirs(dr)
+req.cli("join", magnet, "--into", dr, "--peer", "127.0.0.1:%d" % plain_seed.port)
+time.sleep(4)
+sw = req.api("GET", "/api/v1/swarms/1")
+c.equal(sw.get("bytes_have", 0), 0, "encryption=require gets nothing from an encryption=off seed")
+off = Daemon(tmp, "offleech", ["--encryption", "off"]).start()
+do = tmp.sub("dl-off")
+os.makedirs(do)
+off.cli("join", magnet, "--into", do, "--peer", "127.0.0.1:%d" % plain_seed.port)
+wait_state(off, 1, timeout=120)
+c.equal(tree_digest(os.path.join(do, "content")), want, "plain transfer with encryption=off works")
+
+for d in [seed, l1, l2, slow, k2, plain_seed, req, off] + leechers:
+    c.equal(d.stop(signal.SIGTERM), 0, "%s stops cleanly" % d.name)
+c.done()
