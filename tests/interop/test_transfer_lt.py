@@ -1,0 +1,202 @@
+"""Transfers between shoal and libtorrent 2.0 (the reference v2 client), on loopback.
+
+(a) libtorrent downloads a folder shared by shoal, from the .torrent shoal wrote,
+    connecting to shoal's peer port: byte-identical.
+(b) shoal downloads a folder seeded by libtorrent from a v2 magnet link ALONE
+    (plus --peer to the seed): BEP 9 metadata, BEP 52 hash requests (a file of
+    more than 512 pieces needs several), byte-identical.
+
+The tree has nested folders, a 20 MB file (1221 pieces of 16 KiB in (b)), a
+small file, a one-block file and an empty file.  Every wait is bounded; the
+daemons are stopped by PID; libtorrent runs in this process.
+Exit 77 only if libtorrent cannot be imported (run with /usr/bin/python3).
+"""
+import hashlib
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+sys.path.insert(0, HERE)
+from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+
+try:
+    import libtorrent  # noqa: F401
+    import lt_peer  # noqa: E402
+except ImportError as e:
+    print("SKIP: cannot import libtorrent (%s); run with /usr/bin/python3" % e)
+    sys.exit(77)
+
+TIMEOUT = float(os.environ.get("SHOAL_IT_TIMEOUT", "180"))
+c = Checks("transfer_lt")
+tmp = TestDir("shoal-lt-")
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def make_tree(root):
+    write(os.path.join(root, "big", "twenty.bin"), os.urandom(20 * 1000 * 1000 + 123))
+    write(os.path.join(root, "a", "b", "c", "deep.txt"), b"deep in the tree\n")
+    write(os.path.join(root, "a", "one-block"), os.urandom(16384))
+    write(os.path.join(root, "a", "odd"), os.urandom(3 * 16384 + 77))
+    write(os.path.join(root, "small.txt"), b"a small file\n")
+    write(os.path.join(root, "empty"), b"")
+
+
+def digest_tree(root):
+    """{relative path: (size, sha256)} for every regular file under root."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(p, root)] = (os.path.getsize(p), h.hexdigest())
+    return out
+
+
+def compare_trees(src, dst, what):
+    a, b = digest_tree(src), digest_tree(dst) if os.path.isdir(dst) else {}
+    missing = sorted(set(a) - set(b))
+    extra = sorted(set(b) - set(a))
+    differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+    c.check(not missing and not extra and not differ, what,
+            "(missing %s, extra %s, differ %s)" % (missing, extra, differ))
+
+
+def wait_swarm(d, sid, want="seeding", timeout=TIMEOUT, poll=0.1, on_poll=None):
+    """Poll GET /swarms/{id} until state == want (or error); returns (doc, seconds)."""
+    t0 = time.monotonic()
+    sw = None
+    while time.monotonic() - t0 < timeout:
+        sw = d.api("GET", "/api/v1/swarms/%s" % sid)
+        if on_poll:
+            on_poll(sw)
+        if sw["state"] in (want, "error"):
+            break
+        time.sleep(poll)
+    return sw, time.monotonic() - t0
+
+
+# ------------------------------------------------------------- (a) shoal -> libtorrent
+src_a = tmp.sub("a-src", "tree-a")
+make_tree(src_a)
+seed = Daemon(tmp, "shoal-seed").start()
+r = seed.cli("share", src_a, timeout=TIMEOUT)
+c.equal(r.returncode, 0, "(a) shoal share exits 0")
+lines = r.stdout.strip().split("\n")
+torrent = lines[1] if len(lines) == 2 else ""
+c.check(os.path.isfile(torrent), "(a) shoal wrote a .torrent", r.stdout + r.stderr)
+
+if os.path.isfile(torrent):
+    ses = lt_peer.session()
+    out_a = tmp.sub("a-lt-out")
+    os.makedirs(out_a)
+    h = lt_peer.add(ses, torrent, out_a)
+    lt_peer.connect(h, seed.port)
+    seen_peer = {}
+
+    def look():
+        if not seen_peer:
+            _, doc, _ = seed.request("GET", "/api/v1/swarms/1/peers")
+            for p in (doc or {}).get("peers", []):
+                seen_peer.update(p)
+    # Known shoal bug (reported to the lead, 2026-11-28): libtorrent 2.0.8 pads
+    # every file of a v2 torrent to a piece boundary (the last file too) and
+    # requests whole 16 KiB blocks that run into that padding; node/engine.c
+    # on_request() answers such a request with -EBADMSG and closes the
+    # connection ("bad message 6"), so libtorrent stalls part-way.  The fix
+    # is in shoal (serve the file's bytes then zeros up to the block's end),
+    # not in this check.
+    try:
+        secs = lt_peer.wait_seeding(h, TIMEOUT, on_poll=look, stall=30)
+        c.check(True, "(a) libtorrent completes the download from shoal in %.1fs" % secs)
+    except (TimeoutError, RuntimeError) as e:
+        c.check(False, "(a) libtorrent completes the download from shoal",
+                "%s [shoal bug if shoal's log says 'bad message 6': requests into v2 "
+                "piece padding refused]" % e)
+    st = lt_peer.status(h)
+    c.equal(st["failed_bytes"], 0, "(a) libtorrent saw no hash failures")
+    ses.remove_torrent(h)
+    del h, ses
+    compare_trees(src_a, os.path.join(out_a, "tree-a"), "(a) libtorrent's copy is byte-identical")
+    c.check(seen_peer.get("encrypted") is False,
+            "(a) shoal lists libtorrent as a plain (unencrypted) peer", "(peer %r)" % seen_peer)
+    c.check("libtorrent" in str(seen_peer.get("client", "")).lower()
+            or "lt" in str(seen_peer.get("client", "")).lower(),
+            "(a) and names its client", "(peer %r)" % seen_peer)
+    sw = seed.api("GET", "/api/v1/swarms/1")
+    c.check(sw["transfer"]["uploaded"] >= sw["total_size"],
+            "(a) shoal's uploaded counter covers the data", "(%r)" % sw["transfer"])
+c.equal(seed.stop(), 0, "(a) shoal seed stops cleanly")
+
+# ------------------------------------------------------------- (b) libtorrent -> shoal
+src_b_parent = tmp.sub("b-src")
+src_b = os.path.join(src_b_parent, "tree-b")
+make_tree(src_b)
+data = lt_peer.make_v2(src_b, 16384)
+ih = lt_peer.info_hash_v2(data)
+pieces_big = (20 * 1000 * 1000 + 123 + 16383) // 16384
+c.check(pieces_big > 512, "(b) the large file has %d pieces (> 512: chunked hash requests)" % pieces_big)
+ses = lt_peer.session()
+h = lt_peer.add(ses, data, src_b_parent)
+t0 = time.monotonic()
+while not h.status().is_seeding and time.monotonic() - t0 < TIMEOUT:
+    time.sleep(0.05)
+c.check(h.status().is_seeding, "(b) libtorrent seeds the v2 torrent it made")
+lt_port = ses.listen_port()
+
+leech = Daemon(tmp, "shoal-leech").start()
+out_b = tmp.sub("b-shoal-out")
+os.makedirs(out_b)
+magnet = "magnet:?xt=urn:btmh:1220%s&dn=%s" % (ih, "tree-b")
+t0 = time.monotonic()
+r = leech.cli("join", magnet, "--into", out_b, "--peer", "127.0.0.1:%d" % lt_port, "--json",
+              timeout=TIMEOUT)
+c.check(r.returncode == 0, "(b) shoal join MAGNET --peer exits 0", r.stdout + r.stderr)
+peers_seen = []
+
+
+def record_peers(sw):
+    if not peers_seen and sw["state"] in ("metadata", "downloading"):
+        _, doc, _ = leech.request("GET", "/api/v1/swarms/%s/peers" % sw["id"])
+        peers_seen.extend((doc or {}).get("peers", []))
+
+
+try:
+    sid = json.loads(r.stdout)["swarm"]["id"]
+except (ValueError, KeyError, TypeError):
+    sid = 1
+sw, secs = wait_swarm(leech, sid, on_poll=record_peers)
+c.equal(sw["state"], "seeding", "(b) shoal's swarm reaches seeding (%.1fs)" % secs)
+c.equal(sw["info_hash"], ih, "(b) shoal's info-hash is libtorrent's")
+c.equal(sw.get("bytes_have"), sw.get("total_size"), "(b) bytes_have == total_size")
+c.equal(sw["transfer"]["hash_failures"], 0, "(b) no hash failures from an honest seed")
+compare_trees(src_b, os.path.join(out_b, "tree-b"), "(b) shoal's copy is byte-identical")
+tor = sw.get("torrent")
+if tor and os.path.isfile(tor):
+    c.equal(lt_peer.info_hash_v2(open(tor, "rb").read()), ih,
+            "(b) the .torrent shoal rebuilt from metadata parses in libtorrent to the same hash")
+else:
+    # Known shoal bug (reported): for a swarm joined by magnet the API names
+    # DATA_DIR/torrents/<hash>.torrent but the file is never written.
+    c.check(False, "(b) the .torrent the API names for the joined swarm exists",
+            "(%r) [shoal bug: joined swarms report a .torrent path never written]" % tor)
+if peers_seen:
+    p = peers_seen[0]
+    c.check(p.get("encrypted") is False, "(b) the connection to libtorrent is plain", "(%r)" % p)
+st = lt_peer.status(h)
+c.check(st["uploaded"] >= sw["total_size"], "(b) libtorrent uploaded it all",
+        "(%r)" % st)
+ses.remove_torrent(h)
+del h, ses
+c.equal(leech.stop(), 0, "(b) shoal leecher stops cleanly")
+c.done()
