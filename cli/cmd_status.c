@@ -74,21 +74,39 @@ static void print_status(const json_t *st, const json_t *swarms)
 		printf("no swarms yet: `shoal share DIR` or `shoal join LINK`\n");
 		return;
 	}
-	table_init(&t, 6, 1u << 0 | 1u << 4);
-	e = table_add(&t, "ID", "NAME", "ROLE", "STATE", "SIZE", "INFO-HASH");
+	table_init(&t, 9, 1u << 0 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 8);
+	e = table_add(&t, "ID", "NAME", "ROLE", "STATE", "DONE", "SIZE", "DOWN/s", "UP/s", "PEERS");
 	size_t i;
 	json_t *sw;
 	json_array_foreach(list, i, sw) {
-		char id[24], size[32];
+		char id[24], size[32], done[16], down[24], upr[24], peers[16];
+		const json_t *x = json_object_get(sw, "transfer");
 		snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(sw, "id")));
 		format_bytes((uint64_t)json_integer_value(json_object_get(sw, "total_size")), size,
 			     sizeof size);
-		e |= table_add(&t, id, str_or(sw, "name", ""), str_or(sw, "role", ""),
-			       str_or(sw, "state", ""), size, str_or(sw, "info_hash", ""));
+		snprintf(done, sizeof done, "%.1f%%",
+			 100.0 * json_number_value(json_object_get(sw, "progress")));
+		format_bytes((uint64_t)json_number_value(json_object_get(x, "download_rate")), down,
+			     sizeof down);
+		format_bytes((uint64_t)json_number_value(json_object_get(x, "upload_rate")), upr,
+			     sizeof upr);
+		snprintf(peers, sizeof peers, "%lld",
+			 (long long)json_integer_value(json_object_get(x, "peers")));
+		const char *state = str_or(sw, "state", "");
+		e |= table_add(&t, id, str_or(sw, "name", ""), str_or(sw, "role", ""), state, done,
+			       size, down, upr, peers);
 	}
 	if (!e)
 		table_print(&t, stdout);
 	table_destroy(&t);
+	json_array_foreach(list, i, sw) {
+		const char *err = json_string_value(json_object_get(sw, "error"));
+		const char *disk = json_string_value(
+			json_object_get(json_object_get(sw, "transfer"), "disk_error"));
+		if (err || disk)
+			printf("swarm %lld: %s\n", (long long)json_integer_value(json_object_get(sw, "id")),
+			       err ? err : disk);
+	}
 }
 
 int cmd_status(int argc, char **argv)

@@ -1714,7 +1714,16 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 		return 0;
 	case WIRE_INTERESTED:
 		p->peer_interested = true;
-		xf->rechoke = true; /* a newcomer may take a free slot at once */
+		if (p->am_choking && !xf->eng->node->cfg.no_upload && sw->state != SWARM_PAUSED) {
+			/* A free upload slot is given at once rather than at the next round. */
+			unsigned unchoked = 0;
+			for (struct peer *o = xf->peers; o; o = o->next)
+				unchoked += o->state == PEER_ACTIVE && !o->am_choking;
+			if (unchoked < ENGINE_UPLOAD_SLOTS)
+				set_choke(p, false);
+			else
+				xf->rechoke = true;
+		}
 		return 0;
 	case WIRE_NOT_INTERESTED:
 		p->peer_interested = false;

@@ -29,9 +29,39 @@ start_node() {
   echo "node $1 did not start:"; cat "$work/$1.log"; exit 1
 }
 
-echo "== starting a seed node"
+echo "== a seed and two leechers, each its own daemon on loopback"
 start_node seed 16881
+start_node alice 16882
+start_node bob 16883
+
+echo "== making a directory to share"
+mkdir -p "$work/photos/2026"
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$work/photos/2026/beach.raw"
+echo "hello from shoal" >"$work/photos/README.txt"
+
+echo "== shoal share (seed)"
+out=$("$SHOAL" share "$work/photos" --data-dir "$work/seed")
+echo "$out"
+magnet=$(echo "$out" | head -1)
+
+for who in alice bob; do
+  mkdir -p "$work/$who-downloads"
+  echo "== shoal join ($who): magnet link plus the seed's address, encrypted"
+  "$SHOAL" join "$magnet" --into "$work/$who-downloads" --peer 127.0.0.1:16881 --wait \
+    --data-dir "$work/$who"
+done
+
+echo "== shoal status (seed)"
 "$SHOAL" status --data-dir "$work/seed"
 echo
-echo "The transfer engine is not built yet: sharing and joining come with it."
-echo "== done; stopping the node"
+echo "== shoal status (bob)"
+"$SHOAL" status --data-dir "$work/bob"
+echo
+for who in alice bob; do
+  if diff -r "$work/photos" "$work/$who-downloads/photos" >/dev/null; then
+    echo "$who has a byte-identical copy"
+  else
+    echo "$who's copy differs!"; exit 1
+  fi
+done
+echo "== done; stopping the nodes"
