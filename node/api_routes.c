@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "common/util.h"
 #include "node/api-internal.h"
+#include "node/dht_node.h"
 #include "node/engine.h"
 #include "node/node.h"
 #include "node/swarm.h"
@@ -52,8 +53,12 @@ static json_t *status_swarms(struct node *node)
 
 static json_t *status_dht(struct node *node)
 {
-	(void)node;
-	return json_pack("{s:b,s:s}", "running", 0, "note", "the DHT is not implemented yet");
+	return dht_node_status_json(node->dht);
+}
+
+static void handle_dht(struct api_req *r)
+{
+	api_reply(r, 200, dht_node_json(r->node->dht));
 }
 
 static void handle_status(struct api_req *r)
@@ -71,5 +76,6 @@ static void handle_status(struct api_req *r)
 
 const struct api_route api_routes[] = {
 	{ API_GET, "/api/v1/status", handle_status },
+	{ API_GET, "/api/v1/dht", handle_dht },
 };
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

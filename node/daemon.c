@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/api.h"
+#include "node/dht_node.h"
 #include "node/engine.h"
 #include "node/share.h"
 #include "node/store.h"
@@ -296,6 +297,11 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
+	node->dht = dht_node_new(node, err, sizeof err);
+	if (!node->dht) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
 		if (sw->state == SWARM_ERROR || sw->state == SWARM_PAUSED)
 			continue;
@@ -346,6 +352,8 @@ done:
 		unlink(path);
 	}
 	api_free(node->api);
+	dht_node_free(node->dht); /* saves the routing table; before the engine it feeds */
+	node->dht = NULL;
 	engine_free(node->engine); /* closes peers; transfers stop */
 	node->engine = NULL;
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next)

@@ -27,7 +27,6 @@ struct bufferevent_rate_limit_group;
 #define ENGINE_MAX_HANDSHAKING 64     /* incoming connections not yet in a swarm */
 #define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm */
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
-#define PEER_MAX_READS 8              /* disk reads in flight for one peer */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define PEER_MIN_REQS 16
 #define PEER_REQUEST_TIMEOUT_MS 30000
@@ -132,6 +131,13 @@ struct xfer {
 	uint32_t *unsynced, *syncing;
 	size_t n_unsynced, cap_unsynced, n_syncing;
 	bool sync_inflight;
+	/* Disk work waiting for a worker (see engine.c, "disk and hashing"). */
+	struct block **wq;                   /* received blocks to write */
+	size_t n_wq, cap_wq;
+	bool write_inflight;
+	uint32_t *vq;                        /* pieces to hash */
+	size_t n_vq, cap_vq;
+	unsigned verify_inflight;
 	bool disk_full;
 	uint64_t disk_retry_ms;
 	/* BEP 9 metadata download */

@@ -462,6 +462,10 @@ void engine_swarm_free(struct swarm *sw)
 	free_layer_acc(xf);
 	free(xf->unsynced);
 	free(xf->syncing);
+	for (size_t i = 0; i < xf->n_wq; i++)
+		free(xf->wq[i]);
+	free(xf->wq);
+	free(xf->vq);
 	pthread_mutex_destroy(&xf->io_lock);
 	free(xf->known);
 	free(xf->md);
@@ -905,18 +909,35 @@ static void broadcast_have(struct xfer *xf, uint32_t piece)
 
 /* -------------------------------------------------- disk and hashing */
 
-struct block_job {
-	struct xfer *xf;
+/* Disk work goes to the workers in batches: one write batch and up to two
+ * verify batches in flight per swarm, up to two read batches per peer.  A
+ * job per 16 KiB block made thread hand-offs, not the disk or the hash, the
+ * bottleneck. */
+#define IO_BATCH 64
+#define VERIFY_BATCH 16
+#define VERIFY_PARALLEL 2
+#define READ_BATCH 16
+#define PEER_MAX_READ_BATCHES 2
+
+struct block {
 	uint32_t peer;        /* uid of the peer it came from or goes to */
 	uint32_t piece, begin, len;
 	int rc;
 	uint8_t data[XFER_BLOCK_SIZE];
 };
 
-struct verify_job {
+struct io_batch {
 	struct xfer *xf;
-	uint32_t piece;
-	int rc;               /* 0 verified, -EBADMSG mismatch, other I/O error */
+	uint32_t peer;        /* reads: the peer they are for */
+	size_t n;
+	struct block *b[IO_BATCH];
+};
+
+struct verify_batch {
+	struct xfer *xf;
+	size_t n;
+	uint32_t piece[VERIFY_BATCH];
+	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
 };
 
 static void enter_disk_full(struct xfer *xf, int rc)
@@ -934,34 +955,90 @@ static void enter_disk_full(struct xfer *xf, int rc)
 		drop_requests(p);
 }
 
+static void kick_writes(struct xfer *xf);
+static void kick_verify(struct xfer *xf);
+
 static void work_write(void *arg)
 {
-	struct block_job *j = arg;
+	struct io_batch *j = arg;
 	pthread_mutex_lock(&j->xf->io_lock);
-	j->rc = storage_write(j->xf->storage, j->piece, j->begin, j->data, j->len);
+	for (size_t i = 0; i < j->n; i++)
+		j->b[i]->rc = storage_write(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
+					    j->b[i]->data, j->b[i]->len);
 	pthread_mutex_unlock(&j->xf->io_lock);
 }
 
-static void verify_piece(struct xfer *xf, uint32_t piece);
+/* Queue a piece whose blocks are all on disk for hashing. */
+static void queue_verify(struct xfer *xf, uint32_t piece)
+{
+	if (xf->n_vq == xf->cap_vq) {
+		size_t cap = xf->cap_vq ? xf->cap_vq * 2 : 64;
+		uint32_t *q = realloc(xf->vq, cap * sizeof *q);
+		if (!q) {
+			log_error("out of memory queueing piece %u for verification", piece);
+			return;
+		}
+		xf->vq = q;
+		xf->cap_vq = cap;
+	}
+	xf->vq[xf->n_vq++] = piece;
+}
 
 static void done_write(void *arg)
 {
-	struct block_job *j = arg;
+	struct io_batch *j = arg;
 	struct xfer *xf = j->xf;
-	uint32_t block = j->begin / XFER_BLOCK_SIZE;
-	if (!xf->stopped && xf->picker) {
-		if (j->rc != 0) {
-			if (picker_write_failed(xf->picker, j->piece, block) != 0)
-				log_debug("picker: write-failed on %u/%u refused", j->piece, block);
-			enter_disk_full(xf, j->rc);
-		} else {
-			int r = picker_mark_finished(xf->picker, j->piece, block);
-			if (r == 1)
-				verify_piece(xf, j->piece);
+	xf->write_inflight = false;
+	for (size_t i = 0; i < j->n; i++) {
+		struct block *b = j->b[i];
+		uint32_t block = b->begin / XFER_BLOCK_SIZE;
+		if (!xf->stopped && xf->picker) {
+			if (b->rc != 0) {
+				if (picker_write_failed(xf->picker, b->piece, block) != 0)
+					log_debug("picker: write-failed on %u/%u refused", b->piece, block);
+				enter_disk_full(xf, b->rc);
+			} else if (picker_mark_finished(xf->picker, b->piece, block) == 1) {
+				queue_verify(xf, b->piece);
+			}
 		}
+		free(b);
 	}
 	free(j);
+	if (!xf->stopped) {
+		kick_writes(xf);
+		kick_verify(xf);
+	}
 	job_done(xf);
+}
+
+/* Start a write batch if none is running. */
+static void kick_writes(struct xfer *xf)
+{
+	if (xf->write_inflight || xf->n_wq == 0)
+		return;
+	struct io_batch *j = malloc(sizeof *j);
+	if (!j)
+		return;
+	j->xf = xf;
+	j->n = xf->n_wq < IO_BATCH ? xf->n_wq : IO_BATCH;
+	memcpy(j->b, xf->wq, j->n * sizeof *j->b);
+	memmove(xf->wq, xf->wq + j->n, (xf->n_wq - j->n) * sizeof *xf->wq);
+	xf->n_wq -= j->n;
+	for (size_t i = 0; i < j->n; i++)
+		j->b[i]->rc = -ECANCELED; /* until the work runs */
+	if (workers_submit(xf->eng->node->workers, work_write, done_write, j) != 0) {
+		/* Shutting down: give the blocks back to the picker. */
+		for (size_t i = 0; i < j->n; i++) {
+			if (xf->picker &&
+			    picker_write_failed(xf->picker, j->b[i]->piece, j->b[i]->begin / XFER_BLOCK_SIZE))
+				log_debug("picker: write-failed refused");
+			free(j->b[i]);
+		}
+		free(j);
+		return;
+	}
+	xf->write_inflight = true;
+	xf->jobs++;
 }
 
 /* Which file holds global piece `piece`, and its index inside the file. */
@@ -996,37 +1073,43 @@ static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_
 	return NULL;
 }
 
-static void work_verify(void *arg)
+/* Hash one piece from disk against its piece layer.  The storage lock is
+ * held only while reading, so writes go on while we hash. */
+static int verify_one(struct xfer *xf, uint32_t piece, struct sha256_ctx *ctx, uint8_t *buf,
+		      size_t buf_len)
 {
-	struct verify_job *j = arg;
-	struct xfer *xf = j->xf;
 	const struct metainfo *mi = xf->sw->meta;
 	uint32_t local;
-	const struct metainfo_file *f = piece_file(mi, j->piece, &local);
-	if (!f || !f->layer) {
-		j->rc = -EINVAL;
-		return;
-	}
-	struct sha256_ctx *ctx = sha256_new();
-	uint8_t *buf = malloc(256 * 1024);
+	const struct metainfo_file *f = piece_file(mi, piece, &local);
+	if (!f || !f->layer)
+		return -EINVAL;
 	struct merkle_piece mp;
 	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
-	j->rc = (!ctx || !buf) ? -ENOMEM
-			       : merkle_piece_init(&mp, ctx, merkle_piece_leaves(f->size, mi->piece_length));
-	pthread_mutex_lock(&xf->io_lock);
-	for (uint64_t off = 0; j->rc == 0 && off < size;) {
-		size_t n = size - off < 256 * 1024 ? (size_t)(size - off) : 256 * 1024;
-		j->rc = storage_read(xf->storage, j->piece, (uint32_t)off, buf, n);
-		if (j->rc == 0)
-			j->rc = merkle_piece_update(&mp, buf, n);
+	int rc = merkle_piece_init(&mp, ctx, merkle_piece_leaves(f->size, mi->piece_length));
+	for (uint64_t off = 0; rc == 0 && off < size;) {
+		size_t n = size - off < buf_len ? (size_t)(size - off) : buf_len;
+		pthread_mutex_lock(&xf->io_lock);
+		rc = storage_read_fast(xf->storage, piece, (uint32_t)off, buf, n);
+		pthread_mutex_unlock(&xf->io_lock);
+		if (rc == 0)
+			rc = merkle_piece_update(&mp, buf, n);
 		off += n;
 	}
 	uint8_t h[MERKLE_HASH_LEN];
-	if (j->rc == 0)
-		j->rc = merkle_piece_final(&mp, h);
-	if (j->rc == 0)
-		j->rc = memcmp(h, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
-	pthread_mutex_unlock(&xf->io_lock);
+	if (rc == 0)
+		rc = merkle_piece_final(&mp, h);
+	if (rc == 0)
+		rc = memcmp(h, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	return rc;
+}
+
+static void work_verify(void *arg)
+{
+	struct verify_batch *j = arg;
+	struct sha256_ctx *ctx = sha256_new();
+	uint8_t *buf = malloc(256 * 1024);
+	for (size_t i = 0; i < j->n; i++)
+		j->rc[i] = (!ctx || !buf) ? -ENOMEM : verify_one(j->xf, j->piece[i], ctx, buf, 256 * 1024);
 	sha256_free(ctx);
 	free(buf);
 }
@@ -1049,109 +1132,128 @@ static void swarm_completed(struct xfer *xf)
 	}
 }
 
-static void done_verify(void *arg)
+/* A piece's verdict, on the loop. */
+static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 {
-	struct verify_job *j = arg;
-	struct xfer *xf = j->xf;
 	struct swarm *sw = xf->sw;
-	if (!xf->stopped && xf->picker) {
-		if (j->rc == 0) {
-			if (picker_piece_verified(xf->picker, j->piece) != 0)
-				log_error("picker refused verified piece %u", j->piece);
-			swarm_have_set(sw, j->piece);
-			note_unsynced(xf, j->piece);
-			xf->dirty = true;
-			broadcast_have(xf, j->piece);
-			if (sw->have_count == sw->meta->total_pieces)
-				swarm_completed(xf);
-		} else {
-			uint32_t blame[16];
-			size_t nb = 0;
-			if (picker_piece_failed(xf->picker, j->piece, blame, 16, &nb) != 0)
-				nb = 0;
-			xf->hash_fails++;
-			if (j->rc != -EBADMSG) {
-				log_error("swarm %" PRId64 ": piece %u: %s", sw->id, j->piece,
-					  strerror(-j->rc));
-				if (j->rc == -ENOSPC || j->rc == -EFBIG || j->rc == -EIO)
-					enter_disk_full(xf, j->rc);
-			} else {
-				log_warn("swarm %" PRId64 ": piece %u failed its hash check", sw->id, j->piece);
+	if (rc == 0) {
+		if (picker_piece_verified(xf->picker, piece) != 0)
+			log_error("picker refused verified piece %u", piece);
+		swarm_have_set(sw, piece);
+		note_unsynced(xf, piece);
+		xf->dirty = true;
+		broadcast_have(xf, piece);
+		if (sw->have_count == sw->meta->total_pieces)
+			swarm_completed(xf);
+		return;
+	}
+	uint32_t blame[16];
+	size_t nb = 0;
+	if (picker_piece_failed(xf->picker, piece, blame, 16, &nb) != 0)
+		nb = 0;
+	xf->hash_fails++;
+	if (rc != -EBADMSG) {
+		log_error("swarm %" PRId64 ": piece %u: %s", sw->id, piece, strerror(-rc));
+		if (rc == -ENOSPC || rc == -EFBIG || rc == -EIO)
+			enter_disk_full(xf, rc);
+	} else {
+		log_warn("swarm %" PRId64 ": piece %u failed its hash check", sw->id, piece);
+	}
+	for (size_t i = 0; rc == -EBADMSG && i < nb; i++) {
+		struct peer *p = find_peer(xf, blame[i]);
+		if (!p)
+			continue;
+		/* Sole contributor: certainly guilty; counts double. */
+		p->strikes += nb == 1 ? PEER_BAN_STRIKES : 1;
+		if (p->strikes >= PEER_BAN_STRIKES) {
+			log_warn("swarm %" PRId64 ": banning %s: sent data that fails its hash", sw->id,
+				 p->name);
+			if (p->known) {
+				char host[INET6_ADDRSTRLEN];
+				uint16_t port = addr_host(&p->known->addr, host, sizeof host);
+				p->known->banned = true;
+				swarm_db_save_peer(xf->eng->node, sw, host, port, p->known->source, true);
 			}
-			for (size_t i = 0; j->rc == -EBADMSG && i < nb; i++) {
-				struct peer *p = find_peer(xf, blame[i]);
-				if (!p)
-					continue;
-				/* Sole contributor: certainly guilty; counts double. */
-				p->strikes += nb == 1 ? PEER_BAN_STRIKES : 1;
-				if (p->strikes >= PEER_BAN_STRIKES) {
-					log_warn("swarm %" PRId64 ": banning %s: sent data that fails "
-						 "its hash",
-						 sw->id, p->name);
-					if (p->known) {
-						char host[INET6_ADDRSTRLEN];
-						uint16_t port = addr_host(&p->known->addr, host, sizeof host);
-						p->known->banned = true;
-						swarm_db_save_peer(xf->eng->node, sw, host, port,
-								   p->known->source, true);
-					}
-					peer_close(p, "banned: bad data");
-				}
-			}
-			for (struct peer *p = xf->peers; p; p = p->next)
-				request_more(p);
+			peer_close(p, "banned: bad data");
 		}
 	}
+	for (struct peer *p = xf->peers; p; p = p->next)
+		request_more(p);
+}
+
+static void done_verify(void *arg)
+{
+	struct verify_batch *j = arg;
+	struct xfer *xf = j->xf;
+	xf->verify_inflight--;
+	for (size_t i = 0; i < j->n; i++)
+		if (!xf->stopped && xf->picker && j->rc[i] != -ECANCELED)
+			piece_checked(xf, j->piece[i], j->rc[i]);
 	free(j);
+	if (!xf->stopped)
+		kick_verify(xf);
 	job_done(xf);
 }
 
-static void verify_piece(struct xfer *xf, uint32_t piece)
+static void kick_verify(struct xfer *xf)
 {
-	struct verify_job *j = calloc(1, sizeof *j);
-	if (!j)
-		return;
-	j->xf = xf;
-	j->piece = piece;
-	j->rc = -ECANCELED; /* until the work runs */
-	if (workers_submit(xf->eng->node->workers, work_verify, done_verify, j) != 0) {
-		free(j);
-		return;
+	while (xf->verify_inflight < VERIFY_PARALLEL && xf->n_vq > 0) {
+		struct verify_batch *j = malloc(sizeof *j);
+		if (!j)
+			return;
+		j->xf = xf;
+		j->n = xf->n_vq < VERIFY_BATCH ? xf->n_vq : VERIFY_BATCH;
+		memcpy(j->piece, xf->vq, j->n * sizeof *j->piece);
+		memmove(xf->vq, xf->vq + j->n, (xf->n_vq - j->n) * sizeof *xf->vq);
+		xf->n_vq -= j->n;
+		for (size_t i = 0; i < j->n; i++)
+			j->rc[i] = -ECANCELED;
+		if (workers_submit(xf->eng->node->workers, work_verify, done_verify, j) != 0) {
+			free(j);
+			return;
+		}
+		xf->verify_inflight++;
+		xf->jobs++;
 	}
-	xf->jobs++;
 }
 
 static void work_read(void *arg)
 {
-	struct block_job *j = arg;
+	struct io_batch *j = arg;
 	pthread_mutex_lock(&j->xf->io_lock);
-	j->rc = storage_read(j->xf->storage, j->piece, j->begin, j->data, j->len);
+	for (size_t i = 0; i < j->n; i++)
+		j->b[i]->rc = storage_read_fast(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
+						j->b[i]->data, j->b[i]->len);
 	pthread_mutex_unlock(&j->xf->io_lock);
 }
 
 static void done_read(void *arg)
 {
-	struct block_job *j = arg;
+	struct io_batch *j = arg;
 	struct xfer *xf = j->xf;
 	struct peer *p = xf->stopped ? NULL : find_peer(xf, j->peer);
-	if (p) {
+	if (p)
 		p->reads_inflight--;
-		if (j->rc == 0 && !p->am_choking) {
+	for (size_t i = 0; i < j->n; i++) {
+		struct block *b = j->b[i];
+		if (p && b->rc == 0 && !p->am_choking) {
 			uint8_t hdr[WIRE_PIECE_HDR_LEN];
-			wire_put_piece_hdr(hdr, j->piece, j->begin, j->len);
-			if (peer_send(p, hdr, sizeof hdr, j->data, j->len) == 0) {
-				p->up_total += j->len;
-				p->up_tick += j->len;
-				xf->up_total += j->len;
-				xf->up_tick += j->len;
+			wire_put_piece_hdr(hdr, b->piece, b->begin, b->len);
+			if (peer_send(p, hdr, sizeof hdr, b->data, b->len) == 0) {
+				p->up_total += b->len;
+				p->up_tick += b->len;
+				xf->up_total += b->len;
+				xf->up_tick += b->len;
 			}
-		} else if (j->rc != 0) {
-			log_error("swarm %" PRId64 ": cannot read piece %u: %s", xf->sw->id, j->piece,
-				  strerror(-j->rc));
+		} else if (p && b->rc != 0 && b->rc != -ECANCELED) {
+			log_error("swarm %" PRId64 ": cannot read piece %u: %s", xf->sw->id, b->piece,
+				  strerror(-b->rc));
 		}
-		serve_requests(p);
+		free(b);
 	}
 	free(j);
+	if (p)
+		serve_requests(p);
 	job_done(xf);
 }
 
@@ -1160,21 +1262,30 @@ static void serve_requests(struct peer *p)
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->storage)
 		return;
-	while (p->n_inq > 0 && p->reads_inflight < PEER_MAX_READS &&
+	while (p->n_inq > 0 && p->reads_inflight < PEER_MAX_READ_BATCHES &&
 	       peer_outbuf_len(p) < PEER_MAX_OUTBUF && !p->am_choking) {
-		struct wire_block b = p->inq[0];
-		memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);
-		p->n_inq--;
-		struct block_job *j = malloc(sizeof *j);
+		struct io_batch *j = malloc(sizeof *j);
 		if (!j)
 			return;
 		j->xf = xf;
 		j->peer = p->uid;
-		j->piece = b.index;
-		j->begin = b.begin;
-		j->len = b.length;
-		j->rc = -ECANCELED;
-		if (workers_submit(xf->eng->node->workers, work_read, done_read, j) != 0) {
+		j->n = 0;
+		while (p->n_inq > 0 && j->n < READ_BATCH) {
+			struct block *b = malloc(sizeof *b);
+			if (!b)
+				break;
+			b->peer = p->uid;
+			b->piece = p->inq[0].index;
+			b->begin = p->inq[0].begin;
+			b->len = p->inq[0].length;
+			b->rc = -ECANCELED;
+			j->b[j->n++] = b;
+			memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);
+			p->n_inq--;
+		}
+		if (j->n == 0 || workers_submit(xf->eng->node->workers, work_read, done_read, j) != 0) {
+			for (size_t i = 0; i < j->n; i++)
+				free(j->b[i]);
 			free(j);
 			return;
 		}
@@ -1654,23 +1765,25 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 			(void)peer_send(o, c, sizeof c, NULL, 0);
 		}
 	}
-	struct block_job *j = malloc(sizeof *j);
-	if (!j)
-		return -ENOMEM;
-	j->xf = xf;
-	j->peer = p->uid;
-	j->piece = piece;
-	j->begin = begin;
-	j->len = (uint32_t)len;
-	j->rc = -ECANCELED;
-	memcpy(j->data, m->u.piece.data, len);
-	if (workers_submit(xf->eng->node->workers, work_write, done_write, j) != 0) {
-		free(j);
-		if (picker_write_failed(xf->picker, piece, block) != 0)
-			log_debug("picker: write-failed refused");
-		return 0;
+	if (xf->n_wq == xf->cap_wq) {
+		size_t cap = xf->cap_wq ? xf->cap_wq * 2 : 256;
+		struct block **q = realloc(xf->wq, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		xf->wq = q;
+		xf->cap_wq = cap;
 	}
-	xf->jobs++;
+	struct block *b = malloc(sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	b->peer = p->uid;
+	b->piece = piece;
+	b->begin = begin;
+	b->len = (uint32_t)len;
+	b->rc = -ECANCELED;
+	memcpy(b->data, m->u.piece.data, len);
+	xf->wq[xf->n_wq++] = b;
+	kick_writes(xf);
 	request_more(p);
 	return 0;
 }

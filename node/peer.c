@@ -64,6 +64,10 @@ static int peer_attach_bev(struct peer *p, int fd)
 	if (!p->bev)
 		return -ENOMEM;
 	bufferevent_setcb(p->bev, on_read, on_write, on_event, p);
+	/* libevent moves at most 16 KiB per read or write call by default: one
+	 * block.  Bigger moves mean far fewer syscalls and wakeups. */
+	bufferevent_set_max_single_read(p->bev, 256 * 1024);
+	bufferevent_set_max_single_write(p->bev, 256 * 1024);
 	/* Call on_write when the output drains to half the serving ceiling. */
 	bufferevent_setwatermark(p->bev, EV_WRITE, PEER_MAX_OUTBUF / 2, 0);
 	if (eng->limit)

@@ -3,3 +3,5 @@
 TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_transfer.py
 EXTRA_DIST += tests/integration/shoal_harness.py
+# The DHT in real daemons, and against libtorrent's DHT (node/dht_node.c).
+TESTS += tests/integration/test_dht.py tests/interop/test_dht_libtorrent.py

@@ -457,7 +457,8 @@ static int range_present(int fd, uint64_t off, uint64_t len)
 	return (uint64_t)hole >= off + len ? 1 : 0;
 }
 
-int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data_out, size_t len)
+static int read_impl(struct storage *st, uint32_t piece, uint32_t offset, void *data_out,
+		     size_t len, bool check_holes)
 {
 	size_t fi;
 	uint64_t off;
@@ -468,9 +469,11 @@ int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data
 	rc = file_fd(st, fi, false, &fd);
 	if (rc < 0)
 		return rc == -ENOENT ? -ENODATA : rc;
-	rc = range_present(fd, off, len);
-	if (rc <= 0)
-		return rc == 0 ? -ENODATA : rc;
+	if (check_holes) {
+		rc = range_present(fd, off, len);
+		if (rc <= 0)
+			return rc == 0 ? -ENODATA : rc;
+	}
 	uint8_t *p = data_out;
 	size_t done = 0;
 	while (done < len) {
@@ -485,6 +488,17 @@ int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data
 		done += (size_t)r;
 	}
 	return 0;
+}
+
+int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data_out, size_t len)
+{
+	return read_impl(st, piece, offset, data_out, len, true);
+}
+
+int storage_read_fast(struct storage *st, uint32_t piece, uint32_t offset, void *data_out,
+		      size_t len)
+{
+	return read_impl(st, piece, offset, data_out, len, false);
 }
 
 int storage_sync_piece(struct storage *st, uint32_t piece)

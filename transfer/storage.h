@@ -98,6 +98,13 @@ int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data
  * record the piece as verified.  Also reports a failed sync that happened
  * when the file was closed to stay under max_open.  Returns 0 or a
  * negative errno (-EIO, -ENOSPC, ...). */
+/* As storage_read, without asking the file system whether the range was
+ * ever written (two syscalls per call): for serving pieces already
+ * verified, and for hashing, where a hole reads as zeros and fails the
+ * hash anyway.  A range past the end of the file is still -ENODATA. */
+int storage_read_fast(struct storage *st, uint32_t piece, uint32_t offset, void *data_out,
+		      size_t len) __attribute__((warn_unused_result));
+
 int storage_sync_piece(struct storage *st, uint32_t piece) __attribute__((warn_unused_result));
 
 /* Is the whole piece on disk (file long enough, no hole in its range)?
