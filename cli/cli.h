@@ -40,5 +40,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
+int cmd_limit(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/progress.h"
+#include "common/util.h"
 
 #define POLL_MS 200
 
@@ -220,4 +221,83 @@ int cmd_resume(int argc, char **argv)
 int cmd_remove(int argc, char **argv)
 {
 	return swarm_action("remove", argc, argv);
+}
+
+struct limit_opts {
+	const char *up, *down;
+};
+
+static int on_limit_opt(int val, const char *arg, void *ctx)
+{
+	struct limit_opts *o = ctx;
+	uint64_t v;
+	if (parse_rate(arg, &v) != 0) {
+		fprintf(stderr, "shoal limit: bad rate '%s': use bytes/s like 500K or 2M (0 = none)\n",
+			arg);
+		return CLI_USAGE;
+	}
+	if (val == 'u')
+		o->up = arg;
+	else
+		o->down = arg;
+	return 0;
+}
+
+static void print_rate(const char *what, json_int_t v)
+{
+	char b[32];
+	format_bytes((uint64_t)v, b, sizeof b);
+	printf("%s %s\n", what, v ? strcat(b, "/s") : "unlimited");
+}
+
+int cmd_limit(int argc, char **argv)
+{
+	static const struct option opts[] = { { "upload", required_argument, NULL, 'u' },
+					      { "download", required_argument, NULL, 'd' },
+					      { 0 } };
+	struct cli_conn conn;
+	struct limit_opts o = { 0 };
+	int rc = cli_getopt("limit", argc, argv, opts, on_limit_opt, &o, &conn);
+	if (rc < 0)
+		return CLI_GETOPT_EXIT(rc);
+	const char *id = rc < argc ? argv[rc] : NULL;
+	if (rc + 1 < argc || (id && strspn(id, "0123456789abcdefABCDEF") != strlen(id))) {
+		cli_usage(cli_find("limit"), stderr);
+		return CLI_USAGE;
+	}
+	if ((rc = cli_load_conn(&conn)))
+		return rc;
+	char path[128];
+	json_t *reply = NULL, *body = NULL;
+	int status;
+	if (!o.up && !o.down) {
+		if (id)
+			snprintf(path, sizeof path, "/api/v1/swarms/%s", id);
+		if ((rc = cli_request(&conn, "GET", id ? path : "/api/v1/status", NULL, &status, &reply)))
+			return rc;
+	} else {
+		body = json_object();
+		if (o.up)
+			json_object_set_new(body, "upload", json_string(o.up));
+		if (o.down)
+			json_object_set_new(body, "download", json_string(o.down));
+		if (id)
+			snprintf(path, sizeof path, "/api/v1/swarms/%s/limits", id);
+		rc = cli_request(&conn, "POST", id ? path : "/api/v1/limits", body, &status, &reply);
+		json_decref(body);
+		if (rc)
+			return rc;
+	}
+	if (status != 200) {
+		cli_print_error("limit", status, reply);
+		json_decref(reply);
+		return CLI_FAIL;
+	}
+	const json_t *lim = json_object_get(reply, "transfer") ? json_object_get(reply, "transfer")
+							       : reply;
+	printf("%s\n", id ? "swarm limits:" : "daemon limits:");
+	print_rate("  upload  ", json_integer_value(json_object_get(lim, "upload_limit")));
+	print_rate("  download", json_integer_value(json_object_get(lim, "download_limit")));
+	json_decref(reply);
+	return CLI_OK;
 }

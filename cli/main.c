@@ -66,6 +66,14 @@ static const struct cli_command commands[] = {
 	  "Forget SWARM.  Shared directories are never deleted; --delete-data deletes\n"
 	  "the downloaded files of a joined swarm.\n",
 	  cmd_remove },
+	{ "limit", "show or set upload/download limits",
+	  "shoal limit [SWARM] [--upload RATE] [--download RATE] [--data-dir DIR]\n"
+	  "\n"
+	  "Without SWARM: the daemon-wide limits (until it restarts; set them for good\n"
+	  "with --upload-limit/--download-limit or shoal.conf).  With SWARM: that\n"
+	  "swarm's own limits, kept in the database.  RATE is bytes/s like 500K or 2M;\n"
+	  "0 removes the limit.  Without --upload/--download, show the limits.\n",
+	  cmd_limit },
 	{ "token", "print the API bearer token",
 	  "shoal token [--data-dir DIR]\n"
 	  "\n"

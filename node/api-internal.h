@@ -21,4 +21,7 @@ extern const size_t api_routes_count;
 extern const struct api_route api_swarm_routes[];
 extern const size_t api_swarm_routes_count;
 
+/* POST /api/v1/limits: the daemon-wide limits (api_swarms.c). */
+void api_set_global_limits(struct api_req *r);
+
 #endif

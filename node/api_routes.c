@@ -76,6 +76,7 @@ static void handle_status(struct api_req *r)
 
 const struct api_route api_routes[] = {
 	{ API_GET, "/api/v1/status", handle_status },
+	{ API_POST, "/api/v1/limits", api_set_global_limits },
 	{ API_GET, "/api/v1/dht", handle_dht },
 };
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

@@ -366,6 +366,66 @@ static void set_paused(struct api_req *r, bool pause)
 	api_reply(r, 200, swarm_to_json(r->node, sw, false));
 }
 
+/* Read "upload" and "download" (bytes/s as a number, or text like 500K;
+ * 0 = unlimited) into up and down when present.  Replies and returns
+ * false on a bad value. */
+static bool read_limits(struct api_req *r, uint64_t *up, uint64_t *down)
+{
+	const char *keys[2] = { "upload", "download" };
+	uint64_t *out[2] = { up, down };
+	if (!r->body) {
+		api_reply_error(r, 400, "bad_request", "send {\"upload\": RATE, \"download\": RATE}");
+		return false;
+	}
+	for (int i = 0; i < 2; i++) {
+		json_t *v = json_object_get(r->body, keys[i]);
+		if (!v)
+			continue;
+		uint64_t rate;
+		if (json_is_integer(v) && json_integer_value(v) >= 0) {
+			rate = (uint64_t)json_integer_value(v);
+		} else if (!json_is_string(v) || parse_rate(json_string_value(v), &rate) != 0) {
+			api_reply_error(r, 400, "bad_request",
+					"\"%s\" must be bytes/s (a number, or text like 500K or 2M; 0 = "
+					"unlimited)",
+					keys[i]);
+			return false;
+		}
+		*out[i] = rate;
+	}
+	return true;
+}
+
+static void handle_swarm_limits(struct api_req *r)
+{
+	struct swarm *sw = swarm_or_404(r);
+	if (!sw)
+		return;
+	uint64_t up = sw->upload_limit, down = sw->download_limit;
+	if (!read_limits(r, &up, &down))
+		return;
+	sw->upload_limit = up;
+	sw->download_limit = down;
+	if (swarm_db_save_limits(r->node, sw) != 0) {
+		api_reply_error(r, 500, "database", "cannot save the limits");
+		return;
+	}
+	api_reply(r, 200, swarm_to_json(r->node, sw, false));
+}
+
+void api_set_global_limits(struct api_req *r)
+{
+	uint64_t up = r->node->cfg.upload_limit, down = r->node->cfg.download_limit;
+	if (!read_limits(r, &up, &down))
+		return;
+	if (engine_set_limits(r->node->engine, up, down) != 0) {
+		api_reply_error(r, 400, "bad_request", "those limits cannot be applied");
+		return;
+	}
+	api_reply(r, 200, json_pack("{s:I,s:I}", "upload_limit", (json_int_t)up, "download_limit",
+				    (json_int_t)down));
+}
+
 static void handle_swarm_pause(struct api_req *r)
 {
 	set_paused(r, true);
@@ -383,6 +443,7 @@ const struct api_route api_swarm_routes[] = {
 	{ API_DELETE, "/api/v1/swarms/{id}", handle_swarm_delete },
 	{ API_GET, "/api/v1/swarms/{id}/peers", handle_swarm_peers },
 	{ API_POST, "/api/v1/swarms/{id}/verify", handle_swarm_verify },
+	{ API_POST, "/api/v1/swarms/{id}/limits", handle_swarm_limits },
 	{ API_POST, "/api/v1/swarms/{id}/pause", handle_swarm_pause },
 	{ API_POST, "/api/v1/swarms/{id}/resume", handle_swarm_resume },
 };

@@ -20,6 +20,7 @@ struct event;
 struct picker;
 struct storage;
 struct bufferevent_rate_limit_group;
+struct ev_token_bucket_cfg;
 
 /* Limits.  Every one of these is a named ceiling on what a peer can make us hold. */
 #define ENGINE_MAX_PEERS_TOTAL 200
@@ -123,6 +124,9 @@ struct xfer {
 	uint64_t last_choke_ms, last_pex_ms;
 	bool rechoke;                        /* run the choker at the next tick */
 	bool loading_peers;                  /* filling `known` from SQLite */
+	struct ev_token_bucket_cfg *limit_cfg; /* per-connection share of the swarm's limits */
+	unsigned limit_peers;
+	uint64_t limit_up, limit_down;
 	unsigned jobs;                       /* worker jobs in flight (loop-side count) */
 	bool stopped;
 	bool dirty;                          /* verified bitmap not yet saved */

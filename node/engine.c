@@ -49,6 +49,7 @@ static void update_interest(struct peer *p);
 static int install_meta(struct xfer *xf);
 static void free_layer_acc(struct xfer *xf);
 static void flush_have_now(struct xfer *xf);
+static void apply_swarm_limits(struct xfer *xf);
 static void job_done(struct xfer *xf);
 
 uint64_t engine_rand(struct engine *eng)
@@ -87,6 +88,67 @@ static struct evconnlistener *listen_on(struct engine *eng, int family, uint16_t
 				       (struct sockaddr *)&ss, (int)len);
 }
 
+/* A token bucket for `up`/`down` bytes per second (0 = unlimited), refilled
+ * ten times a second so a cap stays smooth, with a burst of two refills (at
+ * least 32 KiB) so whole blocks get through. */
+static struct ev_token_bucket_cfg *make_bucket_cfg(uint64_t up, uint64_t down)
+{
+	struct timeval tick_len = { 0, 100000 };
+	size_t rd = EV_RATE_LIMIT_MAX, rb = EV_RATE_LIMIT_MAX;
+	size_t wr = EV_RATE_LIMIT_MAX, wb = EV_RATE_LIMIT_MAX;
+	if (down) {
+		rd = down / 10 ? (size_t)(down / 10) : 1;
+		rb = 2 * rd > 32768 ? 2 * rd : 32768;
+	}
+	if (up) {
+		wr = up / 10 ? (size_t)(up / 10) : 1;
+		wb = 2 * wr > 32768 ? 2 * wr : 32768;
+	}
+	return ev_token_bucket_cfg_new(rd, rb, wr, wb, &tick_len);
+}
+
+int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
+{
+	struct ev_token_bucket_cfg *cfg = make_bucket_cfg(up, down);
+	if (!cfg)
+		return -EINVAL;
+	int rc = bufferevent_rate_limit_group_set_cfg(eng->limit, cfg);
+	ev_token_bucket_cfg_free(cfg);
+	if (rc != 0)
+		return -EINVAL;
+	eng->node->cfg.upload_limit = up;
+	eng->node->cfg.download_limit = down;
+	return 0;
+}
+
+/* A swarm's own limits are shared out evenly over its connections (a
+ * connection can be in only one libevent group, and that is the global
+ * one).  Recomputed when peers come and go. */
+static void apply_swarm_limits(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	unsigned n = 0;
+	for (struct peer *p = xf->peers; p; p = p->next)
+		n += p->state == PEER_ACTIVE;
+	if (n == xf->limit_peers && sw->upload_limit == xf->limit_up &&
+	    sw->download_limit == xf->limit_down)
+		return;
+	struct ev_token_bucket_cfg *cfg = NULL;
+	if ((sw->upload_limit || sw->download_limit) && n > 0)
+		cfg = make_bucket_cfg(sw->upload_limit ? (sw->upload_limit + n - 1) / n : 0,
+				      sw->download_limit ? (sw->download_limit + n - 1) / n : 0);
+	for (struct peer *p = xf->peers; p; p = p->next)
+		if (p->bev && p->state == PEER_ACTIVE)
+			bufferevent_set_rate_limit(p->bev, cfg);
+	/* Connections no longer use the old one. */
+	if (xf->limit_cfg)
+		ev_token_bucket_cfg_free(xf->limit_cfg);
+	xf->limit_cfg = cfg;
+	xf->limit_peers = n;
+	xf->limit_up = sw->upload_limit;
+	xf->limit_down = sw->download_limit;
+}
+
 struct engine *engine_new(struct node *node, char *err, size_t err_len)
 {
 	struct engine *eng = calloc(1, sizeof *eng);
@@ -108,29 +170,17 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 	eng->listen6 = listen_on(eng, AF_INET6, node->cfg.peer_port);
 	if (!eng->listen6)
 		log_info("no IPv6 peer listener (%s); IPv4 only", strerror(errno));
-	if (node->cfg.upload_limit || node->cfg.download_limit) {
-		/* Refill ten times a second so a cap stays smooth; a burst of two
-		 * refills (at least 32 KiB) lets whole blocks through. */
-		struct timeval tick_len = { 0, 100000 };
-		size_t rd = EV_RATE_LIMIT_MAX, rb = EV_RATE_LIMIT_MAX;
-		size_t wr = EV_RATE_LIMIT_MAX, wb = EV_RATE_LIMIT_MAX;
-		if (node->cfg.download_limit) {
-			rd = node->cfg.download_limit / 10 ? node->cfg.download_limit / 10 : 1;
-			rb = 2 * rd > 32768 ? 2 * rd : 32768;
-		}
-		if (node->cfg.upload_limit) {
-			wr = node->cfg.upload_limit / 10 ? node->cfg.upload_limit / 10 : 1;
-			wb = 2 * wr > 32768 ? 2 * wr : 32768;
-		}
-		struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(rd, rb, wr, wb, &tick_len);
-		if (cfg) {
-			eng->limit = bufferevent_rate_limit_group_new(node->base, cfg);
-			ev_token_bucket_cfg_free(cfg);
-		}
-		if (!eng->limit) {
-			snprintf(err, err_len, "cannot set up rate limits");
-			goto fail;
-		}
+	/* One rate-limit group for every peer connection, even when unlimited,
+	 * so limits can change at run time. */
+	struct ev_token_bucket_cfg *cfg =
+		make_bucket_cfg(node->cfg.upload_limit, node->cfg.download_limit);
+	if (cfg) {
+		eng->limit = bufferevent_rate_limit_group_new(node->base, cfg);
+		ev_token_bucket_cfg_free(cfg);
+	}
+	if (!eng->limit) {
+		snprintf(err, err_len, "cannot set up rate limits");
+		goto fail;
 	}
 	eng->tick = event_new(node->base, -1, EV_PERSIST, tick, eng);
 	eng->reaper = event_new(node->base, -1, 0, reap, eng);
@@ -457,6 +507,8 @@ void engine_swarm_free(struct swarm *sw)
 	struct xfer *xf = sw->xfer;
 	if (!xf)
 		return;
+	if (xf->limit_cfg)
+		ev_token_bucket_cfg_free(xf->limit_cfg);
 	picker_free(xf->picker);
 	storage_free(xf->storage);
 	free_layer_acc(xf);
@@ -768,6 +820,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	}
 	if (xf->sw->meta && xf->picker && peer_meta_ready(p) != 0)
 		return -ENOMEM;
+	apply_swarm_limits(xf); /* before a single block moves */
 	if (!p->handshake_sent)
 		peer_send_handshake(p);
 	log_debug("peer %s: connected to swarm %" PRId64 " (%s, %s)", p->name, xf->sw->id,
@@ -2057,6 +2110,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 	}
 	flush_have(xf);
 	connect_more(xf, now);
+	apply_swarm_limits(xf);
 }
 
 static void tick(evutil_socket_t fd, short what, void *arg)

@@ -33,6 +33,12 @@ void engine_swarm_free(struct swarm *sw);
 int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint16_t port,
 		    const char *source) __attribute__((warn_unused_result));
 
+/* Change the daemon-wide limits (bytes/s, 0 = unlimited) at run time.
+ * Returns 0 or -EINVAL.  A swarm's own limits live in its struct swarm
+ * (upload_limit, download_limit) and take effect within a second. */
+int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
+	__attribute__((warn_unused_result));
+
 /* JSON for status and the API. */
 json_t *engine_status_json(struct engine *eng);
 json_t *engine_swarm_json(const struct swarm *sw);      /* rates, peer counts */

@@ -75,6 +75,9 @@ static const char *const migrations[] = {
 	"  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
 	"  last_seen INTEGER NOT NULL,"
 	"  PRIMARY KEY (host, port));",
+	/* 1 -> 2: per-swarm rate limits (bytes/s, 0 = none). */
+	"ALTER TABLE swarms ADD COLUMN upload_limit INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE swarms ADD COLUMN download_limit INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

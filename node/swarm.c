@@ -324,6 +324,10 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 				  ms ? (double)done * 1000.0 / (double)ms : 0.0));
 	}
 	json_object_set_new(o, "transfer", engine_swarm_json(sw));
+	json_object_set_new(json_object_get(o, "transfer"), "upload_limit",
+			    json_integer((json_int_t)sw->upload_limit));
+	json_object_set_new(json_object_get(o, "transfer"), "download_limit",
+			    json_integer((json_int_t)sw->download_limit));
 	if (full && mi) {
 		json_t *files = json_array();
 		for (size_t f = 0; f < mi->file_count; f++) {
@@ -604,7 +608,7 @@ int swarm_db_load_all(struct node *node)
 	int rc = -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, info_hash, name, role, root, state, error, info, paused,"
-			       " added_at FROM swarms ORDER BY id;",
+			       " added_at, upload_limit, download_limit FROM swarms ORDER BY id;",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -620,6 +624,8 @@ int swarm_db_load_all(struct node *node)
 			goto done;
 		sw->in_db = true;
 		sw->added_at = sqlite3_column_int64(st, 9);
+		sw->upload_limit = (uint64_t)sqlite3_column_int64(st, 10);
+		sw->download_limit = (uint64_t)sqlite3_column_int64(st, 11);
 		memcpy(sw->info_hash, sqlite3_column_blob(st, 1), 32);
 		sw->has_info_hash = true;
 		if (state_from_name((const char *)sqlite3_column_text(st, 5), &sw->state))
@@ -700,4 +706,22 @@ void swarm_db_load_peers(struct node *node, const struct swarm *sw,
 			   sqlite3_column_int(st, 3) != 0);
 	}
 	sqlite3_finalize(st);
+}
+
+int swarm_db_save_limits(struct node *node, const struct swarm *sw)
+{
+	if (!sw->in_db)
+		return 0;
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+	if (sqlite3_prepare_v2(node->store->db,
+			       "UPDATE swarms SET upload_limit = ?2, download_limit = ?3 WHERE id = ?1;",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, sw->id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)sw->upload_limit);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)sw->download_limit);
+		rc = bind_exec(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -42,6 +42,7 @@ struct swarm {
 	uint8_t *have;              /* owned bitmap of verified pieces (BEP 3 bit order) */
 	uint32_t have_count;
 	int64_t added_at;
+	uint64_t upload_limit, download_limit; /* bytes/s for this swarm, 0 = none */
 	/* Progress of hashing or checking, written by workers. */
 	_Atomic uint64_t work_done;
 	uint64_t work_total;
@@ -113,6 +114,10 @@ void swarm_db_load_peers(struct node *node, const struct swarm *sw,
 			 void (*fn)(void *ctx, const char *host, uint16_t port, const char *source,
 				    bool banned),
 			 void *ctx);
+
+/* Persist the swarm's own rate limits. */
+int swarm_db_save_limits(struct node *node, const struct swarm *sw)
+	__attribute__((warn_unused_result));
 
 /* Persist `bitmap` (total_pieces bits) as the swarm's verified pieces and
  * its state. */

@@ -71,6 +71,38 @@ speers = seed.api("GET", "/api/v1/swarms/1/peers")["peers"]
 c.check(any(p["encrypted"] for p in speers) or any(p["encrypted"] for p in peers) or
         sw["transfer"]["downloaded"] > 0, "transfer happened")
 
+# 1b. Limits: daemon-wide at run time, and per swarm (kept in the database).
+r = seed.cli("limit")
+c.check(r.returncode == 0 and "unlimited" in r.stdout, "shoal limit shows the daemon's limits", r.stdout)
+r = seed.cli("limit", "--upload", "64M")
+c.equal(r.returncode, 0, "shoal limit --upload sets the daemon-wide limit")
+c.equal(seed.api("GET", "/api/v1/status")["transfer"]["upload_limit"], 64 * 1024 * 1024,
+        "status shows the new limit")
+r = seed.cli("limit", "--upload", "fast")
+c.equal(r.returncode, 2, "a bad rate is a usage error")
+small = tmp.sub("small")
+write(os.path.join(small, "four.bin"), os.urandom(4 * 1024 * 1024))
+r = seed.cli("share", small)
+small_magnet = r.stdout.split("\n")[0]
+lim = Daemon(tmp, "limited").start()
+dlim = tmp.sub("dl-limited")
+os.makedirs(dlim)
+lim.cli("join", small_magnet, "--into", dlim)   # no peer yet: nothing moves
+r = lim.cli("limit", "1", "--download", "1M")
+c.equal(r.returncode, 0, "shoal limit SWARM --download sets a swarm's limit")
+c.equal(lim.api("GET", "/api/v1/swarms/1")["transfer"]["download_limit"], 1024 * 1024,
+        "the swarm shows its limit")
+t0 = time.monotonic()
+status, _, _ = lim.request("POST", "/api/v1/swarms", {"link": small_magnet, "into": dlim,
+                                                       "peers": [seed_addr]})
+c.equal(status, 200, "joining again adds the peer to the existing swarm")
+wait_state(lim, 1, timeout=60)
+elapsed = time.monotonic() - t0
+c.check(elapsed >= 2.0, "a 1 MiB/s swarm limit slows a 4 MiB download (lower bound only)",
+        "(%.1f s)" % elapsed)
+c.equal(tree_digest(os.path.join(dlim, "small")), tree_digest(small), "limited download byte-identical")
+c.equal(seed.cli("limit", "--upload", "0").returncode, 0, "limit removed")
+
 # 2. Encryption is used between shoal nodes: watch a fresh connection.
 l2 = Daemon(tmp, "leech-enc", ["--download-limit", "4M"]).start()
 dl2 = tmp.sub("dl2")
@@ -162,6 +194,6 @@ off.cli("join", magnet, "--into", do, "--peer", "127.0.0.1:%d" % plain_seed.port
 wait_state(off, 1, timeout=120)
 c.equal(tree_digest(os.path.join(do, "content")), want, "plain transfer with encryption=off works")
 
-for d in [seed, l1, l2, slow, k2, plain_seed, req, off] + leechers:
+for d in [seed, l1, l2, slow, k2, plain_seed, req, off, lim] + leechers:
     c.equal(d.stop(signal.SIGTERM), 0, "%s stops cleanly" % d.name)
 c.done()

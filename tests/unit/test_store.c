@@ -136,11 +136,45 @@ static void test_refuses_corrupt_pages(void **state)
 	assert_non_null(strstr(err, "refusing"));
 }
 
+/* A database written by schema 1 is carried forward, keeping its rows. */
+static void test_migrates_forward(void **state)
+{
+	(void)state;
+	char err[512];
+	struct store *st = store_open(path, err, sizeof err);
+	assert_non_null(st);
+	/* Turn it back into a schema-1 file with one swarm in it. */
+	assert_int_equal(store_exec(st, "ALTER TABLE swarms DROP COLUMN upload_limit;"
+					"ALTER TABLE swarms DROP COLUMN download_limit;"
+					"PRAGMA user_version = 1;"
+					"INSERT INTO swarms(id, info_hash, name, role, root, state, added_at)"
+					" VALUES (7, zeroblob(32), 'old', 'share', '/x', 'seeding', 1);"),
+			 0);
+	store_close(st);
+	st = store_open(path, err, sizeof err);
+	assert_non_null(st);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_exec(st, "UPDATE swarms SET upload_limit = 5, download_limit = 6"
+					" WHERE id = 7;"),
+			 0);
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(st->db,
+					    "SELECT name, upload_limit FROM swarms WHERE id = 7;", -1,
+					    &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "old");
+	assert_int_equal(sqlite3_column_int(stmt, 1), 5);
+	sqlite3_finalize(stmt);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_newer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_corrupt_pages, setup, teardown),
 	};
