@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <sodium.h>
 
 #include "common/log.h"
@@ -268,10 +267,6 @@ int node_daemon_main(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, NODE_TOKEN_FILE);
 	if (api_token_load_or_create(path, token, err, sizeof err) != 0) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
-		goto done;
-	}
-	if (evthread_use_pthreads() != 0) {
-		fprintf(stderr, "shoal daemon: libevent has no thread support\n");
 		goto done;
 	}
 	node->base = event_base_new();

@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "common/log.h"
+#include <string.h>
 
 struct job {
 	work_fn work;
@@ -26,7 +30,11 @@ struct workers {
 	struct job *done_head, *done_tail;   /* finished, waiting for the loop */
 	size_t pending;
 	bool stopping;
-	struct event *notify; /* activated by workers when done_head gains a job */
+	/* Workers wake the loop through an eventfd, written only when the done
+	 * list goes from empty to non-empty.  No libevent call is made from a
+	 * worker thread, so libevent needs no locking at all. */
+	int efd;
+	struct event *notify;
 	pthread_t *threads;
 	int n_threads;
 };
@@ -50,12 +58,17 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&w->lock);
 		j->next = NULL;
+		bool was_empty = w->done_head == NULL;
 		if (w->done_tail)
 			w->done_tail->next = j;
 		else
 			w->done_head = j;
 		w->done_tail = j;
-		event_active(w->notify, EV_READ, 0);
+		if (was_empty) {
+			uint64_t one = 1;
+			if (write(w->efd, &one, sizeof one) != sizeof one)
+				log_error("workers: cannot wake the loop");
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -65,6 +78,9 @@ static void *worker_main(void *arg)
 static void on_notify(evutil_socket_t fd, short events, void *arg)
 {
 	struct workers *w = arg;
+	uint64_t n;
+	if (read(w->efd, &n, sizeof n) < 0 && errno != EAGAIN)
+		log_error("workers: eventfd: %s", strerror(errno));
 	pthread_mutex_lock(&w->lock);
 	struct job *j = w->done_head;
 	w->done_head = w->done_tail = NULL;
@@ -86,9 +102,15 @@ struct workers *workers_new(struct event_base *base, int n)
 	struct workers *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
+	w->efd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
-	w->notify = event_new(base, -1, 0, on_notify, w);
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd < 0)
+		goto fail;
+	w->notify = event_new(base, w->efd, EV_READ | EV_PERSIST, on_notify, w);
+	if (!w->notify || event_add(w->notify, NULL) != 0)
+		goto fail;
 	w->threads = calloc((size_t)n, sizeof *w->threads);
 	if (!w->notify || !w->threads)
 		goto fail;
@@ -130,6 +152,8 @@ void workers_free(struct workers *w)
 	w->done_head = w->queue_head = NULL;
 	if (w->notify)
 		event_free(w->notify);
+	if (w->efd >= 0)
+		close(w->efd);
 	free(w->threads);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);

@@ -13,8 +13,8 @@ typedef void (*work_fn)(void *arg);
 typedef void (*work_done_fn)(void *arg);
 
 /* Start `n` threads (n >= 1) whose completions are delivered on `base`.
- * libevent threading must already be enabled (evthread_use_pthreads).
- * Returns NULL on failure. */
+ * Workers never call libevent: they wake the loop through an eventfd, so
+ * libevent's own locking is not needed.  Returns NULL on failure. */
 struct workers *workers_new(struct event_base *base, int n);
 
 /* Stop: waits for jobs already running and joins the threads, then calls
