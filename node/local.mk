@@ -27,3 +27,10 @@ tests_unit_test_store_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 tests_unit_test_api_auth_SOURCES = tests/unit/test_api_auth.c
 tests_unit_test_api_auth_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_api_auth_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+
+# Fuzz harness of the API's input checks, replayed over its corpus.
+check_PROGRAMS += tests/fuzz/replay_api_json
+TESTS += tests/fuzz/replay_api_json
+tests_fuzz_replay_api_json_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_api_json.c
+tests_fuzz_replay_api_json_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) -DFUZZ_SURFACE=\"api_json\"
+tests_fuzz_replay_api_json_LDADD = $(NODE_LIBS)

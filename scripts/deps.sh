@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential autoconf automake pkg-config clang   # toolchain (gcc and clang)
   libsodium-dev libevent-dev libsqlite3-dev libjansson-dev libssl-dev   # shoal's libraries
-  libcmocka-dev                                          # unit tests
+  libcmocka-dev libclang-rt-dev                          # unit tests; libFuzzer
   python3 python3-libtorrent                             # integration + interop tests
 )
 missing=()

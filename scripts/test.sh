@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite.  Builds shoal three ways in _build/ (gcc,
 # clang, gcc with AddressSanitizer+UBSan), runs `make check` in each, checks
-# `make distcheck`, and ends with one line "N passed, N failed".
+# `make distcheck`, fuzzes every harness briefly, and ends with one line
+# "N passed, N failed".
 #   --quick   only the gcc build
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,12 @@ if [ $quick -eq 0 ]; then
     echo "PASS: make distcheck"; passed=$((passed + 1))
   else
     tail -40 "$top/_build/gcc/distcheck.out"; echo "FAIL: make distcheck"; failed=$((failed + 1))
+  fi
+  echo "=== fuzz: every harness for 10 s under libFuzzer (clang, ASan, UBSan)"
+  if bash scripts/fuzz.sh 10 >"$top/_build/fuzz.out" 2>&1; then
+    echo "PASS: fuzz smoke"; passed=$((passed + 1))
+  else
+    tail -40 "$top/_build/fuzz.out"; echo "FAIL: fuzz smoke"; failed=$((failed + 1))
   fi
 fi
 echo "$passed passed, $failed failed"
