@@ -71,6 +71,18 @@ speers = seed.api("GET", "/api/v1/swarms/1/peers")["peers"]
 c.check(any(p["encrypted"] for p in speers) or any(p["encrypted"] for p in peers) or
         sw["transfer"]["downloaded"] > 0, "transfer happened")
 
+# 1a. IPv6: a leecher reaches the seed over ::1.
+if seed.api("GET", "/api/v1/status")["transfer"].get("ipv6"):
+    l6 = Daemon(tmp, "leech6").start()
+    dl6 = tmp.sub("dl6")
+    os.makedirs(dl6)
+    r = l6.cli("join", magnet, "--into", dl6, "--peer", "[::1]:%d" % seed.port, "--wait", timeout=120)
+    c.equal(r.returncode, 0, "join over IPv6 completes")
+    c.equal(tree_digest(os.path.join(dl6, "content")), want, "IPv6 download byte-identical")
+    c.equal(l6.stop(), 0, "IPv6 leecher stops cleanly")
+else:
+    print("# no IPv6 peer listener on this machine: IPv6 transfer not checked")
+
 # 1b. Limits: daemon-wide at run time, and per swarm (kept in the database).
 r = seed.cli("limit")
 c.check(r.returncode == 0 and "unlimited" in r.stdout, "shoal limit shows the daemon's limits", r.stdout)
