@@ -19,11 +19,29 @@
 #include <sodium.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "node/api-internal.h"
 #include "node/node.h"
 
+/* Per-source back-off on failed authentication: a small fixed table (LRU
+ * replacement), so a flood of bad tokens costs bounded memory.  A source
+ * with API_AUTH_MAX_FAILS failures inside API_AUTH_WINDOW_S gets 429 for
+ * failed attempts until the window passes; the right token still works,
+ * so a local attacker cannot lock the owner out. */
+#define API_AUTH_SLOTS 64
+#define API_AUTH_MAX_FAILS 10
+#define API_AUTH_WINDOW_S 60
+
+struct auth_slot {
+	char source[64];
+	unsigned fails;
+	uint64_t window_start_ms;
+	uint64_t last_ms;
+};
+
 struct api {
 	struct node *node;
+	struct auth_slot auth[API_AUTH_SLOTS];
 	struct evhttp *http;
 	uint16_t port;
 	char bind[64];
@@ -123,6 +141,7 @@ static const char *reason_phrase(int status)
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default: return "Status";
@@ -236,6 +255,39 @@ static bool read_body(struct api_req *r)
 	return true;
 }
 
+/* The slot of this source, creating one (evicting the least recently
+ * used) when absent. */
+static struct auth_slot *auth_slot(struct api *api, const char *source, uint64_t now)
+{
+	struct auth_slot *oldest = &api->auth[0];
+	for (size_t i = 0; i < API_AUTH_SLOTS; i++) {
+		struct auth_slot *s = &api->auth[i];
+		if (s->last_ms && strcmp(s->source, source) == 0)
+			return s;
+		if (s->last_ms < oldest->last_ms)
+			oldest = s;
+	}
+	memset(oldest, 0, sizeof *oldest);
+	snprintf(oldest->source, sizeof oldest->source, "%s", source);
+	oldest->window_start_ms = now;
+	oldest->last_ms = now;
+	return oldest;
+}
+
+/* Count a failed attempt; true when the source is over its budget. */
+static bool auth_failed(struct api *api, const char *source)
+{
+	uint64_t now = now_ms();
+	struct auth_slot *s = auth_slot(api, source, now);
+	if (now - s->window_start_ms > API_AUTH_WINDOW_S * 1000u) {
+		s->window_start_ms = now;
+		s->fails = 0;
+	}
+	s->last_ms = now;
+	s->fails++;
+	return s->fails > API_AUTH_MAX_FAILS;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct api *api = arg;
@@ -248,6 +300,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!api_bearer_ok(evhttp_find_header(in, "Authorization"), api->token)) {
+		char *peer = NULL;
+		ev_uint16_t peer_port = 0;
+		evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &peer_port);
+		if (auth_failed(api, peer ? peer : "?")) {
+			char wait[16];
+			snprintf(wait, sizeof wait, "%d", API_AUTH_WINDOW_S);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", wait);
+			api_reply_error(&r, 429, "too_many_failures",
+					"too many requests with a wrong token from %s; wait a minute",
+					peer ? peer : "this address");
+			return;
+		}
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 				  "Bearer realm=\"shoal\"");
 		api_reply_error(&r, 401, "unauthorized",

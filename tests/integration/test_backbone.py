@@ -51,6 +51,13 @@ status, _, _ = d.request("GET", "/api/v1/status", token=False,
                          headers={"Authorization": "Basic " + d.token})
 c.equal(status, 401, "token under another scheme -> 401")
 
+# Repeated failures from one source are slowed down, the owner is not locked out.
+codes = [d.request("GET", "/api/v1/status", token="11" * 32)[0] for _ in range(12)]
+c.check(429 in codes and set(codes) <= {401, 429}, "repeated wrong tokens get 429", str(codes))
+status, _, headers = d.request("GET", "/api/v1/status", token="22" * 32)
+c.check(status == 429 and headers.get("retry-after"), "429 says when to retry", str(status))
+c.equal(d.request("GET", "/api/v1/status")[0], 200, "the right token still works during back-off")
+
 # DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host.
 status, doc, _ = d.request("GET", "/api/v1/status", host="evil.example:%s" % d.api_addr.split(":")[1])
 c.equal(status, 403, "Host evil.example -> 403")
