@@ -44,6 +44,12 @@ int mkdir_p(const char *path, unsigned mode) __attribute__((warn_unused_result))
  * can go into JSON and terminals. */
 void utf8_escape_invalid(const char *in, char *out, size_t out_len);
 
+/* Write `len` bytes to `path` atomically: a temporary file beside it
+ * (created with `mode`, never following a symlink), fsync, rename.
+ * Returns 0 or a negative errno; on failure `path` is untouched. */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+	__attribute__((warn_unused_result));
+
 /* The data directory when none is given: $SHOAL_DATA_DIR, else
  * $XDG_DATA_HOME/shoal, else $HOME/.local/share/shoal (XDG base directory
  * convention).  Returns 0, -ENOENT when neither XDG_DATA_HOME nor HOME is set,

@@ -241,6 +241,7 @@ static void join_link(struct api_req *r, const char *link)
 			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
 		return;
 	}
+	swarm_write_torrent(r->node, sw);
 	log_info("swarm %" PRId64 ": joining %s into %s", sw->id, name, dir);
 	api_reply(r, 202, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
 				    "existing", 0));

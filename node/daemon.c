@@ -106,24 +106,10 @@ static int take_lock(const char *data_dir, char *err, size_t err_len)
 /* Publish where the API listens, atomically, for the CLI. */
 static int write_api_addr(const char *data_dir, const char *addr)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX], line[128];
 	snprintf(path, sizeof path, "%s/%s", data_dir, NODE_API_ADDR_FILE);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	char line[128];
 	int n = snprintf(line, sizeof line, "%s\n", addr);
-	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		return -e;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0)
-		return -errno;
-	return 0;
+	return write_file_atomic(path, line, (size_t)n, 0600);
 }
 
 static int load_node_id(struct node *node)

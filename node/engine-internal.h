@@ -36,6 +36,7 @@ struct ev_token_bucket_cfg;
 #define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
+#define PEER_MAX_OUTBUF_HARD (16u << 20) /* unsent bytes before we drop the peer */
 #define ENGINE_CHOKE_INTERVAL_MS 10000
 #define ENGINE_UPLOAD_SLOTS 8
 #define ENGINE_PEX_INTERVAL_MS 30000

@@ -975,6 +975,7 @@ static void broadcast_have(struct xfer *xf, uint32_t piece)
 struct block {
 	uint32_t peer;        /* uid of the peer it came from or goes to */
 	uint32_t piece, begin, len;
+	uint32_t avail;       /* reads: bytes of file data; the rest of len is padding */
 	int rc;
 	uint8_t data[XFER_BLOCK_SIZE];
 };
@@ -1274,9 +1275,12 @@ static void work_read(void *arg)
 {
 	struct io_batch *j = arg;
 	pthread_mutex_lock(&j->xf->io_lock);
-	for (size_t i = 0; i < j->n; i++)
-		j->b[i]->rc = storage_read_fast(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
-						j->b[i]->data, j->b[i]->len);
+	for (size_t i = 0; i < j->n; i++) {
+		struct block *b = j->b[i];
+		b->rc = storage_read_fast(j->xf->storage, b->piece, b->begin, b->data, b->avail);
+		if (b->avail < b->len)
+			memset(b->data + b->avail, 0, b->len - b->avail);
+	}
 	pthread_mutex_unlock(&j->xf->io_lock);
 }
 
@@ -1331,6 +1335,8 @@ static void serve_requests(struct peer *p)
 			b->piece = p->inq[0].index;
 			b->begin = p->inq[0].begin;
 			b->len = p->inq[0].length;
+			uint32_t plen = picker_piece_len(xf->picker, b->piece);
+			b->avail = plen - b->begin < b->len ? plen - b->begin : b->len;
 			b->rc = -ECANCELED;
 			j->b[j->n++] = b;
 			memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);
@@ -1376,13 +1382,13 @@ static void request_metadata(struct peer *p)
 	buf_destroy(&b);
 }
 
-static void on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
+static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 {
 	struct xfer *xf = p->xf;
 	struct swarm *sw = xf->sw;
 	struct wire_metadata_msg m;
 	if (wire_metadata_parse(&m, payload, payload + len) != 0)
-		return; /* ignore what we cannot read */
+		return -EBADMSG; /* a malformed or absurd message: drop the peer */
 	if (m.type == WIRE_MD_REQUEST) {
 		struct wire_metadata_msg reply = { .piece = m.piece };
 		const struct metainfo *mi = sw->meta;
@@ -1398,33 +1404,33 @@ static void on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 				reply.len = WIRE_METADATA_PIECE;
 		}
 		if (!p->ext.ut_metadata)
-			return;
+			return 0;
 		struct buf b;
 		buf_init(&b, WIRE_METADATA_PIECE + 256);
 		if (wire_metadata_encode(&b, p->ext.ut_metadata, &reply) == 0)
 			(void)peer_send(p, b.data, b.len, NULL, 0);
 		buf_destroy(&b);
-		return;
+		return 0;
 	}
 	if (sw->meta || !xf->md)
-		return;
+		return 0;
 	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
 	if (m.piece >= pieces)
-		return;
+		return 0;
 	if (m.type == WIRE_MD_REJECT) {
 		if (xf->md_have[m.piece] == 1)
 			xf->md_have[m.piece] = 0;
-		return;
+		return 0;
 	}
 	size_t want = m.piece + 1 == pieces ? xf->md_size - (size_t)m.piece * WIRE_METADATA_PIECE
 					    : WIRE_METADATA_PIECE;
 	if (m.total_size != xf->md_size || m.len != want)
-		return;
+		return 0;
 	memcpy(xf->md + (size_t)m.piece * WIRE_METADATA_PIECE, m.data, m.len);
 	xf->md_have[m.piece] = 2;
 	for (uint32_t i = 0; i < pieces; i++)
 		if (xf->md_have[i] != 2)
-			return;
+			return 0;
 	/* Complete: it must hash to the link's info-hash. */
 	struct metainfo *mi = calloc(1, sizeof *mi);
 	int rc = mi ? metainfo_parse_info(mi, xf->md, xf->md + xf->md_size) : -ENOMEM;
@@ -1439,14 +1445,14 @@ static void on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 		}
 		memset(xf->md_have, 0, pieces);
 		p->strikes++;
-		return;
+		return 0;
 	}
 	sw->meta = mi;
 	free(xf->md);
 	free(xf->md_have);
 	xf->md = xf->md_have = NULL;
-	if (install_meta(xf) != 0)
-		return;
+	(void)install_meta(xf); /* failures put the swarm in error and log why */
+	return 0;
 }
 
 /* --------------------------------------------- BEP 52 piece layers */
@@ -1580,6 +1586,7 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 	xf->layers_pending = false;
 	if (swarm_db_store_meta(xf->eng->node, xf->sw) != 0)
 		log_error("swarm %" PRId64 ": cannot record piece layers", xf->sw->id);
+	swarm_write_torrent(xf->eng->node, xf->sw);
 	log_info("swarm %" PRId64 ": piece layers complete; downloading", xf->sw->id);
 	for (struct peer *q = xf->peers; q; q = q->next) {
 		update_interest(q);
@@ -1606,6 +1613,9 @@ static void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 	uint8_t *tree = NULL;
 	struct sha256_ctx *ctx = NULL;
 	uint8_t *out = NULL;
+	/* A peer that asks and never reads gets rejects, not our memory. */
+	if (peer_outbuf_len(p) >= PEER_MAX_OUTBUF)
+		ok = false;
 	if (ok) {
 		/* The whole layer tree above the piece layer: width*2 nodes. */
 		tree = malloc(width * 2 * 32);
@@ -1667,6 +1677,7 @@ static int install_meta(struct xfer *xf)
 	}
 	if (swarm_db_store_meta(xf->eng->node, sw) != 0)
 		log_error("swarm %" PRId64 ": cannot record metadata", sw->id);
+	swarm_write_torrent(xf->eng->node, sw);
 	sw->state = SWARM_DOWNLOADING;
 	log_info("swarm %" PRId64 ": metadata received: %s, %zu files, %" PRIu64 " bytes", sw->id,
 		 mi->name, mi->file_count, mi->total_size);
@@ -1833,6 +1844,7 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 	b->piece = piece;
 	b->begin = begin;
 	b->len = (uint32_t)len;
+	b->avail = b->len;
 	b->rc = -ECANCELED;
 	memcpy(b->data, m->u.piece.data, len);
 	xf->wq[xf->n_wq++] = b;
@@ -1848,8 +1860,12 @@ static int on_request(struct peer *p, const struct wire_block *b)
 	if (!sw->meta || !xf->picker || b->index >= sw->meta->total_pieces)
 		return -EBADMSG; /* out of range: protocol violation */
 	uint32_t plen = picker_piece_len(xf->picker, b->index);
+	/* libtorrent models v2 with pad files up to each piece boundary and asks
+	 * for whole 16 KiB blocks that run past a file's end; such a block is
+	 * served as the file's bytes followed by zeros.  Past the piece length
+	 * itself is a protocol violation. */
 	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= plen ||
-	    b->length > plen - b->begin)
+	    (uint64_t)b->begin + b->length > sw->meta->piece_length)
 		return -EBADMSG;
 	if (p->am_choking || xf->eng->node->cfg.no_upload || sw->state == SWARM_PAUSED ||
 	    !swarm_have_test(sw, b->index))
@@ -1982,8 +1998,7 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 			return 0;
 		}
 		if (m->u.ext.id == EXT_UT_METADATA) {
-			on_metadata_msg(p, m->u.ext.payload, m->u.ext.len);
-			return 0;
+			return on_metadata_msg(p, m->u.ext.payload, m->u.ext.len);
 		}
 		if (m->u.ext.id == EXT_UT_PEX) {
 			on_pex(p, m->u.ext.payload, m->u.ext.len);

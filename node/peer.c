@@ -130,6 +130,12 @@ int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t 
 	if (p->state == PEER_DEAD || !p->bev)
 		return -ENOTCONN;
 	struct evbuffer *out = bufferevent_get_output(p->bev);
+	/* Whatever we queue for a peer is bounded: one that does not read its
+	 * answers is dropped rather than allowed to grow our memory. */
+	if (evbuffer_get_length(out) > PEER_MAX_OUTBUF_HARD) {
+		peer_close(p, "not reading what it asked for");
+		return -ENOBUFS;
+	}
 	if (!p->crypt) {
 		if ((alen && evbuffer_add(out, a, alen) != 0) ||
 		    (blen && evbuffer_add(out, b, blen) != 0))

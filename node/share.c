@@ -469,38 +469,14 @@ static int cmp_job_files(const void *a, const void *b)
 
 static int write_torrent_file(struct share_job *job, const struct buf *torrent)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 100], tmp[PATH_MAX + 110], hex[65];
+	char dir[PATH_MAX], path[PATH_MAX + 100], hex[65];
 	snprintf(dir, sizeof dir, "%s/torrents", job->node->cfg.data_dir);
 	int rc = mkdir_p(dir, 0700);
 	if (rc)
 		return rc;
 	hex_encode(job->meta->info_hash, 32, hex);
 	snprintf(path, sizeof path, "%s/%s.torrent", dir, hex);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off < torrent->len) {
-		ssize_t n = write(fd, torrent->data + off, torrent->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			close(fd);
-			unlink(tmp);
-			return rc;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0) {
-		rc = -errno;
-		close(fd);
-		unlink(tmp);
-		return rc;
-	}
-	close(fd);
-	return rename(tmp, path) == 0 ? 0 : -errno;
+	return write_file_atomic(path, torrent->data, torrent->len, 0644);
 }
 
 static void work_finalize(void *arg)

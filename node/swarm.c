@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "common/bencode.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -252,6 +253,63 @@ int swarm_delete_data(const struct swarm *sw)
 	return n;
 }
 
+static int cmp_root(const void *a, const void *b)
+{
+	const struct metainfo_file *x = *(const struct metainfo_file *const *)a;
+	const struct metainfo_file *y = *(const struct metainfo_file *const *)b;
+	return memcmp(x->root, y->root, 32);
+}
+
+void swarm_write_torrent(struct node *node, const struct swarm *sw)
+{
+	const struct metainfo *mi = sw->meta;
+	if (!mi || !mi->all_layers)
+		return;
+	/* "piece layers" keys are the roots of multi-piece files, sorted and
+	 * unique (identical files share one). */
+	const struct metainfo_file **files = calloc(mi->file_count + 1, sizeof *files);
+	if (!files)
+		return;
+	size_t n = 0;
+	for (size_t f = 0; f < mi->file_count; f++)
+		if (mi->files[f].piece_count > 1)
+			files[n++] = &mi->files[f];
+	qsort(files, n, sizeof *files, cmp_root);
+	struct buf b;
+	buf_init(&b, METAINFO_MAX_TORRENT_SIZE);
+	int rc = benc_put_dict(&b);
+	if (!rc)
+		rc = benc_put_cstr(&b, "info");
+	if (!rc)
+		rc = buf_append(&b, mi->info, mi->info_len); /* the exact bytes: same hash */
+	if (!rc)
+		rc = benc_put_cstr(&b, "piece layers");
+	if (!rc)
+		rc = benc_put_dict(&b);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (i > 0 && memcmp(files[i]->root, files[i - 1]->root, 32) == 0)
+			continue;
+		rc = benc_put_str(&b, files[i]->root, 32);
+		if (!rc)
+			rc = benc_put_str(&b, files[i]->layer, 32 * (size_t)files[i]->piece_count);
+	}
+	if (!rc)
+		rc = benc_put_end(&b);
+	if (!rc)
+		rc = benc_put_end(&b);
+	free(files);
+	char dir[PATH_MAX], path[PATH_MAX + 100];
+	snprintf(dir, sizeof dir, "%s/torrents", node->cfg.data_dir);
+	if (!rc)
+		rc = mkdir_p(dir, 0700);
+	swarm_torrent_path(node, sw, path, sizeof path);
+	if (!rc)
+		rc = write_file_atomic(path, b.data, b.len, 0644);
+	buf_destroy(&b);
+	if (rc)
+		log_error("swarm %" PRId64 ": cannot write %s: %s", sw->id, path, strerror(-rc));
+}
+
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len)
 {
 	char hex[65];
@@ -297,7 +355,10 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 	if (mi) {
 		char path[PATH_MAX + 100];
 		swarm_torrent_path(node, sw, path, sizeof path);
-		json_object_set_new(o, "torrent", json_string(path));
+		/* Named only once written (a magnet join writes it when the
+		 * piece layers are complete). */
+		json_object_set_new(o, "torrent",
+				    access(path, R_OK) == 0 ? json_text(path) : json_null());
 		json_object_set_new(o, "total_size", json_integer((json_int_t)mi->total_size));
 		json_object_set_new(o, "piece_length", json_integer((json_int_t)mi->piece_length));
 		json_object_set_new(o, "num_pieces", json_integer(mi->total_pieces));

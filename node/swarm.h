@@ -92,6 +92,12 @@ void swarm_content_root(const struct swarm *sw, char *out, size_t len);
  * and the directories left empty.  Returns the number of files deleted. */
 int swarm_delete_data(const struct swarm *sw);
 
+/* Write DATA_DIR/torrents/<hash>.torrent from the metadata: the exact info
+ * dict plus every piece layer.  Does nothing while layers are missing;
+ * failures are logged (the file is a convenience, the database is the
+ * record). */
+void swarm_write_torrent(struct node *node, const struct swarm *sw);
+
 /* DATA_DIR/torrents/<info-hash hex>.torrent */
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len);
 

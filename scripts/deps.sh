@@ -7,6 +7,7 @@ PKGS=(
   libsodium-dev libevent-dev libsqlite3-dev libjansson-dev libssl-dev   # shoal's libraries
   libcmocka-dev libclang-rt-dev                          # unit tests; libFuzzer
   python3 python3-libtorrent                             # integration + interop tests
+  gnuplot-nox valgrind                                   # distribution plot; memcheck leg
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -56,6 +56,17 @@ if [ $quick -eq 0 ]; then
   run_build clang CC=clang
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_build sanitizers CC=gcc --enable-sanitizers
+  echo "=== valgrind memcheck: integration tests against the gcc build's daemons"
+  for t in test_backbone test_share test_transfer; do
+    if (cd "$top/_build/gcc" && SHOAL_VALGRIND=1 SHOAL_TEST_MANY=3000 SHOAL_BIN="$PWD/shoal" \
+          SHOAL_SRCDIR="$top" timeout 1200 /usr/bin/python3 "$top/tests/integration/$t.py" \
+          >"$top/_build/valgrind-$t.out" 2>&1); then
+      echo "PASS: valgrind $t"; passed=$((passed + 1))
+    else
+      grep -v '^ok' "$top/_build/valgrind-$t.out" | tail -30; echo "FAIL: valgrind $t"
+      failed=$((failed + 1))
+    fi
+  done
   echo "=== distcheck"
   if make -C "$top/_build/gcc" -s distcheck >"$top/_build/gcc/distcheck.out" 2>&1; then
     echo "PASS: make distcheck"; passed=$((passed + 1))

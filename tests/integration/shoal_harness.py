@@ -74,10 +74,19 @@ class Daemon:
         self.token = None
 
     def command(self):
-        return [SHOAL, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
-                "--api-port", "0", "--bootstrap", ""] + self.args
+        cmd = [SHOAL, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
+               "--api-port", "0", "--bootstrap", ""] + self.args
+        if os.environ.get("SHOAL_VALGRIND"):
+            # memcheck: any error or definite leak turns the exit code to 99,
+            # which the tests' "stops cleanly" checks catch.
+            cmd = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                   "--track-fds=no"] + cmd
+        return cmd
 
-    def start(self, timeout=15, expect_ok=True):
+    def start(self, timeout=None, expect_ok=True):
+        if timeout is None:
+            timeout = 120 if os.environ.get("SHOAL_VALGRIND") else 15
         addr_file = os.path.join(self.data_dir, "api.addr")
         if expect_ok and os.path.exists(addr_file):
             os.unlink(addr_file)  # left by a daemon killed with SIGKILL
