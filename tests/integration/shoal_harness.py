@@ -200,3 +200,52 @@ class Checks:
     def done(self):
         print("%s: %d checks passed, %d failed" % (self.name, self.passed, self.failed))
         sys.exit(1 if self.failed else 0)
+
+
+def write_file(path, data):
+    """Create `path` (and its folders) holding `data` (bytes)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def tree_digest(root):
+    """{relative path: sha256 hex} of every file under `root`."""
+    import hashlib
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def wait_for(what, fn, timeout, interval=0.2):
+    """Poll fn() until it returns something true; returns it, or the last
+    (false) value after `timeout` seconds, saying so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got or time.monotonic() >= deadline:
+            if not got:
+                print("# gave up waiting for %s after %ss" % (what, timeout))
+            return got
+        time.sleep(interval)
+
+
+def wait_state(d, sid, want="seeding", timeout=90, leave=("hashing", "checking")):
+    """Poll GET /swarms/SID on daemon `d` until its state is `want` (or, with
+    want=None, until it leaves the `leave` states); returns the swarm.
+    Raises AssertionError on "error" or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    sw = None
+    while time.monotonic() < deadline:
+        sw = d.api("GET", "/api/v1/swarms/%s" % sid)
+        if (want and sw["state"] == want) or (not want and sw["state"] not in leave):
+            return sw
+        if sw["state"] == "error" and want != "error":
+            break
+        time.sleep(0.1)
+    raise AssertionError("swarm %s on %s: %s, wanted %s" % (
+        sid, d.name, sw and sw["state"], want or "not " + "/".join(leave)))

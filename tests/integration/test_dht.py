@@ -2,7 +2,6 @@
 each other, a download found through the DHT alone, a restart that rejoins
 from the saved routing table, and a flood of junk datagrams that must not
 stop a node from answering pings."""
-import hashlib
 import os
 import random
 import socket
@@ -11,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, tree_digest, wait_for, write_file  # noqa: E402,E501
 
 N = 9  # one bootstrap node and eight that know only it
 c = Checks("dht")
@@ -23,32 +22,7 @@ def elapsed():
     return "%.1fs" % (time.monotonic() - T0)
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
-
-def tree_digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
-def wait_for(what, fn, timeout):
-    """Poll fn() until it returns something true; returns it, or None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got or time.monotonic() >= deadline:
-            if not got:
-                print("# gave up waiting for %s after %ss" % (what, timeout))
-            return got
-        time.sleep(0.2)
 
 
 def dht(d):
@@ -108,8 +82,8 @@ c.check(dht(boot)["good_nodes"] >= N - 1, "the bootstrap node counts every node 
 
 # ---------------------------------------------------------------- 2. download through the DHT
 src = tmp.sub("dht-content")
-write(os.path.join(src, "payload.bin"), os.urandom(3 * 1024 * 1024 + 4321))
-write(os.path.join(src, "sub", "note.txt"), b"found through the DHT\n")
+write_file(os.path.join(src, "payload.bin"), os.urandom(3 * 1024 * 1024 + 4321))
+write_file(os.path.join(src, "sub", "note.txt"), b"found through the DHT\n")
 want = tree_digest(src)
 seed = nodes[3]
 r = seed.cli("share", src)

@@ -9,7 +9,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, wait_state, write_file  # noqa: E402
 
 try:
     import libtorrent as lt
@@ -21,12 +21,6 @@ tmp = TestDir()
 d = Daemon(tmp, "node").start()
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-
-
 def swarm_rows():
     db = sqlite3.connect(os.path.join(d.data_dir, "shoal.db"))
     try:
@@ -34,16 +28,6 @@ def swarm_rows():
             db.execute("SELECT count(*) FROM files").fetchone()[0]
     finally:
         db.close()
-
-
-def wait_state(sid, states=("hashing", "checking"), timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sw = d.api("GET", "/api/v1/swarms/%s" % sid)
-        if sw["state"] not in states:
-            return sw
-        time.sleep(0.1)
-    raise AssertionError("swarm %s still %s after %ss" % (sid, sw["state"], timeout))
 
 
 def lt_hash_of_dir(path, piece_length):
@@ -57,16 +41,16 @@ def lt_hash_of_dir(path, piece_length):
 # A tree with every shape BEP 52 cares about.
 rnd = os.urandom
 tree = tmp.sub("Ünïcødé share")
-write(os.path.join(tree, "empty"), b"")
-write(os.path.join(tree, "one-byte"), b"x")
-write(os.path.join(tree, "one-block"), rnd(16384))
-write(os.path.join(tree, "block-plus-one"), rnd(16385))
-write(os.path.join(tree, "pow2"), rnd(1 << 20))
-write(os.path.join(tree, "odd"), rnd(3 * 16384 + 77))
-write(os.path.join(tree, "a", "b", "c", "deep.txt"), b"deep\n")
-write(os.path.join(tree, "a", "naïve café.txt"), "non-ASCII ✓".encode())
-write(os.path.join(tree, "a.txt"), b"sorts before a/ bytewise")
-write(os.path.join(tree, "large"), rnd(5 * 1024 * 1024 + 3))
+write_file(os.path.join(tree, "empty"), b"")
+write_file(os.path.join(tree, "one-byte"), b"x")
+write_file(os.path.join(tree, "one-block"), rnd(16384))
+write_file(os.path.join(tree, "block-plus-one"), rnd(16385))
+write_file(os.path.join(tree, "pow2"), rnd(1 << 20))
+write_file(os.path.join(tree, "odd"), rnd(3 * 16384 + 77))
+write_file(os.path.join(tree, "a", "b", "c", "deep.txt"), b"deep\n")
+write_file(os.path.join(tree, "a", "naïve café.txt"), "non-ASCII ✓".encode())
+write_file(os.path.join(tree, "a.txt"), b"sorts before a/ bytewise")
+write_file(os.path.join(tree, "large"), rnd(5 * 1024 * 1024 + 3))
 
 t0 = time.monotonic()
 r = d.cli("share", tree)
@@ -103,12 +87,12 @@ c.equal(rows, (1, 10), "one swarm and its 10 files in SQLite")
 
 # The API answers at once with an id, and shows progress.
 big = tmp.sub("big")
-write(os.path.join(big, "blob"), rnd(64 * 1024 * 1024))
+write_file(os.path.join(big, "blob"), rnd(64 * 1024 * 1024))
 status, doc, _ = d.request("POST", "/api/v1/swarms", {"share": big})
 c.equal(status, 202, "POST share answers 202 at once")
 bid = (doc or {}).get("swarm", {}).get("id")
 c.check(isinstance(bid, int), "with the new swarm's id")
-sw = wait_state(bid)
+sw = wait_state(d, bid, want=None, timeout=120)
 c.equal(sw["state"], "seeding", "big share completes")
 
 # Same directory again: same swarm, no re-hash.
@@ -119,10 +103,10 @@ c.equal(swarm_rows()[0], 2, "no new swarm recorded")
 
 # Bad input: clear message, non-zero exit, nothing registered.
 before = swarm_rows()
-write(tmp.sub("plainfile"), b"x")
+write_file(tmp.sub("plainfile"), b"x")
 os.makedirs(tmp.sub("emptydir", "sub"), exist_ok=True)
 os.makedirs(tmp.sub("withlink"), exist_ok=True)
-write(tmp.sub("withlink", "ok"), b"fine")
+write_file(tmp.sub("withlink", "ok"), b"fine")
 os.symlink("/etc/passwd", tmp.sub("withlink", "escape"))
 badname = tmp.sub("badname").encode()
 os.makedirs(badname, exist_ok=True)
@@ -153,7 +137,7 @@ c.equal(status, 400, "API refuses a non-string share")
 
 # A file that keeps changing while it is hashed.
 moving = tmp.sub("moving")
-write(os.path.join(moving, "grows"), rnd(128 * 1024 * 1024))
+write_file(os.path.join(moving, "grows"), rnd(128 * 1024 * 1024))
 stop = threading.Event()
 
 
@@ -180,7 +164,7 @@ with open(os.path.join(tree, "large"), "r+b") as f:
     f.seek(1000)
     f.write(b"tampered")          # same size, new content and mtime
 d = Daemon(tmp, "node").start()
-sw = wait_state(1)
+sw = wait_state(d, 1, want=None, timeout=120)
 c.equal(sw["state"], "seeding", "shared swarm comes back after restart")
 c.equal(sw["info_hash"], info_hash, "with the same info-hash")
 c.check(sw["pieces_have"] < sw["num_pieces"], "the tampered piece is no longer offered",
@@ -219,7 +203,7 @@ for i in range(n_files):
 t0 = time.monotonic()
 r = d.cli("share", many, timeout=600)
 c.equal(r.returncode, 0, "a directory of %d small files shares" % n_files)
-msw = wait_state(r.stdout and d.api("GET", "/api/v1/swarms")["swarms"][-1]["id"])
+msw = wait_state(d, d.api("GET", "/api/v1/swarms")["swarms"][-1]["id"], want=None, timeout=120)
 c.equal(msw.get("num_files"), n_files, "with every file")
 print("# %d files shared in %.1f s" % (n_files, time.monotonic() - t0))
 

@@ -1,53 +1,23 @@
 """Transfers between shoal daemons: encrypted by default, one seed to many,
 resuming after kill -9, pause/resume/remove, encryption policies."""
-import hashlib
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import (Checks, Daemon, TestDir, tree_digest, wait_state,  # noqa: E402
+                           write_file)
 
 c = Checks("transfer")
 tmp = TestDir()
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def tree_digest(root):
-    """{relative path: sha256} of every file under root."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
-def wait_state(d, sid, want="seeding", timeout=90):
-    deadline = time.monotonic() + timeout
-    sw = None
-    while time.monotonic() < deadline:
-        sw = d.api("GET", "/api/v1/swarms/%s" % sid)
-        if sw["state"] == want:
-            return sw
-        if sw["state"] == "error":
-            break
-        time.sleep(0.1)
-    raise AssertionError("swarm %s on %s: %s, wanted %s" % (sid, d.name, sw and sw["state"], want))
-
-
 src = tmp.sub("content")
-write(os.path.join(src, "big.bin"), os.urandom(24 * 1024 * 1024 + 12345))
-write(os.path.join(src, "docs", "readme.txt"), b"hello swarm\n")
-write(os.path.join(src, "docs", "empty"), b"")
-write(os.path.join(src, "nested", "deep", "mid.bin"), os.urandom(3 * 1024 * 1024 + 1))
+write_file(os.path.join(src, "big.bin"), os.urandom(24 * 1024 * 1024 + 12345))
+write_file(os.path.join(src, "docs", "readme.txt"), b"hello swarm\n")
+write_file(os.path.join(src, "docs", "empty"), b"")
+write_file(os.path.join(src, "nested", "deep", "mid.bin"), os.urandom(3 * 1024 * 1024 + 1))
 want = tree_digest(src)
 
 seed = Daemon(tmp, "seed").start()
@@ -93,7 +63,7 @@ c.equal(seed.api("GET", "/api/v1/status")["transfer"]["upload_limit"], 64 * 1024
 r = seed.cli("limit", "--upload", "fast")
 c.equal(r.returncode, 2, "a bad rate is a usage error")
 small = tmp.sub("small")
-write(os.path.join(small, "four.bin"), os.urandom(4 * 1024 * 1024))
+write_file(os.path.join(small, "four.bin"), os.urandom(4 * 1024 * 1024))
 r = seed.cli("share", small)
 small_magnet = r.stdout.split("\n")[0]
 lim = Daemon(tmp, "limited").start()

@@ -7,7 +7,6 @@ the magnet with no --peer finds it through the DHT (and downloads from it).
 (2) A shoal daemon shares a directory and announces; libtorrent's
 dht_get_peers finds the shoal seed's address.  Exit 77 only when
 python3-libtorrent cannot be imported."""
-import hashlib
 import os
 import sys
 import time
@@ -15,7 +14,8 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from shoal_harness import Checks, Daemon, TestDir, free_port  # noqa: E402
+from shoal_harness import (Checks, Daemon, TestDir, free_port, tree_digest, wait_for,  # noqa: E402
+                           write_file)
 
 try:
     import libtorrent as lt
@@ -32,31 +32,7 @@ def elapsed():
     return "%.1fs" % (time.monotonic() - T0)
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
-
-def tree_digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
-def wait_for(what, fn, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got or time.monotonic() >= deadline:
-            if not got:
-                print("# gave up waiting for %s after %ss" % (what, timeout))
-            return got
-        time.sleep(0.2)
 
 
 def dht(d):
@@ -108,8 +84,8 @@ c.check(ok, "the shoal bootstrap node counts the libtorrent nodes as good (%d go
 
 # ---------------------------------------------------------------- 1. shoal finds libtorrent
 src = tmp.sub("lt-content")
-write(os.path.join(src, "blob.bin"), os.urandom(2 * 1024 * 1024 + 99))
-write(os.path.join(src, "t", "readme.txt"), b"seeded by libtorrent, found through shoal's DHT\n")
+write_file(os.path.join(src, "blob.bin"), os.urandom(2 * 1024 * 1024 + 99))
+write_file(os.path.join(src, "t", "readme.txt"), b"seeded by libtorrent, found through shoal's DHT\n")
 want = tree_digest(src)
 fs = lt.file_storage()
 lt.add_files(fs, src)
@@ -187,7 +163,7 @@ c.equal(tree_digest(os.path.join(dl, "lt-content")), want, "byte-identical to li
 
 # ---------------------------------------------------------------- 2. libtorrent finds shoal
 src2 = tmp.sub("shoal-content")
-write(os.path.join(src2, "data.bin"), os.urandom(1024 * 1024 + 7))
+write_file(os.path.join(src2, "data.bin"), os.urandom(1024 * 1024 + 7))
 r = shoal_seed.cli("share", src2)
 c.equal(r.returncode, 0, "a shoal daemon shares a directory")
 magnet2 = r.stdout.split("\n")[0]
