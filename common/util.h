@@ -11,6 +11,9 @@
 /* Lower-case hex of `len` bytes into `out`, which must hold 2*len+1 bytes. */
 void hex_encode(const uint8_t *in, size_t len, char *out);
 
+/* Value 0..15 of one hex digit (either case), or -1. */
+int hex_digit_value(int c);
+
 /* Decode exactly 2*len hex digits (either case) from `in` into `out`.
  * Returns 0, or -EINVAL if `in` is not that many hex digits. */
 int hex_decode(const char *in, size_t in_len, uint8_t *out, size_t len)

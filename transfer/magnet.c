@@ -34,17 +34,6 @@ const char *magnet_strerror(int err)
 	}
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode [p, end) into out (at least end - p bytes); '+' becomes a
  * space when `plus_space`.  Returns the decoded length or MAGNET_E_ESCAPE. */
 static long pct_decode(const uint8_t *p, const uint8_t *end, bool plus_space, uint8_t *out)
@@ -54,7 +43,7 @@ static long pct_decode(const uint8_t *p, const uint8_t *end, bool plus_space, ui
 		if (*p == '%') {
 			if (end - p < 3)
 				return MAGNET_E_ESCAPE;
-			int hi = hexval(p[1]), lo = hexval(p[2]);
+			int hi = hex_digit_value(p[1]), lo = hex_digit_value(p[2]);
 			if (hi < 0 || lo < 0)
 				return MAGNET_E_ESCAPE;
 			out[n++] = (uint8_t)(hi << 4 | lo);
