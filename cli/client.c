@@ -209,6 +209,22 @@ done:
 	return rc;
 }
 
+int cli_call(const struct cli_conn *conn, const char *cmd, const char *method, const char *path,
+	     const json_t *body, json_t **reply_out)
+{
+	int status;
+	int rc = cli_request(conn, method, path, body, &status, reply_out);
+	if (rc)
+		return rc;
+	if (status < 200 || status > 299) {
+		cli_print_error(cmd, status, *reply_out);
+		json_decref(*reply_out);
+		*reply_out = NULL;
+		return CLI_FAIL;
+	}
+	return 0;
+}
+
 void cli_print_error(const char *cmd, int status, const json_t *reply)
 {
 	const char *msg = NULL;

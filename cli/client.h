@@ -36,6 +36,12 @@ int cli_load_conn(struct cli_conn *conn);
 int cli_request(const struct cli_conn *conn, const char *method, const char *path,
 		const json_t *body, int *status_out, json_t **json_out);
 
+/* cli_request expecting success (2xx): returns 0 with *reply_out (a new
+ * reference, may be NULL), or prints the daemon's error prefixed with
+ * "shoal CMD: " and returns CLI_FAIL (or CLI_NO_DAEMON). */
+int cli_call(const struct cli_conn *conn, const char *cmd, const char *method, const char *path,
+	     const json_t *body, json_t **reply_out);
+
 /* Print the "message" of a JSON error reply (or the status) to stderr,
  * prefixed with "shoal CMD: ". */
 void cli_print_error(const char *cmd, int status, const json_t *reply);

@@ -78,15 +78,11 @@ static int wait_done(const struct cli_conn *conn, long long id)
 			fprintf(stderr, "still downloading in the daemon; `shoal status` shows progress\n");
 			return 130;
 		}
-		int status, rc;
+		int rc;
 		json_t *sw = NULL;
-		if ((rc = cli_request(conn, "GET", path, NULL, &status, &sw)))
-			return rc;
-		if (status != 200) {
+		if ((rc = cli_call(conn, "join", "GET", path, NULL, &sw))) {
 			progress_finish(&bar);
-			cli_print_error("join", status, sw);
-			json_decref(sw);
-			return CLI_FAIL;
+			return rc;
 		}
 		const char *state = json_string_value(json_object_get(sw, "state"));
 		json_t *xfer = json_object_get(sw, "transfer");
@@ -168,16 +164,10 @@ int cmd_join(int argc, char **argv)
 		json_array_append_new(peers, json_string(o.peers[i]));
 	json_t *body = json_pack("{s:s,s:s,s:o}", "link", link, "into", into, "peers", peers);
 	json_t *reply = NULL;
-	int status;
-	rc = cli_request(&conn, "POST", "/api/v1/swarms", body, &status, &reply);
+	rc = cli_call(&conn, "join", "POST", "/api/v1/swarms", body, &reply);
 	json_decref(body);
 	if (rc)
 		return rc;
-	if (status != 200 && status != 202) {
-		cli_print_error("join", status, reply);
-		json_decref(reply);
-		return CLI_FAIL;
-	}
 	json_t *sw = json_object_get(reply, "swarm");
 	long long id = (long long)json_integer_value(json_object_get(sw, "id"));
 	if (o.json) {
@@ -221,14 +211,8 @@ int cmd_peers(int argc, char **argv)
 	char path[128];
 	snprintf(path, sizeof path, "/api/v1/swarms/%s/peers", id);
 	json_t *reply = NULL;
-	int status;
-	if ((rc = cli_request(&conn, "GET", path, NULL, &status, &reply)))
+	if ((rc = cli_call(&conn, "peers", "GET", path, NULL, &reply)))
 		return rc;
-	if (status != 200) {
-		cli_print_error("peers", status, reply);
-		json_decref(reply);
-		return CLI_FAIL;
-	}
 	if (o.json) {
 		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');

@@ -123,26 +123,20 @@ int cmd_status(int argc, char **argv)
 	}
 	if ((rc = cli_load_conn(&conn)))
 		return rc;
-	int status;
 	json_t *st = NULL, *swarms = NULL;
-	if ((rc = cli_request(&conn, "GET", "/api/v1/status", NULL, &status, &st)))
+	if ((rc = cli_call(&conn, "status", "GET", "/api/v1/status", NULL, &st)))
 		return rc;
-	if (status != 200) {
-		cli_print_error("status", status, st);
-		json_decref(st);
-		return CLI_FAIL;
-	}
 	if (json) {
 		json_dumpf(st, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 		json_decref(st);
 		return CLI_OK;
 	}
-	if ((rc = cli_request(&conn, "GET", "/api/v1/swarms", NULL, &status, &swarms))) {
+	if ((rc = cli_call(&conn, "status", "GET", "/api/v1/swarms", NULL, &swarms))) {
 		json_decref(st);
 		return rc;
 	}
-	print_status(st, status == 200 ? swarms : NULL);
+	print_status(st, swarms);
 	json_decref(st);
 	json_decref(swarms);
 	return CLI_OK;

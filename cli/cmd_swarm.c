@@ -52,15 +52,11 @@ static int wait_work(const struct cli_conn *conn, const char *cmd, const char *i
 	struct progress bar;
 	progress_init(&bar, stderr, strcmp(cmd, "share") == 0 ? "hashing " : "checking");
 	for (;;) {
-		int status, rc;
+		int rc;
 		json_t *sw = NULL;
-		if ((rc = cli_request(conn, "GET", path, NULL, &status, &sw)))
-			return rc;
-		if (status != 200) {
+		if ((rc = cli_call(conn, cmd, "GET", path, NULL, &sw))) {
 			progress_finish(&bar);
-			cli_print_error(cmd, status, sw);
-			json_decref(sw);
-			return CLI_FAIL;
+			return rc;
 		}
 		const char *state = json_string_value(json_object_get(sw, "state"));
 		json_t *work = json_object_get(sw, "work");
@@ -84,7 +80,7 @@ int cmd_share(int argc, char **argv)
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
 	struct cli_conn conn;
 	int json = 0;
-	const char *dir;
+	const char *dir = NULL;
 	int rc = cli_getopt("share", argc, argv, opts, on_json_flag, &json, &conn);
 	if (rc < 0)
 		return CLI_GETOPT_EXIT(rc);
@@ -98,16 +94,10 @@ int cmd_share(int argc, char **argv)
 	if ((rc = cli_load_conn(&conn)))
 		return rc;
 	json_t *body = json_pack("{s:s}", "share", abs), *reply = NULL;
-	int status;
-	rc = cli_request(&conn, "POST", "/api/v1/swarms", body, &status, &reply);
+	rc = cli_call(&conn, "share", "POST", "/api/v1/swarms", body, &reply);
 	json_decref(body);
 	if (rc)
 		return rc;
-	if (status != 200 && status != 202) {
-		cli_print_error("share", status, reply);
-		json_decref(reply);
-		return CLI_FAIL;
-	}
 	char id[32];
 	snprintf(id, sizeof id, "%lld",
 		 (long long)json_integer_value(json_object_get(json_object_get(reply, "swarm"), "id")));
@@ -144,7 +134,7 @@ static int swarm_action(const char *cmd, int argc, char **argv)
 	bool is_remove = strcmp(cmd, "remove") == 0, is_verify = strcmp(cmd, "verify") == 0;
 	struct cli_conn conn;
 	int flag = 0;
-	const char *id;
+	const char *id = NULL;
 	int rc = cli_getopt(cmd, argc, argv, is_remove ? remove_opts : is_verify ? verify_opts : NULL,
 			    on_json_flag, &flag, &conn);
 	if (rc < 0)
@@ -166,16 +156,10 @@ static int swarm_action(const char *cmd, int argc, char **argv)
 		snprintf(path, sizeof path, "/api/v1/swarms/%s/%s", id, cmd);
 		body = json_object();
 	}
-	int status;
-	rc = cli_request(&conn, is_remove ? "DELETE" : "POST", path, body, &status, &reply);
+	rc = cli_call(&conn, cmd, is_remove ? "DELETE" : "POST", path, body, &reply);
 	json_decref(body);
 	if (rc)
 		return rc;
-	if (status >= 300) {
-		cli_print_error(cmd, status, reply);
-		json_decref(reply);
-		return CLI_FAIL;
-	}
 	if (is_verify) {
 		char sid[32];
 		snprintf(sid, sizeof sid, "%lld",
@@ -269,11 +253,10 @@ int cmd_limit(int argc, char **argv)
 		return rc;
 	char path[128];
 	json_t *reply = NULL, *body = NULL;
-	int status;
 	if (!o.up && !o.down) {
 		if (id)
 			snprintf(path, sizeof path, "/api/v1/swarms/%s", id);
-		if ((rc = cli_request(&conn, "GET", id ? path : "/api/v1/status", NULL, &status, &reply)))
+		if ((rc = cli_call(&conn, "limit", "GET", id ? path : "/api/v1/status", NULL, &reply)))
 			return rc;
 	} else {
 		body = json_object();
@@ -283,15 +266,10 @@ int cmd_limit(int argc, char **argv)
 			json_object_set_new(body, "download", json_string(o.down));
 		if (id)
 			snprintf(path, sizeof path, "/api/v1/swarms/%s/limits", id);
-		rc = cli_request(&conn, "POST", id ? path : "/api/v1/limits", body, &status, &reply);
+		rc = cli_call(&conn, "limit", "POST", id ? path : "/api/v1/limits", body, &reply);
 		json_decref(body);
 		if (rc)
 			return rc;
-	}
-	if (status != 200) {
-		cli_print_error("limit", status, reply);
-		json_decref(reply);
-		return CLI_FAIL;
 	}
 	const json_t *lim = json_object_get(reply, "transfer") ? json_object_get(reply, "transfer")
 							       : reply;
