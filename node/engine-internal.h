@@ -79,6 +79,7 @@ struct peer {
 	bool encrypted;
 	bool ext_ok;                 /* BEP 10 extension handshake received */
 	struct bufferevent *bev;
+	struct event *fast_read;     /* our own reads, when no download limit applies */
 	struct crypt *crypt;
 	struct wire_decoder dec;
 	struct sockaddr_storage addr;
@@ -176,6 +177,7 @@ struct engine {
 	uint64_t rng;
 	uint8_t scratch[CRYPT_MAX_PLAIN];    /* decrypted record */
 	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
+	uint8_t rbuf[256 * 1024];            /* socket reads on the fast path */
 	uint8_t sealbuf[CRYPT_SEALED_LEN(CRYPT_MAX_PLAIN)];
 	uint64_t last_tick_ms;
 };
@@ -191,6 +193,10 @@ int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t 
 /* Send the BitTorrent and extension handshakes and our bitfield. */
 void peer_send_handshake(struct peer *p);
 size_t peer_outbuf_len(const struct peer *p);
+/* Read the socket ourselves in 256 KiB gulps (true), or through the
+ * bufferevent so libevent's rate limits apply (false).  libevent 2.1 reads
+ * at most 4 KiB per call, which made reading the leecher's bottleneck. */
+void peer_set_fast_read(struct peer *p, bool fast);
 void peer_format_addr(const struct sockaddr *sa, char *out, size_t len);
 void engine_reap(struct engine *eng);
 

@@ -50,6 +50,7 @@ static int install_meta(struct xfer *xf);
 static void free_layer_acc(struct xfer *xf);
 static void flush_have_now(struct xfer *xf);
 static void apply_swarm_limits(struct xfer *xf);
+static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
 
 uint64_t engine_rand(struct engine *eng)
@@ -119,6 +120,16 @@ int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 	eng->node->cfg.upload_limit = up;
 	eng->node->cfg.download_limit = down;
 	return 0;
+}
+
+/* Reading through the bufferevent is needed only when a download limit
+ * applies (libevent's buckets meter its reads); otherwise read directly. */
+static void update_read_mode(struct peer *p)
+{
+	if (p->state != PEER_ACTIVE || !p->xf)
+		return;
+	peer_set_fast_read(p, p->eng->node->cfg.download_limit == 0 &&
+				      p->xf->sw->download_limit == 0);
 }
 
 /* A swarm's own limits are shared out evenly over its connections (a
@@ -821,6 +832,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	if (xf->sw->meta && xf->picker && peer_meta_ready(p) != 0)
 		return -ENOMEM;
 	apply_swarm_limits(xf); /* before a single block moves */
+	update_read_mode(p);
 	if (!p->handshake_sent)
 		peer_send_handshake(p);
 	log_debug("peer %s: connected to swarm %" PRId64 " (%s, %s)", p->name, xf->sw->id,
@@ -2063,6 +2075,7 @@ static void peer_tick(struct peer *p, uint64_t now, double dt)
 	p->down_rate = 0.6 * p->down_rate + 0.4 * (double)p->down_tick / dt;
 	p->up_rate = 0.6 * p->up_rate + 0.4 * (double)p->up_tick / dt;
 	p->down_tick = p->up_tick = 0;
+	update_read_mode(p); /* limits may have changed */
 	if (now - p->last_send_ms > PEER_KEEPALIVE_MS) {
 		uint8_t k[WIRE_KEEPALIVE_LEN];
 		wire_put_keepalive(k);

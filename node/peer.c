@@ -190,7 +190,18 @@ void peer_close(struct peer *p, const char *why)
 	log_debug("peer %s: closed: %s", p->name, why);
 	engine_on_peer_gone(p);
 	p->state = PEER_DEAD;
+	if (p->fast_read) {
+		event_free(p->fast_read);
+		p->fast_read = NULL;
+	}
 	if (p->bev) {
+		/* Leave the rate-limit group and drop any per-connection bucket
+		 * before freeing: libevent finalizes a bufferevent later, and a
+		 * group that unsuspends its members in between would write on it. */
+		bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+		bufferevent_set_rate_limit(p->bev, NULL);
+		bufferevent_remove_from_rate_limit_group(p->bev);
+		bufferevent_setcb(p->bev, NULL, NULL, NULL, NULL);
 		bufferevent_free(p->bev);
 		p->bev = NULL;
 	}
@@ -306,6 +317,50 @@ static int sniff(struct peer *p, struct evbuffer *in)
 	default:
 		peer_close(p, "neither BitTorrent nor shoal transport");
 		return -1;
+	}
+}
+
+static void on_fast_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer *p = arg;
+	(void)what;
+	ssize_t n = recv(fd, p->eng->rbuf, sizeof p->eng->rbuf, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		peer_close(p, "connection error");
+		return;
+	}
+	if (n == 0) {
+		peer_close(p, "closed by peer");
+		return;
+	}
+	if (p->crypt)
+		feed_crypt(p, p->eng->rbuf, (size_t)n);
+	else
+		feed_plain(p, p->eng->rbuf, (size_t)n);
+}
+
+void peer_set_fast_read(struct peer *p, bool fast)
+{
+	if (p->state == PEER_DEAD || !p->bev || fast == (p->fast_read != NULL))
+		return;
+	if (fast) {
+		p->fast_read = event_new(p->eng->node->base, bufferevent_getfd(p->bev),
+					 EV_READ | EV_PERSIST, on_fast_read, p);
+		if (!p->fast_read || event_add(p->fast_read, NULL) != 0) {
+			if (p->fast_read)
+				event_free(p->fast_read);
+			p->fast_read = NULL;
+			return;
+		}
+		/* Whatever the bufferevent already holds is still drained by
+		 * on_read, which is running or about to run. */
+		bufferevent_disable(p->bev, EV_READ);
+	} else {
+		event_free(p->fast_read);
+		p->fast_read = NULL;
+		bufferevent_enable(p->bev, EV_READ);
 	}
 }
 
