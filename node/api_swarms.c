@@ -325,6 +325,13 @@ static void handle_swarm_verify(struct api_req *r)
 	struct swarm *sw = swarm_or_404(r);
 	if (!sw)
 		return;
+	if (sw->state == SWARM_DOWNLOADING || sw->state == SWARM_METADATA) {
+		api_reply_error(r, 409, "busy",
+				"swarm %" PRId64 " is downloading (every piece is checked as it "
+				"arrives); pause it first to re-check its files",
+				sw->id);
+		return;
+	}
 	int rc = sw->meta ? share_verify_start(r->node, sw, true) : -EINVAL;
 	if (rc == -EBUSY) {
 		api_reply_error(r, 409, "busy", "swarm %" PRId64 " is already %s", sw->id,

@@ -323,6 +323,54 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 		sw->xfer->known[sw->xfer->n_known - 1].banned = true;
 }
 
+/* The picker from the current verified bitmap (after a check changed it). */
+static int rebuild_picker(struct xfer *xf)
+{
+	const struct metainfo *mi = xf->sw->meta;
+	uint32_t *lens = calloc(mi->total_pieces ? mi->total_pieces : 1, sizeof *lens);
+	if (!lens)
+		return -ENOMEM;
+	for (size_t f = 0; f < mi->file_count; f++)
+		for (uint32_t i = 0; i < mi->files[f].piece_count; i++)
+			lens[mi->files[f].first_piece + i] =
+				(uint32_t)merkle_piece_size(mi->files[f].size, mi->piece_length, i);
+	struct picker *np = NULL;
+	int rc = picker_new(lens, mi->total_pieces, &np);
+	free(lens);
+	struct bitfield have;
+	if (rc == 0 && (rc = bitfield_init(&have, mi->total_pieces)) == 0) {
+		for (uint32_t i = 0; i < mi->total_pieces; i++)
+			if (swarm_have_test(xf->sw, i))
+				bitfield_set(&have, i);
+		rc = picker_load_have(np, &have);
+		bitfield_destroy(&have);
+	}
+	if (rc) {
+		picker_free(np);
+		return rc;
+	}
+	picker_free(xf->picker);
+	xf->picker = np;
+	return 0;
+}
+
+void engine_swarm_have_changed(struct engine *eng, struct swarm *sw)
+{
+	struct xfer *xf = sw->xfer;
+	if (!eng || !xf || !xf->picker)
+		return;
+	bool running = !xf->stopped;
+	/* Peers hold availability counted into the old picker: reconnect. */
+	engine_swarm_stop(eng, sw);
+	if (rebuild_picker(xf) != 0)
+		log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
+	if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING &&
+	    sw->have_count < sw->meta->total_pieces)
+		sw->state = SWARM_DOWNLOADING;
+	if (running && engine_swarm_start(eng, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot restart transfers", sw->id);
+}
+
 int engine_swarm_start(struct engine *eng, struct swarm *sw)
 {
 	if (!eng)

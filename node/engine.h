@@ -23,6 +23,9 @@ void engine_free(struct engine *eng);
 int engine_swarm_start(struct engine *eng, struct swarm *sw) __attribute__((warn_unused_result));
 /* Stop a swarm's transfers (pause, error, removal); its peers are closed. */
 void engine_swarm_stop(struct engine *eng, struct swarm *sw);
+/* The verified bitmap changed outside the engine (a check): rebuild the
+ * picker and reconnect. */
+void engine_swarm_have_changed(struct engine *eng, struct swarm *sw);
 /* True while worker jobs still reference the swarm's transfer state. */
 bool engine_swarm_busy(const struct swarm *sw);
 /* Free a stopped swarm's transfer state. */

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/util.h"
+#include "node/engine.h"
 #include "node/node.h"
 #include "node/swarm.h"
 #include "node/workers.h"
@@ -66,6 +67,7 @@ struct share_job {
 	struct node *node;
 	struct swarm *sw;
 	enum job_kind kind;
+	char root[PATH_MAX];         /* where the files are (a join's content root) */
 	uint64_t piece_length;
 	struct job_file *files;
 	size_t n_files, cap_files;
@@ -115,6 +117,10 @@ static struct share_job *job_new(struct node *node, struct swarm *sw, enum job_k
 	job->node = node;
 	job->sw = sw;
 	job->kind = kind;
+	if (kind == JOB_VERIFY && sw->meta)
+		swarm_content_root(sw, job->root, sizeof job->root);
+	else
+		snprintf(job->root, sizeof job->root, "%s", sw->root);
 	pthread_mutex_init(&job->lock, NULL);
 	return job;
 }
@@ -183,7 +189,7 @@ static int cmp_names(const void *a, const void *b)
 static void work_scan(void *arg)
 {
 	struct share_job *job = arg;
-	const char *root = job->sw->root;
+	const char *root = job->root;
 	char **stack = NULL, **names = NULL;
 	size_t depth_n = 0, depth_cap = 0, n_names = 0, cap_names = 0;
 	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -407,7 +413,7 @@ static void work_unit(void *arg)
 {
 	struct job_unit *u = arg;
 	struct share_job *job = u->job;
-	const char *root = job->sw->root;
+	const char *root = job->root;
 	struct sha256_ctx *ctx = sha256_new();
 	uint8_t *buf = malloc(READ_CHUNK);
 	if (!ctx || !buf) {
@@ -436,12 +442,17 @@ static void work_unit(void *arg)
 			close(fd);
 			break;
 		}
-		if (job->kind == JOB_VERIFY && (uint64_t)before.st_size != file->size) {
+		if (job->kind == JOB_VERIFY && (uint64_t)before.st_size > file->size) {
 			close(fd);
 			continue;
 		}
 		uint64_t first = u->files == 1 ? u->first_piece : 0;
 		uint64_t count = u->files == 1 ? u->pieces : file->pieces;
+		if (job->kind == JOB_VERIFY && (uint64_t)before.st_size < file->size) {
+			/* Only pieces wholly on disk can match; the rest stay not ok. */
+			uint64_t whole = (uint64_t)before.st_size / job->piece_length;
+			count = first >= whole ? 0 : (first + count > whole ? whole - first : count);
+		}
 		int rc = hash_pieces(job, file, fd, first, count, ctx, buf, root);
 		if (rc == 0 && fstat(fd, &after) == 0 &&
 		    ((uint64_t)after.st_size != (uint64_t)before.st_size ||
@@ -546,18 +557,21 @@ static void work_stat(void *arg)
 	for (size_t f = 0; f < job->n_files; f++) {
 		struct job_file *file = &job->files[f];
 		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", job->sw->root, file->path);
+		snprintf(path, sizeof path, "%s/%s", job->root, file->path);
 		struct stat st;
 		int64_t recorded = file->mtime_ns;
+		/* Larger than it should be: changed.  Smaller: a download in
+		 * progress (or a truncated file); its whole pieces are checked. */
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-		    (uint64_t)st.st_size != file->size) {
+		    (uint64_t)st.st_size > file->size) {
 			file->missing = true;
 			file->check = file->pieces > 0;
 			file->mtime_ns = 0;
 			continue;
 		}
 		file->mtime_ns = mtime_ns(&st);
-		file->check = file->pieces > 0 && file->mtime_ns != recorded;
+		file->check = file->pieces > 0 &&
+			      (file->mtime_ns != recorded || (uint64_t)st.st_size < file->size);
 	}
 }
 
@@ -712,6 +726,8 @@ static void job_end(struct share_job *job)
 		else if (!cancelled)
 			apply_verify(job);
 		sw->state = sw->resume_state;
+		if (!failed && !cancelled)
+			engine_swarm_have_changed(node->engine, sw);
 		if (swarm_db_save_state(node, sw) != 0)
 			log_error("swarm %" PRId64 ": cannot save its verified pieces", sw->id);
 	}

@@ -116,10 +116,10 @@ try:
 
     # Nothing written is corrupt: every 16 KiB block already on the tmpfs is
     # either still a hole (zeros, never written) or exactly the source bytes.
-    # (POST /verify is not used here: on a swarm that is still downloading it
-    # discards every verified piece and stalls the download -- a separate
-    # shoal bug, see the Hardening report.)
+    # (POST /verify is refused while a swarm downloads: pieces are checked as
+    # they arrive.)
     bad = 0
+    partial = 0
     checked = 0
     for name in ("a.bin", "b.bin"):
         p = os.path.join(mnt, "big", name)
@@ -134,8 +134,18 @@ try:
                 if got.count(0) == len(got):
                     continue
                 checked += 1
-                bad += got != ref[:len(got)]
-    print("# %d written blocks on the full tmpfs compared with the source" % checked)
+                if got == ref[:len(got)]:
+                    continue
+                # The write that hit ENOSPC may have stored only the start of
+                # its block; that block is unverified and is written again
+                # once space is back.  Anything else would be corruption.
+                k = len(got.rstrip(b"\0"))
+                if got[:k] == ref[:k]:
+                    partial += 1
+                else:
+                    bad += 1
+    print("# %d written blocks on the full tmpfs compared with the source (%d cut short by ENOSPC)"
+          % (checked, partial))
     c.check(checked > 0 and bad == 0, "every block written before the disk filled is intact",
             "(%d of %d differ)" % (bad, checked))
 

@@ -148,6 +148,18 @@ c.check(fetched < total, "bytes fetched after restart are fewer than the whole",
         "(%s of %s)" % (fetched, total))
 c.equal(tree_digest(os.path.join(dk, "content")), want, "the resumed download is byte-identical")
 
+# 4b. Re-checking a joined swarm: a damaged piece is found and fetched again.
+r = k2.cli("verify", "1")
+c.equal(r.returncode, 0, "verify of a complete joined swarm exits 0")
+with open(os.path.join(dk, "content", "big.bin"), "r+b") as f:
+    f.seek(5000)
+    f.write(b"damage!")
+r = k2.cli("verify", "1")
+c.check(r.returncode == 1 and "pieces verified" in r.stdout, "verify finds the damaged piece",
+        r.stdout + r.stderr)
+wait_state(k2, 1, timeout=120)
+c.equal(tree_digest(os.path.join(dk, "content")), want, "the damaged piece is fetched again")
+
 # 5. Pause, resume, remove --delete-data.
 r = k2.cli("pause", "1")
 c.check(r.returncode == 0 and "paused" in r.stdout, "pause", r.stdout + r.stderr)
