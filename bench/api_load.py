@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """api_load: how much load the control API takes while the daemon stays small.
 
-Starts a fresh daemon on loopback, points `wrk` (Debian package `wrk`) at
+Starts a fresh daemon on loopback sharing four small directories, opens
+--peers (200) peer connections to it (plain BitTorrent handshakes spread over
+the four swarms, held open), then points `wrk` (Debian package `wrk`) at
 GET /api/v1/status for --duration seconds (10) with --connections (4) over 2
 threads, with the bearer token set by a small Lua script written to OUT.  The
 Lua script's done() hook prints wrk's own summary as JSON, so nothing is
@@ -15,9 +17,12 @@ import argparse
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import benchlib as bl  # noqa: E402
@@ -49,6 +54,44 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def hold_peers(d, tmp, n):
+    """Share four directories on daemon `d` and open `n` peer connections to
+    it, each through a plain BitTorrent handshake; returns the sockets."""
+    hashes = []
+    for i in range(4):
+        src = os.path.join(tmp, "share%d" % i)
+        os.makedirs(src)
+        with open(os.path.join(src, "f"), "wb") as f:
+            f.write(os.urandom(1 << 20))
+        st, doc = d.request("POST", "/api/v1/swarms", {"share": src})
+        if st not in (200, 202):
+            raise RuntimeError("share -> %s %s" % (st, doc))
+        sid = doc["swarm"]["id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            st, sw = d.request("GET", "/api/v1/swarms/%d" % sid)
+            if sw and sw.get("state") == "seeding":
+                hashes.append(bytes.fromhex(sw["info_hash"])[:20])
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("share %d did not finish" % i)
+    socks = []
+    reserved = bytes([0, 0, 0, 0, 0, 0x10, 0, 0x10])
+    for k in range(n):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        peer_id = b"-BENCH0-" + struct.pack(">I", k) + os.urandom(8)
+        s.sendall(b"\x13BitTorrent protocol" + reserved + hashes[k % 4] + peer_id)
+        got = b""
+        while len(got) < 68:
+            chunk = s.recv(68 - len(got))
+            if not chunk:
+                raise RuntimeError("peer %d: the daemon closed the connection" % k)
+            got += chunk
+        socks.append(s)
+    return socks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="accepted for bench/run; same 10 s run")
@@ -58,6 +101,8 @@ def main():
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--peers", type=int, default=200,
+                    help="peer connections held open during the run (0 for none)")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -86,6 +131,9 @@ def main():
                 with open(lua_path, "w") as f:
                     os.fchmod(f.fileno(), 0o600)
                     f.write(LUA % {"token": d.token, "host": d.api_addr})
+                socks = hold_peers(d, tmp, a.peers) if a.peers else []
+                st, doc = d.request("GET", "/api/v1/status")
+                held = (doc or {}).get("transfer", {}).get("peers", 0)
                 idle = d.peak_rss_kib()
                 cpu0 = proc_cpu_seconds(d.pid)
                 r = subprocess.run([wrk, "-t", str(a.threads), "-c", str(a.connections),
@@ -94,7 +142,10 @@ def main():
                                    capture_output=True, text=True, timeout=a.duration + 60)
                 cpu = proc_cpu_seconds(d.pid) - cpu0
                 hwm = d.peak_rss_kib()
-                st_after, _ = d.request("GET", "/api/v1/status")
+                st_after, doc = d.request("GET", "/api/v1/status")
+                held_after = (doc or {}).get("transfer", {}).get("peers", 0)
+                for sk in socks:
+                    sk.close()
             finally:
                 rc = d.stop()
             js = [l for l in r.stdout.splitlines() if l.startswith("WRKJSON ")]
@@ -106,6 +157,7 @@ def main():
                       "errors": w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"],
                       "daemon_cpu_seconds": cpu, "peak_rss_kib": hwm, "idle_rss_kib": idle,
                       "alive_after": st_after == 200, "exit_code": rc,
+                      "peers_held": held, "peers_held_after": held_after,
                       "wrk_text": r.stdout[-1500:]})
             raw["runs"].append(w)
             print("  run %d: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, peak RSS %.1f MiB" % (
@@ -132,7 +184,10 @@ def main():
     cpu_per_req = bl.median([w["daemon_cpu_seconds"] / w["requests"] * 1e6 for w in runs
                              if w["requests"]])
     alive = all(w["alive_after"] for w in runs)
+    held = min(min(w["peers_held"], w["peers_held_after"]) for w in runs)
     rows = [
+        bl.row("API load: peer connections held during the run", held, "", None, None,
+               ">= %d" % a.peers, held >= a.peers),
         bl.row("API GET /status requests/s (4 conns)", rps, "req/s"),
         bl.row("API latency p50", p50, "ms", higher_is_better=False),
         bl.row("API latency p99", p99, "ms", higher_is_better=False),
@@ -146,8 +201,8 @@ def main():
                       "peak_rss_mib": rss, "daemon_cpu_us_per_request": cpu_per_req,
                       "alive_after": alive}
     bl.write_result(out, NAME, "ok", rows=rows, raw=raw, quick=a.quick, m=m)
-    print("\napi_load: wrk -t%d -c%d -d%ds GET /api/v1/status" % (a.threads, a.connections,
-                                                                 a.duration))
+    print("\napi_load: wrk -t%d -c%d -d%ds GET /api/v1/status, %d peer connections held" % (
+        a.threads, a.connections, a.duration, held))
     print(bl.table(["requests/s", "p50 ms", "p99 ms", "errors", "daemon CPU us/req",
                     "peak RSS MiB"], [[rps, p50, p99, errors, cpu_per_req, rss]]))
     return bl.EXIT_OK
