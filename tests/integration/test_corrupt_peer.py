@@ -115,7 +115,7 @@ def is_lt(p):
     """Is this /peers entry the libtorrent peer (by client name or its port)?"""
     client = str(p.get("client", "")).lower()
     addr = str(p.get("address", ""))
-    return "libtorrent" in client or addr.endswith(":%d" % lt_port)
+    return client.startswith("lt_peer/") or "libtorrent" in client or addr.endswith(":%d" % lt_port)
 
 
 def poll_leech():

@@ -128,14 +128,17 @@ if os.path.isfile(torrent):
     ses.remove_torrent(h)
     del h, ses
     compare_trees(src_a, os.path.join(out_a, "tree-a"), "(a) libtorrent's copy is byte-identical")
-    c.check(seen_peer.get("encrypted") is False,
-            "(a) shoal lists libtorrent as a plain (unencrypted) peer", "(peer %r)" % seen_peer)
-    c.check("libtorrent" in str(seen_peer.get("client", "")).lower()
-            or "lt" in str(seen_peer.get("client", "")).lower(),
-            "(a) and names its client", "(peer %r)" % seen_peer)
+    if c.check(bool(seen_peer), "(a) shoal listed libtorrent in /peers while it downloaded",
+               "(never seen: the connection did not last a 100 ms poll)"):
+        c.check(seen_peer.get("encrypted") is False,
+                "(a) as a plain (unencrypted) peer", "(peer %r)" % seen_peer)
+        # lt_peer sets libtorrent's user agent (the extended handshake's "v")
+        c.check(str(seen_peer.get("client", "")).startswith("lt_peer/"),
+                "(a) naming its client as libtorrent announces it", "(peer %r)" % seen_peer)
     sw = seed.api("GET", "/api/v1/swarms/1")
     c.check(sw["transfer"]["uploaded"] >= sw["total_size"],
-            "(a) shoal's uploaded counter covers the data", "(%r)" % sw["transfer"])
+            "(a) shoal's uploaded counter covers the data",
+            "(%r; fails with the padding bug above)" % sw["transfer"])
 c.equal(seed.stop(), 0, "(a) shoal seed stops cleanly")
 
 # ------------------------------------------------------------- (b) libtorrent -> shoal
