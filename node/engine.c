@@ -975,11 +975,17 @@ static size_t request_target(const struct peer *p)
 	return t;
 }
 
+/* Blocks received and waiting for the disk: past this we stop asking for
+ * more, so memory stays bounded when the disk (or the CPU) is slower than
+ * the network.  done_write() asks again. */
+#define WRITE_QUEUE_PAUSE 256
+
 static void request_more(struct peer *p)
 {
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->picker || xf->layers_pending || xf->disk_full ||
-	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING)
+	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING ||
+	    xf->n_wq >= WRITE_QUEUE_PAUSE)
 		return;
 	size_t target = request_target(p);
 	if (p->n_reqs >= target)
@@ -1121,6 +1127,9 @@ static void done_write(void *arg)
 	if (!xf->stopped) {
 		kick_writes(xf);
 		kick_verify(xf);
+		if (xf->n_wq < WRITE_QUEUE_PAUSE)
+			for (struct peer *p = xf->peers; p; p = p->next)
+				request_more(p);
 	}
 	job_done(xf);
 }
