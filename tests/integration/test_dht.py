@@ -197,9 +197,10 @@ c.check(after["nodes"] >= N - 2, "its routing table survived (%d nodes)" % after
 
 # ---------------------------------------------------------------- 5. UDP port taken
 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squat:
-    squat.bind(("0.0.0.0", 0))
+    # A port free for TCP too, so it is the UDP bind that fails (an
+    # ephemeral UDP port may well be taken for TCP by some connection).
     busy = Daemon(tmp, "busy")
-    busy.port = squat.getsockname()[1]
+    squat.bind(("0.0.0.0", busy.port))
     busy.start(expect_ok=False)
     try:
         rc = busy.proc.wait(timeout=15)
