@@ -124,6 +124,7 @@ struct xfer {
 	size_t n_known;
 	struct choker_state choker;
 	uint64_t last_choke_ms, last_pex_ms;
+	bool pex_due;                        /* a peer arrived: exchange at the next tick */
 	bool rechoke;                        /* run the choker at the next tick */
 	bool loading_peers;                  /* filling `known` from SQLite */
 	struct ev_token_bucket_cfg *limit_cfg; /* per-connection share of the swarm's limits */

@@ -52,6 +52,7 @@ static void flush_have_now(struct xfer *xf);
 static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
+static void connect_more(struct xfer *xf, uint64_t now);
 
 uint64_t engine_rand(struct engine *eng)
 {
@@ -690,9 +691,12 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
 		return -EINVAL;
 	}
 	struct known_peer *kp = known_add(sw->xfer, &ss, len, source);
-	if (kp)
-		kp->next_try_ms = 0;
-	return kp ? 0 : -ENOSPC;
+	if (!kp)
+		return -ENOSPC;
+	kp->next_try_ms = 0;
+	if (!sw->xfer->loading_peers)
+		connect_more(sw->xfer, now_ms()); /* now, not at the next tick */
+	return 0;
 }
 
 /* Open connections to remembered peers while there is room. */
@@ -2049,7 +2053,11 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 					return -ENOMEM;
 			}
 			request_metadata(p);
-			/* An incoming peer's listen address joins the address book. */
+			/* Peer exchange: the newcomer hears about everyone now, and
+			 * everyone hears about the newcomer at the next tick (BEP 11
+			 * leaves the schedule to us; waiting 30 s for the first round
+			 * kept leechers from finding each other). */
+			xf->pex_due = true;
 			if (!p->outgoing && p->listen_port) {
 				struct sockaddr_storage ss = p->addr;
 				if (ss.ss_family == AF_INET)
@@ -2164,8 +2172,8 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		xf->rechoke = false;
 		choke_round(xf, now);
 	}
-	if (now - xf->last_pex_ms >= ENGINE_PEX_INTERVAL_MS ||
-	    (xf->last_pex_ms == 0 && xf->n_peers > 1)) {
+	if (xf->pex_due || now - xf->last_pex_ms >= ENGINE_PEX_INTERVAL_MS) {
+		xf->pex_due = false;
 		xf->last_pex_ms = now;
 		send_pex(xf);
 	}

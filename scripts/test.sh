@@ -54,7 +54,8 @@ run_build() {
 run_build gcc CC=gcc
 if [ $quick -eq 0 ]; then
   run_build clang CC=clang
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:quarantine_size_mb=16 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_build sanitizers CC=gcc --enable-sanitizers
   echo "=== valgrind memcheck: integration tests against the gcc build's daemons"
   for t in test_backbone test_share test_transfer; do
