@@ -979,10 +979,10 @@ static size_t request_target(const struct peer *p)
 	return t;
 }
 
-/* Blocks received and waiting for the disk: past this we stop asking for
+/* Blocks received and waiting for the disk (16 MiB): past this we stop asking for
  * more, so memory stays bounded when the disk (or the CPU) is slower than
  * the network.  done_write() asks again. */
-#define WRITE_QUEUE_PAUSE 256
+#define WRITE_QUEUE_PAUSE 1024
 
 static void request_more(struct peer *p)
 {
