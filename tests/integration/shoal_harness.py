@@ -216,8 +216,11 @@ def tree_digest(root):
     for dirpath, _, files in os.walk(root):
         for name in files:
             p = os.path.join(dirpath, name)
+            h = hashlib.sha256()
             with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(p, root)] = h.hexdigest()
     return out
 
 

@@ -19,14 +19,13 @@ last moment of each run) plus the final run's figure.
 The random seed is printed; SHOAL_IT_SEED=N replays the same kill points.
 Bounded to about two minutes; daemons stopped by PID; temp dir removed.
 """
-import hashlib
 import os
 import random
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest  # noqa: E402
 
 SEED = int(os.environ.get("SHOAL_IT_SEED") or time.time())
 print("# random seed %d (SHOAL_IT_SEED=%d replays these kill points)" % (SEED, SEED))
@@ -43,29 +42,14 @@ def left():
     return BUDGET - (time.monotonic() - T0)
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
 
-def tree_digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            out[os.path.relpath(p, root)] = h.hexdigest()
-    return out
 
 
 src = tmp.sub("content")
-write(os.path.join(src, "one.bin"), os.urandom(28 * 1000 * 1000 + 777))
-write(os.path.join(src, "sub", "two.bin"), os.urandom(12 * 1000 * 1000 + 3))
-write(os.path.join(src, "sub", "tiny.txt"), b"tiny\n")
+write_file(os.path.join(src, "one.bin"), os.urandom(28 * 1000 * 1000 + 777))
+write_file(os.path.join(src, "sub", "two.bin"), os.urandom(12 * 1000 * 1000 + 3))
+write_file(os.path.join(src, "sub", "tiny.txt"), b"tiny\n")
 want = tree_digest(src)
 
 seed = Daemon(tmp, "seed", ["--upload-limit", "4M"]).start()

@@ -9,14 +9,13 @@ byte-identical.  The tmpfs is unmounted in a finally block whatever happens.
 Needs root and a working `mount -t tmpfs`; otherwise exits 77 (skipped) and
 says why.  Daemons are stopped by PID; the temp dir is removed.
 """
-import hashlib
 import os
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest  # noqa: E402
 
 if os.geteuid() != 0:
     print("SKIP: needs root to mount a small tmpfs (running as uid %d)" % os.geteuid())
@@ -35,23 +34,8 @@ if r.returncode != 0:
 c = Checks("disk_full")
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
 
-def tree_digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            out[os.path.relpath(p, root)] = h.hexdigest()
-    return out
 
 
 def wait_for(pred, timeout, step=0.1):
@@ -66,11 +50,11 @@ def wait_for(pred, timeout, step=0.1):
 
 try:
     big = tmp.sub("big")
-    write(os.path.join(big, "a.bin"), os.urandom(14 * 1000 * 1000 + 11))
-    write(os.path.join(big, "b.bin"), os.urandom(6 * 1000 * 1000 + 7))
+    write_file(os.path.join(big, "a.bin"), os.urandom(14 * 1000 * 1000 + 11))
+    write_file(os.path.join(big, "b.bin"), os.urandom(6 * 1000 * 1000 + 7))
     want_big = tree_digest(big)
     small = tmp.sub("other")
-    write(os.path.join(small, "x.bin"), os.urandom(3 * 1000 * 1000 + 1))
+    write_file(os.path.join(small, "x.bin"), os.urandom(3 * 1000 * 1000 + 1))
     want_small = tree_digest(small)
 
     seed = Daemon(tmp, "seed").start()

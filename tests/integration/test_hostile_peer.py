@@ -12,7 +12,6 @@ Every wait is bounded; the seed and the leecher are stopped by PID; the temp
 dir is removed.  Checks that fail on a known shoal bug say "BUG:" in their
 name (see the Hardening report).
 """
-import hashlib
 import os
 import random
 import select
@@ -22,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest  # noqa: E402
 
 SEED = int(os.environ.get("SHOAL_IT_SEED") or time.time())
 print("# random seed %d (SHOAL_IT_SEED=%d reproduces the content)" % (SEED, SEED))
@@ -41,20 +40,8 @@ HANDSHAKE_TIMEOUT = 15.0   # node/engine-internal.h PEER_HANDSHAKE_TIMEOUT_MS
 CLOSE_WAIT = 5.0           # how long a violation may take to close the connection
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
 
-def tree_digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def rbytes(n):
@@ -207,9 +194,9 @@ def established():
 
 # --- the seed ---------------------------------------------------------------
 src = tmp.sub("content")
-write(os.path.join(src, "a_big.bin"), rbytes(9 * 1024 * 1024 + 5))
-write(os.path.join(src, "b_small.txt"), b"a small file\n" * 7)
-write(os.path.join(src, "c", "mid.bin"), rbytes(1536 * 1024 + 3))
+write_file(os.path.join(src, "a_big.bin"), rbytes(9 * 1024 * 1024 + 5))
+write_file(os.path.join(src, "b_small.txt"), b"a small file\n" * 7)
+write_file(os.path.join(src, "c", "mid.bin"), rbytes(1536 * 1024 + 3))
 want = tree_digest(src)
 
 seed = Daemon(tmp, "seed", ["--encryption", "prefer", "--log-level", "debug"]).start()

@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
-from shoal_harness import Checks, Daemon, TestDir  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, write_file  # noqa: E402
 
 try:
     import libtorrent  # noqa: F401
@@ -34,19 +34,15 @@ c = Checks("transfer_lt")
 tmp = TestDir("shoal-lt-")
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def make_tree(root):
-    write(os.path.join(root, "big", "twenty.bin"), os.urandom(20 * 1000 * 1000 + 123))
-    write(os.path.join(root, "a", "b", "c", "deep.txt"), b"deep in the tree\n")
-    write(os.path.join(root, "a", "one-block"), os.urandom(16384))
-    write(os.path.join(root, "a", "odd"), os.urandom(3 * 16384 + 77))
-    write(os.path.join(root, "small.txt"), b"a small file\n")
-    write(os.path.join(root, "empty"), b"")
+    write_file(os.path.join(root, "big", "twenty.bin"), os.urandom(20 * 1000 * 1000 + 123))
+    write_file(os.path.join(root, "a", "b", "c", "deep.txt"), b"deep in the tree\n")
+    write_file(os.path.join(root, "a", "one-block"), os.urandom(16384))
+    write_file(os.path.join(root, "a", "odd"), os.urandom(3 * 16384 + 77))
+    write_file(os.path.join(root, "small.txt"), b"a small file\n")
+    write_file(os.path.join(root, "empty"), b"")
 
 
 def digest_tree(root):
