@@ -34,3 +34,11 @@ TESTS += tests/fuzz/replay_api_json
 tests_fuzz_replay_api_json_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_api_json.c
 tests_fuzz_replay_api_json_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) -DFUZZ_SURFACE=\"api_json\"
 tests_fuzz_replay_api_json_LDADD = $(NODE_LIBS)
+
+# A whole peer connection of a real engine (transport, wire, engine), fuzzed.
+check_PROGRAMS += tests/fuzz/replay_peer
+TESTS += tests/fuzz/replay_peer
+tests_fuzz_replay_peer_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_peer.c
+tests_fuzz_replay_peer_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) $(EVENT_CFLAGS) \
+	$(SQLITE_CFLAGS) $(SODIUM_CFLAGS) -DFUZZ_SURFACE=\"peer\"
+tests_fuzz_replay_peer_LDADD = $(NODE_LIBS)
