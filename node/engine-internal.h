@@ -151,6 +151,7 @@ struct xfer {
 	uint8_t *md;
 	uint32_t md_size;
 	uint8_t *md_have;                    /* per 16 KiB piece: 0 none, 1 asked, 2 have */
+	uint32_t *md_from;                   /* per piece: uid of the peer that sent it */
 	/* BEP 52 piece layers still missing (magnet joins) */
 	bool layers_pending;
 	uint64_t layers_asked_ms;

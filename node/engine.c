@@ -582,6 +582,7 @@ void engine_swarm_free(struct swarm *sw)
 	free(xf->known);
 	free(xf->md);
 	free(xf->md_have);
+	free(xf->md_from);
 	free(xf);
 	sw->xfer = NULL;
 }
@@ -1259,6 +1260,28 @@ static void swarm_completed(struct xfer *xf)
 	}
 }
 
+/* Count `n` strikes against a peer that sent data failing its hash (a
+ * piece, the metadata, a piece layer); at PEER_BAN_STRIKES it is banned
+ * for the swarm's life (remembered in SQLite) and dropped.  Returns true
+ * when the peer was dropped. */
+static bool strike(struct peer *p, unsigned n, const char *what)
+{
+	struct xfer *xf = p->xf;
+	p->strikes += n;
+	if (p->strikes < PEER_BAN_STRIKES)
+		return false;
+	log_warn("swarm %" PRId64 ": banning %s: sent %s that fails its hash", xf->sw->id, p->name,
+		 what);
+	if (p->known) {
+		char host[INET6_ADDRSTRLEN];
+		uint16_t port = addr_host(&p->known->addr, host, sizeof host);
+		p->known->banned = true;
+		swarm_db_save_peer(xf->eng->node, xf->sw, host, port, p->known->source, true);
+	}
+	peer_close(p, "banned: bad data");
+	return true;
+}
+
 /* A piece's verdict, on the loop. */
 static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 {
@@ -1291,18 +1314,7 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		if (!p)
 			continue;
 		/* Sole contributor: certainly guilty; counts double. */
-		p->strikes += nb == 1 ? PEER_BAN_STRIKES : 1;
-		if (p->strikes >= PEER_BAN_STRIKES) {
-			log_warn("swarm %" PRId64 ": banning %s: sent data that fails its hash", sw->id,
-				 p->name);
-			if (p->known) {
-				char host[INET6_ADDRSTRLEN];
-				uint16_t port = addr_host(&p->known->addr, host, sizeof host);
-				p->known->banned = true;
-				swarm_db_save_peer(xf->eng->node, sw, host, port, p->known->source, true);
-			}
-			peer_close(p, "banned: bad data");
-		}
+		strike(p, nb == 1 ? PEER_BAN_STRIKES : 1, "data");
 	}
 	for (struct peer *p = xf->peers; p; p = p->next)
 		request_more(p);
@@ -1501,6 +1513,7 @@ static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 		return 0;
 	memcpy(xf->md + (size_t)m.piece * WIRE_METADATA_PIECE, m.data, m.len);
 	xf->md_have[m.piece] = 2;
+	xf->md_from[m.piece] = p->uid;
 	for (uint32_t i = 0; i < pieces; i++)
 		if (xf->md_have[i] != 2)
 			return 0;
@@ -1517,13 +1530,24 @@ static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 			free(mi);
 		}
 		memset(xf->md_have, 0, pieces);
-		p->strikes++;
+		/* Blame who sent it: a sole sender is banned at once. */
+		uint32_t first = xf->md_from[0];
+		bool sole = true;
+		for (uint32_t i = 1; i < pieces; i++)
+			sole &= xf->md_from[i] == first;
+		for (uint32_t i = 0; i < pieces; i++) {
+			struct peer *q = find_peer(xf, xf->md_from[i]);
+			if (q && (i == 0 || xf->md_from[i] != xf->md_from[i - 1]))
+				strike(q, sole ? PEER_BAN_STRIKES : 1, "metadata");
+		}
 		return 0;
 	}
 	sw->meta = mi;
 	free(xf->md);
 	free(xf->md_have);
+	free(xf->md_from);
 	xf->md = xf->md_have = NULL;
+	xf->md_from = NULL;
 	(void)install_meta(xf); /* failures put the swarm in error and log why */
 	return 0;
 }
@@ -1649,8 +1673,8 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 		log_warn("swarm %" PRId64 ": peer %s sent piece hashes that do not verify", xf->sw->id,
 			 p->name);
 		memset(xf->layer_got[f], 0, chunks);
-		p->strikes++;
 		xf->layers_asked_ms = 0;
+		strike(p, PEER_BAN_STRIKES, "piece hashes");
 		return;
 	}
 	if (!mi->all_layers)
@@ -2047,9 +2071,11 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 			snprintf(p->client, sizeof p->client, "%s", p->ext.client);
 			if (!sw->meta && p->ext.metadata_size > 0 && p->ext.ut_metadata && !xf->md) {
 				xf->md_size = p->ext.metadata_size;
+				uint32_t n = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
 				xf->md = malloc(xf->md_size);
-				xf->md_have = calloc((xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE, 1);
-				if (!xf->md || !xf->md_have)
+				xf->md_have = calloc(n, 1);
+				xf->md_from = calloc(n, sizeof *xf->md_from);
+				if (!xf->md || !xf->md_have || !xf->md_from)
 					return -ENOMEM;
 			}
 			request_metadata(p);
