@@ -142,6 +142,8 @@ struct xfer {
 	struct block **wq;                   /* received blocks to write */
 	size_t n_wq, cap_wq;
 	bool write_inflight;
+	uint8_t **leaves;                    /* per piece in progress: its blocks' SHA-256,
+					      * computed as they are written */
 	uint32_t *vq;                        /* pieces to hash */
 	size_t n_vq, cap_vq;
 	unsigned verify_inflight;

@@ -572,6 +572,9 @@ void engine_swarm_free(struct swarm *sw)
 	picker_free(xf->picker);
 	storage_free(xf->storage);
 	free_layer_acc(xf);
+	for (uint32_t i = 0; xf->leaves && sw->meta && i < sw->meta->total_pieces; i++)
+		free(xf->leaves[i]);
+	free(xf->leaves);
 	free(xf->unsynced);
 	free(xf->syncing);
 	for (size_t i = 0; i < xf->n_wq; i++)
@@ -1083,14 +1086,25 @@ static void enter_disk_full(struct xfer *xf, int rc)
 static void kick_writes(struct xfer *xf);
 static void kick_verify(struct xfer *xf);
 
+/* Write the batch, and hash each block (a BEP 52 leaf) while it is in
+ * memory, so a complete piece is verified from its leaves without reading
+ * it back.  The leaf buffers were allocated on the loop before queueing. */
 static void work_write(void *arg)
 {
 	struct io_batch *j = arg;
+	struct sha256_ctx *ctx = sha256_new();
 	pthread_mutex_lock(&j->xf->io_lock);
 	for (size_t i = 0; i < j->n; i++)
 		j->b[i]->rc = storage_write(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
 					    j->b[i]->data, j->b[i]->len);
 	pthread_mutex_unlock(&j->xf->io_lock);
+	for (size_t i = 0; ctx && i < j->n; i++) {
+		struct block *b = j->b[i];
+		uint8_t *leaves = j->xf->leaves ? j->xf->leaves[b->piece] : NULL;
+		if (b->rc == 0 && leaves)
+			sha256_once(ctx, b->data, b->len, leaves + 32 * (size_t)(b->begin / XFER_BLOCK_SIZE));
+	}
+	sha256_free(ctx);
 }
 
 /* Queue a piece whose blocks are all on disk for hashing. */
@@ -1211,9 +1225,22 @@ static int verify_one(struct xfer *xf, uint32_t piece, struct sha256_ctx *ctx, u
 	const struct metainfo_file *f = piece_file(mi, piece, &local);
 	if (!f || !f->layer)
 		return -EINVAL;
-	struct merkle_piece mp;
 	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
-	int rc = merkle_piece_init(&mp, ctx, merkle_piece_leaves(f->size, mi->piece_length));
+	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
+	const uint8_t *leaves = xf->leaves ? xf->leaves[piece] : NULL;
+	if (leaves && width * 32 <= buf_len) {
+		/* The subtree from the leaves hashed at write time; missing leaves
+		 * past the data are 32 zero bytes (BEP 52). */
+		uint64_t n = (size + XFER_BLOCK_SIZE - 1) / XFER_BLOCK_SIZE;
+		memcpy(buf, leaves, (size_t)n * 32);
+		memset(buf + n * 32, 0, (size_t)(width - n) * 32);
+		for (; width > 1; width /= 2)
+			for (uint64_t i = 0; i < width / 2; i++)
+				sha256_once(ctx, buf + 64 * i, 64, buf + 32 * i);
+		return memcmp(buf, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	}
+	struct merkle_piece mp;
+	int rc = merkle_piece_init(&mp, ctx, width);
 	for (uint64_t off = 0; rc == 0 && off < size;) {
 		size_t n = size - off < buf_len ? (size_t)(size - off) : buf_len;
 		pthread_mutex_lock(&xf->io_lock);
@@ -1286,6 +1313,10 @@ static bool strike(struct peer *p, unsigned n, const char *what)
 static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 {
 	struct swarm *sw = xf->sw;
+	if (xf->leaves) {
+		free(xf->leaves[piece]); /* re-fetched blocks hash afresh */
+		xf->leaves[piece] = NULL;
+	}
 	if (rc == 0) {
 		if (picker_piece_verified(xf->picker, piece) != 0)
 			log_error("picker refused verified piece %u", piece);
@@ -1934,6 +1965,10 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 		xf->wq = q;
 		xf->cap_wq = cap;
 	}
+	if (!xf->leaves)
+		xf->leaves = calloc(picker_num_pieces(xf->picker), sizeof *xf->leaves);
+	if (xf->leaves && !xf->leaves[piece])
+		xf->leaves[piece] = calloc(picker_piece_blocks(xf->picker, piece), 32);
 	struct block *b = malloc(sizeof *b);
 	if (!b)
 		return -ENOMEM;

@@ -165,7 +165,12 @@ class Daemon:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout)
+            if rc not in (0, -signal.SIGKILL) and os.environ.get("SHOAL_VALGRIND"):
+                # memcheck's report is in the daemon's log: show it.
+                for line in self.log().splitlines()[-80:]:
+                    print("# %s: %s" % (self.name, line))
+            return rc
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
