@@ -113,7 +113,9 @@ struct peer {
 };
 
 struct xfer {
-	struct engine *eng;
+	struct engine *eng;                  /* never used by worker completions: they
+					      * can run after the engine is freed */
+	struct node *node;
 	struct swarm *sw;
 	struct picker *picker;               /* NULL until the metadata is known */
 	struct storage *storage;             /* used under io_lock from workers */

@@ -384,6 +384,7 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		if (!xf)
 			return -ENOMEM;
 		xf->eng = eng;
+		xf->node = eng->node;
 		xf->sw = sw;
 		pthread_mutex_init(&xf->io_lock, NULL);
 		choker_state_init(&xf->choker);
@@ -435,7 +436,7 @@ static void save_have(struct xfer *xf)
 	if (!xf->sw->meta || !xf->sw->have)
 		return;
 	uint8_t *bm = durable_bitmap(xf);
-	if (!bm || swarm_db_save_have(xf->eng->node, xf->sw, bm) != 0)
+	if (!bm || swarm_db_save_have(xf->node, xf->sw, bm) != 0)
 		log_error("swarm %" PRId64 ": cannot save verified pieces", xf->sw->id);
 	else
 		xf->dirty = false;
@@ -500,7 +501,7 @@ static void flush_have(struct xfer *xf)
 	xf->n_unsynced = 0;
 	j->xf = xf;
 	j->rc = -ECANCELED;
-	if (workers_submit(xf->eng->node->workers, work_sync, done_sync, j) != 0) {
+	if (workers_submit(xf->node->workers, work_sync, done_sync, j) != 0) {
 		free(j);
 		return;
 	}
@@ -594,7 +595,7 @@ void engine_swarm_free(struct swarm *sw)
 static void job_done(struct xfer *xf)
 {
 	if (--xf->jobs == 0 && xf->stopped)
-		swarm_job_ended(xf->eng->node, xf->sw);
+		swarm_job_ended(xf->node, xf->sw);
 }
 
 /* -------------------------------------------------------- known peers */
@@ -645,7 +646,7 @@ static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_stora
 	uint16_t port = addr_host(ss, host, sizeof host);
 	if (port == 0)
 		return NULL;
-	if (port == xf->eng->node->cfg.peer_port) {
+	if (port == xf->node->cfg.peer_port) {
 		if (ss->ss_family == AF_INET &&
 		    (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127)
 			return NULL;
@@ -668,7 +669,7 @@ static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_stora
 	kp->len = len;
 	snprintf(kp->source, sizeof kp->source, "%s", source);
 	if (!xf->loading_peers)
-		swarm_db_save_peer(xf->eng->node, xf->sw, host, port, source, false);
+		swarm_db_save_peer(xf->node, xf->sw, host, port, source, false);
 	return kp;
 }
 
@@ -1168,7 +1169,7 @@ static void kick_writes(struct xfer *xf)
 	xf->n_wq -= j->n;
 	for (size_t i = 0; i < j->n; i++)
 		j->b[i]->rc = -ECANCELED; /* until the work runs */
-	if (workers_submit(xf->eng->node->workers, work_write, done_write, j) != 0) {
+	if (workers_submit(xf->node->workers, work_write, done_write, j) != 0) {
 		/* Shutting down: give the blocks back to the picker. */
 		for (size_t i = 0; i < j->n; i++) {
 			if (xf->picker &&
@@ -1303,7 +1304,7 @@ static bool strike(struct peer *p, unsigned n, const char *what)
 		char host[INET6_ADDRSTRLEN];
 		uint16_t port = addr_host(&p->known->addr, host, sizeof host);
 		p->known->banned = true;
-		swarm_db_save_peer(xf->eng->node, xf->sw, host, port, p->known->source, true);
+		swarm_db_save_peer(xf->node, xf->sw, host, port, p->known->source, true);
 	}
 	peer_close(p, "banned: bad data");
 	return true;
@@ -1378,7 +1379,7 @@ static void kick_verify(struct xfer *xf)
 		xf->n_vq -= j->n;
 		for (size_t i = 0; i < j->n; i++)
 			j->rc[i] = -ECANCELED;
-		if (workers_submit(xf->eng->node->workers, work_verify, done_verify, j) != 0) {
+		if (workers_submit(xf->node->workers, work_verify, done_verify, j) != 0) {
 			free(j);
 			return;
 		}
@@ -1458,7 +1459,7 @@ static void serve_requests(struct peer *p)
 			memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);
 			p->n_inq--;
 		}
-		if (j->n == 0 || workers_submit(xf->eng->node->workers, work_read, done_read, j) != 0) {
+		if (j->n == 0 || workers_submit(xf->node->workers, work_read, done_read, j) != 0) {
 			for (size_t i = 0; i < j->n; i++)
 				free(j->b[i]);
 			free(j);
@@ -1712,9 +1713,9 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 		return;
 	free_layer_acc(xf);
 	xf->layers_pending = false;
-	if (swarm_db_store_meta(xf->eng->node, xf->sw) != 0)
+	if (swarm_db_store_meta(xf->node, xf->sw) != 0)
 		log_error("swarm %" PRId64 ": cannot record piece layers", xf->sw->id);
-	swarm_write_torrent(xf->eng->node, xf->sw);
+	swarm_write_torrent(xf->node, xf->sw);
 	log_info("swarm %" PRId64 ": piece layers complete; downloading", xf->sw->id);
 	for (struct peer *q = xf->peers; q; q = q->next) {
 		update_interest(q);
@@ -1803,9 +1804,9 @@ static int install_meta(struct xfer *xf)
 		engine_swarm_stop(xf->eng, sw);
 		return rc;
 	}
-	if (swarm_db_store_meta(xf->eng->node, sw) != 0)
+	if (swarm_db_store_meta(xf->node, sw) != 0)
 		log_error("swarm %" PRId64 ": cannot record metadata", sw->id);
-	swarm_write_torrent(xf->eng->node, sw);
+	swarm_write_torrent(xf->node, sw);
 	sw->state = SWARM_DOWNLOADING;
 	log_info("swarm %" PRId64 ": metadata received: %s, %zu files, %" PRIu64 " bytes", sw->id,
 		 mi->name, mi->file_count, mi->total_size);
@@ -1898,7 +1899,7 @@ static void on_pex(struct peer *p, const uint8_t *payload, size_t len)
 		}
 		struct known_peer *kp = known_add(xf, &ss, sl, "pex");
 		if (kp && (w->flags & WIRE_PEX_F_ENCRYPTION) == 0 &&
-		    xf->eng->node->cfg.encryption == ENCRYPTION_PREFER)
+		    xf->node->cfg.encryption == ENCRYPTION_PREFER)
 			kp->plain_only = false; /* try encrypted first anyway; it falls back */
 	}
 }
@@ -1999,7 +2000,7 @@ static int on_request(struct peer *p, const struct wire_block *b)
 	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= plen ||
 	    (uint64_t)b->begin + b->length > sw->meta->piece_length)
 		return -EBADMSG;
-	if (p->am_choking || xf->eng->node->cfg.no_upload || sw->state == SWARM_PAUSED ||
+	if (p->am_choking || xf->node->cfg.no_upload || sw->state == SWARM_PAUSED ||
 	    !swarm_have_test(sw, b->index))
 		return 0; /* not served; BEP 3 lets us ignore it */
 	if (p->n_inq >= PEER_MAX_INQ)
@@ -2028,7 +2029,7 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 		return 0;
 	case WIRE_INTERESTED:
 		p->peer_interested = true;
-		if (p->am_choking && !xf->eng->node->cfg.no_upload && sw->state != SWARM_PAUSED) {
+		if (p->am_choking && !xf->node->cfg.no_upload && sw->state != SWARM_PAUSED) {
 			/* A free upload slot is given at once rather than at the next round. */
 			unsigned unchoked = 0;
 			for (struct peer *o = xf->peers; o; o = o->next)
@@ -2179,7 +2180,7 @@ static void choke_round(struct xfer *xf, uint64_t now)
 	if (n == 0)
 		return;
 	bool seeding = xf->sw->state == SWARM_SEEDING;
-	if (xf->eng->node->cfg.no_upload || xf->sw->state == SWARM_PAUSED ||
+	if (xf->node->cfg.no_upload || xf->sw->state == SWARM_PAUSED ||
 	    choker_decide(cp, n, seeding, ENGINE_UPLOAD_SLOTS, now, &xf->choker, &xf->eng->rng,
 			  unchoke) < 0)
 		memset(unchoke, 0, sizeof unchoke);

@@ -58,11 +58,7 @@ if [ $quick -eq 0 ]; then
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_build sanitizers CC=gcc --enable-sanitizers
   echo "=== valgrind memcheck: integration tests against the gcc build's daemons"
-  # test_transfer under valgrind showed one memcheck report (exit 99 from a
-  # leecher at shutdown) in one CI run of three and none in three local
-  # runs; until it is found it stays out of the gate.  Run it by hand with
-  # SHOAL_VALGRIND=1: the harness prints memcheck's report when it fails.
-  for t in test_backbone test_share; do
+  for t in test_backbone test_share test_transfer; do
     if (cd "$top/_build/gcc" && SHOAL_VALGRIND=1 SHOAL_TEST_MANY=3000 SHOAL_BIN="$PWD/shoal" \
           SHOAL_SRCDIR="$top" timeout 1200 /usr/bin/python3 "$top/tests/integration/$t.py" \
           >"$top/_build/valgrind-$t.out" 2>&1); then
