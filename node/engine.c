@@ -261,23 +261,20 @@ static bool swarm_runnable(const struct swarm *sw)
 }
 
 /* Set up picker and storage once the metadata is known. */
+static int rebuild_picker(struct xfer *xf);
+
 static int xfer_setup_meta(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
 	const struct metainfo *mi = sw->meta;
-	uint32_t *lens = calloc(mi->total_pieces ? mi->total_pieces : 1, sizeof *lens);
 	struct storage_file *files = calloc(mi->file_count ? mi->file_count : 1, sizeof *files);
 	int rc = -ENOMEM;
-	if (!lens || !files)
+	if (!files)
 		goto done;
 	for (size_t f = 0; f < mi->file_count; f++) {
-		const struct metainfo_file *file = &mi->files[f];
-		files[f].path = file->path;
-		files[f].size = file->size;
-		files[f].first_piece = file->first_piece;
-		for (uint32_t i = 0; i < file->piece_count; i++)
-			lens[file->first_piece + i] =
-				(uint32_t)merkle_piece_size(file->size, mi->piece_length, i);
+		files[f].path = mi->files[f].path;
+		files[f].size = mi->files[f].size;
+		files[f].first_piece = mi->files[f].first_piece;
 	}
 	char root[PATH_MAX];
 	swarm_content_root(sw, root, sizeof root);
@@ -296,20 +293,9 @@ static int xfer_setup_meta(struct xfer *xf)
 			 strerror(-rc));
 		goto done;
 	}
-	rc = picker_new(lens, mi->total_pieces, &xf->picker);
-	if (rc)
-		goto done;
-	struct bitfield have;
-	if ((rc = bitfield_init(&have, mi->total_pieces)) != 0)
-		goto done;
-	for (uint32_t i = 0; i < mi->total_pieces; i++)
-		if (swarm_have_test(sw, i))
-			bitfield_set(&have, i);
-	rc = picker_load_have(xf->picker, &have);
-	bitfield_destroy(&have);
+	rc = rebuild_picker(xf);
 	xf->layers_pending = !mi->all_layers;
 done:
-	free(lens);
 	free(files);
 	return rc;
 }
@@ -324,7 +310,8 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 		sw->xfer->known[sw->xfer->n_known - 1].banned = true;
 }
 
-/* The picker from the current verified bitmap (after a check changed it). */
+/* (Re)build the picker from the metadata's piece sizes and the verified
+ * bitmap: at set-up, and after a check changed the bitmap. */
 static int rebuild_picker(struct xfer *xf)
 {
 	const struct metainfo *mi = xf->sw->meta;
