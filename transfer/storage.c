@@ -501,8 +501,9 @@ int storage_read_fast(struct storage *st, uint32_t piece, uint32_t offset, void 
 	return read_impl(st, piece, offset, data_out, len, false);
 }
 
-int storage_sync_piece(struct storage *st, uint32_t piece)
+int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
 {
+	*fd_out = -1;
 	if (piece >= st->num_pieces)
 		return -ERANGE;
 	size_t fi = st->piece_file[piece];
@@ -512,18 +513,41 @@ int storage_sync_piece(struct storage *st, uint32_t piece)
 		f->sticky_err = 0;
 		return e;
 	}
-	if (f->fd >= 0 && f->dirty) {
-		if (fdatasync(f->fd) < 0)
-			return -errno;
-		f->dirty = false;
-	}
 	if (f->created) {
 		int rc = sync_parent(st, f->path);
 		if (rc < 0)
 			return rc;
 		f->created = false;
 	}
+	if (f->fd >= 0 && f->dirty) {
+		/* A duplicate, so the file may be closed (LRU) while it syncs. */
+		int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		f->dirty = false;
+		*fd_out = fd;
+	}
 	return 0;
+}
+
+void storage_sync_failed(struct storage *st, uint32_t piece)
+{
+	if (piece < st->num_pieces)
+		st->files[st->piece_file[piece]].dirty = true;
+}
+
+int storage_sync_piece(struct storage *st, uint32_t piece)
+{
+	int fd;
+	int rc = storage_sync_begin(st, piece, &fd);
+	if (rc < 0 || fd < 0)
+		return rc;
+	if (fdatasync(fd) < 0) {
+		rc = -errno;
+		storage_sync_failed(st, piece);
+	}
+	close(fd);
+	return rc;
 }
 
 int storage_piece_on_disk(struct storage *st, uint32_t piece)

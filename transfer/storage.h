@@ -93,11 +93,6 @@ int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const voi
 int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data_out, size_t len)
 	__attribute__((warn_unused_result));
 
-/* Make the piece's data durable (fdatasync of its file, and of its
- * directory if the file was created since).  Only after 0 may the caller
- * record the piece as verified.  Also reports a failed sync that happened
- * when the file was closed to stay under max_open.  Returns 0 or a
- * negative errno (-EIO, -ENOSPC, ...). */
 /* As storage_read, without asking the file system whether the range was
  * ever written (two syscalls per call): for serving pieces already
  * verified, and for hashing, where a hole reads as zeros and fails the
@@ -105,7 +100,24 @@ int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data
 int storage_read_fast(struct storage *st, uint32_t piece, uint32_t offset, void *data_out,
 		      size_t len) __attribute__((warn_unused_result));
 
+/* Make the piece's data durable (fdatasync of its file, and of its
+ * directory if the file was created since).  Only after 0 may the caller
+ * record the piece as verified.  Also reports a failed sync that happened
+ * when the file was closed to stay under max_open.  Returns 0 or a
+ * negative errno (-EIO, -ENOSPC, ...). */
 int storage_sync_piece(struct storage *st, uint32_t piece) __attribute__((warn_unused_result));
+
+/* storage_sync_piece in two steps, for a caller that serialises storage
+ * calls under a lock and must not hold it across a slow fdatasync (writes
+ * would wait behind it).  storage_sync_begin, under the lock, does all but
+ * the data sync and gives in *fd_out a duplicate descriptor of the piece's
+ * file to fdatasync and close without the lock, or -1 when the file has
+ * nothing unsynced.  Returns 0 or a negative errno as storage_sync_piece.
+ * If that fdatasync fails, call storage_sync_failed (under the lock) so the
+ * next sync of the file does it again. */
+int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
+	__attribute__((warn_unused_result));
+void storage_sync_failed(struct storage *st, uint32_t piece);
 
 /* Is the whole piece on disk (file long enough, no hole in its range)?
  * Returns 1, 0, -ERANGE, or another negative errno. */

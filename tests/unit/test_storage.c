@@ -315,6 +315,44 @@ static void test_escape_refused(void **state)
 	storage_free(st);
 }
 
+/* The two-step sync: a descriptor only while the file has unsynced writes,
+ * usable after the file itself is closed, and again after a failure. */
+static void test_sync_two_step(void **state)
+{
+	struct tmp *t = *state;
+	const struct storage_file files[] = { { "a", PL, 0 }, { "b", PL, 1 } };
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, files, 2, PL, 1, &st), 0);
+	uint8_t buf[BS];
+	fill(buf, 0, 0, BS);
+	int fd = -2;
+	assert_int_equal(storage_sync_begin(st, 0, &fd), 0);
+	assert_int_equal(fd, -1); /* nothing written: nothing to sync */
+	assert_int_equal(storage_write(st, 0, 0, buf, BS), 0);
+	assert_int_equal(storage_sync_begin(st, 0, &fd), 0);
+	assert_true(fd >= 0);
+	/* a write to the other file closes "a" (max_open 1): the duplicate lives on */
+	assert_int_equal(storage_write(st, 1, 0, buf, BS), 0);
+	assert_int_equal(storage_open_count(st), 1);
+	assert_int_equal(fdatasync(fd), 0);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, BS);
+	close(fd);
+	assert_int_equal(storage_write(st, 0, BS, buf, BS), 0);
+	assert_int_equal(storage_sync_begin(st, 0, &fd), 0);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(storage_sync_begin(st, 0, &fd), 0);
+	assert_int_equal(fd, -1); /* clean now */
+	storage_sync_failed(st, 0); /* as if that fdatasync had failed */
+	assert_int_equal(storage_sync_begin(st, 0, &fd), 0);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(storage_sync_piece(st, 1), 0);
+	storage_free(st);
+}
+
 static void test_open_cap(void **state)
 {
 	struct tmp *t = *state;
@@ -422,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritten_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_two_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
