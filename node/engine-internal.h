@@ -98,6 +98,7 @@ struct peer {
 	size_t early_bitfield_len;
 	struct peer_req *reqs;       /* our requests to it */
 	size_t n_reqs;
+	size_t window;               /* requests in flight that answers keep up with */
 	struct wire_block inq[PEER_MAX_INQ]; /* its requests to us, oldest first */
 	size_t n_inq;
 	unsigned reads_inflight;

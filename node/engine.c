@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -435,15 +436,43 @@ struct sync_job {
 	int rc;
 };
 
+/* The fdatasyncs run without io_lock: held, they made every write (and so
+ * the download) wait for the disk to flush up to a second's worth of data. */
 static void work_sync(void *arg)
 {
 	struct sync_job *j = arg;
 	struct xfer *xf = j->xf;
-	pthread_mutex_lock(&xf->io_lock);
+	int *fds = malloc((xf->n_syncing ? xf->n_syncing : 1) * sizeof *fds);
+	size_t n_fds = 0;
+	if (!fds) {
+		j->rc = -ENOMEM;
+		return;
+	}
 	j->rc = 0;
-	for (size_t i = 0; i < xf->n_syncing && j->rc == 0; i++)
-		j->rc = storage_sync_piece(xf->storage, xf->syncing[i]);
+	pthread_mutex_lock(&xf->io_lock);
+	for (size_t i = 0; i < xf->n_syncing && j->rc == 0; i++) {
+		int fd;
+		j->rc = storage_sync_begin(xf->storage, xf->syncing[i], &fd);
+		if (fd >= 0)
+			fds[n_fds++] = fd;
+	}
 	pthread_mutex_unlock(&xf->io_lock);
+	int sync_rc = 0;
+	for (size_t i = 0; i < n_fds; i++) {
+		if (sync_rc == 0 && fdatasync(fds[i]) < 0)
+			sync_rc = -errno;
+		close(fds[i]);
+	}
+	free(fds);
+	if (sync_rc != 0 || j->rc != 0) {
+		/* Every file of the batch is synced again next time. */
+		pthread_mutex_lock(&xf->io_lock);
+		for (size_t i = 0; i < xf->n_syncing; i++)
+			storage_sync_failed(xf->storage, xf->syncing[i]);
+		pthread_mutex_unlock(&xf->io_lock);
+		if (j->rc == 0)
+			j->rc = sync_rc;
+	}
 }
 
 static void done_sync(void *arg)
@@ -956,12 +985,32 @@ static void drop_requests(struct peer *p)
 	p->n_reqs = 0;
 }
 
+/* The rate behind request_target is sampled once a second, so on its own
+ * a new connection spends its first second at PEER_MIN_REQS in flight.
+ * The window grows by one block for each answer that comes back quickly
+ * (doubling per round trip, like TCP's slow start) and halves when answers
+ * queue up, which a rate-limited or slow peer's do. */
+#define PEER_FAST_REPLY_MS 100
+#define PEER_SLOW_REPLY_MS 1000
+
+static void adapt_window(struct peer *p, uint64_t latency_ms)
+{
+	if (p->window < PEER_MIN_REQS)
+		p->window = PEER_MIN_REQS;
+	if (latency_ms < PEER_FAST_REPLY_MS && p->window < PEER_MAX_REQS)
+		p->window++;
+	else if (latency_ms > PEER_SLOW_REPLY_MS && p->window > PEER_MIN_REQS)
+		p->window = p->window / 2 > PEER_MIN_REQS ? p->window / 2 : PEER_MIN_REQS;
+}
+
 /* How many requests to keep in flight: about two seconds of this peer's
- * rate in 16 KiB blocks, within [PEER_MIN_REQS, PEER_MAX_REQS] and the
- * peer's own reqq. */
+ * rate in 16 KiB blocks, or the window of quick answers if larger, within
+ * [PEER_MIN_REQS, PEER_MAX_REQS] and the peer's own reqq. */
 static size_t request_target(const struct peer *p)
 {
 	size_t t = (size_t)(p->down_rate * 2.0 / XFER_BLOCK_SIZE);
+	if (t < p->window)
+		t = p->window;
 	if (t < PEER_MIN_REQS)
 		t = PEER_MIN_REQS;
 	if (t > PEER_MAX_REQS)
@@ -1894,10 +1943,14 @@ static void on_pex(struct peer *p, const uint8_t *payload, size_t len)
 /* ------------------------------------------------------- messages */
 
 /* Find and remove our request for (piece, block); false if unrequested. */
-static bool take_request(struct peer *p, uint32_t piece, uint32_t block)
+/* Forget our request for this block; true if there was one, its send time
+ * in *sent_ms when that is not NULL. */
+static bool take_request(struct peer *p, uint32_t piece, uint32_t block, uint64_t *sent_ms)
 {
 	for (size_t i = 0; i < p->n_reqs; i++) {
 		if (p->reqs[i].piece == piece && p->reqs[i].block == block) {
+			if (sent_ms)
+				*sent_ms = p->reqs[i].sent_ms;
 			p->reqs[i] = p->reqs[--p->n_reqs];
 			return true;
 		}
@@ -1919,8 +1972,10 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 	p->down_tick += len;
 	xf->down_total += len;
 	xf->down_tick += len;
-	if (!take_request(p, piece, block))
+	uint64_t sent_ms;
+	if (!take_request(p, piece, block, &sent_ms))
 		return 0; /* late (cancelled or endgame duplicate): ignore */
+	adapt_window(p, p->last_block_ms - sent_ms);
 	if (piece >= picker_num_pieces(xf->picker) || block >= picker_piece_blocks(xf->picker, piece))
 		return -EBADMSG;
 	uint32_t want = picker_piece_len(xf->picker, piece) - begin;
@@ -1938,7 +1993,7 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 		return 0;
 	for (size_t i = 0; i < nc; i++) {
 		struct peer *o = find_peer(xf, cancel[i]);
-		if (o && take_request(o, piece, block)) {
+		if (o && take_request(o, piece, block, NULL)) {
 			struct wire_block b = { piece, begin, (uint32_t)len };
 			uint8_t c[WIRE_BLOCK_MSG_LEN];
 			wire_put_block(c, WIRE_CANCEL, &b);
