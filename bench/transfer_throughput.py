@@ -18,8 +18,10 @@ leecher is fresh (own data dir, empty download dir).  shoal's time runs from
 `shoal join FILE.torrent --into DIR --peer 127.0.0.1:SEED` to the leecher's
 API saying "seeding" (polled every 100 ms); libtorrent's from add_torrent to
 is_seeding (polled every 50 ms inside the leecher process); curl's is its own
-time_total.  MB = 10^6 bytes.  Every shoal process's peak RSS (VmHWM from
-/proc/PID/status, read before it stops) and CPU time are recorded.
+time_total.  Before each leecher starts, os.sync() writes back what the previous
+one left dirty, so no contender pays for another's writeback.  MB = 10^6
+bytes.  Every shoal process's peak RSS (VmHWM from /proc/PID/status, read
+before it stops) and CPU time are recorded.
 
 Targets: shoal plain / libtorrent >= 1.5, shoal encrypted / libtorrent >= 1,
 every shoal process's peak RSS <= 64 MiB.
@@ -114,6 +116,7 @@ class ShoalSeed:
 
 
 def run_shoal(shoal, tmp, seed, tag, size, poll=0.1, timeout=300, check_sha=None):
+    os.sync()   # the previous leecher's dirty pages are not written back on this one's time
     args = ["--encryption", "off"] if seed.mode == "plain" else []
     d = bl.Daemon(shoal, os.path.join(tmp, "shoal-leech-%s-%s" % (seed.mode, tag)), args).start()
     into = os.path.join(tmp, "shoal-out-%s-%s" % (seed.mode, tag))
@@ -240,6 +243,7 @@ def lt_first_path(torrent):
 
 
 def run_lt(tmp, torrent, seed, tag, size, timeout=300, check_sha=None, rel="data/blob.bin"):
+    os.sync()
     into = os.path.join(tmp, "lt-out-" + tag)
     os.makedirs(into)
     seed_cpu0 = proc_cpu_seconds(seed.proc.pid)

@@ -101,7 +101,9 @@ struct peer {
 	size_t window;               /* requests in flight that answers keep up with */
 	struct wire_block inq[PEER_MAX_INQ]; /* its requests to us, oldest first */
 	size_t n_inq;
-	unsigned reads_inflight;
+	unsigned reads_inflight;      /* read batches at the workers */
+	size_t reads_blocks;          /* blocks in them */
+	size_t serve_target;          /* see serve_target() in engine.c */
 	uint64_t down_total, up_total;       /* payload bytes */
 	uint64_t down_tick, up_tick;         /* since the last rate sample */
 	double down_rate, up_rate;           /* bytes/s, smoothed */
@@ -200,6 +202,8 @@ int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t 
 /* Send the BitTorrent and extension handshakes and our bitfield. */
 void peer_send_handshake(struct peer *p);
 size_t peer_outbuf_len(const struct peer *p);
+/* Call engine_on_writable when unsent bytes drop to `n`. */
+void peer_set_write_lowmark(struct peer *p, size_t n);
 /* Read the socket ourselves in 256 KiB gulps (true), or through the
  * bufferevent so libevent's rate limits apply (false).  libevent 2.1 reads
  * at most 4 KiB per call, which made reading the leecher's bottleneck. */

@@ -1442,8 +1442,10 @@ static void done_read(void *arg)
 	struct io_batch *j = arg;
 	struct xfer *xf = j->xf;
 	struct peer *p = xf->stopped ? NULL : find_peer(xf, j->peer);
-	if (p)
+	if (p) {
 		p->reads_inflight--;
+		p->reads_blocks -= j->n;
+	}
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		if (p && b->rc == 0 && !p->am_choking) {
@@ -1467,20 +1469,47 @@ static void done_read(void *arg)
 	job_done(xf);
 }
 
+/* Bytes of blocks we let queue for a peer (being read or unsent) before
+ * serving more of its requests.  Without an upload cap: enough to keep a
+ * fast link busy.  Under a cap, about a quarter second of what this
+ * connection sends: a block already queued can no longer be cancelled, and
+ * in endgame every copy another peer also sends is upload wasted. */
+#define SERVE_QUEUE_SECONDS 0.25
+#define SERVE_QUEUE_MIN (2 * (XFER_BLOCK_SIZE + WIRE_PIECE_HDR_LEN))
+
+static size_t serve_target(const struct peer *p)
+{
+	if (!p->eng->node->cfg.upload_limit && !p->xf->limit_up)
+		return PEER_MAX_OUTBUF;
+	size_t t = (size_t)(p->up_rate * SERVE_QUEUE_SECONDS);
+	if (t < SERVE_QUEUE_MIN)
+		t = SERVE_QUEUE_MIN;
+	return t < PEER_MAX_OUTBUF ? t : PEER_MAX_OUTBUF;
+}
+
 static void serve_requests(struct peer *p)
 {
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->storage)
 		return;
-	while (p->n_inq > 0 && p->reads_inflight < PEER_MAX_READ_BATCHES &&
-	       peer_outbuf_len(p) < PEER_MAX_OUTBUF && !p->am_choking) {
+	size_t target = serve_target(p);
+	if (target != p->serve_target) {
+		p->serve_target = target;
+		peer_set_write_lowmark(p, target / 2);
+	}
+	for (;;) {
+		size_t queued = peer_outbuf_len(p) + p->reads_blocks * (size_t)XFER_BLOCK_SIZE;
+		if (p->n_inq == 0 || p->reads_inflight >= PEER_MAX_READ_BATCHES || queued >= target ||
+		    p->am_choking)
+			return;
+		size_t room = (target - queued) / XFER_BLOCK_SIZE + 1;
 		struct io_batch *j = malloc(sizeof *j);
 		if (!j)
 			return;
 		j->xf = xf;
 		j->peer = p->uid;
 		j->n = 0;
-		while (p->n_inq > 0 && j->n < READ_BATCH) {
+		while (p->n_inq > 0 && j->n < READ_BATCH && j->n < room) {
 			struct block *b = malloc(sizeof *b);
 			if (!b)
 				break;
@@ -1503,6 +1532,7 @@ static void serve_requests(struct peer *p)
 		}
 		xf->jobs++;
 		p->reads_inflight++;
+		p->reads_blocks += j->n;
 	}
 }
 

@@ -125,6 +125,12 @@ size_t peer_outbuf_len(const struct peer *p)
 	return p->bev ? evbuffer_get_length(bufferevent_get_output(p->bev)) : 0;
 }
 
+void peer_set_write_lowmark(struct peer *p, size_t n)
+{
+	if (p->bev)
+		bufferevent_setwatermark(p->bev, EV_WRITE, n, 0);
+}
+
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen)
 {
 	if (p->state == PEER_DEAD || !p->bev)
