@@ -187,7 +187,6 @@ struct engine {
 	uint8_t scratch[CRYPT_MAX_PLAIN];    /* decrypted record */
 	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
 	uint8_t rbuf[256 * 1024];            /* socket reads on the fast path */
-	uint8_t sealbuf[CRYPT_SEALED_LEN(CRYPT_MAX_PLAIN)];
 	uint64_t last_tick_ms;
 };
 
@@ -199,6 +198,10 @@ struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer
 void peer_close(struct peer *p, const char *why);
 /* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated. */
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen);
+/* Queue one message that lies inside `owner` (a malloc'd block), which is
+ * freed once the bytes are sent (plain: no copy) or sealed (encrypted), or
+ * at once on failure. */
+int peer_send_owned(struct peer *p, const void *msg, size_t len, void *owner);
 /* Send the BitTorrent and extension handshakes and our bitfield. */
 void peer_send_handshake(struct peer *p);
 size_t peer_outbuf_len(const struct peer *p);

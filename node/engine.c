@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1088,8 +1089,12 @@ struct block {
 	uint32_t piece, begin, len;
 	uint32_t avail;       /* reads: bytes of file data; the rest of len is padding */
 	int rc;
-	uint8_t data[XFER_BLOCK_SIZE];
+	uint8_t hdr[WIRE_PIECE_HDR_LEN]; /* reads: the PIECE header, right before data, */
+	uint8_t data[XFER_BLOCK_SIZE];   /* so the message is sent from one buffer */
 };
+
+_Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIRE_PIECE_HDR_LEN,
+	       "a PIECE message is header and data contiguous");
 
 struct io_batch {
 	struct xfer *xf;
@@ -1449,14 +1454,15 @@ static void done_read(void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		if (p && b->rc == 0 && !p->am_choking) {
-			uint8_t hdr[WIRE_PIECE_HDR_LEN];
-			wire_put_piece_hdr(hdr, b->piece, b->begin, b->len);
-			if (peer_send(p, hdr, sizeof hdr, b->data, b->len) == 0) {
-				p->up_total += b->len;
-				p->up_tick += b->len;
-				xf->up_total += b->len;
-				xf->up_tick += b->len;
+			wire_put_piece_hdr(b->hdr, b->piece, b->begin, b->len);
+			uint32_t len = b->len;
+			if (peer_send_owned(p, b->hdr, sizeof b->hdr + len, b) == 0) {
+				p->up_total += len;
+				p->up_tick += len;
+				xf->up_total += len;
+				xf->up_tick += len;
 			}
+			continue; /* b belongs to the output buffer now, or is freed */
 		} else if (p && b->rc != 0 && b->rc != -ECANCELED) {
 			log_error("swarm %" PRId64 ": cannot read piece %u: %s", xf->sw->id, b->piece,
 				  strerror(-b->rc));
