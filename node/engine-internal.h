@@ -146,9 +146,11 @@ struct xfer {
 	/* Disk work waiting for a worker (see engine.c, "disk and hashing"). */
 	struct block **wq;                   /* received blocks to write */
 	size_t n_wq, cap_wq;
-	bool write_inflight;
+	unsigned writes_inflight;            /* write batches at the workers */
 	uint8_t **leaves;                    /* per piece in progress: its blocks' SHA-256,
 					      * computed as they are written */
+	uint8_t **hash_trees;                /* per file: tree over its piece layer,
+					      * built when a peer first asks (BEP 52) */
 	uint32_t *vq;                        /* pieces to hash */
 	size_t n_vq, cap_vq;
 	unsigned verify_inflight;

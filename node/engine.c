@@ -593,6 +593,9 @@ void engine_swarm_free(struct swarm *sw)
 	for (uint32_t i = 0; xf->leaves && sw->meta && i < sw->meta->total_pieces; i++)
 		free(xf->leaves[i]);
 	free(xf->leaves);
+	for (size_t f = 0; xf->hash_trees && sw->meta && f < sw->meta->file_count; f++)
+		free(xf->hash_trees[f]);
+	free(xf->hash_trees);
 	free(xf->unsynced);
 	free(xf->syncing);
 	for (size_t i = 0; i < xf->n_wq; i++)
@@ -1074,11 +1077,12 @@ static void broadcast_have(struct xfer *xf, uint32_t piece)
 
 /* -------------------------------------------------- disk and hashing */
 
-/* Disk work goes to the workers in batches: one write batch and up to two
+/* Disk work goes to the workers in batches: up to two write batches and two
  * verify batches in flight per swarm, up to two read batches per peer.  A
  * job per 16 KiB block made thread hand-offs, not the disk or the hash, the
  * bottleneck. */
 #define IO_BATCH 64
+#define WRITE_PARALLEL 2
 #define VERIFY_BATCH 16
 #define VERIFY_PARALLEL 2
 #define READ_BATCH 16
@@ -1126,6 +1130,7 @@ static void enter_disk_full(struct xfer *xf, int rc)
 }
 
 static void kick_writes(struct xfer *xf);
+static int submit_write(struct xfer *xf);
 static void kick_verify(struct xfer *xf);
 
 /* Write the batch, and hash each block (a BEP 52 leaf) while it is in
@@ -1169,7 +1174,7 @@ static void done_write(void *arg)
 {
 	struct io_batch *j = arg;
 	struct xfer *xf = j->xf;
-	xf->write_inflight = false;
+	xf->writes_inflight--;
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		uint32_t block = b->begin / XFER_BLOCK_SIZE;
@@ -1195,14 +1200,21 @@ static void done_write(void *arg)
 	job_done(xf);
 }
 
-/* Start a write batch if none is running. */
+/* Start write batches while fewer than WRITE_PARALLEL run.  Two at once:
+ * each also hashes its blocks (outside io_lock), and one at a time left that
+ * hashing, the leecher's largest cost, on a single core. */
 static void kick_writes(struct xfer *xf)
 {
-	if (xf->write_inflight || xf->n_wq == 0)
-		return;
+	while (xf->writes_inflight < WRITE_PARALLEL && xf->n_wq > 0)
+		if (submit_write(xf) != 0)
+			return;
+}
+
+static int submit_write(struct xfer *xf)
+{
 	struct io_batch *j = malloc(sizeof *j);
 	if (!j)
-		return;
+		return -ENOMEM;
 	j->xf = xf;
 	j->n = xf->n_wq < IO_BATCH ? xf->n_wq : IO_BATCH;
 	memcpy(j->b, xf->wq, j->n * sizeof *j->b);
@@ -1219,10 +1231,11 @@ static void kick_writes(struct xfer *xf)
 			free(j->b[i]);
 		}
 		free(j);
-		return;
+		return -ECANCELED;
 	}
-	xf->write_inflight = true;
+	xf->writes_inflight++;
 	xf->jobs++;
+	return 0;
 }
 
 /* Which file holds global piece `piece`, and its index inside the file. */
@@ -1795,15 +1808,51 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 	}
 }
 
+/* The merkle tree above a file's piece layer, in heap order (node i has
+ * children 2i and 2i+1; the width padded leaves start at index width),
+ * built on the first hash request for the file and kept: rebuilding it for
+ * every request let a peer buy O(pieces) hashing with 49 bytes. */
+static const uint8_t *layer_tree(struct xfer *xf, size_t fidx, uint64_t width)
+{
+	const struct metainfo *mi = xf->sw->meta;
+	const struct metainfo_file *file = &mi->files[fidx];
+	if (!xf->hash_trees) {
+		xf->hash_trees = calloc(mi->file_count, sizeof *xf->hash_trees);
+		if (!xf->hash_trees)
+			return NULL;
+	}
+	if (xf->hash_trees[fidx])
+		return xf->hash_trees[fidx];
+	uint8_t *tree = malloc(width * 2 * 32);
+	struct sha256_ctx *ctx = sha256_new();
+	uint8_t pad[32];
+	if (!tree || !ctx || merkle_zero_root(ctx, mi->piece_length / XFER_BLOCK_SIZE, pad) != 0) {
+		free(tree);
+		sha256_free(ctx);
+		return NULL;
+	}
+	for (uint64_t i = 0; i < width; i++)
+		memcpy(tree + (width + i) * 32, i < file->piece_count ? file->layer + i * 32 : pad, 32);
+	for (uint64_t i = width - 1; i >= 1; i--)
+		sha256_once(ctx, tree + 2 * i * 32, 64, tree + i * 32);
+	sha256_free(ctx);
+	xf->hash_trees[fidx] = tree;
+	return tree;
+}
+
 /* Answer a hash request from our verified layers (with proof hashes). */
 static void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 {
 	struct xfer *xf = p->xf;
 	const struct metainfo *mi = xf->sw->meta;
 	const struct metainfo_file *file = NULL;
-	for (size_t f = 0; mi && f < mi->file_count; f++)
-		if (mi->files[f].has_root && memcmp(mi->files[f].root, r->pieces_root, 32) == 0)
+	size_t fidx = 0;
+	for (size_t f = 0; mi && f < mi->file_count; f++) {
+		if (mi->files[f].has_root && memcmp(mi->files[f].root, r->pieces_root, 32) == 0) {
 			file = &mi->files[f];
+			fidx = f;
+		}
+	}
 	uint64_t width = file ? pow2_ceil(file->piece_count) : 0;
 	unsigned levels = log2u(width);
 	bool ok = file && file->layer && file->piece_count >= 2 &&
@@ -1811,38 +1860,17 @@ static void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 		  r->length <= ENGINE_HASH_REQ_MAX && (r->length & (r->length - 1)) == 0 &&
 		  r->index % r->length == 0 && (uint64_t)r->index + r->length <= width &&
 		  r->proof_layers <= levels;
-	uint8_t *tree = NULL;
-	struct sha256_ctx *ctx = NULL;
-	uint8_t *out = NULL;
 	/* A peer that asks and never reads gets rejects, not our memory. */
 	if (peer_outbuf_len(p) >= PEER_MAX_OUTBUF)
 		ok = false;
-	if (ok) {
-		/* The whole layer tree above the piece layer: width*2 nodes. */
-		tree = malloc(width * 2 * 32);
-		ctx = sha256_new();
-		out = malloc(((size_t)r->length + r->proof_layers) * 32);
-		uint8_t pad[32];
-		ok = tree && ctx && out &&
-		     merkle_zero_root(ctx, mi->piece_length / XFER_BLOCK_SIZE, pad) == 0;
-		if (ok) {
-			/* Heap layout: node i has children 2i, 2i+1; leaves at width.. */
-			for (uint64_t i = 0; i < width; i++)
-				memcpy(tree + (width + i) * 32,
-				       i < file->piece_count ? file->layer + i * 32 : pad, 32);
-			for (uint64_t i = width - 1; i >= 1; i--) {
-				sha256_begin(ctx);
-				sha256_update(ctx, tree + 2 * i * 32, 64);
-				sha256_final(ctx, tree + i * 32);
-			}
-			memcpy(out, tree + (width + r->index) * 32, (size_t)r->length * 32);
-			/* Proof: uncles of the chunk's subtree root, bottom up. */
-			uint64_t node = (width + r->index) / r->length;
-			for (uint32_t k = 0; k < r->proof_layers && node > 1; k++, node /= 2)
-				memcpy(out + ((size_t)r->length + k) * 32, tree + (node ^ 1) * 32, 32);
-		}
-	}
-	if (ok) {
+	const uint8_t *tree = ok ? layer_tree(xf, fidx, width) : NULL;
+	uint8_t *out = tree ? malloc(((size_t)r->length + r->proof_layers) * 32) : NULL;
+	if (out) {
+		memcpy(out, tree + (width + r->index) * 32, (size_t)r->length * 32);
+		/* Proof: uncles of the chunk's subtree root, bottom up. */
+		uint64_t node = (width + r->index) / r->length;
+		for (uint32_t k = 0; k < r->proof_layers && node > 1; k++, node /= 2)
+			memcpy(out + ((size_t)r->length + k) * 32, tree + (node ^ 1) * 32, 32);
 		uint8_t hdr[WIRE_HASH_MSG_LEN];
 		size_t n = (size_t)r->length + r->proof_layers;
 		wire_put_hash_msg(hdr, WIRE_HASHES, r, (uint32_t)n);
@@ -1852,9 +1880,7 @@ static void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 		wire_put_hash_msg(hdr, WIRE_HASH_REJECT, r, 0);
 		(void)peer_send(p, hdr, sizeof hdr, NULL, 0);
 	}
-	free(tree);
 	free(out);
-	sha256_free(ctx);
 }
 
 /* The metadata just became known (magnet join): record it, set up. */
@@ -2002,15 +2028,15 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 	if (!xf->picker || begin % XFER_BLOCK_SIZE != 0)
 		return -EBADMSG;
 	uint32_t block = begin / XFER_BLOCK_SIZE;
+	uint64_t sent_ms;
+	if (!take_request(p, piece, block, &sent_ms))
+		return 0; /* unrequested, late or cancelled: ignored, and not counted */
 	p->last_block_ms = now_ms();
 	p->snubbed = false;
 	p->down_total += len;
 	p->down_tick += len;
 	xf->down_total += len;
 	xf->down_tick += len;
-	uint64_t sent_ms;
-	if (!take_request(p, piece, block, &sent_ms))
-		return 0; /* late (cancelled or endgame duplicate): ignore */
 	adapt_window(p, p->last_block_ms - sent_ms);
 	if (piece >= picker_num_pieces(xf->picker) || block >= picker_piece_blocks(xf->picker, piece))
 		return -EBADMSG;
