@@ -164,20 +164,40 @@ static int swarm_action(const char *cmd, int argc, char **argv)
 		char sid[32];
 		snprintf(sid, sizeof sid, "%lld",
 			 (long long)json_integer_value(json_object_get(reply, "id")));
+		/* Report this check's own outcome (last_check), not pieces_have:
+		 * a joined swarm may fetch a dropped piece again before we look. */
+		json_int_t before = json_integer_value(
+			json_object_get(json_object_get(reply, "last_check"), "seq"));
 		json_decref(reply);
 		json_t *sw = NULL;
 		if ((rc = wait_work(&conn, "verify", sid, &sw)))
 			return rc;
-		long long have = json_integer_value(json_object_get(sw, "pieces_have"));
+		json_t *check = json_object_get(sw, "last_check");
 		long long total = json_integer_value(json_object_get(sw, "num_pieces"));
+		const char *result = json_string_value(json_object_get(check, "result"));
+		if (!check || json_integer_value(json_object_get(check, "seq")) <= before || !result) {
+			fprintf(stderr, "shoal verify: swarm %s: the daemon reported no result\n", sid);
+			json_decref(sw);
+			return CLI_FAIL;
+		}
+		long long ok = json_integer_value(json_object_get(check, "pieces_verified"));
+		long long dropped = json_integer_value(json_object_get(check, "pieces_dropped"));
 		if (flag) {
 			json_dumpf(sw, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 			putchar('\n');
+		} else if (strcmp(result, "ok") != 0) {
+			fprintf(stderr, "shoal verify: swarm %s: the check %s%s%s\n", sid, result,
+				json_string_value(json_object_get(sw, "error")) ? ": " : "",
+				json_string_value(json_object_get(sw, "error")) ?: "");
 		} else {
-			printf("swarm %s: %lld of %lld pieces verified\n", sid, have, total);
+			printf("swarm %s: %lld of %lld pieces verified", sid, ok, total);
+			if (dropped)
+				printf(" (%lld no longer matched their hashes)", dropped);
+			putchar('\n');
 		}
-		json_decref(sw);
-		return have == total ? CLI_OK : CLI_FAIL;
+		int status = strcmp(result, "ok") == 0 && ok == total ? CLI_OK : CLI_FAIL;
+		json_decref(sw); /* result points into it */
+		return status;
 	}
 	if (is_remove)
 		printf("removed swarm %s\n", id);

@@ -674,7 +674,7 @@ static void record_share(struct share_job *job)
 		 mi->piece_length, hex);
 }
 
-static void apply_verify(struct share_job *job)
+static uint32_t apply_verify(struct share_job *job)
 {
 	struct swarm *sw = job->sw;
 	uint32_t dropped = 0, gained = 0;
@@ -701,6 +701,7 @@ static void apply_verify(struct share_job *job)
 			 sw->id, dropped);
 	log_info("swarm %" PRId64 ": checked; %u of %u pieces verified (%u newly)", sw->id,
 		 sw->have_count, sw->meta->total_pieces, gained);
+	return dropped;
 }
 
 /* The job is over: hand its result to the swarm and free it. */
@@ -721,10 +722,16 @@ static void job_end(struct share_job *job)
 			record_share(job);
 		}
 	} else {
+		uint32_t dropped = 0;
 		if (failed)
 			log_error("swarm %" PRId64 ": check failed: %s", sw->id, job->error);
 		else if (!cancelled)
-			apply_verify(job);
+			dropped = apply_verify(job);
+		sw->last_check.seq++;
+		sw->last_check.result = failed ? "failed" : cancelled ? "cancelled" : "ok";
+		sw->last_check.pieces_verified = sw->have_count;
+		sw->last_check.pieces_dropped = dropped;
+		sw->last_check.finished_at = (int64_t)time(NULL);
 		sw->state = sw->resume_state;
 		if (!failed && !cancelled)
 			engine_swarm_have_changed(node->engine, sw);

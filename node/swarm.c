@@ -384,6 +384,14 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 				  (json_int_t)done, "total", (json_int_t)sw->work_total, "rate",
 				  ms ? (double)done * 1000.0 / (double)ms : 0.0));
 	}
+	json_object_set_new(o, "last_check",
+			    sw->last_check.seq == 0
+				    ? json_null()
+				    : json_pack("{s:i,s:s,s:i,s:i,s:I}", "seq", (int)sw->last_check.seq,
+						"result", sw->last_check.result, "pieces_verified",
+						(int)sw->last_check.pieces_verified, "pieces_dropped",
+						(int)sw->last_check.pieces_dropped, "finished_at",
+						(json_int_t)sw->last_check.finished_at));
 	json_object_set_new(o, "transfer", engine_swarm_json(sw));
 	json_object_set_new(json_object_get(o, "transfer"), "upload_limit",
 			    json_integer((json_int_t)sw->upload_limit));

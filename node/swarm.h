@@ -48,6 +48,15 @@ struct swarm {
 	uint64_t work_total;
 	uint64_t work_started_ms;
 	struct share_job *job;      /* owned while hashing/checking */
+	/* The outcome of the last check of the files (`shoal verify`, or the
+	 * resume check at start), kept because the pieces it dropped may be
+	 * fetched again before anyone reads pieces_have. */
+	struct {
+		uint32_t seq;           /* 0: never checked since the daemon started */
+		const char *result;     /* "ok", "failed" or "cancelled" */
+		uint32_t pieces_verified, pieces_dropped;
+		int64_t finished_at;    /* unix seconds */
+	} last_check;
 	bool remove_pending;        /* removed while a job ran: free when it ends */
 	struct xfer *xfer;          /* transfer state (engine.c), NULL when idle */
 	struct swarm *next;
