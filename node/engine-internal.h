@@ -112,6 +112,8 @@ struct peer {
 	uint32_t md_requested;               /* metadata pieces asked of it */
 	bool pex_sent_once;
 	struct known_peer *known;            /* the address book entry, if any */
+	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
+	uint64_t share_up, share_down;       /* bytes/s in limit_cfg (0: none) */
 	struct peer *next;                   /* in xf->peers or eng->pending */
 };
 
@@ -132,9 +134,6 @@ struct xfer {
 	bool pex_due;                        /* a peer arrived: exchange at the next tick */
 	bool rechoke;                        /* run the choker at the next tick */
 	bool loading_peers;                  /* filling `known` from SQLite */
-	struct ev_token_bucket_cfg *limit_cfg; /* per-connection share of the swarm's limits */
-	unsigned limit_peers;
-	uint64_t limit_up, limit_down;
 	unsigned jobs;                       /* worker jobs in flight (loop-side count) */
 	bool stopped;
 	bool dirty;                          /* verified bitmap not yet saved */

@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "node/engine-internal.h"
 #include "node/node.h"
+#include "transfer/ratesplit.h"
 #include "node/swarm.h"
 #include "node/workers.h"
 #include "transfer/merkle.h"
@@ -135,32 +136,74 @@ static void update_read_mode(struct peer *p)
 				      p->xf->sw->download_limit == 0);
 }
 
-/* A swarm's own limits are shared out evenly over its connections (a
- * connection can be in only one libevent group, and that is the global
- * one).  Recomputed when peers come and go. */
+/* Give a connection its share of its swarm's limits (0/0: none).  A new
+ * bucket only when a share moves by more than an eighth, so a steady
+ * connection keeps its tokens. */
+static void set_peer_limit(struct peer *p, uint64_t up, uint64_t down)
+{
+	uint64_t du = up > p->share_up ? up - p->share_up : p->share_up - up;
+	uint64_t dd = down > p->share_down ? down - p->share_down : p->share_down - down;
+	bool on = up || down, was = p->limit_cfg != NULL;
+	if (on == was && du <= p->share_up / 8 && dd <= p->share_down / 8 &&
+	    (up == 0) == (p->share_up == 0) && (down == 0) == (p->share_down == 0))
+		return;
+	struct ev_token_bucket_cfg *cfg = on ? make_bucket_cfg(up, down) : NULL;
+	if (on && !cfg)
+		return;
+	bufferevent_set_rate_limit(p->bev, cfg);
+	if (p->limit_cfg)
+		ev_token_bucket_cfg_free(p->limit_cfg); /* the connection no longer uses it */
+	p->limit_cfg = cfg;
+	p->share_up = up;
+	p->share_down = down;
+}
+
+/* A swarm's own limits, divided over its connections by what each used in
+ * the last second (transfer/ratesplit.h), because a connection can be in
+ * only one libevent rate-limit group and that is the daemon-wide one.  Run
+ * every tick and whenever a connection becomes active. */
 static void apply_swarm_limits(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
-	unsigned n = 0;
+	size_t n = 0;
 	for (struct peer *p = xf->peers; p; p = p->next)
-		n += p->state == PEER_ACTIVE;
-	if (n == xf->limit_peers && sw->upload_limit == xf->limit_up &&
-	    sw->download_limit == xf->limit_down)
+		n += p->state == PEER_ACTIVE && p->bev;
+	if (n == 0)
 		return;
-	struct ev_token_bucket_cfg *cfg = NULL;
-	if ((sw->upload_limit || sw->download_limit) && n > 0)
-		cfg = make_bucket_cfg(sw->upload_limit ? (sw->upload_limit + n - 1) / n : 0,
-				      sw->download_limit ? (sw->download_limit + n - 1) / n : 0);
+	if (!sw->upload_limit && !sw->download_limit) {
+		for (struct peer *p = xf->peers; p; p = p->next)
+			if (p->state == PEER_ACTIVE && p->bev)
+				set_peer_limit(p, 0, 0);
+		return;
+	}
+	double *used = malloc(2 * n * sizeof *used);
+	uint64_t *cur = malloc(4 * n * sizeof *cur);
+	if (!used || !cur) {
+		free(used);
+		free(cur);
+		return;
+	}
+	uint64_t *up = cur + 2 * n, *down = cur + 3 * n;
+	size_t i = 0;
+	for (struct peer *p = xf->peers; p; p = p->next) {
+		if (p->state != PEER_ACTIVE || !p->bev)
+			continue;
+		used[i] = p->up_rate;
+		used[n + i] = p->down_rate;
+		cur[i] = p->share_up;
+		cur[n + i] = p->share_down;
+		i++;
+	}
+	ratesplit_shares(sw->upload_limit, n, used, cur, up);
+	ratesplit_shares(sw->download_limit, n, used + n, cur + n, down);
+	i = 0;
 	for (struct peer *p = xf->peers; p; p = p->next)
-		if (p->bev && p->state == PEER_ACTIVE)
-			bufferevent_set_rate_limit(p->bev, cfg);
-	/* Connections no longer use the old one. */
-	if (xf->limit_cfg)
-		ev_token_bucket_cfg_free(xf->limit_cfg);
-	xf->limit_cfg = cfg;
-	xf->limit_peers = n;
-	xf->limit_up = sw->upload_limit;
-	xf->limit_down = sw->download_limit;
+		if (p->state == PEER_ACTIVE && p->bev) {
+			set_peer_limit(p, up[i], down[i]);
+			i++;
+		}
+	free(used);
+	free(cur);
 }
 
 struct engine *engine_new(struct node *node, char *err, size_t err_len)
@@ -585,8 +628,6 @@ void engine_swarm_free(struct swarm *sw)
 	struct xfer *xf = sw->xfer;
 	if (!xf)
 		return;
-	if (xf->limit_cfg)
-		ev_token_bucket_cfg_free(xf->limit_cfg);
 	picker_free(xf->picker);
 	storage_free(xf->storage);
 	free_layer_acc(xf);
@@ -1498,7 +1539,7 @@ static void done_read(void *arg)
 
 static size_t serve_target(const struct peer *p)
 {
-	if (!p->eng->node->cfg.upload_limit && !p->xf->limit_up)
+	if (!p->eng->node->cfg.upload_limit && !p->xf->sw->upload_limit)
 		return PEER_MAX_OUTBUF;
 	size_t t = (size_t)(p->up_rate * SERVE_QUEUE_SECONDS);
 	if (t < SERVE_QUEUE_MIN)
@@ -2437,8 +2478,7 @@ json_t *engine_peers_json(const struct swarm *sw)
 	const struct xfer *xf = sw->xfer;
 	for (const struct peer *p = xf ? xf->peers : NULL; p; p = p->next) {
 		double progress = p->has.nbits ? (double)p->has.count / p->has.nbits : 0.0;
-		json_array_append_new(
-			list,
+		json_t *o =
 			json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:b,s:i}",
 				  "address", p->name, "direction", p->outgoing ? "out" : "in",
 				  "encrypted", p->crypt != NULL, "client", p->client, "state",
@@ -2447,7 +2487,11 @@ json_t *engine_peers_json(const struct swarm *sw)
 				  (json_int_t)p->down_total, "uploaded", (json_int_t)p->up_total,
 				  "am_choking", p->am_choking, "am_interested", p->am_interested,
 				  "peer_choking", p->peer_choking, "peer_interested", p->peer_interested,
-				  "requests", (int)p->n_reqs));
+				  "requests", (int)p->n_reqs);
+		/* Its share of the swarm's own limits, bytes/s (0: no such limit). */
+		json_object_set_new(o, "upload_share", json_integer((json_int_t)p->share_up));
+		json_object_set_new(o, "download_share", json_integer((json_int_t)p->share_down));
+		json_array_append_new(list, o);
 	}
 	return list;
 }

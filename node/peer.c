@@ -298,6 +298,8 @@ void engine_reap(struct engine *eng)
 		eng->dead = p->next;
 		wire_decoder_destroy(&p->dec);
 		crypt_free(p->crypt);
+		if (p->limit_cfg) /* its bufferevent dropped it in peer_close */
+			ev_token_bucket_cfg_free(p->limit_cfg);
 		bitfield_destroy(&p->has);
 		free(p->reqs);
 		free(p->early_bitfield);
