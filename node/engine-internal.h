@@ -35,6 +35,8 @@ struct ev_token_bucket_cfg;
 #define PEER_IDLE_TIMEOUT_MS 180000
 #define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
+#define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
+				       * peers send one keep-alive in ~2 minutes */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
 #define PEER_MAX_OUTBUF_HARD (16u << 20) /* unsent bytes before we drop the peer */
 #define ENGINE_CHOKE_INTERVAL_MS 10000
@@ -109,6 +111,8 @@ struct peer {
 	double down_rate, up_rate;           /* bytes/s, smoothed */
 	uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms;
 	unsigned strikes;                    /* pieces it helped to fail */
+	uint64_t chatter;                    /* keep-alives since the last tick */
+	uint64_t skipped_seen;               /* dec.skipped at the last tick */
 	uint32_t md_requested;               /* metadata pieces asked of it */
 	bool pex_sent_once;
 	struct known_peer *known;            /* the address book entry, if any */

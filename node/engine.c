@@ -2163,6 +2163,7 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 	const struct swarm *sw = xf->sw;
 	switch (m->type) {
 	case WIRE_KEEPALIVE:
+		p->chatter++;
 		return 0;
 	case WIRE_CHOKE:
 		p->peer_choking = true;
@@ -2342,6 +2343,15 @@ static void peer_tick(struct peer *p, uint64_t now, double dt)
 	}
 	if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
 		peer_close(p, "idle");
+		return;
+	}
+	/* Messages that carry nothing cost us parsing: a stream of them is
+	 * abuse, not forward compatibility. */
+	uint64_t chatter = p->chatter + (p->dec.skipped - p->skipped_seen);
+	p->chatter = 0;
+	p->skipped_seen = p->dec.skipped;
+	if ((double)chatter > PEER_MAX_CHATTER_PER_S * (dt > 1.0 ? dt : 1.0)) {
+		peer_close(p, "flooding with keep-alives or unknown messages");
 		return;
 	}
 	p->down_rate = 0.6 * p->down_rate + 0.4 * (double)p->down_tick / dt;

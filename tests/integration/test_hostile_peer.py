@@ -270,6 +270,15 @@ conn.send(msg(77) + msg(200, rbytes(1000)) + msg(255, b"\x00" * 65536))
 conn.send(msg(4, struct.pack(">I", NPIECES + 100)))   # then a violation
 expect_closed(conn, "unknown ids skipped, then an out-of-range HAVE")
 
+# ...but a stream of them, or of keep-alives, is abuse: more than 64 a second
+# (PEER_MAX_CHATTER_PER_S) closes the connection at the next tick.
+conn = established()
+conn.send(b"\x00\x00\x00\x00" * 5000)
+expect_closed(conn, "5,000 keep-alives at once", timeout=5)
+conn = established()
+conn.send(msg(99, rbytes(100)) * 2000)
+expect_closed(conn, "2,000 unknown-id messages at once", timeout=5)
+
 # A flood of 10,000 REQUESTs from an unchoked peer that never reads: the node
 # keeps at most 256 queued (PEER_MAX_INQ) and drops the flooder.
 conn = established()
