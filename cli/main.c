@@ -55,7 +55,8 @@ static const struct cli_command commands[] = {
 	  "shoal verify SWARM [--json] [--data-dir DIR]\n"
 	  "\n"
 	  "Re-read and re-hash every file of SWARM (its id, or 8+ hex digits of its\n"
-	  "info-hash).  Pieces that no longer match are no longer offered.  Exits 0\n"
+	  "info-hash), and report what this check found.  Pieces that no longer\n"
+	  "match are no longer offered; a joined swarm fetches them again.  Exits 0\n"
 	  "when every piece verifies, 1 otherwise.\n",
 	  cmd_verify },
 	{ "pause", "stop a swarm's transfers", "shoal pause SWARM [--data-dir DIR]\n", cmd_pause },
@@ -71,8 +72,10 @@ static const struct cli_command commands[] = {
 	  "\n"
 	  "Without SWARM: the daemon-wide limits (until it restarts; set them for good\n"
 	  "with --upload-limit/--download-limit or shoal.conf).  With SWARM: that\n"
-	  "swarm's own limits, kept in the database.  RATE is bytes/s like 500K or 2M;\n"
-	  "0 removes the limit.  Without --upload/--download, show the limits.\n",
+	  "swarm's own limits, kept in the database and divided among its\n"
+	  "connections once a second by what each uses.  RATE is bytes/s like\n"
+	  "500K or 2M; 0 removes the limit.  Without --upload/--download, show the\n"
+	  "limits.\n",
 	  cmd_limit },
 	{ "token", "print the API bearer token",
 	  "shoal token [--data-dir DIR]\n"
