@@ -26,6 +26,7 @@ struct ev_token_bucket_cfg;
 #define ENGINE_MAX_PEERS_TOTAL 200
 #define ENGINE_MAX_PEERS_SWARM 60
 #define ENGINE_MAX_HANDSHAKING 64     /* incoming connections not yet in a swarm */
+#define ENGINE_MAX_HANDSHAKING_PER_ADDR 16 /* of them from one IP, once half are taken */
 #define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm */
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */

@@ -790,12 +790,39 @@ static void connect_more(struct xfer *xf, uint64_t now)
 
 /* ------------------------------------------------------------ accept */
 
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+/* One host may not hold every handshake slot (opening connections and
+ * never handshaking, each for PEER_HANDSHAKE_TIMEOUT_MS, then again): once
+ * half the slots are taken, an address that already holds
+ * ENGINE_MAX_HANDSHAKING_PER_ADDR of them gets no more. */
+static bool handshake_slot_free(const struct engine *eng, const struct sockaddr *sa)
+{
+	if (eng->n_pending >= ENGINE_MAX_HANDSHAKING)
+		return false;
+	if (eng->n_pending < ENGINE_MAX_HANDSHAKING / 2)
+		return true;
+	unsigned same = 0;
+	for (const struct peer *p = eng->pending; p; p = p->next)
+		same += same_host(&p->addr, sa);
+	return same < ENGINE_MAX_HANDSHAKING_PER_ADDR;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int len, void *arg)
 {
 	struct engine *eng = arg;
 	(void)l;
-	if (eng->n_peers >= ENGINE_MAX_PEERS_TOTAL || eng->n_pending >= ENGINE_MAX_HANDSHAKING) {
+	if (eng->n_peers >= ENGINE_MAX_PEERS_TOTAL || !handshake_slot_free(eng, sa)) {
 		evutil_closesocket(fd);
 		return;
 	}

@@ -399,6 +399,38 @@ for what, conn in lorises:
     conn.close()
 alive("slow loris")
 
+# --- one host holding the handshake slots ------------------------------------
+# 64 silent connections from 127.0.0.2 (loopback is a /8): once half the 64
+# slots are taken, that address gets no more than 16 (ENGINE_MAX_HANDSHAKING
+# _PER_ADDR), so a peer from 127.0.0.1 still gets in and handshakes.
+hogs, refused = [], 0
+for _ in range(64):
+    try:
+        s = socket.create_connection(("127.0.0.1", seed.port), timeout=5,
+                                     source_address=("127.0.0.2", 0))
+        hogs.append(s)
+    except OSError:
+        refused += 1
+time.sleep(0.5)
+open_hogs = 0
+for s in hogs:
+    s.setblocking(False)
+    try:
+        open_hogs += s.recv(1) != b""  # b"": the seed closed it at once
+    except BlockingIOError:
+        open_hogs += 1                 # still open, nothing to read
+    except OSError:
+        pass
+c.check(open_hogs <= 32, "one address holds at most half the handshake slots",
+        "(%d of 64 still open, %d refused)" % (open_hogs, refused))
+conn = established()
+c.check(conn.got_hs, "a peer from another address still gets a handshake slot",
+        "(closed: %s)" % conn.close_how)
+conn.close()
+for s in hogs:
+    s.close()
+alive("64 connections from one address")
+
 # --- a peer that asks and never reads ------------------------------------------
 # Each 53-byte hash request for a_big.bin (576 pieces) is answered with 512
 # hashes (16 KiB).  The node stops serving blocks to a peer with 4 MiB unsent
