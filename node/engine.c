@@ -136,16 +136,20 @@ static void update_read_mode(struct peer *p)
 				      p->xf->sw->download_limit == 0);
 }
 
-/* Give a connection its share of its swarm's limits (0/0: none).  A new
- * bucket only when a share moves by more than an eighth, so a steady
- * connection keeps its tokens. */
+/* Is `want` at most an eighth above `have` (and not below it)? */
+static bool slightly_more(uint64_t want, uint64_t have)
+{
+	return want >= have && want - have <= have / 8 && (want == 0) == (have == 0);
+}
+
+/* Give a connection its share of its swarm's limits (0/0: none).  A share
+ * that grows by an eighth or less is left as it is, so a steady connection
+ * is not re-bucketed every second; a share that shrinks always applies, so
+ * the shares in force never add up to more than the limit. */
 static void set_peer_limit(struct peer *p, uint64_t up, uint64_t down)
 {
-	uint64_t du = up > p->share_up ? up - p->share_up : p->share_up - up;
-	uint64_t dd = down > p->share_down ? down - p->share_down : p->share_down - down;
 	bool on = up || down, was = p->limit_cfg != NULL;
-	if (on == was && du <= p->share_up / 8 && dd <= p->share_down / 8 &&
-	    (up == 0) == (p->share_up == 0) && (down == 0) == (p->share_down == 0))
+	if (on == was && slightly_more(up, p->share_up) && slightly_more(down, p->share_down))
 		return;
 	struct ev_token_bucket_cfg *cfg = on ? make_bucket_cfg(up, down) : NULL;
 	if (on && !cfg)

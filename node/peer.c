@@ -131,11 +131,12 @@ void peer_set_write_lowmark(struct peer *p, size_t n)
 		bufferevent_setwatermark(p->bev, EV_WRITE, n, 0);
 }
 
-static void free_record(const void *data, size_t len, void *arg)
+/* evbuffer cleanup for bytes that lie inside a malloc'd `owner`. */
+static void free_owner(const void *data, size_t len, void *owner)
 {
+	(void)data;
 	(void)len;
-	(void)arg;
-	free((void *)data);
+	free(owner);
 }
 
 /* Seal one record of `n` plaintext bytes into a buffer of its own that the
@@ -151,7 +152,7 @@ static int seal_into(struct peer *p, struct evbuffer *out, const uint8_t *m, siz
 		free(rec);
 		return -EIO;
 	}
-	if (evbuffer_add_reference(out, rec, CRYPT_SEALED_LEN(n), free_record, NULL) != 0) {
+	if (evbuffer_add_reference(out, rec, CRYPT_SEALED_LEN(n), free_owner, rec) != 0) {
 		free(rec);
 		return -ENOMEM;
 	}
@@ -174,13 +175,6 @@ static struct evbuffer *output_for_send(struct peer *p, int *rc)
 		return NULL;
 	}
 	return out;
-}
-
-static void free_owner(const void *data, size_t len, void *owner)
-{
-	(void)data;
-	(void)len;
-	free(owner);
 }
 
 int peer_send_owned(struct peer *p, const void *msg, size_t len, void *owner)
