@@ -34,6 +34,8 @@ struct ev_token_bucket_cfg;
 #define PEER_REQUEST_TIMEOUT_MS 30000
 #define PEER_HANDSHAKE_TIMEOUT_MS 15000
 #define PEER_IDLE_TIMEOUT_MS 180000
+#define PEER_EVICT_AFTER_MS 10000     /* a full swarm may drop, for a newcomer, a
+				       * connection this old that moved no data */
 #define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest

@@ -931,6 +931,24 @@ void peer_send_handshake(struct peer *p)
 	}
 }
 
+/* A full swarm makes room for a newcomer by dropping the oldest connection
+ * that has moved no payload either way in PEER_EVICT_AFTER_MS, so a host
+ * that knows the hash cannot hold every slot with idle connections.
+ * Returns true if one was dropped. */
+static bool evict_idle(struct xfer *xf, uint64_t now)
+{
+	struct peer *victim = NULL;
+	for (struct peer *o = xf->peers; o; o = o->next)
+		if (o->state == PEER_ACTIVE && o->down_total == 0 && o->up_total == 0 &&
+		    now - o->connected_ms >= PEER_EVICT_AFTER_MS &&
+		    (!victim || o->connected_ms < victim->connected_ms))
+			victim = o;
+	if (!victim)
+		return false;
+	peer_close(victim, "evicted: the swarm is full and it moved no data");
+	return true;
+}
+
 int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 {
 	struct engine *eng = p->eng;
@@ -956,7 +974,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 		if (p->crypt && memcmp(crypt_info_hash(p->crypt), found->info_hash, 32) != 0)
 			return -EPROTO;
 		xf = found->xfer;
-		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM)
+		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM && !evict_idle(xf, now_ms()))
 			return -EMFILE;
 		unlink_peer(&eng->pending, p);
 		eng->n_pending--;

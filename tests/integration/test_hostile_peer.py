@@ -431,6 +431,55 @@ for s in hogs:
     s.close()
 alive("64 connections from one address")
 
+# --- one host holding every slot of the swarm -------------------------------
+# 60 handshaken connections (ENGINE_MAX_PEERS_SWARM) from 127.0.0.3 that then
+# do nothing.  While they are young the swarm is simply full; once they are
+# PEER_EVICT_AFTER_MS (10 s) old without moving data, a newcomer evicts one.
+# One at a time, each waiting for the seed's handshake: opened all at once,
+# the per-address handshake-slot cap above refuses some of them.
+swarm_hogs = []
+for i in range(60):
+    try:
+        s = socket.create_connection(("127.0.0.1", seed.port), timeout=5,
+                                     source_address=("127.0.0.3", 0))
+        s.sendall(PSTR + RSV + IH20 + b"-HG0000-" + struct.pack(">I", i) + rbytes(8))
+        swarm_hogs.append(s)
+        got = b""
+        while len(got) < 68:
+            d = s.recv(68 - len(got))
+            if not d:
+                break
+            got += d
+    except OSError:
+        pass
+t_hogs = time.monotonic()
+time.sleep(1.0)
+conn = established()
+c.check(not conn.got_hs, "a swarm full of young connections refuses a newcomer",
+        "(got a handshake: the hogs did not fill the swarm)")
+conn.close()
+time.sleep(max(0.0, 10.5 - (time.monotonic() - t_hogs)))
+conn = established()
+c.check(conn.got_hs, "once they are 10 s old and idle, a newcomer evicts one",
+        "(closed: %s)" % conn.close_how)
+conn.close()
+evicted = 0
+for s in swarm_hogs:
+    s.setblocking(False)
+    try:
+        while True:                       # drain what the seed sent; b"" is its close
+            d = s.recv(65536)
+            if not d:
+                evicted += 1
+                break
+    except BlockingIOError:
+        pass
+    except OSError:
+        evicted += 1
+    s.close()
+c.check(evicted >= 1, "an idle hog was closed to make room", "(%d closed)" % evicted)
+alive("60 idle connections holding a swarm")
+
 # --- a peer that asks and never reads ------------------------------------------
 # Each 53-byte hash request for a_big.bin (576 pieces) is answered with 512
 # hashes (16 KiB).  The node stops serving blocks to a peer with 4 MiB unsent
