@@ -36,14 +36,27 @@ atexit.register(_cleanup)
 
 
 def free_port():
-    """A port that is free for both TCP and UDP on 127.0.0.1 right now."""
+    """A port that is free right now for what a daemon binds: TCP and UDP on
+    every IPv4 address (and TCP on every IPv6 one, where there is IPv6).
+    Asking for 127.0.0.1 alone was not enough: a test connecting from
+    127.0.0.2 or 127.0.0.3 holds ports there that a wildcard bind collides
+    with ("Address already in use")."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
+            t.bind(("0.0.0.0", 0))
             port = t.getsockname()[1]
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                    u.bind(("127.0.0.1", port))
+                    u.bind(("0.0.0.0", port))
+                if socket.has_ipv6:
+                    try:
+                        t6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                    except OSError:
+                        t6 = None  # no IPv6 here: the daemon will not bind it either
+                    if t6:
+                        with t6:
+                            t6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                            t6.bind(("::", port))
             except OSError:
                 continue
             return port
