@@ -31,22 +31,27 @@ void ratesplit_shares(uint64_t limit, size_t n, const double *used, const uint64
 	uint64_t floor_share = limit / ((uint64_t)n * RATESPLIT_FLOOR_DIV);
 	if (floor_share == 0)
 		floor_share = 1;
-	/* The shares of connections that did not use theirs.  Each is below its
-	 * old share, and old shares summed to at most the limit, but connections
-	 * come and go: scale them down if they alone overflow. */
-	uint64_t given = 0, s;
+	/* The shares of connections that did not use theirs (each ≥ 1, so 0
+	 * marks a busy connection).  Each is below its old share, and old
+	 * shares summed to at most the limit, but connections come and go:
+	 * scale them down if they alone overflow. */
+	uint64_t kept = 0;
 	size_t busy = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (idle_share(used[i], cur[i], floor_share, &s))
-			given += s;
-		else
+		if (idle_share(used[i], cur[i], floor_share, &share_out[i])) {
+			kept += share_out[i];
+		} else {
+			share_out[i] = 0;
 			busy++;
+		}
 	}
-	double scale = given > limit ? (double)limit / (double)given : 1.0;
-	uint64_t kept = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (idle_share(used[i], cur[i], floor_share, &s)) {
-			s = (uint64_t)((double)s * scale);
+	if (kept > limit) {
+		double scale = (double)limit / (double)kept;
+		kept = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (share_out[i] == 0)
+				continue;
+			uint64_t s = (uint64_t)((double)share_out[i] * scale);
 			share_out[i] = s ? s : 1;
 			kept += share_out[i];
 		}
@@ -55,10 +60,9 @@ void ratesplit_shares(uint64_t limit, size_t n, const double *used, const uint64
 	uint64_t rest = kept < limit ? limit - kept : 0;
 	uint64_t each = rest / (busy ? busy : n);
 	for (size_t i = 0; i < n; i++) {
-		bool idle = idle_share(used[i], cur[i], floor_share, &s);
 		if (busy == 0)
 			share_out[i] += each;
-		else if (!idle)
+		else if (share_out[i] == 0)
 			share_out[i] = each ? each : 1;
 	}
 }
