@@ -368,19 +368,13 @@ def run_curl(curl, url, size):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB")
-    ap.add_argument("--out", default=bl.DEFAULT_OUT)
-    ap.add_argument("--shoal", help="shoal binary (default $SHOAL_BIN or _build/bench/shoal)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--size-mib", type=int, help="data size (overrides --quick)")
-    ap.add_argument("--tmp", default="/tmp", help="where the data set goes (removed at the end)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    bl.data_set_args(ap)
     ap.add_argument("--only", help="comma-separated subset of: plain,encrypted,libtorrent,nginx")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
     m = bl.machine()
-    size = (a.size_mib or (256 if a.quick else 1024)) * bl.MiB
+    size = bl.data_set_bytes(a)
     want = set((a.only or "plain,encrypted,libtorrent,nginx").split(","))
 
     shoal = bl.shoal_binary(a.shoal)

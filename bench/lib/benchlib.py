@@ -68,6 +68,24 @@ for _s in (signal.SIGTERM, signal.SIGINT):
 
 # ---------------------------------------------------------------- the binary
 
+def data_set_args(ap):
+    """The options of a benchmark that makes one data set of 1 GiB (256 MiB
+    with --quick) and measures it --repeats times: share_throughput and
+    transfer_throughput."""
+    ap.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB")
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--shoal", help="shoal binary (default $SHOAL_BIN or _build/bench/shoal)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, help="data size (overrides --quick)")
+    ap.add_argument("--tmp", default="/tmp", help="where the data set goes (removed at the end)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+
+
+def data_set_bytes(a):
+    """The data set size those options ask for."""
+    return (a.size_mib or (256 if a.quick else 1024)) * MiB
+
+
 def shoal_binary(explicit=None):
     """The shoal binary to measure: --shoal, $SHOAL_BIN, or _build/bench/shoal."""
     for cand in (explicit, os.environ.get("SHOAL_BIN"), os.path.join(DEFAULT_BUILD, "shoal")):

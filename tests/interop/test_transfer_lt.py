@@ -11,7 +11,6 @@ small file, a one-block file and an empty file.  Every wait is bounded; the
 daemons are stopped by PID; libtorrent runs in this process.
 Exit 77 only if libtorrent cannot be imported (run with /usr/bin/python3).
 """
-import hashlib
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
-from shoal_harness import Checks, Daemon, TestDir, write_file  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, tree_digest, write_file  # noqa: E402
 
 try:
     import libtorrent  # noqa: F401
@@ -45,22 +44,8 @@ def make_tree(root):
     write_file(os.path.join(root, "empty"), b"")
 
 
-def digest_tree(root):
-    """{relative path: (size, sha256)} for every regular file under root."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            out[os.path.relpath(p, root)] = (os.path.getsize(p), h.hexdigest())
-    return out
-
-
 def compare_trees(src, dst, what):
-    a, b = digest_tree(src), digest_tree(dst) if os.path.isdir(dst) else {}
+    a, b = tree_digest(src), tree_digest(dst) if os.path.isdir(dst) else {}
     missing = sorted(set(a) - set(b))
     extra = sorted(set(b) - set(a))
     differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
