@@ -185,6 +185,7 @@ struct engine {
 	struct evconnlistener *listen4, *listen6;
 	struct event *tick, *reaper;
 	struct bufferevent_rate_limit_group *limit;
+	unsigned limit_tick_ms;              /* the tick `limit` was built with */
 	struct peer *pending;                /* incoming, swarm not known yet */
 	unsigned n_pending;
 	struct peer *dead;                   /* closed, freed by the reaper */

@@ -93,31 +93,91 @@ static struct evconnlistener *listen_on(struct engine *eng, int family, uint16_t
 				       (struct sockaddr *)&ss, (int)len);
 }
 
-/* A token bucket for `up`/`down` bytes per second (0 = unlimited), refilled
- * ten times a second so a cap stays smooth, with a burst of two refills (at
- * least 32 KiB) so whole blocks get through. */
-static struct ev_token_bucket_cfg *make_bucket_cfg(uint64_t up, uint64_t down)
+/* A token bucket for `up`/`down` bytes per second (0 = unlimited).  A cap
+ * must hold over any window a user would call a transfer, so a bucket holds
+ * at most two refills, and a refill is a few milliseconds of the rate: the
+ * tick is 2 KiB / rate, clamped to [5 ms, 100 ms].  From 400 KiB/s up that
+ * is a 5 ms tick and a 10 ms burst; at 256 KiB/s an 8 ms tick and a 16 ms
+ * burst; only below 20 KiB/s does the burst reach 200 ms.  Over any window T
+ * a capped direction moves at most burst + rate x T.  Two refills rather
+ * than one let the loop answer a tick late without losing rate.  libevent
+ * has one tick for both directions: the faster-ticking one sets it.
+ * (docs/architecture.md, "Rate limits".) */
+static unsigned bucket_tick_ms(uint64_t rate)
 {
-	struct timeval tick_len = { 0, 100000 };
-	size_t rd = EV_RATE_LIMIT_MAX, rb = EV_RATE_LIMIT_MAX;
-	size_t wr = EV_RATE_LIMIT_MAX, wb = EV_RATE_LIMIT_MAX;
-	if (down) {
-		rd = down / 10 ? (size_t)(down / 10) : 1;
-		rb = 2 * rd > 32768 ? 2 * rd : 32768;
-	}
-	if (up) {
-		wr = up / 10 ? (size_t)(up / 10) : 1;
-		wb = 2 * wr > 32768 ? 2 * wr : 32768;
-	}
-	return ev_token_bucket_cfg_new(rd, rb, wr, wb, &tick_len);
+	if (!rate)
+		return 100;
+	uint64_t ms = (2048 * 1000 + rate - 1) / rate;
+	return ms < 5 ? 5 : ms > 100 ? 100 : (unsigned)ms;
 }
 
+static void bucket_dir(uint64_t rate, unsigned ms, size_t *refill, size_t *burst)
+{
+	*refill = *burst = EV_RATE_LIMIT_MAX;
+	if (!rate)
+		return;
+	uint64_t r = rate * ms / 1000;
+	*refill = r ? (size_t)r : 1;
+	*burst = 2 * *refill;
+}
+
+static unsigned bucket_ms(uint64_t up, uint64_t down)
+{
+	unsigned ru = bucket_tick_ms(up), rd = bucket_tick_ms(down);
+	return ru < rd ? ru : rd;
+}
+
+static struct ev_token_bucket_cfg *make_bucket_cfg(uint64_t up, uint64_t down)
+{
+	unsigned ms = bucket_ms(up, down);
+	size_t rr, rb, wr, wb;
+	bucket_dir(down, ms, &rr, &rb);
+	bucket_dir(up, ms, &wr, &wb);
+	struct timeval tick_len = { 0, (long)ms * 1000 };
+	return ev_token_bucket_cfg_new(rr, rb, wr, wb, &tick_len);
+}
+
+/* Move every live connection into `to` (libevent moves a member out of its
+ * old group by itself). */
+static void move_to_group(struct engine *eng, struct bufferevent_rate_limit_group *to)
+{
+	for (struct peer *p = eng->pending; p; p = p->next)
+		if (p->bev)
+			bufferevent_add_to_rate_limit_group(p->bev, to);
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next)
+		if (sw->xfer)
+			for (struct peer *p = sw->xfer->peers; p; p = p->next)
+				if (p->bev)
+					bufferevent_add_to_rate_limit_group(p->bev, to);
+}
+
+/* libevent 2.1 counts a group's refills in ticks of its configured length,
+ * and bufferevent_rate_limit_group_set_cfg() keeps the old tick count when
+ * the length changes: from 5 ms to 100 ms the group would wait twenty times
+ * its age for its next refill, and a suspended connection would stall.  So
+ * a change of tick builds a new group and moves every connection into it;
+ * a change of rate alone keeps the group. */
 int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 {
 	struct ev_token_bucket_cfg *cfg = make_bucket_cfg(up, down);
 	if (!cfg)
 		return -EINVAL;
-	int rc = bufferevent_rate_limit_group_set_cfg(eng->limit, cfg);
+	int rc = 0;
+	unsigned ms = bucket_ms(up, down);
+	if (ms == eng->limit_tick_ms) {
+		rc = bufferevent_rate_limit_group_set_cfg(eng->limit, cfg);
+	} else {
+		struct bufferevent_rate_limit_group *g =
+			bufferevent_rate_limit_group_new(eng->node->base, cfg);
+		if (g) {
+			move_to_group(eng, g);
+			bufferevent_rate_limit_group_free(eng->limit);
+			eng->limit = g;
+			eng->limit_tick_ms = ms;
+		} else {
+			rc = -1;
+		}
+	}
 	ev_token_bucket_cfg_free(cfg);
 	if (rc != 0)
 		return -EINVAL;
@@ -237,6 +297,7 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 		make_bucket_cfg(node->cfg.upload_limit, node->cfg.download_limit);
 	if (cfg) {
 		eng->limit = bufferevent_rate_limit_group_new(node->base, cfg);
+		eng->limit_tick_ms = bucket_ms(node->cfg.upload_limit, node->cfg.download_limit);
 		ev_token_bucket_cfg_free(cfg);
 	}
 	if (!eng->limit) {
