@@ -1,16 +1,48 @@
 /* main.c: entry point of `shoal`: dispatch to a subcommand. */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
-#include "node/node.h"
+
+/* `shoal daemon` is the program shoal-daemon, so this CLI links none of the
+ * daemon (docs/architecture.md, "Two programs").  It is looked for beside
+ * this program first (the build tree, or an installed bindir), then where
+ * `make install` put it, then on $PATH.  Returns only on failure. */
+static int exec_daemon(char **argv)
+{
+	char self[PATH_MAX], path[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof path, "%s/shoal-daemon", self);
+			if (access(path, X_OK) == 0)
+				execv(path, argv);
+		}
+	}
+	snprintf(path, sizeof path, "%s/shoal-daemon", SHOAL_BINDIR);
+	if (access(path, X_OK) == 0)
+		execv(path, argv);
+	execvp("shoal-daemon", argv);
+	fprintf(stderr, "shoal: cannot run shoal-daemon (looked beside shoal, in %s and on $PATH): %s\n",
+		SHOAL_BINDIR, strerror(errno));
+	return CLI_FAIL;
+}
 
 static int cmd_daemon(int argc, char **argv)
 {
-	return node_daemon_main(argc, argv);
+	(void)argc;
+	argv[0] = (char *)"shoal-daemon";
+	return exec_daemon(argv);
 }
 
 static int cmd_help(int argc, char **argv);
@@ -97,7 +129,13 @@ const struct cli_command *cli_find(const char *name)
 void cli_usage(const struct cli_command *cmd, FILE *out)
 {
 	if (strcmp(cmd->name, "daemon") == 0) {
-		node_daemon_usage(out);
+		fflush(out);
+		char *args[] = { (char *)"shoal-daemon", (char *)"--help", NULL };
+		if (out == stdout) {
+			exec_daemon(args);
+			return;
+		}
+		fprintf(out, "Usage: shoal daemon [OPTIONS]   (see `shoal daemon --help`)\n");
 		return;
 	}
 	fprintf(out, "Usage: %s", cmd->usage);

@@ -13,6 +13,10 @@ node_libnode_a_SOURCES = \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \
 	node/store.c node/store.h
+# The daemon is its own program; `shoal daemon` execs it.
+bin_PROGRAMS += shoal-daemon
+shoal_daemon_SOURCES = node/main.c
+shoal_daemon_LDADD = $(NODE_LIBS)
 NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(SODIUM_LIBS) -lpthread
 

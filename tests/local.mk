@@ -8,5 +8,8 @@ TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_liar_peer.py tests/integration/test_limits.py \
 	tests/integration/test_limit_burst.py
 EXTRA_DIST += tests/integration/shoal_harness.py
+# The layering of docs/architecture.md, on every #include and on the CLI's link.
+TESTS += tests/check_layers.py
+EXTRA_DIST += tests/check_layers.py
 # The DHT in real daemons, and against libtorrent's DHT (node/dht_node.c).
 TESTS += tests/integration/test_dht.py tests/interop/test_dht_libtorrent.py

@@ -90,6 +90,9 @@ class Daemon:
         cmd = [SHOAL, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
                "--api-port", "0", "--bootstrap", ""] + self.args
         if os.environ.get("SHOAL_VALGRIND"):
+            # `shoal daemon` execs shoal-daemon; memcheck must watch the
+            # daemon itself, not the CLI that starts it.
+            cmd[:2] = [os.path.join(os.path.dirname(SHOAL), "shoal-daemon")]
             # memcheck: any error or definite leak turns the exit code to 99,
             # which the tests' "stops cleanly" checks catch.
             cmd = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
