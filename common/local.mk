@@ -5,7 +5,7 @@ common_libcommon_a_SOURCES = \
 	common/buf.c common/buf.h \
 	common/log.c common/log.h \
 	common/sha256.c common/sha256.h \
-	common/util.c common/util.h \
+	common/util.c common/util.h common/bytes.h common/addr.c common/addr.h \
 	common/bencode.c common/bencode.h
 COMMON_LIBS = common/libcommon.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "dht/dht-internal.h"
 
 enum { DHT_NODE_PINGED = 4 };
@@ -287,26 +288,13 @@ void dht_table_count(const struct dht_table *t, uint64_t now, size_t *good_out, 
 	*total_out = total;
 }
 
-static void set_bit(uint8_t *id, size_t bit, int v)
-{
-	uint8_t mask = (uint8_t)(0x80u >> (bit % 8));
-	if (v)
-		id[bit / 8] |= mask;
-	else
-		id[bit / 8] &= (uint8_t)~mask;
-}
-
-static int get_bit(const uint8_t *id, size_t bit)
-{
-	return (id[bit / 8] >> (7 - bit % 8)) & 1;
-}
 
 void dht_table_random_in_bucket(const struct dht_table *t, size_t i, const uint8_t rnd[DHT_ID_LEN],
 				uint8_t out[DHT_ID_LEN])
 {
 	memcpy(out, rnd, DHT_ID_LEN);
 	for (size_t bit = 0; bit < i && bit < DHT_MAX_BUCKETS; bit++)
-		set_bit(out, bit, get_bit(t->self, bit));
+		bit_put(out, bit, bit_get(t->self, bit));
 	if (i < t->nb - 1)
-		set_bit(out, i, !get_bit(t->self, i));
+		bit_put(out, i, !bit_get(t->self, i));
 }

@@ -1,6 +1,7 @@
 /* api.c: the HTTP server: Host and token checks, routing, JSON bodies and replies. */
 #include "config.h"
 
+#include "common/addr.h"
 #include "node/api.h"
 
 #include <arpa/inet.h>
@@ -89,17 +90,11 @@ struct api *api_new(struct node *node, const char *bind_addr, uint16_t port,
 		goto fail;
 	}
 	char ip[INET6_ADDRSTRLEN];
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		api->port = ntohs(s6->sin6_port);
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-		snprintf(api->address, sizeof api->address, "[%s]:%u", ip, (unsigned)api->port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		api->port = ntohs(s4->sin_port);
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-		snprintf(api->address, sizeof api->address, "%s:%u", ip, (unsigned)api->port);
+	if (addr_host_port((const struct sockaddr *)&ss, ip, sizeof ip, &api->port) != 0) {
+		snprintf(err, err_len, "the API is bound to an address of no known family");
+		goto fail;
 	}
+	addr_format((const struct sockaddr *)&ss, api->address, sizeof api->address);
 	return api;
 fail:
 	api_free(api);

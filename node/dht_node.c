@@ -6,6 +6,7 @@
  * datagrams.  Everything runs on the event loop thread. */
 #include "config.h"
 
+#include "common/addr.h"
 #include "node/dht_node.h"
 
 #include <arpa/inet.h>
@@ -145,21 +146,8 @@ static int fam_of(int family)
 static int sa_host(const struct sockaddr_storage *ss, char *host, size_t host_len,
 		   uint16_t *port_out)
 {
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		if (!inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)host_len))
-			return -EAFNOSUPPORT;
-		*port_out = ntohs(s4->sin_port);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		if (!inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)host_len))
-			return -EAFNOSUPPORT;
-		*port_out = ntohs(s6->sin6_port);
-		return 0;
-	}
-	return -EAFNOSUPPORT;
+	return addr_host_port((const struct sockaddr *)ss, host, host_len, port_out) == 0
+		       ? 0 : -EAFNOSUPPORT;
 }
 
 /* Fill `ss` from a numeric host; returns its length, or 0 if `host` is not

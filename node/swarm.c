@@ -1,6 +1,7 @@
 /* swarm.c: the swarm registry, its JSON view and its rows in SQLite. */
 #include "config.h"
 
+#include "common/bytes.h"
 #include "node/swarm.h"
 
 #include <errno.h>
@@ -181,24 +182,22 @@ struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32])
 
 bool swarm_have_set(struct swarm *sw, uint32_t piece)
 {
-	uint8_t bit = (uint8_t)(0x80 >> (piece & 7));
-	if (sw->have[piece >> 3] & bit)
+	if (bit_get(sw->have, piece))
 		return false;
-	sw->have[piece >> 3] |= bit;
+	bit_set(sw->have, piece);
 	sw->have_count++;
 	return true;
 }
 
 bool swarm_have_test(const struct swarm *sw, uint32_t piece)
 {
-	return sw->have && (sw->have[piece >> 3] & (0x80 >> (piece & 7)));
+	return sw->have && bit_get(sw->have, piece);
 }
 
 void swarm_have_clear(struct swarm *sw, uint32_t piece)
 {
-	uint8_t bit = (uint8_t)(0x80 >> (piece & 7));
-	if (sw->have[piece >> 3] & bit) {
-		sw->have[piece >> 3] &= (uint8_t)~bit;
+	if (bit_get(sw->have, piece)) {
+		bit_clear(sw->have, piece);
 		sw->have_count--;
 	}
 }

@@ -1,6 +1,7 @@
 /* bitfield.c: fixed-size bit array in BEP 3 wire order. */
 #include "config.h"
 
+#include "common/bytes.h"
 #include "transfer/bitfield.h"
 
 #include <errno.h>
@@ -75,14 +76,14 @@ bool bitfield_test(const struct bitfield *bf, uint32_t i)
 {
 	if (i >= bf->nbits)
 		return false;
-	return (bf->bits[i / 8] >> (7 - i % 8)) & 1;
+	return bit_get(bf->bits, i);
 }
 
 bool bitfield_set(struct bitfield *bf, uint32_t i)
 {
 	if (i >= bf->nbits || bitfield_test(bf, i))
 		return false;
-	bf->bits[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	bit_set(bf->bits, i);
 	bf->count++;
 	return true;
 }
@@ -91,7 +92,7 @@ bool bitfield_clear(struct bitfield *bf, uint32_t i)
 {
 	if (!bitfield_test(bf, i))
 		return false;
-	bf->bits[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	bit_clear(bf->bits, i);
 	bf->count--;
 	return true;
 }

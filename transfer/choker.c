@@ -1,24 +1,12 @@
 /* choker.c: rate-ranked regular unchokes plus a rotating optimistic unchoke. */
 #include "config.h"
 
+#include "common/bytes.h"
 #include "transfer/choker.h"
 
 #include <errno.h>
 #include <limits.h>
 
-/* splitmix64 (see picker.c): a random but reproducible order for ties. */
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_next(uint64_t *state)
-{
-	*state += 0x9e3779b97f4a7c15ULL;
-	return mix64(*state);
-}
 
 void choker_state_init(struct choker_state *st)
 {
@@ -56,7 +44,7 @@ int choker_decide(const struct choker_peer *peers, size_t n, bool seeding, unsig
 		unchoke_out[i] = false;
 
 	/* Regular slots: the best `regular_slots` candidates, one pass each. */
-	uint64_t salt = rng_next(rng);
+	uint64_t salt = splitmix64_next(rng);
 	int unchoked = 0;
 	for (unsigned slot = 0; slot < regular_slots; slot++) {
 		size_t best = n;
@@ -95,7 +83,7 @@ int choker_decide(const struct choker_peer *peers, size_t n, bool seeding, unsig
 		st->has_optimistic = false;
 		return unchoked;
 	}
-	size_t pickn = (size_t)(rng_next(rng) % pool);
+	size_t pickn = (size_t)(splitmix64_next(rng) % pool);
 	for (size_t i = 0; i < n; i++) {
 		if (!peers[i].interested || unchoke_out[i] || (i == current && eligible > 1))
 			continue;

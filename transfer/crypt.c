@@ -1,6 +1,7 @@
 /* crypt.c: shoal transport v1: X25519 key exchange bound to the 32-byte info-hash, then secretstream records. */
 #include "config.h"
 
+#include "common/bytes.h"
 #include "transfer/crypt.h"
 
 #include <errno.h>
@@ -68,18 +69,6 @@ struct crypt {
 	size_t rec_have;
 };
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 enum crypt_class crypt_classify(const uint8_t *p, size_t len)
 {

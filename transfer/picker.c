@@ -1,6 +1,7 @@
 /* picker.c: piece picker: availability, block states, rarest-first picks, endgame. */
 #include "config.h"
 
+#include "common/bytes.h"
 #include "transfer/picker.h"
 
 #include <assert.h>
@@ -59,19 +60,6 @@ struct picker {
 	struct partial *partials; /* scratch, dl_cap entries */
 };
 
-/* splitmix64: small, fast, good enough to break ties and rotate peers. */
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_next(uint64_t *state)
-{
-	*state += 0x9e3779b97f4a7c15ULL;
-	return mix64(*state);
-}
 
 static uint32_t blocks_of_len(uint32_t len)
 {
@@ -469,7 +457,7 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 	/* 2. New pieces: random at first, then rarest first. */
 	if (n < want) {
 		bool random_mode = bitfield_count(&p->have) < PICKER_RANDOM_FIRST;
-		size_t nc = best_new_pieces(p, peer->has, want - n, random_mode, rng_next(rng));
+		size_t nc = best_new_pieces(p, peer->has, want - n, random_mode, splitmix64_next(rng));
 		for (size_t k = 0; k < nc && n < want; k++) {
 			uint32_t piece = p->heap[k].piece;
 			uint32_t nb = blocks_of_len(p->piece_len[piece]);

@@ -1,6 +1,7 @@
 /* wire.c: BitTorrent peer wire codec: handshake, streaming message decoder, encoders. */
 #include "config.h"
 
+#include "common/bytes.h"
 #include "transfer/wire.h"
 
 #include "common/bencode.h"
@@ -19,18 +20,6 @@ enum { ST_HANDSHAKE, ST_HEAD, ST_BODY, ST_SKIP, ST_FAILED };
 
 static const uint8_t pstr_prefix[1 + WIRE_PSTR_LEN] = "\x13" WIRE_PSTR;
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* ---- Handshake ---------------------------------------------------------- */
 
