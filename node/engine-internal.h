@@ -19,7 +19,7 @@ struct evconnlistener;
 struct event;
 struct picker;
 struct storage;
-struct bufferevent_rate_limit_group;
+struct ratelimit;
 struct ev_token_bucket_cfg;
 
 /* Limits.  Every one of these is a named ceiling on what a peer can make us hold. */
@@ -184,8 +184,7 @@ struct engine {
 	struct node *node;
 	struct evconnlistener *listen4, *listen6;
 	struct event *tick, *reaper;
-	struct bufferevent_rate_limit_group *limit;
-	unsigned limit_tick_ms;              /* the tick `limit` was built with */
+	struct ratelimit *limit;             /* daemon-wide limits, every connection */
 	struct peer *pending;                /* incoming, swarm not known yet */
 	unsigned n_pending;
 	struct peer *dead;                   /* closed, freed by the reaper */

@@ -23,12 +23,15 @@
 #include <event2/listener.h>
 #include <sodium.h>
 
+#include "common/addr.h"
+#include "common/bytes.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/util.h"
 #include "node/engine-internal.h"
 #include "node/node.h"
+#include "node/ratelimit.h"
 #include "transfer/ratesplit.h"
 #include "node/swarm.h"
 #include "node/workers.h"
@@ -61,10 +64,7 @@ uint64_t engine_rand(struct engine *eng)
 {
 	/* splitmix64 over a seed from libsodium: fast, and only for choices
 	 * that need no secrecy (which piece, which peer). */
-	uint64_t z = (eng->rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return splitmix64_next(&eng->rng);
 }
 
 /* ----------------------------------------------------------- lifecycle */
@@ -93,93 +93,10 @@ static struct evconnlistener *listen_on(struct engine *eng, int family, uint16_t
 				       (struct sockaddr *)&ss, (int)len);
 }
 
-/* A token bucket for `up`/`down` bytes per second (0 = unlimited).  A cap
- * must hold over any window a user would call a transfer, so a bucket holds
- * at most two refills, and a refill is a few milliseconds of the rate: the
- * tick is 2 KiB / rate, clamped to [5 ms, 100 ms].  From 400 KiB/s up that
- * is a 5 ms tick and a 10 ms burst; at 256 KiB/s an 8 ms tick and a 16 ms
- * burst; only below 20 KiB/s does the burst reach 200 ms.  Over any window T
- * a capped direction moves at most burst + rate x T.  Two refills rather
- * than one let the loop answer a tick late without losing rate.  libevent
- * has one tick for both directions: the faster-ticking one sets it.
- * (docs/architecture.md, "Rate limits".) */
-static unsigned bucket_tick_ms(uint64_t rate)
-{
-	if (!rate)
-		return 100;
-	uint64_t ms = (2048 * 1000 + rate - 1) / rate;
-	return ms < 5 ? 5 : ms > 100 ? 100 : (unsigned)ms;
-}
-
-static void bucket_dir(uint64_t rate, unsigned ms, size_t *refill, size_t *burst)
-{
-	*refill = *burst = EV_RATE_LIMIT_MAX;
-	if (!rate)
-		return;
-	uint64_t r = rate * ms / 1000;
-	*refill = r ? (size_t)r : 1;
-	*burst = 2 * *refill;
-}
-
-static unsigned bucket_ms(uint64_t up, uint64_t down)
-{
-	unsigned ru = bucket_tick_ms(up), rd = bucket_tick_ms(down);
-	return ru < rd ? ru : rd;
-}
-
-static struct ev_token_bucket_cfg *make_bucket_cfg(uint64_t up, uint64_t down)
-{
-	unsigned ms = bucket_ms(up, down);
-	size_t rr, rb, wr, wb;
-	bucket_dir(down, ms, &rr, &rb);
-	bucket_dir(up, ms, &wr, &wb);
-	struct timeval tick_len = { 0, (long)ms * 1000 };
-	return ev_token_bucket_cfg_new(rr, rb, wr, wb, &tick_len);
-}
-
-/* Move every live connection into `to` (libevent moves a member out of its
- * old group by itself). */
-static void move_to_group(struct engine *eng, struct bufferevent_rate_limit_group *to)
-{
-	for (struct peer *p = eng->pending; p; p = p->next)
-		if (p->bev)
-			bufferevent_add_to_rate_limit_group(p->bev, to);
-	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next)
-		if (sw->xfer)
-			for (struct peer *p = sw->xfer->peers; p; p = p->next)
-				if (p->bev)
-					bufferevent_add_to_rate_limit_group(p->bev, to);
-}
-
-/* libevent 2.1 counts a group's refills in ticks of its configured length,
- * and bufferevent_rate_limit_group_set_cfg() keeps the old tick count when
- * the length changes: from 5 ms to 100 ms the group would wait twenty times
- * its age for its next refill, and a suspended connection would stall.  So
- * a change of tick builds a new group and moves every connection into it;
- * a change of rate alone keeps the group. */
+/* The daemon-wide limits (node/ratelimit.h says how they are kept). */
 int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 {
-	struct ev_token_bucket_cfg *cfg = make_bucket_cfg(up, down);
-	if (!cfg)
-		return -EINVAL;
-	int rc = 0;
-	unsigned ms = bucket_ms(up, down);
-	if (ms == eng->limit_tick_ms) {
-		rc = bufferevent_rate_limit_group_set_cfg(eng->limit, cfg);
-	} else {
-		struct bufferevent_rate_limit_group *g =
-			bufferevent_rate_limit_group_new(eng->node->base, cfg);
-		if (g) {
-			move_to_group(eng, g);
-			bufferevent_rate_limit_group_free(eng->limit);
-			eng->limit = g;
-			eng->limit_tick_ms = ms;
-		} else {
-			rc = -1;
-		}
-	}
-	ev_token_bucket_cfg_free(cfg);
-	if (rc != 0)
+	if (ratelimit_set(eng->limit, up, down) != 0)
 		return -EINVAL;
 	eng->node->cfg.upload_limit = up;
 	eng->node->cfg.download_limit = down;
@@ -211,9 +128,15 @@ static void set_peer_limit(struct peer *p, uint64_t up, uint64_t down)
 	bool on = up || down, was = p->limit_cfg != NULL;
 	if (on == was && slightly_more(up, p->share_up) && slightly_more(down, p->share_down))
 		return;
-	struct ev_token_bucket_cfg *cfg = on ? make_bucket_cfg(up, down) : NULL;
+	struct ev_token_bucket_cfg *cfg = on ? ratelimit_conn_cfg(up, down) : NULL;
 	if (on && !cfg)
 		return;
+	/* libevent keeps a connection's tick count when its bucket is given a
+	 * configuration with another tick length, and a longer tick would then
+	 * wait several times its age for the next refill: clear the old one
+	 * first, so the new one starts from a fresh count. */
+	if (p->limit_cfg)
+		bufferevent_set_rate_limit(p->bev, NULL);
 	bufferevent_set_rate_limit(p->bev, cfg);
 	if (p->limit_cfg)
 		ev_token_bucket_cfg_free(p->limit_cfg); /* the connection no longer uses it */
@@ -293,13 +216,7 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 		log_info("no IPv6 peer listener (%s); IPv4 only", strerror(errno));
 	/* One rate-limit group for every peer connection, even when unlimited,
 	 * so limits can change at run time. */
-	struct ev_token_bucket_cfg *cfg =
-		make_bucket_cfg(node->cfg.upload_limit, node->cfg.download_limit);
-	if (cfg) {
-		eng->limit = bufferevent_rate_limit_group_new(node->base, cfg);
-		eng->limit_tick_ms = bucket_ms(node->cfg.upload_limit, node->cfg.download_limit);
-		ev_token_bucket_cfg_free(cfg);
-	}
+	eng->limit = ratelimit_new(node->base, node->cfg.upload_limit, node->cfg.download_limit);
 	if (!eng->limit) {
 		snprintf(err, err_len, "cannot set up rate limits");
 		goto fail;
@@ -345,8 +262,7 @@ void engine_free(struct engine *eng)
 		event_free(eng->tick);
 	if (eng->reaper)
 		event_free(eng->reaper);
-	if (eng->limit)
-		bufferevent_rate_limit_group_free(eng->limit);
+	ratelimit_free(eng->limit);
 	free(eng);
 }
 
@@ -749,17 +665,13 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 	return ((const struct sockaddr_in6 *)a)->sin6_port == ((const struct sockaddr_in6 *)b)->sin6_port;
 }
 
-/* Numeric host and port of an address. */
+/* Numeric host and port of an address ("?" and 0 for another family). */
 static uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len)
 {
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)len);
-		return ntohs(s4->sin_port);
-	}
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-	inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)len);
-	return ntohs(s6->sin6_port);
+	uint16_t port = 0;
+	if (addr_host_port((const struct sockaddr *)ss, host, len, &port) != 0)
+		return 0;
+	return port;
 }
 
 static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)

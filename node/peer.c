@@ -14,9 +14,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "node/engine-internal.h"
+#include "node/ratelimit.h"
 #include "node/node.h"
 #include "node/swarm.h"
 
@@ -26,16 +28,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
 
 void peer_format_addr(const struct sockaddr *sa, char *out, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-		snprintf(out, len, "[%s]:%u", ip, (unsigned)ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-		snprintf(out, len, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
-	}
+	addr_format(sa, out, len);
 }
 
 static struct peer *peer_alloc(struct engine *eng, const struct sockaddr *sa, socklen_t len,
@@ -71,7 +64,7 @@ static int peer_attach_bev(struct peer *p, int fd)
 	/* Call on_write when the output drains to half the serving ceiling. */
 	bufferevent_setwatermark(p->bev, EV_WRITE, PEER_MAX_OUTBUF / 2, 0);
 	if (eng->limit)
-		bufferevent_add_to_rate_limit_group(p->bev, eng->limit);
+		ratelimit_attach(eng->limit, p->bev);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 	return 0;
 }

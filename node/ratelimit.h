@@ -1,0 +1,82 @@
+/* ratelimit.h: the daemon-wide upload and download limits over every peer
+ * connection, and the token buckets of a connection's own share.
+ *
+ * A limit must hold over any window a user would call a transfer, and must
+ * still deliver its rate on a loaded machine.  The two pull apart in a plain
+ * token bucket: a burst small enough that a file of a few hundred KiB cannot
+ * pass a 10 MiB/s cap at 25 MiB/s (what a 200 ms burst allowed) also throws
+ * away every refill the event loop serves late, and with 33 daemons on two
+ * cores (bench/distribution, N = 32) a loop is often 10-50 ms late: the
+ * swarm took 1.9x its bound instead of 1.14x.
+ *
+ * So the daemon-wide buckets are refilled here, not by libevent, by the time
+ * that has really passed, once a period: 16 KiB / rate, clamped to 5-100 ms
+ * (5 ms from 3.2 MiB/s up; 16 ms at 1 MiB/s; 62 ms at 256 KiB/s).  How far
+ * a bucket may fill depends on whether anyone waited for it:
+ *   - a bucket that ran dry (connections were held back) gets everything the
+ *     elapsed time is worth, up to RATELIMIT_CATCHUP_MS of the rate, so a
+ *     late loop loses nothing;
+ *   - a bucket that did not run dry (demand below the cap, or idle) fills to
+ *     at most two periods of the rate: the idle burst, 10 ms of the rate
+ *     from 3.2 MiB/s up, 32 KiB below that.
+ * Over any window T a capped direction therefore moves at most
+ * rate x T + the idle burst + one share per connection (below), except right
+ * after the loop itself was held up, when it sends what the lost time owed.
+ *
+ * Every refill of a dry group wakes all of its connections and every write
+ * that empties it puts them all to sleep again (an epoll change each), so
+ * the period is long enough for a refill to be worth 16 KiB: at 5 ms for
+ * every direction, 33 daemons on two cores spent the swarm's CPU on it.
+ *
+ * libevent hands each connection of a group bucket / members, at least the
+ * group's min_share; with small buckets and 30 connections that would be a
+ * few hundred bytes a write, so min_share is RATELIMIT_MIN_SHARE: what a
+ * connection takes past the bucket is owed and repaid by the next refills.
+ *
+ * A connection's share of a swarm's own limit is a per-connection libevent
+ * bucket (ratelimit_conn_cfg), which libevent refills itself every period
+ * (the faster direction's), with a burst of two periods.
+ *
+ * Everything here runs on the loop thread. */
+#ifndef SHOAL_NODE_RATELIMIT_H
+#define SHOAL_NODE_RATELIMIT_H
+
+#include <stdint.h>
+
+struct bufferevent;
+struct event_base;
+struct ev_token_bucket_cfg;
+struct ratelimit;
+
+#define RATELIMIT_TICK_MS 5        /* the shortest refill period */
+#define RATELIMIT_REFILL_BYTES 65536 /* what one refill is worth, at the least */
+#define RATELIMIT_CATCHUP_MS 250 /* the most a late loop is paid back at once */
+#define RATELIMIT_MIN_SHARE 4096   /* bytes a connection may always move per call */
+#define RATELIMIT_MAX_SHARE 65536  /* ... and at most, if the idle burst is larger */
+
+/* Daemon-wide limits of `up`/`down` bytes per second (0 = unlimited).
+ * Returns NULL on allocation failure. */
+struct ratelimit *ratelimit_new(struct event_base *base, uint64_t up, uint64_t down);
+
+/* Change the limits at run time.  Returns 0 or -ENOMEM. */
+int ratelimit_set(struct ratelimit *rl, uint64_t up, uint64_t down)
+	__attribute__((warn_unused_result));
+
+/* Put a connection under the daemon-wide limits.  It leaves them with
+ * bufferevent_remove_from_rate_limit_group() (or when it is freed). */
+void ratelimit_attach(struct ratelimit *rl, struct bufferevent *bev);
+
+/* The refill period for `rate` bytes/s: 16 KiB worth, clamped to 5-100 ms
+ * (100 for 0, unlimited). */
+unsigned ratelimit_period_ms(uint64_t rate);
+
+/* Frees `rl`; every connection must have left it. */
+void ratelimit_free(struct ratelimit *rl);
+
+/* A token bucket configuration for one connection's share of a swarm's
+ * limits (0 = unlimited direction), for bufferevent_set_rate_limit().  The
+ * caller owns it (ev_token_bucket_cfg_free once no connection uses it).
+ * NULL on allocation failure. */
+struct ev_token_bucket_cfg *ratelimit_conn_cfg(uint64_t up, uint64_t down);
+
+#endif
