@@ -1534,9 +1534,14 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 			swarm_completed(xf);
 		return;
 	}
-	uint32_t blame[16];
+	/* One slot per block names every contributor (at most PICKER_MAX_BLAME).
+	 * Without the record the piece is still reset for re-request; only
+	 * the blame is lost, and a truncated record blames no one, since
+	 * "sole contributor" could not be told apart. */
+	uint32_t nblocks = picker_piece_blocks(xf->picker, piece);
+	uint32_t *blame = malloc((nblocks ? nblocks : 1) * sizeof *blame);
 	size_t nb = 0;
-	if (picker_piece_failed(xf->picker, piece, blame, 16, &nb) != 0)
+	if (picker_piece_failed(xf->picker, piece, blame, blame ? nblocks : 0, &nb) != 0)
 		nb = 0;
 	xf->hash_fails++;
 	if (rc != -EBADMSG) {
@@ -1553,6 +1558,7 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		/* Sole contributor: certainly guilty; counts double. */
 		strike(p, nb == 1 ? PEER_BAN_STRIKES : 1, "data");
 	}
+	free(blame);
 	for (struct peer *p = xf->peers; p; p = p->next)
 		request_more(p);
 }
