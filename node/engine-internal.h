@@ -121,7 +121,13 @@ struct peer {
 	struct known_peer *known;            /* the address book entry, if any */
 	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
 	uint64_t share_up, share_down;       /* bytes/s in limit_cfg (0: none) */
-	struct peer *next;                   /* in xf->peers or eng->pending */
+	/* In xf->peers or eng->pending.  Unlinking (peer_close) leaves `next`
+	 * as it was, so a loop over a list may close the peer it stands on,
+	 * or any other, and go on with p->next: an unlinked peer is freed
+	 * only by the reaper, on a later turn of the event loop, and its
+	 * state is PEER_DEAD (loop bodies skip such peers). */
+	struct peer *next;
+	struct peer *dead_next;              /* in eng->dead, once closed */
 };
 
 struct xfer {
@@ -204,6 +210,10 @@ struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, soc
 		      bool outgoing);
 /* Begin an outgoing connection; returns NULL on failure. */
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer *kp);
+/* Close the connection: unlink it from its list (xf->peers or eng->pending,
+ * through engine_on_peer_gone), mark it PEER_DEAD and hand it to the reaper,
+ * which frees it on a later loop turn.  p->next is not touched (see struct
+ * peer).  Closing a dead peer does nothing. */
 void peer_close(struct peer *p, const char *why);
 /* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated. */
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen);
