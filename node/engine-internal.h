@@ -117,6 +117,7 @@ struct peer {
 	uint64_t chatter;                    /* keep-alives since the last tick */
 	uint64_t skipped_seen;               /* dec.skipped at the last tick */
 	uint32_t md_requested;               /* metadata pieces asked of it */
+	uint32_t md_announced;               /* metadata_size counted in xf->mdf, or 0 */
 	bool pex_sent_once;
 	struct known_peer *known;            /* the address book entry, if any */
 	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
@@ -168,11 +169,10 @@ struct xfer {
 	unsigned verify_inflight;
 	bool disk_full;
 	uint64_t disk_retry_ms;
-	/* BEP 9 metadata download */
-	uint8_t *md;
-	uint32_t md_size;
-	uint8_t *md_have;                    /* per 16 KiB piece: 0 none, 1 asked, 2 have */
-	uint32_t *md_from;                   /* per piece: uid of the peer that sent it */
+	/* BEP 9 metadata download (transfer/mdfetch.h): NULL until a peer
+	 * announces a size, freed once the metadata is installed */
+	struct mdfetch *mdf;
+	bool md_kick;                        /* the fetched size changed: ask again */
 	/* BEP 52 piece layers still missing (magnet joins) */
 	bool layers_pending;
 	uint64_t layers_asked_ms;

@@ -34,6 +34,7 @@
 #include "node/workers.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
+#include "transfer/mdfetch.h"
 #include "transfer/picker.h"
 #include "transfer/storage.h"
 #include "transfer/transfer.h"
@@ -710,9 +711,7 @@ void engine_swarm_free(struct swarm *sw)
 	free(xf->vq);
 	pthread_mutex_destroy(&xf->io_lock);
 	free(xf->known);
-	free(xf->md);
-	free(xf->md_have);
-	free(xf->md_from);
+	mdfetch_free(xf->mdf);
 	free(xf);
 	sw->xfer = NULL;
 }
@@ -1085,6 +1084,10 @@ void engine_on_peer_gone(struct peer *p)
 	}
 	if (p->known)
 		p->known->connected = false;
+	if (xf->mdf && p->md_announced &&
+	    mdfetch_peer_gone(xf->mdf, p->uid, p->md_announced))
+		xf->md_kick = true; /* asked at the next tick, not from inside a close */
+	p->md_announced = 0;
 	unlink_peer(&xf->peers, p);
 	xf->n_peers--;
 	p->xf = NULL;
@@ -1722,23 +1725,46 @@ void engine_on_writable(struct peer *p)
 static void request_metadata(struct peer *p)
 {
 	struct xfer *xf = p->xf;
-	if (xf->sw->meta || !xf->md || !p->ext.ut_metadata || p->ext.metadata_size != xf->md_size)
+	if (!xf || xf->sw->meta || !xf->mdf || !p->ext.ut_metadata || !p->md_announced ||
+	    p->state != PEER_ACTIVE)
 		return;
-	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
+	uint32_t pieces[MDFETCH_MAX_PIECES];
+	size_t n = mdfetch_pick(xf->mdf, p->uid, p->md_announced, pieces, MDFETCH_MAX_PIECES);
 	struct buf b;
 	buf_init(&b, 256);
-	for (uint32_t i = 0; i < pieces; i++) {
-		if (xf->md_have[i] != 0)
-			continue;
-		struct wire_metadata_msg m = { .type = WIRE_MD_REQUEST, .piece = i };
+	for (size_t i = 0; i < n; i++) {
+		struct wire_metadata_msg m = { .type = WIRE_MD_REQUEST, .piece = pieces[i] };
 		buf_reset(&b);
 		if (wire_metadata_encode(&b, p->ext.ut_metadata, &m) == 0) {
 			(void)peer_send(p, b.data, b.len, NULL, 0);
-			xf->md_have[i] = 1;
 			p->md_requested++;
 		}
 	}
 	buf_destroy(&b);
+}
+
+/* Ask every peer for what the fetched metadata size still lacks. */
+static void request_metadata_all(struct xfer *xf)
+{
+	xf->md_kick = false;
+	for (struct peer *q = xf->peers; q; q = q->next)
+		request_metadata(q);
+}
+
+/* A peer's extension handshake announced a metadata size: count it (once). */
+static int metadata_announced(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (xf->sw->meta || p->md_announced || !p->ext.ut_metadata || p->ext.metadata_size == 0)
+		return 0;
+	if (!xf->mdf && mdfetch_new(&xf->mdf) != 0)
+		return -ENOMEM;
+	uint32_t before = mdfetch_size(xf->mdf);
+	if (mdfetch_announce(xf->mdf, p->ext.metadata_size) == 0)
+		p->md_announced = p->ext.metadata_size;
+	if (mdfetch_size(xf->mdf) != before)
+		xf->md_kick = true;
+	return 0;
 }
 
 static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
@@ -1771,57 +1797,47 @@ static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 		buf_destroy(&b);
 		return 0;
 	}
-	if (sw->meta || !xf->md)
-		return 0;
-	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
-	if (m.piece >= pieces)
+	if (sw->meta || !xf->mdf)
 		return 0;
 	if (m.type == WIRE_MD_REJECT) {
-		if (xf->md_have[m.piece] == 1)
-			xf->md_have[m.piece] = 0;
+		(void)mdfetch_reject(xf->mdf, p->uid, m.piece);
 		return 0;
 	}
-	size_t want = m.piece + 1 == pieces ? xf->md_size - (size_t)m.piece * WIRE_METADATA_PIECE
-					    : WIRE_METADATA_PIECE;
-	if (m.total_size != xf->md_size || m.len != want)
+	/* Only an answer to what we asked of this peer, of the size fetched. */
+	int rc = mdfetch_data(xf->mdf, p->uid, m.piece, m.total_size, m.data, m.len);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc != 1)
 		return 0;
-	memcpy(xf->md + (size_t)m.piece * WIRE_METADATA_PIECE, m.data, m.len);
-	xf->md_have[m.piece] = 2;
-	xf->md_from[m.piece] = p->uid;
-	for (uint32_t i = 0; i < pieces; i++)
-		if (xf->md_have[i] != 2)
-			return 0;
 	/* Complete: it must hash to the link's info-hash. */
+	size_t md_len = 0;
+	const uint8_t *md = mdfetch_buffer(xf->mdf, &md_len);
 	struct metainfo *mi = calloc(1, sizeof *mi);
-	int rc = mi ? metainfo_parse_info(mi, xf->md, xf->md + xf->md_size) : -ENOMEM;
+	rc = mi ? metainfo_parse_info(mi, md, md + md_len) : -ENOMEM;
 	if (rc == 0)
 		rc = metainfo_check_hash(mi, sw->info_hash);
 	if (rc != 0) {
-		log_warn("swarm %" PRId64 ": metadata from peers is unusable (%s); fetching again",
-			 sw->id, metainfo_strerror(rc));
+		log_warn("swarm %" PRId64 ": metadata of %zu bytes from peers is unusable (%s); "
+			 "fetching again", sw->id, md_len, metainfo_strerror(rc));
 		if (mi) {
 			metainfo_destroy(mi);
 			free(mi);
 		}
-		memset(xf->md_have, 0, pieces);
-		/* Blame who sent it: a sole sender is banned at once. */
-		uint32_t first = xf->md_from[0];
-		bool sole = true;
-		for (uint32_t i = 1; i < pieces; i++)
-			sole &= xf->md_from[i] == first;
-		for (uint32_t i = 0; i < pieces; i++) {
-			struct peer *q = find_peer(xf, xf->md_from[i]);
-			if (q && (i == 0 || xf->md_from[i] != xf->md_from[i - 1]))
-				strike(q, sole ? PEER_BAN_STRIKES : 1, "metadata");
+		/* Blame who sent it: a sole sender is banned at once.  The size
+		 * counts a setback, so another announced size is tried next. */
+		uint32_t blame[MDFETCH_MAX_PIECES];
+		int nb = mdfetch_failed(xf->mdf, blame, MDFETCH_MAX_PIECES);
+		for (int i = 0; i < nb && i < (int)MDFETCH_MAX_PIECES; i++) {
+			struct peer *q = find_peer(xf, blame[i]);
+			if (q)
+				strike(q, nb == 1 ? PEER_BAN_STRIKES : 1, "metadata");
 		}
-		return 0;
+		request_metadata_all(xf);
+		return p->state == PEER_DEAD ? -ECONNRESET : 0;
 	}
 	sw->meta = mi;
-	free(xf->md);
-	free(xf->md_have);
-	free(xf->md_from);
-	xf->md = xf->md_have = NULL;
-	xf->md_from = NULL;
+	mdfetch_free(xf->mdf);
+	xf->mdf = NULL;
 	(void)install_meta(xf); /* failures put the swarm in error and log why */
 	return 0;
 }
@@ -2367,16 +2383,12 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 			p->ext_ok = true;
 			p->listen_port = p->ext.port;
 			snprintf(p->client, sizeof p->client, "%s", p->ext.client);
-			if (!sw->meta && p->ext.metadata_size > 0 && p->ext.ut_metadata && !xf->md) {
-				xf->md_size = p->ext.metadata_size;
-				uint32_t n = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
-				xf->md = malloc(xf->md_size);
-				xf->md_have = calloc(n, 1);
-				xf->md_from = calloc(n, sizeof *xf->md_from);
-				if (!xf->md || !xf->md_have || !xf->md_from)
-					return -ENOMEM;
-			}
-			request_metadata(p);
+			if (metadata_announced(p) != 0)
+				return -ENOMEM;
+			if (xf->md_kick)
+				request_metadata_all(xf);
+			else
+				request_metadata(p);
 			/* Peer exchange: the newcomer hears about everyone now, and
 			 * everyone hears about the newcomer at the next tick (BEP 11
 			 * leaves the schedule to us; waiting 30 s for the first round
@@ -2510,16 +2522,14 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		xf->last_pex_ms = now;
 		send_pex(xf);
 	}
-	if (!sw->meta && xf->md && now % 10000 < 1000) {
-		/* Re-ask pieces nobody delivered. */
-		uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
-		for (uint32_t i = 0; i < pieces; i++)
-			if (xf->md_have[i] == 1)
-				xf->md_have[i] = 0;
-		for (struct peer *p = xf->peers; p; p = p->next)
-			if (p->state == PEER_ACTIVE)
-				request_metadata(p);
+	if (!sw->meta && xf->mdf && now % 10000 < 1000) {
+		/* Re-ask pieces nobody delivered; a size that got nothing in a
+		 * whole round gives way to the next announced size. */
+		(void)mdfetch_round(xf->mdf);
+		xf->md_kick = true;
 	}
+	if (!sw->meta && xf->mdf && xf->md_kick)
+		request_metadata_all(xf);
 	request_layers(xf);
 	if (xf->disk_full && now >= xf->disk_retry_ms) {
 		struct statvfs vfs;

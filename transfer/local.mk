@@ -8,3 +8,4 @@ TRANSFER_LIBS = transfer/libtransfer.a $(COMMON_LIBS)
 include transfer/meta.mk
 include transfer/wire.mk
 include transfer/picker.mk
+include transfer/fetch.mk
