@@ -176,9 +176,8 @@ struct xfer {
 	/* BEP 52 piece layers still missing (magnet joins) */
 	bool layers_pending;
 	uint64_t layers_asked_ms;
-	uint8_t **layer_acc;                 /* per file: hashes gathered so far */
-	uint8_t **layer_got;                 /* per file: which chunks arrived */
-	size_t layer_files;
+	struct layerfetch *lf;               /* transfer/layerfetch.h, made at the first ask */
+	uint32_t layers_peer;                /* uid the layers were last asked of */
 	/* counters */
 	uint64_t down_total, up_total;
 	uint64_t down_tick, up_tick;

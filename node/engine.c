@@ -34,6 +34,7 @@
 #include "node/workers.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
+#include "transfer/layerfetch.h"
 #include "transfer/mdfetch.h"
 #include "transfer/picker.h"
 #include "transfer/storage.h"
@@ -51,7 +52,7 @@ static void request_more(struct peer *p);
 static void serve_requests(struct peer *p);
 static void update_interest(struct peer *p);
 static int install_meta(struct xfer *xf);
-static void free_layer_acc(struct xfer *xf);
+static void free_layerfetch(struct xfer *xf);
 static void flush_have_now(struct xfer *xf);
 static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
@@ -696,7 +697,7 @@ void engine_swarm_free(struct swarm *sw)
 		return;
 	picker_free(xf->picker);
 	storage_free(xf->storage);
-	free_layer_acc(xf);
+	free_layerfetch(xf);
 	for (uint32_t i = 0; xf->leaves && sw->meta && i < sw->meta->total_pieces; i++)
 		free(xf->leaves[i]);
 	free(xf->leaves);
@@ -1088,6 +1089,11 @@ void engine_on_peer_gone(struct peer *p)
 	    mdfetch_peer_gone(xf->mdf, p->uid, p->md_announced))
 		xf->md_kick = true; /* asked at the next tick, not from inside a close */
 	p->md_announced = 0;
+	if (xf->lf) {
+		layerfetch_peer_gone(xf->lf, p->uid);
+		if (p->uid == xf->layers_peer)
+			xf->layers_asked_ms = 0; /* ask another at the next tick */
+	}
 	unlink_peer(&xf->peers, p);
 	xf->n_peers--;
 	p->xf = NULL;
@@ -1862,9 +1868,12 @@ static uint64_t pow2_ceil(uint64_t v)
 	return p;
 }
 
-/* Ask peers for the piece layers we lack: one request per file (or per 512
- * hashes).  Each whole layer is checked against its pieces root when
- * installed, so a lying peer's hashes are simply discarded. */
+/* Ask one peer for every piece layer we lack: one request per file (or per
+ * ENGINE_HASH_REQ_MAX hashes).  transfer/layerfetch accepts only answers
+ * from the peer asked, and each whole layer is checked against its pieces
+ * root when installed, so a lying peer's hashes are discarded and only
+ * that peer is blamed.  Each round asks a different peer if there is one,
+ * so one that never answers cannot stall the join. */
 static void request_layers(struct xfer *xf)
 {
 	const struct metainfo *mi = xf->sw->meta;
@@ -1872,46 +1881,68 @@ static void request_layers(struct xfer *xf)
 	if (!mi || !xf->layers_pending || now - xf->layers_asked_ms < 10000)
 		return;
 	xf->layers_asked_ms = now;
-	/* Ask one connected peer in turn. */
+	if (!xf->lf) {
+		uint32_t *counts = calloc(mi->file_count ? mi->file_count : 1, sizeof *counts);
+		if (!counts)
+			return;
+		for (size_t f = 0; f < mi->file_count; f++) {
+			const struct metainfo_file *file = &mi->files[f];
+			counts[f] = file->has_root && !file->layer && file->piece_count > 1 &&
+						    file->piece_count <= LAYERFETCH_MAX_PIECES
+					    ? (uint32_t)file->piece_count
+					    : 0;
+		}
+		int rc = layerfetch_new(counts, mi->file_count, ENGINE_HASH_REQ_MAX, &xf->lf);
+		free(counts);
+		if (rc != 0)
+			return;
+	}
+	/* A random connected peer, other than the last one asked if possible. */
+	size_t eligible = 0, others = 0;
+	for (struct peer *p = xf->peers; p; p = p->next)
+		if (p->state == PEER_ACTIVE) {
+			eligible++;
+			others += p->uid != xf->layers_peer;
+		}
+	if (eligible == 0)
+		return;
+	bool skip_last = others > 0;
+	uint64_t pick = engine_rand(xf->eng) % (skip_last ? others : eligible);
 	struct peer *target = NULL;
-	uint64_t pick = engine_rand(xf->eng) % (xf->n_peers ? xf->n_peers : 1);
-	for (struct peer *p = xf->peers; p; p = p->next, pick = pick ? pick - 1 : 0)
-		if (p->state == PEER_ACTIVE && (!target || pick == 0))
+	for (struct peer *p = xf->peers; p && !target; p = p->next) {
+		if (p->state != PEER_ACTIVE || (skip_last && p->uid == xf->layers_peer))
+			continue;
+		if (pick-- == 0)
 			target = p;
+	}
 	if (!target)
 		return;
+	size_t n = layerfetch_ask(xf->lf, target->uid, NULL, 0); /* how many */
+	struct layerfetch_req *reqs = malloc((n ? n : 1) * sizeof *reqs);
+	if (!reqs)
+		return;
+	n = layerfetch_ask(xf->lf, target->uid, reqs, n);
+	xf->layers_peer = target->uid;
 	unsigned base = log2u(mi->piece_length / XFER_BLOCK_SIZE);
-	for (size_t f = 0; f < mi->file_count; f++) {
-		const struct metainfo_file *file = &mi->files[f];
-		if (file->layer || file->piece_count < 2)
-			continue;
-		uint64_t width = pow2_ceil(file->piece_count);
-		uint64_t chunk = width < ENGINE_HASH_REQ_MAX ? width : ENGINE_HASH_REQ_MAX;
-		for (uint64_t idx = 0; idx < file->piece_count; idx += chunk) {
-			struct wire_hash_req r;
-			memcpy(r.pieces_root, file->root, 32);
-			r.base_layer = base;
-			r.index = (uint32_t)idx;
-			r.length = (uint32_t)chunk;
-			r.proof_layers = 0;
-			uint8_t m[WIRE_HASH_MSG_LEN];
-			wire_put_hash_msg(m, WIRE_HASH_REQUEST, &r, 0);
-			/* A request is exactly the header; no hashes follow. */
-			(void)peer_send(target, m, WIRE_HASH_MSG_LEN, NULL, 0);
-		}
+	for (size_t i = 0; i < n; i++) {
+		struct wire_hash_req r;
+		memcpy(r.pieces_root, mi->files[reqs[i].file].root, 32);
+		r.base_layer = base;
+		r.index = reqs[i].index;
+		r.length = reqs[i].length;
+		r.proof_layers = 0;
+		uint8_t m[WIRE_HASH_MSG_LEN];
+		wire_put_hash_msg(m, WIRE_HASH_REQUEST, &r, 0);
+		/* A request is exactly the header; no hashes follow. */
+		(void)peer_send(target, m, WIRE_HASH_MSG_LEN, NULL, 0);
 	}
+	free(reqs);
 }
 
-static void free_layer_acc(struct xfer *xf)
+static void free_layerfetch(struct xfer *xf)
 {
-	for (size_t f = 0; f < xf->layer_files; f++) {
-		free(xf->layer_acc[f]);
-		free(xf->layer_got[f]);
-	}
-	free(xf->layer_acc);
-	free(xf->layer_got);
-	xf->layer_acc = xf->layer_got = NULL;
-	xf->layer_files = 0;
+	layerfetch_free(xf->lf);
+	xf->lf = NULL;
 }
 
 /* Gather a chunk of a file's piece layer; install the layer when whole. */
@@ -1919,7 +1950,7 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 {
 	struct xfer *xf = p->xf;
 	struct metainfo *mi = xf->sw->meta;
-	if (!mi || !xf->layers_pending)
+	if (!mi || !xf->layers_pending || !xf->lf)
 		return;
 	const struct wire_hash_req *r = &m->u.hashes.req;
 	size_t f;
@@ -1927,49 +1958,30 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 		if (mi->files[f].has_root && !mi->files[f].layer && mi->files[f].piece_count > 1 &&
 		    memcmp(mi->files[f].root, r->pieces_root, 32) == 0)
 			break;
-	if (f == mi->file_count)
-		return;
-	const struct metainfo_file *file = &mi->files[f];
-	uint64_t width = pow2_ceil(file->piece_count);
-	uint64_t chunk = width < ENGINE_HASH_REQ_MAX ? width : ENGINE_HASH_REQ_MAX;
-	if (r->base_layer != log2u(mi->piece_length / XFER_BLOCK_SIZE) || r->length != chunk ||
-	    r->index % chunk != 0 || r->index >= file->piece_count || m->u.hashes.count < r->length)
+	if (f == mi->file_count || r->base_layer != log2u(mi->piece_length / XFER_BLOCK_SIZE))
 		return; /* not an answer to anything we asked */
-	if (!xf->layer_acc) {
-		xf->layer_acc = calloc(mi->file_count, sizeof *xf->layer_acc);
-		xf->layer_got = calloc(mi->file_count, sizeof *xf->layer_got);
-		if (!xf->layer_acc || !xf->layer_got) {
-			free(xf->layer_acc);
-			free(xf->layer_got);
-			xf->layer_acc = xf->layer_got = NULL;
-			return;
-		}
-		xf->layer_files = mi->file_count;
-	}
-	uint64_t chunks = (file->piece_count + chunk - 1) / chunk;
-	if (!xf->layer_acc[f]) {
-		xf->layer_acc[f] = malloc((size_t)file->piece_count * 32);
-		xf->layer_got[f] = calloc(chunks, 1);
-		if (!xf->layer_acc[f] || !xf->layer_got[f])
-			return;
-	}
-	uint64_t n = file->piece_count - r->index < chunk ? file->piece_count - r->index : chunk;
-	memcpy(xf->layer_acc[f] + (size_t)r->index * 32, m->u.hashes.hashes, (size_t)n * 32);
-	xf->layer_got[f][r->index / chunk] = 1;
-	for (uint64_t c = 0; c < chunks; c++)
-		if (!xf->layer_got[f][c])
-			return;
-	if (metainfo_set_layer(mi, f, xf->layer_acc[f], (size_t)file->piece_count * 32) != 0) {
+	/* Only an answer to a request of ours to this very peer is kept. */
+	int rc = layerfetch_on_hashes(xf->lf, p->uid, (uint32_t)f, r->index, r->length,
+				      m->u.hashes.hashes, m->u.hashes.count);
+	if (rc != 1)
+		return;
+	size_t len = 0;
+	const uint8_t *layer = layerfetch_layer(xf->lf, (uint32_t)f, &len);
+	if (metainfo_set_layer(mi, f, layer, len) != 0) {
+		uint32_t sender = p->uid;
+		(void)layerfetch_failed(xf->lf, (uint32_t)f, &sender);
 		log_warn("swarm %" PRId64 ": peer %s sent piece hashes that do not verify", xf->sw->id,
 			 p->name);
-		memset(xf->layer_got[f], 0, chunks);
 		xf->layers_asked_ms = 0;
-		strike(p, PEER_BAN_STRIKES, "piece hashes");
+		struct peer *q = find_peer(xf, sender); /* the one peer asked: p */
+		if (q)
+			strike(q, PEER_BAN_STRIKES, "piece hashes");
 		return;
 	}
+	(void)layerfetch_done(xf->lf, (uint32_t)f);
 	if (!mi->all_layers)
 		return;
-	free_layer_acc(xf);
+	free_layerfetch(xf);
 	xf->layers_pending = false;
 	if (swarm_db_store_meta(xf->node, xf->sw) != 0)
 		log_error("swarm %" PRId64 ": cannot record piece layers", xf->sw->id);
@@ -2425,7 +2437,9 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 		on_hashes(p, m);
 		return 0;
 	case WIRE_HASH_REJECT:
-		xf->layers_asked_ms = 0; /* ask someone else at the next tick */
+		/* Ask someone else at the next tick; only the peer asked may say so. */
+		if (xf->lf && p->uid == xf->layers_peer)
+			xf->layers_asked_ms = 0;
 		return 0;
 	default:
 		return 0;
