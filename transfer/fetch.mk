@@ -13,3 +13,10 @@ tests_unit_test_mdfetch_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
 tests_unit_test_layerfetch_SOURCES = tests/unit/test_layerfetch.c
 tests_unit_test_layerfetch_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_layerfetch_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+# Fuzz harness replayed over its stored corpus (tests/fuzz/replay.c).
+check_PROGRAMS += tests/fuzz/replay_fetch
+TESTS += tests/fuzz/replay_fetch
+tests_fuzz_replay_fetch_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_fetch.c
+tests_fuzz_replay_fetch_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"fetch\"
+tests_fuzz_replay_fetch_LDADD = $(TRANSFER_LIBS)
