@@ -117,11 +117,18 @@ struct peer {
 	uint64_t chatter;                    /* keep-alives since the last tick */
 	uint64_t skipped_seen;               /* dec.skipped at the last tick */
 	uint32_t md_requested;               /* metadata pieces asked of it */
+	uint32_t md_announced;               /* metadata_size counted in xf->mdf, or 0 */
 	bool pex_sent_once;
 	struct known_peer *known;            /* the address book entry, if any */
 	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
 	uint64_t share_up, share_down;       /* bytes/s in limit_cfg (0: none) */
-	struct peer *next;                   /* in xf->peers or eng->pending */
+	/* In xf->peers or eng->pending.  Unlinking (peer_close) leaves `next`
+	 * as it was, so a loop over a list may close the peer it stands on,
+	 * or any other, and go on with p->next: an unlinked peer is freed
+	 * only by the reaper, on a later turn of the event loop, and its
+	 * state is PEER_DEAD (loop bodies skip such peers). */
+	struct peer *next;
+	struct peer *dead_next;              /* in eng->dead, once closed */
 };
 
 struct xfer {
@@ -162,17 +169,15 @@ struct xfer {
 	unsigned verify_inflight;
 	bool disk_full;
 	uint64_t disk_retry_ms;
-	/* BEP 9 metadata download */
-	uint8_t *md;
-	uint32_t md_size;
-	uint8_t *md_have;                    /* per 16 KiB piece: 0 none, 1 asked, 2 have */
-	uint32_t *md_from;                   /* per piece: uid of the peer that sent it */
+	/* BEP 9 metadata download (transfer/mdfetch.h): NULL until a peer
+	 * announces a size, freed once the metadata is installed */
+	struct mdfetch *mdf;
+	bool md_kick;                        /* the fetched size changed: ask again */
 	/* BEP 52 piece layers still missing (magnet joins) */
 	bool layers_pending;
 	uint64_t layers_asked_ms;
-	uint8_t **layer_acc;                 /* per file: hashes gathered so far */
-	uint8_t **layer_got;                 /* per file: which chunks arrived */
-	size_t layer_files;
+	struct layerfetch *lf;               /* transfer/layerfetch.h, made at the first ask */
+	uint32_t layers_peer;                /* uid the layers were last asked of */
 	/* counters */
 	uint64_t down_total, up_total;
 	uint64_t down_tick, up_tick;
@@ -203,6 +208,10 @@ struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, soc
 		      bool outgoing);
 /* Begin an outgoing connection; returns NULL on failure. */
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer *kp);
+/* Close the connection: unlink it from its list (xf->peers or eng->pending,
+ * through engine_on_peer_gone), mark it PEER_DEAD and hand it to the reaper,
+ * which frees it on a later loop turn.  p->next is not touched (see struct
+ * peer).  Closing a dead peer does nothing. */
 void peer_close(struct peer *p, const char *why);
 /* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated. */
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen);

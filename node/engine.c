@@ -37,6 +37,8 @@
 #include "node/workers.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
+#include "transfer/layerfetch.h"
+#include "transfer/mdfetch.h"
 #include "transfer/picker.h"
 #include "transfer/storage.h"
 #include "transfer/transfer.h"
@@ -53,7 +55,7 @@ static void request_more(struct peer *p);
 static void serve_requests(struct peer *p);
 static void update_interest(struct peer *p);
 static int install_meta(struct xfer *xf);
-static void free_layer_acc(struct xfer *xf);
+static void free_layerfetch(struct xfer *xf);
 static void flush_have_now(struct xfer *xf);
 static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
@@ -611,7 +613,7 @@ void engine_swarm_free(struct swarm *sw)
 		return;
 	picker_free(xf->picker);
 	storage_free(xf->storage);
-	free_layer_acc(xf);
+	free_layerfetch(xf);
 	for (uint32_t i = 0; xf->leaves && sw->meta && i < sw->meta->total_pieces; i++)
 		free(xf->leaves[i]);
 	free(xf->leaves);
@@ -626,9 +628,7 @@ void engine_swarm_free(struct swarm *sw)
 	free(xf->vq);
 	pthread_mutex_destroy(&xf->io_lock);
 	free(xf->known);
-	free(xf->md);
-	free(xf->md_have);
-	free(xf->md_from);
+	mdfetch_free(xf->mdf);
 	free(xf);
 	sw->xfer = NULL;
 }
@@ -997,6 +997,15 @@ void engine_on_peer_gone(struct peer *p)
 	}
 	if (p->known)
 		p->known->connected = false;
+	if (xf->mdf && p->md_announced &&
+	    mdfetch_peer_gone(xf->mdf, p->uid, p->md_announced))
+		xf->md_kick = true; /* asked at the next tick, not from inside a close */
+	p->md_announced = 0;
+	if (xf->lf) {
+		layerfetch_peer_gone(xf->lf, p->uid);
+		if (p->uid == xf->layers_peer)
+			xf->layers_asked_ms = 0; /* ask another at the next tick */
+	}
 	unlink_peer(&xf->peers, p);
 	xf->n_peers--;
 	p->xf = NULL;
@@ -1446,9 +1455,14 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 			swarm_completed(xf);
 		return;
 	}
-	uint32_t blame[16];
+	/* One slot per block names every contributor (at most PICKER_MAX_BLAME).
+	 * Without the record the piece is still reset for re-request; only
+	 * the blame is lost, and a truncated record blames no one, since
+	 * "sole contributor" could not be told apart. */
+	uint32_t nblocks = picker_piece_blocks(xf->picker, piece);
+	uint32_t *blame = malloc((nblocks ? nblocks : 1) * sizeof *blame);
 	size_t nb = 0;
-	if (picker_piece_failed(xf->picker, piece, blame, 16, &nb) != 0)
+	if (picker_piece_failed(xf->picker, piece, blame, blame ? nblocks : 0, &nb) != 0)
 		nb = 0;
 	xf->hash_fails++;
 	if (rc != -EBADMSG) {
@@ -1465,6 +1479,7 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		/* Sole contributor: certainly guilty; counts double. */
 		strike(p, nb == 1 ? PEER_BAN_STRIKES : 1, "data");
 	}
+	free(blame);
 	for (struct peer *p = xf->peers; p; p = p->next)
 		request_more(p);
 }
@@ -1628,23 +1643,46 @@ void engine_on_writable(struct peer *p)
 static void request_metadata(struct peer *p)
 {
 	struct xfer *xf = p->xf;
-	if (xf->sw->meta || !xf->md || !p->ext.ut_metadata || p->ext.metadata_size != xf->md_size)
+	if (!xf || xf->sw->meta || !xf->mdf || !p->ext.ut_metadata || !p->md_announced ||
+	    p->state != PEER_ACTIVE)
 		return;
-	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
+	uint32_t pieces[MDFETCH_MAX_PIECES];
+	size_t n = mdfetch_pick(xf->mdf, p->uid, p->md_announced, pieces, MDFETCH_MAX_PIECES);
 	struct buf b;
 	buf_init(&b, 256);
-	for (uint32_t i = 0; i < pieces; i++) {
-		if (xf->md_have[i] != 0)
-			continue;
-		struct wire_metadata_msg m = { .type = WIRE_MD_REQUEST, .piece = i };
+	for (size_t i = 0; i < n; i++) {
+		struct wire_metadata_msg m = { .type = WIRE_MD_REQUEST, .piece = pieces[i] };
 		buf_reset(&b);
 		if (wire_metadata_encode(&b, p->ext.ut_metadata, &m) == 0) {
 			(void)peer_send(p, b.data, b.len, NULL, 0);
-			xf->md_have[i] = 1;
 			p->md_requested++;
 		}
 	}
 	buf_destroy(&b);
+}
+
+/* Ask every peer for what the fetched metadata size still lacks. */
+static void request_metadata_all(struct xfer *xf)
+{
+	xf->md_kick = false;
+	for (struct peer *q = xf->peers; q; q = q->next)
+		request_metadata(q);
+}
+
+/* A peer's extension handshake announced a metadata size: count it (once). */
+static int metadata_announced(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (xf->sw->meta || p->md_announced || !p->ext.ut_metadata || p->ext.metadata_size == 0)
+		return 0;
+	if (!xf->mdf && mdfetch_new(&xf->mdf) != 0)
+		return -ENOMEM;
+	uint32_t before = mdfetch_size(xf->mdf);
+	if (mdfetch_announce(xf->mdf, p->ext.metadata_size) == 0)
+		p->md_announced = p->ext.metadata_size;
+	if (mdfetch_size(xf->mdf) != before)
+		xf->md_kick = true;
+	return 0;
 }
 
 static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
@@ -1677,57 +1715,47 @@ static int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 		buf_destroy(&b);
 		return 0;
 	}
-	if (sw->meta || !xf->md)
-		return 0;
-	uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
-	if (m.piece >= pieces)
+	if (sw->meta || !xf->mdf)
 		return 0;
 	if (m.type == WIRE_MD_REJECT) {
-		if (xf->md_have[m.piece] == 1)
-			xf->md_have[m.piece] = 0;
+		(void)mdfetch_reject(xf->mdf, p->uid, m.piece);
 		return 0;
 	}
-	size_t want = m.piece + 1 == pieces ? xf->md_size - (size_t)m.piece * WIRE_METADATA_PIECE
-					    : WIRE_METADATA_PIECE;
-	if (m.total_size != xf->md_size || m.len != want)
+	/* Only an answer to what we asked of this peer, of the size fetched. */
+	int rc = mdfetch_data(xf->mdf, p->uid, m.piece, m.total_size, m.data, m.len);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc != 1)
 		return 0;
-	memcpy(xf->md + (size_t)m.piece * WIRE_METADATA_PIECE, m.data, m.len);
-	xf->md_have[m.piece] = 2;
-	xf->md_from[m.piece] = p->uid;
-	for (uint32_t i = 0; i < pieces; i++)
-		if (xf->md_have[i] != 2)
-			return 0;
 	/* Complete: it must hash to the link's info-hash. */
+	size_t md_len = 0;
+	const uint8_t *md = mdfetch_buffer(xf->mdf, &md_len);
 	struct metainfo *mi = calloc(1, sizeof *mi);
-	int rc = mi ? metainfo_parse_info(mi, xf->md, xf->md + xf->md_size) : -ENOMEM;
+	rc = mi ? metainfo_parse_info(mi, md, md + md_len) : -ENOMEM;
 	if (rc == 0)
 		rc = metainfo_check_hash(mi, sw->info_hash);
 	if (rc != 0) {
-		log_warn("swarm %" PRId64 ": metadata from peers is unusable (%s); fetching again",
-			 sw->id, metainfo_strerror(rc));
+		log_warn("swarm %" PRId64 ": metadata of %zu bytes from peers is unusable (%s); "
+			 "fetching again", sw->id, md_len, metainfo_strerror(rc));
 		if (mi) {
 			metainfo_destroy(mi);
 			free(mi);
 		}
-		memset(xf->md_have, 0, pieces);
-		/* Blame who sent it: a sole sender is banned at once. */
-		uint32_t first = xf->md_from[0];
-		bool sole = true;
-		for (uint32_t i = 1; i < pieces; i++)
-			sole &= xf->md_from[i] == first;
-		for (uint32_t i = 0; i < pieces; i++) {
-			struct peer *q = find_peer(xf, xf->md_from[i]);
-			if (q && (i == 0 || xf->md_from[i] != xf->md_from[i - 1]))
-				strike(q, sole ? PEER_BAN_STRIKES : 1, "metadata");
+		/* Blame who sent it: a sole sender is banned at once.  The size
+		 * counts a setback, so another announced size is tried next. */
+		uint32_t blame[MDFETCH_MAX_PIECES];
+		int nb = mdfetch_failed(xf->mdf, blame, MDFETCH_MAX_PIECES);
+		for (int i = 0; i < nb && i < (int)MDFETCH_MAX_PIECES; i++) {
+			struct peer *q = find_peer(xf, blame[i]);
+			if (q)
+				strike(q, nb == 1 ? PEER_BAN_STRIKES : 1, "metadata");
 		}
-		return 0;
+		request_metadata_all(xf);
+		return p->state == PEER_DEAD ? -ECONNRESET : 0;
 	}
 	sw->meta = mi;
-	free(xf->md);
-	free(xf->md_have);
-	free(xf->md_from);
-	xf->md = xf->md_have = NULL;
-	xf->md_from = NULL;
+	mdfetch_free(xf->mdf);
+	xf->mdf = NULL;
 	(void)install_meta(xf); /* failures put the swarm in error and log why */
 	return 0;
 }
@@ -1752,9 +1780,12 @@ static uint64_t pow2_ceil(uint64_t v)
 	return p;
 }
 
-/* Ask peers for the piece layers we lack: one request per file (or per 512
- * hashes).  Each whole layer is checked against its pieces root when
- * installed, so a lying peer's hashes are simply discarded. */
+/* Ask one peer for every piece layer we lack: one request per file (or per
+ * ENGINE_HASH_REQ_MAX hashes).  transfer/layerfetch accepts only answers
+ * from the peer asked, and each whole layer is checked against its pieces
+ * root when installed, so a lying peer's hashes are discarded and only
+ * that peer is blamed.  Each round asks a different peer if there is one,
+ * so one that never answers cannot stall the join. */
 static void request_layers(struct xfer *xf)
 {
 	const struct metainfo *mi = xf->sw->meta;
@@ -1762,46 +1793,68 @@ static void request_layers(struct xfer *xf)
 	if (!mi || !xf->layers_pending || now - xf->layers_asked_ms < 10000)
 		return;
 	xf->layers_asked_ms = now;
-	/* Ask one connected peer in turn. */
+	if (!xf->lf) {
+		uint32_t *counts = calloc(mi->file_count ? mi->file_count : 1, sizeof *counts);
+		if (!counts)
+			return;
+		for (size_t f = 0; f < mi->file_count; f++) {
+			const struct metainfo_file *file = &mi->files[f];
+			counts[f] = file->has_root && !file->layer && file->piece_count > 1 &&
+						    file->piece_count <= LAYERFETCH_MAX_PIECES
+					    ? (uint32_t)file->piece_count
+					    : 0;
+		}
+		int rc = layerfetch_new(counts, mi->file_count, ENGINE_HASH_REQ_MAX, &xf->lf);
+		free(counts);
+		if (rc != 0)
+			return;
+	}
+	/* A random connected peer, other than the last one asked if possible. */
+	size_t eligible = 0, others = 0;
+	for (struct peer *p = xf->peers; p; p = p->next)
+		if (p->state == PEER_ACTIVE) {
+			eligible++;
+			others += p->uid != xf->layers_peer;
+		}
+	if (eligible == 0)
+		return;
+	bool skip_last = others > 0;
+	uint64_t pick = engine_rand(xf->eng) % (skip_last ? others : eligible);
 	struct peer *target = NULL;
-	uint64_t pick = engine_rand(xf->eng) % (xf->n_peers ? xf->n_peers : 1);
-	for (struct peer *p = xf->peers; p; p = p->next, pick = pick ? pick - 1 : 0)
-		if (p->state == PEER_ACTIVE && (!target || pick == 0))
+	for (struct peer *p = xf->peers; p && !target; p = p->next) {
+		if (p->state != PEER_ACTIVE || (skip_last && p->uid == xf->layers_peer))
+			continue;
+		if (pick-- == 0)
 			target = p;
+	}
 	if (!target)
 		return;
+	size_t n = layerfetch_ask(xf->lf, target->uid, NULL, 0); /* how many */
+	struct layerfetch_req *reqs = malloc((n ? n : 1) * sizeof *reqs);
+	if (!reqs)
+		return;
+	n = layerfetch_ask(xf->lf, target->uid, reqs, n);
+	xf->layers_peer = target->uid;
 	unsigned base = log2u(mi->piece_length / XFER_BLOCK_SIZE);
-	for (size_t f = 0; f < mi->file_count; f++) {
-		const struct metainfo_file *file = &mi->files[f];
-		if (file->layer || file->piece_count < 2)
-			continue;
-		uint64_t width = pow2_ceil(file->piece_count);
-		uint64_t chunk = width < ENGINE_HASH_REQ_MAX ? width : ENGINE_HASH_REQ_MAX;
-		for (uint64_t idx = 0; idx < file->piece_count; idx += chunk) {
-			struct wire_hash_req r;
-			memcpy(r.pieces_root, file->root, 32);
-			r.base_layer = base;
-			r.index = (uint32_t)idx;
-			r.length = (uint32_t)chunk;
-			r.proof_layers = 0;
-			uint8_t m[WIRE_HASH_MSG_LEN];
-			wire_put_hash_msg(m, WIRE_HASH_REQUEST, &r, 0);
-			/* A request is exactly the header; no hashes follow. */
-			(void)peer_send(target, m, WIRE_HASH_MSG_LEN, NULL, 0);
-		}
+	for (size_t i = 0; i < n; i++) {
+		struct wire_hash_req r;
+		memcpy(r.pieces_root, mi->files[reqs[i].file].root, 32);
+		r.base_layer = base;
+		r.index = reqs[i].index;
+		r.length = reqs[i].length;
+		r.proof_layers = 0;
+		uint8_t m[WIRE_HASH_MSG_LEN];
+		wire_put_hash_msg(m, WIRE_HASH_REQUEST, &r, 0);
+		/* A request is exactly the header; no hashes follow. */
+		(void)peer_send(target, m, WIRE_HASH_MSG_LEN, NULL, 0);
 	}
+	free(reqs);
 }
 
-static void free_layer_acc(struct xfer *xf)
+static void free_layerfetch(struct xfer *xf)
 {
-	for (size_t f = 0; f < xf->layer_files; f++) {
-		free(xf->layer_acc[f]);
-		free(xf->layer_got[f]);
-	}
-	free(xf->layer_acc);
-	free(xf->layer_got);
-	xf->layer_acc = xf->layer_got = NULL;
-	xf->layer_files = 0;
+	layerfetch_free(xf->lf);
+	xf->lf = NULL;
 }
 
 /* Gather a chunk of a file's piece layer; install the layer when whole. */
@@ -1809,7 +1862,7 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 {
 	struct xfer *xf = p->xf;
 	struct metainfo *mi = xf->sw->meta;
-	if (!mi || !xf->layers_pending)
+	if (!mi || !xf->layers_pending || !xf->lf)
 		return;
 	const struct wire_hash_req *r = &m->u.hashes.req;
 	size_t f;
@@ -1817,49 +1870,30 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 		if (mi->files[f].has_root && !mi->files[f].layer && mi->files[f].piece_count > 1 &&
 		    memcmp(mi->files[f].root, r->pieces_root, 32) == 0)
 			break;
-	if (f == mi->file_count)
-		return;
-	const struct metainfo_file *file = &mi->files[f];
-	uint64_t width = pow2_ceil(file->piece_count);
-	uint64_t chunk = width < ENGINE_HASH_REQ_MAX ? width : ENGINE_HASH_REQ_MAX;
-	if (r->base_layer != log2u(mi->piece_length / XFER_BLOCK_SIZE) || r->length != chunk ||
-	    r->index % chunk != 0 || r->index >= file->piece_count || m->u.hashes.count < r->length)
+	if (f == mi->file_count || r->base_layer != log2u(mi->piece_length / XFER_BLOCK_SIZE))
 		return; /* not an answer to anything we asked */
-	if (!xf->layer_acc) {
-		xf->layer_acc = calloc(mi->file_count, sizeof *xf->layer_acc);
-		xf->layer_got = calloc(mi->file_count, sizeof *xf->layer_got);
-		if (!xf->layer_acc || !xf->layer_got) {
-			free(xf->layer_acc);
-			free(xf->layer_got);
-			xf->layer_acc = xf->layer_got = NULL;
-			return;
-		}
-		xf->layer_files = mi->file_count;
-	}
-	uint64_t chunks = (file->piece_count + chunk - 1) / chunk;
-	if (!xf->layer_acc[f]) {
-		xf->layer_acc[f] = malloc((size_t)file->piece_count * 32);
-		xf->layer_got[f] = calloc(chunks, 1);
-		if (!xf->layer_acc[f] || !xf->layer_got[f])
-			return;
-	}
-	uint64_t n = file->piece_count - r->index < chunk ? file->piece_count - r->index : chunk;
-	memcpy(xf->layer_acc[f] + (size_t)r->index * 32, m->u.hashes.hashes, (size_t)n * 32);
-	xf->layer_got[f][r->index / chunk] = 1;
-	for (uint64_t c = 0; c < chunks; c++)
-		if (!xf->layer_got[f][c])
-			return;
-	if (metainfo_set_layer(mi, f, xf->layer_acc[f], (size_t)file->piece_count * 32) != 0) {
+	/* Only an answer to a request of ours to this very peer is kept. */
+	int rc = layerfetch_on_hashes(xf->lf, p->uid, (uint32_t)f, r->index, r->length,
+				      m->u.hashes.hashes, m->u.hashes.count);
+	if (rc != 1)
+		return;
+	size_t len = 0;
+	const uint8_t *layer = layerfetch_layer(xf->lf, (uint32_t)f, &len);
+	if (metainfo_set_layer(mi, f, layer, len) != 0) {
+		uint32_t sender = p->uid;
+		(void)layerfetch_failed(xf->lf, (uint32_t)f, &sender);
 		log_warn("swarm %" PRId64 ": peer %s sent piece hashes that do not verify", xf->sw->id,
 			 p->name);
-		memset(xf->layer_got[f], 0, chunks);
 		xf->layers_asked_ms = 0;
-		strike(p, PEER_BAN_STRIKES, "piece hashes");
+		struct peer *q = find_peer(xf, sender); /* the one peer asked: p */
+		if (q)
+			strike(q, PEER_BAN_STRIKES, "piece hashes");
 		return;
 	}
+	(void)layerfetch_done(xf->lf, (uint32_t)f);
 	if (!mi->all_layers)
 		return;
-	free_layer_acc(xf);
+	free_layerfetch(xf);
 	xf->layers_pending = false;
 	if (swarm_db_store_meta(xf->node, xf->sw) != 0)
 		log_error("swarm %" PRId64 ": cannot record piece layers", xf->sw->id);
@@ -2273,16 +2307,12 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 			p->ext_ok = true;
 			p->listen_port = p->ext.port;
 			snprintf(p->client, sizeof p->client, "%s", p->ext.client);
-			if (!sw->meta && p->ext.metadata_size > 0 && p->ext.ut_metadata && !xf->md) {
-				xf->md_size = p->ext.metadata_size;
-				uint32_t n = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
-				xf->md = malloc(xf->md_size);
-				xf->md_have = calloc(n, 1);
-				xf->md_from = calloc(n, sizeof *xf->md_from);
-				if (!xf->md || !xf->md_have || !xf->md_from)
-					return -ENOMEM;
-			}
-			request_metadata(p);
+			if (metadata_announced(p) != 0)
+				return -ENOMEM;
+			if (xf->md_kick)
+				request_metadata_all(xf);
+			else
+				request_metadata(p);
 			/* Peer exchange: the newcomer hears about everyone now, and
 			 * everyone hears about the newcomer at the next tick (BEP 11
 			 * leaves the schedule to us; waiting 30 s for the first round
@@ -2319,7 +2349,9 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 		on_hashes(p, m);
 		return 0;
 	case WIRE_HASH_REJECT:
-		xf->layers_asked_ms = 0; /* ask someone else at the next tick */
+		/* Ask someone else at the next tick; only the peer asked may say so. */
+		if (xf->lf && p->uid == xf->layers_peer)
+			xf->layers_asked_ms = 0;
 		return 0;
 	default:
 		return 0;
@@ -2416,16 +2448,14 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		xf->last_pex_ms = now;
 		send_pex(xf);
 	}
-	if (!sw->meta && xf->md && now % 10000 < 1000) {
-		/* Re-ask pieces nobody delivered. */
-		uint32_t pieces = (xf->md_size + WIRE_METADATA_PIECE - 1) / WIRE_METADATA_PIECE;
-		for (uint32_t i = 0; i < pieces; i++)
-			if (xf->md_have[i] == 1)
-				xf->md_have[i] = 0;
-		for (struct peer *p = xf->peers; p; p = p->next)
-			if (p->state == PEER_ACTIVE)
-				request_metadata(p);
+	if (!sw->meta && xf->mdf && now % 10000 < 1000) {
+		/* Re-ask pieces nobody delivered; a size that got nothing in a
+		 * whole round gives way to the next announced size. */
+		(void)mdfetch_round(xf->mdf);
+		xf->md_kick = true;
 	}
+	if (!sw->meta && xf->mdf && xf->md_kick)
+		request_metadata_all(xf);
 	request_layers(xf);
 	if (xf->disk_full && now >= xf->disk_retry_ms) {
 		struct statvfs vfs;

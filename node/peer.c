@@ -273,7 +273,7 @@ void peer_close(struct peer *p, const char *why)
 		p->bev = NULL;
 	}
 	p->eng->n_peers--;
-	p->next = p->eng->dead;
+	p->dead_next = p->eng->dead; /* p->next stays: a list walk may be on p */
 	p->eng->dead = p;
 	event_active(p->eng->reaper, EV_TIMEOUT, 0);
 }
@@ -282,7 +282,7 @@ void engine_reap(struct engine *eng)
 {
 	while (eng->dead) {
 		struct peer *p = eng->dead;
-		eng->dead = p->next;
+		eng->dead = p->dead_next;
 		wire_decoder_destroy(&p->dec);
 		crypt_free(p->crypt);
 		if (p->limit_cfg) /* its bufferevent dropped it in peer_close */

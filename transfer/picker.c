@@ -633,35 +633,36 @@ int picker_piece_failed(struct picker *p, uint32_t piece, uint32_t *blame_out, s
 	if (dp == NULL)
 		return -EINVAL;
 	size_t nb = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		/* First pass counts, so a short blame_out changes nothing. */
-		nb = 0;
-		for (uint32_t b = 0; b < dp->nblocks; b++) {
-			const struct dl_block *bl = &dp->blocks[b];
-			if (bl->state != PICKER_BLOCK_WRITING && bl->state != PICKER_BLOCK_FINISHED)
-				continue;
-			bool seen = false;
+	bool truncated = false;
+	for (uint32_t b = 0; b < dp->nblocks; b++) {
+		const struct dl_block *bl = &dp->blocks[b];
+		if (bl->state != PICKER_BLOCK_WRITING && bl->state != PICKER_BLOCK_FINISHED)
+			continue;
+		/* Distinct senders, in first-block order.  A sender not yet
+		 * written (the record is full) is searched for among earlier
+		 * blocks, so the truncation flag is exact. */
+		bool seen = false;
+		for (size_t e = 0; e < nb && !seen; e++)
+			seen = blame_out[e] == bl->from;
+		if (!seen && nb == blame_cap) {
 			for (uint32_t e = 0; e < b && !seen; e++) {
 				const struct dl_block *earlier = &dp->blocks[e];
 				seen = (earlier->state == PICKER_BLOCK_WRITING ||
 					earlier->state == PICKER_BLOCK_FINISHED) &&
 				       earlier->from == bl->from;
 			}
-			if (seen)
-				continue;
-			if (pass == 1)
-				blame_out[nb] = bl->from;
-			nb++;
+			truncated |= !seen;
+			continue;
 		}
-		if (pass == 0 && nb > blame_cap)
-			return -ENOBUFS;
+		if (!seen)
+			blame_out[nb++] = bl->from;
 	}
 	for (uint32_t b = 0; b < dp->nblocks; b++)
 		if (dp->blocks[b].state != PICKER_BLOCK_NONE)
 			block_move(p, dp, &dp->blocks[b], PICKER_BLOCK_NONE);
 	dl_drop(p, dp);
 	*n_blame_out = nb;
-	return 0;
+	return truncated ? -ENOBUFS : 0;
 }
 
 /* ---- resume, priorities, queries --------------------------------------- */

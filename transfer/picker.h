@@ -55,6 +55,11 @@
 #define PICKER_RANDOM_FIRST 4u
 #endif
 /* In endgame a block may be requested from at most this many peers. */
+/* Most distinct peers that can have contributed to one piece: one per
+ * block (16 KiB, XFER_BLOCK_SIZE) of the largest piece.  A blame record of
+ * picker_piece_blocks(piece) entries, never more than this, always holds
+ * every contributor. */
+#define PICKER_MAX_BLAME (PICKER_MAX_PIECE_LEN / 16384u)
 #ifndef PICKER_MAX_REQUESTERS
 #define PICKER_MAX_REQUESTERS 4u
 #endif
@@ -193,11 +198,16 @@ int picker_write_failed(struct picker *p, uint32_t piece, uint32_t block)
  * Returns 0, -ERANGE, or -EINVAL unless every block was FINISHED. */
 int picker_piece_verified(struct picker *p, uint32_t piece) __attribute__((warn_unused_result));
 
-/* The piece failed its hash: every block returns to NONE.  The distinct
- * peers that delivered its blocks are written to blame_out (in first-block
- * order) so the caller can penalise them; capacity picker_piece_blocks()
- * is always enough.  Returns 0; -ERANGE; -EINVAL if the piece is not in
- * progress; -ENOBUFS if blame_cap is too small (nothing changes then). */
+/* The piece failed its hash: every block returns to NONE, always, so the
+ * piece is picked again whatever happens to the blame record.  The
+ * distinct peers that delivered its blocks are written to blame_out (in
+ * first-block order, at most blame_cap of them, count in *n_blame_out) so
+ * the caller can penalise them; capacity picker_piece_blocks() (never more
+ * than PICKER_MAX_BLAME) is always enough, and blame_out may be NULL when
+ * blame_cap is 0.  Returns 0; -ERANGE; -EINVAL if the piece is not in
+ * progress (nothing changes then); -ENOBUFS if blame_cap was too small to
+ * name every contributor (the piece is reset all the same, and the first
+ * blame_cap contributors are written). */
 int picker_piece_failed(struct picker *p, uint32_t piece, uint32_t *blame_out, size_t blame_cap,
 			size_t *n_blame_out) __attribute__((warn_unused_result));
 

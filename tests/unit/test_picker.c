@@ -405,9 +405,6 @@ static void test_hash_fail_blame(void **state)
 	check(p);
 	uint32_t blame[4];
 	size_t nb = 99;
-	/* too small: nothing changes */
-	assert_int_equal(picker_piece_failed(p, 1, blame, 2, &nb), -ENOBUFS);
-	assert_int_equal(picker_block_state(p, 1, 0), PICKER_BLOCK_FINISHED);
 	assert_int_equal(picker_piece_failed(p, 1, blame, 4, &nb), 0);
 	assert_int_equal(nb, 3);
 	assert_int_equal(blame[0], 7);
@@ -426,6 +423,61 @@ static void test_hash_fail_blame(void **state)
 	assert_int_equal(picker_piece_failed(p, 0, blame, 4, &nb), -EINVAL); /* not started */
 	assert_int_equal(picker_piece_verified(p, 1), -EINVAL);
 	bitfield_destroy(&a);
+	picker_free(p);
+}
+
+/* Issue 12, defect 2: a piece that 17 or more peers contributed to and that
+ * fails its hash must still be fetched again, whatever the blame record can
+ * hold (the engine once passed a 16-entry array and the piece stalled). */
+static void test_hash_fail_many_contributors(void **state)
+{
+	(void)state;
+	enum { NB = 24 };
+	struct picker *p = make_uniform(2, NB * BS);
+	struct bitfield has[NB];
+	const int both[] = { 0, 1, -1 };
+	for (uint32_t b = 0; b < NB; b++) {
+		peer_with(p, &has[b], both);
+		assert_int_equal(picker_mark_requested(p, 100 + b, 1, b), 0);
+		deliver(p, 100 + b, 1, b);
+		assert_int_equal(picker_mark_finished(p, 1, b), b == NB - 1 ? 1 : 0);
+	}
+	check(p);
+	uint32_t blame[16];
+	size_t nb = 99;
+	/* A short record still resets the piece; it reports the truncation. */
+	int rc = picker_piece_failed(p, 1, blame, 16, &nb);
+	print_message("# piece_failed with 24 contributors, 16 slots: rc %d, %zu blamed, block 0 "
+		      "state %d\n", rc, nb, (int)picker_block_state(p, 1, 0));
+	assert_int_equal(rc, -ENOBUFS);
+	assert_int_equal(nb, 16);
+	for (uint32_t i = 0; i < 16; i++)
+		assert_int_equal(blame[i], 100 + i);
+	for (uint32_t b = 0; b < NB; b++)
+		assert_int_equal(picker_block_state(p, 1, b), PICKER_BLOCK_NONE);
+	check(p);
+	/* ... and it is picked again: piece 1 is in no one's hands now. */
+	struct picker_block out[PICKER_MAX_PICK];
+	load_have(p, 0, 1);
+	size_t n = pick(p, 7, &has[0], NB, out, 1);
+	assert_int_equal(n, NB);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(out[i].piece, 1);
+	/* A record of picker_piece_blocks() entries names every contributor. */
+	for (uint32_t b = 0; b < NB; b++) {
+		assert_int_equal(picker_mark_requested(p, 200 + b, 1, b), 0);
+		deliver(p, 200 + b, 1, b);
+		assert_int_equal(picker_mark_finished(p, 1, b), b == NB - 1 ? 1 : 0);
+	}
+	uint32_t all[NB];
+	assert_true(picker_piece_blocks(p, 1) <= PICKER_MAX_BLAME);
+	assert_int_equal(picker_piece_failed(p, 1, all, picker_piece_blocks(p, 1), &nb), 0);
+	assert_int_equal(nb, NB);
+	for (uint32_t i = 0; i < NB; i++)
+		assert_int_equal(all[i], 200 + i);
+	check(p);
+	for (uint32_t b = 0; b < NB; b++)
+		bitfield_destroy(&has[b]);
 	picker_free(p);
 }
 
@@ -632,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_endgame_cancels),
 		cmocka_unit_test(test_endgame_requester_cap),
 		cmocka_unit_test(test_hash_fail_blame),
+		cmocka_unit_test(test_hash_fail_many_contributors),
 		cmocka_unit_test(test_peer_gone_and_timeout),
 		cmocka_unit_test(test_resume_and_wanted),
 		cmocka_unit_test(test_simulated_swarm),
