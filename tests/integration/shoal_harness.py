@@ -76,11 +76,12 @@ class TestDir:
 
 
 class Daemon:
-    def __init__(self, tmp, name, args=()):
+    def __init__(self, tmp, name, args=(), env=None):
         self.data_dir = tmp.sub(name)
         self.name = name
         self.port = free_port()
         self.args = list(args)
+        self.env = env  # extra environment for the daemon (e.g. LD_PRELOAD)
         self.proc = None
         self.log_path = tmp.sub(name + ".log")
         self.api_addr = None
@@ -104,8 +105,12 @@ class Daemon:
         if expect_ok and os.path.exists(addr_file):
             os.unlink(addr_file)  # left by a daemon killed with SIGKILL
         log = open(self.log_path, "ab")
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         log.close()
         _started.append(self.proc)
         if not expect_ok:
