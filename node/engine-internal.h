@@ -145,9 +145,12 @@ struct xfer {
 	bool stopped;
 	bool dirty;                          /* verified bitmap not yet saved */
 	/* Verified pieces not yet known to be on disk: they are served and
-	 * announced, but recorded in SQLite only after a batched fdatasync. */
-	uint32_t *unsynced, *syncing;
-	size_t n_unsynced, cap_unsynced, n_syncing;
+	 * announced, but recorded in SQLite only after a batched fdatasync.
+	 * Loop-only bitmaps (one bit a piece), sized with the picker: unsynced
+	 * waits for the next sync job, syncing is the loop's copy of what the
+	 * job in flight holds (the job owns another copy). */
+	uint8_t *unsynced, *syncing;
+	size_t n_unsynced;                   /* bits set in unsynced */
 	bool sync_inflight;
 	/* Disk work waiting for a worker (see engine.c, "disk and hashing"). */
 	struct block **wq;                   /* received blocks to write */

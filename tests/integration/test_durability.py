@@ -192,14 +192,24 @@ c.equal(swarm(seed)["piece_length"] if "piece_length" in swarm(seed) else PIECE,
         "the share has 16 KiB pieces")
 
 
-def leecher(name, fault_journal=True, sync=None, write=None, args=()):
+# Another of 400 files of two pieces each: more files than the leecher keeps
+# open, so pieces of many files are never in the same sync batch.
+tiny = make_source("tiny", [("t%03d.bin" % i, 20 * 1024 + i) for i in range(400)])
+tseed = Daemon(tmp, "tseed").start()
+r = tseed.cli("share", tiny, timeout=60)
+c.equal(r.returncode, 0, "seed shares 400 files")
+tmagnet = r.stdout.split("\n")[0]
+
+
+def leecher(name, fault_journal=True, sync=None, write=None, args=(), src="small"):
     dl = tmp.sub(name + "-dl")
     os.makedirs(dl)
-    root = os.path.join(dl, "small")
+    root = os.path.join(dl, src)
     f = Fault(name, root, journal=fault_journal)
     f.set(sync=sync, write=write)
     d = Daemon(tmp, name, list(args), env=f.env()).start()
-    r = d.cli("join", magnet, "--into", dl, "--peer", "127.0.0.1:%d" % seed.port)
+    link, s = (magnet, seed) if src == "small" else (tmagnet, tseed)
+    r = d.cli("join", link, "--into", dl, "--peer", "127.0.0.1:%d" % s.port)
     c.equal(r.returncode, 0, "%s joins" % name)
     return d, f, root
 
@@ -231,16 +241,26 @@ c.check(not bad, "pause_kill: no piece recorded by the pause is lost to a power 
         "(%d recorded, %d lost after the cut: %s)" % (n_rec, len(bad), bad[:10]))
 
 # ---- failing_sync: fdatasync fails, pieces pile up, then it works again.
-d, f, root = leecher("failing")
-wait_fraction(d, 0.05, 20)
-f.set(sync="eio 300")
-wait_fraction(d, 0.6, 40)
+d, f, root = leecher("failing", src="tiny")
+wait_fraction(d, 0.02, 20)
+f.set(sync="eio 100")
+wait_fraction(d, 1.0, 40)    # every piece verified, none durable
+time.sleep(1.5)              # a few more failed rounds
 f.set()                      # the disk recovers: later syncs succeed
-time.sleep(2.5)              # one successful sync and its save
+
+
+def db_count():
+    try:
+        return sum(bin(b).count("1") for b in recorded(d)[2])
+    except sqlite3.Error:
+        return 0
+
+
+wait_for("failing_sync: the first save after recovery", db_count, 10, interval=0.02)
 d.kill9()
 lost = f.power_cut()
 print("# failing_sync: %d bytes written but not durable at the kill" % lost)
-n_rec, bad = bad_recorded(d, root, small)
+n_rec, bad = bad_recorded(d, root, tiny)
 c.check(n_rec > 0, "failing_sync: pieces are recorded once syncs work again", "(%d)" % n_rec)
 c.check(not bad, "failing_sync: no piece whose sync failed is recorded without a later sync",
         "(%d recorded, %d lost after the cut: %s)" % (n_rec, len(bad), bad[:10]))
@@ -275,7 +295,7 @@ if victim:
     # seed) is right on disk again; it is never served as it was corrupted.
     d.request("POST", "/api/v1/swarms/1/pause")
     d.stop()
-    n_rec, bad = bad_recorded(d, root, small)
+    n_rec, bad = bad_recorded(d, root, tiny)
     c.check(not bad, "restart_check: after an unclean stop no corrupted piece stays recorded",
             "(%d recorded, bad: %s)" % (n_rec, bad[:10]))
     c.check("check" in d.log().split("shoal ")[-1] or "checked" in d.log(),
@@ -312,6 +332,6 @@ if RUNTIME:
 else:
     c.check(peak < limit, "slow_disk: peak RSS stays under 64 MiB", "(%d bytes)" % peak)
 c.equal(d.stop(), 0, "slow_disk: the daemon stops cleanly on a slow disk")
-for dd in (seed, bseed):
+for dd in (seed, tseed, bseed):
     c.equal(dd.stop(), 0, "%s stops cleanly" % dd.name)
 c.done()
