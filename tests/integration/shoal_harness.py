@@ -20,6 +20,10 @@ SRCDIR = os.environ.get("SHOAL_SRCDIR") or os.path.dirname(os.path.dirname(os.pa
     os.path.abspath(__file__))))
 
 _started = []
+_sanitizer_hits = []   # (daemon name, first lines of a sanitizer report)
+_daemons = []
+SANITIZER_MARKS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
 
 
 def _cleanup():
@@ -82,6 +86,7 @@ class Daemon:
         self.port = free_port()
         self.args = list(args)
         self.env = env  # extra environment for the daemon (e.g. LD_PRELOAD)
+        _daemons.append(self)
         self.proc = None
         self.log_path = tmp.sub(name + ".log")
         self.api_addr = None
@@ -129,6 +134,15 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError("%s did not publish its API in %ss:\n%s" % (
             self.name, timeout, self.log()))
+
+    def scan_sanitizer(self):
+        """Record every sanitizer report in this daemon's log (once)."""
+        lines = self.log().splitlines()
+        seen = getattr(self, "_scanned", 0)
+        self._scanned = len(lines)
+        for i in range(seen, len(lines)):
+            if any(m in lines[i] for m in SANITIZER_MARKS):
+                _sanitizer_hits.append((self.name, lines[i:i + 12]))
 
     def log(self):
         try:
@@ -184,6 +198,7 @@ class Daemon:
         self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout=timeout)
+            self.scan_sanitizer()
             if rc not in (0, -signal.SIGKILL) and os.environ.get("SHOAL_VALGRIND"):
                 # memcheck's report is in the daemon's log: show it.
                 for line in self.log().splitlines()[-80:]:
@@ -221,6 +236,14 @@ class Checks:
         return self.check(got == want, what, "(got %r, want %r)" % (got, want))
 
     def done(self):
+        # A sanitizer build's daemons report races and memory errors in
+        # their logs, even when they were killed with SIGKILL afterwards.
+        for d in _daemons:
+            d.scan_sanitizer()
+        for name, report in _sanitizer_hits[:5]:
+            print("# %s:\n#   %s" % (name, "\n#   ".join(report)))
+        self.check(not _sanitizer_hits, "no sanitizer report in any daemon's log",
+                   "(%d reports)" % len(_sanitizer_hits))
         print("%s: %d checks passed, %d failed" % (self.name, self.passed, self.failed))
         sys.exit(1 if self.failed else 0)
 
