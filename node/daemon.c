@@ -290,6 +290,10 @@ int node_daemon_main(int argc, char **argv)
 		 * stop without a final sync may have left writes the recorded
 		 * mtimes do not describe.  Files whose mtime matches are not
 		 * read; a clean stop records every file's mtime. */
+		/* The stored state may predate the metadata (a kill soon after
+		 * it arrived); the check returns the swarm to this state. */
+		if (sw->meta && sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_METADATA)
+			sw->state = SWARM_DOWNLOADING;
 		if (sw->meta) {
 			if (share_verify_start(node, sw, false) != 0)
 				log_warn("swarm %lld: cannot start its check", (long long)sw->id);
