@@ -286,7 +286,15 @@ int node_daemon_main(int argc, char **argv)
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
 		if (sw->state == SWARM_ERROR || sw->state == SWARM_PAUSED)
 			continue;
-		if (sw->role == SWARM_ROLE_SHARE && sw->meta) {
+		/* Joined swarms too: their files may have been changed, or a
+		 * stop without a final sync may have left writes the recorded
+		 * mtimes do not describe.  Files whose mtime matches are not
+		 * read; a clean stop records every file's mtime. */
+		/* The stored state may predate the metadata (a kill soon after
+		 * it arrived); the check returns the swarm to this state. */
+		if (sw->meta && sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_METADATA)
+			sw->state = SWARM_DOWNLOADING;
+		if (sw->meta) {
 			if (share_verify_start(node, sw, false) != 0)
 				log_warn("swarm %lld: cannot start its check", (long long)sw->id);
 		} else if (engine_swarm_start(node->engine, sw) != 0) {

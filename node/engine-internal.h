@@ -1,5 +1,35 @@
 /* engine-internal.h: the transfer engine's state, shared by engine.c (swarm
- * logic) and peer.c (connections: transport, framing, sending). */
+ * logic) and peer.c (connections: transport, framing, sending).
+ *
+ * Threading contract.  Everything here belongs to the event-loop thread,
+ * except what worker jobs (node/workers.h: work_* functions in engine.c)
+ * touch, which is exactly this:
+ *
+ *   xf->io_lock      the lock.  Every storage_* call on a worker holds it;
+ *                    fdatasync and hashing run without it.
+ *   xf->storage      pointer set on the loop before the first job, freed in
+ *                    engine_swarm_free only when xf->jobs == 0.  Its state is
+ *                    used only under io_lock (the loop takes io_lock too,
+ *                    in flush_have_now).
+ *   xf->sw->meta     read by work_verify; immutable while jobs run.
+ *   xf->leaves       the array: allocated on the loop as the first block is
+ *                    queued (before any write job),
+ *                    freed with the xfer.  leaves[p]: allocated on the loop
+ *                    when piece p's first block is queued, written by the
+ *                    write jobs of p's blocks (each its own 32 bytes), read
+ *                    by p's verify job, freed on the loop in piece_checked,
+ *                    after every write and the verify of p came back.
+ *   job structs      (io_batch, verify_batch, sync_job): allocated on the
+ *                    loop, handed to one worker by workers_submit, owned by
+ *                    the job until its done_* callback frees it on the loop.
+ *                    The worker writes only the job's own result fields.
+ *   sync_job         owns a copy of the bitmap of pieces it syncs and a
+ *                    per-file mtime array; xf->unsynced and xf->syncing
+ *                    are the loop's own and never seen by a worker.
+ *
+ * Nothing else (peers, picker, queues, counters, the swarm) may be read or
+ * written by a worker.  A done_* callback runs on the loop and may run after
+ * engine_free (workers_free drains them), so it uses xf, never xf->eng. */
 #ifndef SHOAL_NODE_ENGINE_INTERNAL_H
 #define SHOAL_NODE_ENGINE_INTERNAL_H
 
@@ -152,9 +182,12 @@ struct xfer {
 	bool stopped;
 	bool dirty;                          /* verified bitmap not yet saved */
 	/* Verified pieces not yet known to be on disk: they are served and
-	 * announced, but recorded in SQLite only after a batched fdatasync. */
-	uint32_t *unsynced, *syncing;
-	size_t n_unsynced, cap_unsynced, n_syncing;
+	 * announced, but recorded in SQLite only after a batched fdatasync.
+	 * Loop-only bitmaps (one bit a piece), sized with the picker: unsynced
+	 * waits for the next sync job, syncing is the loop's copy of what the
+	 * job in flight holds (the job owns another copy). */
+	uint8_t *unsynced, *syncing;
+	size_t n_unsynced;                   /* bits set in unsynced */
 	bool sync_inflight;
 	/* Disk work waiting for a worker (see engine.c, "disk and hashing"). */
 	struct block **wq;                   /* received blocks to write */

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -321,6 +323,15 @@ static int xfer_setup_meta(struct xfer *xf)
 			 strerror(-rc));
 		goto done;
 	}
+	size_t nb = (mi->total_pieces + 7) / 8;
+	if (!xf->unsynced)
+		xf->unsynced = calloc(nb ? nb : 1, 1);
+	if (!xf->syncing)
+		xf->syncing = calloc(nb ? nb : 1, 1);
+	if (!xf->unsynced || !xf->syncing) {
+		rc = -ENOMEM;
+		goto done;
+	}
 	rc = rebuild_picker(xf);
 	xf->layers_pending = !mi->all_layers;
 done:
@@ -429,96 +440,200 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 	return 0;
 }
 
+/* ---------------------------------------------------------- durability
+ *
+ * A verified piece goes: note_unsynced (its bit in xf->unsynced) -> a sync
+ * job (flush_have takes a copy of the bitmap into the job, and keeps its own
+ * in xf->syncing) -> done_sync: pieces whose file was fdatasync'd are
+ * durable, the rest go back into xf->unsynced -> on_durable records
+ * sw->have without every piece still in xf->unsynced or xf->syncing.
+ * Both bitmaps are allocated with the picker, so noting or re-queueing a
+ * piece never allocates and never drops one.  The threading contract is in
+ * engine-internal.h. */
+
+static bool bit_test(const uint8_t *bm, uint32_t i)
+{
+	return (bm[i >> 3] & (0x80 >> (i & 7))) != 0;
+}
+
+static size_t bitmap_bytes(const struct swarm *sw)
+{
+	return (sw->meta->total_pieces + 7) / 8;
+}
+
 /* The verified bitmap as it may be recorded: without pieces whose data is
  * not yet durable.  Returns a new buffer or NULL. */
 static uint8_t *durable_bitmap(const struct xfer *xf)
 {
 	const struct swarm *sw = xf->sw;
-	size_t n = (sw->meta->total_pieces + 7) / 8;
+	size_t n = bitmap_bytes(sw);
 	uint8_t *bm = malloc(n ? n : 1);
 	if (!bm)
 		return NULL;
-	memcpy(bm, sw->have, n);
-	for (size_t i = 0; i < xf->n_unsynced; i++)
-		bm[xf->unsynced[i] >> 3] &= (uint8_t)~(0x80 >> (xf->unsynced[i] & 7));
-	for (size_t i = 0; i < xf->n_syncing; i++)
-		bm[xf->syncing[i] >> 3] &= (uint8_t)~(0x80 >> (xf->syncing[i] & 7));
+	for (size_t i = 0; i < n; i++) {
+		bm[i] = sw->have[i];
+		if (xf->unsynced)
+			bm[i] &= (uint8_t)~xf->unsynced[i];
+		if (xf->syncing)
+			bm[i] &= (uint8_t)~xf->syncing[i];
+	}
 	return bm;
 }
 
-static void save_have(struct xfer *xf)
+/* The durability gate: the only code that writes a swarm's recorded
+ * have-bitmap (swarm_db_save_have), always without the pieces not yet
+ * durable.  (The swarm's first rows, swarm_db_insert and
+ * swarm_db_store_meta, record what it starts with: all of a share, which
+ * is the user's files, none of a join.) */
+static int on_durable(struct xfer *xf)
 {
 	if (!xf->sw->meta || !xf->sw->have)
-		return;
+		return 0;
 	uint8_t *bm = durable_bitmap(xf);
-	if (!bm || swarm_db_save_have(xf->node, xf->sw, bm) != 0)
-		log_error("swarm %" PRId64 ": cannot save verified pieces", xf->sw->id);
-	else
-		xf->dirty = false;
+	int rc = bm ? swarm_db_save_have(xf->node, xf->sw, bm) : -ENOMEM;
 	free(bm);
+	if (rc) {
+		log_error("swarm %" PRId64 ": cannot save verified pieces", xf->sw->id);
+		return rc;
+	}
+	xf->dirty = false;
+	return 0;
+}
+
+int engine_swarm_save_have(struct node *node, struct swarm *sw)
+{
+	if (sw->xfer && sw->xfer->unsynced)
+		return on_durable(sw->xfer);
+	/* No engine state: nothing is waiting for a sync, so the bitmap in
+	 * memory is what the disk holds (loaded from the database, or found by
+	 * a check that synced the files first). */
+	return swarm_db_save_have(node, sw, sw->have);
 }
 
 struct sync_job {
-	struct xfer *xf;
-	int rc;
+	struct xfer *xf;     /* on the worker: only storage and io_lock */
+	uint8_t *pieces;     /* owned: bitmap of the pieces to make durable; the
+			      * worker clears each one that became durable */
+	int64_t *mtimes_ns;  /* owned, per file: its mtime just after a
+			      * successful fdatasync, else -1 */
+	size_t nbytes, nfiles;
+	int rc;              /* the first error, for the log */
 };
 
+static void sync_job_free(struct sync_job *j)
+{
+	if (!j)
+		return;
+	free(j->pieces);
+	free(j->mtimes_ns);
+	free(j);
+}
+
 /* The fdatasyncs run without io_lock: held, they made every write (and so
- * the download) wait for the disk to flush up to a second's worth of data. */
+ * the download) wait for the disk to flush up to a second's worth of data.
+ * A failure is per file: pieces of files that synced are durable even when
+ * another file's sync failed. */
 static void work_sync(void *arg)
 {
 	struct sync_job *j = arg;
 	struct xfer *xf = j->xf;
-	int *fds = malloc((xf->n_syncing ? xf->n_syncing : 1) * sizeof *fds);
-	size_t n_fds = 0;
-	if (!fds) {
-		j->rc = -ENOMEM;
-		return;
+	size_t nf = j->nfiles;
+	int *fds = malloc((nf ? nf : 1) * sizeof *fds);
+	uint8_t *bad = calloc(nf ? nf : 1, 1);
+	if (!fds || !bad) {
+		j->rc = -ENOMEM; /* every piece stays set: all are re-queued */
+		goto done;
 	}
 	j->rc = 0;
+	for (size_t f = 0; f < nf; f++) {
+		fds[f] = -1;
+		j->mtimes_ns[f] = -1;
+	}
 	pthread_mutex_lock(&xf->io_lock);
-	for (size_t i = 0; i < xf->n_syncing && j->rc == 0; i++) {
-		int fd;
-		j->rc = storage_sync_begin(xf->storage, xf->syncing[i], &fd);
-		if (fd >= 0)
-			fds[n_fds++] = fd;
+	for (size_t b = 0; b < j->nbytes; b++) {
+		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
+			uint32_t p = (uint32_t)(b * 8 + k);
+			if (!bit_test(j->pieces, p))
+				continue;
+			size_t fi = storage_piece_file(xf->storage, p);
+			if (fi >= nf || bad[fi])
+				continue;
+			int fd;
+			int rc = storage_sync_begin(xf->storage, p, &fd);
+			if (rc < 0) {
+				bad[fi] = 1;
+				if (j->rc == 0)
+					j->rc = rc;
+			} else if (fd >= 0) {
+				if (fds[fi] >= 0)
+					close(fd); /* cannot happen: begin hands out a file once */
+				else
+					fds[fi] = fd;
+			}
+		}
 	}
 	pthread_mutex_unlock(&xf->io_lock);
-	int sync_rc = 0;
-	for (size_t i = 0; i < n_fds; i++) {
-		if (sync_rc == 0 && fdatasync(fds[i]) < 0)
-			sync_rc = -errno;
-		close(fds[i]);
+	for (size_t f = 0; f < nf; f++) {
+		if (fds[f] < 0)
+			continue;
+		struct stat st;
+		if (fdatasync(fds[f]) < 0) {
+			bad[f] = 1;
+			if (j->rc == 0)
+				j->rc = -errno;
+		} else if (fstat(fds[f], &st) == 0) {
+			j->mtimes_ns[f] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		}
+		close(fds[f]);
 	}
+	/* Durable pieces leave the job's bitmap; the rest are synced again. */
+	pthread_mutex_lock(&xf->io_lock);
+	for (size_t b = 0; b < j->nbytes; b++) {
+		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
+			uint32_t p = (uint32_t)(b * 8 + k);
+			if (!bit_test(j->pieces, p))
+				continue;
+			size_t fi = storage_piece_file(xf->storage, p);
+			if (fi < nf && bad[fi])
+				storage_sync_failed(xf->storage, p);
+			else
+				j->pieces[b] &= (uint8_t)~(0x80 >> k);
+		}
+	}
+	pthread_mutex_unlock(&xf->io_lock);
+done:
 	free(fds);
-	if (sync_rc != 0 || j->rc != 0) {
-		/* Every file of the batch is synced again next time. */
-		pthread_mutex_lock(&xf->io_lock);
-		for (size_t i = 0; i < xf->n_syncing; i++)
-			storage_sync_failed(xf->storage, xf->syncing[i]);
-		pthread_mutex_unlock(&xf->io_lock);
-		if (j->rc == 0)
-			j->rc = sync_rc;
-	}
+	free(bad);
 }
 
 static void done_sync(void *arg)
 {
 	struct sync_job *j = arg;
 	struct xfer *xf = j->xf;
+	struct swarm *sw = xf->sw;
+	size_t failed = 0;
 	xf->sync_inflight = false;
-	if (j->rc == 0) {
-		xf->n_syncing = 0;
-		save_have(xf);
-	} else {
-		log_error("swarm %" PRId64 ": cannot make pieces durable: %s", xf->sw->id,
-			  strerror(-j->rc));
-		/* Keep them pending: the next flush tries again. */
-		for (size_t i = 0; i < xf->n_syncing && xf->n_unsynced < xf->cap_unsynced; i++)
-			xf->unsynced[xf->n_unsynced++] = xf->syncing[i];
-		xf->n_syncing = 0;
+	if (xf->syncing)
+		memset(xf->syncing, 0, j->nbytes);
+	/* Keep what failed pending: the next flush tries again. */
+	for (size_t b = 0; b < j->nbytes; b++) {
+		uint8_t back = j->pieces[b];
+		if (!back)
+			continue;
+		uint8_t fresh = (uint8_t)(back & ~xf->unsynced[b]);
+		xf->unsynced[b] |= back;
+		xf->n_unsynced += (size_t)__builtin_popcount(fresh);
+		failed += (size_t)__builtin_popcount(back);
 	}
-	free(j);
+	if (j->rc != 0)
+		log_error("swarm %" PRId64 ": cannot make pieces durable: %s (%zu pieces kept for "
+			  "the next sync)",
+			  sw->id, strerror(-j->rc), failed);
+	for (size_t f = 0; sw->mtimes_ns && f < j->nfiles; f++)
+		if (j->mtimes_ns[f] >= 0)
+			sw->mtimes_ns[f] = j->mtimes_ns[f];
+	sync_job_free(j);
+	on_durable(xf);
 	job_done(xf);
 }
 
@@ -530,65 +645,96 @@ static void flush_have(struct xfer *xf)
 		return;
 	if (xf->n_unsynced == 0) {
 		if (xf->dirty)
-			save_have(xf);
+			on_durable(xf);
 		return;
 	}
 	struct sync_job *j = calloc(1, sizeof *j);
-	if (!j)
+	size_t n = bitmap_bytes(xf->sw);
+	if (j) {
+		j->nbytes = n;
+		j->nfiles = storage_file_count(xf->storage);
+		j->pieces = malloc(n ? n : 1);
+		j->mtimes_ns = malloc((j->nfiles ? j->nfiles : 1) * sizeof *j->mtimes_ns);
+	}
+	if (!j || !j->pieces || !j->mtimes_ns) {
+		sync_job_free(j); /* nothing moved: the next flush tries again */
 		return;
-	/* Hand the pending list to the job and start a fresh one. */
-	uint32_t *t = xf->syncing;
-	xf->syncing = xf->unsynced;
-	xf->n_syncing = xf->n_unsynced;
-	xf->unsynced = t;
-	xf->n_unsynced = 0;
+	}
+	/* The job gets its own copy: the loop keeps noting pieces meanwhile. */
+	memcpy(j->pieces, xf->unsynced, n);
 	j->xf = xf;
 	j->rc = -ECANCELED;
 	if (workers_submit(xf->node->workers, work_sync, done_sync, j) != 0) {
-		free(j);
+		sync_job_free(j);
 		return;
 	}
+	memcpy(xf->syncing, xf->unsynced, n);
+	memset(xf->unsynced, 0, n);
+	xf->n_unsynced = 0;
 	xf->sync_inflight = true;
 	xf->jobs++;
 }
 
 /* At shutdown: make every verified piece durable now, on this thread, and
- * record it, so a clean stop never costs a re-download. */
+ * record it, so a clean stop never costs a re-download.  A sync job may
+ * still be in flight: its pieces are synced again here rather than trusted
+ * to it. */
 static void flush_have_now(struct xfer *xf)
 {
-	if (!xf->storage || !xf->sw->meta)
+	if (!xf->storage || !xf->sw->meta || !xf->unsynced)
 		return;
+	struct swarm *sw = xf->sw;
+	size_t n = bitmap_bytes(sw);
+	bool ok = true;
 	pthread_mutex_lock(&xf->io_lock);
-	int rc = 0;
-	for (size_t i = 0; i < xf->n_syncing && rc == 0; i++)
-		rc = storage_sync_piece(xf->storage, xf->syncing[i]);
-	for (size_t i = 0; i < xf->n_unsynced && rc == 0; i++)
-		rc = storage_sync_piece(xf->storage, xf->unsynced[i]);
-	pthread_mutex_unlock(&xf->io_lock);
-	if (rc == 0) {
-		xf->n_syncing = xf->n_unsynced = 0;
-		xf->dirty = true;
+	/* The job's fdatasync may not be done: sync those files again (each
+	 * file once: storage_sync_piece skips a file no longer dirty). */
+	for (uint32_t p = 0; p < sw->meta->total_pieces; p++)
+		if (bit_test(xf->syncing, p))
+			storage_sync_failed(xf->storage, p);
+	for (uint32_t p = 0; p < sw->meta->total_pieces; p++) {
+		bool in_job = bit_test(xf->syncing, p);
+		if (!in_job && !bit_test(xf->unsynced, p))
+			continue;
+		if (storage_sync_piece(xf->storage, p) != 0) {
+			ok = false;
+			continue;
+		}
+		if (!in_job) {
+			xf->unsynced[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+			xf->n_unsynced--;
+		} else {
+			xf->syncing[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		}
 	}
-	if (xf->dirty)
-		save_have(xf);
+	pthread_mutex_unlock(&xf->io_lock);
+	if (!ok)
+		log_error("swarm %" PRId64 ": some verified pieces could not be made durable at "
+			  "shutdown; they will be fetched again",
+			  sw->id);
+	/* Every file is synced (or its pieces stay unrecorded): its mtime now
+	 * marks the state the recorded pieces describe, so the check at the
+	 * next start skips it. */
+	char root[PATH_MAX], path[PATH_MAX + 1024];
+	swarm_content_root(sw, root, sizeof root);
+	for (size_t f = 0; ok && sw->mtimes_ns && f < sw->meta->file_count; f++) {
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", root, sw->meta->files[f].path);
+		if (lstat(path, &st) == 0)
+			sw->mtimes_ns[f] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	}
+	(void)n;
+	on_durable(xf);
 }
 
-/* A piece passed its hash: remember to make it durable before recording. */
+/* A piece passed its hash: remember to make it durable before recording.
+ * Never allocates: the bitmap was sized with the picker. */
 static void note_unsynced(struct xfer *xf, uint32_t piece)
 {
-	if (xf->n_unsynced == xf->cap_unsynced) {
-		size_t cap = xf->cap_unsynced ? xf->cap_unsynced * 2 : 64;
-		uint32_t *a = realloc(xf->unsynced, cap * sizeof *a);
-		uint32_t *b = realloc(xf->syncing, cap * sizeof *b);
-		if (a)
-			xf->unsynced = a;
-		if (b)
-			xf->syncing = b;
-		if (!a || !b)
-			return;
-		xf->cap_unsynced = cap;
-	}
-	xf->unsynced[xf->n_unsynced++] = piece;
+	if (bit_test(xf->unsynced, piece))
+		return;
+	xf->unsynced[piece >> 3] |= (uint8_t)(0x80 >> (piece & 7));
+	xf->n_unsynced++;
 }
 
 void engine_swarm_stop(struct engine *eng, struct swarm *sw)

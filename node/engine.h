@@ -26,6 +26,12 @@ void engine_swarm_stop(struct engine *eng, struct swarm *sw);
 /* The verified bitmap changed outside the engine (a check): rebuild the
  * picker and reconnect. */
 void engine_swarm_have_changed(struct engine *eng, struct swarm *sw);
+/* Record the swarm's state and its verified pieces in the database through
+ * the durability gate: pieces whose data is not yet known to be durable are
+ * left out (they are recorded by the sync that makes them so).  The only
+ * way code outside engine.c may write the have-bitmap.  Works with or
+ * without a running engine.  Returns 0 or -EIO. */
+int engine_swarm_save_have(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
 /* True while worker jobs still reference the swarm's transfer state. */
 bool engine_swarm_busy(const struct swarm *sw);
 /* Free a stopped swarm's transfer state. */

@@ -77,6 +77,8 @@ struct share_job {
 	size_t outstanding;          /* tasks submitted and not yet completed (loop only) */
 	int phase;                   /* PHASE_* (loop only) */
 	uint8_t *piece_ok;           /* verify: one byte per global piece */
+	bool sync_first;             /* verify of a join: fdatasync each file before
+				      * hashing it, so what checks out is durable */
 	struct metainfo *meta;       /* share: the result, handed to the swarm */
 	atomic_bool cancel;
 	pthread_mutex_t lock;
@@ -572,6 +574,17 @@ static void work_stat(void *arg)
 		file->mtime_ns = mtime_ns(&st);
 		file->check = file->pieces > 0 &&
 			      (file->mtime_ns != recorded || (uint64_t)st.st_size < file->size);
+		/* A join's file may hold data written but never synced (an
+		 * unclean stop): sync it before its pieces count as verified. */
+		if (file->check && job->sync_first) {
+			int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 || fdatasync(fd) < 0) {
+				file->missing = true;
+				file->mtime_ns = 0;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
 	}
 }
 
@@ -735,7 +748,7 @@ static void job_end(struct share_job *job)
 		sw->state = sw->resume_state;
 		if (!failed && !cancelled)
 			engine_swarm_have_changed(node->engine, sw);
-		if (swarm_db_save_state(node, sw) != 0)
+		if (engine_swarm_save_have(node, sw) != 0)
 			log_error("swarm %" PRId64 ": cannot save its verified pieces", sw->id);
 	}
 	sw->job = NULL;
@@ -828,6 +841,7 @@ int share_verify_start(struct node *node, struct swarm *sw, bool full)
 	}
 	job->total = mi->total_size;
 	job->phase = PHASE_SCAN;
+	job->sync_first = sw->role == SWARM_ROLE_JOIN;
 	if (sw->state != SWARM_CHECKING)
 		sw->resume_state = sw->state;
 	sw->state = SWARM_CHECKING;

@@ -541,7 +541,9 @@ int swarm_db_store_meta(struct node *node, struct swarm *sw)
 
 int swarm_db_save_state(struct node *node, struct swarm *sw)
 {
-	return swarm_db_save_have(node, sw, sw->have);
+	/* The state row only: the bitmap is written by the durability gate
+	 * (engine_swarm_save_have), which leaves out pieces not yet durable. */
+	return swarm_db_save_have(node, sw, NULL);
 }
 
 int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitmap)
@@ -577,7 +579,7 @@ int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitma
 		if (bind_exec(hv))
 			goto done;
 	}
-	for (size_t f = 0; sw->meta && sw->mtimes_ns && f < sw->meta->file_count; f++) {
+	for (size_t f = 0; bitmap && sw->meta && sw->mtimes_ns && f < sw->meta->file_count; f++) {
 		sqlite3_bind_int64(mt, 1, sw->id);
 		sqlite3_bind_int64(mt, 2, (sqlite3_int64)f);
 		sqlite3_bind_int64(mt, 3, sw->mtimes_ns[f]);

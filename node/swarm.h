@@ -134,11 +134,13 @@ void swarm_db_load_peers(struct node *node, const struct swarm *sw,
 int swarm_db_save_limits(struct node *node, const struct swarm *sw)
 	__attribute__((warn_unused_result));
 
-/* Persist `bitmap` (total_pieces bits) as the swarm's verified pieces and
- * its state. */
+/* Persist the swarm's state and, when `bitmap` is not NULL, `bitmap`
+ * (total_pieces bits) as its verified pieces with the files' mtimes.  Only
+ * the durability gate in engine.c (on_durable, engine_swarm_save_have)
+ * passes a bitmap: see "durability" there. */
 int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitmap)
 	__attribute__((warn_unused_result));
-/* Persist the verified bitmap and state. */
+/* Persist the state only (state, error, paused), never the bitmap. */
 int swarm_db_save_state(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
 int swarm_db_delete(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
 /* Load every swarm at start-up.  Returns 0 or -EIO with a message logged. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite.  Builds shoal three ways in _build/ (gcc,
-# clang, gcc with AddressSanitizer+UBSan), runs `make check` in each, checks
+# clang, gcc with AddressSanitizer+UBSan), runs `make check` in each, runs the
+# threaded integration tests against a ThreadSanitizer daemon, checks
 # `make distcheck`, fuzzes every harness briefly, and ends with one line
 # "N passed, N failed".
 #   --quick   only the gcc build
@@ -57,6 +58,25 @@ if [ $quick -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:quarantine_size_mb=16 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_build sanitizers CC=gcc --enable-sanitizers
+  echo "=== ThreadSanitizer: transfer, crash-resume and limits against a TSan daemon"
+  # Reports go to the daemons' stderr (their logs), which the harness scans:
+  # any report fails the test, and a daemon with one exits 66 at stop.
+  tsan="$top/_build/tsan"
+  mkdir -p "$tsan"
+  if (cd "$tsan" && "$top/configure" -q CC=gcc --enable-tsan >configure.out 2>&1 &&
+      make -s -j"$jobs" shoal tests/fault/faultfs.so >build.out 2>&1); then
+    for t in test_transfer test_crash_resume test_limits test_durability; do
+      if (cd "$tsan" && TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:suppressions=$top/tests/tsan/tsan.supp" \
+            SHOAL_BIN="$tsan/shoal" SHOAL_SRCDIR="$top" timeout 900 /usr/bin/python3 \
+            "$top/tests/integration/$t.py" >"$tsan/$t.out" 2>&1); then
+        echo "PASS: tsan $t"; passed=$((passed + 1))
+      else
+        grep -v '^ok' "$tsan/$t.out" | tail -40; echo "FAIL: tsan $t"; failed=$((failed + 1))
+      fi
+    done
+  else
+    tail -40 "$tsan/configure.out" "$tsan/build.out"; echo "=== tsan: build FAILED"; failed=$((failed + 1))
+  fi
   echo "=== valgrind memcheck: integration tests against the gcc build's daemons"
   for t in test_backbone test_share test_transfer; do
     if (cd "$top/_build/gcc" && SHOAL_VALGRIND=1 SHOAL_TEST_MANY=3000 SHOAL_BIN="$PWD/shoal" \

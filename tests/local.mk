@@ -14,3 +14,12 @@ TESTS += tests/check_layers.py
 EXTRA_DIST += tests/check_layers.py
 # The DHT in real daemons, and against libtorrent's DHT (node/dht_node.c).
 TESTS += tests/integration/test_dht.py tests/interop/test_dht_libtorrent.py
+# Durability under a failing or slow disk: tests/fault/faultfs.so is an
+# LD_PRELOAD shim (test code, never linked into shoal) that the test loads
+# into its daemons.  Built without the sanitizers: it only forwards calls.
+TESTS += tests/integration/test_durability.py
+check_DATA = tests/fault/faultfs.so
+CLEANFILES += tests/fault/faultfs.so
+tests/fault/faultfs.so: $(top_srcdir)/tests/fault/faultfs.c
+	@mkdir -p tests/fault
+	$(AM_V_CC)$(CC) -shared -fPIC -O2 $(WARN_CFLAGS) -o $@ $(top_srcdir)/tests/fault/faultfs.c -ldl -lpthread

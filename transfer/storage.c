@@ -501,6 +501,18 @@ int storage_read_fast(struct storage *st, uint32_t piece, uint32_t offset, void 
 	return read_impl(st, piece, offset, data_out, len, false);
 }
 
+size_t storage_file_count(const struct storage *st)
+{
+	return st->nfiles;
+}
+
+size_t storage_piece_file(const struct storage *st, uint32_t piece)
+{
+	if (piece >= st->num_pieces || st->piece_file[piece] >= st->nfiles)
+		return SIZE_MAX;
+	return st->piece_file[piece];
+}
+
 int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
 {
 	*fd_out = -1;
@@ -518,6 +530,14 @@ int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
 		if (rc < 0)
 			return rc;
 		f->created = false;
+	}
+	if (f->fd < 0 && f->dirty) {
+		/* Its last sync failed (storage_sync_failed) after the file was
+		 * closed: open it again, or the data would never be synced. */
+		int fd;
+		int rc = file_fd(st, fi, false, &fd);
+		if (rc < 0)
+			return rc;
 	}
 	if (f->fd >= 0 && f->dirty) {
 		/* A duplicate, so the file may be closed (LRU) while it syncs. */

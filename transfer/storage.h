@@ -68,6 +68,11 @@ void storage_free(struct storage *st);
 uint32_t storage_num_pieces(const struct storage *st);
 /* Byte length of `piece` (0 when out of range). */
 uint32_t storage_piece_size(const struct storage *st, uint32_t piece);
+/* Number of files, as given to storage_new. */
+size_t storage_file_count(const struct storage *st);
+/* Index of the file holding `piece` (v2 pieces never span files), or
+ * SIZE_MAX when the piece is out of range. */
+size_t storage_piece_file(const struct storage *st, uint32_t piece);
 /* Descriptors currently open (for tests). */
 unsigned storage_open_count(const struct storage *st);
 

@@ -20,6 +20,10 @@ SRCDIR = os.environ.get("SHOAL_SRCDIR") or os.path.dirname(os.path.dirname(os.pa
     os.path.abspath(__file__))))
 
 _started = []
+_sanitizer_hits = []   # (daemon name, first lines of a sanitizer report)
+_daemons = []
+SANITIZER_MARKS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
 
 
 def _cleanup():
@@ -76,11 +80,13 @@ class TestDir:
 
 
 class Daemon:
-    def __init__(self, tmp, name, args=()):
+    def __init__(self, tmp, name, args=(), env=None):
         self.data_dir = tmp.sub(name)
         self.name = name
         self.port = free_port()
         self.args = list(args)
+        self.env = env  # extra environment for the daemon (e.g. LD_PRELOAD)
+        _daemons.append(self)
         self.proc = None
         self.log_path = tmp.sub(name + ".log")
         self.api_addr = None
@@ -107,8 +113,12 @@ class Daemon:
         if expect_ok and os.path.exists(addr_file):
             os.unlink(addr_file)  # left by a daemon killed with SIGKILL
         log = open(self.log_path, "ab")
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         log.close()
         _started.append(self.proc)
         if not expect_ok:
@@ -127,6 +137,15 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError("%s did not publish its API in %ss:\n%s" % (
             self.name, timeout, self.log()))
+
+    def scan_sanitizer(self):
+        """Record every sanitizer report in this daemon's log (once)."""
+        lines = self.log().splitlines()
+        seen = getattr(self, "_scanned", 0)
+        self._scanned = len(lines)
+        for i in range(seen, len(lines)):
+            if any(m in lines[i] for m in SANITIZER_MARKS):
+                _sanitizer_hits.append((self.name, lines[i:i + 12]))
 
     def log(self):
         try:
@@ -182,6 +201,7 @@ class Daemon:
         self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout=timeout)
+            self.scan_sanitizer()
             if rc not in (0, -signal.SIGKILL) and os.environ.get("SHOAL_VALGRIND"):
                 # memcheck's report is in the daemon's log: show it.
                 for line in self.log().splitlines()[-80:]:
@@ -219,6 +239,14 @@ class Checks:
         return self.check(got == want, what, "(got %r, want %r)" % (got, want))
 
     def done(self):
+        # A sanitizer build's daemons report races and memory errors in
+        # their logs, even when they were killed with SIGKILL afterwards.
+        for d in _daemons:
+            d.scan_sanitizer()
+        for name, report in _sanitizer_hits[:5]:
+            print("# %s:\n#   %s" % (name, "\n#   ".join(report)))
+        self.check(not _sanitizer_hits, "no sanitizer report in any daemon's log",
+                   "(%d reports)" % len(_sanitizer_hits))
         print("%s: %d checks passed, %d failed" % (self.name, self.passed, self.failed))
         sys.exit(1 if self.failed else 0)
 

@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest, wait_for  # noqa: E402
 
 SEED = int(os.environ.get("SHOAL_IT_SEED") or time.time())
 print("# random seed %d (SHOAL_IT_SEED=%d replays these kill points)" % (SEED, SEED))
@@ -96,7 +96,12 @@ for k, frac in enumerate(points):
     c.check(seed.proc.poll() is None, "kill %d: the seed survives its leecher's SIGKILL" % (k + 1),
             "(seed exited with %s)" % seed.proc.poll())
     leech.start()
-    sw2 = leech.api("GET", "/api/v1/swarms/1")
+    # After an unclean stop a joined swarm first checks the files written
+    # since their last recorded sync (docs/architecture.md, "Durability").
+    sw2 = wait_for("kill %d: the start-up check" % (k + 1),
+                   lambda: (lambda s: s if s["state"] != "checking" else None)(
+                       leech.api("GET", "/api/v1/swarms/1")), 30, interval=0.05) \
+        or leech.api("GET", "/api/v1/swarms/1")
     restored = sw2.get("bytes_have", 0)
     lost = have - restored
     print("#   restart: %d bytes verified survived (%d lost to the ~1 s durability batch)" % (

@@ -6,7 +6,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import (Checks, Daemon, TestDir, tree_digest, wait_state,  # noqa: E402
+from shoal_harness import (Checks, Daemon, TestDir, tree_digest, wait_for, wait_state,  # noqa: E402
                            write_file)
 
 c = Checks("transfer")
@@ -137,7 +137,10 @@ c.check(total and 0 < had < total, "killing mid-download", "(had %s of %s)" % (h
 time.sleep(1.5)  # let a flush of verified pieces happen
 k.kill9()
 k2 = Daemon(tmp, "killed").start()
-sw = k2.api("GET", "/api/v1/swarms/1")
+# After the kill -9 the joined swarm first checks the files written since
+# their last recorded sync (docs/architecture.md, "Durability").
+sw = wait_for("the start-up check", lambda: (lambda s: s if s["state"] != "checking" else None)(
+    k2.api("GET", "/api/v1/swarms/1")), 30, interval=0.05) or k2.api("GET", "/api/v1/swarms/1")
 resumed_with = sw.get("bytes_have", 0)
 c.check(resumed_with > 0, "after restart the verified pieces are still there",
         "(%s bytes)" % resumed_with)
