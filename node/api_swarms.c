@@ -243,8 +243,6 @@ static void join_link(struct api_req *r, const char *link)
 		return;
 	}
 	char dir[PATH_MAX];
-	if (!join_dir(r, dir))
-		return;
 	if (is_magnet) {
 		int rc = magnet_parse(&mg, (const uint8_t *)link, (const uint8_t *)link + strlen(link));
 		if (rc) {
@@ -252,7 +250,8 @@ static void join_link(struct api_req *r, const char *link)
 					magnet_strerror(rc));
 			return;
 		}
-		join_finish(r, dir, NULL, &mg, NULL);
+		if (join_dir(r, dir))
+			join_finish(r, dir, NULL, &mg, NULL);
 		return;
 	}
 	if (link[0] != '/') {
@@ -265,6 +264,11 @@ static void join_link(struct api_req *r, const char *link)
 		free(mi);
 		if (!mi)
 			api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (!join_dir(r, dir)) {
+		metainfo_destroy(mi);
+		free(mi);
 		return;
 	}
 	struct swarm *known = swarm_find_by_hash(r->node, mi->info_hash);
