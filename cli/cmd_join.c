@@ -23,6 +23,7 @@ struct join_opts {
 	size_t n_peers;
 	int wait;
 	int json;
+	int overwrite;
 };
 
 static int on_join_opt(int val, const char *arg, void *ctx)
@@ -44,6 +45,9 @@ static int on_join_opt(int val, const char *arg, void *ctx)
 		return 0;
 	case 'j':
 		o->json = 1;
+		return 0;
+	case 'O':
+		o->overwrite = 1;
 		return 0;
 	}
 	return CLI_USAGE;
@@ -122,7 +126,7 @@ int cmd_join(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "into", required_argument, NULL, 'i' }, { "peer", required_argument, NULL, 'p' },
 		{ "wait", no_argument, NULL, 'w' },       { "json", no_argument, NULL, 'j' },
-		{ 0 },
+		{ "overwrite", no_argument, NULL, 'O' },  { 0 },
 	};
 	struct cli_conn conn;
 	struct join_opts o = { 0 };
@@ -144,9 +148,21 @@ int cmd_join(int argc, char **argv)
 		}
 		link = abs_link;
 	}
-	if (!realpath(o.into ? o.into : ".", into)) {
-		fprintf(stderr, "shoal join: %s: %s\n", o.into ? o.into : ".", strerror(errno));
-		return CLI_FAIL;
+	/* --into is made absolute but not resolved: the daemon creates it when
+	 * missing and must see a symlink to refuse it.  Without --into the
+	 * daemon's download-dir is used, never this process's directory. */
+	into[0] = '\0';
+	if (o.into && o.into[0] == '/') {
+		snprintf(into, sizeof into, "%s", o.into);
+	} else if (o.into) {
+		char cwd[PATH_MAX];
+		errno = 0;
+		if (!getcwd(cwd, sizeof cwd) ||
+		    (size_t)snprintf(into, sizeof into, "%s/%s", cwd, o.into) >= sizeof into) {
+			fprintf(stderr, "shoal join: %s: %s\n", o.into,
+				errno ? strerror(errno) : "path too long");
+			return CLI_FAIL;
+		}
 	}
 	for (size_t i = 0; i < o.n_peers; i++) {
 		char host[256];
@@ -162,7 +178,10 @@ int cmd_join(int argc, char **argv)
 	json_t *peers = json_array();
 	for (size_t i = 0; i < o.n_peers; i++)
 		json_array_append_new(peers, json_string(o.peers[i]));
-	json_t *body = json_pack("{s:s,s:s,s:o}", "link", link, "into", into, "peers", peers);
+	json_t *body = json_pack("{s:s,s:o,s:b}", "link", link, "peers", peers, "overwrite",
+				 o.overwrite);
+	if (into[0])
+		json_object_set_new(body, "into", json_string(into));
 	json_t *reply = NULL;
 	rc = cli_call(&conn, "join", "POST", "/api/v1/swarms", body, &reply);
 	json_decref(body);
@@ -176,7 +195,8 @@ int cmd_join(int argc, char **argv)
 	} else {
 		printf("swarm %lld: %s %s into %s\n", id,
 		       json_is_true(json_object_get(reply, "existing")) ? "already joined:" : "joining",
-		       json_string_value(json_object_get(sw, "name")) ?: "?", into);
+		       json_string_value(json_object_get(sw, "name")) ?: "?",
+		       json_string_value(json_object_get(sw, "root")) ?: into);
 	}
 	json_decref(reply);
 	fflush(stdout);

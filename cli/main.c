@@ -67,15 +67,23 @@ static const struct cli_command commands[] = {
 	  "Symbolic links are never followed: a link under DIR is an error.\n",
 	  cmd_share },
 	{ "join", "download a swarm from a magnet link or .torrent",
-	  "shoal join LINK|FILE [--into DIR] [--peer HOST:PORT]... [--wait] [--json]\n"
-	  "                     [--data-dir DIR]\n"
+	  "shoal join LINK|FILE [--into DIR] [--overwrite] [--peer HOST:PORT]... [--wait]\n"
+	  "                     [--json] [--data-dir DIR]\n"
 	  "\n"
 	  "Join the swarm of a magnet link (magnet:?xt=urn:btmh:1220...) or a BitTorrent\n"
-	  "v2 .torrent file and download it into DIR/<name>/ (DIR defaults to the\n"
-	  "current directory).  --peer adds a peer to contact (repeatable); peers are\n"
-	  "also found through the DHT and peer exchange.  With --wait, show a progress\n"
-	  "bar until the download is complete, then exit 0; Ctrl-C leaves it running in\n"
-	  "the daemon.\n",
+	  "v2 .torrent file and download it into DIR/<name>/ (a single-file torrent into\n"
+	  "DIR/<name>).  DIR is created if missing; without --into it is the daemon's\n"
+	  "download-dir (`shoal daemon --help`), not the current directory.  --peer adds\n"
+	  "a peer to contact (repeatable); peers are also found through the DHT and peer\n"
+	  "exchange.  With --wait, show a progress bar until the download is complete,\n"
+	  "then exit 0; Ctrl-C leaves it running in the daemon.\n"
+	  "\n"
+	  "A join never writes into a file it did not create.  A file already at one of\n"
+	  "the torrent's names is used as downloaded data if every piece of it matches\n"
+	  "the torrent (.torrent joins: the file is left untouched); otherwise the join\n"
+	  "fails naming the file, unless --overwrite is given (the file is replaced by a\n"
+	  "new one).  No symbolic link is followed: DIR itself or a directory below it\n"
+	  "being one is an error.\n",
 	  cmd_join },
 	{ "peers", "list a swarm's connected peers",
 	  "shoal peers SWARM [--json] [--data-dir DIR]\n"

@@ -16,9 +16,11 @@
 #include "common/util.h"
 #include "node/api-internal.h"
 #include "node/engine.h"
+#include "node/joincheck.h"
 #include "node/node.h"
 #include "node/share.h"
 #include "node/swarm.h"
+#include "node/workers.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
 
@@ -143,27 +145,104 @@ static bool add_peers(struct api_req *r, struct swarm *sw, const struct magnet *
 	return true;
 }
 
-/* {"link": magnet or /abs/file.torrent, "into": "/abs/dir", "peers": [...]} */
+/* Resolve where a join downloads: `into` (absolute; created with its
+ * parents when missing) or the daemon's download-dir.  The directory itself
+ * must not be a symlink (storage opens it with O_NOFOLLOW, and everything
+ * below it too); symlinks above it are the user's own layout and allowed.
+ * Fills `dir` (resolved) and returns true, or replies and returns false. */
+static bool join_dir(struct api_req *r, char dir[PATH_MAX])
+{
+	json_t *v = json_object_get(r->body, "into");
+	const char *into = json_string_value(v);
+	if (v && !json_is_null(v) && (!into || into[0] != '/')) {
+		api_reply_error(r, 400, "bad_path",
+				"\"into\" must be an absolute directory path to download into "
+				"(or left out for the daemon's download-dir)");
+		return false;
+	}
+	if (!into) {
+		into = r->node->cfg.download_dir;
+		if (!into[0]) {
+			api_reply_error(r, 400, "bad_path",
+					"no download directory: give \"into\", or set download-dir "
+					"for the daemon (neither XDG_DOWNLOAD_DIR nor HOME is set)");
+			return false;
+		}
+	}
+	struct stat st;
+	int rc = lstat(into, &st) == 0 ? 0 : -errno;
+	if (rc == -ENOENT) {
+		rc = mkdir_p(into, 0755);
+		if (rc == 0)
+			rc = lstat(into, &st) == 0 ? 0 : -errno;
+		if (rc == 0)
+			log_info("created %s to download into", into);
+	}
+	if (rc == 0 && S_ISLNK(st.st_mode)) {
+		api_reply_error(r, 409, "path_conflict",
+				"%s is a symbolic link; shoal never downloads through one (give the "
+				"directory it points to)",
+				into);
+		return false;
+	}
+	if (rc != 0 || !S_ISDIR(st.st_mode)) {
+		api_reply_error(r, 400, "bad_path", "%s is not a directory%s%s", into,
+				rc ? ": " : "", rc ? strerror(-rc) : "");
+		return false;
+	}
+	if (!realpath(into, dir)) {
+		api_reply_error(r, 400, "bad_path", "%s: %s", into, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* A .torrent join whose target already holds files of the right sizes:
+ * they are hashed on a worker and the HTTP reply waits for the verdict. */
+struct join_hash_job {
+	struct api_req r;       /* a copy; body is ours (a reference) */
+	struct metainfo *mi;    /* owned until handed to the swarm */
+	struct join_check *jc;  /* owned */
+	char dir[PATH_MAX];
+};
+
+static void join_finish(struct api_req *r, const char *dir, struct metainfo *mi,
+			const struct magnet *mg, struct join_check *jc);
+
+static void work_join_hash(void *arg)
+{
+	struct join_hash_job *j = arg;
+	join_check_hash(j->jc);
+}
+
+static void done_join_hash(void *arg)
+{
+	struct join_hash_job *j = arg;
+	if (j->r.node->api) { /* else the daemon is stopping: nobody to answer */
+		join_finish(&j->r, j->dir, j->mi, NULL, j->jc);
+	} else {
+		metainfo_destroy(j->mi);
+		free(j->mi);
+	}
+	join_check_free(j->jc);
+	json_decref(j->r.body);
+	free(j);
+}
+
+/* {"link": magnet or /abs/file.torrent, "into": "/abs/dir", "peers": [...],
+ *  "overwrite": false} */
 static void join_link(struct api_req *r, const char *link)
 {
-	const char *into = json_string_value(json_object_get(r->body, "into"));
 	struct magnet mg;
 	struct metainfo *mi = NULL;
-	uint8_t hash[32];
-	char name[256];
 	bool is_magnet = strncmp(link, "magnet:", 7) == 0;
 	memset(&mg, 0, sizeof mg);
-	if (!into || into[0] != '/') {
-		api_reply_error(r, 400, "bad_path",
-				"\"into\" must be an absolute directory path to download into");
+	json_t *ow = json_object_get(r->body, "overwrite");
+	if (ow && !json_is_boolean(ow)) {
+		api_reply_error(r, 400, "bad_request", "\"overwrite\" must be true or false");
 		return;
 	}
 	char dir[PATH_MAX];
-	struct stat st;
-	if (!realpath(into, dir) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		api_reply_error(r, 400, "bad_path", "%s is not a directory", into);
-		return;
-	}
 	if (is_magnet) {
 		int rc = magnet_parse(&mg, (const uint8_t *)link, (const uint8_t *)link + strlen(link));
 		if (rc) {
@@ -171,22 +250,96 @@ static void join_link(struct api_req *r, const char *link)
 					magnet_strerror(rc));
 			return;
 		}
-		memcpy(hash, mg.info_hash, 32);
+		if (join_dir(r, dir))
+			join_finish(r, dir, NULL, &mg, NULL);
+		return;
+	}
+	if (link[0] != '/') {
+		api_reply_error(r, 400, "bad_link",
+				"a .torrent must be given by its absolute path (got '%s')", link);
+		return;
+	}
+	mi = calloc(1, sizeof *mi);
+	if (!mi || load_torrent(r, link, mi) != 0) {
+		free(mi);
+		if (!mi)
+			api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (!join_dir(r, dir)) {
+		metainfo_destroy(mi);
+		free(mi);
+		return;
+	}
+	struct swarm *known = swarm_find_by_hash(r->node, mi->info_hash);
+	if (known && !known->remove_pending) {
+		join_finish(r, dir, mi, NULL, NULL); /* answers "existing" */
+		return;
+	}
+	/* What is already where the files go (node/joincheck.h). */
+	struct join_check *jc = NULL;
+	int rc = join_check_new(dir, mi, json_is_true(ow), &jc);
+	const char *conflict = rc == 0 ? join_check_conflict(jc) : NULL;
+	if (rc || conflict) {
+		if (rc)
+			api_reply_error(r, 409, "path_conflict", "cannot use %s: %s", dir,
+					strerror(-rc));
+		else
+			api_reply_error(r, 409, "path_conflict", "%s", conflict);
+		join_check_free(jc);
+		metainfo_destroy(mi);
+		free(mi);
+		return;
+	}
+	if (!join_check_needs_hash(jc)) {
+		join_finish(r, dir, mi, NULL, jc);
+		join_check_free(jc);
+		return;
+	}
+	struct join_hash_job *j = calloc(1, sizeof *j);
+	if (j) {
+		j->r = *r;
+		j->r.param = NULL;
+		j->r.body = json_incref(r->body);
+		j->mi = mi;
+		j->jc = jc;
+		snprintf(j->dir, sizeof j->dir, "%s", dir);
+	}
+	if (!j || workers_submit(r->node->workers, work_join_hash, done_join_hash, j) != 0) {
+		if (j)
+			json_decref(j->r.body);
+		free(j);
+		join_check_free(jc);
+		metainfo_destroy(mi);
+		free(mi);
+		api_reply_error(r, 503, "busy", "cannot start checking the existing files");
+		return;
+	}
+	/* The reply is sent by done_join_hash: evhttp keeps the request (even
+	 * if the client goes away) until then. */
+}
+
+/* Create the swarm of a join (or answer "existing").  Takes `mi`; `jc`
+ * (NULL for a magnet) has decided what happens to each file. */
+static void join_finish(struct api_req *r, const char *dir, struct metainfo *mi,
+			const struct magnet *mg, struct join_check *jc)
+{
+	uint8_t hash[32];
+	char name[256];
+	if (mg) {
+		memcpy(hash, mg->info_hash, 32);
 		char hex[65];
 		hex_encode(hash, 32, hex);
-		snprintf(name, sizeof name, "%s", mg.name[0] ? mg.name : hex);
+		snprintf(name, sizeof name, "%s", mg->name[0] ? mg->name : hex);
 	} else {
-		if (link[0] != '/') {
-			api_reply_error(r, 400, "bad_link",
-					"a .torrent must be given by its absolute path (got '%s')", link);
-			return;
-		}
-		mi = calloc(1, sizeof *mi);
-		if (!mi || load_torrent(r, link, mi) != 0) {
-			free(mi);
-			if (!mi)
-				api_reply_error(r, 500, "internal", "out of memory");
-			return;
+		if (jc) {
+			const char *conflict = join_check_conflict(jc);
+			if (conflict) {
+				api_reply_error(r, 409, "path_conflict", "%s", conflict);
+				metainfo_destroy(mi);
+				free(mi);
+				return;
+			}
 		}
 		memcpy(hash, mi->info_hash, 32);
 		snprintf(name, sizeof name, "%s", mi->name);
@@ -197,13 +350,13 @@ static void join_link(struct api_req *r, const char *link)
 			metainfo_destroy(mi);
 			free(mi);
 		}
-		if (sw->xfer && !add_peers(r, sw, is_magnet ? &mg : NULL))
+		if (sw->xfer && !add_peers(r, sw, mg))
 			return;
 		api_reply(r, 200, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
 					    "existing", 1));
 		return;
 	}
-	sw = swarm_new(r->node, 0, SWARM_ROLE_JOIN, name, dir);
+	sw = mi && !jc ? NULL : swarm_new(r->node, 0, SWARM_ROLE_JOIN, name, dir);
 	if (!sw) {
 		if (mi) {
 			metainfo_destroy(mi);
@@ -215,16 +368,22 @@ static void join_link(struct api_req *r, const char *link)
 	memcpy(sw->info_hash, hash, 32);
 	sw->has_info_hash = true;
 	sw->meta = mi;
+	sw->overwrite = json_is_true(json_object_get(r->body, "overwrite"));
 	if (mi) {
 		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
 		sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
-		if (!sw->have || !sw->mtimes_ns) {
+		sw->file_access = join_check_access(jc);
+		if (!sw->have || !sw->mtimes_ns || !sw->file_access) {
 			swarm_free(r->node, sw);
 			api_reply_error(r, 500, "internal", "out of memory");
 			return;
 		}
+		/* Adopted files are downloaded data: their pieces are had. */
+		sw->have_count = join_check_mark_have(jc, sw->have);
 	}
-	sw->state = mi ? SWARM_DOWNLOADING : SWARM_METADATA;
+	sw->state = !mi ? SWARM_METADATA
+		    : sw->have_count == mi->total_pieces ? SWARM_SEEDING
+							  : SWARM_DOWNLOADING;
 	if (swarm_db_insert(r->node, sw) != 0) {
 		swarm_free(r->node, sw);
 		api_reply_error(r, 500, "database", "cannot record the swarm");
@@ -236,13 +395,26 @@ static void join_link(struct api_req *r, const char *link)
 			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
 		return;
 	}
-	if (!add_peers(r, sw, is_magnet ? &mg : NULL)) {
+	if (sw->state == SWARM_ERROR) {
+		/* Files could not be created (one appeared since the check, say):
+		 * nothing was written; say why and forget the swarm. */
+		api_reply_error(r, 409, "path_conflict", "%s", sw->error);
+		engine_swarm_stop(r->node->engine, sw);
+		if (swarm_remove(r->node, sw) < 0)
+			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
+		return;
+	}
+	if (!add_peers(r, sw, mg)) {
 		if (swarm_remove(r->node, sw) < 0)
 			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
 		return;
 	}
 	swarm_write_torrent(r->node, sw);
-	log_info("swarm %" PRId64 ": joining %s into %s", sw->id, name, dir);
+	if (sw->have_count > 0)
+		log_info("swarm %" PRId64 ": joining %s into %s, %" PRIu32
+			 " pieces already there (adopted)", sw->id, name, dir, sw->have_count);
+	else
+		log_info("swarm %" PRId64 ": joining %s into %s", sw->id, name, dir);
 	api_reply(r, 202, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
 				    "existing", 0));
 }

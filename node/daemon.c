@@ -36,6 +36,8 @@ void node_daemon_usage(FILE *out)
 		"Options:\n"
 		"  --data-dir DIR        state directory (default $SHOAL_DATA_DIR, else\n"
 		"                        $XDG_DATA_HOME/shoal, else ~/.local/share/shoal)\n"
+		"  --download-dir DIR    where joins without --into download (created when\n"
+		"                        needed; default $XDG_DOWNLOAD_DIR, else ~/Downloads)\n"
 		"  --port PORT           peer TCP port; the DHT uses UDP on the same number\n"
 		"                        (default %d)\n"
 		"  --api-port PORT       HTTP control API port, 0 picks a free one (default %d)\n"
@@ -127,6 +129,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 {
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
+		{ "download-dir", required_argument, NULL, 'o' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "api-port", required_argument, NULL, 'a' },
 		{ "api-bind", required_argument, NULL, 'b' },
@@ -341,6 +344,7 @@ done:
 		unlink(path);
 	}
 	api_free(node->api);
+	node->api = NULL; /* join checks still on the workers reply to no one */
 	dht_node_free(node->dht); /* saves the routing table; before the engine it feeds */
 	node->dht = NULL;
 	engine_free(node->engine); /* closes peers; transfers stop */

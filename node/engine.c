@@ -32,6 +32,7 @@
 #include "common/sha256.h"
 #include "common/util.h"
 #include "node/engine-internal.h"
+#include "node/joincheck.h"
 #include "node/node.h"
 #include "node/ratelimit.h"
 #include "transfer/ratesplit.h"
@@ -293,36 +294,75 @@ static bool swarm_runnable(const struct swarm *sw)
 /* Set up picker and storage once the metadata is known. */
 static int rebuild_picker(struct xfer *xf);
 
+/* A join whose metadata just arrived (magnet): decide what happens to
+ * whatever is already at its files' names, and record that before any
+ * file is created, so a crash in between never turns our own files into
+ * "the user's".  Files in the way fail the swarm with a message naming
+ * them (node/joincheck.h has the rules). */
+static int check_fresh_join(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	struct join_check *jc = NULL;
+	int rc = join_check_new(sw->root, sw->meta, sw->overwrite, &jc);
+	if (rc) {
+		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
+			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
+		return rc;
+	}
+	join_check_refuse_unhashed(jc);
+	const char *conflict = join_check_conflict(jc);
+	if (conflict) {
+		snprintf(sw->error, sizeof sw->error, "%s", conflict);
+		join_check_free(jc);
+		return -EEXIST;
+	}
+	sw->file_access = join_check_access(jc);
+	join_check_free(jc);
+	if (!sw->file_access)
+		return -ENOMEM;
+	if (swarm_db_store_meta(xf->node, sw) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot record the metadata");
+		return -EIO;
+	}
+	return 0;
+}
+
 static int xfer_setup_meta(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
 	const struct metainfo *mi = sw->meta;
-	struct storage_file *files = calloc(mi->file_count ? mi->file_count : 1, sizeof *files);
-	int rc = -ENOMEM;
-	if (!files)
-		goto done;
-	for (size_t f = 0; f < mi->file_count; f++) {
-		files[f].path = mi->files[f].path;
-		files[f].size = mi->files[f].size;
-		files[f].first_piece = mi->files[f].first_piece;
+	struct join_layout layout = { 0 };
+	int rc;
+	if (sw->role == SWARM_ROLE_JOIN && (rc = mkdir_p(sw->root, 0755)) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", sw->root, strerror(-rc));
+		return rc;
 	}
-	char root[PATH_MAX];
-	swarm_content_root(sw, root, sizeof root);
-	if (sw->role == SWARM_ROLE_JOIN && (rc = mkdir_p(root, 0755)) != 0) {
-		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", root, strerror(-rc));
-		goto done;
-	}
-	rc = storage_new(root, files, mi->file_count, (uint32_t)mi->piece_length,
+	if (sw->role == SWARM_ROLE_JOIN && !sw->file_access && (rc = check_fresh_join(xf)) != 0)
+		return rc;
+	if ((rc = join_layout_init(&layout, mi, sw->role == SWARM_ROLE_JOIN, sw->file_access)))
+		return rc;
+	rc = storage_new(sw->root, layout.files, layout.n, (uint32_t)mi->piece_length,
 			 STORAGE_MAX_OPEN_DEFAULT, &xf->storage);
 	if (rc) {
-		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s", root, strerror(-rc));
+		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
+			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
 		goto done;
 	}
-	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(xf->storage)) != 0) {
-		snprintf(sw->error, sizeof sw->error, "cannot create the files under %s: %s", root,
-			 strerror(-rc));
+	size_t bad = 0;
+	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(xf->storage, &bad)) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s%s", sw->root,
+			 layout.files[bad].path, strerror(-rc),
+			 rc == -EEXIST ? " (it appeared after the join was checked; shoal never "
+					 "writes into a file it did not create)"
+			 : rc == -ELOOP || rc == -ENOTDIR
+				 ? " (a symbolic link or file is in the way; shoal never follows one)"
+				 : "");
 		goto done;
 	}
+	/* Created now: ours to reopen from here on. */
+	for (size_t f = 0; sw->file_access && f < mi->file_count; f++)
+		if (sw->file_access[f] != STORAGE_READ)
+			sw->file_access[f] = STORAGE_OWN;
 	size_t nb = (mi->total_pieces + 7) / 8;
 	if (!xf->unsynced)
 		xf->unsynced = calloc(nb ? nb : 1, 1);
@@ -335,7 +375,7 @@ static int xfer_setup_meta(struct xfer *xf)
 	rc = rebuild_picker(xf);
 	xf->layers_pending = !mi->all_layers;
 done:
-	free(files);
+	join_layout_destroy(&layout);
 	return rc;
 }
 
@@ -2139,14 +2179,12 @@ static int install_meta(struct xfer *xf)
 	sw->name = strdup(mi->name);
 	if (!sw->name)
 		return -ENOMEM;
-	int rc = xfer_setup_meta(xf);
+	int rc = xfer_setup_meta(xf); /* records the metadata (check_fresh_join) */
 	if (rc) {
 		sw->state = SWARM_ERROR;
 		engine_swarm_stop(xf->eng, sw);
 		return rc;
 	}
-	if (swarm_db_store_meta(xf->node, sw) != 0)
-		log_error("swarm %" PRId64 ": cannot record metadata", sw->id);
 	swarm_write_torrent(xf->node, sw);
 	sw->state = SWARM_DOWNLOADING;
 	log_info("swarm %" PRId64 ": metadata received: %s, %zu files, %" PRIu64 " bytes", sw->id,

@@ -8,6 +8,7 @@ node_libnode_a_SOURCES = \
 	node/dht_node.c node/dht_node.h \
 	node/engine.c node/engine.h node/engine-internal.h node/peer.c \
 	node/ratelimit.c node/ratelimit.h \
+	node/joincheck.c node/joincheck.h \
 	node/share.c node/share.h \
 	node/swarm.c node/swarm.h \
 	node/workers.c node/workers.h \

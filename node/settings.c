@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -20,6 +21,11 @@ int config_defaults(struct node_config *cfg)
 	snprintf(cfg->bootstrap, sizeof cfg->bootstrap, "%s", CONFIG_DEFAULT_BOOTSTRAP);
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->encryption = ENCRYPTION_PREFER;
+	const char *xdg = getenv("XDG_DOWNLOAD_DIR"), *home = getenv("HOME");
+	if (xdg && xdg[0] == '/' && strlen(xdg) < sizeof cfg->download_dir)
+		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s", xdg);
+	else if (home && home[0] == '/' && strlen(home) + 10 < sizeof cfg->download_dir)
+		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s/Downloads", home);
 	return default_data_dir(cfg->data_dir, sizeof cfg->data_dir);
 }
 
@@ -72,6 +78,11 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 		if (!*value || strlen(value) >= sizeof cfg->data_dir)
 			return fail(err, err_len, key, value, "a directory path");
 		snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", value);
+	} else if (strcmp(key, "download-dir") == 0) {
+		/* Absolute: the daemon's working directory means nothing to users. */
+		if (value[0] != '/' || strlen(value) >= sizeof cfg->download_dir)
+			return fail(err, err_len, key, value, "an absolute directory path");
+		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s", value);
 	} else if (strcmp(key, "port") == 0) {
 		uint16_t port;
 		if (parse_port(value, &port) || port == 0)

@@ -20,6 +20,7 @@ enum encryption_policy { ENCRYPTION_PREFER = 0, ENCRYPTION_REQUIRE, ENCRYPTION_O
 
 struct node_config {
 	char data_dir[PATH_MAX];
+	char download_dir[PATH_MAX]; /* joins without "into" go here; "" = none known */
 	uint16_t peer_port;      /* TCP for peers, UDP for the DHT */
 	uint16_t api_port;       /* 0 = let the kernel pick */
 	char api_bind[64];       /* numeric address the API listens on */
@@ -31,12 +32,14 @@ struct node_config {
 	bool no_upload;          /* client-server experiment: never upload (leechers) */
 };
 
-/* Fill `cfg` with the defaults (data dir from default_data_dir()).
+/* Fill `cfg` with the defaults (data dir from default_data_dir(); download
+ * dir $XDG_DOWNLOAD_DIR when set and absolute, else $HOME/Downloads, else
+ * none).
  * Returns 0 or a negative errno when no data dir can be derived. */
 int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result));
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
- * "download-limit", "log-level", "encryption", "no-upload", "data-dir") from
+ * "download-limit", "log-level", "encryption", "no-upload", "data-dir", "download-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,

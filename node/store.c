@@ -78,6 +78,12 @@ static const char *const migrations[] = {
 	/* 1 -> 2: per-swarm rate limits (bytes/s, 0 = none). */
 	"ALTER TABLE swarms ADD COLUMN upload_limit INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE swarms ADD COLUMN download_limit INTEGER NOT NULL DEFAULT 0;",
+	/* 2 -> 3: which files a joined swarm created itself (1) and so may
+	 * reopen and write, versus files it found and adopted or a share's
+	 * files (0), which it only reads.  Joins recorded before this created
+	 * all of theirs. */
+	"ALTER TABLE files ADD COLUMN owned INTEGER NOT NULL DEFAULT 1;"
+	"UPDATE files SET owned = 0 WHERE swarm_id IN (SELECT id FROM swarms WHERE role = 'share');",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

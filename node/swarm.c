@@ -23,6 +23,7 @@
 #include "node/store.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
+#include "transfer/storage.h"
 
 static const char *const state_names[] = {
 	[SWARM_HASHING] = "hashing",         [SWARM_CHECKING] = "checking",
@@ -87,6 +88,7 @@ static void swarm_release(struct swarm *sw)
 		free(sw->meta);
 	}
 	free(sw->mtimes_ns);
+	free(sw->file_access);
 	free(sw->have);
 	free(sw->name);
 	free(sw->root);
@@ -218,6 +220,14 @@ static uint64_t bytes_have(const struct swarm *sw)
 	return total;
 }
 
+bool swarm_file_owned(const struct swarm *sw, size_t file)
+{
+	if (sw->role != SWARM_ROLE_JOIN)
+		return false;
+	/* NULL: the join has not decided about its files yet, so it made none. */
+	return sw->file_access && sw->file_access[file] != STORAGE_READ;
+}
+
 void swarm_content_root(const struct swarm *sw, char *out, size_t len)
 {
 	const struct metainfo *mi = sw->meta;
@@ -236,6 +246,8 @@ int swarm_delete_data(const struct swarm *sw)
 	swarm_content_root(sw, root, sizeof root);
 	int n = 0;
 	for (size_t f = 0; f < sw->meta->file_count; f++) {
+		if (!swarm_file_owned(sw, f))
+			continue; /* a user's file the join adopted stays theirs */
 		snprintf(path, sizeof path, "%s/%s", root, sw->meta->files[f].path);
 		if (unlink(path) == 0)
 			n++;
@@ -437,7 +449,8 @@ static int store_meta_rows(struct node *node, struct swarm *sw)
 			       -1, &s_upd, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO files(swarm_id, idx, path, size, pieces_root,"
-			       " first_piece, num_pieces, mtime_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8);",
+			       " first_piece, num_pieces, mtime_ns, owned)"
+			       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9);",
 			       -1, &s_file, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO piece_layers(swarm_id, file_idx, hashes)"
@@ -467,6 +480,7 @@ static int store_meta_rows(struct node *node, struct swarm *sw)
 		sqlite3_bind_int64(s_file, 7, file->piece_count);
 		if (sw->mtimes_ns)
 			sqlite3_bind_int64(s_file, 8, sw->mtimes_ns[f]);
+		sqlite3_bind_int(s_file, 9, swarm_file_owned(sw, f));
 		if (bind_exec(s_file))
 			goto done;
 		if (file->piece_count > 1 && file->layer) {
@@ -625,14 +639,22 @@ static int load_details(struct node *node, struct swarm *sw)
 	sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
 	if (!sw->mtimes_ns || !sw->have)
 		return -ENOMEM;
-	if (sqlite3_prepare_v2(db, "SELECT idx, mtime_ns FROM files WHERE swarm_id = ?1;", -1, &st,
-			       NULL) != SQLITE_OK)
+	sw->file_access = calloc(mi->file_count ? mi->file_count : 1, 1);
+	if (!sw->file_access)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(db, "SELECT idx, mtime_ns, owned FROM files WHERE swarm_id = ?1;",
+			       -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		sqlite3_int64 idx = sqlite3_column_int64(st, 0);
-		if (idx >= 0 && (size_t)idx < mi->file_count)
+		if (idx >= 0 && (size_t)idx < mi->file_count) {
 			sw->mtimes_ns[idx] = sqlite3_column_int64(st, 1);
+			/* Only a join's own files are ever written again. */
+			sw->file_access[idx] = sw->role == SWARM_ROLE_JOIN && sqlite3_column_int(st, 2)
+						       ? STORAGE_OWN
+						       : STORAGE_READ;
+		}
 	}
 	sqlite3_finalize(st);
 	st = NULL;

@@ -39,6 +39,14 @@ struct swarm {
 	bool has_info_hash;
 	struct metainfo *meta;      /* owned, NULL until known */
 	int64_t *mtimes_ns;         /* owned, per meta file: mtime when last verified */
+	/* Owned, per meta file: an enum storage_access - what the swarm may do
+	 * with the file (a join writes only files it created; see
+	 * node/joincheck.h).  NULL: a share's files are only read; a join has
+	 * not yet checked its target (a magnet before its metadata, or a check
+	 * that failed), so none of its files is its own.  Persisted as
+	 * files.owned. */
+	uint8_t *file_access;
+	bool overwrite;             /* join: replace files in the way (not persisted) */
 	uint8_t *have;              /* owned bitmap of verified pieces (BEP 3 bit order) */
 	uint32_t have_count;
 	int64_t added_at;
@@ -97,8 +105,13 @@ void swarm_have_clear(struct swarm *sw, uint32_t piece);
  * directory itself.  Needs sw->meta. */
 void swarm_content_root(const struct swarm *sw, char *out, size_t len);
 
-/* Delete a joined swarm's downloaded files (only those its metadata names)
- * and the directories left empty.  Returns the number of files deleted. */
+/* Did the swarm create file `file` (so it may write it, and delete it with
+ * delete_data)?  Never for a share, nor for a file a join adopted. */
+bool swarm_file_owned(const struct swarm *sw, size_t file);
+
+/* Delete a joined swarm's downloaded files (only those its metadata names
+ * and it created itself: never an adopted file of the user's) and the
+ * directories left empty.  Returns the number of files deleted. */
 int swarm_delete_data(const struct swarm *sw);
 
 /* Write DATA_DIR/torrents/<hash>.torrent from the metadata: the exact info

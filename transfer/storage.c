@@ -23,6 +23,7 @@ struct sfile {
 	bool writable;      /* fd was opened read-write */
 	bool dirty;         /* written since the last fdatasync */
 	bool created;       /* we created it; its directory entry is not synced */
+	enum storage_access access;
 	int sticky_err;     /* failed fdatasync at close, for the next sync */
 	uint64_t last_use;
 };
@@ -181,19 +182,33 @@ static int file_fd(struct storage *st, size_t fi, bool create, int *fd_out)
 	/* O_NONBLOCK: a FIFO planted in the tree must not hang the worker; it
 	 * is refused below anyway. */
 	const int base = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-	bool writable = true, created = false;
-	int fd = openat(dirfd, name, O_RDWR | base);
-	if (fd < 0 && errno == ENOENT && create) {
-		fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | base, 0644);
-		if (fd >= 0)
-			created = true;
-		else if (errno == EEXIST)
-			fd = openat(dirfd, name, O_RDWR | base);
-	}
-	if (fd < 0 && (errno == EACCES || errno == EROFS)) {
-		/* A read-only share can still be seeded. */
+	bool writable = f->access != STORAGE_READ, created = false;
+	int fd = -1;
+	errno = ENOENT;
+	if (f->access == STORAGE_READ) {
 		fd = openat(dirfd, name, O_RDONLY | base);
-		writable = false;
+	} else if (f->access == STORAGE_OWN) {
+		fd = openat(dirfd, name, O_RDWR | base);
+		if (fd < 0 && errno == ENOENT && create) {
+			/* Ours, but gone: make it again, never through a name
+			 * someone else just took. */
+			fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | base, 0644);
+			created = fd >= 0;
+		}
+		if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+			fd = openat(dirfd, name, O_RDONLY | base);
+			writable = false;
+		}
+	} else if (create) {
+		/* A fresh join's file: ours only once we made it. */
+		if (f->access == STORAGE_REPLACE && unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			fd = -1; /* errno says why (EISDIR, EPERM, ...) */
+		else
+			fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | base, 0644);
+		if (fd >= 0) {
+			created = true;
+			f->access = STORAGE_OWN;
+		}
 	}
 	rc = fd < 0 ? -errno : 0;
 	close_parent(st, dirfd);
@@ -292,6 +307,11 @@ int storage_new(const char *root, const struct storage_file *files, size_t nfile
 		st->piece_file[i] = UINT32_MAX;
 	for (size_t i = 0; i < nfiles; i++) {
 		struct sfile *f = &st->files[i];
+		rc = -EINVAL;
+		if (files[i].access > STORAGE_REPLACE)
+			goto fail;
+		f->access = files[i].access;
+		rc = -ENOMEM;
 		f->path = strdup(files[i].path);
 		if (f->path == NULL)
 			goto fail;
@@ -313,9 +333,13 @@ int storage_new(const char *root, const struct storage_file *files, size_t nfile
 		if (st->piece_file[i] == UINT32_MAX)
 			goto fail; /* a piece no file holds */
 
-	st->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->rootfd < 0) {
 		rc = -errno;
+		/* Linux says ENOTDIR for a symlink under O_DIRECTORY: name it. */
+		struct stat sb;
+		if (rc == -ENOTDIR && lstat(root, &sb) == 0 && S_ISLNK(sb.st_mode))
+			rc = -ELOOP;
 		goto fail;
 	}
 	*storage_out = st;
@@ -362,12 +386,14 @@ unsigned storage_open_count(const struct storage *st)
 	return st->n_open;
 }
 
-int storage_create_files(struct storage *st)
+int storage_create_files(struct storage *st, size_t *bad_file_out)
 {
 	const char *last_synced = NULL;
 	size_t last_len = 0;
+	*bad_file_out = 0;
 	for (size_t i = 0; i < st->nfiles; i++) {
 		int fd;
+		*bad_file_out = i;
 		int rc = file_fd(st, i, true, &fd);
 		if (rc < 0)
 			return rc;
@@ -387,7 +413,59 @@ int storage_create_files(struct storage *st)
 		}
 		f->created = false;
 	}
+	*bad_file_out = 0;
 	return 0;
+}
+
+int storage_probe_file(struct storage *st, size_t index, enum storage_probe *probe_out,
+		       size_t *depth_out)
+{
+	if (index >= st->nfiles)
+		return -ERANGE;
+	const struct sfile *f = &st->files[index];
+	int cur = st->rootfd;
+	const char *c = f->path, *slash;
+	char comp[NAME_MAX + 1];
+	struct stat sb;
+	int rc = 0;
+	if (depth_out)
+		*depth_out = 0;
+	*probe_out = STORAGE_ABSENT;
+	while ((slash = strchr(c, '/')) != NULL) {
+		size_t n = (size_t)(slash - c);
+		memcpy(comp, c, n);
+		comp[n] = '\0';
+		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = next < 0 ? errno : 0;
+		if (cur != st->rootfd)
+			close(cur);
+		if (next < 0) {
+			if (e == ENOENT)
+				return 0;
+			if (e == ELOOP || e == ENOTDIR) {
+				*probe_out = STORAGE_BLOCKED;
+				if (depth_out)
+					*depth_out = (size_t)(slash - f->path);
+				return 0;
+			}
+			return -e;
+		}
+		cur = next;
+		c = slash + 1;
+	}
+	if (fstatat(cur, c, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = errno == ENOENT ? 0 : -errno;
+	else if (S_ISDIR(sb.st_mode))
+		*probe_out = STORAGE_BLOCKED;
+	else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == f->size)
+		*probe_out = STORAGE_PRESENT;
+	else
+		*probe_out = STORAGE_OTHER;
+	if (*probe_out == STORAGE_BLOCKED && depth_out)
+		*depth_out = strlen(f->path);
+	if (cur != st->rootfd)
+		close(cur);
+	return rc;
 }
 
 /* ---- blocks ------------------------------------------------------------ */
@@ -415,10 +493,12 @@ int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const voi
 	int rc = locate(st, piece, offset, len, &fi, &off);
 	if (rc < 0 || len == 0)
 		return rc;
+	struct sfile *f = &st->files[fi];
+	if (f->access == STORAGE_READ)
+		return -EACCES;
 	rc = file_fd(st, fi, true, &fd);
 	if (rc < 0)
 		return rc;
-	struct sfile *f = &st->files[fi];
 	if (!f->writable)
 		return -EACCES;
 	const uint8_t *p = data;

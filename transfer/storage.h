@@ -9,9 +9,17 @@
  *
  * Nothing is ever created or opened outside the root: paths are checked
  * again here (no "..", ".", empty component or leading '/', even though
- * the caller sanitised them), and every path is walked one component at a
- * time with openat(..., O_NOFOLLOW) from a descriptor of the root, so a
- * symlink planted inside the root cannot lead out of it.
+ * the caller sanitised them), the root itself is opened with O_NOFOLLOW
+ * (a root that is a symlink is -ELOOP) and every path is walked one
+ * component at a time with openat(..., O_DIRECTORY | O_NOFOLLOW) from a
+ * descriptor of the root, so no symlink at or below the root is followed:
+ * one in the way is -ELOOP (or -ENOTDIR), never a way out.
+ *
+ * Files the swarm does not own are never written: each file has an access
+ * mode (enum storage_access) and only the swarm's own files are opened
+ * read-write or created.  A file to create is created with
+ * O_CREAT | O_EXCL | O_NOFOLLOW, so a file or symlink that appeared at its
+ * name is an error, not a file to write into.
  *
  * Files are opened lazily and at most `max_open` stay open (least recently
  * used closed first).  Files grow as blocks are written (sparse); they are
@@ -42,20 +50,40 @@
 
 struct storage;
 
+/* What the swarm may do with one of its files. */
+enum storage_access {
+	/* Not the swarm's (a shared file, or a user's file that a join found
+	 * already holding the torrent's data and adopted): opened read-only,
+	 * never created, never written (storage_write is -EACCES). */
+	STORAGE_READ = 0,
+	/* The swarm's own file (it created it earlier): opened read-write, and
+	 * created again with O_EXCL if it has gone. */
+	STORAGE_OWN,
+	/* A fresh join's file that must not exist yet: created with O_EXCL, so
+	 * anything at its name is -EEXIST.  Becomes STORAGE_OWN once created. */
+	STORAGE_CREATE,
+	/* As STORAGE_CREATE after unlinking what is at its name (a file or a
+	 * symlink, never a directory): the user asked to overwrite.  Writes go
+	 * to a new inode, so hard links to the old file keep their content. */
+	STORAGE_REPLACE,
+};
+
 /* One file of the swarm, in the caller's order. */
 struct storage_file {
 	const char *path;     /* relative, '/'-separated; copied */
 	uint64_t size;        /* bytes */
 	uint32_t first_piece; /* its first piece (ignored when size is 0) */
+	enum storage_access access;
 };
 
-/* Map `files` onto `root` (an existing directory).  Every piece
+/* Map `files` onto `root` (an existing directory, not a symlink).  Every piece
  * 0..N-1 must belong to exactly one file, where file f covers
  * ceil(size/piece_len) pieces from first_piece.  `max_open` caps the open
  * descriptors (0 means STORAGE_MAX_OPEN_DEFAULT).  Creates nothing on
  * disk.  Returns 0 and *storage_out (free with storage_free); -EINVAL for
  * a bad path, duplicate path, bad layout or piece_len 0; -ENOENT /
- * -ENOTDIR / -EACCES when the root cannot be opened; -ENOMEM. */
+ * -ENOTDIR / -EACCES / -ELOOP (a symlink) when the root cannot be opened;
+ * -ENOMEM. */
 int storage_new(const char *root, const struct storage_file *files, size_t nfiles,
 		uint32_t piece_len, unsigned max_open, struct storage **storage_out)
 	__attribute__((warn_unused_result));
@@ -76,16 +104,38 @@ size_t storage_piece_file(const struct storage *st, uint32_t piece);
 /* Descriptors currently open (for tests). */
 unsigned storage_open_count(const struct storage *st);
 
-/* Create the directories and every file that does not exist yet (empty
- * files included), and sync the directories so the names survive a crash.
- * Existing files are kept as they are.  Returns 0 or a negative errno
- * (-ELOOP / -ENOTDIR when a symlink or file is in the way). */
-int storage_create_files(struct storage *st) __attribute__((warn_unused_result));
+/* Create the directories and every file the swarm owns that does not exist
+ * yet (empty files included), and sync the directories so the names
+ * survive a crash.  STORAGE_OWN files that exist are kept as they are;
+ * STORAGE_CREATE files must not exist (-EEXIST); STORAGE_REPLACE files are
+ * unlinked first; STORAGE_READ files must exist (-ENOENT).  Returns 0, or
+ * a negative errno (-ELOOP / -ENOTDIR when a symlink or file is in the way)
+ * with the index of the file that failed in *bad_file_out. */
+int storage_create_files(struct storage *st, size_t *bad_file_out)
+	__attribute__((warn_unused_result));
+
+/* What is at a file's name now, seen without following any symlink. */
+enum storage_probe {
+	STORAGE_ABSENT,   /* nothing (or a parent directory is missing) */
+	STORAGE_PRESENT,  /* a regular file of exactly the file's size */
+	STORAGE_OTHER,    /* a regular file of another size, a symlink or a
+			   * special file: something a replace may unlink */
+	STORAGE_BLOCKED,  /* a directory at the name, or a symlink or
+			   * non-directory where a parent directory should be */
+};
+
+/* Look at file `index`'s name (cheap: a walk and an fstatat).  When the
+ * answer is STORAGE_BLOCKED, *depth_out (may be NULL) is the length of the
+ * path prefix that is in the way.  Returns 0 and *probe_out, or a negative
+ * errno (-EACCES, -EIO, -ERANGE for a bad index). */
+int storage_probe_file(struct storage *st, size_t index, enum storage_probe *probe_out,
+		       size_t *depth_out) __attribute__((warn_unused_result));
 
 /* Write `len` bytes at `offset` inside `piece`, creating the file and its
- * directories if needed.  All bytes are written or an error is returned
- * (a short write is never success): -ENOSPC, -EFBIG, -EIO, -EACCES
- * (file only readable), ...; -ERANGE for a piece out of range, -EINVAL
+ * directories if needed (as storage_create_files would).  All bytes are
+ * written or an error is returned (a short write is never success):
+ * -ENOSPC, -EFBIG, -EIO, -EACCES (a STORAGE_READ file, or one only
+ * readable), -EEXIST (see storage_create_files), ...; -ERANGE for a piece out of range, -EINVAL
  * when the range leaves the piece. */
 int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data,
 		  size_t len) __attribute__((warn_unused_result));

@@ -106,19 +106,25 @@ class Daemon:
                    "--track-fds=no"] + cmd
         return cmd
 
-    def start(self, timeout=None, expect_ok=True):
+    def start(self, timeout=None, expect_ok=True, env=None):
+        """Start the daemon; `env` overrides variables of its environment
+        (None as a value removes one), and is kept for later restarts."""
+        if env is not None:
+            self.env = env
         if timeout is None:
             timeout = 120 if os.environ.get("SHOAL_VALGRIND") else 15
         addr_file = os.path.join(self.data_dir, "api.addr")
         if expect_ok and os.path.exists(addr_file):
             os.unlink(addr_file)  # left by a daemon killed with SIGKILL
         log = open(self.log_path, "ab")
-        env = None
-        if self.env:
-            env = dict(os.environ)
-            env.update(self.env)
+        e = dict(os.environ)
+        for k, v in (getattr(self, "env", None) or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=e)
         log.close()
         _started.append(self.proc)
         if not expect_ok:
@@ -186,13 +192,14 @@ class Daemon:
             raise AssertionError("%s %s -> %s (wanted %s): %s" % (method, path, status, expect, doc))
         return doc
 
-    def cli(self, *args, timeout=60, env=None):
+    def cli(self, *args, timeout=60, env=None, cwd=None):
         """Run `shoal ARGS --data-dir D`; returns CompletedProcess."""
         e = dict(os.environ)
         if env:
             e.update(env)
         return subprocess.run([SHOAL] + list(args) + ["--data-dir", self.data_dir],
-                              capture_output=True, text=True, timeout=timeout, env=e)
+                              capture_output=True, text=True, timeout=timeout, env=e,
+                              cwd=cwd)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         """Signal the daemon by PID and wait; returns its exit code."""

@@ -30,6 +30,17 @@ static void test_defaults(void **state)
 	setenv("HOME", "/home/u", 1);
 	assert_int_equal(config_defaults(&cfg), 0);
 	assert_string_equal(cfg.data_dir, "/home/u/.local/share/shoal");
+	/* downloads: $XDG_DOWNLOAD_DIR when absolute, else ~/Downloads */
+	unsetenv("XDG_DOWNLOAD_DIR");
+	assert_int_equal(config_defaults(&cfg), 0);
+	assert_string_equal(cfg.download_dir, "/home/u/Downloads");
+	setenv("XDG_DOWNLOAD_DIR", "relative/dl", 1);
+	assert_int_equal(config_defaults(&cfg), 0);
+	assert_string_equal(cfg.download_dir, "/home/u/Downloads");
+	setenv("XDG_DOWNLOAD_DIR", "/media/dl", 1);
+	assert_int_equal(config_defaults(&cfg), 0);
+	assert_string_equal(cfg.download_dir, "/media/dl");
+	unsetenv("XDG_DOWNLOAD_DIR");
 	assert_int_equal(cfg.peer_port, CONFIG_DEFAULT_PEER_PORT);
 	assert_int_equal(cfg.api_port, CONFIG_DEFAULT_API_PORT);
 	assert_string_equal(cfg.api_bind, "127.0.0.1");
@@ -54,6 +65,8 @@ static void test_set_values(void **state)
 	assert_int_equal(config_set(&cfg, "bootstrap", "127.0.0.1:6881,[::1]:7000", err, sizeof err), 0);
 	assert_int_equal(config_set(&cfg, "bootstrap", "", err, sizeof err), 0);
 	assert_string_equal(cfg.bootstrap, "");
+	assert_int_equal(config_set(&cfg, "download-dir", "/srv/dl", err, sizeof err), 0);
+	assert_string_equal(cfg.download_dir, "/srv/dl");
 	assert_int_equal(config_set(&cfg, "encryption", "require", err, sizeof err), 0);
 	assert_int_equal(cfg.encryption, ENCRYPTION_REQUIRE);
 	assert_int_equal(config_set(&cfg, "log-level", "debug", err, sizeof err), 0);
@@ -78,6 +91,8 @@ static void test_set_rejects(void **state)
 	assert_int_equal(config_set(&cfg, "bootstrap", "a:1,,b:2", err, sizeof err), -EINVAL);
 	assert_int_equal(config_set(&cfg, "api-bind", "localhost", err, sizeof err), -EINVAL);
 	assert_int_equal(config_set(&cfg, "encryption", "maybe", err, sizeof err), -EINVAL);
+	assert_int_equal(config_set(&cfg, "download-dir", "Downloads", err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "absolute"));
 	assert_int_equal(config_set(&cfg, "colour", "blue", err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "unknown setting 'colour'"));
 	assert_memory_equal(&cfg, &before, sizeof cfg); /* failures change nothing */

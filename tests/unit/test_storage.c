@@ -94,24 +94,24 @@ static void test_rejects(void **state)
 	const char *bad[] = { "../x", "a/../../x", "/etc/passwd", "", "a//b", "a/./b", ".",
 			      "a/", "a/..", "..", "./a" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct storage_file f = { bad[i], 10, 0 };
+		struct storage_file f = { bad[i], 10, 0, STORAGE_OWN };
 		assert_int_equal(storage_new(t->root, &f, 1, PL, 0, &st), -EINVAL);
 		assert_null(st);
 	}
 	char longname[300];
 	memset(longname, 'a', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
-	struct storage_file lf = { longname, 10, 0 };
+	struct storage_file lf = { longname, 10, 0, STORAGE_OWN };
 	assert_int_equal(storage_new(t->root, &lf, 1, PL, 0, &st), -EINVAL);
 
 	/* layouts: overlap, gap, duplicate path, zero piece length */
-	struct storage_file overlap[] = { { "a", PL + 1, 0 }, { "b", 5, 1 } };
+	struct storage_file overlap[] = { { "a", PL + 1, 0, STORAGE_OWN }, { "b", 5, 1, STORAGE_OWN } };
 	assert_int_equal(storage_new(t->root, overlap, 2, PL, 0, &st), -EINVAL);
-	struct storage_file gap[] = { { "a", PL, 0 }, { "b", 5, 2 } };
+	struct storage_file gap[] = { { "a", PL, 0, STORAGE_OWN }, { "b", 5, 2, STORAGE_OWN } };
 	assert_int_equal(storage_new(t->root, gap, 2, PL, 0, &st), -EINVAL);
-	struct storage_file dup[] = { { "d/a", PL, 0 }, { "d/a", 5, 1 } };
+	struct storage_file dup[] = { { "d/a", PL, 0, STORAGE_OWN }, { "d/a", 5, 1, STORAGE_OWN } };
 	assert_int_equal(storage_new(t->root, dup, 2, PL, 0, &st), -EINVAL);
-	struct storage_file ok[] = { { "a", PL, 0 } };
+	struct storage_file ok[] = { { "a", PL, 0, STORAGE_OWN } };
 	assert_int_equal(storage_new(t->root, ok, 1, 0, 0, &st), -EINVAL);
 	char missing[700];
 	path_in(missing, sizeof missing, t->base, "nope");
@@ -127,11 +127,11 @@ static void test_round_trip(void **state)
 {
 	struct tmp *t = *state;
 	const struct storage_file files[] = {
-		{ "a.bin", 70000, 0 },         /* pieces 0, 1, 2 (last is 4464 bytes) */
-		{ "empty.txt", 0, 0 },         /* no piece */
-		{ "dir/sub/b.bin", PL, 3 },    /* piece 3, exactly full */
-		{ "dir/c.bin", 1, 4 },         /* piece 4, one byte */
-		{ "dir/sub/none", 0, 99 },     /* empty, first_piece ignored */
+		{ "a.bin", 70000, 0, STORAGE_OWN },         /* pieces 0, 1, 2 (last is 4464 bytes) */
+		{ "empty.txt", 0, 0, STORAGE_OWN },         /* no piece */
+		{ "dir/sub/b.bin", PL, 3, STORAGE_OWN },    /* piece 3, exactly full */
+		{ "dir/c.bin", 1, 4, STORAGE_OWN },         /* piece 4, one byte */
+		{ "dir/sub/none", 0, 99, STORAGE_OWN },     /* empty, first_piece ignored */
 	};
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 5, PL, 0, &st), 0);
@@ -142,10 +142,10 @@ static void test_round_trip(void **state)
 	assert_int_equal(storage_piece_size(st, 4), 1);
 	assert_int_equal(storage_piece_size(st, 5), 0);
 
-	size_t bad = 99;
+	size_t bad = 99, cf_bad;
 	assert_int_equal(storage_check_files(st, &bad), -ENOENT);
 	assert_int_equal(bad, 0);
-	assert_int_equal(storage_create_files(st), 0);
+	assert_int_equal(storage_create_files(st, &cf_bad), 0);
 	char p[700];
 	struct stat sb;
 	path_in(p, sizeof p, t->root, "empty.txt");
@@ -236,7 +236,7 @@ static bool fs_reports_holes(const char *dir)
 static void test_unwritten_ranges(void **state)
 {
 	struct tmp *t = *state;
-	const struct storage_file files[] = { { "f", 4 * PL, 0 }, { "g", PL, 4 } };
+	const struct storage_file files[] = { { "f", 4 * PL, 0, STORAGE_OWN }, { "g", PL, 4, STORAGE_OWN } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 2, PL, 0, &st), 0);
 	uint8_t buf[BS];
@@ -278,12 +278,13 @@ static void test_escape_refused(void **state)
 
 	uint8_t buf[BS];
 	memset(buf, 'X', sizeof buf);
-	const struct storage_file via_dir[] = { { "evil/x", 100, 0 } };
+	const struct storage_file via_dir[] = { { "evil/x", 100, 0, STORAGE_OWN } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, via_dir, 1, PL, 0, &st), 0);
 	int rc = storage_write(st, 0, 0, buf, 100);
 	assert_true(rc == -ELOOP || rc == -ENOTDIR);
-	rc = storage_create_files(st);
+	size_t cf_bad;
+	rc = storage_create_files(st, &cf_bad);
 	assert_true(rc == -ELOOP || rc == -ENOTDIR);
 	assert_int_equal(storage_read(st, 0, 0, buf, 10), rc);
 	size_t bad;
@@ -292,7 +293,7 @@ static void test_escape_refused(void **state)
 	path_in(p, sizeof p, t->out, "x");
 	assert_int_equal(access(p, F_OK), -1); /* nothing appeared outside */
 
-	const struct storage_file via_file[] = { { "link", 4, 0 } };
+	const struct storage_file via_file[] = { { "link", 4, 0, STORAGE_OWN } };
 	assert_int_equal(storage_new(t->root, via_file, 1, PL, 0, &st), 0);
 	rc = storage_write(st, 0, 0, buf, 4);
 	assert_int_equal(rc, -ELOOP);
@@ -309,7 +310,7 @@ static void test_escape_refused(void **state)
 	/* a directory where a file should be */
 	path_in(p, sizeof p, t->root, "adir");
 	assert_int_equal(mkdir(p, 0755), 0);
-	const struct storage_file onto_dir[] = { { "adir", 4, 0 } };
+	const struct storage_file onto_dir[] = { { "adir", 4, 0, STORAGE_OWN } };
 	assert_int_equal(storage_new(t->root, onto_dir, 1, PL, 0, &st), 0);
 	assert_int_equal(storage_write(st, 0, 0, buf, 4), -EISDIR);
 	storage_free(st);
@@ -317,10 +318,127 @@ static void test_escape_refused(void **state)
 
 /* The two-step sync: a descriptor only while the file has unsynced writes,
  * usable after the file itself is closed, and again after a failure. */
+static void write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void assert_text(const char *path, const char *want)
+{
+	char got[64] = { 0 };
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	size_t n = fread(got, 1, sizeof got - 1, fp);
+	fclose(fp);
+	got[n] = '\0';
+	assert_string_equal(got, want);
+}
+
+/* Files the swarm does not own are never written, created or replaced by
+ * surprise; a root that is a symlink is refused. */
+static void test_access_modes(void **state)
+{
+	struct tmp *t = *state;
+	char p[700], q[700];
+	struct stat before, after;
+	uint8_t buf[BS];
+	memset(buf, 'X', sizeof buf);
+	size_t bad = 99;
+	path_in(p, sizeof p, t->root, "user");
+	write_text(p, "mine");
+	assert_int_equal(stat(p, &before), 0);
+
+	/* READ: read, never written; a missing READ file is not created */
+	const struct storage_file ro[] = { { "user", 4, 0, STORAGE_READ },
+					   { "gone", 4, 1, STORAGE_READ } };
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, ro, 2, PL, 0, &st), 0);
+	assert_int_equal(storage_read(st, 0, 0, buf, 4), 0);
+	assert_memory_equal(buf, "mine", 4);
+	assert_int_equal(storage_write(st, 0, 0, "evil", 4), -EACCES);
+	assert_int_equal(storage_create_files(st, &bad), -ENOENT);
+	assert_int_equal(bad, 1);
+	assert_int_equal(storage_write(st, 1, 0, "evil", 4), -EACCES);
+	storage_free(st);
+	path_in(q, sizeof q, t->root, "gone");
+	assert_int_equal(access(q, F_OK), -1);
+	assert_text(p, "mine");
+
+	/* probe: what is at each name, without following links */
+	path_in(q, sizeof q, t->root, "adir");
+	assert_int_equal(mkdir(q, 0755), 0);
+	path_in(q, sizeof q, t->root, "lnk");
+	assert_int_equal(symlink(t->out, q), 0);
+	const struct storage_file probe[] = {
+		{ "user", 4, 0, STORAGE_READ },  { "short", 9, 1, STORAGE_READ },
+		{ "adir", 4, 2, STORAGE_READ },  { "lnk", 4, 3, STORAGE_READ },
+		{ "lnk/x", 4, 4, STORAGE_READ }, { "user/x", 4, 5, STORAGE_READ },
+		{ "no/x", 4, 6, STORAGE_READ },
+	};
+	path_in(q, sizeof q, t->root, "short");
+	write_text(q, "abc");
+	assert_int_equal(storage_new(t->root, probe, 7, PL, 0, &st), 0);
+	const enum storage_probe want[] = { STORAGE_PRESENT, STORAGE_OTHER,   STORAGE_BLOCKED,
+					    STORAGE_OTHER,   STORAGE_BLOCKED, STORAGE_BLOCKED,
+					    STORAGE_ABSENT };
+	const size_t want_depth[] = { 0, 0, 4, 0, 3, 4, 0 };
+	for (size_t i = 0; i < 7; i++) {
+		enum storage_probe got;
+		size_t depth = 99;
+		assert_int_equal(storage_probe_file(st, i, &got, &depth), 0);
+		assert_int_equal(got, want[i]);
+		if (got == STORAGE_BLOCKED)
+			assert_int_equal(depth, want_depth[i]);
+	}
+	storage_free(st);
+
+	/* CREATE: an existing file is -EEXIST and stays as it is */
+	const struct storage_file cr[] = { { "user", 4, 0, STORAGE_CREATE } };
+	assert_int_equal(storage_new(t->root, cr, 1, PL, 0, &st), 0);
+	assert_int_equal(storage_create_files(st, &bad), -EEXIST);
+	assert_int_equal(storage_write(st, 0, 0, "evil", 4), -EEXIST);
+	storage_free(st);
+	assert_text(p, "mine");
+	/* ... and a symlink at its name is not followed either */
+	const struct storage_file crl[] = { { "lnk", 4, 0, STORAGE_CREATE } };
+	assert_int_equal(storage_new(t->root, crl, 1, PL, 0, &st), 0);
+	assert_int_equal(storage_create_files(st, &bad), -EEXIST);
+	storage_free(st);
+
+	/* REPLACE: a new inode; a hard link to the old one keeps its bytes */
+	path_in(q, sizeof q, t->out, "hardlink");
+	assert_int_equal(link(p, q), 0);
+	const struct storage_file rp[] = { { "user", 4, 0, STORAGE_REPLACE } };
+	assert_int_equal(storage_new(t->root, rp, 1, PL, 0, &st), 0);
+	assert_int_equal(storage_create_files(st, &bad), 0);
+	assert_int_equal(storage_write(st, 0, 0, "news", 4), 0);
+	storage_free(st);
+	assert_int_equal(stat(p, &after), 0);
+	assert_true(after.st_ino != before.st_ino);
+	assert_text(p, "news");
+	assert_text(q, "mine");
+	/* REPLACE never removes a directory */
+	const struct storage_file rpd[] = { { "adir", 4, 0, STORAGE_REPLACE } };
+	assert_int_equal(storage_new(t->root, rpd, 1, PL, 0, &st), 0);
+	assert_true(storage_create_files(st, &bad) < 0);
+	storage_free(st);
+	path_in(q, sizeof q, t->root, "adir");
+	assert_int_equal(stat(q, &after), 0);
+	assert_true(S_ISDIR(after.st_mode));
+
+	/* a root that is itself a symlink */
+	path_in(q, sizeof q, t->root, "lnk");
+	assert_int_equal(storage_new(q, rp, 1, PL, 0, &st), -ELOOP);
+	assert_null(st);
+}
+
 static void test_sync_two_step(void **state)
 {
 	struct tmp *t = *state;
-	const struct storage_file files[] = { { "a", PL, 0 }, { "b", PL, 1 } };
+	const struct storage_file files[] = { { "a", PL, 0, STORAGE_OWN }, { "b", PL, 1, STORAGE_OWN } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 2, PL, 1, &st), 0);
 	uint8_t buf[BS];
@@ -360,7 +478,7 @@ static void test_open_cap(void **state)
 	char names[6][16];
 	for (uint32_t i = 0; i < 6; i++) {
 		snprintf(names[i], sizeof names[i], "d%u/f%u", i % 2, i);
-		files[i] = (struct storage_file){ names[i], PL + 10, 2 * i };
+		files[i] = (struct storage_file){ names[i], PL + 10, 2 * i, STORAGE_OWN };
 	}
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 6, PL, 2, &st), 0);
@@ -398,7 +516,7 @@ static int efbig_child(const char *root)
 	signal(SIGXFSZ, SIG_IGN);
 	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return 10;
-	const struct storage_file files[] = { { "big", 4 * PL, 0 } };
+	const struct storage_file files[] = { { "big", 4 * PL, 0, STORAGE_OWN } };
 	struct storage *st = NULL;
 	if (storage_new(root, files, 1, PL, 0, &st) != 0)
 		return 11;
@@ -435,7 +553,7 @@ static void test_write_failure(void **state)
 
 	/* a file we may only read can be seeded but not written */
 	if (geteuid() != 0) {
-		const struct storage_file files[] = { { "ro", 10, 0 } };
+		const struct storage_file files[] = { { "ro", 10, 0, STORAGE_OWN } };
 		path_in(p, sizeof p, t->root, "ro");
 		FILE *fp = fopen(p, "w");
 		assert_non_null(fp);
@@ -462,6 +580,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_two_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_modes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,9 +146,14 @@ static void test_migrates_forward(void **state)
 	/* Turn it back into a schema-1 file with one swarm in it. */
 	assert_int_equal(store_exec(st, "ALTER TABLE swarms DROP COLUMN upload_limit;"
 					"ALTER TABLE swarms DROP COLUMN download_limit;"
+					"ALTER TABLE files DROP COLUMN owned;"
 					"PRAGMA user_version = 1;"
 					"INSERT INTO swarms(id, info_hash, name, role, root, state, added_at)"
-					" VALUES (7, zeroblob(32), 'old', 'share', '/x', 'seeding', 1);"),
+					" VALUES (7, zeroblob(32), 'old', 'share', '/x', 'seeding', 1);"
+					"INSERT INTO swarms(id, info_hash, name, role, root, state, added_at)"
+					" VALUES (8, randomblob(32), 'got', 'join', '/y', 'seeding', 1);"
+					"INSERT INTO files(swarm_id, idx, path, size, first_piece, num_pieces)"
+					" VALUES (7, 0, 'a', 1, 0, 1), (8, 0, 'b', 1, 0, 1);"),
 			 0);
 	store_close(st);
 	st = store_open(path, err, sizeof err);
@@ -165,6 +170,19 @@ static void test_migrates_forward(void **state)
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "old");
 	assert_int_equal(sqlite3_column_int(stmt, 1), 5);
+	sqlite3_finalize(stmt);
+	/* 2 -> 3: a join made its files before files.owned existed; a share
+	 * never owns its files. */
+	assert_int_equal(sqlite3_prepare_v2(st->db,
+					    "SELECT swarm_id, owned FROM files ORDER BY swarm_id;", -1,
+					    &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 7);
+	assert_int_equal(sqlite3_column_int(stmt, 1), 0);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 8);
+	assert_int_equal(sqlite3_column_int(stmt, 1), 1);
 	sqlite3_finalize(stmt);
 	store_close(st);
 }
