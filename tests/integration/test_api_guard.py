@@ -172,13 +172,23 @@ status, doc, _ = req("share non-string", "POST", "/api/v1/swarms", body={"share"
 c.equal(status, 400, "share of a number -> 400")
 magnet = "magnet:?xt=urn:btmh:1220" + os.urandom(32).hex() + "&dn=x"
 for into, why in (("relative", "relative"), ("", "empty"), (afile, "a file"),
-                  (tmp.sub("missing"), "missing"), (None, "absent"), (5, "a number")):
+                  (5, "a number")):
     body = {"link": magnet}
     if into is not None:
         body["into"] = into
     status, doc, _ = req("into " + why, "POST", "/api/v1/swarms", body=body)
     c.check(status == 400 and code(doc) == "bad_path", "join into %s -> 400 bad_path" % why,
             "(%s %s)" % (status, doc))
+# A missing `into` is created (with its parents), not refused; without
+# `into` the daemon's download-dir is used (tests/integration/test_join_safety.py).
+made = tmp.sub("made", "by", "join")
+status, doc, _ = req("into missing", "POST", "/api/v1/swarms", body={"link": magnet, "into": made})
+c.check(status in (200, 202) and os.path.isdir(made), "join into a missing dir creates it",
+        "(%s %s)" % (status, doc))
+if status in (200, 202):
+    sid = doc["swarm"]["id"]
+    status, doc, _ = req("remove", "DELETE", "/api/v1/swarms/%d" % sid)
+    c.check(status == 200, "the swarm joined into the new dir is removed", "(%s %s)" % (status, doc))
 status, doc, _ = req("relative torrent", "POST", "/api/v1/swarms",
                      body={"link": "x.torrent", "into": target})
 c.check(status == 400 and code(doc) == "bad_link", "a relative .torrent path -> 400 bad_link",
