@@ -8,7 +8,7 @@ top=$(pwd)
 bash scripts/deps.sh
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then autoreconf -fi >/dev/null; fi
 mkdir -p _build/demo
-( cd _build/demo && { [ -f Makefile ] || "$top/configure" -q; } && make -s -j"$(nproc)" shoal )
+( cd _build/demo && { [ -f Makefile ] || "$top/configure" -q; } && make -s -j"$(nproc)" shoal shoal-daemon )
 SHOAL="$top/_build/demo/shoal"
 
 work=$(mktemp -d /tmp/shoal-demo-XXXXXX)

@@ -64,7 +64,7 @@ if [ $quick -eq 0 ]; then
   tsan="$top/_build/tsan"
   mkdir -p "$tsan"
   if (cd "$tsan" && "$top/configure" -q CC=gcc --enable-tsan >configure.out 2>&1 &&
-      make -s -j"$jobs" shoal tests/fault/faultfs.so >build.out 2>&1); then
+      make -s -j"$jobs" shoal shoal-daemon tests/fault/faultfs.so >build.out 2>&1); then
     for t in test_transfer test_crash_resume test_limits test_durability; do
       if (cd "$tsan" && TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:suppressions=$top/tests/tsan/tsan.supp" \
             SHOAL_BIN="$tsan/shoal" SHOAL_SRCDIR="$top" timeout 900 /usr/bin/python3 \
