@@ -208,7 +208,7 @@ struct xfer {
 	bool md_kick;                        /* the fetched size changed: ask again */
 	/* BEP 52 piece layers still missing (magnet joins) */
 	bool layers_pending;
-	uint64_t layers_asked_ms;
+	uint64_t layers_asked_ms;            /* last asked, or last answer from layers_peer */
 	struct layerfetch *lf;               /* transfer/layerfetch.h, made at the first ask */
 	uint32_t layers_peer;                /* uid the layers were last asked of */
 	/* counters */

@@ -1970,8 +1970,10 @@ static uint64_t pow2_ceil(uint64_t v)
  * ENGINE_HASH_REQ_MAX hashes).  transfer/layerfetch accepts only answers
  * from the peer asked, and each whole layer is checked against its pieces
  * root when installed, so a lying peer's hashes are discarded and only
- * that peer is blamed.  Each round asks a different peer if there is one,
- * so one that never answers cannot stall the join. */
+ * that peer is blamed.  The peer asked keeps the layers while it answers;
+ * after 10 s without an answer (or on a reject, or when it leaves) another
+ * peer is asked if there is one, so one that never answers cannot stall the
+ * join, and one that answers slowly is not dropped halfway. */
 static void request_layers(struct xfer *xf)
 {
 	const struct metainfo *mi = xf->sw->meta;
@@ -2061,6 +2063,11 @@ static void on_hashes(struct peer *p, const struct wire_msg *m)
 	/* Only an answer to a request of ours to this very peer is kept. */
 	int rc = layerfetch_on_hashes(xf->lf, p->uid, (uint32_t)f, r->index, r->length,
 				      m->u.hashes.hashes, m->u.hashes.count);
+	/* Progress: the peer asked keeps the layers while it answers.  Asking
+	 * another drops what this one sent, so switching on a fixed clock would
+	 * never finish a layer that takes longer than the clock to arrive. */
+	if (rc >= 0)
+		xf->layers_asked_ms = now_ms();
 	if (rc != 1)
 		return;
 	size_t len = 0;

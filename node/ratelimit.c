@@ -87,7 +87,7 @@ static void refill(struct ratelimit *rl, bool up, uint64_t now)
 	uint64_t max_us = (uint64_t)RATELIMIT_CATCHUP_MS * 1000u;
 	if (elapsed > max_us)
 		elapsed = max_us;
-	uint64_t rate = d->rate > RATE_CEILING ? RATE_CEILING : d->rate;
+	uint64_t rate = d->rate;
 	uint64_t num = rate * elapsed + d->frac;
 	ev_ssize_t earned = (ev_ssize_t)(num / 1000000u);
 	d->frac = num % 1000000u;
@@ -113,6 +113,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void dir_start(struct ratelimit *rl, struct rl_dir *d, bool up, uint64_t rate)
 {
+	if (rate > RATE_CEILING)
+		rate = RATE_CEILING;
 	d->rate = rate;
 	d->period_ms = ratelimit_period_ms(rate);
 	d->last_us = mono_us();
@@ -178,6 +180,10 @@ struct ratelimit *ratelimit_new(struct event_base *base, uint64_t up, uint64_t d
 
 int ratelimit_set(struct ratelimit *rl, uint64_t up, uint64_t down)
 {
+	if (up > RATE_CEILING)
+		up = RATE_CEILING;
+	if (down > RATE_CEILING)
+		down = RATE_CEILING;
 	if (up == rl->up.rate && down == rl->down.rate)
 		return 0;
 	apply(rl, up, down);
@@ -214,6 +220,10 @@ static void conn_dir(uint64_t rate, unsigned ms, size_t *refill_out, size_t *bur
 
 struct ev_token_bucket_cfg *ratelimit_conn_cfg(uint64_t up, uint64_t down)
 {
+	if (up > RATE_CEILING)
+		up = RATE_CEILING;
+	if (down > RATE_CEILING)
+		down = RATE_CEILING;
 	unsigned tu = ratelimit_period_ms(up), td = ratelimit_period_ms(down);
 	unsigned ms = tu < td ? tu : td;
 	size_t rr, rb, wr, wb;

@@ -10,32 +10,36 @@
  * swarm took 1.9x its bound instead of 1.14x.
  *
  * So the daemon-wide buckets are refilled here, not by libevent, by the time
- * that has really passed, once a period: 16 KiB / rate, clamped to 5-100 ms
- * (5 ms from 3.2 MiB/s up; 16 ms at 1 MiB/s; 62 ms at 256 KiB/s).  How far
- * a bucket may fill depends on whether anyone waited for it:
+ * that has really passed, once a period: RATELIMIT_REFILL_BYTES (64 KiB) /
+ * rate, clamped to 5-100 ms (7 ms at 10 MiB/s, 63 ms at 1 MiB/s, 100 ms at
+ * 256 KiB/s).  How far a bucket may fill depends on whether anyone waited:
  *   - a bucket that ran dry (connections were held back) gets everything the
  *     elapsed time is worth, up to RATELIMIT_CATCHUP_MS of the rate, so a
  *     late loop loses nothing;
  *   - a bucket that did not run dry (demand below the cap, or idle) fills to
- *     at most two periods of the rate: the idle burst, 10 ms of the rate
- *     from 3.2 MiB/s up, 32 KiB below that.
+ *     at most two periods of the rate: the idle burst (14 ms of the rate at
+ *     10 MiB/s, 126 ms at 1 MiB/s, 200 ms = 51 KiB at 256 KiB/s).
  * Over any window T a capped direction therefore moves at most
- * rate x T + the idle burst + one share per connection (below), except right
- * after the loop itself was held up, when it sends what the lost time owed.
+ * rate x T + the idle burst + one share (below), except right after the
+ * loop itself was held up, when it sends what the lost time owed.
  *
  * Every refill of a dry group wakes all of its connections and every write
- * that empties it puts them all to sleep again (an epoll change each), so
- * the period is long enough for a refill to be worth 16 KiB: at 5 ms for
- * every direction, 33 daemons on two cores spent the swarm's CPU on it.
+ * that empties it puts them all to sleep again (an epoll change each), so a
+ * refill is worth 64 KiB rather than a few: at 5 ms periods for every
+ * direction, 33 daemons on two cores spent the swarm's CPU on it.
  *
- * libevent hands each connection of a group bucket / members, at least the
- * group's min_share; with small buckets and 30 connections that would be a
- * few hundred bytes a write, so min_share is RATELIMIT_MIN_SHARE: what a
+ * libevent hands each connection of a group bucket / members per call, at
+ * least the group's min_share; with 30 connections that would be a few KiB
+ * a read or write, and a loaded loop that serves each socket once a round
+ * then throttles every connection far below the cap.  So min_share is the
+ * idle burst, between RATELIMIT_MIN_SHARE and RATELIMIT_MAX_SHARE: what a
  * connection takes past the bucket is owed and repaid by the next refills.
  *
  * A connection's share of a swarm's own limit is a per-connection libevent
  * bucket (ratelimit_conn_cfg), which libevent refills itself every period
- * (the faster direction's), with a burst of two periods.
+ * (the faster direction's), with a burst of two periods.  libevent keeps a
+ * bucket's tick count across a change of tick length, so the caller clears
+ * a connection's bucket before giving it one with another period.
  *
  * Everything here runs on the loop thread. */
 #ifndef SHOAL_NODE_RATELIMIT_H

@@ -22,8 +22,9 @@
  *     |                                                                   v
  *     +------------------- picker_piece_failed (hash fail) ------- FINISHED
  *
- * When every block of a piece is FINISHED the caller hashes it, makes it
- * durable and calls picker_piece_verified() (the piece becomes "have"), or
+ * When every block of a piece is FINISHED the caller hashes it and calls
+ * picker_piece_verified() (the piece becomes "have": it is not requested
+ * again; whether its data is durable yet is the caller's business), or
  * picker_piece_failed() which returns all its blocks to NONE and reports
  * which peers sent them.
  *
@@ -54,12 +55,12 @@
 #ifndef PICKER_RANDOM_FIRST
 #define PICKER_RANDOM_FIRST 4u
 #endif
-/* In endgame a block may be requested from at most this many peers. */
 /* Most distinct peers that can have contributed to one piece: one per
  * block (16 KiB, XFER_BLOCK_SIZE) of the largest piece.  A blame record of
  * picker_piece_blocks(piece) entries, never more than this, always holds
  * every contributor. */
 #define PICKER_MAX_BLAME (PICKER_MAX_PIECE_LEN / 16384u)
+/* In endgame a block may be requested from at most this many peers. */
 #ifndef PICKER_MAX_REQUESTERS
 #define PICKER_MAX_REQUESTERS 4u
 #endif
@@ -194,7 +195,8 @@ int picker_mark_finished(struct picker *p, uint32_t piece, uint32_t block)
 int picker_write_failed(struct picker *p, uint32_t piece, uint32_t block)
 	__attribute__((warn_unused_result));
 
-/* The piece hashed correctly and is durable on disk: it becomes "have".
+/* The piece hashed correctly: it becomes "have" and is never picked again
+ * (its durability is the caller's: shoal records it only once synced).
  * Returns 0, -ERANGE, or -EINVAL unless every block was FINISHED. */
 int picker_piece_verified(struct picker *p, uint32_t piece) __attribute__((warn_unused_result));
 
