@@ -160,6 +160,7 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 				"(or left out for the daemon's download-dir)");
 		return false;
 	}
+	bool configured = !into;
 	if (!into) {
 		into = r->node->cfg.download_dir;
 		if (!into[0]) {
@@ -178,11 +179,22 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 		if (rc == 0)
 			log_info("created %s to download into", into);
 	}
+	/* The configured download-dir is the user's choice: a symlink there
+	 * is resolved (once: the daemon resolves it at start, or here when it
+	 * was created since), and only what lies below it is checked. */
+	char resolved[PATH_MAX];
+	if (rc == 0 && configured && S_ISLNK(st.st_mode) && realpath(into, resolved) &&
+	    strlen(resolved) < sizeof r->node->cfg.download_dir) {
+		snprintf(r->node->cfg.download_dir, sizeof r->node->cfg.download_dir, "%s", resolved);
+		into = r->node->cfg.download_dir;
+		rc = lstat(into, &st) == 0 ? 0 : -errno;
+	}
 	if (rc == 0 && S_ISLNK(st.st_mode)) {
+		bool known = realpath(into, resolved) != NULL;
 		api_reply_error(r, 409, "path_conflict",
 				"%s is a symbolic link; shoal never downloads through one (give the "
-				"directory it points to)",
-				into);
+				"directory it points to%s%s)",
+				into, known ? ": " : "", known ? resolved : "");
 		return false;
 	}
 	if (rc != 0 || !S_ISDIR(st.st_mode)) {
