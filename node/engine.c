@@ -443,6 +443,11 @@ static int xfer_setup_meta(struct xfer *xf)
 	rc = rebuild_picker(xf);
 	xf->layers_pending = !mi->all_layers;
 done:
+	if (rc && !xf->picker) {
+		/* Set up again from scratch at the next start; no job has it. */
+		storage_free(xf->storage);
+		xf->storage = NULL;
+	}
 	join_layout_destroy(&layout);
 	return rc;
 }
