@@ -146,9 +146,10 @@ static bool add_peers(struct api_req *r, struct swarm *sw, const struct magnet *
 }
 
 /* Resolve where a join downloads: `into` (absolute; created with its
- * parents when missing) or the daemon's download-dir.  The directory itself
- * must not be a symlink (storage opens it with O_NOFOLLOW, and everything
- * below it too); symlinks above it are the user's own layout and allowed.
+ * parents when missing) or the daemon's download-dir.  An `into` must not
+ * be a symlink (storage opens it with O_NOFOLLOW, and everything below it
+ * too); symlinks above it are the user's own layout and allowed.  The
+ * download-dir is the user's setting: a symlink there is resolved.
  * Fills `dir` (resolved) and returns true, or replies and returns false. */
 static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 {
@@ -160,6 +161,7 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 				"(or left out for the daemon's download-dir)");
 		return false;
 	}
+	bool configured = !into;
 	if (!into) {
 		into = r->node->cfg.download_dir;
 		if (!into[0]) {
@@ -178,11 +180,22 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 		if (rc == 0)
 			log_info("created %s to download into", into);
 	}
+	/* The configured download-dir is the user's choice: a symlink there
+	 * is resolved (once: the daemon resolves it at start, or here when it
+	 * was created since), and only what lies below it is checked. */
+	char resolved[PATH_MAX];
+	if (rc == 0 && configured && S_ISLNK(st.st_mode) && realpath(into, resolved) &&
+	    strlen(resolved) < sizeof r->node->cfg.download_dir) {
+		snprintf(r->node->cfg.download_dir, sizeof r->node->cfg.download_dir, "%s", resolved);
+		into = r->node->cfg.download_dir;
+		rc = lstat(into, &st) == 0 ? 0 : -errno;
+	}
 	if (rc == 0 && S_ISLNK(st.st_mode)) {
+		bool known = realpath(into, resolved) != NULL;
 		api_reply_error(r, 409, "path_conflict",
 				"%s is a symbolic link; shoal never downloads through one (give the "
-				"directory it points to)",
-				into);
+				"directory it points to%s%s)",
+				into, known ? ": " : "", known ? resolved : "");
 		return false;
 	}
 	if (rc != 0 || !S_ISDIR(st.st_mode)) {
@@ -397,7 +410,9 @@ static void join_finish(struct api_req *r, const char *dir, struct metainfo *mi,
 	}
 	if (sw->state == SWARM_ERROR) {
 		/* Files could not be created (one appeared since the check, say):
-		 * nothing was written; say why and forget the swarm. */
+		 * xfer_setup_meta has unlinked the files and empty directories this
+		 * join created (storage_undo_create) and wrote into no other; say
+		 * why and forget the swarm. */
 		api_reply_error(r, 409, "path_conflict", "%s", sw->error);
 		engine_swarm_stop(r->node->engine, sw);
 		if (swarm_remove(r->node, sw) < 0)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,14 @@ int node_daemon_main(int argc, char **argv)
 		}
 	}
 	log_set_level(node->cfg.log_level);
+	/* The download directory is the user's own choice, and often a symlink
+	 * (~/Downloads on another disk): resolve it once, so only what lies
+	 * below it must be free of symlinks.  A missing one is resolved when a
+	 * join creates it (node/api_swarms.c). */
+	char resolved[PATH_MAX];
+	if (node->cfg.download_dir[0] && realpath(node->cfg.download_dir, resolved) &&
+	    strlen(resolved) < sizeof node->cfg.download_dir)
+		snprintf(node->cfg.download_dir, sizeof node->cfg.download_dir, "%s", resolved);
 	signal(SIGPIPE, SIG_IGN);
 
 	node->lock_fd = take_lock(node->cfg.data_dir, err, sizeof err);

@@ -327,6 +327,53 @@ static int check_fresh_join(struct xfer *xf)
 	return 0;
 }
 
+/* An adopted file (STORAGE_READ) is never written, so it is never repaired
+ * either: name it in the error.  `why` is appended to the path. */
+static void adopted_changed(struct xfer *xf, size_t file, const char *why)
+{
+	struct swarm *sw = xf->sw;
+	char root[PATH_MAX];
+	swarm_content_root(sw, root, sizeof root);
+	snprintf(sw->error, sizeof sw->error,
+		 "%s/%s changed since it was adopted%s; shoal never writes into a file it did "
+		 "not create: remove the swarm and join again with --overwrite to replace it",
+		 root, sw->meta->files[file].path, why);
+}
+
+/* Does every adopted file still have all its pieces?  A piece of one that a
+ * check dropped could only come back by writing into the user's file, so
+ * no such piece is ever requested: the swarm stops in error instead
+ * (-EACCES, sw->error set). */
+static int check_adopted(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	const struct metainfo *mi = sw->meta;
+	if (sw->role != SWARM_ROLE_JOIN || !sw->file_access)
+		return 0;
+	for (size_t f = 0; f < mi->file_count; f++) {
+		if (sw->file_access[f] != STORAGE_READ)
+			continue;
+		for (uint32_t i = 0; i < mi->files[f].piece_count; i++) {
+			if (!swarm_have_test(sw, mi->files[f].first_piece + i)) {
+				adopted_changed(xf, f, "");
+				return -EACCES;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Stop the swarm in error (sw->error says why) and record that. */
+static void swarm_fail(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	sw->state = SWARM_ERROR;
+	log_error("swarm %" PRId64 ": %s", sw->id, sw->error);
+	engine_swarm_stop(xf->eng, sw);
+	if (swarm_db_save_state(xf->node, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot record its error", sw->id);
+}
+
 static int xfer_setup_meta(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
@@ -350,19 +397,40 @@ static int xfer_setup_meta(struct xfer *xf)
 	}
 	size_t bad = 0;
 	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(xf->storage, &bad)) != 0) {
-		snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s%s", sw->root,
-			 layout.files[bad].path, strerror(-rc),
-			 rc == -EEXIST ? " (it appeared after the join was checked; shoal never "
-					 "writes into a file it did not create)"
-			 : rc == -ELOOP || rc == -ENOTDIR
-				 ? " (a symbolic link or file is in the way; shoal never follows one)"
-				 : "");
+		if (rc == -ENOENT && layout.files[bad].access == STORAGE_READ)
+			adopted_changed(xf, bad, " (it is gone)");
+		else
+			snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s%s", sw->root,
+				 layout.files[bad].path, strerror(-rc),
+				 rc == -EEXIST ? " (it appeared after the join was checked; shoal "
+						 "never writes into a file it did not create)"
+				 : rc == -ELOOP || rc == -ENOTDIR
+					 ? " (a symbolic link or file is in the way; shoal never "
+					   "follows one)"
+					 : "");
+		/* Take back what this attempt created (files and directories),
+		 * so a failed join leaves nothing behind. */
+		storage_undo_create(xf->storage);
+		storage_free(xf->storage);
+		xf->storage = NULL;
 		goto done;
 	}
-	/* Created now: ours to reopen from here on. */
-	for (size_t f = 0; sw->file_access && f < mi->file_count; f++)
-		if (sw->file_access[f] != STORAGE_READ)
+	/* Created now: ours to reopen from here on, and recorded as ours only
+	 * now that they exist (files.owned "to create" until here). */
+	bool created = false;
+	for (size_t f = 0; sw->file_access && f < mi->file_count; f++) {
+		if (sw->file_access[f] == STORAGE_CREATE || sw->file_access[f] == STORAGE_REPLACE) {
 			sw->file_access[f] = STORAGE_OWN;
+			created = true;
+		}
+	}
+	if (created && swarm_db_save_owned(xf->node, sw) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot record the files created");
+		rc = -EIO;
+		goto done;
+	}
+	if (sw->role == SWARM_ROLE_JOIN && (rc = check_adopted(xf)) != 0)
+		goto done;
 	size_t nb = (mi->total_pieces + 7) / 8;
 	if (!xf->unsynced)
 		xf->unsynced = calloc(nb ? nb : 1, 1);
@@ -375,6 +443,11 @@ static int xfer_setup_meta(struct xfer *xf)
 	rc = rebuild_picker(xf);
 	xf->layers_pending = !mi->all_layers;
 done:
+	if (rc && !xf->picker) {
+		/* Set up again from scratch at the next start; no job has it. */
+		storage_free(xf->storage);
+		xf->storage = NULL;
+	}
 	join_layout_destroy(&layout);
 	return rc;
 }
@@ -431,6 +504,10 @@ void engine_swarm_have_changed(struct engine *eng, struct swarm *sw)
 	engine_swarm_stop(eng, sw);
 	if (rebuild_picker(xf) != 0)
 		log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
+	if (check_adopted(xf) != 0) {
+		swarm_fail(xf);
+		return;
+	}
 	if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING &&
 	    sw->have_count < sw->meta->total_pieces)
 		sw->state = SWARM_DOWNLOADING;
@@ -467,6 +544,8 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 			if (!sw->error[0])
 				snprintf(sw->error, sizeof sw->error, "cannot start: %s", strerror(-rc));
 			xf->stopped = true;
+			if (swarm_db_save_state(xf->node, sw) != 0)
+				log_error("swarm %" PRId64 ": cannot record its error", sw->id);
 			return 0;
 		}
 	}
@@ -1432,6 +1511,7 @@ static void done_write(void *arg)
 {
 	struct io_batch *j = arg;
 	struct xfer *xf = j->xf;
+	bool failed = false;
 	xf->writes_inflight--;
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
@@ -1440,7 +1520,19 @@ static void done_write(void *arg)
 			if (b->rc != 0) {
 				if (picker_write_failed(xf->picker, b->piece, block) != 0)
 					log_debug("picker: write-failed on %u/%u refused", b->piece, block);
-				enter_disk_full(xf, b->rc);
+				if (b->rc == -EACCES) {
+					/* Not space: a file we must not write (adopted). */
+					size_t f = storage_piece_file(xf->storage, b->piece);
+					if (f < storage_file_count(xf->storage))
+						adopted_changed(xf, f, "");
+					else
+						snprintf(xf->sw->error, sizeof xf->sw->error,
+							 "cannot write under %s: %s", xf->sw->root,
+							 strerror(EACCES));
+					failed = true;
+				} else {
+					enter_disk_full(xf, b->rc);
+				}
 			} else if (picker_mark_finished(xf->picker, b->piece, block) == 1) {
 				queue_verify(xf, b->piece);
 			}
@@ -1448,6 +1540,8 @@ static void done_write(void *arg)
 		free(b);
 	}
 	free(j);
+	if (failed && !xf->stopped)
+		swarm_fail(xf);
 	if (!xf->stopped) {
 		kick_writes(xf);
 		kick_verify(xf);
@@ -2188,8 +2282,7 @@ static int install_meta(struct xfer *xf)
 		return -ENOMEM;
 	int rc = xfer_setup_meta(xf); /* records the metadata (check_fresh_join) */
 	if (rc) {
-		sw->state = SWARM_ERROR;
-		engine_swarm_stop(xf->eng, sw);
+		swarm_fail(xf);
 		return rc;
 	}
 	swarm_write_torrent(xf->node, sw);

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "node/node.h"
 #include "node/engine.h"
+#include "node/joincheck.h"
 #include "node/share.h"
 #include "node/store.h"
 #include "transfer/magnet.h"
@@ -224,8 +225,36 @@ bool swarm_file_owned(const struct swarm *sw, size_t file)
 {
 	if (sw->role != SWARM_ROLE_JOIN)
 		return false;
-	/* NULL: the join has not decided about its files yet, so it made none. */
-	return sw->file_access && sw->file_access[file] != STORAGE_READ;
+	/* NULL: the join has not decided about its files yet, so it made none.
+	 * STORAGE_CREATE / STORAGE_REPLACE: decided, but not created yet. */
+	return sw->file_access && sw->file_access[file] == STORAGE_OWN;
+}
+
+int swarm_file_owned_code(const struct swarm *sw, size_t file)
+{
+	if (sw->role != SWARM_ROLE_JOIN || !sw->file_access)
+		return SWARM_FILE_NOT_OWNED;
+	switch (sw->file_access[file]) {
+	case STORAGE_OWN:
+		return SWARM_FILE_OWNED;
+	case STORAGE_CREATE:
+	case STORAGE_REPLACE:
+		return SWARM_FILE_TO_CREATE;
+	default:
+		return SWARM_FILE_NOT_OWNED;
+	}
+}
+
+enum storage_access swarm_file_access_from_code(enum swarm_role role, int code)
+{
+	if (role != SWARM_ROLE_JOIN)
+		return STORAGE_READ;
+	/* "To create" reloads as STORAGE_CREATE (O_EXCL): if shoal did create
+	 * it before a crash, that is an error, never a write into a file that
+	 * may be the user's.  --overwrite is not kept across a restart. */
+	return code == SWARM_FILE_OWNED       ? STORAGE_OWN
+	       : code == SWARM_FILE_TO_CREATE ? STORAGE_CREATE
+					      : STORAGE_READ;
 }
 
 void swarm_content_root(const struct swarm *sw, char *out, size_t len)
@@ -242,26 +271,54 @@ int swarm_delete_data(const struct swarm *sw)
 {
 	if (sw->role != SWARM_ROLE_JOIN || !sw->meta)
 		return 0;
-	char root[PATH_MAX], path[2 * PATH_MAX];
-	swarm_content_root(sw, root, sizeof root);
-	int n = 0;
+	if (!sw->file_access)
+		return 0; /* undecided: nothing was created */
+	/* Through the same layout the downloads used: the walk from sw->root
+	 * never follows a symlink, and only STORAGE_OWN files (never an
+	 * adopted one) are unlinked, with their emptied directories. */
+	struct join_layout layout = { 0 };
+	struct storage *st = NULL;
+	int n = join_layout_init(&layout, sw->meta, true, sw->file_access);
+	if (n == 0)
+		n = storage_new(sw->root, layout.files, layout.n,
+				(uint32_t)sw->meta->piece_length, 1, &st);
+	if (n == 0)
+		n = storage_delete_owned(st);
+	if (n < 0)
+		log_warn("swarm %" PRId64 ": cannot delete its data under %s: %s", sw->id,
+			 sw->root, strerror(-n));
+	storage_free(st);
+	join_layout_destroy(&layout);
+	return n < 0 ? 0 : n;
+}
+
+static int bind_exec(sqlite3_stmt *stmt);
+
+int swarm_db_save_owned(struct node *node, struct swarm *sw)
+{
+	sqlite3 *db = node->store->db;
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+	if (!sw->meta || !sw->in_db)
+		return 0;
+	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
+		return -EIO;
+	if (sqlite3_prepare_v2(db, "UPDATE files SET owned = ?3 WHERE swarm_id = ?1 AND idx = ?2;",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto done;
 	for (size_t f = 0; f < sw->meta->file_count; f++) {
-		if (!swarm_file_owned(sw, f))
-			continue; /* a user's file the join adopted stays theirs */
-		snprintf(path, sizeof path, "%s/%s", root, sw->meta->files[f].path);
-		if (unlink(path) == 0)
-			n++;
-		/* Remove parents left empty, never above the content root. */
-		char *slash;
-		while ((slash = strrchr(path, '/')) && (size_t)(slash - path) > strlen(root)) {
-			*slash = '\0';
-			if (rmdir(path) != 0)
-				break;
-		}
+		sqlite3_bind_int64(st, 1, sw->id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)f);
+		sqlite3_bind_int(st, 3, swarm_file_owned_code(sw, f));
+		if (bind_exec(st))
+			goto done;
 	}
-	if (strcmp(root, sw->root) != 0)
-		(void)rmdir(root);
-	return n;
+	rc = 0;
+done:
+	sqlite3_finalize(st);
+	if (store_exec(node->store, rc == 0 ? "COMMIT;" : "ROLLBACK;") && rc == 0)
+		rc = -EIO;
+	return rc;
 }
 
 static int cmp_root(const void *a, const void *b)
@@ -480,7 +537,7 @@ static int store_meta_rows(struct node *node, struct swarm *sw)
 		sqlite3_bind_int64(s_file, 7, file->piece_count);
 		if (sw->mtimes_ns)
 			sqlite3_bind_int64(s_file, 8, sw->mtimes_ns[f]);
-		sqlite3_bind_int(s_file, 9, swarm_file_owned(sw, f));
+		sqlite3_bind_int(s_file, 9, swarm_file_owned_code(sw, f));
 		if (bind_exec(s_file))
 			goto done;
 		if (file->piece_count > 1 && file->layer) {
@@ -651,9 +708,8 @@ static int load_details(struct node *node, struct swarm *sw)
 		if (idx >= 0 && (size_t)idx < mi->file_count) {
 			sw->mtimes_ns[idx] = sqlite3_column_int64(st, 1);
 			/* Only a join's own files are ever written again. */
-			sw->file_access[idx] = sw->role == SWARM_ROLE_JOIN && sqlite3_column_int(st, 2)
-						       ? STORAGE_OWN
-						       : STORAGE_READ;
+			sw->file_access[idx] =
+				swarm_file_access_from_code(sw->role, sqlite3_column_int(st, 2));
 		}
 	}
 	sqlite3_finalize(st);

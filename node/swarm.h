@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "transfer/storage.h"
+
 struct node;
 struct metainfo;
 struct share_job;
@@ -108,6 +110,20 @@ void swarm_content_root(const struct swarm *sw, char *out, size_t len);
 /* Did the swarm create file `file` (so it may write it, and delete it with
  * delete_data)?  Never for a share, nor for a file a join adopted. */
 bool swarm_file_owned(const struct swarm *sw, size_t file);
+
+/* files.owned in the database: what the join may do with the file. */
+enum {
+	SWARM_FILE_NOT_OWNED = 0, /* a share's, or adopted: never written */
+	SWARM_FILE_OWNED = 1,     /* shoal created it: reopened read-write */
+	SWARM_FILE_TO_CREATE = 2, /* decided, not created yet: reloads as
+				   * STORAGE_CREATE (O_EXCL) */
+};
+int swarm_file_owned_code(const struct swarm *sw, size_t file);
+enum storage_access swarm_file_access_from_code(enum swarm_role role, int code);
+
+/* Record files.owned of every file again (after the join created them).
+ * Returns 0 or -EIO. */
+int swarm_db_save_owned(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
 
 /* Delete a joined swarm's downloaded files (only those its metadata names
  * and it created itself: never an adopted file of the user's) and the

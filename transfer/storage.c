@@ -23,6 +23,9 @@ struct sfile {
 	bool writable;      /* fd was opened read-write */
 	bool dirty;         /* written since the last fdatasync */
 	bool created;       /* we created it; its directory entry is not synced */
+	bool made;          /* this storage created it (made_dev/made_ino) */
+	dev_t made_dev;
+	ino_t made_ino;
 	enum storage_access access;
 	int sticky_err;     /* failed fdatasync at close, for the next sync */
 	uint64_t last_use;
@@ -38,6 +41,8 @@ struct storage {
 	size_t *open_list;    /* indices of files with an open fd */
 	unsigned n_open, max_open;
 	uint64_t clock;       /* use counter for LRU */
+	char **made_dirs;     /* owned: directories this storage created, in order */
+	size_t n_made_dirs;
 };
 
 /* ---- paths ------------------------------------------------------------- */
@@ -63,6 +68,19 @@ static bool path_ok(const char *path)
 	}
 }
 
+/* Remember a directory we created (the first `len` bytes of `path`), for
+ * storage_undo_create.  Out of memory only means it is not removed. */
+static void note_made_dir(struct storage *st, const char *path, size_t len)
+{
+	char **d = realloc(st->made_dirs, (st->n_made_dirs + 1) * sizeof *d);
+	if (d == NULL)
+		return;
+	st->made_dirs = d;
+	d[st->n_made_dirs] = strndup(path, len);
+	if (d[st->n_made_dirs] != NULL)
+		st->n_made_dirs++;
+}
+
 /* Walk to the directory holding the last component of `path`, one
  * component at a time with O_NOFOLLOW, creating missing directories when
  * `create`.  Returns an fd the caller must close (or st->rootfd, which it
@@ -81,7 +99,9 @@ static int open_parent(struct storage *st, const char *path, bool create, int *d
 		comp[n] = '\0';
 		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT && create) {
-			if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+			if (mkdirat(cur, comp, 0755) == 0) {
+				note_made_dir(st, path, (size_t)(slash - path));
+			} else if (errno != EEXIST) {
 				int e = -errno;
 				if (cur != st->rootfd)
 					close(cur);
@@ -225,6 +245,11 @@ static int file_fd(struct storage *st, size_t fi, bool create, int *fd_out)
 		close(fd);
 		return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
 	}
+	if (created) {
+		f->made = true;
+		f->made_dev = sb.st_dev;
+		f->made_ino = sb.st_ino;
+	}
 	f->fd = fd;
 	f->writable = writable;
 	f->created = f->created || created;
@@ -360,6 +385,9 @@ void storage_free(struct storage *st)
 	}
 	if (st->rootfd >= 0)
 		close(st->rootfd);
+	for (size_t i = 0; i < st->n_made_dirs; i++)
+		free(st->made_dirs[i]);
+	free(st->made_dirs);
 	free(st->files);
 	free(st->piece_file);
 	free(st->open_list);
@@ -692,4 +720,112 @@ int storage_check_files(struct storage *st, size_t *bad_file_out)
 	}
 	*bad_file_out = 0;
 	return 0;
+}
+
+/* Unlink `path` (below the root) if it is the regular file (dev, ino) -
+ * any regular file when `check_ino` is false - never following a link;
+ * then, when `rmdirs`, remove the directories above it that became empty,
+ * up to (not including) the root, each with unlinkat on its parent's
+ * descriptor.  Returns 1 when the file was unlinked, 0 when it was not
+ * there (or not that file), or a negative errno. */
+static int unlink_below(struct storage *st, const char *path, bool check_ino, dev_t dev,
+			ino_t ino, bool rmdirs)
+{
+	size_t depth = 0;
+	for (const char *p = path; *p; p++)
+		depth += *p == '/';
+	int *fds = malloc((depth + 1) * sizeof *fds);
+	size_t *ends = malloc((depth + 1) * sizeof *ends);
+	if (fds == NULL || ends == NULL) {
+		free(fds);
+		free(ends);
+		return -ENOMEM;
+	}
+	size_t n = 0; /* fds[0..n-1]: the directories walked, fds[0] the root */
+	fds[n++] = st->rootfd;
+	int rc = 0;
+	char comp[NAME_MAX + 1];
+	const char *c = path, *slash;
+	while ((slash = strchr(c, '/')) != NULL) {
+		size_t len = (size_t)(slash - c);
+		memcpy(comp, c, len);
+		comp[len] = '\0';
+		int next = openat(fds[n - 1], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			/* Gone, or a link or file in the way: nothing of ours there. */
+			rc = errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -errno;
+			goto done;
+		}
+		ends[n] = (size_t)(slash - path);
+		fds[n++] = next;
+		c = slash + 1;
+	}
+	struct stat sb;
+	if (fstatat(fds[n - 1], c, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = errno == ENOENT ? 0 : -errno;
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode) || (check_ino && (sb.st_dev != dev || sb.st_ino != ino)))
+		goto done; /* not our file: leave it */
+	if (unlinkat(fds[n - 1], c, 0) < 0) {
+		rc = errno == ENOENT ? 0 : -errno;
+		goto done;
+	}
+	rc = 1;
+	/* Empty parents: unlinkat(AT_REMOVEDIR) refuses a non-empty one. */
+	for (size_t k = n - 1; rmdirs && k > 0; k--) {
+		const char *name = path + (k >= 2 ? ends[k - 1] + 1 : 0);
+		memcpy(comp, name, ends[k] - (size_t)(name - path));
+		comp[ends[k] - (size_t)(name - path)] = '\0';
+		if (unlinkat(fds[k - 1], comp, AT_REMOVEDIR) < 0)
+			break;
+	}
+done:
+	for (size_t k = 1; k < n; k++)
+		close(fds[k]);
+	free(fds);
+	free(ends);
+	return rc;
+}
+
+void storage_undo_create(struct storage *st)
+{
+	for (size_t i = 0; i < st->nfiles; i++) {
+		struct sfile *f = &st->files[i];
+		if (!f->made)
+			continue;
+		if (f->fd >= 0)
+			close_file(st, i);
+		(void)unlink_below(st, f->path, true, f->made_dev, f->made_ino, false);
+		f->made = false;
+	}
+	/* Deepest first; a directory that is not empty (someone else's file
+	 * in it now) stays. */
+	for (size_t i = st->n_made_dirs; i-- > 0;) {
+		const char *p = st->made_dirs[i];
+		const char *slash = strrchr(p, '/');
+		int dirfd = st->rootfd;
+		const char *name = p;
+		if (slash != NULL && open_parent(st, p, false, &dirfd, &name) < 0)
+			continue;
+		(void)unlinkat(dirfd, name, AT_REMOVEDIR);
+		close_parent(st, dirfd);
+	}
+}
+
+int storage_delete_owned(struct storage *st)
+{
+	int n = 0, first_err = 0;
+	for (size_t i = 0; i < st->nfiles; i++) {
+		if (st->files[i].access != STORAGE_OWN)
+			continue;
+		if (st->files[i].fd >= 0)
+			close_file(st, i);
+		int rc = unlink_below(st, st->files[i].path, false, 0, 0, true);
+		if (rc > 0)
+			n++;
+		else if (rc < 0 && first_err == 0)
+			first_err = rc;
+	}
+	return n > 0 || first_err == 0 ? n : first_err;
 }

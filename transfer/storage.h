@@ -185,4 +185,20 @@ int storage_piece_on_disk(struct storage *st, uint32_t piece) __attribute__((war
 int storage_check_files(struct storage *st, size_t *bad_file_out)
 	__attribute__((warn_unused_result));
 
+/* Undo a failed storage_create_files: unlink every file this storage
+ * created (only if its name still holds that same inode: a file someone
+ * put there since stays), then the directories it created, deepest first,
+ * each only if empty.  Walks with O_NOFOLLOW like everything else. */
+void storage_undo_create(struct storage *st);
+
+/* For "remove --delete-data": unlink every STORAGE_OWN file that is a
+ * regular file at its name, then the directories above it left empty (up
+ * to, not including, the root).  Every directory is entered with
+ * O_NOFOLLOW from its parent's descriptor and every name removed with
+ * unlinkat on that descriptor, so a symlink planted in the tree is never
+ * followed (what is behind it stays) and is not removed either.  Returns
+ * how many files were unlinked, or a negative errno when none was and a
+ * walk failed for another reason than a missing or blocked name. */
+int storage_delete_owned(struct storage *st) __attribute__((warn_unused_result));
+
 #endif

@@ -253,6 +253,85 @@ c.check(r.returncode != 0, "symlinked directory: the magnet join fails",
         "exit %d: %s%s" % (r.returncode, r.stdout, r.stderr))
 wait_for("any swarm to seed", lambda: [s for s in swarms(leech) if s["state"] == "seeding"], 2)
 equal(tree_files(elsewhere) + tree_files(elsewhere2), [], "nothing was written through a symlink")
+
+for s in swarms(leech):
+    leech.api("DELETE", "/api/v1/swarms/%d" % s["id"])
+
+# 8. A file of the right size but other content is hashed, then refused.
+same_size = tmp.sub("same-size")
+other = bytes(b ^ 0x20 for b in EVIL_BASHRC)
+write_file(os.path.join(same_size, ".bashrc"), other)
+status, doc, _ = leech.request("POST", "/api/v1/swarms",
+                               {"link": t_bashrc, "into": same_size, "peers": [seed_addr]})
+equal(status, 409, "same size, other content: POST answers 409")
+equal(doc and doc.get("error", {}).get("code"), "path_conflict",
+      "same size, other content: error code")
+c.check(doc and os.path.join(same_size, ".bashrc") in doc.get("error", {}).get("message", ""),
+        "same size, other content: the error names the file", doc)
+equal(read(os.path.join(same_size, ".bashrc")), other, "same size, other content: untouched")
+equal([s for s in swarms(leech) if s["root"] == same_size], [],
+      "same size, other content: no swarm is left")
+
+# 9. An adopted file the user edits afterwards is never repaired (that would
+#    mean writing into it): `verify` finds the bad piece and the swarm stops
+#    in error naming the file - not "disk full", retried forever.
+edited = tmp.sub("edited")
+write_file(os.path.join(edited, ".bashrc"), EVIL_BASHRC)
+r = leech.cli("join", t_bashrc, "--into", edited, "--peer", seed_addr)
+equal(r.returncode, 0, "edited adopted file: the join adopts it", r.stderr)
+sw = wait_for("the adopted swarm to seed",
+              lambda: [s for s in swarms(leech) if s["root"] == edited and
+                       s["state"] == "seeding"], 10)
+changed = b"#" + EVIL_BASHRC[1:]
+with open(os.path.join(edited, ".bashrc"), "r+b") as f:
+    f.write(b"#")
+r = leech.cli("verify", str(sw[0]["id"]) if sw else "0")
+c.check("checking" in r.stdout + r.stderr, "edited adopted file: verify ran", r.stdout + r.stderr)
+sw = wait_for("the swarm to stop in error",
+              lambda: [s for s in swarms(leech) if s["root"] == edited and
+                       s["state"] == "error"], 10)
+err = sw[0]["error"] if sw else None
+c.check(sw and os.path.join(edited, ".bashrc") in err and "adopted" in err,
+        "edited adopted file: the swarm is in error naming the file", err or swarms(leech))
+c.check(not err or "space" not in err, "edited adopted file: not 'disk full'", err)
+equal(read(os.path.join(edited, ".bashrc")), changed,
+      "edited adopted file: nothing was written into it")
+for s in swarms(leech):
+    leech.api("DELETE", "/api/v1/swarms/%d" % s["id"], {"delete_data": True})
+equal(read(os.path.join(edited, ".bashrc")), changed,
+      "edited adopted file: delete_data keeps it")
+
+# 10. delete_data never follows a symlink planted where the swarm has a
+#     directory: a file of the same name behind it stays.
+joined = tmp.sub("joined")
+r = leech.cli("join", t_ssh, "--into", joined, "--peer", seed_addr, "--wait", timeout=60)
+equal(r.returncode, 0, "planted symlink: the join completes", r.stderr)
+target = tmp.sub("link-target")
+write_file(os.path.join(target, "authorized_keys"), USER_KEYS)
+os.rename(os.path.join(joined, ".ssh"), tmp.sub("moved-ssh"))
+os.symlink(target, os.path.join(joined, ".ssh"))
+for s in swarms(leech):
+    leech.api("DELETE", "/api/v1/swarms/%d" % s["id"], {"delete_data": True})
+equal(read(os.path.join(target, "authorized_keys")), USER_KEYS,
+      "planted symlink: delete_data leaves the file behind the link alone")
+c.check(os.path.islink(os.path.join(joined, ".ssh")), "planted symlink: the link itself stays")
 equal(leech.stop(), 0, "the leecher stops cleanly again")
+
+# 11. A download-dir that is itself a symlink (common: ~/Downloads on another
+#     disk) is the user's choice: resolved at start, joins without --into work
+#     and land in the real directory.
+real_dl = tmp.sub("real-downloads")
+os.makedirs(real_dl)
+os.symlink(real_dl, tmp.sub("linked-downloads"))
+d4 = Daemon(tmp, "linkdl", ["--download-dir", tmp.sub("linked-downloads")]).start(env=xdg_env)
+r = d4.cli("join", t_bashrc, "--peer", seed_addr, "--wait", timeout=60)
+equal(r.returncode, 0, "symlinked download-dir: a join without --into completes",
+      r.stdout + r.stderr)
+equal(read(os.path.join(real_dl, ".bashrc")), EVIL_BASHRC,
+      "symlinked download-dir: the file lands in the real directory")
+r = d4.cli("join", t_ssh, "--into", tmp.sub("link-root"), "--peer", seed_addr)
+c.check(r.returncode != 0 and os.path.realpath(tmp.sub("link-root")) in r.stderr,
+        "symlinked --into: still refused, and the error gives the resolved path", r.stderr)
+equal(d4.stop(), 0, "the symlinked-download-dir daemon stops cleanly")
 equal(seed.stop(), 0, "the seed stops cleanly")
 c.done()

@@ -570,6 +570,76 @@ static void test_write_failure(void **state)
 	}
 }
 
+/* A failed storage_create_files is undone: the files and directories this
+ * storage created go, a file someone else put at a name stays. */
+static void test_undo_create(void **state)
+{
+	struct tmp *t = *state;
+	char p[700];
+	struct storage_file files[] = {
+		{ .path = "d/a", .size = 10, .first_piece = 0, .access = STORAGE_CREATE },
+		{ .path = "d/e/b", .size = 10, .first_piece = 1, .access = STORAGE_CREATE },
+		{ .path = "c", .size = 10, .first_piece = 2, .access = STORAGE_CREATE },
+	};
+	path_in(p, sizeof p, t->root, "c");
+	write_text(p, "user");
+	struct storage *st;
+	assert_int_equal(storage_new(t->root, files, 3, PL, 0, &st), 0);
+	size_t bad = 9;
+	assert_int_equal(storage_create_files(st, &bad), -EEXIST);
+	assert_int_equal(bad, 2);
+	path_in(p, sizeof p, t->root, "d/e/b");
+	assert_int_equal(access(p, F_OK), 0);
+	storage_undo_create(st);
+	storage_free(st);
+	path_in(p, sizeof p, t->root, "d");
+	assert_int_equal(access(p, F_OK), -1); /* d/a, d/e/b, d/e and d are gone */
+	path_in(p, sizeof p, t->root, "c");
+	assert_text(p, "user");
+}
+
+/* storage_delete_owned never follows a symlink planted for a directory,
+ * and deletes only STORAGE_OWN files. */
+static void test_delete_owned(void **state)
+{
+	struct tmp *t = *state;
+	char p[700], q[700];
+	struct storage_file files[] = {
+		{ .path = "top/sub/x", .size = 4, .first_piece = 0, .access = STORAGE_CREATE },
+		{ .path = "top/y", .size = 4, .first_piece = 1, .access = STORAGE_CREATE },
+		{ .path = "top/z", .size = 4, .first_piece = 2, .access = STORAGE_READ },
+	};
+	path_in(p, sizeof p, t->root, "top");
+	assert_int_equal(mkdir(p, 0755), 0);
+	path_in(p, sizeof p, t->root, "top/z");
+	write_text(p, "adop");
+	struct storage *st;
+	size_t bad;
+	assert_int_equal(storage_new(t->root, files, 3, PL, 0, &st), 0);
+	assert_int_equal(storage_create_files(st, &bad), 0);
+	storage_free(st);
+	/* Swap top/sub for a link to a directory holding a file "x". */
+	path_in(p, sizeof p, t->root, "top/sub/x");
+	assert_int_equal(unlink(p), 0);
+	path_in(p, sizeof p, t->root, "top/sub");
+	assert_int_equal(rmdir(p), 0);
+	path_in(q, sizeof q, t->out, "x");
+	write_text(q, "keep");
+	assert_int_equal(symlink(t->out, p), 0);
+	files[0].access = files[1].access = STORAGE_OWN;
+	assert_int_equal(storage_new(t->root, files, 3, PL, 0, &st), 0);
+	assert_int_equal(storage_delete_owned(st), 1); /* top/y only */
+	storage_free(st);
+	assert_text(q, "keep");
+	struct stat sb;
+	assert_int_equal(lstat(p, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	path_in(p, sizeof p, t->root, "top/z");
+	assert_text(p, "adop");
+	path_in(p, sizeof p, t->root, "top/y");
+	assert_int_equal(access(p, F_OK), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -581,6 +651,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_two_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undo_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_owned, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 #include <sqlite3.h>
 
 #include "node/store.h"
+#include "node/swarm.h"
+#include "transfer/storage.h"
 
 static char dir[64];
 static char path[128];
@@ -187,6 +189,35 @@ static void test_migrates_forward(void **state)
 	store_close(st);
 }
 
+/* files.owned: a file the join has decided to create but not yet created is
+ * "to create", which reloads as STORAGE_CREATE (O_EXCL), never as the
+ * swarm's own file (opened read-write, deleted by delete_data). */
+static void test_owned_reload(void **state)
+{
+	(void)state;
+	uint8_t access[4] = { STORAGE_READ, STORAGE_OWN, STORAGE_CREATE, STORAGE_REPLACE };
+	const enum storage_access want[4] = { STORAGE_READ, STORAGE_OWN, STORAGE_CREATE,
+					      STORAGE_CREATE };
+	struct swarm sw;
+	memset(&sw, 0, sizeof sw);
+	sw.role = SWARM_ROLE_JOIN;
+	sw.file_access = access;
+	for (size_t f = 0; f < 4; f++) {
+		int code = swarm_file_owned_code(&sw, f);
+		assert_int_equal(swarm_file_access_from_code(SWARM_ROLE_JOIN, code), want[f]);
+		assert_int_equal(swarm_file_access_from_code(SWARM_ROLE_SHARE, code), STORAGE_READ);
+	}
+	assert_false(swarm_file_owned(&sw, 0));
+	assert_true(swarm_file_owned(&sw, 1));
+	assert_false(swarm_file_owned(&sw, 2)); /* not created yet: not ours */
+	assert_false(swarm_file_owned(&sw, 3));
+	/* Databases written before "to create" existed hold 0 and 1. */
+	assert_int_equal(swarm_file_access_from_code(SWARM_ROLE_JOIN, 1), STORAGE_OWN);
+	assert_int_equal(swarm_file_access_from_code(SWARM_ROLE_JOIN, 0), STORAGE_READ);
+	sw.role = SWARM_ROLE_SHARE;
+	assert_int_equal(swarm_file_owned_code(&sw, 1), SWARM_FILE_NOT_OWNED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrates_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_corrupt_pages, setup, teardown),
+		cmocka_unit_test(test_owned_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
