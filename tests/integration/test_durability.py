@@ -258,6 +258,18 @@ c.check(n_rec > 0 and not bad, "many_pieces: recorded pieces match the source",
 # ---- pause_kill: pause while a sync is stalled, then kill -9.
 d, f, root = leecher("pause", sync="stall 3000")
 c.check(wait_fraction(d, 0.3, 30), "pause_kill: 30% downloaded before the pause")
+
+
+def n_recorded(dd):
+    try:
+        return sum(bin(b).count("1") for b in recorded(dd)[2])
+    except sqlite3.Error:
+        return 0
+
+
+# A first 3 s sync has recorded pieces; the next one is stalled now.
+c.check(wait_for("pause_kill: a first sync recorded pieces", lambda: n_recorded(d) > 0, 20,
+                 interval=0.05), "pause_kill: a sync before the pause recorded pieces")
 st, _, _ = d.request("POST", "/api/v1/swarms/1/pause")
 c.equal(st, 200, "pause_kill: the swarm pauses")
 time.sleep(0.3)
