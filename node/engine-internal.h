@@ -23,9 +23,10 @@
  *                    loop, handed to one worker by workers_submit, owned by
  *                    the job until its done_* callback frees it on the loop.
  *                    The worker writes only the job's own result fields.
- *   sync_job         owns a copy of the bitmap of pieces it syncs and a
- *                    per-file mtime array; xf->unsynced and xf->syncing
- *                    are the loop's own and never seen by a worker.
+ *   sync_job         owns a copy of the bitmap of pieces it syncs, a
+ *                    per-file mtime array and a per-file failure array;
+ *                    xf->unsynced and xf->syncing are the loop's own and
+ *                    never seen by a worker.
  *
  * Nothing else (peers, picker, queues, counters, the swarm) may be read or
  * written by a worker.  A done_* callback runs on the loop and may run after
@@ -189,6 +190,10 @@ struct xfer {
 	uint8_t *unsynced, *syncing;
 	size_t n_unsynced;                   /* bits set in unsynced */
 	bool sync_inflight;
+	/* Bumped by every picker rebuild: a write or verify job submitted
+	 * under an older picker comes back to one that no longer knows its
+	 * blocks, and its result is dropped (the blocks are fetched again). */
+	unsigned picker_gen;
 	/* Disk work waiting for a worker (see engine.c, "disk and hashing"). */
 	struct block **wq;                   /* received blocks to write */
 	size_t n_wq, cap_wq;

@@ -491,6 +491,13 @@ static int rebuild_picker(struct xfer *xf)
 	}
 	picker_free(xf->picker);
 	xf->picker = np;
+	/* Work queued for the old picker is dropped; jobs in flight for it
+	 * come back with an old picker_gen and are ignored. */
+	xf->picker_gen++;
+	for (size_t i = 0; i < xf->n_wq; i++)
+		free(xf->wq[i]);
+	xf->n_wq = 0;
+	xf->n_vq = 0;
 	return 0;
 }
 
@@ -548,6 +555,10 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 				log_error("swarm %" PRId64 ": cannot record its error", sw->id);
 			return 0;
 		}
+	} else if (sw->meta && xf->picker && rebuild_picker(xf) != 0) {
+		/* Resumed: blocks that were being written or verified at the
+		 * pause had their transitions skipped; start them afresh. */
+		log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
 	}
 	if (sw->meta && sw->role == SWARM_ROLE_JOIN)
 		sw->state = sw->have_count == sw->meta->total_pieces ? SWARM_SEEDING : SWARM_DOWNLOADING;
@@ -600,10 +611,11 @@ static uint8_t *durable_bitmap(const struct xfer *xf)
 }
 
 /* The durability gate: the only code that writes a swarm's recorded
- * have-bitmap (swarm_db_save_have), always without the pieces not yet
- * durable.  (The swarm's first rows, swarm_db_insert and
- * swarm_db_store_meta, record what it starts with: all of a share, which
- * is the user's files, none of a join.) */
+ * have-bitmap (swarm_db_save_have, and the bitmap row of swarm_db_insert
+ * and swarm_db_store_meta through engine_swarm_durable_have), always
+ * without the pieces not yet durable.  What a swarm starts with counts as
+ * durable: all of a share (the user's files), and of a join the pieces of
+ * files it adopted, which join_check_hash fdatasync'd first. */
 static int on_durable(struct xfer *xf)
 {
 	if (!xf->sw->meta || !xf->sw->have)
@@ -617,6 +629,17 @@ static int on_durable(struct xfer *xf)
 	}
 	xf->dirty = false;
 	return 0;
+}
+
+uint8_t *engine_swarm_durable_have(const struct swarm *sw)
+{
+	if (sw->xfer && sw->xfer->unsynced)
+		return durable_bitmap(sw->xfer);
+	size_t n = sw->meta ? bitmap_bytes(sw) : 0;
+	uint8_t *bm = malloc(n ? n : 1);
+	if (bm && n)
+		memcpy(bm, sw->have, n);
+	return bm;
 }
 
 int engine_swarm_save_have(struct node *node, struct swarm *sw)
@@ -634,7 +657,10 @@ struct sync_job {
 	uint8_t *pieces;     /* owned: bitmap of the pieces to make durable; the
 			      * worker clears each one that became durable */
 	int64_t *mtimes_ns;  /* owned, per file: its mtime just after a
-			      * successful fdatasync, else -1 */
+			      * successful fdatasync, else -1 (set so by
+			      * flush_have: a job that never runs has none) */
+	uint8_t *failed;     /* owned, per file: 1 when its sync failed (its
+			      * pieces in `pieces` are lost, not pending) */
 	size_t nbytes, nfiles;
 	int rc;              /* the first error, for the log */
 };
@@ -645,29 +671,31 @@ static void sync_job_free(struct sync_job *j)
 		return;
 	free(j->pieces);
 	free(j->mtimes_ns);
+	free(j->failed);
 	free(j);
 }
 
 /* The fdatasyncs run without io_lock: held, they made every write (and so
  * the download) wait for the disk to flush up to a second's worth of data.
  * A failure is per file: pieces of files that synced are durable even when
- * another file's sync failed. */
+ * another file's sync failed; each file is synced at most once.  A failed
+ * file is marked in j->failed and its pieces stay in j->pieces: done_sync
+ * un-verifies them (Linux may have dropped the dirty pages and reports the
+ * error once, so syncing again would prove nothing). */
 static void work_sync(void *arg)
 {
 	struct sync_job *j = arg;
 	struct xfer *xf = j->xf;
 	size_t nf = j->nfiles;
 	int *fds = malloc((nf ? nf : 1) * sizeof *fds);
-	uint8_t *bad = calloc(nf ? nf : 1, 1);
-	if (!fds || !bad) {
-		j->rc = -ENOMEM; /* every piece stays set: all are re-queued */
-		goto done;
+	uint8_t *bad = j->failed;
+	if (!fds) {
+		j->rc = -ENOMEM; /* nothing synced, nothing failed: all are re-queued */
+		return;
 	}
 	j->rc = 0;
-	for (size_t f = 0; f < nf; f++) {
+	for (size_t f = 0; f < nf; f++)
 		fds[f] = -1;
-		j->mtimes_ns[f] = -1;
-	}
 	pthread_mutex_lock(&xf->io_lock);
 	for (size_t b = 0; b < j->nbytes; b++) {
 		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
@@ -705,8 +733,19 @@ static void work_sync(void *arg)
 		}
 		close(fds[f]);
 	}
-	/* Durable pieces leave the job's bitmap; the rest are synced again. */
+	/* Durable pieces leave the job's bitmap.  A close of the file (LRU, on
+	 * another worker) meanwhile may have been told this sync's error:
+	 * look at each file's kept error too. */
 	pthread_mutex_lock(&xf->io_lock);
+	for (size_t f = 0; f < nf; f++) {
+		int e = bad[f] ? 0 : storage_sync_take_error(xf->storage, f);
+		if (e < 0) {
+			bad[f] = 1;
+			j->mtimes_ns[f] = -1;
+			if (j->rc == 0)
+				j->rc = e;
+		}
+	}
 	for (size_t b = 0; b < j->nbytes; b++) {
 		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
 			uint32_t p = (uint32_t)(b * 8 + k);
@@ -720,9 +759,56 @@ static void work_sync(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&xf->io_lock);
-done:
 	free(fds);
-	free(bad);
+}
+
+/* Which file of the storage holds `piece` (SIZE_MAX without storage). */
+static size_t piece_file_index(const struct xfer *xf, uint32_t piece)
+{
+	return xf->storage ? storage_piece_file(xf->storage, piece) : SIZE_MAX;
+}
+
+/* A sync of the files marked in `failed` failed: their data not yet
+ * recorded may be gone from the disk whatever a later sync says.  Every
+ * verified piece of them that is not recorded (pending in `lost`, waiting
+ * in xf->unsynced or xf->syncing) is un-verified, and the picker rebuilt so
+ * they and every piece in progress there are downloaded again.  Returns the
+ * number of pieces dropped. */
+static size_t unverify_files(struct xfer *xf, const uint8_t *lost, const uint8_t *failed,
+			     size_t nfiles)
+{
+	struct swarm *sw = xf->sw;
+	size_t dropped = 0;
+	for (uint32_t p = 0; sw->meta && p < sw->meta->total_pieces; p++) {
+		bool pending = (lost && bit_test(lost, p)) || bit_test(xf->unsynced, p) ||
+			       bit_test(xf->syncing, p);
+		if (!pending)
+			continue;
+		size_t fi = piece_file_index(xf, p);
+		if (fi >= nfiles || !failed[fi])
+			continue;
+		if (bit_test(xf->unsynced, p)) {
+			xf->unsynced[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+			xf->n_unsynced--;
+		}
+		xf->syncing[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		if (swarm_have_test(sw, p)) {
+			swarm_have_clear(sw, p);
+			dropped++;
+		}
+	}
+	if (!dropped || !xf->picker)
+		return dropped;
+	if (!xf->stopped) {
+		/* Peers were told we have them: reconnect (as after a check). */
+		engine_swarm_have_changed(xf->eng, sw);
+	} else {
+		if (rebuild_picker(xf) != 0)
+			log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
+		if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING)
+			sw->state = SWARM_DOWNLOADING;
+	}
+	return dropped;
 }
 
 static void done_sync(void *arg)
@@ -730,24 +816,37 @@ static void done_sync(void *arg)
 	struct sync_job *j = arg;
 	struct xfer *xf = j->xf;
 	struct swarm *sw = xf->sw;
-	size_t failed = 0;
+	size_t requeued = 0, nfailed = 0;
 	xf->sync_inflight = false;
-	if (xf->syncing)
-		memset(xf->syncing, 0, j->nbytes);
-	/* Keep what failed pending: the next flush tries again. */
+	for (size_t f = 0; f < j->nfiles; f++)
+		nfailed += j->failed[f];
+	/* Not synced and not failed (the job never ran, or ran out of memory):
+	 * pending again, unless flush_have_now made them durable meanwhile
+	 * (it clears them from xf->syncing). */
 	for (size_t b = 0; b < j->nbytes; b++) {
-		uint8_t back = j->pieces[b];
-		if (!back)
-			continue;
-		uint8_t fresh = (uint8_t)(back & ~xf->unsynced[b]);
-		xf->unsynced[b] |= back;
-		xf->n_unsynced += (size_t)__builtin_popcount(fresh);
-		failed += (size_t)__builtin_popcount(back);
+		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
+			uint32_t p = (uint32_t)(b * 8 + k);
+			if (!bit_test(j->pieces, p) || !bit_test(xf->syncing, p))
+				continue;
+			size_t fi = piece_file_index(xf, p);
+			if (fi < j->nfiles && j->failed[fi])
+				continue; /* unverify_files below */
+			if (!bit_test(xf->unsynced, p)) {
+				xf->unsynced[b] |= (uint8_t)(0x80 >> k);
+				xf->n_unsynced++;
+			}
+			xf->syncing[b] &= (uint8_t)~(0x80 >> k);
+			requeued++;
+		}
 	}
-	if (j->rc != 0)
-		log_error("swarm %" PRId64 ": cannot make pieces durable: %s (%zu pieces kept for "
-			  "the next sync)",
-			  sw->id, strerror(-j->rc), failed);
+	/* The rest of the job's pieces are durable or lost: none is syncing
+	 * (cleared first: un-verifying may start the next job). */
+	memset(xf->syncing, 0, j->nbytes);
+	size_t dropped = nfailed ? unverify_files(xf, j->pieces, j->failed, j->nfiles) : 0;
+	if (j->rc != 0 && j->rc != -ECANCELED)
+		log_error("swarm %" PRId64 ": cannot make pieces durable: %s (%zu files failed, "
+			  "%zu pieces to fetch again, %zu kept for the next sync)",
+			  sw->id, strerror(-j->rc), nfailed, dropped, requeued);
 	for (size_t f = 0; sw->mtimes_ns && f < j->nfiles; f++)
 		if (j->mtimes_ns[f] >= 0)
 			sw->mtimes_ns[f] = j->mtimes_ns[f];
@@ -774,11 +873,14 @@ static void flush_have(struct xfer *xf)
 		j->nfiles = storage_file_count(xf->storage);
 		j->pieces = malloc(n ? n : 1);
 		j->mtimes_ns = malloc((j->nfiles ? j->nfiles : 1) * sizeof *j->mtimes_ns);
+		j->failed = calloc(j->nfiles ? j->nfiles : 1, 1);
 	}
-	if (!j || !j->pieces || !j->mtimes_ns) {
+	if (!j || !j->pieces || !j->mtimes_ns || !j->failed) {
 		sync_job_free(j); /* nothing moved: the next flush tries again */
 		return;
 	}
+	for (size_t f = 0; f < j->nfiles; f++)
+		j->mtimes_ns[f] = -1;
 	/* The job gets its own copy: the loop keeps noting pieces meanwhile. */
 	memcpy(j->pieces, xf->unsynced, n);
 	j->xf = xf;
@@ -795,43 +897,71 @@ static void flush_have(struct xfer *xf)
 }
 
 /* At shutdown: make every verified piece durable now, on this thread, and
- * record it, so a clean stop never costs a re-download.  A sync job may
- * still be in flight: its pieces are synced again here rather than trusted
- * to it. */
+ * record it, so a clean stop never costs a re-download.  Each file is
+ * synced once; a file whose sync fails loses all its pending pieces (they
+ * are un-verified and fetched again at the next start).  A sync job may
+ * still be in flight: its files are synced again here rather than trusted
+ * to it, and should the job's own sync of a file have failed, its
+ * done_sync (drained by workers_free) un-verifies those pieces again. */
 static void flush_have_now(struct xfer *xf)
 {
 	if (!xf->storage || !xf->sw->meta || !xf->unsynced)
 		return;
 	struct swarm *sw = xf->sw;
-	size_t n = bitmap_bytes(sw);
+	size_t nf = storage_file_count(xf->storage);
+	/* Per file: 1 pending, 2 pending and in the job, 3 failed. */
+	uint8_t *st_f = calloc(nf ? nf : 1, 1);
 	bool ok = true;
+	if (!st_f) {
+		log_error("swarm %" PRId64 ": out of memory making pieces durable at shutdown",
+			  sw->id);
+		return; /* nothing recorded beyond what is durable */
+	}
 	pthread_mutex_lock(&xf->io_lock);
-	/* The job's fdatasync may not be done: sync those files again (each
-	 * file once: storage_sync_piece skips a file no longer dirty). */
-	for (uint32_t p = 0; p < sw->meta->total_pieces; p++)
-		if (bit_test(xf->syncing, p))
-			storage_sync_failed(xf->storage, p);
 	for (uint32_t p = 0; p < sw->meta->total_pieces; p++) {
-		bool in_job = bit_test(xf->syncing, p);
-		if (!in_job && !bit_test(xf->unsynced, p))
+		size_t fi = storage_piece_file(xf->storage, p);
+		if (fi >= nf)
 			continue;
-		if (storage_sync_piece(xf->storage, p) != 0) {
-			ok = false;
-			continue;
-		}
-		if (!in_job) {
-			xf->unsynced[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
-			xf->n_unsynced--;
-		} else {
-			xf->syncing[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		if (bit_test(xf->syncing, p) && st_f[fi] < 2) {
+			storage_sync_failed(xf->storage, p); /* its fdatasync may not be done */
+			st_f[fi] = 2;
+		} else if (bit_test(xf->unsynced, p) && st_f[fi] == 0) {
+			st_f[fi] = 1;
 		}
 	}
+	for (uint32_t p = 0; p < sw->meta->total_pieces; p++) {
+		size_t fi = storage_piece_file(xf->storage, p);
+		if (fi >= nf || st_f[fi] == 0 || st_f[fi] == 3)
+			continue;
+		/* The first piece of each pending file syncs the file, once. */
+		int rc = storage_sync_piece(xf->storage, p);
+		if (rc == 0)
+			rc = storage_sync_take_error(xf->storage, fi);
+		st_f[fi] = rc == 0 ? 0 : 3;
+		if (rc != 0)
+			ok = false;
+	}
 	pthread_mutex_unlock(&xf->io_lock);
+	/* Pending pieces of synced files are durable; of failed files, lost. */
+	for (size_t f = 0; f < nf; f++)
+		st_f[f] = st_f[f] == 3;
+	if (!ok)
+		unverify_files(xf, NULL, st_f, nf);
+	for (uint32_t p = 0; p < sw->meta->total_pieces; p++) {
+		size_t fi = storage_piece_file(xf->storage, p);
+		if (fi < nf && st_f[fi])
+			continue;
+		if (bit_test(xf->unsynced, p)) {
+			xf->unsynced[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+			xf->n_unsynced--;
+		}
+		xf->syncing[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+	}
 	if (!ok)
 		log_error("swarm %" PRId64 ": some verified pieces could not be made durable at "
 			  "shutdown; they will be fetched again",
 			  sw->id);
-	/* Every file is synced (or its pieces stay unrecorded): its mtime now
+	/* Every file is synced (or its pieces are dropped): its mtime now
 	 * marks the state the recorded pieces describe, so the check at the
 	 * next start skips it. */
 	char root[PATH_MAX], path[PATH_MAX + 1024];
@@ -842,7 +972,7 @@ static void flush_have_now(struct xfer *xf)
 		if (lstat(path, &st) == 0)
 			sw->mtimes_ns[f] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	}
-	(void)n;
+	free(st_f);
 	on_durable(xf);
 }
 
@@ -1439,6 +1569,7 @@ _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIR
 
 struct io_batch {
 	struct xfer *xf;
+	unsigned gen;         /* writes: xf->picker_gen when submitted */
 	uint32_t peer;        /* reads: the peer they are for */
 	size_t n;
 	struct block *b[IO_BATCH];
@@ -1446,6 +1577,7 @@ struct io_batch {
 
 struct verify_batch {
 	struct xfer *xf;
+	unsigned gen;         /* xf->picker_gen when submitted */
 	size_t n;
 	uint32_t piece[VERIFY_BATCH];
 	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
@@ -1516,7 +1648,7 @@ static void done_write(void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		uint32_t block = b->begin / XFER_BLOCK_SIZE;
-		if (!xf->stopped && xf->picker) {
+		if (!xf->stopped && xf->picker && j->gen == xf->picker_gen) {
 			if (b->rc != 0) {
 				if (picker_write_failed(xf->picker, b->piece, block) != 0)
 					log_debug("picker: write-failed on %u/%u refused", b->piece, block);
@@ -1568,6 +1700,7 @@ static int submit_write(struct xfer *xf)
 	if (!j)
 		return -ENOMEM;
 	j->xf = xf;
+	j->gen = xf->picker_gen;
 	j->n = xf->n_wq < IO_BATCH ? xf->n_wq : IO_BATCH;
 	memcpy(j->b, xf->wq, j->n * sizeof *j->b);
 	memmove(xf->wq, xf->wq + j->n, (xf->n_wq - j->n) * sizeof *xf->wq);
@@ -1770,7 +1903,7 @@ static void done_verify(void *arg)
 	struct xfer *xf = j->xf;
 	xf->verify_inflight--;
 	for (size_t i = 0; i < j->n; i++)
-		if (!xf->stopped && xf->picker && j->rc[i] != -ECANCELED)
+		if (!xf->stopped && xf->picker && j->gen == xf->picker_gen && j->rc[i] != -ECANCELED)
 			piece_checked(xf, j->piece[i], j->rc[i]);
 	free(j);
 	if (!xf->stopped)
@@ -1785,6 +1918,7 @@ static void kick_verify(struct xfer *xf)
 		if (!j)
 			return;
 		j->xf = xf;
+		j->gen = xf->picker_gen;
 		j->n = xf->n_vq < VERIFY_BATCH ? xf->n_vq : VERIFY_BATCH;
 		memcpy(j->piece, xf->vq, j->n * sizeof *j->piece);
 		memmove(xf->vq, xf->vq + j->n, (xf->n_vq - j->n) * sizeof *xf->vq);

@@ -32,6 +32,10 @@ void engine_swarm_have_changed(struct engine *eng, struct swarm *sw);
  * way code outside engine.c may write the have-bitmap.  Works with or
  * without a running engine.  Returns 0 or -EIO. */
 int engine_swarm_save_have(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+/* The swarm's verified bitmap without the pieces not yet durable (the
+ * durability gate's view), as a new buffer of (total_pieces + 7) / 8
+ * bytes, or NULL without memory.  Needs the metadata. */
+uint8_t *engine_swarm_durable_have(const struct swarm *sw);
 /* True while worker jobs still reference the swarm's transfer state. */
 bool engine_swarm_busy(const struct swarm *sw);
 /* Free a stopped swarm's transfer state. */

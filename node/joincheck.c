@@ -220,6 +220,13 @@ void join_check_hash(struct join_check *jc)
 		if (jc->fate[f] != FATE_HASH)
 			continue;
 		int ok = ctx && buf ? file_matches(jc, f, ctx, buf) : -ENOMEM;
+		/* Its pieces will be recorded as had: on disk first, as every
+		 * downloaded piece (the user may have just written it). */
+		if (ok == 1) {
+			int rc = storage_flush_file(jc->st, f);
+			if (rc < 0)
+				ok = rc;
+		}
 		if (ok == 1) {
 			jc->fate[f] = FATE_ADOPT;
 		} else if (jc->overwrite) {

@@ -499,6 +499,7 @@ static int store_meta_rows(struct node *node, struct swarm *sw)
 	sqlite3 *db = node->store->db;
 	const struct metainfo *mi = sw->meta;
 	sqlite3_stmt *s_upd = NULL, *s_file = NULL, *s_layer = NULL, *s_have = NULL;
+	uint8_t *have = NULL;
 	int rc = -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "UPDATE swarms SET info = ?2, piece_length = ?3, total_size = ?4,"
@@ -549,9 +550,13 @@ static int store_meta_rows(struct node *node, struct swarm *sw)
 				goto done;
 		}
 	}
+	/* Through the durability gate: never a piece not yet on disk. */
+	have = sw->have ? engine_swarm_durable_have(sw) : NULL;
+	if (sw->have && !have)
+		goto done;
 	sqlite3_bind_int64(s_have, 1, sw->id);
-	sqlite3_bind_blob(s_have, 2, sw->have ? (const void *)sw->have : "",
-			  sw->have ? (int)((mi->total_pieces + 7) / 8) : 0, SQLITE_STATIC);
+	sqlite3_bind_blob(s_have, 2, have ? (const void *)have : "",
+			  have ? (int)((mi->total_pieces + 7) / 8) : 0, SQLITE_STATIC);
 	if (bind_exec(s_have))
 		goto done;
 	rc = 0;
@@ -560,6 +565,7 @@ done:
 	sqlite3_finalize(s_file);
 	sqlite3_finalize(s_layer);
 	sqlite3_finalize(s_have);
+	free(have);
 	return rc;
 }
 

@@ -664,6 +664,28 @@ void storage_sync_failed(struct storage *st, uint32_t piece)
 		st->files[st->piece_file[piece]].dirty = true;
 }
 
+int storage_sync_take_error(struct storage *st, size_t fi)
+{
+	if (fi >= st->nfiles)
+		return 0;
+	int e = st->files[fi].sticky_err;
+	st->files[fi].sticky_err = 0;
+	return e;
+}
+
+int storage_flush_file(struct storage *st, size_t fi)
+{
+	int fd;
+	if (fi >= st->nfiles)
+		return -ERANGE;
+	int rc = storage_sync_take_error(st, fi);
+	if (rc == 0)
+		rc = file_fd(st, fi, false, &fd);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	return rc;
+}
+
 int storage_sync_piece(struct storage *st, uint32_t piece)
 {
 	int fd;

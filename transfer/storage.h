@@ -169,10 +169,26 @@ int storage_sync_piece(struct storage *st, uint32_t piece) __attribute__((warn_u
  * file to fdatasync and close without the lock, or -1 when the file has
  * nothing unsynced.  Returns 0 or a negative errno as storage_sync_piece.
  * If that fdatasync fails, call storage_sync_failed (under the lock) so the
- * next sync of the file does it again. */
+ * next sync of the file does it again (for data written after it: see
+ * storage_sync_take_error). */
 int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
 	__attribute__((warn_unused_result));
 void storage_sync_failed(struct storage *st, uint32_t piece);
+
+/* Take (and clear) file `fi`'s error from a failed fdatasync at close
+ * (LRU): 0 or a negative errno.  A caller that fdatasync'd a descriptor
+ * from storage_sync_begin checks this under the lock afterwards: a close
+ * on another thread may have been told the error instead.  After any
+ * failed fdatasync Linux may have dropped the file's dirty pages and
+ * reports the error only once, so a later sync that succeeds does not
+ * prove the earlier writes durable: the caller must treat every piece of
+ * the file not yet durable as lost. */
+int storage_sync_take_error(struct storage *st, size_t fi);
+
+/* fdatasync file `fi` whether or not it was written through this storage
+ * (a file found on disk, about to count as downloaded).  Returns 0,
+ * -ENOENT when it is missing, or another negative errno. */
+int storage_flush_file(struct storage *st, size_t fi) __attribute__((warn_unused_result));
 
 /* Is the whole piece on disk (file long enough, no hole in its range)?
  * Returns 1, 0, -ERANGE, or another negative errno. */

@@ -19,7 +19,11 @@
  * successful pwrite under the prefix appends "W <seq> <offset> <length>
  * <path>" and every successful fdatasync/fsync appends "S <seq0> 0 0 <path>",
  * where seq numbers the W lines and seq0 is the count of W lines when the
- * sync began: W lines of that path numbered below seq0 are durable.  After a
+ * sync began: W lines of that path numbered below seq0 are durable.  An
+ * fdatasync failed with EIO appends "F <seq0> 0 0 <path>": as on Linux,
+ * where a failed writeback drops the dirty pages and the error is reported
+ * once, the W lines of that path below seq0 not yet durable are lost for
+ * good, even when a later sync succeeds.  After a
  * kill -9 the test zeroes every range not made durable, which is what a
  * power cut could have left, and then checks what the database claims.
  *
@@ -205,6 +209,10 @@ static int sync_common(int fd, int (*real)(int), bool faults)
 	if (v.rule.mode != M_OK)
 		stall(v.rule.ms);
 	if (v.rule.mode == M_EIO) {
+		/* As on Linux: the dirty pages may be dropped and the error is
+		 * reported once, so what this sync was to cover is lost. */
+		if (v.journal)
+			journal_line('F', v.seq0, 0, 0, v.path);
 		count(&n_sync_failed);
 		errno = EIO;
 		return -1;
