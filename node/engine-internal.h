@@ -68,6 +68,8 @@ struct ev_token_bucket_cfg;
 				       * connection this old that moved no data */
 #define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
+#define ENGINE_MAX_BANS 128           /* banned hosts, and banned peer ids, per swarm
+				       * (the oldest ban gives way; docs/security.md) */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
 				       * peers send one keep-alive in ~2 minutes */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
@@ -100,6 +102,23 @@ struct known_peer {
 	bool banned;
 	bool plain_only;   /* an encrypted attempt failed: it speaks plain BitTorrent */
 	char source[8];
+};
+
+/* A banned host: the IP address alone (family 4 or 6, 4 or 16 bytes). */
+struct ban_host {
+	uint8_t family;
+	uint8_t addr[16];
+};
+
+/* A swarm's bans (docs/security.md, "Bans"): hosts refused for incoming
+ * connections whatever their source port or extension handshake, and peer
+ * ids refused from any address.  Rings of ENGINE_MAX_BANS: a new ban past
+ * the ceiling replaces the oldest. */
+struct banlist {
+	struct ban_host hosts[ENGINE_MAX_BANS];
+	size_t n_hosts, next_host;
+	uint8_t ids[ENGINE_MAX_BANS][WIRE_PEER_ID_LEN];
+	size_t n_ids, next_id;
 };
 
 struct xfer;
@@ -173,6 +192,7 @@ struct xfer {
 	unsigned n_peers;
 	struct known_peer *known;
 	size_t n_known;
+	struct banlist bans;
 	struct choker_state choker;
 	uint64_t last_choke_ms, last_pex_ms;
 	bool pex_due;                        /* a peer arrived: exchange at the next tick */
@@ -267,7 +287,8 @@ void engine_reap(struct engine *eng);
 /* engine.c, called by peer.c */
 /* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
 int engine_on_message(struct peer *p, const struct wire_msg *m);
-/* The remote handshake named a swarm: attach (returns 0) or refuse. */
+/* The remote handshake named a swarm: attach (returns 0) or refuse
+ * (-EACCES: a banned host or peer id; other negative codes otherwise). */
 int engine_on_handshake(struct peer *p, const struct wire_handshake *hs);
 /* An encrypted responder needs the 32-byte hashes of running swarms. */
 int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],

@@ -64,6 +64,7 @@ static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
 static void connect_more(struct xfer *xf, uint64_t now);
+static void ban_host(struct xfer *xf, const struct sockaddr *sa);
 
 uint64_t engine_rand(struct engine *eng)
 {
@@ -385,8 +386,11 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 	struct swarm *sw = ctx;
 	if (engine_add_peer(sw->xfer->eng, sw, host, port, source) != 0)
 		return;
-	if (banned)
-		sw->xfer->known[sw->xfer->n_known - 1].banned = true;
+	if (banned) {
+		struct known_peer *kp = &sw->xfer->known[sw->xfer->n_known - 1];
+		kp->banned = true;
+		ban_host(sw->xfer, (const struct sockaddr *)&kp->addr);
+	}
 }
 
 /* (Re)build the picker from the metadata's piece sizes and the verified
@@ -860,6 +864,77 @@ static uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t 
 	return port;
 }
 
+/* ------------------------------------------------------------- bans
+ *
+ * A ban (strike) covers three things, because a banned peer chooses how it
+ * comes back (docs/security.md, "Bans"):
+ *   - its host (the IP address, any port): incoming connections from it are
+ *     refused at their BitTorrent handshake, before anything is sent to
+ *     them, whether or not they would send an extension handshake;
+ *   - its peer id, refused from any address and in either direction;
+ *   - its address-book entry (IP and listen port), never dialled again.
+ * Outgoing dials to other ports of a banned host stay allowed: we dial only
+ * addresses someone gave us, and several nodes may share one IP (a NAT, or
+ * every daemon of a loopback test). */
+
+static bool ban_host_of(const struct sockaddr *sa, struct ban_host *out)
+{
+	memset(out, 0, sizeof *out);
+	if (sa->sa_family == AF_INET) {
+		out->family = 4;
+		memcpy(out->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		out->family = 6;
+		memcpy(out->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+static bool host_banned(const struct xfer *xf, const struct sockaddr *sa)
+{
+	struct ban_host h;
+	if (!ban_host_of(sa, &h))
+		return false;
+	for (size_t i = 0; i < xf->bans.n_hosts; i++)
+		if (memcmp(&xf->bans.hosts[i], &h, sizeof h) == 0)
+			return true;
+	return false;
+}
+
+static void ban_host(struct xfer *xf, const struct sockaddr *sa)
+{
+	struct banlist *b = &xf->bans;
+	struct ban_host h;
+	if (!ban_host_of(sa, &h) || host_banned(xf, sa))
+		return;
+	b->hosts[b->next_host] = h;
+	b->next_host = (b->next_host + 1) % ENGINE_MAX_BANS;
+	if (b->n_hosts < ENGINE_MAX_BANS)
+		b->n_hosts++;
+}
+
+static bool id_banned(const struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
+{
+	for (size_t i = 0; i < xf->bans.n_ids; i++)
+		if (memcmp(xf->bans.ids[i], id, WIRE_PEER_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+static void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
+{
+	struct banlist *b = &xf->bans;
+	if (id_banned(xf, id))
+		return;
+	memcpy(b->ids[b->next_id], id, WIRE_PEER_ID_LEN);
+	b->next_id = (b->next_id + 1) % ENGINE_MAX_BANS;
+	if (b->n_ids < ENGINE_MAX_BANS)
+		b->n_ids++;
+}
+
 static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
 {
 	for (size_t i = 0; i < xf->n_known; i++)
@@ -1117,6 +1192,10 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	if (xf) {
 		if (memcmp(hs->info_hash, xf->sw->info_hash, WIRE_HASH_LEN) != 0)
 			return -EPROTO;
+		if (id_banned(xf, hs->peer_id)) {
+			log_debug("peer %s: refused: its peer id is banned", p->name);
+			return -EACCES;
+		}
 	} else {
 		struct swarm *found = NULL;
 		for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
@@ -1133,6 +1212,14 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 		if (p->crypt && memcmp(crypt_info_hash(p->crypt), found->info_hash, 32) != 0)
 			return -EPROTO;
 		xf = found->xfer;
+		/* A banned host is refused whatever it would say next: before
+		 * the extension handshake it may leave out, before anything of
+		 * ours is sent. */
+		if (host_banned(xf, (const struct sockaddr *)&p->addr) ||
+		    id_banned(xf, hs->peer_id)) {
+			log_debug("peer %s: refused: banned in swarm %" PRId64, p->name, xf->sw->id);
+			return -EACCES;
+		}
 		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM && !evict_idle(xf, now_ms()))
 			return -EMFILE;
 		unlink_peer(&eng->pending, p);
@@ -1612,12 +1699,19 @@ static bool strike(struct peer *p, unsigned n, const char *what)
 		return false;
 	log_warn("swarm %" PRId64 ": banning %s: sent %s that fails its hash", xf->sw->id, p->name,
 		 what);
-	if (p->known) {
-		char host[INET6_ADDRSTRLEN];
-		uint16_t port = addr_host(&p->known->addr, host, sizeof host);
+	/* The address book entry, the host and the peer id (see "bans").  The
+	 * row that keeps the ban across restarts is the entry's address, or
+	 * for a peer that never named a listen port, the address it came
+	 * from: every banned row's host is refused again at load. */
+	ban_host(xf, (const struct sockaddr *)&p->addr);
+	ban_id(xf, p->peer_id);
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port = addr_host(p->known ? &p->known->addr : &p->addr, host, sizeof host);
+	if (p->known)
 		p->known->banned = true;
-		swarm_db_save_peer(xf->node, xf->sw, host, port, p->known->source, true);
-	}
+	if (port)
+		swarm_db_save_peer(xf->node, xf->sw, host, port,
+				   p->known ? p->known->source : "incoming", true);
 	peer_close(p, "banned: bad data");
 	return true;
 }
