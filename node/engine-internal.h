@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "node/engine.h"
+#include "node/swarm.h"
 #include "transfer/bitfield.h"
 #include "transfer/choker.h"
 #include "transfer/crypt.h"
@@ -58,6 +59,9 @@ struct ev_token_bucket_cfg;
 #define ENGINE_MAX_HANDSHAKING 64     /* incoming connections not yet in a swarm */
 #define ENGINE_MAX_HANDSHAKING_PER_ADDR 16 /* of them from one IP, once half are taken */
 #define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm */
+#define ENGINE_PEER_WRITE_BATCH 64    /* address-book rows held before a write; they
+				       * are written in one transaction at the next
+				       * tick, when this many wait, or at stop */
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define PEER_MIN_REQS 16
@@ -193,6 +197,9 @@ struct xfer {
 	struct known_peer *known;
 	size_t n_known;
 	struct banlist bans;
+	/* Address-book rows (new addresses, bans) not yet in SQLite */
+	struct swarm_peer_row rows[ENGINE_PEER_WRITE_BATCH];
+	size_t n_rows;
 	struct choker_state choker;
 	uint64_t last_choke_ms, last_pex_ms;
 	bool pex_due;                        /* a peer arrived: exchange at the next tick */
@@ -254,6 +261,7 @@ struct engine {
 	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
 	uint8_t rbuf[256 * 1024];            /* socket reads on the fast path */
 	uint64_t last_tick_ms;
+	uint64_t peer_db_commits;            /* address-book write transactions */
 };
 
 /* peer.c */

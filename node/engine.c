@@ -65,6 +65,7 @@ static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
 static void connect_more(struct xfer *xf, uint64_t now);
 static void ban_host(struct xfer *xf, const struct sockaddr *sa);
+static void flush_peer_rows(struct xfer *xf);
 
 uint64_t engine_rand(struct engine *eng)
 {
@@ -789,6 +790,7 @@ void engine_swarm_stop(struct engine *eng, struct swarm *sw)
 	xf->stopped = true;
 	close_list(xf->peers, "swarm stopped");
 	flush_have(xf);
+	flush_peer_rows(xf);
 }
 
 bool engine_swarm_busy(const struct swarm *sw)
@@ -935,6 +937,37 @@ static void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
 		b->n_ids++;
 }
 
+/* Address-book rows wait in xf->rows and go to SQLite in one transaction
+ * (each commit is an fdatasync of the WAL, on the event loop): at the next
+ * tick, when ENGINE_PEER_WRITE_BATCH wait, and at stop.  A PEX message of
+ * 50 addresses costs one commit, not 50.  The address book is a cache: a
+ * crash loses at most the last second's addresses; a ban lost so is made
+ * again by the next bad data. */
+static void flush_peer_rows(struct xfer *xf)
+{
+	if (xf->n_rows == 0)
+		return;
+	if (xf->sw->in_db) {
+		(void)swarm_db_save_peers(xf->node, xf->sw, xf->rows, xf->n_rows); /* logs */
+		xf->eng->peer_db_commits++;
+	}
+	xf->n_rows = 0;
+}
+
+static void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char *source,
+			   bool banned)
+{
+	if (xf->n_rows == ENGINE_PEER_WRITE_BATCH)
+		flush_peer_rows(xf);
+	struct swarm_peer_row *r = &xf->rows[xf->n_rows++];
+	snprintf(r->host, sizeof r->host, "%s", host);
+	r->port = port;
+	snprintf(r->source, sizeof r->source, "%s", source);
+	r->banned = banned;
+	if (xf->stopped)
+		flush_peer_rows(xf); /* no tick runs for a stopped swarm */
+}
+
 static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
 {
 	for (size_t i = 0; i < xf->n_known; i++)
@@ -979,7 +1012,7 @@ static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_stora
 	kp->len = len;
 	snprintf(kp->source, sizeof kp->source, "%s", source);
 	if (!xf->loading_peers)
-		swarm_db_save_peer(xf->node, xf->sw, host, port, source, false);
+		queue_peer_row(xf, host, port, source, false);
 	return kp;
 }
 
@@ -1710,8 +1743,7 @@ static bool strike(struct peer *p, unsigned n, const char *what)
 	if (p->known)
 		p->known->banned = true;
 	if (port)
-		swarm_db_save_peer(xf->node, xf->sw, host, port,
-				   p->known ? p->known->source : "incoming", true);
+		queue_peer_row(xf, host, port, p->known ? p->known->source : "incoming", true);
 	peer_close(p, "banned: bad data");
 	return true;
 }
@@ -2749,6 +2781,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		}
 	}
 	flush_have(xf);
+	flush_peer_rows(xf);
 	connect_more(xf, now);
 	apply_swarm_limits(xf);
 }
@@ -2784,13 +2817,16 @@ json_t *engine_status_json(struct engine *eng)
 			down += sw->xfer->down_rate;
 			up += sw->xfer->up_rate;
 		}
-	return json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
-			 (int)node->cfg.peer_port, "ipv6", eng->listen6 != NULL, "encryption",
-			 config_encryption_name(node->cfg.encryption), "upload_limit",
-			 (json_int_t)node->cfg.upload_limit, "download_limit",
-			 (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
-			 "download_rate", down, "upload_rate", up, "no_upload",
-			 node->cfg.no_upload);
+	json_t *o = json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
+			      (int)node->cfg.peer_port, "ipv6", eng->listen6 != NULL, "encryption",
+			      config_encryption_name(node->cfg.encryption), "upload_limit",
+			      (json_int_t)node->cfg.upload_limit, "download_limit",
+			      (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
+			      "download_rate", down, "upload_rate", up, "no_upload",
+			      node->cfg.no_upload);
+	if (o)
+		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)eng->peer_db_commits));
+	return o;
 }
 
 json_t *engine_swarm_json(const struct swarm *sw)

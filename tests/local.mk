@@ -18,7 +18,7 @@ TESTS += tests/integration/test_dht.py tests/interop/test_dht_libtorrent.py
 # Durability under a failing or slow disk: tests/fault/faultfs.so is an
 # LD_PRELOAD shim (test code, never linked into shoal) that the test loads
 # into its daemons.  Built without the sanitizers: it only forwards calls.
-TESTS += tests/integration/test_durability.py
+TESTS += tests/integration/test_durability.py tests/integration/test_peer_batch.py
 check_DATA = tests/fault/faultfs.so
 CLEANFILES += tests/fault/faultfs.so
 tests/fault/faultfs.so: $(top_srcdir)/tests/fault/faultfs.c
