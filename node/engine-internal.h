@@ -76,6 +76,14 @@ struct ev_token_bucket_cfg;
 				       * (the oldest ban gives way; docs/security.md) */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
 				       * peers send one keep-alive in ~2 minutes */
+/* Memory for blocks, in bytes (docs/architecture.md, "Memory ceilings"):
+ * against the 64 MiB RSS goal, whatever the number of peers or swarms. */
+#define ENGINE_SERVE_BUDGET (16u << 20)       /* blocks queued for serving, daemon-wide:
+					       * being read, or unsent in output buffers */
+#define ENGINE_SWARM_SERVE_BUDGET (8u << 20)  /* ... of them for one swarm's peers */
+#define ENGINE_WRITE_BUDGET (24u << 20)       /* received blocks waiting for or in a
+					       * write, daemon-wide: no new requests past it */
+#define ENGINE_SWARM_WRITE_BUDGET (16u << 20) /* ... of them for one swarm */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
 #define PEER_MAX_OUTBUF_HARD (16u << 20) /* unsent bytes before we drop the peer */
 #define ENGINE_CHOKE_INTERVAL_MS 10000
@@ -162,6 +170,9 @@ struct peer {
 	unsigned reads_inflight;      /* read batches at the workers */
 	size_t reads_blocks;          /* blocks in them */
 	size_t serve_target;          /* see serve_target() in engine.c */
+	size_t serve_out;             /* bytes of served blocks that may still be in
+				       * the output buffer (counted in xf->serve_out) */
+	bool serve_waiting;           /* its requests wait for the serving budget */
 	uint64_t down_total, up_total;       /* payload bytes */
 	uint64_t down_tick, up_tick;         /* since the last rate sample */
 	double down_rate, up_rate;           /* bytes/s, smoothed */
@@ -238,6 +249,13 @@ struct xfer {
 	uint64_t layers_asked_ms;
 	struct layerfetch *lf;               /* transfer/layerfetch.h, made at the first ask */
 	uint32_t layers_peer;                /* uid the layers were last asked of */
+	/* Bytes held for this swarm's peers, against the budgets (engine.c,
+	 * "serving and writing budgets").  Loop-side counts, also updated by
+	 * the done_* callbacks, which run on the loop. */
+	size_t serve_reading;                /* blocks in read jobs */
+	size_t serve_out;                    /* sum of its peers' serve_out */
+	size_t write_queued;                 /* received blocks in wq or in write jobs */
+	unsigned n_unchoked;                 /* its peers we do not choke */
 	/* counters */
 	uint64_t down_total, up_total;
 	uint64_t down_tick, up_tick;
@@ -249,6 +267,8 @@ struct engine {
 	struct node *node;
 	struct evconnlistener *listen4, *listen6;
 	struct event *tick, *reaper;
+	struct event *serve_wake;            /* serving budget freed: serve who waits */
+	bool serve_waiting;                  /* some peer waits for the serving budget */
 	struct ratelimit *limit;             /* daemon-wide limits, every connection */
 	struct peer *pending;                /* incoming, swarm not known yet */
 	unsigned n_pending;

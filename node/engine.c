@@ -52,6 +52,7 @@
 
 static void tick(evutil_socket_t fd, short what, void *arg);
 static void reap(evutil_socket_t fd, short what, void *arg);
+static void serve_wake(evutil_socket_t fd, short what, void *arg);
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int len, void *arg);
 static void request_more(struct peer *p);
@@ -64,6 +65,8 @@ static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
 static void connect_more(struct xfer *xf, uint64_t now);
+static bool write_budget_full(const struct xfer *xf);
+static void serve_freed(struct xfer *xf);
 static void ban_host(struct xfer *xf, const struct sockaddr *sa);
 static void flush_peer_rows(struct xfer *xf);
 
@@ -230,8 +233,9 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 	}
 	eng->tick = event_new(node->base, -1, EV_PERSIST, tick, eng);
 	eng->reaper = event_new(node->base, -1, 0, reap, eng);
+	eng->serve_wake = event_new(node->base, -1, 0, serve_wake, eng);
 	struct timeval one = { 1, 0 };
-	if (!eng->tick || !eng->reaper || event_add(eng->tick, &one) != 0) {
+	if (!eng->tick || !eng->reaper || !eng->serve_wake || event_add(eng->tick, &one) != 0) {
 		snprintf(err, err_len, "cannot create timers");
 		goto fail;
 	}
@@ -269,6 +273,8 @@ void engine_free(struct engine *eng)
 		event_free(eng->tick);
 	if (eng->reaper)
 		event_free(eng->reaper);
+	if (eng->serve_wake)
+		event_free(eng->serve_wake);
 	ratelimit_free(eng->limit);
 	free(eng);
 }
@@ -1312,6 +1318,15 @@ void engine_on_peer_gone(struct peer *p)
 		if (p->uid == xf->layers_peer)
 			xf->layers_asked_ms = 0; /* ask another at the next tick */
 	}
+	/* Its output buffer goes with it: the bytes leave the serving budget. */
+	xf->serve_out -= p->serve_out;
+	p->serve_out = 0;
+	p->serve_waiting = false;
+	if (!p->am_choking) {
+		xf->n_unchoked--;
+		p->am_choking = true;
+	}
+	serve_freed(xf);
 	unlink_peer(&xf->peers, p);
 	xf->n_peers--;
 	p->xf = NULL;
@@ -1340,6 +1355,12 @@ static void set_choke(struct peer *p, bool choke)
 	if (p->am_choking == choke)
 		return;
 	p->am_choking = choke;
+	if (p->xf) {
+		if (choke)
+			p->xf->n_unchoked--;
+		else
+			p->xf->n_unchoked++;
+	}
 	send_simple(p, choke ? WIRE_CHOKE : WIRE_UNCHOKE);
 	if (choke)
 		p->n_inq = 0; /* BEP 3: a choke discards its pending requests */
@@ -1402,17 +1423,12 @@ static size_t request_target(const struct peer *p)
 	return t;
 }
 
-/* Blocks received and waiting for the disk (16 MiB): past this we stop asking for
- * more, so memory stays bounded when the disk (or the CPU) is slower than
- * the network.  done_write() asks again. */
-#define WRITE_QUEUE_PAUSE 1024
-
 static void request_more(struct peer *p)
 {
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->picker || xf->layers_pending || xf->disk_full ||
 	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING ||
-	    xf->n_wq >= WRITE_QUEUE_PAUSE)
+	    write_budget_full(xf))
 		return;
 	size_t target = request_target(p);
 	if (p->n_reqs >= target)
@@ -1492,6 +1508,113 @@ struct verify_batch {
 	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
 };
 
+/* ------------------------------------ serving and writing budgets
+ *
+ * Blocks in memory are counted in bytes against named ceilings
+ * (engine-internal.h, docs/architecture.md "Memory ceilings"), because a
+ * count of requests per peer multiplies by the number of peers: 60 peers of
+ * one swarm could each hold PEER_MAX_OUTBUF (4 MiB) of served blocks.
+ *
+ * Serving: a block is counted from the read job that loads it until it has
+ * left its peer's output buffer.  The output buffer also holds small
+ * messages and libevent does not say when a given block leaves it, so each
+ * peer's serve_out is an upper bound that only shrinks, to the buffer's
+ * length, whenever the peer is looked at (serve_refresh).  A peer's
+ * requests are read only while its swarm and the daemon stay within
+ * ENGINE_SWARM_SERVE_BUDGET and ENGINE_SERVE_BUDGET; otherwise it waits,
+ * its requests kept in p->inq, and serve_wake serves it as bytes drain.
+ * Each unchoked peer is also held to a fair share of both budgets, so the
+ * first peers to ask cannot keep the whole budget while others wait.
+ *
+ * Writing: received blocks count from their arrival until their write job
+ * ends; past ENGINE_SWARM_WRITE_BUDGET or ENGINE_WRITE_BUDGET no new
+ * requests are sent.  Blocks already requested still arrive and are
+ * kept (never dropped): each peer has at most PEER_MAX_REQS in flight.
+ *
+ * The daemon-wide figures are sums over the swarms, not counters of the
+ * engine, because done_* callbacks may run after engine_free. */
+
+/* What a block costs while it is being read: the whole struct block. */
+#define SERVE_BLOCK_CHARGE (sizeof(struct block))
+
+static void daemon_queued(const struct node *node, size_t *serve, size_t *write,
+			  unsigned *unchoked)
+{
+	*serve = *write = 0;
+	*unchoked = 0;
+	for (const struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		const struct xfer *xf = sw->xfer;
+		if (!xf)
+			continue;
+		*serve += xf->serve_reading + xf->serve_out;
+		*write += xf->write_queued;
+		*unchoked += xf->n_unchoked;
+	}
+}
+
+static bool write_budget_full(const struct xfer *xf)
+{
+	if (xf->write_queued >= ENGINE_SWARM_WRITE_BUDGET)
+		return true;
+	size_t serve, write;
+	unsigned unchoked;
+	daemon_queued(xf->node, &serve, &write, &unchoked);
+	return write >= ENGINE_WRITE_BUDGET;
+}
+
+/* Bytes left us by the serving budget: wake the peers that wait for it.
+ * (A stopped swarm's engine may be gone: its peers are closed anyway.) */
+static void serve_freed(struct xfer *xf)
+{
+	if (!xf->stopped && xf->eng->serve_waiting)
+		event_active(xf->eng->serve_wake, EV_TIMEOUT, 0);
+}
+
+/* Shrink the peer's count of served bytes to what its output buffer still
+ * holds. */
+static void serve_refresh(struct peer *p)
+{
+	size_t out = peer_outbuf_len(p);
+	if (p->serve_out <= out)
+		return;
+	p->xf->serve_out -= p->serve_out - out;
+	p->serve_out = out;
+	serve_freed(p->xf);
+}
+
+/* How many more blocks the budgets allow this swarm to read now. */
+static size_t serve_budget_blocks(const struct xfer *xf)
+{
+	size_t serve, write;
+	unsigned unchoked;
+	daemon_queued(xf->node, &serve, &write, &unchoked);
+	size_t own = xf->serve_reading + xf->serve_out;
+	if (serve >= ENGINE_SERVE_BUDGET || own >= ENGINE_SWARM_SERVE_BUDGET)
+		return 0;
+	size_t room = ENGINE_SERVE_BUDGET - serve;
+	if (room > ENGINE_SWARM_SERVE_BUDGET - own)
+		room = ENGINE_SWARM_SERVE_BUDGET - own;
+	return room / SERVE_BLOCK_CHARGE;
+}
+
+static void serve_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *eng = arg;
+	(void)fd;
+	(void)what;
+	eng->serve_waiting = false;
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+		if (!sw->xfer || sw->xfer->stopped)
+			continue;
+		for (struct peer *p = sw->xfer->peers; p; p = p->next) {
+			if (!p->serve_waiting || p->state != PEER_ACTIVE)
+				continue;
+			p->serve_waiting = false;
+			serve_requests(p); /* sets it again if the budget is still short */
+		}
+	}
+}
+
 static void enter_disk_full(struct xfer *xf, int rc)
 {
 	struct swarm *sw = xf->sw;
@@ -1556,6 +1679,7 @@ static void done_write(void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		uint32_t block = b->begin / XFER_BLOCK_SIZE;
+		xf->write_queued -= b->len;
 		if (!xf->stopped && xf->picker) {
 			if (b->rc != 0) {
 				if (picker_write_failed(xf->picker, b->piece, block) != 0)
@@ -1571,7 +1695,8 @@ static void done_write(void *arg)
 	if (!xf->stopped) {
 		kick_writes(xf);
 		kick_verify(xf);
-		if (xf->n_wq < WRITE_QUEUE_PAUSE)
+		/* Other swarms' peers ask again at their next block or tick. */
+		if (!write_budget_full(xf))
 			for (struct peer *p = xf->peers; p; p = p->next)
 				request_more(p);
 	}
@@ -1606,6 +1731,7 @@ static int submit_write(struct xfer *xf)
 			if (xf->picker &&
 			    picker_write_failed(xf->picker, j->b[i]->piece, j->b[i]->begin / XFER_BLOCK_SIZE))
 				log_debug("picker: write-failed refused");
+			xf->write_queued -= j->b[i]->len;
 			free(j->b[i]);
 		}
 		free(j);
@@ -1854,12 +1980,16 @@ static void done_read(void *arg)
 		p->reads_inflight--;
 		p->reads_blocks -= j->n;
 	}
+	xf->serve_reading -= j->n * SERVE_BLOCK_CHARGE;
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		if (p && b->rc == 0 && !p->am_choking) {
 			wire_put_piece_hdr(b->hdr, b->piece, b->begin, b->len);
 			uint32_t len = b->len;
 			if (peer_send_owned(p, b->hdr, sizeof b->hdr + len, b) == 0) {
+				/* At most what the read was charged: the total never grows here. */
+				p->serve_out += sizeof b->hdr + len;
+				xf->serve_out += sizeof b->hdr + len;
 				p->up_total += len;
 				p->up_tick += len;
 				xf->up_total += len;
@@ -1875,6 +2005,7 @@ static void done_read(void *arg)
 	free(j);
 	if (p)
 		serve_requests(p);
+	serve_freed(xf);
 	job_done(xf);
 }
 
@@ -1896,12 +2027,32 @@ static size_t serve_target(const struct peer *p)
 	return t < PEER_MAX_OUTBUF ? t : PEER_MAX_OUTBUF;
 }
 
+/* A fair share of a budget among n unchoked peers, never below one
+ * SERVE_QUEUE_MIN. */
+static size_t fair_share(size_t budget, unsigned n)
+{
+	size_t s = n ? budget / n : budget;
+	return s < SERVE_QUEUE_MIN ? SERVE_QUEUE_MIN : s;
+}
+
 static void serve_requests(struct peer *p)
 {
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->storage)
 		return;
+	serve_refresh(p);
 	size_t target = serve_target(p);
+	{
+		size_t serve, write;
+		unsigned unchoked;
+		daemon_queued(xf->node, &serve, &write, &unchoked);
+		size_t fs = fair_share(ENGINE_SWARM_SERVE_BUDGET, xf->n_unchoked);
+		size_t fd = fair_share(ENGINE_SERVE_BUDGET, unchoked);
+		if (target > fs)
+			target = fs;
+		if (target > fd)
+			target = fd;
+	}
 	if (target != p->serve_target) {
 		p->serve_target = target;
 		peer_set_write_lowmark(p, target / 2);
@@ -1912,6 +2063,15 @@ static void serve_requests(struct peer *p)
 		    p->am_choking)
 			return;
 		size_t room = (target - queued) / XFER_BLOCK_SIZE + 1;
+		size_t budget = serve_budget_blocks(xf);
+		if (budget == 0) {
+			/* Wait, requests kept, until bytes drain (serve_wake). */
+			p->serve_waiting = true;
+			p->eng->serve_waiting = true;
+			return;
+		}
+		if (room > budget)
+			room = budget;
 		struct io_batch *j = malloc(sizeof *j);
 		if (!j)
 			return;
@@ -1942,6 +2102,7 @@ static void serve_requests(struct peer *p)
 		xf->jobs++;
 		p->reads_inflight++;
 		p->reads_blocks += j->n;
+		xf->serve_reading += j->n * SERVE_BLOCK_CHARGE;
 	}
 }
 
@@ -2492,6 +2653,7 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 	b->rc = -ECANCELED;
 	memcpy(b->data, m->u.piece.data, len);
 	xf->wq[xf->n_wq++] = b;
+	xf->write_queued += b->len;
 	kick_writes(xf);
 	request_more(p);
 	return 0;
@@ -2824,8 +2986,16 @@ json_t *engine_status_json(struct engine *eng)
 			      (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
 			      "download_rate", down, "upload_rate", up, "no_upload",
 			      node->cfg.no_upload);
-	if (o)
+	size_t serve, write;
+	unsigned unchoked;
+	daemon_queued(node, &serve, &write, &unchoked);
+	if (o) {
 		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)eng->peer_db_commits));
+		json_object_set_new(o, "serve_queued_bytes", json_integer((json_int_t)serve));
+		json_object_set_new(o, "serve_budget_bytes", json_integer(ENGINE_SERVE_BUDGET));
+		json_object_set_new(o, "write_queued_bytes", json_integer((json_int_t)write));
+		json_object_set_new(o, "write_budget_bytes", json_integer(ENGINE_WRITE_BUDGET));
+	}
 	return o;
 }
 

@@ -222,8 +222,10 @@ class Dialer:
         self.counts = {}            # message id -> how many shoal sent
         self.bytes_in = 0
 
-    def dial(self, ext=None, n_pieces=0, unchoke=False, timeout=5.0):
+    def dial(self, ext=None, n_pieces=0, unchoke=False, timeout=5.0, rcvbuf=None):
         s = socket.socket()
+        if rcvbuf:  # a small window: what shoal sends piles up on its side
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.bind((self.src, 0))
         s.settimeout(timeout)
         s.connect((self.host, self.port))
