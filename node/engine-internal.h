@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 
 #include "node/engine.h"
+#include "node/swarm.h"
 #include "transfer/bitfield.h"
 #include "transfer/choker.h"
 #include "transfer/crypt.h"
@@ -59,6 +60,9 @@ struct ev_token_bucket_cfg;
 #define ENGINE_MAX_HANDSHAKING 64     /* incoming connections not yet in a swarm */
 #define ENGINE_MAX_HANDSHAKING_PER_ADDR 16 /* of them from one IP, once half are taken */
 #define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm */
+#define ENGINE_PEER_WRITE_BATCH 64    /* address-book rows held before a write; they
+				       * are written in one transaction at the next
+				       * tick, when this many wait, or at stop */
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define PEER_MIN_REQS 16
@@ -69,8 +73,18 @@ struct ev_token_bucket_cfg;
 				       * connection this old that moved no data */
 #define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
+#define ENGINE_MAX_BANS 128           /* banned hosts, and banned peer ids, per swarm
+				       * (the oldest ban gives way; docs/security.md) */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
 				       * peers send one keep-alive in ~2 minutes */
+/* Memory for blocks, in bytes (docs/architecture.md, "Memory ceilings"):
+ * against the 64 MiB RSS goal, whatever the number of peers or swarms. */
+#define ENGINE_SERVE_BUDGET (16u << 20)       /* blocks queued for serving, daemon-wide:
+					       * being read, or unsent in output buffers */
+#define ENGINE_SWARM_SERVE_BUDGET (8u << 20)  /* ... of them for one swarm's peers */
+#define ENGINE_WRITE_BUDGET (24u << 20)       /* received blocks waiting for or in a
+					       * write, daemon-wide: no new requests past it */
+#define ENGINE_SWARM_WRITE_BUDGET (16u << 20) /* ... of them for one swarm */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
 #define PEER_MAX_OUTBUF_HARD (16u << 20) /* unsent bytes before we drop the peer */
 #define ENGINE_CHOKE_INTERVAL_MS 10000
@@ -101,6 +115,23 @@ struct known_peer {
 	bool banned;
 	bool plain_only;   /* an encrypted attempt failed: it speaks plain BitTorrent */
 	char source[8];
+};
+
+/* A banned host: the IP address alone (family 4 or 6, 4 or 16 bytes). */
+struct ban_host {
+	uint8_t family;
+	uint8_t addr[16];
+};
+
+/* A swarm's bans (docs/security.md, "Bans"): hosts refused for incoming
+ * connections whatever their source port or extension handshake, and peer
+ * ids refused from any address.  Rings of ENGINE_MAX_BANS: a new ban past
+ * the ceiling replaces the oldest. */
+struct banlist {
+	struct ban_host hosts[ENGINE_MAX_BANS];
+	size_t n_hosts, next_host;
+	uint8_t ids[ENGINE_MAX_BANS][WIRE_PEER_ID_LEN];
+	size_t n_ids, next_id;
 };
 
 struct xfer;
@@ -140,6 +171,9 @@ struct peer {
 	unsigned reads_inflight;      /* read batches at the workers */
 	size_t reads_blocks;          /* blocks in them */
 	size_t serve_target;          /* see serve_target() in engine.c */
+	size_t serve_out;             /* bytes of served blocks that may still be in
+				       * the output buffer (counted in xf->serve_out) */
+	bool serve_waiting;           /* its requests wait for the serving budget */
 	uint64_t down_total, up_total;       /* payload bytes */
 	uint64_t down_tick, up_tick;         /* since the last rate sample */
 	double down_rate, up_rate;           /* bytes/s, smoothed */
@@ -174,6 +208,10 @@ struct xfer {
 	unsigned n_peers;
 	struct known_peer *known;
 	size_t n_known;
+	struct banlist bans;
+	/* Address-book rows (new addresses, bans) not yet in SQLite */
+	struct swarm_peer_row rows[ENGINE_PEER_WRITE_BATCH];
+	size_t n_rows;
 	struct choker_state choker;
 	uint64_t last_choke_ms, last_pex_ms;
 	bool pex_due;                        /* a peer arrived: exchange at the next tick */
@@ -216,6 +254,13 @@ struct xfer {
 	uint64_t layers_asked_ms;            /* last asked, or last answer from layers_peer */
 	struct layerfetch *lf;               /* transfer/layerfetch.h, made at the first ask */
 	uint32_t layers_peer;                /* uid the layers were last asked of */
+	/* Bytes held for this swarm's peers, against the budgets (engine.c,
+	 * "serving and writing budgets").  Loop-side counts, also updated by
+	 * the done_* callbacks, which run on the loop. */
+	size_t serve_reading;                /* blocks in read jobs */
+	size_t serve_out;                    /* sum of its peers' serve_out */
+	size_t write_queued;                 /* received blocks in wq or in write jobs */
+	unsigned n_unchoked;                 /* its peers we do not choke */
 	/* counters */
 	uint64_t down_total, up_total;
 	uint64_t down_tick, up_tick;
@@ -227,6 +272,8 @@ struct engine {
 	struct node *node;
 	struct evconnlistener *listen4, *listen6;
 	struct event *tick, *reaper;
+	struct event *serve_wake;            /* serving budget freed: serve who waits */
+	bool serve_waiting;                  /* some peer waits for the serving budget */
 	struct ratelimit *limit;             /* daemon-wide limits, every connection */
 	struct peer *pending;                /* incoming, swarm not known yet */
 	unsigned n_pending;
@@ -239,6 +286,7 @@ struct engine {
 	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
 	uint8_t rbuf[256 * 1024];            /* socket reads on the fast path */
 	uint64_t last_tick_ms;
+	uint64_t peer_db_commits;            /* address-book write transactions */
 };
 
 /* peer.c */
@@ -272,7 +320,8 @@ void engine_reap(struct engine *eng);
 /* engine.c, called by peer.c */
 /* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
 int engine_on_message(struct peer *p, const struct wire_msg *m);
-/* The remote handshake named a swarm: attach (returns 0) or refuse. */
+/* The remote handshake named a swarm: attach (returns 0) or refuse
+ * (-EACCES: a banned host or peer id; other negative codes otherwise). */
 int engine_on_handshake(struct peer *p, const struct wire_handshake *hs);
 /* An encrypted responder needs the 32-byte hashes of running swarms. */
 int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],

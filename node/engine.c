@@ -52,6 +52,7 @@
 
 static void tick(evutil_socket_t fd, short what, void *arg);
 static void reap(evutil_socket_t fd, short what, void *arg);
+static void serve_wake(evutil_socket_t fd, short what, void *arg);
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int len, void *arg);
 static void request_more(struct peer *p);
@@ -64,6 +65,10 @@ static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
 static void connect_more(struct xfer *xf, uint64_t now);
+static bool write_budget_full(const struct xfer *xf);
+static void serve_freed(struct xfer *xf);
+static void ban_host(struct xfer *xf, const struct sockaddr *sa);
+static void flush_peer_rows(struct xfer *xf);
 
 uint64_t engine_rand(struct engine *eng)
 {
@@ -228,8 +233,9 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 	}
 	eng->tick = event_new(node->base, -1, EV_PERSIST, tick, eng);
 	eng->reaper = event_new(node->base, -1, 0, reap, eng);
+	eng->serve_wake = event_new(node->base, -1, 0, serve_wake, eng);
 	struct timeval one = { 1, 0 };
-	if (!eng->tick || !eng->reaper || event_add(eng->tick, &one) != 0) {
+	if (!eng->tick || !eng->reaper || !eng->serve_wake || event_add(eng->tick, &one) != 0) {
 		snprintf(err, err_len, "cannot create timers");
 		goto fail;
 	}
@@ -267,6 +273,8 @@ void engine_free(struct engine *eng)
 		event_free(eng->tick);
 	if (eng->reaper)
 		event_free(eng->reaper);
+	if (eng->serve_wake)
+		event_free(eng->serve_wake);
 	ratelimit_free(eng->limit);
 	free(eng);
 }
@@ -458,8 +466,11 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 	struct swarm *sw = ctx;
 	if (engine_add_peer(sw->xfer->eng, sw, host, port, source) != 0)
 		return;
-	if (banned)
-		sw->xfer->known[sw->xfer->n_known - 1].banned = true;
+	if (banned) {
+		struct known_peer *kp = &sw->xfer->known[sw->xfer->n_known - 1];
+		kp->banned = true;
+		ban_host(sw->xfer, (const struct sockaddr *)&kp->addr);
+	}
 }
 
 /* (Re)build the picker from the metadata's piece sizes and the verified
@@ -494,8 +505,10 @@ static int rebuild_picker(struct xfer *xf)
 	/* Work queued for the old picker is dropped; jobs in flight for it
 	 * come back with an old picker_gen and are ignored. */
 	xf->picker_gen++;
-	for (size_t i = 0; i < xf->n_wq; i++)
+	for (size_t i = 0; i < xf->n_wq; i++) {
+		xf->write_queued -= xf->wq[i]->len; /* out of the write budget too */
 		free(xf->wq[i]);
+	}
 	xf->n_wq = 0;
 	xf->n_vq = 0;
 	return 0;
@@ -994,6 +1007,7 @@ void engine_swarm_stop(struct engine *eng, struct swarm *sw)
 	xf->stopped = true;
 	close_list(xf->peers, "swarm stopped");
 	flush_have(xf);
+	flush_peer_rows(xf);
 }
 
 bool engine_swarm_busy(const struct swarm *sw)
@@ -1069,6 +1083,108 @@ static uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t 
 	return port;
 }
 
+/* ------------------------------------------------------------- bans
+ *
+ * A ban (strike) covers three things, because a banned peer chooses how it
+ * comes back (docs/security.md, "Bans"):
+ *   - its host (the IP address, any port): incoming connections from it are
+ *     refused at their BitTorrent handshake, before anything is sent to
+ *     them, whether or not they would send an extension handshake;
+ *   - its peer id, refused from any address and in either direction;
+ *   - its address-book entry (IP and listen port), never dialled again.
+ * Outgoing dials to other ports of a banned host stay allowed: we dial only
+ * addresses someone gave us, and several nodes may share one IP (a NAT, or
+ * every daemon of a loopback test). */
+
+static bool ban_host_of(const struct sockaddr *sa, struct ban_host *out)
+{
+	memset(out, 0, sizeof *out);
+	if (sa->sa_family == AF_INET) {
+		out->family = 4;
+		memcpy(out->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		out->family = 6;
+		memcpy(out->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+static bool host_banned(const struct xfer *xf, const struct sockaddr *sa)
+{
+	struct ban_host h;
+	if (!ban_host_of(sa, &h))
+		return false;
+	for (size_t i = 0; i < xf->bans.n_hosts; i++)
+		if (memcmp(&xf->bans.hosts[i], &h, sizeof h) == 0)
+			return true;
+	return false;
+}
+
+static void ban_host(struct xfer *xf, const struct sockaddr *sa)
+{
+	struct banlist *b = &xf->bans;
+	struct ban_host h;
+	if (!ban_host_of(sa, &h) || host_banned(xf, sa))
+		return;
+	b->hosts[b->next_host] = h;
+	b->next_host = (b->next_host + 1) % ENGINE_MAX_BANS;
+	if (b->n_hosts < ENGINE_MAX_BANS)
+		b->n_hosts++;
+}
+
+static bool id_banned(const struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
+{
+	for (size_t i = 0; i < xf->bans.n_ids; i++)
+		if (memcmp(xf->bans.ids[i], id, WIRE_PEER_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+static void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
+{
+	struct banlist *b = &xf->bans;
+	if (id_banned(xf, id))
+		return;
+	memcpy(b->ids[b->next_id], id, WIRE_PEER_ID_LEN);
+	b->next_id = (b->next_id + 1) % ENGINE_MAX_BANS;
+	if (b->n_ids < ENGINE_MAX_BANS)
+		b->n_ids++;
+}
+
+/* Address-book rows wait in xf->rows and go to SQLite in one transaction
+ * (each commit is an fdatasync of the WAL, on the event loop): at the next
+ * tick, when ENGINE_PEER_WRITE_BATCH wait, and at stop.  A PEX message of
+ * 50 addresses costs one commit, not 50.  The address book is a cache: a
+ * crash loses at most the last second's addresses; a ban lost so is made
+ * again by the next bad data. */
+static void flush_peer_rows(struct xfer *xf)
+{
+	if (xf->n_rows == 0)
+		return;
+	if (xf->sw->in_db) {
+		(void)swarm_db_save_peers(xf->node, xf->sw, xf->rows, xf->n_rows); /* logs */
+		xf->eng->peer_db_commits++;
+	}
+	xf->n_rows = 0;
+}
+
+static void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char *source,
+			   bool banned)
+{
+	if (xf->n_rows == ENGINE_PEER_WRITE_BATCH)
+		flush_peer_rows(xf);
+	struct swarm_peer_row *r = &xf->rows[xf->n_rows++];
+	snprintf(r->host, sizeof r->host, "%s", host);
+	r->port = port;
+	snprintf(r->source, sizeof r->source, "%s", source);
+	r->banned = banned;
+	if (xf->stopped)
+		flush_peer_rows(xf); /* no tick runs for a stopped swarm */
+}
+
 static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
 {
 	for (size_t i = 0; i < xf->n_known; i++)
@@ -1113,7 +1229,7 @@ static struct known_peer *known_add(struct xfer *xf, const struct sockaddr_stora
 	kp->len = len;
 	snprintf(kp->source, sizeof kp->source, "%s", source);
 	if (!xf->loading_peers)
-		swarm_db_save_peer(xf->node, xf->sw, host, port, source, false);
+		queue_peer_row(xf, host, port, source, false);
 	return kp;
 }
 
@@ -1326,6 +1442,10 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	if (xf) {
 		if (memcmp(hs->info_hash, xf->sw->info_hash, WIRE_HASH_LEN) != 0)
 			return -EPROTO;
+		if (id_banned(xf, hs->peer_id)) {
+			log_debug("peer %s: refused: its peer id is banned", p->name);
+			return -EACCES;
+		}
 	} else {
 		struct swarm *found = NULL;
 		for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
@@ -1342,6 +1462,14 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 		if (p->crypt && memcmp(crypt_info_hash(p->crypt), found->info_hash, 32) != 0)
 			return -EPROTO;
 		xf = found->xfer;
+		/* A banned host is refused whatever it would say next: before
+		 * the extension handshake it may leave out, before anything of
+		 * ours is sent. */
+		if (host_banned(xf, (const struct sockaddr *)&p->addr) ||
+		    id_banned(xf, hs->peer_id)) {
+			log_debug("peer %s: refused: banned in swarm %" PRId64, p->name, xf->sw->id);
+			return -EACCES;
+		}
 		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM && !evict_idle(xf, now_ms()))
 			return -EMFILE;
 		unlink_peer(&eng->pending, p);
@@ -1401,6 +1529,15 @@ void engine_on_peer_gone(struct peer *p)
 		if (p->uid == xf->layers_peer)
 			xf->layers_asked_ms = 0; /* ask another at the next tick */
 	}
+	/* Its output buffer goes with it: the bytes leave the serving budget. */
+	xf->serve_out -= p->serve_out;
+	p->serve_out = 0;
+	p->serve_waiting = false;
+	if (!p->am_choking) {
+		xf->n_unchoked--;
+		p->am_choking = true;
+	}
+	serve_freed(xf);
 	unlink_peer(&xf->peers, p);
 	xf->n_peers--;
 	p->xf = NULL;
@@ -1429,6 +1566,12 @@ static void set_choke(struct peer *p, bool choke)
 	if (p->am_choking == choke)
 		return;
 	p->am_choking = choke;
+	if (p->xf) {
+		if (choke)
+			p->xf->n_unchoked--;
+		else
+			p->xf->n_unchoked++;
+	}
 	send_simple(p, choke ? WIRE_CHOKE : WIRE_UNCHOKE);
 	if (choke)
 		p->n_inq = 0; /* BEP 3: a choke discards its pending requests */
@@ -1491,17 +1634,12 @@ static size_t request_target(const struct peer *p)
 	return t;
 }
 
-/* Blocks received and waiting for the disk (16 MiB): past this we stop asking for
- * more, so memory stays bounded when the disk (or the CPU) is slower than
- * the network.  done_write() asks again. */
-#define WRITE_QUEUE_PAUSE 1024
-
 static void request_more(struct peer *p)
 {
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->picker || xf->layers_pending || xf->disk_full ||
 	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING ||
-	    xf->n_wq >= WRITE_QUEUE_PAUSE)
+	    write_budget_full(xf))
 		return;
 	size_t target = request_target(p);
 	if (p->n_reqs >= target)
@@ -1583,6 +1721,113 @@ struct verify_batch {
 	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
 };
 
+/* ------------------------------------ serving and writing budgets
+ *
+ * Blocks in memory are counted in bytes against named ceilings
+ * (engine-internal.h, docs/architecture.md "Memory ceilings"), because a
+ * count of requests per peer multiplies by the number of peers: 60 peers of
+ * one swarm could each hold PEER_MAX_OUTBUF (4 MiB) of served blocks.
+ *
+ * Serving: a block is counted from the read job that loads it until it has
+ * left its peer's output buffer.  The output buffer also holds small
+ * messages and libevent does not say when a given block leaves it, so each
+ * peer's serve_out is an upper bound that only shrinks, to the buffer's
+ * length, whenever the peer is looked at (serve_refresh).  A peer's
+ * requests are read only while its swarm and the daemon stay within
+ * ENGINE_SWARM_SERVE_BUDGET and ENGINE_SERVE_BUDGET; otherwise it waits,
+ * its requests kept in p->inq, and serve_wake serves it as bytes drain.
+ * Each unchoked peer is also held to a fair share of both budgets, so the
+ * first peers to ask cannot keep the whole budget while others wait.
+ *
+ * Writing: received blocks count from their arrival until their write job
+ * ends; past ENGINE_SWARM_WRITE_BUDGET or ENGINE_WRITE_BUDGET no new
+ * requests are sent.  Blocks already requested still arrive and are
+ * kept (never dropped): each peer has at most PEER_MAX_REQS in flight.
+ *
+ * The daemon-wide figures are sums over the swarms, not counters of the
+ * engine, because done_* callbacks may run after engine_free. */
+
+/* What a block costs while it is being read: the whole struct block. */
+#define SERVE_BLOCK_CHARGE (sizeof(struct block))
+
+static void daemon_queued(const struct node *node, size_t *serve, size_t *write,
+			  unsigned *unchoked)
+{
+	*serve = *write = 0;
+	*unchoked = 0;
+	for (const struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		const struct xfer *xf = sw->xfer;
+		if (!xf)
+			continue;
+		*serve += xf->serve_reading + xf->serve_out;
+		*write += xf->write_queued;
+		*unchoked += xf->n_unchoked;
+	}
+}
+
+static bool write_budget_full(const struct xfer *xf)
+{
+	if (xf->write_queued >= ENGINE_SWARM_WRITE_BUDGET)
+		return true;
+	size_t serve, write;
+	unsigned unchoked;
+	daemon_queued(xf->node, &serve, &write, &unchoked);
+	return write >= ENGINE_WRITE_BUDGET;
+}
+
+/* Bytes left us by the serving budget: wake the peers that wait for it.
+ * (A stopped swarm's engine may be gone: its peers are closed anyway.) */
+static void serve_freed(struct xfer *xf)
+{
+	if (!xf->stopped && xf->eng->serve_waiting)
+		event_active(xf->eng->serve_wake, EV_TIMEOUT, 0);
+}
+
+/* Shrink the peer's count of served bytes to what its output buffer still
+ * holds. */
+static void serve_refresh(struct peer *p)
+{
+	size_t out = peer_outbuf_len(p);
+	if (p->serve_out <= out)
+		return;
+	p->xf->serve_out -= p->serve_out - out;
+	p->serve_out = out;
+	serve_freed(p->xf);
+}
+
+/* How many more blocks the budgets allow this swarm to read now. */
+static size_t serve_budget_blocks(const struct xfer *xf)
+{
+	size_t serve, write;
+	unsigned unchoked;
+	daemon_queued(xf->node, &serve, &write, &unchoked);
+	size_t own = xf->serve_reading + xf->serve_out;
+	if (serve >= ENGINE_SERVE_BUDGET || own >= ENGINE_SWARM_SERVE_BUDGET)
+		return 0;
+	size_t room = ENGINE_SERVE_BUDGET - serve;
+	if (room > ENGINE_SWARM_SERVE_BUDGET - own)
+		room = ENGINE_SWARM_SERVE_BUDGET - own;
+	return room / SERVE_BLOCK_CHARGE;
+}
+
+static void serve_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *eng = arg;
+	(void)fd;
+	(void)what;
+	eng->serve_waiting = false;
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+		if (!sw->xfer || sw->xfer->stopped)
+			continue;
+		for (struct peer *p = sw->xfer->peers; p; p = p->next) {
+			if (!p->serve_waiting || p->state != PEER_ACTIVE)
+				continue;
+			p->serve_waiting = false;
+			serve_requests(p); /* sets it again if the budget is still short */
+		}
+	}
+}
+
 static void enter_disk_full(struct xfer *xf, int rc)
 {
 	struct swarm *sw = xf->sw;
@@ -1648,6 +1893,7 @@ static void done_write(void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		uint32_t block = b->begin / XFER_BLOCK_SIZE;
+		xf->write_queued -= b->len;
 		if (!xf->stopped && xf->picker && j->gen == xf->picker_gen) {
 			if (b->rc != 0) {
 				if (picker_write_failed(xf->picker, b->piece, block) != 0)
@@ -1677,7 +1923,8 @@ static void done_write(void *arg)
 	if (!xf->stopped) {
 		kick_writes(xf);
 		kick_verify(xf);
-		if (xf->n_wq < WRITE_QUEUE_PAUSE)
+		/* Other swarms' peers ask again at their next block or tick. */
+		if (!write_budget_full(xf))
 			for (struct peer *p = xf->peers; p; p = p->next)
 				request_more(p);
 	}
@@ -1713,6 +1960,7 @@ static int submit_write(struct xfer *xf)
 			if (xf->picker &&
 			    picker_write_failed(xf->picker, j->b[i]->piece, j->b[i]->begin / XFER_BLOCK_SIZE))
 				log_debug("picker: write-failed refused");
+			xf->write_queued -= j->b[i]->len;
 			free(j->b[i]);
 		}
 		free(j);
@@ -1839,12 +2087,18 @@ static bool strike(struct peer *p, unsigned n, const char *what)
 		return false;
 	log_warn("swarm %" PRId64 ": banning %s: sent %s that fails its hash", xf->sw->id, p->name,
 		 what);
-	if (p->known) {
-		char host[INET6_ADDRSTRLEN];
-		uint16_t port = addr_host(&p->known->addr, host, sizeof host);
+	/* The address book entry, the host and the peer id (see "bans").  The
+	 * row that keeps the ban across restarts is the entry's address, or
+	 * for a peer that never named a listen port, the address it came
+	 * from: every banned row's host is refused again at load. */
+	ban_host(xf, (const struct sockaddr *)&p->addr);
+	ban_id(xf, p->peer_id);
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port = addr_host(p->known ? &p->known->addr : &p->addr, host, sizeof host);
+	if (p->known)
 		p->known->banned = true;
-		swarm_db_save_peer(xf->node, xf->sw, host, port, p->known->source, true);
-	}
+	if (port)
+		queue_peer_row(xf, host, port, p->known ? p->known->source : "incoming", true);
 	peer_close(p, "banned: bad data");
 	return true;
 }
@@ -1956,12 +2210,16 @@ static void done_read(void *arg)
 		p->reads_inflight--;
 		p->reads_blocks -= j->n;
 	}
+	xf->serve_reading -= j->n * SERVE_BLOCK_CHARGE;
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		if (p && b->rc == 0 && !p->am_choking) {
 			wire_put_piece_hdr(b->hdr, b->piece, b->begin, b->len);
 			uint32_t len = b->len;
 			if (peer_send_owned(p, b->hdr, sizeof b->hdr + len, b) == 0) {
+				/* At most what the read was charged: the total never grows here. */
+				p->serve_out += sizeof b->hdr + len;
+				xf->serve_out += sizeof b->hdr + len;
 				p->up_total += len;
 				p->up_tick += len;
 				xf->up_total += len;
@@ -1977,6 +2235,7 @@ static void done_read(void *arg)
 	free(j);
 	if (p)
 		serve_requests(p);
+	serve_freed(xf);
 	job_done(xf);
 }
 
@@ -1998,12 +2257,32 @@ static size_t serve_target(const struct peer *p)
 	return t < PEER_MAX_OUTBUF ? t : PEER_MAX_OUTBUF;
 }
 
+/* A fair share of a budget among n unchoked peers, never below one
+ * SERVE_QUEUE_MIN. */
+static size_t fair_share(size_t budget, unsigned n)
+{
+	size_t s = n ? budget / n : budget;
+	return s < SERVE_QUEUE_MIN ? SERVE_QUEUE_MIN : s;
+}
+
 static void serve_requests(struct peer *p)
 {
 	struct xfer *xf = p->xf;
 	if (!xf || xf->stopped || !xf->storage)
 		return;
+	serve_refresh(p);
 	size_t target = serve_target(p);
+	{
+		size_t serve, write;
+		unsigned unchoked;
+		daemon_queued(xf->node, &serve, &write, &unchoked);
+		size_t fs = fair_share(ENGINE_SWARM_SERVE_BUDGET, xf->n_unchoked);
+		size_t fd = fair_share(ENGINE_SERVE_BUDGET, unchoked);
+		if (target > fs)
+			target = fs;
+		if (target > fd)
+			target = fd;
+	}
 	if (target != p->serve_target) {
 		p->serve_target = target;
 		peer_set_write_lowmark(p, target / 2);
@@ -2014,6 +2293,15 @@ static void serve_requests(struct peer *p)
 		    p->am_choking)
 			return;
 		size_t room = (target - queued) / XFER_BLOCK_SIZE + 1;
+		size_t budget = serve_budget_blocks(xf);
+		if (budget == 0) {
+			/* Wait, requests kept, until bytes drain (serve_wake). */
+			p->serve_waiting = true;
+			p->eng->serve_waiting = true;
+			return;
+		}
+		if (room > budget)
+			room = budget;
 		struct io_batch *j = malloc(sizeof *j);
 		if (!j)
 			return;
@@ -2044,6 +2332,7 @@ static void serve_requests(struct peer *p)
 		xf->jobs++;
 		p->reads_inflight++;
 		p->reads_blocks += j->n;
+		xf->serve_reading += j->n * SERVE_BLOCK_CHARGE;
 	}
 }
 
@@ -2600,6 +2889,7 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 	b->rc = -ECANCELED;
 	memcpy(b->data, m->u.piece.data, len);
 	xf->wq[xf->n_wq++] = b;
+	xf->write_queued += b->len;
 	kick_writes(xf);
 	request_more(p);
 	return 0;
@@ -2889,6 +3179,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		}
 	}
 	flush_have(xf);
+	flush_peer_rows(xf);
 	connect_more(xf, now);
 	apply_swarm_limits(xf);
 }
@@ -2924,13 +3215,24 @@ json_t *engine_status_json(struct engine *eng)
 			down += sw->xfer->down_rate;
 			up += sw->xfer->up_rate;
 		}
-	return json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
-			 (int)node->cfg.peer_port, "ipv6", eng->listen6 != NULL, "encryption",
-			 config_encryption_name(node->cfg.encryption), "upload_limit",
-			 (json_int_t)node->cfg.upload_limit, "download_limit",
-			 (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
-			 "download_rate", down, "upload_rate", up, "no_upload",
-			 node->cfg.no_upload);
+	json_t *o = json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
+			      (int)node->cfg.peer_port, "ipv6", eng->listen6 != NULL, "encryption",
+			      config_encryption_name(node->cfg.encryption), "upload_limit",
+			      (json_int_t)node->cfg.upload_limit, "download_limit",
+			      (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
+			      "download_rate", down, "upload_rate", up, "no_upload",
+			      node->cfg.no_upload);
+	size_t serve, write;
+	unsigned unchoked;
+	daemon_queued(node, &serve, &write, &unchoked);
+	if (o) {
+		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)eng->peer_db_commits));
+		json_object_set_new(o, "serve_queued_bytes", json_integer((json_int_t)serve));
+		json_object_set_new(o, "serve_budget_bytes", json_integer(ENGINE_SERVE_BUDGET));
+		json_object_set_new(o, "write_queued_bytes", json_integer((json_int_t)write));
+		json_object_set_new(o, "write_budget_bytes", json_integer(ENGINE_WRITE_BUDGET));
+	}
+	return o;
 }
 
 json_t *engine_swarm_json(const struct swarm *sw)

@@ -311,8 +311,9 @@ static void feed_plain(struct peer *p, const uint8_t *data, size_t len)
 		}
 		p->last_recv_ms = now_ms();
 		if (msg.type == WIRE_HANDSHAKE) {
-			if (engine_on_handshake(p, &msg.u.handshake) != 0) {
-				peer_close(p, "handshake names no swarm we serve");
+			rc = engine_on_handshake(p, &msg.u.handshake);
+			if (rc != 0) {
+				peer_close(p, rc == -EACCES ? "banned" : "handshake names no swarm we serve");
 				return;
 			}
 			continue;

@@ -818,29 +818,43 @@ done:
 	return rc;
 }
 
-void swarm_db_save_peer(struct node *node, const struct swarm *sw, const char *host,
-			uint16_t port, const char *source, bool banned)
+int swarm_db_save_peers(struct node *node, const struct swarm *sw,
+			const struct swarm_peer_row *rows, size_t n)
 {
-	if (!sw->in_db)
-		return;
+	if (!sw->in_db || n == 0)
+		return 0;
+	sqlite3 *db = node->store->db;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(node->store->db,
+	if (store_exec(node->store, "BEGIN IMMEDIATE;") != 0)
+		return -EIO; /* logged by store_exec */
+	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO peers(swarm_id, host, port, source, last_seen, banned)"
 			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(swarm_id, host, port)"
 			       " DO UPDATE SET last_seen = excluded.last_seen,"
 			       " banned = max(banned, excluded.banned);",
-			       -1, &st, NULL) == SQLITE_OK) {
+			       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, sw->id);
-		sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, port);
-		sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, rows[i].host, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, rows[i].port);
+		sqlite3_bind_text(st, 4, rows[i].source, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-		sqlite3_bind_int(st, 6, banned);
+		sqlite3_bind_int(st, 6, rows[i].banned);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			log_warn("swarm %" PRId64 ": cannot remember peer %s: %s", sw->id, host,
-				 sqlite3_errmsg(node->store->db));
+			goto fail;
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	if (store_exec(node->store, "COMMIT;") == 0)
+		return 0;
+fail:
+	log_warn("swarm %" PRId64 ": cannot remember %zu peer addresses: %s", sw->id, n,
+		 sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	store_rollback(node->store);
+	return -EIO;
 }
 
 void swarm_db_load_peers(struct node *node, const struct swarm *sw,

@@ -149,10 +149,20 @@ int swarm_db_insert(struct node *node, struct swarm *sw) __attribute__((warn_unu
 /* Record metadata learned after the swarm was inserted (a magnet join): the
  * info dict, files, known piece layers and bitmap, in one transaction. */
 int swarm_db_store_meta(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
-/* Remember a peer address of the swarm across restarts (banned: never
- * again).  Errors are logged; the address book is a cache. */
-void swarm_db_save_peer(struct node *node, const struct swarm *sw, const char *host,
-			uint16_t port, const char *source, bool banned);
+/* One address-book row to remember across restarts (banned: never
+ * dialled again, its host refused; see swarm_db_save_peers). */
+struct swarm_peer_row {
+	char host[46];              /* numeric, INET6_ADDRSTRLEN */
+	uint16_t port;
+	char source[8];
+	bool banned;
+};
+/* Write `n` rows in one transaction (banned rows stay banned; others
+ * refresh last_seen).  Returns 0, or -EIO with nothing written (logged:
+ * the address book is a cache).  A swarm not in the database writes
+ * nothing and returns 0. */
+int swarm_db_save_peers(struct node *node, const struct swarm *sw,
+			const struct swarm_peer_row *rows, size_t n);
 /* Call `fn` for every remembered peer of the swarm. */
 void swarm_db_load_peers(struct node *node, const struct swarm *sw,
 			 void (*fn)(void *ctx, const char *host, uint16_t port, const char *source,

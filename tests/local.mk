@@ -8,7 +8,8 @@ TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_liar_peer.py tests/integration/test_limits.py \
 	tests/integration/test_limit_burst.py tests/integration/test_peer_list.py \
 	tests/integration/test_metadata_size.py tests/integration/test_unsolicited_hashes.py \
-	tests/integration/test_join_safety.py
+	tests/integration/test_join_safety.py tests/integration/test_ban_return.py \
+	tests/integration/test_serve_budget.py
 EXTRA_DIST += tests/integration/shoal_harness.py tests/integration/rawpeer.py
 # The layering of docs/architecture.md, on every #include and on the CLI's link.
 TESTS += tests/check_layers.py
@@ -18,7 +19,7 @@ TESTS += tests/integration/test_dht.py tests/interop/test_dht_libtorrent.py
 # Durability under a failing or slow disk: tests/fault/faultfs.so is an
 # LD_PRELOAD shim (test code, never linked into shoal) that the test loads
 # into its daemons.  Built without the sanitizers: it only forwards calls.
-TESTS += tests/integration/test_durability.py
+TESTS += tests/integration/test_durability.py tests/integration/test_peer_batch.py
 check_DATA = tests/fault/faultfs.so
 CLEANFILES += tests/fault/faultfs.so
 tests/fault/faultfs.so: $(top_srcdir)/tests/fault/faultfs.c

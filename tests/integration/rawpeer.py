@@ -190,3 +190,123 @@ class RawPeer:
             return
         finally:
             s.close()
+
+
+class Dialer:
+    """An outgoing raw connection to a shoal daemon's peer port, from a
+    source address of the test's choosing (loopback is a /8: 127.0.0.2,
+    127.0.0.3 ... are distinct hosts to shoal, so a ban by IP can be tested
+    without touching the honest daemons on 127.0.0.1).
+
+    dial() sends the BitTorrent handshake for `info_hash` and reads shoal's;
+    then `ext` (a dict, bencoded; None: no extension handshake), a full
+    bitfield of `n_pieces` if given, and an unchoke if `unchoke`.  pump()
+    reads and parses what shoal sends for a bounded time, calling
+    on_msg(dialer, m) for each message (m = id byte + payload) and noting
+    whether shoal closed the connection."""
+
+    def __init__(self, port, info_hash, src="127.0.0.1", peer_id=None, on_msg=None,
+                 host="127.0.0.1"):
+        self.port = port
+        self.info_hash = info_hash
+        self.src = src
+        self.host = host
+        self.peer_id = peer_id or (b"-RAWD01-" + os.urandom(12))
+        self.on_msg = on_msg
+        self.sock = None
+        self.buf = b""
+        self.closed_by_other = False
+        self.handshaken = False     # shoal answered our handshake with its own
+        self.ut_pex = 0             # shoal's id for ut_pex, from its extension handshake
+        self.ut_metadata = 0
+        self.counts = {}            # message id -> how many shoal sent
+        self.bytes_in = 0
+
+    def dial(self, ext=None, n_pieces=0, unchoke=False, timeout=5.0, rcvbuf=None):
+        s = socket.socket()
+        if rcvbuf:  # a small window: what shoal sends piles up on its side
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.bind((self.src, 0))
+        s.settimeout(timeout)
+        s.connect((self.host, self.port))
+        self.sock = s
+        self.send(PSTR + RSV + self.info_hash[:20] + self.peer_id)
+        deadline = time.monotonic() + timeout
+        first = b""
+        while len(first) < 68 and time.monotonic() < deadline:
+            try:
+                d = s.recv(68 - len(first))
+            except socket.timeout:
+                break
+            except OSError:
+                d = b""
+            if not d:
+                self.closed_by_other = True
+                return self
+            first += d
+        if len(first) < 68 or not first.startswith(PSTR):
+            return self
+        self.handshaken = True
+        out = b""
+        if ext is not None:
+            out += msg(20, b"\x00" + benc(ext))
+        if n_pieces:
+            out += msg(5, full_bitfield(n_pieces))
+        if unchoke:
+            out += msg(1)
+        if out:
+            self.send(out)
+        return self
+
+    def send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.closed_by_other = True
+
+    def ext(self, ext_id, body):
+        self.send(msg(20, bytes([ext_id]) + body))
+
+    def pump(self, seconds, until=None):
+        """Read for up to `seconds` (less if shoal closes, or `until()`
+        becomes true); returns True if the connection is still open."""
+        deadline = time.monotonic() + seconds
+        self.sock.settimeout(0.1)
+        while not self.closed_by_other and time.monotonic() < deadline:
+            if until and until():
+                break
+            try:
+                d = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except OSError:
+                d = b""
+            if not d:
+                self.closed_by_other = True
+                break
+            self.bytes_in += len(d)
+            self.buf += d
+            while len(self.buf) >= 4:
+                n = struct.unpack(">I", self.buf[:4])[0]
+                if len(self.buf) < 4 + n:
+                    break
+                m, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                if not m:
+                    continue
+                self.counts[m[0]] = self.counts.get(m[0], 0) + 1
+                if m[0] == 20 and len(m) > 1 and m[1] == 0:
+                    for name in (b"ut_pex", b"ut_metadata"):
+                        key = b"%d:%si" % (len(name), name)
+                        if key in m:
+                            j = m.index(key) + len(key)
+                            setattr(self, name.decode(), int(m[j:m.index(b"e", j)]))
+                if self.on_msg:
+                    self.on_msg(self, m)
+        return not self.closed_by_other
+
+    def close(self):
+        if self.sock:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
