@@ -65,6 +65,7 @@ static void apply_swarm_limits(struct xfer *xf);
 static void update_read_mode(struct peer *p);
 static void job_done(struct xfer *xf);
 static void connect_more(struct xfer *xf, uint64_t now);
+static void drop_write_queue(struct xfer *xf);
 static bool write_budget_full(const struct xfer *xf);
 static void serve_freed(struct xfer *xf);
 static void ban_host(struct xfer *xf, const struct sockaddr *sa);
@@ -505,11 +506,7 @@ static int rebuild_picker(struct xfer *xf)
 	/* Work queued for the old picker is dropped; jobs in flight for it
 	 * come back with an old picker_gen and are ignored. */
 	xf->picker_gen++;
-	for (size_t i = 0; i < xf->n_wq; i++) {
-		xf->write_queued -= xf->wq[i]->len; /* out of the write budget too */
-		free(xf->wq[i]);
-	}
-	xf->n_wq = 0;
+	drop_write_queue(xf);
 	xf->n_vq = 0;
 	return 0;
 }
@@ -1701,6 +1698,17 @@ struct block {
 	uint8_t hdr[WIRE_PIECE_HDR_LEN]; /* reads: the PIECE header, right before data, */
 	uint8_t data[XFER_BLOCK_SIZE];   /* so the message is sent from one buffer */
 };
+
+/* Free the blocks waiting for a write job, and take them out of the write
+ * budget (a rebuilt picker will ask for them again). */
+static void drop_write_queue(struct xfer *xf)
+{
+	for (size_t i = 0; i < xf->n_wq; i++) {
+		xf->write_queued -= xf->wq[i]->len;
+		free(xf->wq[i]);
+	}
+	xf->n_wq = 0;
+}
 
 _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIRE_PIECE_HDR_LEN,
 	       "a PIECE message is header and data contiguous");
