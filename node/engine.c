@@ -1256,6 +1256,11 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
 	if (!kp)
 		return -ENOSPC;
 	kp->next_try_ms = 0;
+	/* What the user gave (--peer, a magnet's x.pe) is recorded before the
+	 * request returns: a crash in the next second must not forget the one
+	 * address a join may have. */
+	if (!sw->xfer->loading_peers && (strcmp(source, "user") == 0 || strcmp(source, "magnet") == 0))
+		flush_peer_rows(sw->xfer);
 	if (!sw->xfer->loading_peers)
 		connect_more(sw->xfer, now_ms()); /* now, not at the next tick */
 	return 0;

@@ -20,6 +20,7 @@ piece and answers each request with random bytes until it is banned.  Then:
 """
 import os
 import struct
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +66,17 @@ bad.pump(30)
 c.check(bad.closed_by_other, "it is dropped after sending bad data", str(bad.counts))
 c.check(wait_for("the ban in the log", lambda: "banning 127.0.0.2:" in leech.log(), 5),
         "the leecher logs the ban of 127.0.0.2")
+# Blocks the liar sent before the ban are still being written and checked:
+# wait until the failure count holds still for a second, so "before" counts
+# all of the first visit.
+last, still = transfer()["hash_failures"], 0
+for _ in range(50):
+    time.sleep(0.2)
+    now = transfer()["hash_failures"]
+    still = still + 1 if now == last else 0
+    last = now
+    if still >= 5:
+        break
 before = transfer()
 print("# after the ban: %s; the liar was asked for %d blocks" % (before, bad.counts.get(6, 0)))
 
