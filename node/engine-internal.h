@@ -1,9 +1,9 @@
-/* engine-internal.h: the transfer engine's state, shared by engine.c (swarm
+/* engine-internal.h: the transfer engine's state, shared by engine*.c (swarm
  * logic) and peer.c (connections: transport, framing, sending).
  *
  * Threading contract.  Everything here belongs to the event-loop thread,
- * except what worker jobs (node/workers.h: work_* functions in engine.c)
- * touch, which is exactly this:
+ * except what worker jobs (node/workers.h: the work_* functions in
+ * engine_io.c and engine_durable.c) touch, which is exactly this:
  *
  *   xf->io_lock      the lock.  Every storage_* call on a worker holds it;
  *                    fdatasync and hashing run without it.
@@ -170,7 +170,7 @@ struct peer {
 	size_t n_inq;
 	unsigned reads_inflight;      /* read batches at the workers */
 	size_t reads_blocks;          /* blocks in them */
-	size_t serve_target;          /* see serve_target() in engine.c */
+	size_t serve_target;          /* see serve_target() in engine_io.c */
 	size_t serve_out;             /* bytes of served blocks that may still be in
 				       * the output buffer (counted in xf->serve_out) */
 	bool serve_waiting;           /* its requests wait for the serving budget */
@@ -232,7 +232,7 @@ struct xfer {
 	 * under an older picker comes back to one that no longer knows its
 	 * blocks, and its result is dropped (the blocks are fetched again). */
 	unsigned picker_gen;
-	/* Disk work waiting for a worker (see engine.c, "disk and hashing"). */
+	/* Disk work waiting for a worker (see engine_io.c). */
 	struct block **wq;                   /* received blocks to write */
 	size_t n_wq, cap_wq;
 	unsigned writes_inflight;            /* write batches at the workers */
@@ -254,7 +254,7 @@ struct xfer {
 	uint64_t layers_asked_ms;            /* last asked, or last answer from layers_peer */
 	struct layerfetch *lf;               /* transfer/layerfetch.h, made at the first ask */
 	uint32_t layers_peer;                /* uid the layers were last asked of */
-	/* Bytes held for this swarm's peers, against the budgets (engine.c,
+	/* Bytes held for this swarm's peers, against the budgets (engine_io.c,
 	 * "serving and writing budgets").  Loop-side counts, also updated by
 	 * the done_* callbacks, which run on the loop. */
 	size_t serve_reading;                /* blocks in read jobs */
@@ -317,7 +317,7 @@ void peer_set_fast_read(struct peer *p, bool fast);
 void peer_format_addr(const struct sockaddr *sa, char *out, size_t len);
 void engine_reap(struct engine *eng);
 
-/* engine.c, called by peer.c */
+/* engine*.c, called by peer.c */
 /* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
 int engine_on_message(struct peer *p, const struct wire_msg *m);
 /* The remote handshake named a swarm: attach (returns 0) or refuse

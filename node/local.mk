@@ -6,7 +6,9 @@ node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
 	node/api_swarms.c \
 	node/dht_node.c node/dht_node.h \
-	node/engine.c node/engine.h node/engine-internal.h node/peer.c \
+	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
+	node/engine_durable.c node/engine_io.c node/engine_meta.c node/engine_peers.c \
+	node/engine_wire.c node/peer.c \
 	node/ratelimit.c node/ratelimit.h \
 	node/joincheck.c node/joincheck.h \
 	node/share.c node/share.h \

@@ -175,7 +175,7 @@ int swarm_db_save_limits(struct node *node, const struct swarm *sw)
 
 /* Persist the swarm's state and, when `bitmap` is not NULL, `bitmap`
  * (total_pieces bits) as its verified pieces with the files' mtimes.  Only
- * the durability gate in engine.c (on_durable, engine_swarm_save_have)
+ * the durability gate in engine_durable.c (on_durable, engine_swarm_save_have)
  * passes a bitmap: see "durability" there. */
 int swarm_db_save_have(struct node *node, struct swarm *sw, const uint8_t *bitmap)
 	__attribute__((warn_unused_result));

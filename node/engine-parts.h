@@ -1,0 +1,153 @@
+/* engine-parts.h: what the files of the engine (engine*.c) share with each other
+ * and nothing else: constants, the disk pipeline's job structs, and the
+ * functions one file calls in another.  Outside node/engine*.c use
+ * node/engine.h (and node/engine-internal.h for the connection layer). */
+#ifndef SHOAL_NODE_ENGINE_PARTS_H
+#define SHOAL_NODE_ENGINE_PARTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+#include "node/engine-internal.h"
+#include "transfer/metainfo.h"
+#include "transfer/wire.h"
+
+struct evconnlistener;
+struct node;
+struct swarm;
+
+/* Our BEP 10 extension ids. */
+#define EXT_UT_METADATA 1
+#define EXT_UT_PEX 2
+
+struct sync_job {
+	struct xfer *xf;     /* on the worker: only storage and io_lock */
+	uint8_t *pieces;     /* owned: bitmap of the pieces to make durable; the
+			      * worker clears each one that became durable */
+	int64_t *mtimes_ns;  /* owned, per file: its mtime just after a
+			      * successful fdatasync, else -1 (set so by
+			      * flush_have: a job that never runs has none) */
+	uint8_t *failed;     /* owned, per file: 1 when its sync failed (its
+			      * pieces in `pieces` are lost, not pending) */
+	size_t nbytes, nfiles;
+	int rc;              /* the first error, for the log */
+};
+
+/* The rate behind request_target is sampled once a second, so on its own
+ * a new connection spends its first second at PEER_MIN_REQS in flight.
+ * The window grows by one block for each answer that comes back quickly
+ * (doubling per round trip, like TCP's slow start) and halves when answers
+ * queue up, which a rate-limited or slow peer's do. */
+#define PEER_FAST_REPLY_MS 100
+#define PEER_SLOW_REPLY_MS 1000
+
+/* Disk work goes to the workers in batches: up to two write batches and two
+ * verify batches in flight per swarm, up to two read batches per peer.  A
+ * job per 16 KiB block made thread hand-offs, not the disk or the hash, the
+ * bottleneck. */
+#define IO_BATCH 64
+#define WRITE_PARALLEL 2
+#define VERIFY_BATCH 16
+#define VERIFY_PARALLEL 2
+#define READ_BATCH 16
+#define PEER_MAX_READ_BATCHES 2
+
+struct block {
+	uint32_t peer;        /* uid of the peer it came from or goes to */
+	uint32_t piece, begin, len;
+	uint32_t avail;       /* reads: bytes of file data; the rest of len is padding */
+	int rc;
+	uint8_t hdr[WIRE_PIECE_HDR_LEN]; /* reads: the PIECE header, right before data, */
+	uint8_t data[XFER_BLOCK_SIZE];   /* so the message is sent from one buffer */
+};
+
+struct io_batch {
+	struct xfer *xf;
+	unsigned gen;         /* writes: xf->picker_gen when submitted */
+	uint32_t peer;        /* reads: the peer they are for */
+	size_t n;
+	struct block *b[IO_BATCH];
+};
+
+struct verify_batch {
+	struct xfer *xf;
+	unsigned gen;         /* xf->picker_gen when submitted */
+	size_t n;
+	uint32_t piece[VERIFY_BATCH];
+	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
+};
+
+/* What a block costs while it is being read: the whole struct block. */
+#define SERVE_BLOCK_CHARGE (sizeof(struct block))
+
+/* Bytes of blocks we let queue for a peer (being read or unsent) before
+ * serving more of its requests.  Without an upload cap: enough to keep a
+ * fast link busy.  Under a cap, about a quarter second of what this
+ * connection sends: a block already queued can no longer be cancelled, and
+ * in endgame every copy another peer also sends is upload wasted. */
+#define SERVE_QUEUE_SECONDS 0.25
+#define SERVE_QUEUE_MIN (2 * (XFER_BLOCK_SIZE + WIRE_PIECE_HDR_LEN))
+
+/* Functions one engine file calls in another.  Each one's contract is the
+ * comment at its definition; the file it lives in is named by the section
+ * it belongs to (engine.c lifecycle, swarm state, timers, JSON;
+ * engine_durable.c; engine_peers.c address book, bans, accept, handshakes,
+ * PEX; engine_wire.c sending and messages; engine_io.c the disk pipeline
+ * and budgets; engine_meta.c BEP 9 and BEP 52). */
+void update_read_mode(struct peer *p);
+void apply_swarm_limits(struct xfer *xf);
+void close_list(struct peer *list, const char *why);
+bool swarm_runnable(const struct swarm *sw);
+int check_fresh_join(struct xfer *xf);
+void adopted_changed(struct xfer *xf, size_t file, const char *why);
+void swarm_fail(struct xfer *xf);
+int xfer_setup_meta(struct xfer *xf);
+int rebuild_picker(struct xfer *xf);
+void tick(evutil_socket_t fd, short what, void *arg);
+void flush_have(struct xfer *xf);
+void flush_have_now(struct xfer *xf);
+void note_unsynced(struct xfer *xf, uint32_t piece);
+void job_done(struct xfer *xf);
+void drop_write_queue(struct xfer *xf);
+void daemon_queued(const struct node *node, size_t *serve, size_t *write,
+			  unsigned *unchoked);
+bool write_budget_full(const struct xfer *xf);
+void serve_freed(struct xfer *xf);
+void serve_wake(evutil_socket_t fd, short what, void *arg);
+void kick_writes(struct xfer *xf);
+bool strike(struct peer *p, unsigned n, const char *what);
+void serve_requests(struct peer *p);
+void request_metadata(struct peer *p);
+void request_metadata_all(struct xfer *xf);
+int metadata_announced(struct peer *p);
+int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len);
+void request_layers(struct xfer *xf);
+void free_layerfetch(struct xfer *xf);
+void on_hashes(struct peer *p, const struct wire_msg *m);
+void on_hash_request(struct peer *p, const struct wire_hash_req *r);
+uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len);
+void ban_host(struct xfer *xf, const struct sockaddr *sa);
+void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN]);
+void flush_peer_rows(struct xfer *xf);
+void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char *source,
+			   bool banned);
+struct known_peer *known_add(struct xfer *xf, const struct sockaddr_storage *ss,
+				    socklen_t len, const char *source);
+void connect_more(struct xfer *xf, uint64_t now);
+void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int len, void *arg);
+int peer_meta_ready(struct peer *p);
+struct peer *find_peer(struct xfer *xf, uint32_t uid);
+void send_pex(struct xfer *xf);
+void on_pex(struct peer *p, const uint8_t *payload, size_t len);
+void set_choke(struct peer *p, bool choke);
+void update_interest(struct peer *p);
+void drop_requests(struct peer *p);
+void request_more(struct peer *p);
+void broadcast_have(struct xfer *xf, uint32_t piece);
+
+#endif

@@ -1,0 +1,641 @@
+/* engine_peers.c: the address book, bans, incoming connections, handshakes and peer exchange (BEP 11). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <sodium.h>
+#include "common/addr.h"
+#include "common/bytes.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "common/util.h"
+#include "node/engine-internal.h"
+#include "node/joincheck.h"
+#include "node/node.h"
+#include "node/ratelimit.h"
+#include "transfer/ratesplit.h"
+#include "node/swarm.h"
+#include "node/workers.h"
+#include "transfer/merkle.h"
+#include "transfer/metainfo.h"
+#include "transfer/layerfetch.h"
+#include "transfer/mdfetch.h"
+#include "transfer/picker.h"
+#include "transfer/storage.h"
+#include "transfer/transfer.h"
+#include "node/engine-parts.h"
+
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b);
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+static bool ban_host_of(const struct sockaddr *sa, struct ban_host *out);
+static bool host_banned(const struct xfer *xf, const struct sockaddr *sa);
+static bool id_banned(const struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN]);
+static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss);
+static bool handshake_slot_free(const struct engine *eng, const struct sockaddr *sa);
+static void unlink_peer(struct peer **list, struct peer *p);
+static bool evict_idle(struct xfer *xf, uint64_t now);
+static bool peer_listen_addr(const struct peer *p, struct wire_peer *out);
+
+/* -------------------------------------------------------- known peers */
+
+/* The same IP address (any port)? */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+/* The same IP address and port? */
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (!same_host(a, (const struct sockaddr *)b))
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_port ==
+		       ((const struct sockaddr_in *)b)->sin_port;
+	return ((const struct sockaddr_in6 *)a)->sin6_port == ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+/* Numeric host and port of an address ("?" and 0 for another family). */
+uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len)
+{
+	uint16_t port = 0;
+	if (addr_host_port((const struct sockaddr *)ss, host, len, &port) != 0)
+		return 0;
+	return port;
+}
+
+/* ------------------------------------------------------------- bans
+ *
+ * A ban (strike) covers three things, because a banned peer chooses how it
+ * comes back (docs/security.md, "Bans"):
+ *   - its host (the IP address, any port): incoming connections from it are
+ *     refused at their BitTorrent handshake, before anything is sent to
+ *     them, whether or not they would send an extension handshake;
+ *   - its peer id, refused from any address and in either direction;
+ *   - its address-book entry (IP and listen port), never dialled again.
+ * Outgoing dials to other ports of a banned host stay allowed: we dial only
+ * addresses someone gave us, and several nodes may share one IP (a NAT, or
+ * every daemon of a loopback test). */
+
+static bool ban_host_of(const struct sockaddr *sa, struct ban_host *out)
+{
+	memset(out, 0, sizeof *out);
+	if (sa->sa_family == AF_INET) {
+		out->family = 4;
+		memcpy(out->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		out->family = 6;
+		memcpy(out->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+static bool host_banned(const struct xfer *xf, const struct sockaddr *sa)
+{
+	struct ban_host h;
+	if (!ban_host_of(sa, &h))
+		return false;
+	for (size_t i = 0; i < xf->bans.n_hosts; i++)
+		if (memcmp(&xf->bans.hosts[i], &h, sizeof h) == 0)
+			return true;
+	return false;
+}
+
+void ban_host(struct xfer *xf, const struct sockaddr *sa)
+{
+	struct banlist *b = &xf->bans;
+	struct ban_host h;
+	if (!ban_host_of(sa, &h) || host_banned(xf, sa))
+		return;
+	b->hosts[b->next_host] = h;
+	b->next_host = (b->next_host + 1) % ENGINE_MAX_BANS;
+	if (b->n_hosts < ENGINE_MAX_BANS)
+		b->n_hosts++;
+}
+
+static bool id_banned(const struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
+{
+	for (size_t i = 0; i < xf->bans.n_ids; i++)
+		if (memcmp(xf->bans.ids[i], id, WIRE_PEER_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
+{
+	struct banlist *b = &xf->bans;
+	if (id_banned(xf, id))
+		return;
+	memcpy(b->ids[b->next_id], id, WIRE_PEER_ID_LEN);
+	b->next_id = (b->next_id + 1) % ENGINE_MAX_BANS;
+	if (b->n_ids < ENGINE_MAX_BANS)
+		b->n_ids++;
+}
+
+/* Address-book rows wait in xf->rows and go to SQLite in one transaction
+ * (each commit is an fdatasync of the WAL, on the event loop): at the next
+ * tick, when ENGINE_PEER_WRITE_BATCH wait, and at stop.  A PEX message of
+ * 50 addresses costs one commit, not 50.  The address book is a cache: a
+ * crash loses at most the last second's addresses; a ban lost so is made
+ * again by the next bad data. */
+void flush_peer_rows(struct xfer *xf)
+{
+	if (xf->n_rows == 0)
+		return;
+	if (xf->sw->in_db) {
+		(void)swarm_db_save_peers(xf->node, xf->sw, xf->rows, xf->n_rows); /* logs */
+		xf->eng->peer_db_commits++;
+	}
+	xf->n_rows = 0;
+}
+
+void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char *source,
+			   bool banned)
+{
+	if (xf->n_rows == ENGINE_PEER_WRITE_BATCH)
+		flush_peer_rows(xf);
+	struct swarm_peer_row *r = &xf->rows[xf->n_rows++];
+	snprintf(r->host, sizeof r->host, "%s", host);
+	r->port = port;
+	snprintf(r->source, sizeof r->source, "%s", source);
+	r->banned = banned;
+	if (xf->stopped)
+		flush_peer_rows(xf); /* no tick runs for a stopped swarm */
+}
+
+static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
+{
+	for (size_t i = 0; i < xf->n_known; i++)
+		if (same_addr(&xf->known[i].addr, ss))
+			return &xf->known[i];
+	return NULL;
+}
+
+struct known_peer *known_add(struct xfer *xf, const struct sockaddr_storage *ss,
+				    socklen_t len, const char *source)
+{
+	struct known_peer *kp = known_find(xf, ss);
+	if (kp)
+		return kp;
+	if (xf->n_known >= ENGINE_MAX_KNOWN_PEERS)
+		return NULL;
+	/* Never ourselves: our own listen port on a local address. */
+	char host[INET6_ADDRSTRLEN] = "";
+	uint16_t port = addr_host(ss, host, sizeof host);
+	if (port == 0)
+		return NULL;
+	if (port == xf->node->cfg.peer_port) {
+		if (ss->ss_family == AF_INET &&
+		    (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127)
+			return NULL;
+		if (ss->ss_family == AF_INET6 &&
+		    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+			return NULL;
+	}
+	struct known_peer *p = realloc(xf->known, (xf->n_known + 1) * sizeof *p);
+	if (!p)
+		return NULL;
+	/* Peers point into this array: fix them up after a move. */
+	if (p != xf->known)
+		for (struct peer *pr = xf->peers; pr; pr = pr->next)
+			if (pr->known)
+				pr->known = p + (pr->known - xf->known);
+	xf->known = p;
+	kp = &xf->known[xf->n_known++];
+	memset(kp, 0, sizeof *kp);
+	memcpy(&kp->addr, ss, len);
+	kp->len = len;
+	snprintf(kp->source, sizeof kp->source, "%s", source);
+	if (!xf->loading_peers)
+		queue_peer_row(xf, host, port, source, false);
+	return kp;
+}
+
+int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint16_t port,
+		    const char *source)
+{
+	(void)eng;
+	if (!sw->xfer)
+		return -EINVAL;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		len = sizeof *s4;
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		len = sizeof *s6;
+	} else {
+		return -EINVAL;
+	}
+	struct known_peer *kp = known_add(sw->xfer, &ss, len, source);
+	if (!kp)
+		return -ENOSPC;
+	kp->next_try_ms = 0;
+	/* What the user gave (--peer, a magnet's x.pe) is recorded before the
+	 * request returns: a crash in the next second must not forget the one
+	 * address a join may have. */
+	if (!sw->xfer->loading_peers && (strcmp(source, "user") == 0 || strcmp(source, "magnet") == 0))
+		flush_peer_rows(sw->xfer);
+	if (!sw->xfer->loading_peers)
+		connect_more(sw->xfer, now_ms()); /* now, not at the next tick */
+	return 0;
+}
+
+/* Open connections to remembered peers while there is room. */
+void connect_more(struct xfer *xf, uint64_t now)
+{
+	struct engine *eng = xf->eng;
+	if (xf->stopped || !swarm_runnable(xf->sw))
+		return;
+	/* A complete swarm waits to be asked; it does not dial out. */
+	if (xf->sw->meta && xf->sw->have_count == xf->sw->meta->total_pieces)
+		return;
+	for (size_t i = 0; i < xf->n_known; i++) {
+		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM || eng->n_peers >= ENGINE_MAX_PEERS_TOTAL)
+			return;
+		struct known_peer *kp = &xf->known[i];
+		if (kp->connected || kp->banned || kp->next_try_ms > now)
+			continue;
+		/* Back off: 2 s, 4 s, ... up to 5 minutes. */
+		uint64_t wait = 2000ULL << (kp->failures < 8 ? kp->failures : 8);
+		kp->next_try_ms = now + (wait > 300000 ? 300000 : wait);
+		kp->failures++;
+		peer_connect(eng, xf, kp);
+	}
+}
+
+/* ------------------------------------------------------------ accept */
+
+/* One host may not hold every handshake slot (opening connections and
+ * never handshaking, each for PEER_HANDSHAKE_TIMEOUT_MS, then again): once
+ * half the slots are taken, an address that already holds
+ * ENGINE_MAX_HANDSHAKING_PER_ADDR of them gets no more. */
+static bool handshake_slot_free(const struct engine *eng, const struct sockaddr *sa)
+{
+	if (eng->n_pending >= ENGINE_MAX_HANDSHAKING)
+		return false;
+	if (eng->n_pending < ENGINE_MAX_HANDSHAKING / 2)
+		return true;
+	unsigned same = 0;
+	for (const struct peer *p = eng->pending; p; p = p->next)
+		same += same_host(&p->addr, sa);
+	return same < ENGINE_MAX_HANDSHAKING_PER_ADDR;
+}
+
+void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int len, void *arg)
+{
+	struct engine *eng = arg;
+	(void)l;
+	if (eng->n_peers >= ENGINE_MAX_PEERS_TOTAL || !handshake_slot_free(eng, sa)) {
+		evutil_closesocket(fd);
+		return;
+	}
+	struct peer *p = peer_new(eng, fd, sa, (socklen_t)len, false);
+	if (!p)
+		return;
+	p->next = eng->pending;
+	eng->pending = p;
+	eng->n_pending++;
+}
+
+int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
+			uint8_t info_hash_out[CRYPT_INFO_HASH_LEN])
+{
+	struct engine *eng = arg;
+	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+		if (!sw->has_info_hash || !sw->xfer || sw->xfer->stopped)
+			continue;
+		if (crypt_hello_matches(hello, sw->info_hash)) {
+			memcpy(info_hash_out, sw->info_hash, CRYPT_INFO_HASH_LEN);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void unlink_peer(struct peer **list, struct peer *p)
+{
+	for (struct peer **pp = list; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+/* Size the peer's bitfield once the piece count is known, applying
+ * anything it told us before. */
+int peer_meta_ready(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	uint32_t n = xf->sw->meta->total_pieces;
+	if (p->has.nbits == n && p->has.bits)
+		return 0;
+	int rc = bitfield_init(&p->has, n);
+	if (rc)
+		return rc;
+	wire_decoder_set_num_pieces(&p->dec, n);
+	if (p->has_all_pending) {
+		rc = picker_peer_have_all(xf->picker, &p->has);
+		p->has_all_pending = false;
+	} else if (p->early_bitfield) {
+		struct bitfield in;
+		rc = bitfield_init(&in, n);
+		if (rc == 0) {
+			rc = bitfield_from_wire(&in, p->early_bitfield, p->early_bitfield_len);
+			if (rc == 0)
+				rc = picker_peer_bitfield(xf->picker, &p->has, &in);
+			bitfield_destroy(&in);
+		}
+		free(p->early_bitfield);
+		p->early_bitfield = NULL;
+	}
+	return rc;
+}
+
+/* -------------------------------------------------------- handshakes */
+
+void peer_send_handshake(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	struct swarm *sw = xf->sw;
+	struct engine *eng = p->eng;
+	if (p->handshake_sent)
+		return;
+	p->handshake_sent = true;
+	uint8_t hs[WIRE_HANDSHAKE_LEN];
+	wire_handshake_encode(hs, sw->info_hash, eng->peer_id, WIRE_RSV_EXTENDED | WIRE_RSV_V2);
+	if (peer_send(p, hs, sizeof hs, NULL, 0) != 0)
+		return;
+	/* BEP 10 extension handshake. */
+	struct wire_ext_hs ext;
+	memset(&ext, 0, sizeof ext);
+	ext.ut_metadata = EXT_UT_METADATA;
+	ext.ut_pex = EXT_UT_PEX;
+	ext.metadata_size = sw->meta ? (uint32_t)sw->meta->info_len : 0;
+	ext.port = eng->node->cfg.peer_port;
+	ext.reqq = PEER_MAX_INQ;
+	snprintf(ext.client, sizeof ext.client, "shoal %s", PACKAGE_VERSION);
+	struct buf b;
+	buf_init(&b, 4096);
+	if (wire_ext_hs_encode(&b, &ext) == 0)
+		(void)peer_send(p, b.data, b.len, NULL, 0);
+	buf_destroy(&b);
+	/* Our verified pieces, if any. */
+	/* Our verified pieces, if any (sw->have is in BEP 3 bit order). */
+	if (sw->meta && sw->have_count > 0 && sw->have) {
+		size_t n = (sw->meta->total_pieces + 7) / 8;
+		uint8_t hdr[WIRE_BITFIELD_HDR_LEN];
+		wire_put_bitfield_hdr(hdr, (uint32_t)n);
+		(void)peer_send(p, hdr, sizeof hdr, sw->have, n);
+	}
+}
+
+/* A full swarm makes room for a newcomer by dropping the oldest connection
+ * that has moved no payload either way in PEER_EVICT_AFTER_MS, so a host
+ * that knows the hash cannot hold every slot with idle connections.
+ * Returns true if one was dropped. */
+static bool evict_idle(struct xfer *xf, uint64_t now)
+{
+	struct peer *victim = NULL;
+	for (struct peer *o = xf->peers; o; o = o->next)
+		if (o->state == PEER_ACTIVE && o->down_total == 0 && o->up_total == 0 &&
+		    now - o->connected_ms >= PEER_EVICT_AFTER_MS &&
+		    (!victim || o->connected_ms < victim->connected_ms))
+			victim = o;
+	if (!victim)
+		return false;
+	peer_close(victim, "evicted: the swarm is full and it moved no data");
+	return true;
+}
+
+int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
+{
+	struct engine *eng = p->eng;
+	if (memcmp(hs->peer_id, eng->peer_id, WIRE_PEER_ID_LEN) == 0)
+		return -ELOOP; /* we dialled ourselves */
+	struct xfer *xf = p->xf;
+	if (xf) {
+		if (memcmp(hs->info_hash, xf->sw->info_hash, WIRE_HASH_LEN) != 0)
+			return -EPROTO;
+		if (id_banned(xf, hs->peer_id)) {
+			log_debug("peer %s: refused: its peer id is banned", p->name);
+			return -EACCES;
+		}
+	} else {
+		struct swarm *found = NULL;
+		for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
+			if (sw->has_info_hash && sw->xfer && !sw->xfer->stopped &&
+			    memcmp(sw->info_hash, hs->info_hash, WIRE_HASH_LEN) == 0) {
+				found = sw;
+				break;
+			}
+		}
+		if (!found)
+			return -ENOENT;
+		/* Encrypted: the 20 bytes must belong to the swarm the keys were
+		 * bound to (the full 32-byte hash). */
+		if (p->crypt && memcmp(crypt_info_hash(p->crypt), found->info_hash, 32) != 0)
+			return -EPROTO;
+		xf = found->xfer;
+		/* A banned host is refused whatever it would say next: before
+		 * the extension handshake it may leave out, before anything of
+		 * ours is sent. */
+		if (host_banned(xf, (const struct sockaddr *)&p->addr) ||
+		    id_banned(xf, hs->peer_id)) {
+			log_debug("peer %s: refused: banned in swarm %" PRId64, p->name, xf->sw->id);
+			return -EACCES;
+		}
+		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM && !evict_idle(xf, now_ms()))
+			return -EMFILE;
+		unlink_peer(&eng->pending, p);
+		eng->n_pending--;
+		p->xf = xf;
+		p->next = xf->peers;
+		xf->peers = p;
+		xf->n_peers++;
+	}
+	if (eng->node->cfg.encryption == ENCRYPTION_REQUIRE && !p->crypt)
+		return -EPROTO;
+	/* One connection per remote node and swarm. */
+	for (struct peer *o = xf->peers; o; o = o->next) {
+		if (o != p && o->state == PEER_ACTIVE &&
+		    memcmp(o->peer_id, hs->peer_id, WIRE_PEER_ID_LEN) == 0)
+			return -EALREADY;
+	}
+	memcpy(p->peer_id, hs->peer_id, WIRE_PEER_ID_LEN);
+	p->state = PEER_ACTIVE;
+	if (p->known) {
+		p->known->failures = 0;
+	}
+	if (xf->sw->meta && xf->picker && peer_meta_ready(p) != 0)
+		return -ENOMEM;
+	apply_swarm_limits(xf); /* before a single block moves */
+	update_read_mode(p);
+	if (!p->handshake_sent)
+		peer_send_handshake(p);
+	log_debug("peer %s: connected to swarm %" PRId64 " (%s, %s)", p->name, xf->sw->id,
+		  p->outgoing ? "outgoing" : "incoming", p->crypt ? "encrypted" : "plain");
+	return 0;
+}
+
+void engine_on_peer_gone(struct peer *p)
+{
+	struct engine *eng = p->eng;
+	struct xfer *xf = p->xf;
+	if (!xf) {
+		if (p->state != PEER_CONNECTING) {
+			unlink_peer(&eng->pending, p);
+			eng->n_pending--;
+		}
+		return;
+	}
+	if (xf->picker && p->has.bits) {
+		if (picker_peer_gone(xf->picker, p->uid, &p->has) != 0)
+			log_error("picker refused peer %s leaving", p->name);
+	}
+	if (p->known)
+		p->known->connected = false;
+	if (xf->mdf && p->md_announced &&
+	    mdfetch_peer_gone(xf->mdf, p->uid, p->md_announced))
+		xf->md_kick = true; /* asked at the next tick, not from inside a close */
+	p->md_announced = 0;
+	if (xf->lf) {
+		layerfetch_peer_gone(xf->lf, p->uid);
+		if (p->uid == xf->layers_peer)
+			xf->layers_asked_ms = 0; /* ask another at the next tick */
+	}
+	/* Its output buffer goes with it: the bytes leave the serving budget. */
+	xf->serve_out -= p->serve_out;
+	p->serve_out = 0;
+	p->serve_waiting = false;
+	if (!p->am_choking) {
+		xf->n_unchoked--;
+		p->am_choking = true;
+	}
+	serve_freed(xf);
+	unlink_peer(&xf->peers, p);
+	xf->n_peers--;
+	p->xf = NULL;
+	p->n_reqs = 0;
+}
+
+struct peer *find_peer(struct xfer *xf, uint32_t uid)
+{
+	for (struct peer *p = xf->peers; p; p = p->next)
+		if (p->uid == uid && p->state == PEER_ACTIVE)
+			return p;
+	return NULL;
+}
+
+/* ----------------------------------------------------- BEP 11 PEX */
+
+static bool peer_listen_addr(const struct peer *p, struct wire_peer *out)
+{
+	uint16_t port = p->outgoing ? (p->addr.ss_family == AF_INET
+					       ? ntohs(((const struct sockaddr_in *)&p->addr)->sin_port)
+					       : ntohs(((const struct sockaddr_in6 *)&p->addr)->sin6_port))
+				    : p->listen_port;
+	if (!port)
+		return false;
+	memset(out, 0, sizeof *out);
+	out->port = port;
+	if (p->addr.ss_family == AF_INET) {
+		out->family = 4;
+		memcpy(out->addr, &((const struct sockaddr_in *)&p->addr)->sin_addr, 4);
+	} else {
+		out->family = 6;
+		memcpy(out->addr, &((const struct sockaddr_in6 *)&p->addr)->sin6_addr, 16);
+	}
+	if (p->crypt)
+		out->flags |= WIRE_PEX_F_ENCRYPTION;
+	if (p->has.bits && bitfield_all(&p->has))
+		out->flags |= WIRE_PEX_F_SEED;
+	out->flags |= WIRE_PEX_F_REACHABLE;
+	return true;
+}
+
+/* Tell each peer about the others we are connected to. */
+void send_pex(struct xfer *xf)
+{
+	static struct wire_pex pex; /* loop thread only; too large for the stack */
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	for (struct peer *to = xf->peers; to; to = to->next) {
+		if (to->state != PEER_ACTIVE || !to->ext.ut_pex)
+			continue;
+		memset(&pex, 0, sizeof pex);
+		for (struct peer *o = xf->peers; o && pex.n_added < 50; o = o->next)
+			if (o != to && o->state == PEER_ACTIVE && peer_listen_addr(o, &pex.added[pex.n_added]))
+				pex.n_added++;
+		if (pex.n_added == 0)
+			continue;
+		buf_reset(&b);
+		if (wire_pex_encode(&b, to->ext.ut_pex, &pex) == 0)
+			(void)peer_send(to, b.data, b.len, NULL, 0);
+	}
+	buf_destroy(&b);
+}
+
+void on_pex(struct peer *p, const uint8_t *payload, size_t len)
+{
+	static struct wire_pex pex;
+	struct xfer *xf = p->xf;
+	if (wire_pex_parse(&pex, payload, payload + len) != 0)
+		return;
+	for (size_t i = 0; i < pex.n_added; i++) {
+		const struct wire_peer *w = &pex.added[i];
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		socklen_t sl;
+		if (w->family == 4) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			s4->sin_family = AF_INET;
+			memcpy(&s4->sin_addr, w->addr, 4);
+			s4->sin_port = htons(w->port);
+			sl = sizeof *s4;
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			s6->sin6_family = AF_INET6;
+			memcpy(&s6->sin6_addr, w->addr, 16);
+			s6->sin6_port = htons(w->port);
+			sl = sizeof *s6;
+		}
+		struct known_peer *kp = known_add(xf, &ss, sl, "pex");
+		if (kp && (w->flags & WIRE_PEX_F_ENCRYPTION) == 0 &&
+		    xf->node->cfg.encryption == ENCRYPTION_PREFER)
+			kp->plain_only = false; /* try encrypted first anyway; it falls back */
+	}
+}

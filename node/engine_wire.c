@@ -1,0 +1,429 @@
+/* engine_wire.c: sending and the dispatch of incoming wire messages. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <sodium.h>
+#include "common/addr.h"
+#include "common/bytes.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "common/util.h"
+#include "node/engine-internal.h"
+#include "node/joincheck.h"
+#include "node/node.h"
+#include "node/ratelimit.h"
+#include "transfer/ratesplit.h"
+#include "node/swarm.h"
+#include "node/workers.h"
+#include "transfer/merkle.h"
+#include "transfer/metainfo.h"
+#include "transfer/layerfetch.h"
+#include "transfer/mdfetch.h"
+#include "transfer/picker.h"
+#include "transfer/storage.h"
+#include "transfer/transfer.h"
+#include "node/engine-parts.h"
+
+static void send_simple(struct peer *p, enum wire_msg_id id);
+static void adapt_window(struct peer *p, uint64_t latency_ms);
+static size_t request_target(const struct peer *p);
+static bool take_request(struct peer *p, uint32_t piece, uint32_t block, uint64_t *sent_ms);
+static int on_piece(struct peer *p, const struct wire_msg *m);
+static int on_request(struct peer *p, const struct wire_block *b);
+
+/* ------------------------------------------------------- sending */
+
+static void send_simple(struct peer *p, enum wire_msg_id id)
+{
+	uint8_t m[WIRE_SIMPLE_LEN];
+	wire_put_simple(m, id);
+	(void)peer_send(p, m, sizeof m, NULL, 0);
+}
+
+void set_choke(struct peer *p, bool choke)
+{
+	if (p->am_choking == choke)
+		return;
+	p->am_choking = choke;
+	if (p->xf) {
+		if (choke)
+			p->xf->n_unchoked--;
+		else
+			p->xf->n_unchoked++;
+	}
+	send_simple(p, choke ? WIRE_CHOKE : WIRE_UNCHOKE);
+	if (choke)
+		p->n_inq = 0; /* BEP 3: a choke discards its pending requests */
+}
+
+void update_interest(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	bool want = xf && xf->picker && !xf->layers_pending && p->has.bits &&
+		    picker_is_interesting(xf->picker, &p->has);
+	if (want != p->am_interested) {
+		p->am_interested = want;
+		send_simple(p, want ? WIRE_INTERESTED : WIRE_NOT_INTERESTED);
+	}
+}
+
+/* Abandon every request we have out to this peer. */
+void drop_requests(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	for (size_t i = 0; i < p->n_reqs; i++)
+		if (xf && xf->picker &&
+		    picker_abort_request(xf->picker, p->uid, p->reqs[i].piece, p->reqs[i].block) != 0)
+			log_debug("picker: stale request %u/%u", p->reqs[i].piece, p->reqs[i].block);
+	p->n_reqs = 0;
+}
+
+static void adapt_window(struct peer *p, uint64_t latency_ms)
+{
+	if (p->window < PEER_MIN_REQS)
+		p->window = PEER_MIN_REQS;
+	if (latency_ms < PEER_FAST_REPLY_MS && p->window < PEER_MAX_REQS)
+		p->window++;
+	else if (latency_ms > PEER_SLOW_REPLY_MS && p->window > PEER_MIN_REQS)
+		p->window = p->window / 2 > PEER_MIN_REQS ? p->window / 2 : PEER_MIN_REQS;
+}
+
+/* How many requests to keep in flight: about two seconds of this peer's
+ * rate in 16 KiB blocks, or the window of quick answers if larger, within
+ * [PEER_MIN_REQS, PEER_MAX_REQS] and the peer's own reqq. */
+static size_t request_target(const struct peer *p)
+{
+	size_t t = (size_t)(p->down_rate * 2.0 / XFER_BLOCK_SIZE);
+	if (t < p->window)
+		t = p->window;
+	if (t < PEER_MIN_REQS)
+		t = PEER_MIN_REQS;
+	if (t > PEER_MAX_REQS)
+		t = PEER_MAX_REQS;
+	if (p->ext.reqq && t > p->ext.reqq)
+		t = p->ext.reqq;
+	return t;
+}
+
+void request_more(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || xf->stopped || !xf->picker || xf->layers_pending || xf->disk_full ||
+	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING ||
+	    write_budget_full(xf))
+		return;
+	size_t target = request_target(p);
+	if (p->n_reqs >= target)
+		return;
+	if (!p->reqs) {
+		p->reqs = calloc(PEER_MAX_REQS, sizeof *p->reqs);
+		if (!p->reqs)
+			return;
+	}
+	struct picker_block blocks[PEER_MAX_REQS];
+	size_t n = 0;
+	struct picker_peer pp = { .id = p->uid, .has = &p->has };
+	if (picker_pick(xf->picker, &pp, target - p->n_reqs, blocks, PEER_MAX_REQS, &n,
+			&xf->eng->rng) != 0)
+		return;
+	uint64_t now = now_ms();
+	for (size_t i = 0; i < n; i++) {
+		if (picker_mark_requested(xf->picker, p->uid, blocks[i].piece, blocks[i].block) != 0)
+			continue;
+		struct wire_block b = { blocks[i].piece, blocks[i].block * XFER_BLOCK_SIZE, blocks[i].len };
+		uint8_t m[WIRE_BLOCK_MSG_LEN];
+		wire_put_block(m, WIRE_REQUEST, &b);
+		(void)peer_send(p, m, sizeof m, NULL, 0);
+		p->reqs[p->n_reqs++] = (struct peer_req){ blocks[i].piece, blocks[i].block, now };
+	}
+}
+
+/* Tell every peer about a newly verified piece. */
+void broadcast_have(struct xfer *xf, uint32_t piece)
+{
+	uint8_t m[WIRE_HAVE_LEN];
+	wire_put_have(m, piece);
+	for (struct peer *p = xf->peers; p; p = p->next) {
+		if (p->state != PEER_ACTIVE)
+			continue;
+		(void)peer_send(p, m, sizeof m, NULL, 0);
+		update_interest(p);
+	}
+}
+
+/* ------------------------------------------------------- messages */
+
+/* Find and remove our request for (piece, block); false if unrequested. */
+/* Forget our request for this block; true if there was one, its send time
+ * in *sent_ms when that is not NULL. */
+static bool take_request(struct peer *p, uint32_t piece, uint32_t block, uint64_t *sent_ms)
+{
+	for (size_t i = 0; i < p->n_reqs; i++) {
+		if (p->reqs[i].piece == piece && p->reqs[i].block == block) {
+			if (sent_ms)
+				*sent_ms = p->reqs[i].sent_ms;
+			p->reqs[i] = p->reqs[--p->n_reqs];
+			return true;
+		}
+	}
+	return false;
+}
+
+static int on_piece(struct peer *p, const struct wire_msg *m)
+{
+	struct xfer *xf = p->xf;
+	uint32_t piece = m->u.piece.index, begin = m->u.piece.begin;
+	size_t len = m->u.piece.len;
+	if (!xf->picker || begin % XFER_BLOCK_SIZE != 0)
+		return -EBADMSG;
+	uint32_t block = begin / XFER_BLOCK_SIZE;
+	uint64_t sent_ms;
+	if (!take_request(p, piece, block, &sent_ms))
+		return 0; /* unrequested, late or cancelled: ignored, and not counted */
+	p->last_block_ms = now_ms();
+	p->snubbed = false;
+	p->down_total += len;
+	p->down_tick += len;
+	xf->down_total += len;
+	xf->down_tick += len;
+	adapt_window(p, p->last_block_ms - sent_ms);
+	if (piece >= picker_num_pieces(xf->picker) || block >= picker_piece_blocks(xf->picker, piece))
+		return -EBADMSG;
+	uint32_t want = picker_piece_len(xf->picker, piece) - begin;
+	if (want > XFER_BLOCK_SIZE)
+		want = XFER_BLOCK_SIZE;
+	if (len != want)
+		return -EBADMSG;
+	if (picker_block_state(xf->picker, piece, block) != PICKER_BLOCK_REQUESTED) {
+		request_more(p);
+		return 0; /* another peer's copy won the race */
+	}
+	uint32_t cancel[PICKER_MAX_REQUESTERS];
+	size_t nc = 0;
+	if (picker_mark_writing(xf->picker, p->uid, piece, block, cancel, PICKER_MAX_REQUESTERS, &nc) != 0)
+		return 0;
+	for (size_t i = 0; i < nc; i++) {
+		struct peer *o = find_peer(xf, cancel[i]);
+		if (o && take_request(o, piece, block, NULL)) {
+			struct wire_block b = { piece, begin, (uint32_t)len };
+			uint8_t c[WIRE_BLOCK_MSG_LEN];
+			wire_put_block(c, WIRE_CANCEL, &b);
+			(void)peer_send(o, c, sizeof c, NULL, 0);
+		}
+	}
+	if (xf->n_wq == xf->cap_wq) {
+		size_t cap = xf->cap_wq ? xf->cap_wq * 2 : 256;
+		struct block **q = realloc(xf->wq, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		xf->wq = q;
+		xf->cap_wq = cap;
+	}
+	if (!xf->leaves)
+		xf->leaves = calloc(picker_num_pieces(xf->picker), sizeof *xf->leaves);
+	if (xf->leaves && !xf->leaves[piece])
+		xf->leaves[piece] = calloc(picker_piece_blocks(xf->picker, piece), 32);
+	struct block *b = malloc(sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	b->peer = p->uid;
+	b->piece = piece;
+	b->begin = begin;
+	b->len = (uint32_t)len;
+	b->avail = b->len;
+	b->rc = -ECANCELED;
+	memcpy(b->data, m->u.piece.data, len);
+	xf->wq[xf->n_wq++] = b;
+	xf->write_queued += b->len;
+	kick_writes(xf);
+	request_more(p);
+	return 0;
+}
+
+static int on_request(struct peer *p, const struct wire_block *b)
+{
+	struct xfer *xf = p->xf;
+	const struct swarm *sw = xf->sw;
+	if (!sw->meta || !xf->picker || b->index >= sw->meta->total_pieces)
+		return -EBADMSG; /* out of range: protocol violation */
+	uint32_t plen = picker_piece_len(xf->picker, b->index);
+	/* libtorrent models v2 with pad files up to each piece boundary and asks
+	 * for whole 16 KiB blocks that run past a file's end; such a block is
+	 * served as the file's bytes followed by zeros.  Past the piece length
+	 * itself is a protocol violation. */
+	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= plen ||
+	    (uint64_t)b->begin + b->length > sw->meta->piece_length)
+		return -EBADMSG;
+	if (p->am_choking || xf->node->cfg.no_upload || sw->state == SWARM_PAUSED ||
+	    !swarm_have_test(sw, b->index))
+		return 0; /* not served; BEP 3 lets us ignore it */
+	if (p->n_inq >= PEER_MAX_INQ)
+		return -ENOBUFS; /* request flood */
+	p->inq[p->n_inq++] = *b;
+	serve_requests(p);
+	return 0;
+}
+
+int engine_on_message(struct peer *p, const struct wire_msg *m)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || p->state != PEER_ACTIVE)
+		return -EPROTO;
+	const struct swarm *sw = xf->sw;
+	switch (m->type) {
+	case WIRE_KEEPALIVE:
+		p->chatter++;
+		return 0;
+	case WIRE_CHOKE:
+		p->peer_choking = true;
+		drop_requests(p);
+		return 0;
+	case WIRE_UNCHOKE:
+		p->peer_choking = false;
+		request_more(p);
+		return 0;
+	case WIRE_INTERESTED:
+		p->peer_interested = true;
+		if (p->am_choking && !xf->node->cfg.no_upload && sw->state != SWARM_PAUSED) {
+			/* A free upload slot is given at once rather than at the next round. */
+			unsigned unchoked = 0;
+			for (struct peer *o = xf->peers; o; o = o->next)
+				unchoked += o->state == PEER_ACTIVE && !o->am_choking;
+			if (unchoked < ENGINE_UPLOAD_SLOTS)
+				set_choke(p, false);
+			else
+				xf->rechoke = true;
+		}
+		return 0;
+	case WIRE_NOT_INTERESTED:
+		p->peer_interested = false;
+		xf->rechoke = true; /* its slot is free for someone else */
+		return 0;
+	case WIRE_HAVE:
+		if (!sw->meta || !xf->picker)
+			return 0;
+		if (m->u.have >= sw->meta->total_pieces)
+			return -EBADMSG;
+		if (!p->has.bits && peer_meta_ready(p) != 0)
+			return -ENOMEM;
+		if (picker_peer_have(xf->picker, &p->has, m->u.have) != 0)
+			return -EBADMSG;
+		update_interest(p);
+		request_more(p);
+		return 0;
+	case WIRE_BITFIELD:
+		if (!sw->meta || !xf->picker) {
+			if (m->u.bitfield.len > WIRE_MAX_BITFIELD)
+				return -EMSGSIZE;
+			free(p->early_bitfield);
+			p->early_bitfield = malloc(m->u.bitfield.len ? m->u.bitfield.len : 1);
+			if (!p->early_bitfield)
+				return -ENOMEM;
+			memcpy(p->early_bitfield, m->u.bitfield.bits, m->u.bitfield.len);
+			p->early_bitfield_len = m->u.bitfield.len;
+			return 0;
+		} else {
+			struct bitfield in;
+			int rc = bitfield_init(&in, sw->meta->total_pieces);
+			if (rc == 0)
+				rc = bitfield_from_wire(&in, m->u.bitfield.bits, m->u.bitfield.len);
+			if (rc == 0 && !p->has.bits)
+				rc = peer_meta_ready(p);
+			if (rc == 0)
+				rc = picker_peer_bitfield(xf->picker, &p->has, &in);
+			bitfield_destroy(&in);
+			if (rc)
+				return -EBADMSG;
+			update_interest(p);
+			request_more(p);
+			return 0;
+		}
+	case WIRE_REQUEST:
+		return on_request(p, &m->u.block);
+	case WIRE_CANCEL:
+		for (size_t i = 0; i < p->n_inq; i++) {
+			if (p->inq[i].index == m->u.block.index && p->inq[i].begin == m->u.block.begin) {
+				memmove(p->inq + i, p->inq + i + 1, (p->n_inq - i - 1) * sizeof *p->inq);
+				p->n_inq--;
+				break;
+			}
+		}
+		return 0;
+	case WIRE_PIECE:
+		return on_piece(p, m);
+	case WIRE_PORT:
+		return 0;
+	case WIRE_EXTENDED:
+		if (m->u.ext.id == WIRE_EXT_HANDSHAKE_ID) {
+			if (wire_ext_hs_parse(&p->ext, m->u.ext.payload, m->u.ext.payload + m->u.ext.len) != 0)
+				return -EBADMSG;
+			p->ext_ok = true;
+			p->listen_port = p->ext.port;
+			snprintf(p->client, sizeof p->client, "%s", p->ext.client);
+			if (metadata_announced(p) != 0)
+				return -ENOMEM;
+			if (xf->md_kick)
+				request_metadata_all(xf);
+			else
+				request_metadata(p);
+			/* Peer exchange: the newcomer hears about everyone now, and
+			 * everyone hears about the newcomer at the next tick (BEP 11
+			 * leaves the schedule to us; waiting 30 s for the first round
+			 * kept leechers from finding each other). */
+			xf->pex_due = true;
+			if (!p->outgoing && p->listen_port) {
+				struct sockaddr_storage ss = p->addr;
+				if (ss.ss_family == AF_INET)
+					((struct sockaddr_in *)&ss)->sin_port = htons(p->listen_port);
+				else
+					((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->listen_port);
+				struct known_peer *kp = known_add(xf, &ss, p->addr_len, "incoming");
+				if (kp) {
+					if (kp->banned)
+						return -EACCES;
+					kp->connected = true;
+					p->known = kp;
+				}
+			}
+			return 0;
+		}
+		if (m->u.ext.id == EXT_UT_METADATA) {
+			return on_metadata_msg(p, m->u.ext.payload, m->u.ext.len);
+		}
+		if (m->u.ext.id == EXT_UT_PEX) {
+			on_pex(p, m->u.ext.payload, m->u.ext.len);
+			return 0;
+		}
+		return 0;
+	case WIRE_HASH_REQUEST:
+		on_hash_request(p, &m->u.hash_req);
+		return 0;
+	case WIRE_HASHES:
+		on_hashes(p, m);
+		return 0;
+	case WIRE_HASH_REJECT:
+		/* Ask someone else at the next tick; only the peer asked may say so. */
+		if (xf->lf && p->uid == xf->layers_peer)
+			xf->layers_asked_ms = 0;
+		return 0;
+	default:
+		return 0;
+	}
+}
