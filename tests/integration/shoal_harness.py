@@ -280,6 +280,18 @@ def tree_digest(root):
     return out
 
 
+
+def sanitizer_build():
+    """True when the daemon is built with ASan or TSan, whose shadow memory
+    and quarantine make RSS figures meaningless."""
+    daemon = os.path.join(os.path.dirname(SHOAL), "shoal-daemon")
+    try:
+        out = subprocess.run(["ldd", daemon if os.path.exists(daemon) else SHOAL],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out or "libtsan" in out
+
 def wait_for(what, fn, timeout, interval=0.2):
     """Poll fn() until it returns something true; returns it, or the last
     (false) value after `timeout` seconds, saying so."""

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest  # noqa: E402
+from rawpeer import benc, msg  # noqa: E402
 
 SEED = int(os.environ.get("SHOAL_IT_SEED") or time.time())
 print("# random seed %d (SHOAL_IT_SEED=%d reproduces the content)" % (SEED, SEED))
@@ -48,20 +49,6 @@ def rbytes(n):
     return bytes(rng.getrandbits(8) for _ in range(n))
 
 
-def msg(mid, body=b""):
-    return struct.pack(">IB", 1 + len(body), mid) + body
-
-
-def benc(x):
-    if isinstance(x, int):
-        return b"i%de" % x
-    if isinstance(x, bytes):
-        return b"%d:%s" % (len(x), x)
-    if isinstance(x, str):
-        return benc(x.encode())
-    if isinstance(x, dict):
-        return b"d" + b"".join(benc(k) + benc(x[k]) for k in sorted(x)) + b"e"
-    raise TypeError(x)
 
 
 def rss_kib(pid):

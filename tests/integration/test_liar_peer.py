@@ -16,27 +16,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shoal_harness import (Checks, Daemon, TestDir, free_port, tree_digest,  # noqa: E402
                            wait_state, write_file)
+from rawpeer import benc_span, msg  # noqa: E402
 
 c = Checks("liar_peer")
 tmp = TestDir()
 
 
-def benc_span(b, i):
-    """End index of the bencoded value starting at b[i]."""
-    ch = b[i:i + 1]
-    if ch == b"i":
-        return b.index(b"e", i) + 1
-    if ch in (b"l", b"d"):
-        i += 1
-        while b[i:i + 1] != b"e":
-            i = benc_span(b, i)
-        return i + 1
-    colon = b.index(b":", i)
-    return colon + 1 + int(b[i:colon])
-
-
-def msg(i, body=b""):
-    return struct.pack(">IB", 1 + len(body), i) + body
 
 
 src = tmp.sub("content")
