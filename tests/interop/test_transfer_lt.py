@@ -152,7 +152,9 @@ peers_seen = []
 def record_peers(sw):
     if not peers_seen and sw["state"] in ("metadata", "downloading"):
         _, doc, _ = leech.request("GET", "/api/v1/swarms/%s/peers" % sw["id"])
-        peers_seen.extend((doc or {}).get("peers", []))
+        # Only a connection that got through its handshake: the first try
+        # may still be the encrypted hello libtorrent answers by closing.
+        peers_seen.extend(p for p in (doc or {}).get("peers", []) if p.get("state") == "active")
 
 
 try:
