@@ -24,6 +24,19 @@ def msg(mid, body=b""):
     return struct.pack(">IB", 1 + len(body), mid) + body
 
 
+def split_frames(buf):
+    """The whole length-prefixed messages at the start of `buf` (a
+    keep-alive is b""), and the bytes left over for the next read."""
+    out = []
+    while len(buf) >= 4:
+        n = struct.unpack(">I", buf[:4])[0]
+        if len(buf) < 4 + n:
+            break
+        out.append(buf[4:4 + n])
+        buf = buf[4 + n:]
+    return out, buf
+
+
 def benc(x):
     if isinstance(x, int):
         return b"i%de" % x
@@ -172,11 +185,8 @@ class RawPeer:
                         self.closed += 1
                     return
                 buf += d
-                while len(buf) >= 4:
-                    n = struct.unpack(">I", buf[:4])[0]
-                    if len(buf) < 4 + n:
-                        break
-                    m, buf = buf[4:4 + n], buf[4 + n:]
+                frames, buf = split_frames(buf)
+                for m in frames:
                     if not m:
                         continue
                     if m[0] == 20 and m[1] == 0 and b"ut_metadatai" in m:
@@ -286,11 +296,8 @@ class Dialer:
                 break
             self.bytes_in += len(d)
             self.buf += d
-            while len(self.buf) >= 4:
-                n = struct.unpack(">I", self.buf[:4])[0]
-                if len(self.buf) < 4 + n:
-                    break
-                m, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+            frames, self.buf = split_frames(self.buf)
+            for m in frames:
                 if not m:
                     continue
                 self.counts[m[0]] = self.counts.get(m[0], 0) + 1

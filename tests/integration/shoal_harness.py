@@ -281,16 +281,26 @@ def tree_digest(root):
 
 
 
-def sanitizer_build():
-    """True when the daemon is built with ASan or TSan, whose shadow memory
-    and quarantine make RSS figures meaningless."""
+def sanitizer_runtime():
+    """The ASan or TSan runtime the daemon links (which must come first in
+    LD_PRELOAD for a shim of ours to load beside it), or ''."""
     daemon = os.path.join(os.path.dirname(SHOAL), "shoal-daemon")
     try:
         out = subprocess.run(["ldd", daemon if os.path.exists(daemon) else SHOAL],
                              capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
-    return "libasan" in out or "libtsan" in out
+        return ""
+    for line in out.splitlines():
+        if ("libasan" in line or "libtsan" in line) and "=>" in line:
+            return line.split("=>")[1].split("(")[0].strip()
+    return ""
+
+
+def sanitizer_build():
+    """True when the daemon is built with ASan or TSan, whose shadow memory
+    and quarantine make RSS figures meaningless."""
+    return bool(sanitizer_runtime())
+
 
 def wait_for(what, fn, timeout, interval=0.2):
     """Poll fn() until it returns something true; returns it, or the last

@@ -30,12 +30,12 @@ Bounded to about a minute and a half; daemons stopped by PID; temp dir removed.
 """
 import os
 import sqlite3
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import SHOAL, Checks, Daemon, TestDir, write_file, wait_for  # noqa: E402
+from shoal_harness import (SHOAL, Checks, Daemon, TestDir, sanitizer_runtime,  # noqa: E402
+                           wait_for, write_file)
 
 BUILD = os.path.dirname(os.path.abspath(SHOAL))
 FAULTFS = os.path.join(BUILD, "tests", "fault", "faultfs.so")
@@ -47,19 +47,6 @@ if not os.path.exists(FAULTFS):
     print("# %s missing: build it with `make tests/fault/faultfs.so`" % FAULTFS)
     c.check(False, "the fault-injection shim is built")
     c.done()
-
-
-def sanitizer_runtime():
-    """The sanitizer runtime the daemon links, which must come first in
-    LD_PRELOAD, or ''."""
-    try:
-        out = subprocess.run(["ldd", SHOAL], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    for line in out.splitlines():
-        if ("libasan" in line or "libtsan" in line) and "=>" in line:
-            return line.split("=>")[1].split("(")[0].strip()
-    return ""
 
 
 RUNTIME = sanitizer_runtime()

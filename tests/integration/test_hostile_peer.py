@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shoal_harness import Checks, Daemon, TestDir, write_file, tree_digest  # noqa: E402
-from rawpeer import benc, msg  # noqa: E402
+from rawpeer import benc, msg, split_frames  # noqa: E402
 
 SEED = int(os.environ.get("SHOAL_IT_SEED") or time.time())
 print("# random seed %d (SHOAL_IT_SEED=%d reproduces the content)" % (SEED, SEED))
@@ -88,12 +88,9 @@ class Conn:
         if not self.got_hs and len(self.buf) >= 68:
             self.got_hs = True
             self.buf = self.buf[68:]
-        while self.got_hs and len(self.buf) >= 4:
-            n = struct.unpack(">I", self.buf[:4])[0]
-            if len(self.buf) < 4 + n:
-                break
-            self.msgs.append((self.buf[4], self.buf[5:4 + n]) if n else (-1, b""))
-            self.buf = self.buf[4 + n:]
+        if self.got_hs:
+            frames, self.buf = split_frames(self.buf)
+            self.msgs.extend((m[0], m[1:]) if m else (-1, b"") for m in frames)
 
     def pump(self, timeout):
         """Read for up to `timeout` s; True once the peer closed or reset."""

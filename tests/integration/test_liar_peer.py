@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shoal_harness import (Checks, Daemon, TestDir, free_port, tree_digest,  # noqa: E402
                            wait_state, write_file)
-from rawpeer import benc_span, msg  # noqa: E402
+from rawpeer import benc_span, msg, split_frames  # noqa: E402
 
 c = Checks("liar_peer")
 tmp = TestDir()
@@ -73,11 +73,8 @@ def serve(conn):
             if not data:
                 return
             buf += data
-            while len(buf) >= 4:
-                n = struct.unpack(">I", buf[:4])[0]
-                if len(buf) < 4 + n:
-                    break
-                m, buf = buf[4:4 + n], buf[4 + n:]
+            frames, buf = split_frames(buf)
+            for m in frames:
                 if not m:
                     continue
                 if m[0] == 20 and m[1] == 0 and b"ut_metadatai" in m:

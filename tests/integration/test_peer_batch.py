@@ -16,12 +16,12 @@ peer from 127.0.0.2 sends one ut_pex message with 50 addresses
 import os
 import socket
 import struct
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import SHOAL, Checks, Daemon, TestDir, wait_for, wait_state, write_file  # noqa: E402
+from shoal_harness import (SHOAL, Checks, Daemon, TestDir, sanitizer_runtime,  # noqa: E402
+                           wait_for, wait_state, write_file)
 from rawpeer import Dialer, benc  # noqa: E402
 
 BUILD = os.path.dirname(os.path.abspath(SHOAL))
@@ -33,17 +33,6 @@ if not os.path.exists(FAULTFS):
     print("# %s missing: build it with `make tests/fault/faultfs.so`" % FAULTFS)
     c.check(False, "the fault-injection shim is built")
     c.done()
-
-
-def sanitizer_runtime():
-    try:
-        out = subprocess.run(["ldd", SHOAL], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    for line in out.splitlines():
-        if ("libasan" in line or "libtsan" in line) and "=>" in line:
-            return line.split("=>")[1].split("(")[0].strip()
-    return ""
 
 
 src = tmp.sub("content")
