@@ -41,7 +41,6 @@
 #include "transfer/transfer.h"
 #include "node/engine-parts.h"
 
-static bool bit_test(const uint8_t *bm, uint32_t i);
 static size_t bitmap_bytes(const struct swarm *sw);
 static uint8_t *durable_bitmap(const struct xfer *xf);
 static int on_durable(struct xfer *xf);
@@ -62,11 +61,6 @@ static void done_sync(void *arg);
  * Both bitmaps are allocated with the picker, so noting or re-queueing a
  * piece never allocates and never drops one.  The threading contract is in
  * engine-internal.h. */
-
-static bool bit_test(const uint8_t *bm, uint32_t i)
-{
-	return (bm[i >> 3] & (0x80 >> (i & 7))) != 0;
-}
 
 static size_t bitmap_bytes(const struct swarm *sw)
 {
@@ -169,7 +163,7 @@ static void work_sync(void *arg)
 	for (size_t b = 0; b < j->nbytes; b++) {
 		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
 			uint32_t p = (uint32_t)(b * 8 + k);
-			if (!bit_test(j->pieces, p))
+			if (!bit_get(j->pieces, p))
 				continue;
 			size_t fi = storage_piece_file(xf->storage, p);
 			if (fi >= nf || bad[fi])
@@ -218,13 +212,13 @@ static void work_sync(void *arg)
 	for (size_t b = 0; b < j->nbytes; b++) {
 		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
 			uint32_t p = (uint32_t)(b * 8 + k);
-			if (!bit_test(j->pieces, p))
+			if (!bit_get(j->pieces, p))
 				continue;
 			size_t fi = storage_piece_file(xf->storage, p);
 			if (fi < nf && bad[fi])
 				storage_sync_failed(xf->storage, p);
 			else
-				j->pieces[b] &= (uint8_t)~(0x80 >> k);
+				bit_clear(j->pieces, p);
 		}
 	}
 	pthread_mutex_unlock(&xf->io_lock);
@@ -249,18 +243,18 @@ static size_t unverify_files(struct xfer *xf, const uint8_t *lost, const uint8_t
 	struct swarm *sw = xf->sw;
 	size_t dropped = 0;
 	for (uint32_t p = 0; sw->meta && p < sw->meta->total_pieces; p++) {
-		bool pending = (lost && bit_test(lost, p)) || bit_test(xf->unsynced, p) ||
-			       bit_test(xf->syncing, p);
+		bool pending = (lost && bit_get(lost, p)) || bit_get(xf->unsynced, p) ||
+			       bit_get(xf->syncing, p);
 		if (!pending)
 			continue;
 		size_t fi = piece_file_index(xf, p);
 		if (fi >= nfiles || !failed[fi])
 			continue;
-		if (bit_test(xf->unsynced, p)) {
-			xf->unsynced[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		if (bit_get(xf->unsynced, p)) {
+			bit_clear(xf->unsynced, p);
 			xf->n_unsynced--;
 		}
-		xf->syncing[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		bit_clear(xf->syncing, p);
 		if (swarm_have_test(sw, p)) {
 			swarm_have_clear(sw, p);
 			dropped++;
@@ -295,16 +289,16 @@ static void done_sync(void *arg)
 	for (size_t b = 0; b < j->nbytes; b++) {
 		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
 			uint32_t p = (uint32_t)(b * 8 + k);
-			if (!bit_test(j->pieces, p) || !bit_test(xf->syncing, p))
+			if (!bit_get(j->pieces, p) || !bit_get(xf->syncing, p))
 				continue;
 			size_t fi = piece_file_index(xf, p);
 			if (fi < j->nfiles && j->failed[fi])
 				continue; /* unverify_files below */
-			if (!bit_test(xf->unsynced, p)) {
-				xf->unsynced[b] |= (uint8_t)(0x80 >> k);
+			if (!bit_get(xf->unsynced, p)) {
+				bit_set(xf->unsynced, p);
 				xf->n_unsynced++;
 			}
-			xf->syncing[b] &= (uint8_t)~(0x80 >> k);
+			bit_clear(xf->syncing, p);
 			requeued++;
 		}
 	}
@@ -391,10 +385,10 @@ void flush_have_now(struct xfer *xf)
 		size_t fi = storage_piece_file(xf->storage, p);
 		if (fi >= nf)
 			continue;
-		if (bit_test(xf->syncing, p) && st_f[fi] < 2) {
+		if (bit_get(xf->syncing, p) && st_f[fi] < 2) {
 			storage_sync_failed(xf->storage, p); /* its fdatasync may not be done */
 			st_f[fi] = 2;
-		} else if (bit_test(xf->unsynced, p) && st_f[fi] == 0) {
+		} else if (bit_get(xf->unsynced, p) && st_f[fi] == 0) {
 			st_f[fi] = 1;
 		}
 	}
@@ -420,11 +414,11 @@ void flush_have_now(struct xfer *xf)
 		size_t fi = storage_piece_file(xf->storage, p);
 		if (fi < nf && st_f[fi])
 			continue;
-		if (bit_test(xf->unsynced, p)) {
-			xf->unsynced[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		if (bit_get(xf->unsynced, p)) {
+			bit_clear(xf->unsynced, p);
 			xf->n_unsynced--;
 		}
-		xf->syncing[p >> 3] &= (uint8_t)~(0x80 >> (p & 7));
+		bit_clear(xf->syncing, p);
 	}
 	if (!ok)
 		log_error("swarm %" PRId64 ": some verified pieces could not be made durable at "
@@ -449,9 +443,9 @@ void flush_have_now(struct xfer *xf)
  * Never allocates: the bitmap was sized with the picker. */
 void note_unsynced(struct xfer *xf, uint32_t piece)
 {
-	if (bit_test(xf->unsynced, piece))
+	if (bit_get(xf->unsynced, piece))
 		return;
-	xf->unsynced[piece >> 3] |= (uint8_t)(0x80 >> (piece & 7));
+	bit_set(xf->unsynced, piece);
 	xf->n_unsynced++;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/sha256.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
@@ -279,9 +280,8 @@ uint32_t join_check_mark_have(const struct join_check *jc, uint8_t *have)
 			continue;
 		const struct metainfo_file *mf = &jc->mi->files[f];
 		for (uint32_t i = mf->first_piece; i < mf->first_piece + mf->piece_count; i++) {
-			uint8_t bit = (uint8_t)(0x80 >> (i & 7));
-			if (!(have[i >> 3] & bit)) {
-				have[i >> 3] |= bit;
+			if (!bit_get(have, i)) {
+				bit_set(have, i);
 				n++;
 			}
 		}
