@@ -35,6 +35,11 @@ struct ratelimit {
  * overflow 64 bits. */
 #define RATE_CEILING ((uint64_t)1 << 40)
 
+static uint64_t clamp_rate(uint64_t rate)
+{
+	return rate > RATE_CEILING ? RATE_CEILING : rate;
+}
+
 static uint64_t mono_us(void)
 {
 	struct timespec ts;
@@ -113,8 +118,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void dir_start(struct ratelimit *rl, struct rl_dir *d, bool up, uint64_t rate)
 {
-	if (rate > RATE_CEILING)
-		rate = RATE_CEILING;
+	rate = clamp_rate(rate);
 	d->rate = rate;
 	d->period_ms = ratelimit_period_ms(rate);
 	d->last_us = mono_us();
@@ -180,10 +184,8 @@ struct ratelimit *ratelimit_new(struct event_base *base, uint64_t up, uint64_t d
 
 int ratelimit_set(struct ratelimit *rl, uint64_t up, uint64_t down)
 {
-	if (up > RATE_CEILING)
-		up = RATE_CEILING;
-	if (down > RATE_CEILING)
-		down = RATE_CEILING;
+	up = clamp_rate(up);
+	down = clamp_rate(down);
 	if (up == rl->up.rate && down == rl->down.rate)
 		return 0;
 	apply(rl, up, down);
@@ -220,10 +222,8 @@ static void conn_dir(uint64_t rate, unsigned ms, size_t *refill_out, size_t *bur
 
 struct ev_token_bucket_cfg *ratelimit_conn_cfg(uint64_t up, uint64_t down)
 {
-	if (up > RATE_CEILING)
-		up = RATE_CEILING;
-	if (down > RATE_CEILING)
-		down = RATE_CEILING;
+	up = clamp_rate(up);
+	down = clamp_rate(down);
 	unsigned tu = ratelimit_period_ms(up), td = ratelimit_period_ms(down);
 	unsigned ms = tu < td ? tu : td;
 	size_t rr, rb, wr, wb;
