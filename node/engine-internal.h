@@ -12,13 +12,14 @@
  *                    used only under io_lock (the loop takes io_lock too,
  *                    in flush_have_now).
  *   xf->sw->meta     read by work_verify; immutable while jobs run.
- *   xf->leaves       the array: allocated on the loop as the first block is
- *                    queued (before any write job),
- *                    freed with the xfer.  leaves[p]: allocated on the loop
- *                    when piece p's first block is queued, written by the
- *                    write jobs of p's blocks (each its own 32 bytes), read
- *                    by p's verify job, freed on the loop in piece_checked,
- *                    after every write and the verify of p came back.
+ *   xf->io_gen       written on the loop under io_lock (rebuild_picker),
+ *                    read by work_write under io_lock.
+ *   xf->leaves       the loop's own: no worker reads it.  A write job hashes
+ *                    each block into the block's own `leaf`, and done_write
+ *                    copies it into leaves[p]; kick_verify moves leaves[p]
+ *                    into the verify job, which owns and frees it.  So a job
+ *                    of an older picker never shares a buffer with the piece
+ *                    fetched again.
  *   job structs      (io_batch, verify_batch, sync_job): allocated on the
  *                    loop, handed to one worker by workers_submit, owned by
  *                    the job until its done_* callback frees it on the loop.
@@ -232,6 +233,12 @@ struct xfer {
 	 * under an older picker comes back to one that no longer knows its
 	 * blocks, and its result is dropped (the blocks are fetched again). */
 	unsigned picker_gen;
+	/* picker_gen as the workers see it: set under io_lock by every
+	 * rebuild, read under io_lock by work_write, which writes nothing for
+	 * an older picker.  Dropping the result on the loop is not enough: a
+	 * block written after the rebuild could land on the piece fetched
+	 * again, after it was verified and recorded. */
+	unsigned io_gen;
 	/* Disk work waiting for a worker (see engine_io.c). */
 	struct block **wq;                   /* received blocks to write */
 	size_t n_wq, cap_wq;

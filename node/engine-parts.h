@@ -61,6 +61,7 @@ struct block {
 	uint32_t piece, begin, len;
 	uint32_t avail;       /* reads: bytes of file data; the rest of len is padding */
 	int rc;
+	uint8_t leaf[32];     /* writes: the block's SHA-256, hashed by the write job */
 	uint8_t hdr[WIRE_PIECE_HDR_LEN]; /* reads: the PIECE header, right before data, */
 	uint8_t data[XFER_BLOCK_SIZE];   /* so the message is sent from one buffer */
 };
@@ -68,6 +69,7 @@ struct block {
 struct io_batch {
 	struct xfer *xf;
 	unsigned gen;         /* writes: xf->picker_gen when submitted */
+	bool hash;            /* writes: hash each block into its leaf (v2) */
 	uint32_t peer;        /* reads: the peer they are for */
 	size_t n;
 	struct block *b[IO_BATCH];
@@ -78,6 +80,7 @@ struct verify_batch {
 	unsigned gen;         /* xf->picker_gen when submitted */
 	size_t n;
 	uint32_t piece[VERIFY_BATCH];
+	uint8_t *leaves[VERIFY_BATCH]; /* owned: xf->leaves[piece] moved in, or NULL */
 	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
 };
 

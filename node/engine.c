@@ -486,6 +486,9 @@ int rebuild_picker(struct xfer *xf)
 	/* Work queued for the old picker is dropped; jobs in flight for it
 	 * come back with an old picker_gen and are ignored. */
 	xf->picker_gen++;
+	pthread_mutex_lock(&xf->io_lock);
+	xf->io_gen = xf->picker_gen;
+	pthread_mutex_unlock(&xf->io_lock);
 	drop_write_queue(xf);
 	xf->n_vq = 0;
 	return 0;

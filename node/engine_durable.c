@@ -235,8 +235,12 @@ static size_t piece_file_index(const struct xfer *xf, uint32_t piece)
  * recorded may be gone from the disk whatever a later sync says.  Every
  * verified piece of them that is not recorded (pending in `lost`, waiting
  * in xf->unsynced or xf->syncing) is un-verified, and the picker rebuilt so
- * they and every piece in progress there are downloaded again.  Returns the
- * number of pieces dropped. */
+ * they and every piece in progress there are downloaded again.  The picker
+ * is rebuilt even when no verified piece was dropped: a piece whose block
+ * was written before the failure may still be in its write or verify job,
+ * and only a rebuild makes the loop ignore that job's verdict (the file's
+ * next sync would find nothing dirty and "make durable" data that is
+ * gone).  Returns the number of pieces dropped. */
 static size_t unverify_files(struct xfer *xf, const uint8_t *lost, const uint8_t *failed,
 			     size_t nfiles)
 {
@@ -260,7 +264,7 @@ static size_t unverify_files(struct xfer *xf, const uint8_t *lost, const uint8_t
 			dropped++;
 		}
 	}
-	if (!dropped || !xf->picker)
+	if (!xf->picker)
 		return dropped;
 	if (!xf->stopped) {
 		/* Peers were told we have them: reconnect (as after a check). */

@@ -50,8 +50,8 @@ static void done_write(void *arg);
 static int submit_write(struct xfer *xf);
 static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
 					      uint32_t *local_out);
-static int verify_one(struct xfer *xf, uint32_t piece, struct sha256_ctx *ctx, uint8_t *buf,
-		      size_t buf_len);
+static int verify_one(struct xfer *xf, uint32_t piece, const uint8_t *leaves,
+		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len);
 static void work_verify(void *arg);
 static void swarm_completed(struct xfer *xf);
 static void piece_checked(struct xfer *xf, uint32_t piece, int rc);
@@ -199,22 +199,25 @@ static void enter_disk_full(struct xfer *xf, int rc)
 
 /* Write the batch, and hash each block (a BEP 52 leaf) while it is in
  * memory, so a complete piece is verified from its leaves without reading
- * it back.  The leaf buffers were allocated on the loop before queueing. */
+ * it back.  A batch of an older picker writes nothing (xf->io_gen). */
 static void work_write(void *arg)
 {
 	struct io_batch *j = arg;
-	struct sha256_ctx *ctx = sha256_new();
 	pthread_mutex_lock(&j->xf->io_lock);
+	bool current = j->gen == j->xf->io_gen;
 	for (size_t i = 0; i < j->n; i++)
-		j->b[i]->rc = storage_write(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
-					    j->b[i]->data, j->b[i]->len);
+		j->b[i]->rc = !current ? -ECANCELED
+				       : storage_write(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
+						       j->b[i]->data, j->b[i]->len);
 	pthread_mutex_unlock(&j->xf->io_lock);
-	for (size_t i = 0; ctx && i < j->n; i++) {
-		struct block *b = j->b[i];
-		uint8_t *leaves = j->xf->leaves ? j->xf->leaves[b->piece] : NULL;
-		if (b->rc == 0 && leaves)
-			sha256_once(ctx, b->data, b->len, leaves + 32 * (size_t)(b->begin / XFER_BLOCK_SIZE));
-	}
+	struct sha256_ctx *ctx = current && j->hash ? sha256_new() : NULL;
+	for (size_t i = 0; ctx && i < j->n; i++)
+		if (j->b[i]->rc == 0)
+			sha256_once(ctx, j->b[i]->data, j->b[i]->len, j->b[i]->leaf);
+	if (j->hash && current && !ctx)
+		for (size_t i = 0; i < j->n; i++)
+			if (j->b[i]->rc == 0)
+				j->b[i]->rc = -ENOMEM; /* unhashed: fetched again, not trusted */
 	sha256_free(ctx);
 }
 
@@ -261,8 +264,12 @@ static void done_write(void *arg)
 				} else {
 					enter_disk_full(xf, b->rc);
 				}
-			} else if (picker_mark_finished(xf->picker, b->piece, block) == 1) {
-				queue_verify(xf, b->piece);
+			} else {
+				uint8_t *leaves = xf->leaves ? xf->leaves[b->piece] : NULL;
+				if (leaves)
+					memcpy(leaves + 32 * (size_t)block, b->leaf, 32);
+				if (picker_mark_finished(xf->picker, b->piece, block) == 1)
+					queue_verify(xf, b->piece);
 			}
 		}
 		free(b);
@@ -298,6 +305,7 @@ static int submit_write(struct xfer *xf)
 		return -ENOMEM;
 	j->xf = xf;
 	j->gen = xf->picker_gen;
+	j->hash = xf->leaves != NULL;
 	j->n = xf->n_wq < IO_BATCH ? xf->n_wq : IO_BATCH;
 	memcpy(j->b, xf->wq, j->n * sizeof *j->b);
 	memmove(xf->wq, xf->wq + j->n, (xf->n_wq - j->n) * sizeof *xf->wq);
@@ -355,8 +363,8 @@ static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_
 
 /* Hash one piece from disk against its piece layer.  The storage lock is
  * held only while reading, so writes go on while we hash. */
-static int verify_one(struct xfer *xf, uint32_t piece, struct sha256_ctx *ctx, uint8_t *buf,
-		      size_t buf_len)
+static int verify_one(struct xfer *xf, uint32_t piece, const uint8_t *leaves,
+		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len)
 {
 	const struct metainfo *mi = xf->sw->meta;
 	uint32_t local;
@@ -365,7 +373,6 @@ static int verify_one(struct xfer *xf, uint32_t piece, struct sha256_ctx *ctx, u
 		return -EINVAL;
 	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
 	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
-	const uint8_t *leaves = xf->leaves ? xf->leaves[piece] : NULL;
 	if (leaves && width * 32 <= buf_len) {
 		/* The subtree from the leaves hashed at write time; missing leaves
 		 * past the data are 32 zero bytes (BEP 52). */
@@ -402,7 +409,8 @@ static void work_verify(void *arg)
 	struct sha256_ctx *ctx = sha256_new();
 	uint8_t *buf = malloc(256 * 1024);
 	for (size_t i = 0; i < j->n; i++)
-		j->rc[i] = (!ctx || !buf) ? -ENOMEM : verify_one(j->xf, j->piece[i], ctx, buf, 256 * 1024);
+		j->rc[i] = (!ctx || !buf) ? -ENOMEM : verify_one(j->xf, j->piece[i], j->leaves[i], ctx, buf,
+								  256 * 1024);
 	sha256_free(ctx);
 	free(buf);
 }
@@ -506,9 +514,11 @@ static void done_verify(void *arg)
 	struct verify_batch *j = arg;
 	struct xfer *xf = j->xf;
 	xf->verify_inflight--;
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->leaves[i]);
 		if (!xf->stopped && xf->picker && j->gen == xf->picker_gen && j->rc[i] != -ECANCELED)
 			piece_checked(xf, j->piece[i], j->rc[i]);
+	}
 	free(j);
 	if (!xf->stopped)
 		kick_verify(xf);
@@ -527,9 +537,16 @@ static void kick_verify(struct xfer *xf)
 		memcpy(j->piece, xf->vq, j->n * sizeof *j->piece);
 		memmove(xf->vq, xf->vq + j->n, (xf->n_vq - j->n) * sizeof *xf->vq);
 		xf->n_vq -= j->n;
-		for (size_t i = 0; i < j->n; i++)
+		for (size_t i = 0; i < j->n; i++) {
 			j->rc[i] = -ECANCELED;
+			/* The job owns the piece's leaves from here (see the contract). */
+			j->leaves[i] = xf->leaves ? xf->leaves[j->piece[i]] : NULL;
+			if (xf->leaves)
+				xf->leaves[j->piece[i]] = NULL;
+		}
 		if (workers_submit(xf->node->workers, work_verify, done_verify, j) != 0) {
+			for (size_t i = 0; i < j->n; i++)
+				free(j->leaves[i]);
 			free(j);
 			return;
 		}

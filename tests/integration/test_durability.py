@@ -87,6 +87,9 @@ class Fault:
         ("F seq0") loses them for good (Linux drops the dirty pages and
         reports the error once).  A later write to a range replaces what
         was there, durable or lost."""
+        if os.path.exists(self.journal + ".broken"):
+            with open(self.journal + ".broken") as f:
+                c.check(False, "the fault shim's journal is whole", "(%s)" % f.read().strip())
         pending = {}  # path -> [(seq, off, len)] not yet durable
         ranges = {}   # path -> [(off, len, lost)] in write order
         with open(self.journal) as f:
