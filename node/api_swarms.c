@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include <jansson.h>
 
@@ -16,11 +17,9 @@
 #include "common/util.h"
 #include "node/api-internal.h"
 #include "node/engine.h"
-#include "node/joincheck.h"
 #include "node/node.h"
-#include "node/share.h"
 #include "node/swarm.h"
-#include "node/workers.h"
+#include "node/swarms.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
 
@@ -64,35 +63,19 @@ static void share_dir(struct api_req *r, const char *path)
 				"the directory name is not valid UTF-8 or not allowed in a torrent");
 		return;
 	}
-	struct swarm *sw = swarm_find_by_root(r->node, SWARM_ROLE_SHARE, root);
-	if (sw && !sw->remove_pending && sw->state != SWARM_ERROR) {
-		/* Same directory again: same swarm; re-check only what changed. */
-		if (!sw->job && sw->meta) {
-			int rc = share_verify_start(r->node, sw, false);
-			if (rc)
-				log_warn("swarm %" PRId64 ": cannot start a check: %s", sw->id,
-					 strerror(-rc));
-		}
-		api_reply(r, 200, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
-					    "existing", 1));
-		return;
-	}
-	if (sw && sw->state == SWARM_ERROR && !sw->in_db && !sw->job)
-		swarm_free(r->node, sw); /* a failed earlier attempt: try afresh */
-	sw = swarm_new(r->node, 0, SWARM_ROLE_SHARE, name, root);
-	if (!sw) {
+	struct swarm *sw = NULL;
+	int rc = swarms_share(r->node, root, name, &sw);
+	if (rc == -ENOMEM) {
 		api_reply_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	int rc = share_start(r->node, sw);
-	if (rc) {
-		swarm_free(r->node, sw);
+	if (rc < 0) {
 		api_reply_error(r, 503, "busy", "cannot start hashing: %s", strerror(-rc));
 		return;
 	}
-	log_info("swarm %" PRId64 ": hashing %s", sw->id, root);
-	api_reply(r, 202, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
-				    "existing", 0));
+	api_reply(r, rc == 1 ? 200 : 202,
+		  json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false), "existing",
+			    rc == 1));
 }
 
 /* Read a .torrent file (absolute path) into a parsed metainfo. */
@@ -117,31 +100,44 @@ static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi
 	return 0;
 }
 
-/* Add the "peers" list of a join request; returns false after replying. */
-static bool add_peers(struct api_req *r, struct swarm *sw, const struct magnet *mg)
+/* Read the "peers" list of a join request and the magnet's x.pe peers
+ * into `out` (at most JOIN_MAX_PEERS); returns false after replying. */
+#define JOIN_MAX_PEERS 64
+static bool read_peers(struct api_req *r, const struct magnet *mg, struct swarms_peer *out,
+		       size_t *n_out)
 {
 	json_t *peers = json_object_get(r->body, "peers"), *v;
-	size_t i;
+	size_t i, n = 0;
 	if (peers && !json_is_array(peers)) {
 		api_reply_error(r, 400, "bad_request", "\"peers\" must be a list of \"HOST:PORT\"");
 		return false;
 	}
+	if (json_array_size(peers) > JOIN_MAX_PEERS) {
+		api_reply_error(r, 400, "bad_request", "at most %d \"peers\" in one join",
+				JOIN_MAX_PEERS);
+		return false;
+	}
 	json_array_foreach(peers, i, v) {
-		char host[256];
-		uint16_t port;
+		struct swarms_peer *p = &out[n];
+		unsigned char a[16];
 		if (!json_is_string(v) ||
-		    parse_hostport(json_string_value(v), host, sizeof host, &port) != 0 ||
-		    engine_add_peer(r->node->engine, sw, host, port, "user") == -EINVAL) {
+		    parse_hostport(json_string_value(v), p->host, sizeof p->host, &p->port) != 0 ||
+		    (inet_pton(AF_INET, p->host, a) != 1 && inet_pton(AF_INET6, p->host, a) != 1)) {
 			api_reply_error(r, 400, "bad_request",
 					"bad peer %s: expected a numeric HOST:PORT ([v6]:PORT)",
 					json_is_string(v) ? json_string_value(v) : "(not a string)");
 			return false;
 		}
+		p->source = "user";
+		n++;
 	}
-	for (size_t k = 0; mg && k < mg->peer_count; k++)
-		if (engine_add_peer(r->node->engine, sw, mg->peers[k].host, mg->peers[k].port,
-				    "magnet") != 0)
-			log_debug("magnet peer %s not usable", mg->peers[k].host);
+	for (size_t k = 0; mg && k < mg->peer_count && n < JOIN_MAX_PEERS; k++) {
+		snprintf(out[n].host, sizeof out[n].host, "%s", mg->peers[k].host);
+		out[n].port = mg->peers[k].port;
+		out[n].source = "magnet";
+		n++;
+	}
+	*n_out = n;
 	return true;
 }
 
@@ -210,36 +206,35 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 	return true;
 }
 
-/* A .torrent join whose target already holds files of the right sizes:
- * they are hashed on a worker and the HTTP reply waits for the verdict. */
-struct join_hash_job {
-	struct api_req r;       /* a copy; body is ours (a reference) */
-	struct metainfo *mi;    /* owned until handed to the swarm */
-	struct join_check *jc;  /* owned */
-	char dir[PATH_MAX];
-};
-
-static void join_finish(struct api_req *r, const char *dir, struct metainfo *mi,
-			const struct magnet *mg, struct join_check *jc);
-
-static void work_join_hash(void *arg)
+/* The reply to a join, sent when the mediator is done (maybe later, after
+ * the existing files were hashed: evhttp keeps the request until then). */
+static void join_replied(void *ctx, int rc, struct swarm *sw, const char *msg)
 {
-	struct join_hash_job *j = arg;
-	join_check_hash(j->jc);
-}
-
-static void done_join_hash(void *arg)
-{
-	struct join_hash_job *j = arg;
-	if (j->r.node->api) { /* else the daemon is stopping: nobody to answer */
-		join_finish(&j->r, j->dir, j->mi, NULL, j->jc);
-	} else {
-		metainfo_destroy(j->mi);
-		free(j->mi);
+	struct api_req *r = ctx;
+	switch (rc) {
+	case 0:
+	case 1:
+		api_reply(r, rc == 1 ? 200 : 202,
+			  json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
+				    "existing", rc == 1));
+		break;
+	case -ECANCELED:
+		break; /* the daemon is stopping: nobody to answer */
+	case -EEXIST:
+		api_reply_error(r, 409, "path_conflict", "%s", msg);
+		break;
+	case -EIO:
+		api_reply_error(r, 500, "database", "%s", msg);
+		break;
+	case -EBUSY:
+		api_reply_error(r, 503, "busy", "%s", msg);
+		break;
+	default:
+		api_reply_error(r, 500, "internal", "%s", msg ? msg : strerror(-rc));
+		break;
 	}
-	join_check_free(j->jc);
-	json_decref(j->r.body);
-	free(j);
+	json_decref(r->body);
+	free(r);
 }
 
 /* {"link": magnet or /abs/file.torrent, "into": "/abs/dir", "peers": [...],
@@ -255,7 +250,6 @@ static void join_link(struct api_req *r, const char *link)
 		api_reply_error(r, 400, "bad_request", "\"overwrite\" must be true or false");
 		return;
 	}
-	char dir[PATH_MAX];
 	if (is_magnet) {
 		int rc = magnet_parse(&mg, (const uint8_t *)link, (const uint8_t *)link + strlen(link));
 		if (rc) {
@@ -263,114 +257,37 @@ static void join_link(struct api_req *r, const char *link)
 					magnet_strerror(rc));
 			return;
 		}
-		if (join_dir(r, dir))
-			join_finish(r, dir, NULL, &mg, NULL);
-		return;
-	}
-	if (link[0] != '/') {
+	} else if (link[0] != '/') {
 		api_reply_error(r, 400, "bad_link",
 				"a .torrent must be given by its absolute path (got '%s')", link);
 		return;
 	}
-	mi = calloc(1, sizeof *mi);
-	if (!mi || load_torrent(r, link, mi) != 0) {
-		free(mi);
-		if (!mi)
-			api_reply_error(r, 500, "internal", "out of memory");
+	struct swarms_peer peers[JOIN_MAX_PEERS];
+	struct swarms_join_req req;
+	memset(&req, 0, sizeof req);
+	if (!read_peers(r, is_magnet ? &mg : NULL, peers, &req.n_peers) || !join_dir(r, req.dir))
 		return;
-	}
-	if (!join_dir(r, dir)) {
-		metainfo_destroy(mi);
-		free(mi);
-		return;
-	}
-	struct swarm *known = swarm_find_by_hash(r->node, mi->info_hash);
-	if (known && !known->remove_pending) {
-		join_finish(r, dir, mi, NULL, NULL); /* answers "existing" */
-		return;
-	}
-	/* What is already where the files go (node/joincheck.h). */
-	struct join_check *jc = NULL;
-	int rc = join_check_new(dir, mi, json_is_true(ow), &jc);
-	const char *conflict = rc == 0 ? join_check_conflict(jc) : NULL;
-	if (rc || conflict) {
-		if (rc)
-			api_reply_error(r, 409, "path_conflict", "cannot use %s: %s", dir,
-					strerror(-rc));
-		else
-			api_reply_error(r, 409, "path_conflict", "%s", conflict);
-		join_check_free(jc);
-		metainfo_destroy(mi);
-		free(mi);
-		return;
-	}
-	if (!join_check_needs_hash(jc)) {
-		join_finish(r, dir, mi, NULL, jc);
-		join_check_free(jc);
-		return;
-	}
-	struct join_hash_job *j = calloc(1, sizeof *j);
-	if (j) {
-		j->r = *r;
-		j->r.param = NULL;
-		j->r.body = json_incref(r->body);
-		j->mi = mi;
-		j->jc = jc;
-		snprintf(j->dir, sizeof j->dir, "%s", dir);
-	}
-	if (!j || workers_submit(r->node->workers, work_join_hash, done_join_hash, j) != 0) {
-		if (j)
-			json_decref(j->r.body);
-		free(j);
-		join_check_free(jc);
-		metainfo_destroy(mi);
-		free(mi);
-		api_reply_error(r, 503, "busy", "cannot start checking the existing files");
-		return;
-	}
-	/* The reply is sent by done_join_hash: evhttp keeps the request (even
-	 * if the client goes away) until then. */
-}
-
-/* Create the swarm of a join (or answer "existing").  Takes `mi`; `jc`
- * (NULL for a magnet) has decided what happens to each file. */
-static void join_finish(struct api_req *r, const char *dir, struct metainfo *mi,
-			const struct magnet *mg, struct join_check *jc)
-{
-	uint8_t hash[32];
-	char name[256];
-	if (mg) {
-		memcpy(hash, mg->info_hash, 32);
+	req.peers = peers;
+	req.overwrite = json_is_true(ow);
+	if (is_magnet) {
+		memcpy(req.info_hash, mg.info_hash, 32);
 		char hex[65];
-		hex_encode(hash, 32, hex);
-		snprintf(name, sizeof name, "%s", mg->name[0] ? mg->name : hex);
+		hex_encode(mg.info_hash, 32, hex);
+		snprintf(req.name, sizeof req.name, "%s", mg.name[0] ? mg.name : hex);
 	} else {
-		if (jc) {
-			const char *conflict = join_check_conflict(jc);
-			if (conflict) {
-				api_reply_error(r, 409, "path_conflict", "%s", conflict);
-				metainfo_destroy(mi);
-				free(mi);
-				return;
-			}
-		}
-		memcpy(hash, mi->info_hash, 32);
-		snprintf(name, sizeof name, "%s", mi->name);
-	}
-	struct swarm *sw = swarm_find_by_hash(r->node, hash);
-	if (sw && !sw->remove_pending) {
-		if (mi) {
-			metainfo_destroy(mi);
+		mi = calloc(1, sizeof *mi);
+		if (!mi || load_torrent(r, link, mi) != 0) {
 			free(mi);
-		}
-		if (sw->xfer && !add_peers(r, sw, mg))
+			if (!mi)
+				api_reply_error(r, 500, "internal", "out of memory");
 			return;
-		api_reply(r, 200, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
-					    "existing", 1));
-		return;
+		}
+		memcpy(req.info_hash, mi->info_hash, 32);
+		snprintf(req.name, sizeof req.name, "%s", mi->name);
+		req.meta = mi;
 	}
-	sw = mi && !jc ? NULL : swarm_new(r->node, 0, SWARM_ROLE_JOIN, name, dir);
-	if (!sw) {
+	struct api_req *copy = malloc(sizeof *copy);
+	if (!copy) {
 		if (mi) {
 			metainfo_destroy(mi);
 			free(mi);
@@ -378,60 +295,10 @@ static void join_finish(struct api_req *r, const char *dir, struct metainfo *mi,
 		api_reply_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	memcpy(sw->info_hash, hash, 32);
-	sw->has_info_hash = true;
-	sw->meta = mi;
-	sw->overwrite = json_is_true(json_object_get(r->body, "overwrite"));
-	if (mi) {
-		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
-		sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
-		sw->file_access = join_check_access(jc);
-		if (!sw->have || !sw->mtimes_ns || !sw->file_access) {
-			swarm_free(r->node, sw);
-			api_reply_error(r, 500, "internal", "out of memory");
-			return;
-		}
-		/* Adopted files are downloaded data: their pieces are had. */
-		sw->have_count = join_check_mark_have(jc, sw->have);
-	}
-	sw->state = !mi ? SWARM_METADATA
-		    : sw->have_count == mi->total_pieces ? SWARM_SEEDING
-							  : SWARM_DOWNLOADING;
-	if (swarm_db_insert(r->node, sw) != 0) {
-		swarm_free(r->node, sw);
-		api_reply_error(r, 500, "database", "cannot record the swarm");
-		return;
-	}
-	if (engine_swarm_start(r->node->engine, sw) != 0) {
-		api_reply_error(r, 500, "internal", "cannot start the swarm");
-		if (swarm_remove(r->node, sw) < 0)
-			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
-		return;
-	}
-	if (sw->state == SWARM_ERROR) {
-		/* Files could not be created (one appeared since the check, say):
-		 * xfer_setup_meta has unlinked the files and empty directories this
-		 * join created (storage_undo_create) and wrote into no other; say
-		 * why and forget the swarm. */
-		api_reply_error(r, 409, "path_conflict", "%s", sw->error);
-		engine_swarm_stop(r->node->engine, sw);
-		if (swarm_remove(r->node, sw) < 0)
-			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
-		return;
-	}
-	if (!add_peers(r, sw, mg)) {
-		if (swarm_remove(r->node, sw) < 0)
-			log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
-		return;
-	}
-	swarm_write_torrent(r->node, sw);
-	if (sw->have_count > 0)
-		log_info("swarm %" PRId64 ": joining %s into %s, %" PRIu32
-			 " pieces already there (adopted)", sw->id, name, dir, sw->have_count);
-	else
-		log_info("swarm %" PRId64 ": joining %s into %s", sw->id, name, dir);
-	api_reply(r, 202, json_pack("{s:o,s:b}", "swarm", swarm_to_json(r->node, sw, false),
-				    "existing", 0));
+	*copy = *r;
+	copy->param = NULL;
+	copy->body = json_incref(r->body);
+	swarms_join(r->node, &req, join_replied, copy);
 }
 
 static void handle_swarms_add(struct api_req *r)
@@ -487,17 +354,15 @@ static void handle_swarm_delete(struct api_req *r)
 	if (!sw)
 		return;
 	bool delete_data = r->body && json_is_true(json_object_get(r->body, "delete_data"));
-	if (r->body && json_is_true(json_object_get(r->body, "delete_data")) &&
-	    sw->role == SWARM_ROLE_SHARE) {
+	int64_t id = sw->id;
+	int deleted = 0;
+	int rc = swarms_remove(r->node, sw, delete_data, &deleted);
+	if (rc == -EPERM) {
 		api_reply_error(r, 400, "bad_request",
 				"delete_data is refused for shared directories: shoal never deletes "
 				"what you shared");
 		return;
 	}
-	int64_t id = sw->id;
-	engine_swarm_stop(r->node->engine, sw);
-	int deleted = delete_data ? swarm_delete_data(sw) : 0;
-	int rc = swarm_remove(r->node, sw);
 	if (rc < 0) {
 		api_reply_error(r, 500, "database", "cannot remove swarm %" PRId64, id);
 		return;
@@ -512,14 +377,14 @@ static void handle_swarm_verify(struct api_req *r)
 	struct swarm *sw = swarm_or_404(r);
 	if (!sw)
 		return;
-	if (sw->state == SWARM_DOWNLOADING || sw->state == SWARM_METADATA) {
+	int rc = swarms_verify(r->node, sw);
+	if (rc == -EINPROGRESS) {
 		api_reply_error(r, 409, "busy",
 				"swarm %" PRId64 " is downloading (every piece is checked as it "
 				"arrives); pause it first to re-check its files",
 				sw->id);
 		return;
 	}
-	int rc = sw->meta ? share_verify_start(r->node, sw, true) : -EINVAL;
 	if (rc == -EBUSY) {
 		api_reply_error(r, 409, "busy", "swarm %" PRId64 " is already %s", sw->id,
 				swarm_state_name(sw->state));
@@ -538,27 +403,16 @@ static void set_paused(struct api_req *r, bool pause)
 	struct swarm *sw = swarm_or_404(r);
 	if (!sw)
 		return;
-	if (sw->job || sw->state == SWARM_ERROR) {
+	int rc = pause ? swarms_pause(r->node, sw) : swarms_resume(r->node, sw);
+	if (rc == -EBUSY)
 		api_reply_error(r, 409, "busy", "swarm %" PRId64 " is %s", sw->id,
 				swarm_state_name(sw->state));
-		return;
-	}
-	if (pause && sw->state != SWARM_PAUSED) {
-		engine_swarm_stop(r->node->engine, sw);
-		sw->resume_state = sw->state;
-		sw->state = SWARM_PAUSED;
-	} else if (!pause && sw->state == SWARM_PAUSED) {
-		sw->state = sw->resume_state;
-		if (engine_swarm_start(r->node->engine, sw) != 0) {
-			api_reply_error(r, 500, "internal", "cannot restart transfers");
-			return;
-		}
-	}
-	if (swarm_db_save_state(r->node, sw) != 0) {
+	else if (rc == -EFAULT)
+		api_reply_error(r, 500, "internal", "cannot restart transfers");
+	else if (rc)
 		api_reply_error(r, 500, "database", "cannot save the swarm's state");
-		return;
-	}
-	api_reply(r, 200, swarm_to_json(r->node, sw, false));
+	else
+		api_reply(r, 200, swarm_to_json(r->node, sw, false));
 }
 
 /* Read "upload" and "download" (bytes/s as a number, or text like 500K;
@@ -599,9 +453,7 @@ static void handle_swarm_limits(struct api_req *r)
 	uint64_t up = sw->upload_limit, down = sw->download_limit;
 	if (!read_limits(r, &up, &down))
 		return;
-	sw->upload_limit = up;
-	sw->download_limit = down;
-	if (swarm_db_save_limits(r->node, sw) != 0) {
+	if (swarms_set_limits(r->node, sw, up, down) != 0) {
 		api_reply_error(r, 500, "database", "cannot save the limits");
 		return;
 	}
@@ -613,7 +465,7 @@ void api_set_global_limits(struct api_req *r)
 	uint64_t up = r->node->cfg.upload_limit, down = r->node->cfg.download_limit;
 	if (!read_limits(r, &up, &down))
 		return;
-	if (engine_set_limits(r->node->engine, up, down) != 0) {
+	if (swarms_set_global_limits(r->node, up, down) != 0) {
 		api_reply_error(r, 400, "bad_request", "those limits cannot be applied");
 		return;
 	}

@@ -22,9 +22,9 @@
 #include "node/api.h"
 #include "node/dht_node.h"
 #include "node/engine.h"
-#include "node/share.h"
 #include "node/store.h"
 #include "node/swarm.h"
+#include "node/swarms.h"
 #include "node/workers.h"
 
 void node_daemon_usage(FILE *out)
@@ -285,6 +285,7 @@ int node_daemon_main(int argc, char **argv)
 	/* Shared files may have changed while we were away: re-check those
 	 * whose size or mtime moved, so we never offer pieces that no longer
 	 * match. */
+	swarms_init(node);
 	node->engine = engine_new(node, err, sizeof err);
 	if (!node->engine) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
@@ -295,24 +296,7 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
-		if (sw->state == SWARM_ERROR || sw->state == SWARM_PAUSED)
-			continue;
-		/* Joined swarms too: their files may have been changed, or a
-		 * stop without a final sync may have left writes the recorded
-		 * mtimes do not describe.  Files whose mtime matches are not
-		 * read; a clean stop records every file's mtime. */
-		/* The stored state may predate the metadata (a kill soon after
-		 * it arrived); the check returns the swarm to this state. */
-		if (sw->meta && sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_METADATA)
-			sw->state = SWARM_DOWNLOADING;
-		if (sw->meta) {
-			if (share_verify_start(node, sw, false) != 0)
-				log_warn("swarm %lld: cannot start its check", (long long)sw->id);
-		} else if (engine_swarm_start(node->engine, sw) != 0) {
-			log_warn("swarm %lld: cannot start transfers", (long long)sw->id);
-		}
-	}
+	swarms_start_all(node);
 	node->started_ms = now_ms();
 	node->started_at = time(NULL);
 	node->api = api_new(node, node->cfg.api_bind, node->cfg.api_port, token, err, sizeof err);
@@ -353,16 +337,16 @@ done:
 		unlink(path);
 	}
 	api_free(node->api);
-	node->api = NULL; /* join checks still on the workers reply to no one */
+	node->api = NULL;
+	node->stopping = true; /* join checks still on the workers create nothing */
 	dht_node_free(node->dht); /* saves the routing table; before the engine it feeds */
 	node->dht = NULL;
 	engine_free(node->engine); /* closes peers; transfers stop */
 	node->engine = NULL;
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		share_job_cancel(sw->job);
+	swarms_cancel_jobs(node);
 	workers_free(node->workers); /* joins the threads before their jobs are freed */
 	node->workers = NULL;
-	swarm_free_all(node);
+	swarms_free_all(node);
 	if (node->sig_int)
 		event_free(node->sig_int);
 	if (node->sig_term)

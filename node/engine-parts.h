@@ -110,6 +110,8 @@ void adopted_changed(struct xfer *xf, size_t file, const char *why);
 void swarm_fail(struct xfer *xf);
 int xfer_setup_meta(struct xfer *xf);
 int rebuild_picker(struct xfer *xf);
+/* Record the metadata (files, layers) with the durable bitmap.  0 or -EIO. */
+int store_meta(struct xfer *xf);
 void tick(evutil_socket_t fd, short what, void *arg);
 void flush_have(struct xfer *xf);
 void flush_have_now(struct xfer *xf);

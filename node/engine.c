@@ -309,7 +309,7 @@ int check_fresh_join(struct xfer *xf)
 	join_check_free(jc);
 	if (!sw->file_access)
 		return -ENOMEM;
-	if (swarm_db_store_meta(xf->node, sw) != 0) {
+	if (store_meta(xf) != 0) {
 		snprintf(sw->error, sizeof sw->error, "cannot record the metadata");
 		return -EIO;
 	}
@@ -456,6 +456,15 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 
 /* (Re)build the picker from the metadata's piece sizes and the verified
  * bitmap: at set-up, and after a check changed the bitmap. */
+int store_meta(struct xfer *xf)
+{
+	/* Through the durability gate: never a piece not yet on disk. */
+	uint8_t *have = xf->sw->have ? engine_swarm_durable_have(xf->sw) : NULL;
+	int rc = xf->sw->have && !have ? -EIO : swarm_db_store_meta(xf->node, xf->sw, have);
+	free(have);
+	return rc;
+}
+
 int rebuild_picker(struct xfer *xf)
 {
 	const struct metainfo *mi = xf->sw->meta;

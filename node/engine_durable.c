@@ -500,5 +500,5 @@ void engine_swarm_free(struct swarm *sw)
 void job_done(struct xfer *xf)
 {
 	if (--xf->jobs == 0 && xf->stopped)
-		swarm_job_ended(xf->node, xf->sw);
+		swarm_report_job_ended(xf->node, xf->sw);
 }

@@ -310,7 +310,7 @@ void on_hashes(struct peer *p, const struct wire_msg *m)
 		return;
 	free_layerfetch(xf);
 	xf->layers_pending = false;
-	if (swarm_db_store_meta(xf->node, xf->sw) != 0)
+	if (store_meta(xf) != 0)
 		log_error("swarm %" PRId64 ": cannot record piece layers", xf->sw->id);
 	swarm_write_torrent(xf->node, xf->sw);
 	log_info("swarm %" PRId64 ": piece layers complete; downloading", xf->sw->id);

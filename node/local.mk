@@ -13,6 +13,7 @@ node_libnode_a_SOURCES = \
 	node/joincheck.c node/joincheck.h \
 	node/share.c node/share.h \
 	node/swarm.c node/swarm.h \
+	node/swarms.c node/swarms.h \
 	node/workers.c node/workers.h \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \

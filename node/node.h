@@ -2,6 +2,7 @@
 #ifndef SHOAL_NODE_NODE_H
 #define SHOAL_NODE_NODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -16,6 +17,7 @@ struct swarm;
 struct workers;
 struct engine;
 struct dht_node;
+struct swarm_events;
 
 #define NODE_ID_LEN 20
 #define NODE_VERSION_STRING PACKAGE_VERSION
@@ -40,6 +42,8 @@ struct node {
 	struct dht_node *dht;         /* Mainline DHT on UDP peer_port (dht_node.c) */
 	struct swarm *swarms;         /* every swarm, in id order */
 	int64_t next_swarm_id;        /* ids are never reused while running */
+	const struct swarm_events *events; /* set by the mediator (node/swarms.c) */
+	bool stopping;                /* shutting down: jobs that end create nothing */
 };
 
 /* `shoal daemon [flags]`: parse flags, run until SIGINT/SIGTERM.  Returns

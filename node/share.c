@@ -674,7 +674,7 @@ static void record_share(struct share_job *job)
 	memcpy(sw->info_hash, mi->info_hash, 32);
 	sw->has_info_hash = true;
 	sw->state = SWARM_SEEDING;
-	if (swarm_db_insert(node, sw) != 0) {
+	if (swarm_db_insert(node, sw, sw->have) != 0) { /* nothing pending: the user's files */
 		sw->state = SWARM_ERROR;
 		snprintf(sw->error, sizeof sw->error, "cannot record the swarm in the database");
 		return;
@@ -746,14 +746,11 @@ static void job_end(struct share_job *job)
 		sw->last_check.pieces_dropped = dropped;
 		sw->last_check.finished_at = (int64_t)time(NULL);
 		sw->state = sw->resume_state;
-		if (!failed && !cancelled)
-			engine_swarm_have_changed(node->engine, sw);
-		if (engine_swarm_save_have(node, sw) != 0)
-			log_error("swarm %" PRId64 ": cannot save its verified pieces", sw->id);
+		swarm_report_checked(node, sw, !failed && !cancelled);
 	}
 	sw->job = NULL;
 	share_job_free(job);
-	swarm_job_ended(node, sw);
+	swarm_report_job_ended(node, sw);
 }
 
 static void phase_done(struct share_job *job)

@@ -20,7 +20,6 @@
 #include "node/node.h"
 #include "node/engine.h"
 #include "node/joincheck.h"
-#include "node/share.h"
 #include "node/store.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
@@ -80,10 +79,14 @@ struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, con
 	return sw;
 }
 
-static void swarm_release(struct swarm *sw)
+void swarm_free(struct node *node, struct swarm *sw)
 {
-	engine_swarm_free(sw);
-	share_job_free(sw->job);
+	for (struct swarm **pp = &node->swarms; *pp; pp = &(*pp)->next) {
+		if (*pp == sw) {
+			*pp = sw->next;
+			break;
+		}
+	}
 	if (sw->meta) {
 		metainfo_destroy(sw->meta);
 		free(sw->meta);
@@ -96,48 +99,16 @@ static void swarm_release(struct swarm *sw)
 	free(sw);
 }
 
-void swarm_free(struct node *node, struct swarm *sw)
+void swarm_report_job_ended(struct node *node, struct swarm *sw)
 {
-	for (struct swarm **pp = &node->swarms; *pp; pp = &(*pp)->next) {
-		if (*pp == sw) {
-			*pp = sw->next;
-			break;
-		}
-	}
-	swarm_release(sw);
+	if (node->events && node->events->job_ended)
+		node->events->job_ended(node, sw);
 }
 
-void swarm_free_all(struct node *node)
+void swarm_report_checked(struct node *node, struct swarm *sw, bool ok)
 {
-	while (node->swarms) {
-		struct swarm *sw = node->swarms;
-		node->swarms = sw->next;
-		swarm_release(sw);
-	}
-}
-
-int swarm_remove(struct node *node, struct swarm *sw)
-{
-	if (swarm_db_delete(node, sw) != 0)
-		return -EIO;
-	engine_swarm_stop(node->engine, sw);
-	if (sw->job || engine_swarm_busy(sw)) {
-		share_job_cancel(sw->job);
-		sw->remove_pending = true;
-		return 1;
-	}
-	swarm_free(node, sw);
-	return 0;
-}
-
-void swarm_job_ended(struct node *node, struct swarm *sw)
-{
-	if (sw->remove_pending && !sw->job && !engine_swarm_busy(sw))
-		swarm_free(node, sw);
-	else if (!sw->remove_pending && !sw->job && sw->meta && node->engine &&
-		 (sw->state == SWARM_SEEDING || sw->state == SWARM_DOWNLOADING) &&
-		 engine_swarm_start(node->engine, sw) != 0)
-		log_error("swarm %" PRId64 ": cannot start transfers", sw->id);
+	if (node->events && node->events->checked)
+		node->events->checked(node, sw, ok);
 }
 
 struct swarm *swarm_find(struct node *node, const char *key)
@@ -492,14 +463,13 @@ static int bind_exec(sqlite3_stmt *stmt)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* Write the metadata-dependent rows (files, layers, bitmap) of a swarm that
- * has its metainfo; inside the caller's transaction. */
-static int store_meta_rows(struct node *node, struct swarm *sw)
+/* Write the metadata-dependent rows (files, layers, bitmap `have`) of a
+ * swarm that has its metainfo; inside the caller's transaction. */
+static int store_meta_rows(struct node *node, struct swarm *sw, const uint8_t *have)
 {
 	sqlite3 *db = node->store->db;
 	const struct metainfo *mi = sw->meta;
 	sqlite3_stmt *s_upd = NULL, *s_file = NULL, *s_layer = NULL, *s_have = NULL;
-	uint8_t *have = NULL;
 	int rc = -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "UPDATE swarms SET info = ?2, piece_length = ?3, total_size = ?4,"
@@ -550,10 +520,7 @@ static int store_meta_rows(struct node *node, struct swarm *sw)
 				goto done;
 		}
 	}
-	/* Through the durability gate: never a piece not yet on disk. */
-	have = sw->have ? engine_swarm_durable_have(sw) : NULL;
-	if (sw->have && !have)
-		goto done;
+	/* The caller's bitmap: never a piece not yet on disk (swarm.h). */
 	sqlite3_bind_int64(s_have, 1, sw->id);
 	sqlite3_bind_blob(s_have, 2, have ? (const void *)have : "",
 			  have ? (int)((mi->total_pieces + 7) / 8) : 0, SQLITE_STATIC);
@@ -565,11 +532,10 @@ done:
 	sqlite3_finalize(s_file);
 	sqlite3_finalize(s_layer);
 	sqlite3_finalize(s_have);
-	free(have);
 	return rc;
 }
 
-int swarm_db_insert(struct node *node, struct swarm *sw)
+int swarm_db_insert(struct node *node, struct swarm *sw, const uint8_t *have)
 {
 	sqlite3 *db = node->store->db;
 	sqlite3_stmt *st = NULL;
@@ -590,7 +556,7 @@ int swarm_db_insert(struct node *node, struct swarm *sw)
 	sqlite3_bind_int64(st, 7, sw->added_at);
 	if (bind_exec(st))
 		goto done;
-	if (sw->meta && store_meta_rows(node, sw) != 0)
+	if (sw->meta && store_meta_rows(node, sw, have) != 0)
 		goto done;
 	rc = 0;
 done:
@@ -604,13 +570,13 @@ done:
 	return -EIO;
 }
 
-int swarm_db_store_meta(struct node *node, struct swarm *sw)
+int swarm_db_store_meta(struct node *node, struct swarm *sw, const uint8_t *have)
 {
 	if (!sw->in_db || !sw->meta)
 		return 0;
 	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
 		return -EIO;
-	if (store_meta_rows(node, sw) == 0 && store_exec(node->store, "COMMIT;") == 0)
+	if (store_meta_rows(node, sw, have) == 0 && store_exec(node->store, "COMMIT;") == 0)
 		return 0;
 	store_rollback(node->store);
 	return -EIO;

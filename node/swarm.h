@@ -80,16 +80,24 @@ const char *swarm_role_name(enum swarm_role r);
  * link it into node's list.  Returns NULL when out of memory. */
 struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, const char *name,
 			const char *root);
-/* Unlink and free (the caller has stopped any work using it). */
+/* Unlink and free the record.  The caller (the mediator, node/swarms.c)
+ * has freed its transfer state and job first: sw->xfer and sw->job are
+ * NULL. */
 void swarm_free(struct node *node, struct swarm *sw);
-void swarm_free_all(struct node *node);
 
-/* Remove a swarm from the node and the database.  If a job is running it is
- * cancelled and the swarm goes when the job ends.  Returns 0 when removed
- * now, 1 when pending, or -EIO when the database refused (nothing changed). */
-int swarm_remove(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
-/* Called by share.c on the loop when a swarm's job has ended. */
-void swarm_job_ended(struct node *node, struct swarm *sw);
+/* What the engine and the share jobs report up, on the loop.  The mediator
+ * (node/swarms.c) installs them in node->events; the reporters call the
+ * two functions below, which do nothing before it has. */
+struct swarm_events {
+	/* A job of the swarm's ended: a share's hashing, a check, or the
+	 * engine's last disk job.  The swarm may be freed by this call. */
+	void (*job_ended)(struct node *node, struct swarm *sw);
+	/* A check ended and wrote sw->have; `ok` when it neither failed nor
+	 * was cancelled.  Called before the check's job_ended. */
+	void (*checked)(struct node *node, struct swarm *sw, bool ok);
+};
+void swarm_report_job_ended(struct node *node, struct swarm *sw);
+void swarm_report_checked(struct node *node, struct swarm *sw, bool ok);
 
 /* Look up by decimal id or by a unique prefix (>= 8 hex digits) of the
  * info-hash.  NULL if none or ambiguous. */
@@ -142,13 +150,17 @@ void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *o
 /* JSON description for GET /swarms and /swarms/{id}; `full` adds files. */
 json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full);
 
-/* Database.  Insert the swarm, its files, piece layers and bitmap in one
- * transaction (used when a share finishes hashing).  Returns 0 or -EIO with
+/* Database.  Insert the swarm, its files, piece layers and `have` (its
+ * durable verified pieces: what a swarm starts with, before any transfer;
+ * NULL without metadata) in one transaction.  Returns 0 or -EIO with
  * nothing written. */
-int swarm_db_insert(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+int swarm_db_insert(struct node *node, struct swarm *sw, const uint8_t *have)
+	__attribute__((warn_unused_result));
 /* Record metadata learned after the swarm was inserted (a magnet join): the
- * info dict, files, known piece layers and bitmap, in one transaction. */
-int swarm_db_store_meta(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+ * info dict, files, known piece layers and `have` (from the engine's
+ * durability gate), in one transaction. */
+int swarm_db_store_meta(struct node *node, struct swarm *sw, const uint8_t *have)
+	__attribute__((warn_unused_result));
 /* One address-book row to remember across restarts (banned: never
  * dialled again, its host refused; see swarm_db_save_peers). */
 struct swarm_peer_row {

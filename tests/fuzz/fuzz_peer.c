@@ -28,6 +28,7 @@
 #include "node/node.h"
 #include "node/store.h"
 #include "node/swarm.h"
+#include "node/swarms.h"
 #include "node/workers.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
@@ -49,7 +50,7 @@ static void teardown(void)
 	engine_free(node.engine);
 	node.engine = NULL;
 	workers_free(node.workers);
-	swarm_free_all(&node);
+	swarms_free_all(&node);
 	store_close(node.store);
 	event_base_free(node.base);
 	char cmd[300];

@@ -1,0 +1,400 @@
+/* swarms.c: the mediator (see swarms.h): every change to a swarm's
+ * lifecycle, and the events the engine and the share jobs report. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "node/engine.h"
+#include "node/joincheck.h"
+#include "node/node.h"
+#include "node/share.h"
+#include "node/swarm.h"
+#include "node/swarms.h"
+#include "node/workers.h"
+#include "transfer/metainfo.h"
+
+/* Unlink and free a swarm with its transfer state and job. */
+static void swarms_free(struct node *node, struct swarm *sw)
+{
+	engine_swarm_free(sw);
+	share_job_free(sw->job);
+	sw->job = NULL;
+	swarm_free(node, sw);
+}
+
+/* ------------------------------------------------------------ events */
+
+/* A swarm's job ended (a share's hashing, a check, or the engine's last
+ * disk job): the one place that frees a removed swarm or starts transfers
+ * once nothing else runs. */
+static void swarms_job_ended(struct node *node, struct swarm *sw)
+{
+	if (sw->remove_pending && !sw->job && !engine_swarm_busy(sw))
+		swarms_free(node, sw);
+	else if (!sw->remove_pending && !sw->job && sw->meta && node->engine &&
+		 (sw->state == SWARM_SEEDING || sw->state == SWARM_DOWNLOADING) &&
+		 engine_swarm_start(node->engine, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot start transfers", sw->id);
+}
+
+/* A check ended (ok: not failed nor cancelled): the engine's picker and
+ * peers learn what changed, and the result is recorded through the
+ * durability gate. */
+static void swarms_checked(struct node *node, struct swarm *sw, bool ok)
+{
+	if (ok)
+		engine_swarm_have_changed(node->engine, sw);
+	if (engine_swarm_save_have(node, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot save its verified pieces", sw->id);
+}
+
+static const struct swarm_events events = {
+	.job_ended = swarms_job_ended,
+	.checked = swarms_checked,
+};
+
+void swarms_init(struct node *node)
+{
+	node->events = &events;
+}
+
+/* ------------------------------------------------------------- share */
+
+int swarms_share(struct node *node, const char *root, const char *name, struct swarm **out)
+{
+	struct swarm *sw = swarm_find_by_root(node, SWARM_ROLE_SHARE, root);
+	if (sw && !sw->remove_pending && sw->state != SWARM_ERROR) {
+		/* Same directory again: same swarm; re-check only what changed. */
+		if (!sw->job && sw->meta) {
+			int rc = share_verify_start(node, sw, false);
+			if (rc)
+				log_warn("swarm %" PRId64 ": cannot start a check: %s", sw->id,
+					 strerror(-rc));
+		}
+		*out = sw;
+		return 1;
+	}
+	if (sw && sw->state == SWARM_ERROR && !sw->in_db && !sw->job)
+		swarms_free(node, sw); /* a failed earlier attempt: try afresh */
+	sw = swarm_new(node, 0, SWARM_ROLE_SHARE, name, root);
+	if (!sw)
+		return -ENOMEM;
+	int rc = share_start(node, sw);
+	if (rc) {
+		swarms_free(node, sw);
+		return rc;
+	}
+	log_info("swarm %" PRId64 ": hashing %s", sw->id, root);
+	*out = sw;
+	return 0;
+}
+
+/* -------------------------------------------------------------- join */
+
+static void add_peers(struct node *node, struct swarm *sw, const struct swarms_join_req *req)
+{
+	for (size_t i = 0; i < req->n_peers; i++)
+		if (engine_add_peer(node->engine, sw, req->peers[i].host, req->peers[i].port,
+				    req->peers[i].source) != 0)
+			log_debug("peer %s not usable", req->peers[i].host);
+}
+
+static void free_meta(struct metainfo *mi)
+{
+	if (mi) {
+		metainfo_destroy(mi);
+		free(mi);
+	}
+}
+
+/* Undo a join that was recorded but cannot go on. */
+static void undo_join(struct node *node, struct swarm *sw)
+{
+	if (swarms_remove(node, sw, false, NULL) < 0)
+		log_error("swarm %" PRId64 ": cannot undo the join", sw->id);
+}
+
+/* Create the swarm of a join (or find it already joined).  Takes req->meta;
+ * `jc` (NULL for a magnet) has decided what happens to each file.  Calls
+ * `done` once. */
+static void join_create(struct node *node, struct swarms_join_req *req, struct join_check *jc,
+			swarms_join_done done, void *ctx)
+{
+	struct metainfo *mi = req->meta;
+	req->meta = NULL;
+	const char *conflict = jc ? join_check_conflict(jc) : NULL;
+	if (conflict) {
+		free_meta(mi);
+		done(ctx, -EEXIST, NULL, conflict);
+		return;
+	}
+	struct swarm *sw = swarm_find_by_hash(node, req->info_hash);
+	if (sw && !sw->remove_pending) {
+		free_meta(mi);
+		if (sw->xfer)
+			add_peers(node, sw, req);
+		done(ctx, 1, sw, NULL);
+		return;
+	}
+	sw = mi && !jc ? NULL : swarm_new(node, 0, SWARM_ROLE_JOIN, req->name, req->dir);
+	if (!sw) {
+		free_meta(mi);
+		done(ctx, -ENOMEM, NULL, "out of memory");
+		return;
+	}
+	memcpy(sw->info_hash, req->info_hash, 32);
+	sw->has_info_hash = true;
+	sw->meta = mi;
+	sw->overwrite = req->overwrite;
+	if (mi) {
+		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
+		sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
+		sw->file_access = join_check_access(jc);
+		if (!sw->have || !sw->mtimes_ns || !sw->file_access) {
+			swarms_free(node, sw);
+			done(ctx, -ENOMEM, NULL, "out of memory");
+			return;
+		}
+		/* Adopted files are downloaded data: their pieces are had. */
+		sw->have_count = join_check_mark_have(jc, sw->have);
+	}
+	sw->state = !mi ? SWARM_METADATA
+		    : sw->have_count == mi->total_pieces ? SWARM_SEEDING
+							  : SWARM_DOWNLOADING;
+	/* Nothing is pending a sync before the swarm starts: what it has is
+	 * adopted data, which join_check_hash made durable. */
+	if (swarm_db_insert(node, sw, sw->have) != 0) {
+		swarms_free(node, sw);
+		done(ctx, -EIO, NULL, "cannot record the swarm");
+		return;
+	}
+	if (engine_swarm_start(node->engine, sw) != 0) {
+		undo_join(node, sw);
+		done(ctx, -EFAULT, NULL, "cannot start the swarm");
+		return;
+	}
+	if (sw->state == SWARM_ERROR) {
+		/* Files could not be created (one appeared since the check, say):
+		 * the engine has unlinked the files and empty directories this
+		 * join created (storage_undo_create) and wrote into no other; say
+		 * why and forget the swarm. */
+		char msg[sizeof sw->error];
+		snprintf(msg, sizeof msg, "%s", sw->error);
+		engine_swarm_stop(node->engine, sw);
+		undo_join(node, sw);
+		done(ctx, -EEXIST, NULL, msg);
+		return;
+	}
+	add_peers(node, sw, req);
+	swarm_write_torrent(node, sw);
+	if (sw->have_count > 0)
+		log_info("swarm %" PRId64 ": joining %s into %s, %" PRIu32
+			 " pieces already there (adopted)", sw->id, sw->name, req->dir, sw->have_count);
+	else
+		log_info("swarm %" PRId64 ": joining %s into %s", sw->id, sw->name, req->dir);
+	done(ctx, 0, sw, NULL);
+}
+
+/* A .torrent join whose target already holds files of the right sizes:
+ * they are hashed on a worker, and the join goes on when they are. */
+struct join_hash_job {
+	struct node *node;
+	struct swarms_join_req req;   /* a copy; its meta is ours */
+	struct swarms_peer *peers;    /* owned copy of req.peers */
+	struct join_check *jc;        /* owned */
+	swarms_join_done done;
+	void *ctx;
+};
+
+static void work_join_hash(void *arg)
+{
+	struct join_hash_job *j = arg;
+	join_check_hash(j->jc);
+}
+
+static void done_join_hash(void *arg)
+{
+	struct join_hash_job *j = arg;
+	if (j->node->stopping) {
+		free_meta(j->req.meta);
+		j->done(j->ctx, -ECANCELED, NULL, "the daemon is stopping");
+	} else {
+		join_create(j->node, &j->req, j->jc, j->done, j->ctx);
+	}
+	join_check_free(j->jc);
+	free(j->peers);
+	free(j);
+}
+
+void swarms_join(struct node *node, struct swarms_join_req *req, swarms_join_done done, void *ctx)
+{
+	struct metainfo *mi = req->meta;
+	struct swarm *known = swarm_find_by_hash(node, req->info_hash);
+	if (!mi || (known && !known->remove_pending)) {
+		join_create(node, req, NULL, done, ctx); /* a magnet, or "existing" */
+		return;
+	}
+	/* What is already where the files go (node/joincheck.h). */
+	struct join_check *jc = NULL;
+	int rc = join_check_new(req->dir, mi, req->overwrite, &jc);
+	if (rc) {
+		char msg[4200];
+		snprintf(msg, sizeof msg, "cannot use %s: %s", req->dir, strerror(-rc));
+		free_meta(mi);
+		req->meta = NULL;
+		done(ctx, -EEXIST, NULL, msg);
+		return;
+	}
+	if (join_check_conflict(jc) || !join_check_needs_hash(jc)) {
+		join_create(node, req, jc, done, ctx);
+		join_check_free(jc);
+		return;
+	}
+	struct join_hash_job *j = calloc(1, sizeof *j);
+	if (j) {
+		j->node = node;
+		j->req = *req;
+		j->peers = req->n_peers ? calloc(req->n_peers, sizeof *j->peers) : NULL;
+		j->jc = jc;
+		j->done = done;
+		j->ctx = ctx;
+	}
+	if (j && req->n_peers && !j->peers) {
+		free(j);
+		j = NULL;
+	}
+	if (j && req->n_peers) {
+		memcpy(j->peers, req->peers, req->n_peers * sizeof *j->peers);
+		j->req.peers = j->peers;
+	}
+	if (!j || workers_submit(node->workers, work_join_hash, done_join_hash, j) != 0) {
+		if (j)
+			free(j->peers);
+		free(j);
+		join_check_free(jc);
+		free_meta(mi);
+		req->meta = NULL;
+		done(ctx, -EBUSY, NULL, "cannot start checking the existing files");
+		return;
+	}
+	req->meta = NULL; /* the job's now */
+}
+
+int swarms_add_peer(struct node *node, struct swarm *sw, const char *host, uint16_t port,
+		    const char *source)
+{
+	return engine_add_peer(node->engine, sw, host, port, source);
+}
+
+/* ------------------------------------------------ pause, resume, verify */
+
+static int set_paused(struct node *node, struct swarm *sw, bool pause)
+{
+	if (sw->job || sw->state == SWARM_ERROR)
+		return -EBUSY;
+	if (pause && sw->state != SWARM_PAUSED) {
+		engine_swarm_stop(node->engine, sw);
+		sw->resume_state = sw->state;
+		sw->state = SWARM_PAUSED;
+	} else if (!pause && sw->state == SWARM_PAUSED) {
+		sw->state = sw->resume_state;
+		if (engine_swarm_start(node->engine, sw) != 0)
+			return -EFAULT;
+	}
+	return swarm_db_save_state(node, sw) != 0 ? -EIO : 0;
+}
+
+int swarms_pause(struct node *node, struct swarm *sw)
+{
+	return set_paused(node, sw, true);
+}
+
+int swarms_resume(struct node *node, struct swarm *sw)
+{
+	return set_paused(node, sw, false);
+}
+
+int swarms_verify(struct node *node, struct swarm *sw)
+{
+	if (sw->state == SWARM_DOWNLOADING || sw->state == SWARM_METADATA)
+		return -EINPROGRESS;
+	return sw->meta ? share_verify_start(node, sw, true) : -EINVAL;
+}
+
+/* ------------------------------------------------------------ remove */
+
+int swarms_remove(struct node *node, struct swarm *sw, bool delete_data, int *files_deleted)
+{
+	if (files_deleted)
+		*files_deleted = 0;
+	if (delete_data && sw->role == SWARM_ROLE_SHARE)
+		return -EPERM;
+	engine_swarm_stop(node->engine, sw);
+	int deleted = delete_data ? swarm_delete_data(sw) : 0;
+	if (files_deleted)
+		*files_deleted = deleted;
+	if (swarm_db_delete(node, sw) != 0)
+		return -EIO;
+	if (sw->job || engine_swarm_busy(sw)) {
+		share_job_cancel(sw->job);
+		sw->remove_pending = true;
+		return 1;
+	}
+	swarms_free(node, sw);
+	return 0;
+}
+
+/* ------------------------------------------------------------ limits */
+
+int swarms_set_limits(struct node *node, struct swarm *sw, uint64_t up, uint64_t down)
+{
+	sw->upload_limit = up;
+	sw->download_limit = down;
+	return swarm_db_save_limits(node, sw) != 0 ? -EIO : 0;
+}
+
+int swarms_set_global_limits(struct node *node, uint64_t up, uint64_t down)
+{
+	return engine_set_limits(node->engine, up, down) != 0 ? -EINVAL : 0;
+}
+
+/* --------------------------------------------------- start and stop */
+
+void swarms_start_all(struct node *node)
+{
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		if (sw->state == SWARM_ERROR || sw->state == SWARM_PAUSED)
+			continue;
+		/* Joined swarms too: their files may have been changed, or a
+		 * stop without a final sync may have left writes the recorded
+		 * mtimes do not describe.  Files whose mtime matches are not
+		 * read; a clean stop records every file's mtime. */
+		/* The stored state may predate the metadata (a kill soon after
+		 * it arrived); the check returns the swarm to this state. */
+		if (sw->meta && sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_METADATA)
+			sw->state = SWARM_DOWNLOADING;
+		if (sw->meta) {
+			if (share_verify_start(node, sw, false) != 0)
+				log_warn("swarm %" PRId64 ": cannot start its check", sw->id);
+		} else if (engine_swarm_start(node->engine, sw) != 0) {
+			log_warn("swarm %" PRId64 ": cannot start transfers", sw->id);
+		}
+	}
+}
+
+void swarms_cancel_jobs(struct node *node)
+{
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		share_job_cancel(sw->job);
+}
+
+void swarms_free_all(struct node *node)
+{
+	while (node->swarms)
+		swarms_free(node, node->swarms);
+}
