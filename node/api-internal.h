@@ -2,6 +2,7 @@
 #ifndef SHOAL_NODE_API_INTERNAL_H
 #define SHOAL_NODE_API_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "node/api.h"
@@ -23,5 +24,13 @@ extern const size_t api_swarm_routes_count;
 
 /* POST /api/v1/limits: the daemon-wide limits (api_swarms.c). */
 void api_set_global_limits(struct api_req *r);
+
+/* The JSON bodies (node/api_json.c; docs/api.md). */
+struct swarm;
+struct node;
+/* GET /swarms and /swarms/{id}; `full` adds files. */
+json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full);
+json_t *swarm_peers_json(const struct swarm *sw);   /* one entry per connection */
+json_t *node_transfer_json(struct node *node);      /* "transfer" of /status */
 
 #endif

@@ -12,9 +12,9 @@
 #include "common/util.h"
 #include "node/api-internal.h"
 #include "node/dht_node.h"
-#include "node/engine.h"
 #include "node/node.h"
 #include "node/swarm.h"
+#include "node/swarms.h"
 
 static int count_swarms(struct node *node, enum swarm_state state, bool any)
 {
@@ -68,9 +68,9 @@ static void handle_status(struct api_req *r)
 	json_object_set_new(status, "node", status_node(node));
 	json_object_set_new(status, "swarms", status_swarms(node));
 	json_object_set_new(status, "peers",
-			    json_pack("{s:i}", "connected", (int)engine_peer_count(node->engine)));
+			    json_pack("{s:i}", "connected", (int)swarms_peer_count(node)));
 	json_object_set_new(status, "dht", status_dht(node));
-	json_object_set_new(status, "transfer", engine_status_json(node->engine));
+	json_object_set_new(status, "transfer", node_transfer_json(node));
 	api_reply(r, 200, status);
 }
 

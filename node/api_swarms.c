@@ -345,7 +345,7 @@ static void handle_swarm_peers(struct api_req *r)
 	struct swarm *sw = swarm_or_404(r);
 	if (sw)
 		api_reply(r, 200, json_pack("{s:I,s:o}", "id", (json_int_t)sw->id, "peers",
-					    engine_peers_json(sw)));
+					    swarm_peers_json(sw)));
 }
 
 static void handle_swarm_delete(struct api_req *r)

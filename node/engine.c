@@ -710,76 +710,70 @@ void tick(evutil_socket_t fd, short what, void *arg)
 			xfer_tick(sw->xfer, now, dt);
 }
 
-/* ------------------------------------------------------------ JSON */
+/* ----------------------------------------------------------- figures */
 
-json_t *engine_status_json(struct engine *eng)
+void engine_node_stats(const struct engine *eng, struct engine_node_stats *out)
 {
+	memset(out, 0, sizeof *out);
+	if (!eng)
+		return;
 	struct node *node = eng->node;
-	double down = 0, up = 0;
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
 		if (sw->xfer) {
-			down += sw->xfer->down_rate;
-			up += sw->xfer->up_rate;
+			out->down_rate += sw->xfer->down_rate;
+			out->up_rate += sw->xfer->up_rate;
 		}
-	json_t *o = json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
-			      (int)node->cfg.peer_port, "ipv6", eng->listen6 != NULL, "encryption",
-			      config_encryption_name(node->cfg.encryption), "upload_limit",
-			      (json_int_t)node->cfg.upload_limit, "download_limit",
-			      (json_int_t)node->cfg.download_limit, "peers", (int)eng->n_peers,
-			      "download_rate", down, "upload_rate", up, "no_upload",
-			      node->cfg.no_upload);
-	size_t serve, write;
+	out->ipv6 = eng->listen6 != NULL;
+	out->peers = eng->n_peers;
+	out->peer_db_commits = eng->peer_db_commits;
 	unsigned unchoked;
-	daemon_queued(node, &serve, &write, &unchoked);
-	if (o) {
-		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)eng->peer_db_commits));
-		json_object_set_new(o, "serve_queued_bytes", json_integer((json_int_t)serve));
-		json_object_set_new(o, "serve_budget_bytes", json_integer(ENGINE_SERVE_BUDGET));
-		json_object_set_new(o, "write_queued_bytes", json_integer((json_int_t)write));
-		json_object_set_new(o, "write_budget_bytes", json_integer(ENGINE_WRITE_BUDGET));
-	}
-	return o;
+	daemon_queued(node, &out->serve_queued, &out->write_queued, &unchoked);
+	out->serve_budget = ENGINE_SERVE_BUDGET;
+	out->write_budget = ENGINE_WRITE_BUDGET;
 }
 
-json_t *engine_swarm_json(const struct swarm *sw)
+void engine_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out)
 {
+	memset(out, 0, sizeof *out);
 	const struct xfer *xf = sw->xfer;
 	if (!xf)
-		return json_pack("{s:i,s:f,s:f,s:I,s:I}", "peers", 0, "download_rate", 0.0,
-				 "upload_rate", 0.0, "downloaded", (json_int_t)0, "uploaded",
-				 (json_int_t)0);
-	json_t *o = json_pack("{s:i,s:f,s:f,s:I,s:I,s:I,s:i}", "peers", (int)xf->n_peers,
-			      "download_rate", xf->down_rate, "upload_rate", xf->up_rate,
-			      "downloaded", (json_int_t)xf->down_total, "uploaded",
-			      (json_int_t)xf->up_total, "hash_failures", (json_int_t)xf->hash_fails,
-			      "known_peers", (int)xf->n_known);
-	if (xf->disk_full)
-		json_object_set_new(o, "disk_error", json_string(sw->error));
-	if (xf->layers_pending)
-		json_object_set_new(o, "waiting_for", json_string("piece layers"));
-	return o;
+		return;
+	out->active = true;
+	out->peers = xf->n_peers;
+	out->known_peers = (unsigned)xf->n_known;
+	out->down_rate = xf->down_rate;
+	out->up_rate = xf->up_rate;
+	out->downloaded = xf->down_total;
+	out->uploaded = xf->up_total;
+	out->hash_failures = xf->hash_fails;
+	out->disk_error = xf->disk_full;
+	out->waiting_layers = xf->layers_pending;
 }
 
-json_t *engine_peers_json(const struct swarm *sw)
+void engine_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct engine_peer_info *),
+		      void *ctx)
 {
-	json_t *list = json_array();
 	const struct xfer *xf = sw->xfer;
 	for (const struct peer *p = xf ? xf->peers : NULL; p; p = p->next) {
-		double progress = p->has.nbits ? (double)p->has.count / p->has.nbits : 0.0;
-		json_t *o =
-			json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:b,s:i}",
-				  "address", p->name, "direction", p->outgoing ? "out" : "in",
-				  "encrypted", p->crypt != NULL, "client", p->client, "state",
-				  p->state == PEER_ACTIVE ? "active" : "handshake", "progress", progress,
-				  "download_rate", p->down_rate, "upload_rate", p->up_rate, "downloaded",
-				  (json_int_t)p->down_total, "uploaded", (json_int_t)p->up_total,
-				  "am_choking", p->am_choking, "am_interested", p->am_interested,
-				  "peer_choking", p->peer_choking, "peer_interested", p->peer_interested,
-				  "requests", (int)p->n_reqs);
-		/* Its share of the swarm's own limits, bytes/s (0: no such limit). */
-		json_object_set_new(o, "upload_share", json_integer((json_int_t)p->share_up));
-		json_object_set_new(o, "download_share", json_integer((json_int_t)p->share_down));
-		json_array_append_new(list, o);
+		struct engine_peer_info i = {
+			.address = p->name,
+			.client = p->client,
+			.outgoing = p->outgoing,
+			.encrypted = p->crypt != NULL,
+			.active = p->state == PEER_ACTIVE,
+			.progress = p->has.nbits ? (double)p->has.count / p->has.nbits : 0.0,
+			.down_rate = p->down_rate,
+			.up_rate = p->up_rate,
+			.downloaded = p->down_total,
+			.uploaded = p->up_total,
+			.am_choking = p->am_choking,
+			.am_interested = p->am_interested,
+			.peer_choking = p->peer_choking,
+			.peer_interested = p->peer_interested,
+			.requests = p->n_reqs,
+			.upload_share = p->share_up,
+			.download_share = p->share_down,
+		};
+		fn(ctx, &i);
 	}
-	return list;
 }

@@ -52,10 +52,40 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
 int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 	__attribute__((warn_unused_result));
 
-/* JSON for status and the API. */
-json_t *engine_status_json(struct engine *eng);
-json_t *engine_swarm_json(const struct swarm *sw);      /* rates, peer counts */
-json_t *engine_peers_json(const struct swarm *sw);      /* one entry per connection */
+/* Figures for status and the API (which builds the JSON: node/api_json.c). */
+struct engine_node_stats {
+	bool ipv6;                  /* listening on IPv6 too */
+	unsigned peers;             /* connections, every swarm and handshaking */
+	double down_rate, up_rate;  /* bytes/s, summed over the swarms */
+	uint64_t peer_db_commits;   /* address-book commits to SQLite */
+	size_t serve_queued, serve_budget, write_queued, write_budget; /* bytes */
+};
+void engine_node_stats(const struct engine *eng, struct engine_node_stats *out);
+
+struct engine_swarm_stats {
+	bool active;                /* transferring (else every figure is 0) */
+	unsigned peers, known_peers;
+	double down_rate, up_rate;  /* bytes/s */
+	uint64_t downloaded, uploaded, hash_failures;
+	bool disk_error;            /* sw->error says which */
+	bool waiting_layers;        /* a magnet join waiting for piece layers */
+};
+void engine_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out);
+
+/* One connection, as the API shows it; the strings live until the next
+ * turn of the loop. */
+struct engine_peer_info {
+	const char *address, *client;
+	bool outgoing, encrypted, active;
+	double progress, down_rate, up_rate;
+	uint64_t downloaded, uploaded;
+	bool am_choking, am_interested, peer_choking, peer_interested;
+	unsigned requests;
+	uint64_t upload_share, download_share; /* bytes/s of the swarm's limits; 0 none */
+};
+/* Call `fn` for each connection of the swarm. */
+void engine_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct engine_peer_info *),
+		      void *ctx);
 unsigned engine_peer_count(const struct engine *eng);
 
 #endif

@@ -4,7 +4,7 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 	$(JANSSON_CFLAGS)
 node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
-	node/api_swarms.c \
+	node/api_swarms.c node/api_json.c \
 	node/dht_node.c node/dht_node.h \
 	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
 	node/engine_durable.c node/engine_io.c node/engine_meta.c node/engine_peers.c \

@@ -177,7 +177,7 @@ void swarm_have_clear(struct swarm *sw, uint32_t piece)
 }
 
 /* Bytes held: sum of verified pieces' lengths. */
-static uint64_t bytes_have(const struct swarm *sw)
+uint64_t swarm_bytes_have(const struct swarm *sw)
 {
 	const struct metainfo *mi = sw->meta;
 	if (!mi || !sw->have)
@@ -354,103 +354,6 @@ void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *o
 	char hex[65];
 	hex_encode(sw->info_hash, 32, hex);
 	snprintf(out, len, "%s/torrents/%s.torrent", node->cfg.data_dir, hex);
-}
-
-/* A JSON string even for text that is not valid UTF-8 (paths can be). */
-static json_t *json_text(const char *s)
-{
-	json_t *j = json_string(s);
-	if (j)
-		return j;
-	char shown[4 * PATH_MAX];
-	utf8_escape_invalid(s, shown, sizeof shown);
-	return json_string(shown);
-}
-
-json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "id", json_integer(sw->id));
-	json_object_set_new(o, "name", json_text(sw->name));
-	json_object_set_new(o, "role", json_string(swarm_role_name(sw->role)));
-	json_object_set_new(o, "state", json_string(swarm_state_name(sw->state)));
-	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_text(sw->error) : json_null());
-	json_object_set_new(o, "root", json_text(sw->root));
-	if (sw->has_info_hash) {
-		char hex[65];
-		hex_encode(sw->info_hash, 32, hex);
-		json_object_set_new(o, "info_hash", json_string(hex));
-		struct buf magnet;
-		buf_init(&magnet, MAGNET_MAX_LEN);
-		if (magnet_format(sw->info_hash, sw->name, NULL, 0, &magnet) == 0 &&
-		    buf_append_byte(&magnet, 0) == 0)
-			json_object_set_new(o, "magnet", json_string((const char *)magnet.data));
-		buf_destroy(&magnet);
-	} else {
-		json_object_set_new(o, "info_hash", json_null());
-		json_object_set_new(o, "magnet", json_null());
-	}
-	const struct metainfo *mi = sw->meta;
-	if (mi) {
-		char path[PATH_MAX + 100];
-		swarm_torrent_path(node, sw, path, sizeof path);
-		/* Named only once written (a magnet join writes it when the
-		 * piece layers are complete). */
-		json_object_set_new(o, "torrent",
-				    access(path, R_OK) == 0 ? json_text(path) : json_null());
-		json_object_set_new(o, "total_size", json_integer((json_int_t)mi->total_size));
-		json_object_set_new(o, "piece_length", json_integer((json_int_t)mi->piece_length));
-		json_object_set_new(o, "num_pieces", json_integer(mi->total_pieces));
-		json_object_set_new(o, "num_files", json_integer((json_int_t)mi->file_count));
-		json_object_set_new(o, "pieces_have", json_integer(sw->have_count));
-		uint64_t have = bytes_have(sw);
-		json_object_set_new(o, "bytes_have", json_integer((json_int_t)have));
-		json_object_set_new(o, "progress", json_real(mi->total_size ? (double)have /
-											(double)mi->total_size
-									    : 1.0));
-	} else {
-		json_object_set_new(o, "torrent", json_null());
-		json_object_set_new(o, "total_size", json_integer((json_int_t)sw->work_total));
-		json_object_set_new(o, "progress", json_real(0));
-	}
-	if (sw->state == SWARM_HASHING || sw->state == SWARM_CHECKING) {
-		uint64_t done = atomic_load(&sw->work_done);
-		uint64_t ms = now_ms() - sw->work_started_ms;
-		json_object_set_new(
-			o, "work",
-			json_pack("{s:s,s:I,s:I,s:f}", "kind",
-				  sw->state == SWARM_HASHING ? "hashing" : "checking", "done",
-				  (json_int_t)done, "total", (json_int_t)sw->work_total, "rate",
-				  ms ? (double)done * 1000.0 / (double)ms : 0.0));
-	}
-	json_object_set_new(o, "last_check",
-			    sw->last_check.seq == 0
-				    ? json_null()
-				    : json_pack("{s:i,s:s,s:i,s:i,s:I}", "seq", (int)sw->last_check.seq,
-						"result", sw->last_check.result, "pieces_verified",
-						(int)sw->last_check.pieces_verified, "pieces_dropped",
-						(int)sw->last_check.pieces_dropped, "finished_at",
-						(json_int_t)sw->last_check.finished_at));
-	json_object_set_new(o, "transfer", engine_swarm_json(sw));
-	json_object_set_new(json_object_get(o, "transfer"), "upload_limit",
-			    json_integer((json_int_t)sw->upload_limit));
-	json_object_set_new(json_object_get(o, "transfer"), "download_limit",
-			    json_integer((json_int_t)sw->download_limit));
-	if (full && mi) {
-		json_t *files = json_array();
-		for (size_t f = 0; f < mi->file_count; f++) {
-			const struct metainfo_file *file = &mi->files[f];
-			uint32_t have = 0;
-			for (uint32_t i = 0; i < file->piece_count; i++)
-				have += swarm_have_test(sw, file->first_piece + i);
-			json_array_append_new(
-				files, json_pack("{s:s,s:I,s:i,s:i}", "path", file->path, "size",
-						 (json_int_t)file->size, "pieces", (int)file->piece_count,
-						 "pieces_have", (int)have));
-		}
-		json_object_set_new(o, "files", files);
-	}
-	return o;
 }
 
 /* ------------------------------------------------------------ database */

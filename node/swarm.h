@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 
 #include "transfer/storage.h"
 
@@ -147,8 +146,8 @@ void swarm_write_torrent(struct node *node, const struct swarm *sw);
 /* DATA_DIR/torrents/<info-hash hex>.torrent */
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len);
 
-/* JSON description for GET /swarms and /swarms/{id}; `full` adds files. */
-json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full);
+/* Bytes of the verified pieces. */
+uint64_t swarm_bytes_have(const struct swarm *sw);
 
 /* Database.  Insert the swarm, its files, piece layers and `have` (its
  * durable verified pieces: what a swarm starts with, before any transfer;

@@ -363,6 +363,29 @@ int swarms_set_global_limits(struct node *node, uint64_t up, uint64_t down)
 	return engine_set_limits(node->engine, up, down) != 0 ? -EINVAL : 0;
 }
 
+/* ----------------------------------------------------------- figures */
+
+void swarms_node_stats(struct node *node, struct engine_node_stats *out)
+{
+	engine_node_stats(node->engine, out);
+}
+
+void swarms_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out)
+{
+	engine_swarm_stats(sw, out);
+}
+
+void swarms_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct engine_peer_info *),
+		      void *ctx)
+{
+	engine_each_peer(sw, fn, ctx);
+}
+
+unsigned swarms_peer_count(struct node *node)
+{
+	return engine_peer_count(node->engine);
+}
+
 /* --------------------------------------------------- start and stop */
 
 void swarms_start_all(struct node *node)

@@ -96,6 +96,16 @@ int swarms_set_limits(struct node *node, struct swarm *sw, uint64_t up, uint64_t
 /* The daemon-wide limits until it restarts.  0 or -EINVAL. */
 int swarms_set_global_limits(struct node *node, uint64_t up, uint64_t down);
 
+/* Figures for the API (node/api_json.c builds the JSON). */
+struct engine_node_stats;
+struct engine_swarm_stats;
+struct engine_peer_info;
+void swarms_node_stats(struct node *node, struct engine_node_stats *out);
+void swarms_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out);
+void swarms_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct engine_peer_info *),
+		      void *ctx);
+unsigned swarms_peer_count(struct node *node);
+
 /* At start-up, once the engine exists: check or start every swarm loaded
  * from the database (a joined swarm's files are checked too). */
 void swarms_start_all(struct node *node);

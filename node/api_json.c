@@ -1,0 +1,185 @@
+/* api_json.c: the JSON the control API answers with, built from the
+ * swarm records and the engine's figures (docs/api.md names every field).
+ * JSON lives here, in the API layer: the engine and the records only give
+ * their state as C structs. */
+#include "config.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+#include "node/api-internal.h"
+#include "node/engine.h"
+#include "node/node.h"
+#include "node/settings.h"
+#include "node/swarm.h"
+#include "node/swarms.h"
+#include "transfer/magnet.h"
+#include "transfer/metainfo.h"
+
+/* The "transfer" object of a swarm: rates, peer counts. */
+static json_t *transfer_json(const struct swarm *sw)
+{
+	struct engine_swarm_stats st;
+	swarms_swarm_stats(sw, &st);
+	if (!st.active)
+		return json_pack("{s:i,s:f,s:f,s:I,s:I}", "peers", 0, "download_rate", 0.0,
+				 "upload_rate", 0.0, "downloaded", (json_int_t)0, "uploaded",
+				 (json_int_t)0);
+	json_t *o = json_pack("{s:i,s:f,s:f,s:I,s:I,s:I,s:i}", "peers", (int)st.peers,
+			      "download_rate", st.down_rate, "upload_rate", st.up_rate,
+			      "downloaded", (json_int_t)st.downloaded, "uploaded",
+			      (json_int_t)st.uploaded, "hash_failures", (json_int_t)st.hash_failures,
+			      "known_peers", (int)st.known_peers);
+	if (st.disk_error)
+		json_object_set_new(o, "disk_error", json_string(sw->error));
+	if (st.waiting_layers)
+		json_object_set_new(o, "waiting_for", json_string("piece layers"));
+	return o;
+}
+
+/* A JSON string even for text that is not valid UTF-8 (paths can be). */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char shown[4 * PATH_MAX];
+	utf8_escape_invalid(s, shown, sizeof shown);
+	return json_string(shown);
+}
+
+json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(sw->id));
+	json_object_set_new(o, "name", json_text(sw->name));
+	json_object_set_new(o, "role", json_string(swarm_role_name(sw->role)));
+	json_object_set_new(o, "state", json_string(swarm_state_name(sw->state)));
+	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_text(sw->error) : json_null());
+	json_object_set_new(o, "root", json_text(sw->root));
+	if (sw->has_info_hash) {
+		char hex[65];
+		hex_encode(sw->info_hash, 32, hex);
+		json_object_set_new(o, "info_hash", json_string(hex));
+		struct buf magnet;
+		buf_init(&magnet, MAGNET_MAX_LEN);
+		if (magnet_format(sw->info_hash, sw->name, NULL, 0, &magnet) == 0 &&
+		    buf_append_byte(&magnet, 0) == 0)
+			json_object_set_new(o, "magnet", json_string((const char *)magnet.data));
+		buf_destroy(&magnet);
+	} else {
+		json_object_set_new(o, "info_hash", json_null());
+		json_object_set_new(o, "magnet", json_null());
+	}
+	const struct metainfo *mi = sw->meta;
+	if (mi) {
+		char path[PATH_MAX + 100];
+		swarm_torrent_path(node, sw, path, sizeof path);
+		/* Named only once written (a magnet join writes it when the
+		 * piece layers are complete). */
+		json_object_set_new(o, "torrent",
+				    access(path, R_OK) == 0 ? json_text(path) : json_null());
+		json_object_set_new(o, "total_size", json_integer((json_int_t)mi->total_size));
+		json_object_set_new(o, "piece_length", json_integer((json_int_t)mi->piece_length));
+		json_object_set_new(o, "num_pieces", json_integer(mi->total_pieces));
+		json_object_set_new(o, "num_files", json_integer((json_int_t)mi->file_count));
+		json_object_set_new(o, "pieces_have", json_integer(sw->have_count));
+		uint64_t have = swarm_bytes_have(sw);
+		json_object_set_new(o, "bytes_have", json_integer((json_int_t)have));
+		json_object_set_new(o, "progress", json_real(mi->total_size ? (double)have /
+											(double)mi->total_size
+									    : 1.0));
+	} else {
+		json_object_set_new(o, "torrent", json_null());
+		json_object_set_new(o, "total_size", json_integer((json_int_t)sw->work_total));
+		json_object_set_new(o, "progress", json_real(0));
+	}
+	if (sw->state == SWARM_HASHING || sw->state == SWARM_CHECKING) {
+		uint64_t done = atomic_load(&sw->work_done);
+		uint64_t ms = now_ms() - sw->work_started_ms;
+		json_object_set_new(
+			o, "work",
+			json_pack("{s:s,s:I,s:I,s:f}", "kind",
+				  sw->state == SWARM_HASHING ? "hashing" : "checking", "done",
+				  (json_int_t)done, "total", (json_int_t)sw->work_total, "rate",
+				  ms ? (double)done * 1000.0 / (double)ms : 0.0));
+	}
+	json_object_set_new(o, "last_check",
+			    sw->last_check.seq == 0
+				    ? json_null()
+				    : json_pack("{s:i,s:s,s:i,s:i,s:I}", "seq", (int)sw->last_check.seq,
+						"result", sw->last_check.result, "pieces_verified",
+						(int)sw->last_check.pieces_verified, "pieces_dropped",
+						(int)sw->last_check.pieces_dropped, "finished_at",
+						(json_int_t)sw->last_check.finished_at));
+	json_t *t = transfer_json(sw);
+	json_object_set_new(t, "upload_limit", json_integer((json_int_t)sw->upload_limit));
+	json_object_set_new(t, "download_limit", json_integer((json_int_t)sw->download_limit));
+	json_object_set_new(o, "transfer", t);
+	if (full && mi) {
+		json_t *files = json_array();
+		for (size_t f = 0; f < mi->file_count; f++) {
+			const struct metainfo_file *file = &mi->files[f];
+			uint32_t have = 0;
+			for (uint32_t i = 0; i < file->piece_count; i++)
+				have += swarm_have_test(sw, file->first_piece + i);
+			json_array_append_new(
+				files, json_pack("{s:s,s:I,s:i,s:i}", "path", file->path, "size",
+						 (json_int_t)file->size, "pieces", (int)file->piece_count,
+						 "pieces_have", (int)have));
+		}
+		json_object_set_new(o, "files", files);
+	}
+	return o;
+}
+
+static void add_peer_json(void *ctx, const struct engine_peer_info *p)
+{
+	json_t *o = json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:b,s:i}",
+			      "address", p->address, "direction", p->outgoing ? "out" : "in",
+			      "encrypted", p->encrypted, "client", p->client, "state",
+			      p->active ? "active" : "handshake", "progress", p->progress,
+			      "download_rate", p->down_rate, "upload_rate", p->up_rate, "downloaded",
+			      (json_int_t)p->downloaded, "uploaded", (json_int_t)p->uploaded,
+			      "am_choking", p->am_choking, "am_interested", p->am_interested,
+			      "peer_choking", p->peer_choking, "peer_interested", p->peer_interested,
+			      "requests", (int)p->requests);
+	/* Its share of the swarm's own limits, bytes/s (0: no such limit). */
+	json_object_set_new(o, "upload_share", json_integer((json_int_t)p->upload_share));
+	json_object_set_new(o, "download_share", json_integer((json_int_t)p->download_share));
+	json_array_append_new(ctx, o);
+}
+
+json_t *swarm_peers_json(const struct swarm *sw)
+{
+	json_t *list = json_array();
+	swarms_each_peer(sw, add_peer_json, list);
+	return list;
+}
+
+json_t *node_transfer_json(struct node *node)
+{
+	struct engine_node_stats st;
+	swarms_node_stats(node, &st);
+	json_t *o = json_pack("{s:b,s:i,s:b,s:s,s:I,s:I,s:i,s:f,s:f,s:b}", "running", 1, "peer_port",
+			      (int)node->cfg.peer_port, "ipv6", st.ipv6, "encryption",
+			      config_encryption_name(node->cfg.encryption), "upload_limit",
+			      (json_int_t)node->cfg.upload_limit, "download_limit",
+			      (json_int_t)node->cfg.download_limit, "peers", (int)st.peers,
+			      "download_rate", st.down_rate, "upload_rate", st.up_rate, "no_upload",
+			      node->cfg.no_upload);
+	if (o) {
+		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)st.peer_db_commits));
+		json_object_set_new(o, "serve_queued_bytes", json_integer((json_int_t)st.serve_queued));
+		json_object_set_new(o, "serve_budget_bytes", json_integer((json_int_t)st.serve_budget));
+		json_object_set_new(o, "write_queued_bytes", json_integer((json_int_t)st.write_queued));
+		json_object_set_new(o, "write_budget_bytes", json_integer((json_int_t)st.write_budget));
+	}
+	return o;
+}
