@@ -122,7 +122,7 @@ static bool read_peers(struct api_req *r, const struct magnet *mg, struct swarms
 		unsigned char a[16];
 		if (!json_is_string(v) ||
 		    parse_hostport(json_string_value(v), p->host, sizeof p->host, &p->port) != 0 ||
-		    (inet_pton(AF_INET, p->host, a) != 1 && inet_pton(AF_INET6, p->host, a) != 1)) {
+		    p->port == 0 || (inet_pton(AF_INET, p->host, a) != 1 && inet_pton(AF_INET6, p->host, a) != 1)) {
 			api_reply_error(r, 400, "bad_request",
 					"bad peer %s: expected a numeric HOST:PORT ([v6]:PORT)",
 					json_is_string(v) ? json_string_value(v) : "(not a string)");

@@ -42,6 +42,7 @@
 
 #include "node/engine.h"
 #include "node/swarm.h"
+#include "transfer/addrbook.h"
 #include "transfer/bitfield.h"
 #include "transfer/choker.h"
 #include "transfer/crypt.h"
@@ -60,7 +61,8 @@ struct ev_token_bucket_cfg;
 #define ENGINE_MAX_PEERS_SWARM 60
 #define ENGINE_MAX_HANDSHAKING 64     /* incoming connections not yet in a swarm */
 #define ENGINE_MAX_HANDSHAKING_PER_ADDR 16 /* of them from one IP, once half are taken */
-#define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm */
+#define ENGINE_MAX_KNOWN_PEERS 500    /* addresses remembered per swarm (the cap of
+				       * its transfer/addrbook.h book) */
 #define ENGINE_PEER_WRITE_BATCH 64    /* address-book rows held before a write; they
 				       * are written in one transaction at the next
 				       * tick, when this many wait, or at stop */
@@ -74,8 +76,6 @@ struct ev_token_bucket_cfg;
 				       * connection this old that moved no data */
 #define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
-#define ENGINE_MAX_BANS 128           /* banned hosts, and banned peer ids, per swarm
-				       * (the oldest ban gives way; docs/security.md) */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
 				       * peers send one keep-alive in ~2 minutes */
 /* Memory for blocks, in bytes (docs/architecture.md, "Memory ceilings"):
@@ -105,34 +105,6 @@ enum peer_state {
 struct peer_req {
 	uint32_t piece, block;
 	uint64_t sent_ms;
-};
-
-struct known_peer {
-	struct sockaddr_storage addr;
-	socklen_t len;
-	uint64_t next_try_ms;
-	uint32_t failures;
-	bool connected;
-	bool banned;
-	bool plain_only;   /* an encrypted attempt failed: it speaks plain BitTorrent */
-	char source[8];
-};
-
-/* A banned host: the IP address alone (family 4 or 6, 4 or 16 bytes). */
-struct ban_host {
-	uint8_t family;
-	uint8_t addr[16];
-};
-
-/* A swarm's bans (docs/security.md, "Bans"): hosts refused for incoming
- * connections whatever their source port or extension handshake, and peer
- * ids refused from any address.  Rings of ENGINE_MAX_BANS: a new ban past
- * the ceiling replaces the oldest. */
-struct banlist {
-	struct ban_host hosts[ENGINE_MAX_BANS];
-	size_t n_hosts, next_host;
-	uint8_t ids[ENGINE_MAX_BANS][WIRE_PEER_ID_LEN];
-	size_t n_ids, next_id;
 };
 
 struct xfer;
@@ -185,7 +157,9 @@ struct peer {
 	uint32_t md_requested;               /* metadata pieces asked of it */
 	uint32_t md_announced;               /* metadata_size counted in xf->mdf, or 0 */
 	bool pex_sent_once;
-	struct known_peer *known;            /* the address book entry, if any */
+	uint64_t known;                      /* its xf->book entry's handle, 0 if none;
+					      * stale (every addrbook call then does
+					      * nothing) once the entry is evicted */
 	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
 	uint64_t share_up, share_down;       /* bytes/s in limit_cfg (0: none) */
 	/* In xf->peers or eng->pending.  Unlinking (peer_close) leaves `next`
@@ -207,9 +181,7 @@ struct xfer {
 	pthread_mutex_t io_lock;
 	struct peer *peers;
 	unsigned n_peers;
-	struct known_peer *known;
-	size_t n_known;
-	struct banlist bans;
+	struct addrbook *book;               /* addresses, back-off, bans (transfer/addrbook.h) */
 	/* Address-book rows (new addresses, bans) not yet in SQLite */
 	struct swarm_peer_row rows[ENGINE_PEER_WRITE_BATCH];
 	size_t n_rows;
@@ -217,7 +189,7 @@ struct xfer {
 	uint64_t last_choke_ms, last_pex_ms;
 	bool pex_due;                        /* a peer arrived: exchange at the next tick */
 	bool rechoke;                        /* run the choker at the next tick */
-	bool loading_peers;                  /* filling `known` from SQLite */
+	bool loading_peers;                  /* filling `book` from SQLite */
 	unsigned jobs;                       /* worker jobs in flight (loop-side count) */
 	bool stopped;
 	bool dirty;                          /* verified bitmap not yet saved */
@@ -299,8 +271,11 @@ struct engine {
 /* peer.c */
 struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len,
 		      bool outgoing);
-/* Begin an outgoing connection; returns NULL on failure. */
-struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer *kp);
+/* Begin an outgoing connection to `ss` for the address-book entry `known`
+ * (kept in p->known); returns NULL on failure (the peer may have been
+ * closed: engine_on_peer_gone has run for it then). */
+struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sockaddr_storage *ss,
+			  socklen_t len, uint64_t known);
 /* Close the connection: unlink it from its list (xf->peers or eng->pending,
  * through engine_on_peer_gone), mark it PEER_DEAD and hand it to the reaper,
  * which frees it on a later loop turn.  p->next is not touched (see struct
@@ -338,5 +313,11 @@ void engine_on_writable(struct peer *p);
 /* The connection is gone (called once, before the peer is unlinked). */
 void engine_on_peer_gone(struct peer *p);
 uint64_t engine_rand(struct engine *eng);
+/* The peer's address-book entry speaks only plain BitTorrent (false when
+ * it has none). */
+bool known_plain_only(const struct peer *p);
+/* An encrypted hello to it was answered by a close: mark its entry plain
+ * only and dialable again at once (nothing when it has none). */
+void known_speaks_plain(struct peer *p);
 
 #endif

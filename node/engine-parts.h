@@ -137,11 +137,16 @@ void on_hash_request(struct peer *p, const struct wire_hash_req *r);
 uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len);
 void ban_host(struct xfer *xf, const struct sockaddr *sa);
 void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN]);
+void ban_known(struct xfer *xf, uint64_t known, const struct sockaddr_storage *from);
 void flush_peer_rows(struct xfer *xf);
 void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char *source,
 			   bool banned);
-struct known_peer *known_add(struct xfer *xf, const struct sockaddr_storage *ss,
-				    socklen_t len, const char *source);
+int known_add(struct xfer *xf, const struct sockaddr_storage *ss, socklen_t len,
+	      enum addrbook_source src, uint64_t *known_out);
+int known_add_text(struct xfer *xf, const char *host, uint16_t port, const char *source,
+		   uint64_t *known_out);
+void known_load(struct xfer *xf, const char *host, uint16_t port, const char *source, bool banned);
+int known_incoming(struct peer *p);
 void connect_more(struct xfer *xf, uint64_t now);
 void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int len, void *arg);

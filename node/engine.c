@@ -445,13 +445,7 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 		      bool banned)
 {
 	struct swarm *sw = ctx;
-	if (engine_add_peer(sw->xfer->eng, sw, host, port, source) != 0)
-		return;
-	if (banned) {
-		struct known_peer *kp = &sw->xfer->known[sw->xfer->n_known - 1];
-		kp->banned = true;
-		ban_host(sw->xfer, (const struct sockaddr *)&kp->addr);
-	}
+	known_load(sw->xfer, host, port, source, banned);
 }
 
 /* (Re)build the picker from the metadata's piece sizes and the verified
@@ -535,6 +529,10 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		xf = calloc(1, sizeof *xf);
 		if (!xf)
 			return -ENOMEM;
+		if (addrbook_new(ENGINE_MAX_KNOWN_PEERS, &xf->book) != 0) {
+			free(xf);
+			return -ENOMEM;
+		}
 		xf->eng = eng;
 		xf->node = eng->node;
 		xf->sw = sw;
@@ -567,8 +565,7 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 	else if (!sw->meta)
 		sw->state = SWARM_METADATA;
 	/* Retry every remembered address soon. */
-	for (size_t i = 0; i < xf->n_known; i++)
-		xf->known[i].next_try_ms = 0;
+	addrbook_retry_all(xf->book);
 	return 0;
 }
 
@@ -740,7 +737,7 @@ void engine_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out)
 		return;
 	out->active = true;
 	out->peers = xf->n_peers;
-	out->known_peers = (unsigned)xf->n_known;
+	out->known_peers = (unsigned)addrbook_count(xf->book);
 	out->down_rate = xf->down_rate;
 	out->up_rate = xf->up_rate;
 	out->downloaded = xf->down_total;

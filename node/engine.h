@@ -42,7 +42,10 @@ bool engine_swarm_busy(const struct swarm *sw);
 void engine_swarm_free(struct swarm *sw);
 
 /* Remember a peer address for the swarm and connect when there is room.
- * Returns 0, or -EINVAL for a bad address. */
+ * Returns 0 (also when it was known), -EINVAL for a bad address (not
+ * numeric, port 0, the unspecified address), a source the address book
+ * does not know, or a swarm with no transfer state, -ELOOP for our own
+ * listen address, -ENOSPC when the address book is full (transfer/addrbook.h). */
 int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint16_t port,
 		    const char *source) __attribute__((warn_unused_result));
 

@@ -490,7 +490,7 @@ void engine_swarm_free(struct swarm *sw)
 	free(xf->wq);
 	free(xf->vq);
 	pthread_mutex_destroy(&xf->io_lock);
-	free(xf->known);
+	addrbook_free(xf->book);
 	mdfetch_free(xf->mdf);
 	free(xf);
 	sw->xfer = NULL;

@@ -451,12 +451,7 @@ bool strike(struct peer *p, unsigned n, const char *what)
 	 * from: every banned row's host is refused again at load. */
 	ban_host(xf, (const struct sockaddr *)&p->addr);
 	ban_id(xf, p->peer_id);
-	char host[INET6_ADDRSTRLEN];
-	uint16_t port = addr_host(p->known ? &p->known->addr : &p->addr, host, sizeof host);
-	if (p->known)
-		p->known->banned = true;
-	if (port)
-		queue_peer_row(xf, host, port, p->known ? p->known->source : "incoming", true);
+	ban_known(xf, p->known, &p->addr);
 	peer_close(p, "banned: bad data");
 	return true;
 }

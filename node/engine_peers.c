@@ -32,6 +32,7 @@
 #include "transfer/ratesplit.h"
 #include "node/swarm.h"
 #include "node/workers.h"
+#include "transfer/addrbook.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
 #include "transfer/layerfetch.h"
@@ -42,17 +43,24 @@
 #include "node/engine-parts.h"
 
 static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b);
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-static bool ban_host_of(const struct sockaddr *sa, struct ban_host *out);
 static bool host_banned(const struct xfer *xf, const struct sockaddr *sa);
 static bool id_banned(const struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN]);
-static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss);
+static bool is_self(const struct xfer *xf, const struct addrbook_addr *a);
 static bool handshake_slot_free(const struct engine *eng, const struct sockaddr *sa);
 static void unlink_peer(struct peer **list, struct peer *p);
 static bool evict_idle(struct xfer *xf, uint64_t now);
 static bool peer_listen_addr(const struct peer *p, struct wire_peer *out);
 
-/* -------------------------------------------------------- known peers */
+_Static_assert(WIRE_PEER_ID_LEN == ADDRBOOK_PEER_ID_LEN, "a peer id is a peer id");
+
+/* -------------------------------------------------------- known peers
+ *
+ * The address book itself (entries, back-off, caps, bans, whom to dial)
+ * is transfer/addrbook.h, one per swarm in xf->book; this file feeds it
+ * from the DHT, PEX, the user and incoming peers, dials what it answers,
+ * and writes its rows to SQLite.  A peer holds its entry's handle in
+ * p->known: a handle of an evicted entry goes stale, and every addrbook
+ * call given one does nothing. */
 
 /* The same IP address (any port)? */
 static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
@@ -64,17 +72,6 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b
 		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
 	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
 		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-}
-
-/* The same IP address and port? */
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (!same_host(a, (const struct sockaddr *)b))
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_port ==
-		       ((const struct sockaddr_in *)b)->sin_port;
-	return ((const struct sockaddr_in6 *)a)->sin6_port == ((const struct sockaddr_in6 *)b)->sin6_port;
 }
 
 /* Numeric host and port of an address ("?" and 0 for another family). */
@@ -89,7 +86,7 @@ uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len)
 /* ------------------------------------------------------------- bans
  *
  * A ban (strike) covers three things, because a banned peer chooses how it
- * comes back (docs/security.md, "Bans"):
+ * comes back (docs/security.md, "Bans"; the rings are transfer/addrbook.h's):
  *   - its host (the IP address, any port): incoming connections from it are
  *     refused at their BitTorrent handshake, before anything is sent to
  *     them, whether or not they would send an extension handshake;
@@ -99,62 +96,49 @@ uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len)
  * addresses someone gave us, and several nodes may share one IP (a NAT, or
  * every daemon of a loopback test). */
 
-static bool ban_host_of(const struct sockaddr *sa, struct ban_host *out)
-{
-	memset(out, 0, sizeof *out);
-	if (sa->sa_family == AF_INET) {
-		out->family = 4;
-		memcpy(out->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6) {
-		out->family = 6;
-		memcpy(out->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		return true;
-	}
-	return false;
-}
-
 static bool host_banned(const struct xfer *xf, const struct sockaddr *sa)
 {
-	struct ban_host h;
-	if (!ban_host_of(sa, &h))
+	struct addrbook_addr a;
+	if (addrbook_addr_from_sockaddr(sa, sizeof(struct sockaddr_storage), &a) != 0)
 		return false;
-	for (size_t i = 0; i < xf->bans.n_hosts; i++)
-		if (memcmp(&xf->bans.hosts[i], &h, sizeof h) == 0)
-			return true;
-	return false;
+	return addrbook_host_banned(xf->book, &a);
 }
 
 void ban_host(struct xfer *xf, const struct sockaddr *sa)
 {
-	struct banlist *b = &xf->bans;
-	struct ban_host h;
-	if (!ban_host_of(sa, &h) || host_banned(xf, sa))
-		return;
-	b->hosts[b->next_host] = h;
-	b->next_host = (b->next_host + 1) % ENGINE_MAX_BANS;
-	if (b->n_hosts < ENGINE_MAX_BANS)
-		b->n_hosts++;
+	struct addrbook_addr a;
+	if (addrbook_addr_from_sockaddr(sa, sizeof(struct sockaddr_storage), &a) == 0)
+		(void)addrbook_ban_host(xf->book, &a); /* 0: a is IPv4 or IPv6 */
 }
 
 static bool id_banned(const struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
 {
-	for (size_t i = 0; i < xf->bans.n_ids; i++)
-		if (memcmp(xf->bans.ids[i], id, WIRE_PEER_ID_LEN) == 0)
-			return true;
-	return false;
+	return addrbook_id_banned(xf->book, id);
 }
 
 void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN])
 {
-	struct banlist *b = &xf->bans;
-	if (id_banned(xf, id))
-		return;
-	memcpy(b->ids[b->next_id], id, WIRE_PEER_ID_LEN);
-	b->next_id = (b->next_id + 1) % ENGINE_MAX_BANS;
-	if (b->n_ids < ENGINE_MAX_BANS)
-		b->n_ids++;
+	(void)addrbook_ban_id(xf->book, id);
+}
+
+/* Ban the address-book entry `known` (if it still names one) and queue the
+ * row that keeps the ban across restarts: the entry's address, or for a
+ * peer with no entry (it never named a listen port), `from`, the address
+ * it came from.  Every banned row's host is refused again at load. */
+void ban_known(struct xfer *xf, uint64_t known, const struct sockaddr_storage *from)
+{
+	struct addrbook_entry e;
+	struct sockaddr_storage ss = *from;
+	const char *source = "incoming";
+	if (addrbook_get(xf->book, known, &e) == 0) {
+		(void)addrbook_ban_entry(xf->book, known); /* 0: the handle is live */
+		(void)addrbook_addr_to_sockaddr(&e.addr, &ss);
+		source = addrbook_source_name(e.source);
+	}
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port = addr_host(&ss, host, sizeof host);
+	if (port)
+		queue_peer_row(xf, host, port, source, true);
 }
 
 /* Address-book rows wait in xf->rows and go to SQLite in one transaction
@@ -188,52 +172,90 @@ void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char
 		flush_peer_rows(xf); /* no tick runs for a stopped swarm */
 }
 
-static struct known_peer *known_find(struct xfer *xf, const struct sockaddr_storage *ss)
+/* Our own listen port on a loopback address: never dialled. */
+static bool is_self(const struct xfer *xf, const struct addrbook_addr *a)
 {
-	for (size_t i = 0; i < xf->n_known; i++)
-		if (same_addr(&xf->known[i].addr, ss))
-			return &xf->known[i];
-	return NULL;
+	if (a->port != xf->node->cfg.peer_port)
+		return false;
+	if (a->family == 4)
+		return a->ip[0] == 127;
+	static const uint8_t loop6[16] = { [15] = 1 };
+	return a->family == 6 && memcmp(a->ip, loop6, 16) == 0;
 }
 
-struct known_peer *known_add(struct xfer *xf, const struct sockaddr_storage *ss,
-				    socklen_t len, const char *source)
+/* Remember an address (transfer/addrbook.h, addrbook_add) and queue its
+ * row when it is new.  Returns 0 or 1 (new, or already known) with its
+ * handle in *known_out, -ELOOP for our own listen address, or addrbook_add's
+ * error (-EAFNOSUPPORT, -EINVAL, -ENOSPC, -ENOMEM); *known_out is 0 then. */
+int known_add(struct xfer *xf, const struct sockaddr_storage *ss, socklen_t len,
+	      enum addrbook_source src, uint64_t *known_out)
 {
-	struct known_peer *kp = known_find(xf, ss);
-	if (kp)
-		return kp;
-	if (xf->n_known >= ENGINE_MAX_KNOWN_PEERS)
-		return NULL;
-	/* Never ourselves: our own listen port on a local address. */
-	char host[INET6_ADDRSTRLEN] = "";
-	uint16_t port = addr_host(ss, host, sizeof host);
-	if (port == 0)
-		return NULL;
-	if (port == xf->node->cfg.peer_port) {
-		if (ss->ss_family == AF_INET &&
-		    (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127)
-			return NULL;
-		if (ss->ss_family == AF_INET6 &&
-		    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
-			return NULL;
+	*known_out = 0;
+	struct addrbook_addr a;
+	int rc = addrbook_addr_from_sockaddr((const struct sockaddr *)ss, len, &a);
+	if (rc)
+		return rc;
+	if (is_self(xf, &a))
+		return -ELOOP;
+	rc = addrbook_add(xf->book, &a, src, known_out);
+	if (rc == 0 && !xf->loading_peers) {
+		char host[INET6_ADDRSTRLEN] = "";
+		uint16_t port = addr_host(ss, host, sizeof host);
+		queue_peer_row(xf, host, port, addrbook_source_name(src), false);
 	}
-	struct known_peer *p = realloc(xf->known, (xf->n_known + 1) * sizeof *p);
-	if (!p)
-		return NULL;
-	/* Peers point into this array: fix them up after a move. */
-	if (p != xf->known)
-		for (struct peer *pr = xf->peers; pr; pr = pr->next)
-			if (pr->known)
-				pr->known = p + (pr->known - xf->known);
-	xf->known = p;
-	kp = &xf->known[xf->n_known++];
-	memset(kp, 0, sizeof *kp);
-	memcpy(&kp->addr, ss, len);
-	kp->len = len;
-	snprintf(kp->source, sizeof kp->source, "%s", source);
-	if (!xf->loading_peers)
-		queue_peer_row(xf, host, port, source, false);
-	return kp;
+	return rc;
+}
+
+/* A numeric host and port into a sockaddr; 0 or -EINVAL. */
+static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		*len = sizeof *s4;
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		*len = sizeof *s6;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int known_add_text(struct xfer *xf, const char *host, uint16_t port, const char *source,
+		   uint64_t *known_out)
+{
+	*known_out = 0;
+	enum addrbook_source src;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (addrbook_source_parse(source, &src) != 0 || parse_addr(host, port, &ss, &len) != 0)
+		return -EINVAL;
+	return known_add(xf, &ss, len, src, known_out);
+}
+
+/* A row of the address book from SQLite (banned: its entry and its host
+ * are banned again).  A source this version does not know loads as "dht",
+ * the least trusted; a banned host is banned even when the book has no
+ * room for its entry. */
+void known_load(struct xfer *xf, const char *host, uint16_t port, const char *source, bool banned)
+{
+	enum addrbook_source src;
+	if (addrbook_source_parse(source, &src) != 0)
+		src = ADDRBOOK_SRC_DHT;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (parse_addr(host, port, &ss, &len) != 0)
+		return;
+	uint64_t h;
+	if (known_add(xf, &ss, len, src, &h) >= 0 && banned)
+		(void)addrbook_ban_entry(xf->book, h); /* 0: h is live */
+	if (banned)
+		ban_host(xf, (const struct sockaddr *)&ss);
 }
 
 int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint16_t port,
@@ -242,26 +264,11 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
 	(void)eng;
 	if (!sw->xfer)
 		return -EINVAL;
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof ss);
-	socklen_t len;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		len = sizeof *s4;
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		len = sizeof *s6;
-	} else {
-		return -EINVAL;
-	}
-	struct known_peer *kp = known_add(sw->xfer, &ss, len, source);
-	if (!kp)
-		return -ENOSPC;
-	kp->next_try_ms = 0;
+	uint64_t h;
+	int rc = known_add_text(sw->xfer, host, port, source, &h);
+	if (rc < 0)
+		return rc;
+	(void)addrbook_retry_now(sw->xfer->book, h); /* 0: h is live */
 	/* What the user gave (--peer, a magnet's x.pe) is recorded before the
 	 * request returns: a crash in the next second must not forget the one
 	 * address a join may have. */
@@ -272,7 +279,43 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
 	return 0;
 }
 
-/* Open connections to remembered peers while there is room. */
+/* An incoming peer named its listen port (extension handshake): remember
+ * that address, as connected.  Returns 0, or -EACCES when the address is
+ * banned (drop the peer). */
+int known_incoming(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	struct sockaddr_storage ss = p->addr;
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(p->listen_port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->listen_port);
+	uint64_t h;
+	struct addrbook_entry e;
+	if (known_add(xf, &ss, p->addr_len, ADDRBOOK_SRC_INCOMING, &h) < 0 ||
+	    addrbook_get(xf->book, h, &e) != 0)
+		return 0;
+	if (e.banned)
+		return -EACCES;
+	(void)addrbook_set_connected(xf->book, h, true); /* 0: h is live */
+	p->known = h;
+	return 0;
+}
+
+bool known_plain_only(const struct peer *p)
+{
+	struct addrbook_entry e;
+	return p->xf && addrbook_get(p->xf->book, p->known, &e) == 0 && e.plain_only;
+}
+
+void known_speaks_plain(struct peer *p)
+{
+	if (p->xf)
+		(void)addrbook_set_plain_only(p->xf->book, p->known, true); /* -ENOENT: none */
+}
+
+/* Open connections to remembered peers while there is room, in the
+ * address book's order (addrbook_candidates). */
 void connect_more(struct xfer *xf, uint64_t now)
 {
 	struct engine *eng = xf->eng;
@@ -281,17 +324,23 @@ void connect_more(struct xfer *xf, uint64_t now)
 	/* A complete swarm waits to be asked; it does not dial out. */
 	if (xf->sw->meta && xf->sw->have_count == xf->sw->meta->total_pieces)
 		return;
-	for (size_t i = 0; i < xf->n_known; i++) {
-		if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM || eng->n_peers >= ENGINE_MAX_PEERS_TOTAL)
-			return;
-		struct known_peer *kp = &xf->known[i];
-		if (kp->connected || kp->banned || kp->next_try_ms > now)
+	if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM || eng->n_peers >= ENGINE_MAX_PEERS_TOTAL)
+		return;
+	size_t room = ENGINE_MAX_PEERS_SWARM - xf->n_peers;
+	if (room > ENGINE_MAX_PEERS_TOTAL - eng->n_peers)
+		room = ENGINE_MAX_PEERS_TOTAL - eng->n_peers;
+	uint64_t cand[ENGINE_MAX_PEERS_SWARM];
+	size_t n = addrbook_candidates(xf->book, now, cand, room);
+	for (size_t i = 0; i < n; i++) {
+		struct addrbook_entry e;
+		struct sockaddr_storage ss;
+		if (addrbook_get(xf->book, cand[i], &e) != 0 || addrbook_dial(xf->book, cand[i], now) != 0)
 			continue;
-		/* Back off: 2 s, 4 s, ... up to 5 minutes. */
-		uint64_t wait = 2000ULL << (kp->failures < 8 ? kp->failures : 8);
-		kp->next_try_ms = now + (wait > 300000 ? 300000 : wait);
-		kp->failures++;
-		peer_connect(eng, xf, kp);
+		socklen_t len = addrbook_addr_to_sockaddr(&e.addr, &ss);
+		/* A dial that fails at once has closed (and unmarked) its peer;
+		 * one that could not start at all must unmark the entry here. */
+		if (!peer_connect(eng, xf, &ss, len, cand[i]))
+			(void)addrbook_set_connected(xf->book, cand[i], false);
 	}
 }
 
@@ -497,9 +546,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	}
 	memcpy(p->peer_id, hs->peer_id, WIRE_PEER_ID_LEN);
 	p->state = PEER_ACTIVE;
-	if (p->known) {
-		p->known->failures = 0;
-	}
+	(void)addrbook_succeeded(xf->book, p->known); /* -ENOENT: no entry */
 	if (xf->sw->meta && xf->picker && peer_meta_ready(p) != 0)
 		return -ENOMEM;
 	apply_swarm_limits(xf); /* before a single block moves */
@@ -526,8 +573,7 @@ void engine_on_peer_gone(struct peer *p)
 		if (picker_peer_gone(xf->picker, p->uid, &p->has) != 0)
 			log_error("picker refused peer %s leaving", p->name);
 	}
-	if (p->known)
-		p->known->connected = false;
+	(void)addrbook_set_connected(xf->book, p->known, false); /* -ENOENT: no entry */
 	if (xf->mdf && p->md_announced &&
 	    mdfetch_peer_gone(xf->mdf, p->uid, p->md_announced))
 		xf->md_kick = true; /* asked at the next tick, not from inside a close */
@@ -633,9 +679,11 @@ void on_pex(struct peer *p, const uint8_t *payload, size_t len)
 			s6->sin6_port = htons(w->port);
 			sl = sizeof *s6;
 		}
-		struct known_peer *kp = known_add(xf, &ss, sl, "pex");
-		if (kp && (w->flags & WIRE_PEX_F_ENCRYPTION) == 0 &&
+		uint64_t h;
+		if (known_add(xf, &ss, sl, ADDRBOOK_SRC_PEX, &h) >= 0 &&
+		    (w->flags & WIRE_PEX_F_ENCRYPTION) == 0 &&
 		    xf->node->cfg.encryption == ENCRYPTION_PREFER)
-			kp->plain_only = false; /* try encrypted first anyway; it falls back */
+			(void)addrbook_set_plain_only(xf->book, h, false); /* try encrypted first
+									    * anyway; it falls back */
 	}
 }

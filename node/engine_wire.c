@@ -388,20 +388,8 @@ int engine_on_message(struct peer *p, const struct wire_msg *m)
 			 * leaves the schedule to us; waiting 30 s for the first round
 			 * kept leechers from finding each other). */
 			xf->pex_due = true;
-			if (!p->outgoing && p->listen_port) {
-				struct sockaddr_storage ss = p->addr;
-				if (ss.ss_family == AF_INET)
-					((struct sockaddr_in *)&ss)->sin_port = htons(p->listen_port);
-				else
-					((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->listen_port);
-				struct known_peer *kp = known_add(xf, &ss, p->addr_len, "incoming");
-				if (kp) {
-					if (kp->banned)
-						return -EACCES;
-					kp->connected = true;
-					p->known = kp;
-				}
-			}
+			if (!p->outgoing && p->listen_port && known_incoming(p) == -EACCES)
+				return -EACCES;
 			return 0;
 		}
 		if (m->u.ext.id == EXT_UT_METADATA) {

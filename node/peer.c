@@ -88,9 +88,10 @@ struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, soc
 	return p;
 }
 
-struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer *kp)
+struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sockaddr_storage *ss,
+			  socklen_t len, uint64_t known)
 {
-	struct peer *p = peer_alloc(eng, (const struct sockaddr *)&kp->addr, kp->len, true);
+	struct peer *p = peer_alloc(eng, (const struct sockaddr *)ss, len, true);
 	if (!p)
 		return NULL;
 	if (peer_attach_bev(p, -1) != 0) {
@@ -100,13 +101,12 @@ struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer
 	}
 	p->state = PEER_CONNECTING;
 	p->xf = xf;
-	p->known = kp;
-	kp->connected = true;
+	p->known = known;
 	p->next = xf->peers;
 	xf->peers = p;
 	xf->n_peers++;
 	eng->n_peers++;
-	if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&kp->addr, (int)kp->len) != 0) {
+	if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)ss, (int)len) != 0) {
 		peer_close(p, "connect failed");
 		return NULL;
 	}
@@ -467,7 +467,7 @@ static void start_transport(struct peer *p)
 {
 	struct engine *eng = p->eng;
 	bool encrypt = eng->node->cfg.encryption != ENCRYPTION_OFF &&
-		       !(p->known && p->known->plain_only && eng->node->cfg.encryption == ENCRYPTION_PREFER);
+		       !(known_plain_only(p) && eng->node->cfg.encryption == ENCRYPTION_PREFER);
 	if (encrypt) {
 		if (crypt_new_initiator(&p->crypt, p->xf->sw->info_hash, NULL) != 0) {
 			peer_close(p, "out of memory");
@@ -495,9 +495,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		 * is answered by a close: remember that and retry in plain. */
 		if (p->outgoing && p->state == PEER_CRYPT && p->known &&
 		    p->eng->node->cfg.encryption == ENCRYPTION_PREFER) {
-			p->known->plain_only = true;
-			p->known->next_try_ms = 0;
-			p->known->failures = 0;
+			known_speaks_plain(p);
 		}
 		peer_close(p, (what & BEV_EVENT_EOF) ? "closed by peer" : "connection error");
 	}
