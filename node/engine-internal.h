@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "node/conn.h"
 #include "node/engine.h"
 #include "node/swarm.h"
 #include "transfer/bitfield.h"
@@ -93,13 +94,12 @@ struct ev_token_bucket_cfg;
 #define ENGINE_PEX_INTERVAL_MS 30000
 #define ENGINE_HASH_REQ_MAX 512       /* hashes per BEP 52 hash request */
 
+/* What the engine knows of a connection's progress; the transport's own
+ * states (connecting, sniffing, encrypted handshake) are conn.c's. */
 enum peer_state {
-	PEER_CONNECTING,   /* outgoing TCP connect in progress */
-	PEER_SNIFFING,     /* incoming: waiting for the first bytes */
-	PEER_CRYPT,        /* encrypted transport handshake */
-	PEER_HANDSHAKE,    /* waiting for the BitTorrent handshake */
-	PEER_ACTIVE,
-	PEER_DEAD,         /* closed; freed by the reaper */
+	PEER_OPENING,      /* no BitTorrent handshake accepted yet */
+	PEER_ACTIVE,       /* handshake accepted: in a swarm's list */
+	PEER_DEAD,         /* closed; freed by engine_reap */
 };
 
 struct peer_req {
@@ -144,12 +144,9 @@ struct peer {
 	uint32_t uid;                /* unique for the engine's life */
 	enum peer_state state;
 	bool outgoing;
-	bool encrypted;
 	bool ext_ok;                 /* BEP 10 extension handshake received */
-	struct bufferevent *bev;
-	struct event *fast_read;     /* our own reads, when no download limit applies */
-	struct crypt *crypt;
-	struct wire_decoder dec;
+	struct conn *conn;           /* the connection (node/conn.h); NULL once it
+				      * closed (then state is PEER_DEAD) */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	char name[64];               /* "1.2.3.4:5" for logs and the API */
@@ -178,7 +175,8 @@ struct peer {
 	uint64_t down_total, up_total;       /* payload bytes */
 	uint64_t down_tick, up_tick;         /* since the last rate sample */
 	double down_rate, up_rate;           /* bytes/s, smoothed */
-	uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms;
+	uint64_t last_block_ms;              /* the times of the connection itself:
+					      * conn_connected_ms and the like */
 	unsigned strikes;                    /* pieces it helped to fail */
 	uint64_t chatter;                    /* keep-alives since the last tick */
 	uint64_t skipped_seen;               /* dec.skipped at the last tick */
@@ -186,8 +184,8 @@ struct peer {
 	uint32_t md_announced;               /* metadata_size counted in xf->mdf, or 0 */
 	bool pex_sent_once;
 	struct known_peer *known;            /* the address book entry, if any */
-	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
-	uint64_t share_up, share_down;       /* bytes/s in limit_cfg (0: none) */
+	uint64_t share_up, share_down;       /* bytes/s of its own buckets
+					      * (conn_set_limit; 0/0: none) */
 	/* In xf->peers or eng->pending.  Unlinking (peer_close) leaves `next`
 	 * as it was, so a loop over a list may close the peer it stands on,
 	 * or any other, and go on with p->next: an unlinked peer is freed
@@ -282,6 +280,7 @@ struct engine {
 	struct event *serve_wake;            /* serving budget freed: serve who waits */
 	bool serve_waiting;                  /* some peer waits for the serving budget */
 	struct ratelimit *limit;             /* daemon-wide limits, every connection */
+	struct conn_hub *conns;              /* every connection (node/conn.h) */
 	struct peer *pending;                /* incoming, swarm not known yet */
 	unsigned n_pending;
 	struct peer *dead;                   /* closed, freed by the reaper */
@@ -289,42 +288,51 @@ struct engine {
 	uint32_t next_uid;
 	uint8_t peer_id[WIRE_PEER_ID_LEN];
 	uint64_t rng;
-	uint8_t scratch[CRYPT_MAX_PLAIN];    /* decrypted record */
-	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
-	uint8_t rbuf[256 * 1024];            /* socket reads on the fast path */
 	uint64_t last_tick_ms;
 	uint64_t peer_db_commits;            /* address-book write transactions */
 };
 
-/* peer.c */
-struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len,
-		      bool outgoing);
-/* Begin an outgoing connection; returns NULL on failure. */
+/* peer.c: the engine's side of a connection (node/conn.h holds the
+ * connection itself and the rules of its lifetime). */
+/* An accepted socket becomes a peer in eng->pending; NULL on failure (fd
+ * is closed). */
+struct peer *peer_accept(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len);
+/* Begin an outgoing connection, linked into xf->peers; NULL on failure
+ * (nothing linked, kp untouched). */
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, struct known_peer *kp);
-/* Close the connection: unlink it from its list (xf->peers or eng->pending,
- * through engine_on_peer_gone), mark it PEER_DEAD and hand it to the reaper,
- * which frees it on a later loop turn.  p->next is not touched (see struct
- * peer).  Closing a dead peer does nothing. */
+/* Close the connection.  Its on_close (peer.c) runs before this returns:
+ * it unlinks the peer from its list (xf->peers or eng->pending, through
+ * engine_on_peer_gone), sets p->conn to NULL, marks it PEER_DEAD and hands
+ * it to engine_reap, which frees it on a later loop turn.  p->next is not
+ * touched (see struct peer).  Closing a dead peer does nothing. */
 void peer_close(struct peer *p, const char *why);
-/* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated. */
+/* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated
+ * and copied: the caller keeps its buffers.  -ENOTCONN once closed; may
+ * close the peer (-ENOBUFS: see conn_send), so a caller walking a list
+ * must expect PEER_DEAD afterwards. */
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen);
-/* Queue one message that lies inside `owner` (a malloc'd block), which is
- * freed once the bytes are sent (plain: no copy) or sealed (encrypted), or
- * at once on failure. */
+/* Queue one message that lies inside `owner` (a malloc'd block), which
+ * belongs to the connection from the call on: freed once the bytes are
+ * sent (plain: no copy) or sealed (encrypted), or at once on failure. */
 int peer_send_owned(struct peer *p, const void *msg, size_t len, void *owner);
 /* Send the BitTorrent and extension handshakes and our bitfield. */
 void peer_send_handshake(struct peer *p);
 size_t peer_outbuf_len(const struct peer *p);
 /* Call engine_on_writable when unsent bytes drop to `n`. */
 void peer_set_write_lowmark(struct peer *p, size_t n);
-/* Read the socket ourselves in 256 KiB gulps (true), or through the
- * bufferevent so libevent's rate limits apply (false).  libevent 2.1 reads
- * at most 4 KiB per call, which made reading the leecher's bottleneck. */
+/* See conn_set_fast_read. */
 void peer_set_fast_read(struct peer *p, bool fast);
+/* The connection's times (conn.h); 0 once it is closed. */
+uint64_t peer_connected_ms(const struct peer *p);
+uint64_t peer_last_recv_ms(const struct peer *p);
+uint64_t peer_last_send_ms(const struct peer *p);
 void peer_format_addr(const struct sockaddr *sa, char *out, size_t len);
+/* Free the peers closed so far (eng->dead). */
 void engine_reap(struct engine *eng);
+/* The callbacks engine_new gives its conn_hub. */
+extern const struct conn_ops peer_conn_ops;
 
-/* engine*.c, called by peer.c */
+/* engine*.c, called by peer.c (from the connection's callbacks) */
 /* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
 int engine_on_message(struct peer *p, const struct wire_msg *m);
 /* The remote handshake named a swarm: attach (returns 0) or refuse
@@ -335,7 +343,8 @@ int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
 			uint8_t info_hash_out[CRYPT_INFO_HASH_LEN]);
 /* The output buffer drained: serve more requests. */
 void engine_on_writable(struct peer *p);
-/* The connection is gone (called once, before the peer is unlinked). */
+/* The connection is gone (called once, from its on_close, with p->conn
+ * already NULL and the peer still linked): unlink the peer. */
 void engine_on_peer_gone(struct peer *p);
 uint64_t engine_rand(struct engine *eng);
 
