@@ -1,5 +1,7 @@
 /* engine-internal.h: the transfer engine's state, shared by engine*.c (swarm
- * logic) and peer.c (connections: transport, framing, sending).
+ * logic) and peer.c (the engine's side of a connection; the connection
+ * itself, transport, framing and sending, is node/conn.h, whose callbacks
+ * peer.c turns into engine calls).
  *
  * Threading contract.  Everything here belongs to the event-loop thread,
  * except what worker jobs (node/workers.h: the work_* functions in
@@ -29,8 +31,10 @@
  *                    xf->unsynced and xf->syncing are the loop's own and
  *                    never seen by a worker.
  *
- * Nothing else (peers, picker, queues, counters, the swarm) may be read or
- * written by a worker.  A done_* callback runs on the loop and may run after
+ * Nothing else (peers, their connections, picker, queues, counters, the
+ * swarm) may be read or written by a worker.  A struct peer owns its
+ * struct conn * until the conn's on_close (peer.c), which clears p->conn;
+ * the peer itself is freed only by engine_reap, on a later loop turn.  A done_* callback runs on the loop and may run after
  * engine_free (workers_free drains them), so it uses xf, never xf->eng. */
 #ifndef SHOAL_NODE_ENGINE_INTERNAL_H
 #define SHOAL_NODE_ENGINE_INTERNAL_H
@@ -48,13 +52,11 @@
 #include "transfer/crypt.h"
 #include "transfer/wire.h"
 
-struct bufferevent;
 struct evconnlistener;
 struct event;
 struct picker;
 struct storage;
 struct ratelimit;
-struct ev_token_bucket_cfg;
 
 /* Limits.  Every one of these is a named ceiling on what a peer can make us hold. */
 #define ENGINE_MAX_PEERS_TOTAL 200
@@ -68,12 +70,6 @@ struct ev_token_bucket_cfg;
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define PEER_MIN_REQS 16
-#define PEER_REQUEST_TIMEOUT_MS 30000
-#define PEER_HANDSHAKE_TIMEOUT_MS 15000
-#define PEER_IDLE_TIMEOUT_MS 180000
-#define PEER_EVICT_AFTER_MS 10000     /* a full swarm may drop, for a newcomer, a
-				       * connection this old that moved no data */
-#define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
 #define ENGINE_MAX_BANS 128           /* banned hosts, and banned peer ids, per swarm
 				       * (the oldest ban gives way; docs/security.md) */
@@ -88,14 +84,44 @@ struct ev_token_bucket_cfg;
 					       * write, daemon-wide: no new requests past it */
 #define ENGINE_SWARM_WRITE_BUDGET (16u << 20) /* ... of them for one swarm */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
-#define PEER_MAX_OUTBUF_HARD (16u << 20) /* unsent bytes before we drop the peer */
-#define ENGINE_CHOKE_INTERVAL_MS 10000
+/* unsent bytes before we drop the peer: CONN_MAX_OUTBUF_HARD (node/conn.h) */
 #define ENGINE_UPLOAD_SLOTS 8
-#define ENGINE_PEX_INTERVAL_MS 30000
 #define ENGINE_HASH_REQ_MAX 512       /* hashes per BEP 52 hash request */
 
 /* What the engine knows of a connection's progress; the transport's own
  * states (connecting, sniffing, encrypted handshake) are conn.c's. */
+/* Intervals and timeouts, each with the reason for its number.  Everything
+ * periodic runs from the one tick, so no interval is finer than it. */
+#define ENGINE_TICK_MS 1000           /* rates are sampled and timeouts checked once a
+				       * second: finer costs CPU for every swarm */
+#define ENGINE_CHOKE_INTERVAL_MS 10000 /* BEP 3's choking round: long enough to measure
+					* a peer's rate, short enough to try others */
+#define ENGINE_PEX_INTERVAL_MS 30000  /* BEP 11 suggests at most one a minute; at 30 s
+				       * (and at once when a peer arrives) leechers of a
+				       * small swarm find each other sooner */
+#define ENGINE_MD_ROUND_MS 10000      /* metadata pieces nobody delivered are asked again,
+				       * and an unanswered size gives way: ten ticks */
+#define ENGINE_LAYERS_RETRY_MS 10000  /* piece layers unanswered this long are asked
+				       * of another peer (a hash answer takes one RTT) */
+#define ENGINE_DISK_RETRY_MS 5000     /* a full disk is looked at again this often:
+				       * statvfs is cheap, and a user freeing space
+				       * should not wait long */
+#define ENGINE_DIAL_BACKOFF_MS 2000   /* first wait before redialling a failed address,
+				       * doubled per failure ... */
+#define ENGINE_DIAL_BACKOFF_MAX_MS 300000 /* ... up to 5 minutes: a peer that went away
+					   * costs one SYN per 5 minutes */
+#define PEER_HANDSHAKE_TIMEOUT_MS 15000 /* connect, transport and BitTorrent handshake:
+					 * several RTTs even on a bad link, and a slot
+					 * held by a silent peer is freed soon */
+#define PEER_REQUEST_TIMEOUT_MS 30000 /* a block unanswered this long marks the peer
+				       * snubbed; 16 KiB needs 30 s only below ~4 kbit/s */
+#define PEER_KEEPALIVE_MS 90000       /* BEP 3 clients send one every 2 minutes and
+				       * drop a silent peer soon after: stay under it */
+#define PEER_IDLE_TIMEOUT_MS 180000   /* silence this long is a dead peer: 1.5x the
+				       * 2-minute keep-alive period of other clients */
+#define PEER_EVICT_AFTER_MS 10000     /* a full swarm may drop, for a newcomer, a
+				       * connection this old that moved no data */
+
 enum peer_state {
 	PEER_OPENING,      /* no BitTorrent handshake accepted yet */
 	PEER_ACTIVE,       /* handshake accepted: in a swarm's list */

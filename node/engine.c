@@ -210,7 +210,7 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 	eng->tick = event_new(node->base, -1, EV_PERSIST, tick, eng);
 	eng->reaper = event_new(node->base, -1, 0, reap, eng);
 	eng->serve_wake = event_new(node->base, -1, 0, serve_wake, eng);
-	struct timeval one = { 1, 0 };
+	struct timeval one = { ENGINE_TICK_MS / 1000, (ENGINE_TICK_MS % 1000) * 1000 };
 	if (!eng->tick || !eng->reaper || !eng->serve_wake || event_add(eng->tick, &one) != 0) {
 		snprintf(err, err_len, "cannot create timers");
 		goto fail;
@@ -651,7 +651,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		xf->last_pex_ms = now;
 		send_pex(xf);
 	}
-	if (!sw->meta && xf->mdf && now % 10000 < 1000) {
+	if (!sw->meta && xf->mdf && now % ENGINE_MD_ROUND_MS < ENGINE_TICK_MS) {
 		/* Re-ask pieces nobody delivered; a size that got nothing in a
 		 * whole round gives way to the next announced size. */
 		(void)mdfetch_round(xf->mdf);
@@ -670,7 +670,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 			for (struct peer *p = xf->peers; p; p = p->next)
 				request_more(p);
 		} else {
-			xf->disk_retry_ms = now + 5000;
+			xf->disk_retry_ms = now + ENGINE_DISK_RETRY_MS;
 		}
 	}
 	flush_have(xf);

@@ -288,8 +288,8 @@ void connect_more(struct xfer *xf, uint64_t now)
 		if (kp->connected || kp->banned || kp->next_try_ms > now)
 			continue;
 		/* Back off: 2 s, 4 s, ... up to 5 minutes. */
-		uint64_t wait = 2000ULL << (kp->failures < 8 ? kp->failures : 8);
-		kp->next_try_ms = now + (wait > 300000 ? 300000 : wait);
+		uint64_t wait = (uint64_t)ENGINE_DIAL_BACKOFF_MS << (kp->failures < 8 ? kp->failures : 8);
+		kp->next_try_ms = now + (wait > ENGINE_DIAL_BACKOFF_MAX_MS ? ENGINE_DIAL_BACKOFF_MAX_MS : wait);
 		kp->failures++;
 		peer_connect(eng, xf, kp);
 	}
