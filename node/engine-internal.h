@@ -1,5 +1,7 @@
 /* engine-internal.h: the transfer engine's state, shared by engine*.c (swarm
- * logic) and peer.c (connections: transport, framing, sending).
+ * logic) and peer.c (the engine's side of a connection; the connection
+ * itself, transport, framing and sending, is node/conn.h, whose callbacks
+ * peer.c turns into engine calls).
  *
  * Threading contract.  Everything here belongs to the event-loop thread,
  * except what worker jobs (node/workers.h: the work_* functions in
@@ -29,8 +31,10 @@
  *                    xf->unsynced and xf->syncing are the loop's own and
  *                    never seen by a worker.
  *
- * Nothing else (peers, picker, queues, counters, the swarm) may be read or
- * written by a worker.  A done_* callback runs on the loop and may run after
+ * Nothing else (peers, their connections, picker, queues, counters, the
+ * swarm) may be read or written by a worker.  A struct peer owns its
+ * struct conn * until the conn's on_close (peer.c), which clears p->conn;
+ * the peer itself is freed only by engine_reap, on a later loop turn.  A done_* callback runs on the loop and may run after
  * engine_free (workers_free drains them), so it uses xf, never xf->eng. */
 #ifndef SHOAL_NODE_ENGINE_INTERNAL_H
 #define SHOAL_NODE_ENGINE_INTERNAL_H
@@ -40,6 +44,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "node/conn.h"
 #include "node/engine.h"
 #include "node/swarm.h"
 #include "transfer/addrbook.h"
@@ -48,13 +53,11 @@
 #include "transfer/crypt.h"
 #include "transfer/wire.h"
 
-struct bufferevent;
 struct evconnlistener;
 struct event;
 struct picker;
 struct storage;
 struct ratelimit;
-struct ev_token_bucket_cfg;
 
 /* Limits.  Every one of these is a named ceiling on what a peer can make us hold. */
 #define ENGINE_MAX_PEERS_TOTAL 200
@@ -69,12 +72,6 @@ struct ev_token_bucket_cfg;
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define PEER_MIN_REQS 16
-#define PEER_REQUEST_TIMEOUT_MS 30000
-#define PEER_HANDSHAKE_TIMEOUT_MS 15000
-#define PEER_IDLE_TIMEOUT_MS 180000
-#define PEER_EVICT_AFTER_MS 10000     /* a full swarm may drop, for a newcomer, a
-				       * connection this old that moved no data */
-#define PEER_KEEPALIVE_MS 90000
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
 				       * peers send one keep-alive in ~2 minutes */
@@ -87,19 +84,45 @@ struct ev_token_bucket_cfg;
 					       * write, daemon-wide: no new requests past it */
 #define ENGINE_SWARM_WRITE_BUDGET (16u << 20) /* ... of them for one swarm */
 #define PEER_MAX_OUTBUF (4u << 20)    /* unsent bytes before we stop serving */
-#define PEER_MAX_OUTBUF_HARD (16u << 20) /* unsent bytes before we drop the peer */
-#define ENGINE_CHOKE_INTERVAL_MS 10000
+/* unsent bytes before we drop the peer: CONN_MAX_OUTBUF_HARD (node/conn.h) */
 #define ENGINE_UPLOAD_SLOTS 8
-#define ENGINE_PEX_INTERVAL_MS 30000
 #define ENGINE_HASH_REQ_MAX 512       /* hashes per BEP 52 hash request */
 
+/* What the engine knows of a connection's progress; the transport's own
+ * states (connecting, sniffing, encrypted handshake) are conn.c's. */
+/* Intervals and timeouts, each with the reason for its number.  Everything
+ * periodic runs from the one tick, so no interval is finer than it. */
+#define ENGINE_TICK_MS 1000           /* rates are sampled and timeouts checked once a
+				       * second: finer costs CPU for every swarm */
+#define ENGINE_CHOKE_INTERVAL_MS 10000 /* BEP 3's choking round: long enough to measure
+					* a peer's rate, short enough to try others */
+#define ENGINE_PEX_INTERVAL_MS 30000  /* BEP 11 suggests at most one a minute; at 30 s
+				       * (and at once when a peer arrives) leechers of a
+				       * small swarm find each other sooner */
+#define ENGINE_MD_ROUND_MS 10000      /* metadata pieces nobody delivered are asked again,
+				       * and an unanswered size gives way: ten ticks */
+#define ENGINE_LAYERS_RETRY_MS 10000  /* piece layers unanswered this long are asked
+				       * of another peer (a hash answer takes one RTT) */
+#define ENGINE_DISK_RETRY_MS 5000     /* a full disk is looked at again this often:
+				       * statvfs is cheap, and a user freeing space
+				       * should not wait long */
+/* Redial back-off: ADDRBOOK_BACKOFF_BASE_MS and _MAX_MS (transfer/addrbook.h). */
+#define PEER_HANDSHAKE_TIMEOUT_MS 15000 /* connect, transport and BitTorrent handshake:
+					 * several RTTs even on a bad link, and a slot
+					 * held by a silent peer is freed soon */
+#define PEER_REQUEST_TIMEOUT_MS 30000 /* a block unanswered this long marks the peer
+				       * snubbed; 16 KiB needs 30 s only below ~4 kbit/s */
+#define PEER_KEEPALIVE_MS 90000       /* BEP 3 clients send one every 2 minutes and
+				       * drop a silent peer soon after: stay under it */
+#define PEER_IDLE_TIMEOUT_MS 180000   /* silence this long is a dead peer: 1.5x the
+				       * 2-minute keep-alive period of other clients */
+#define PEER_EVICT_AFTER_MS 10000     /* a full swarm may drop, for a newcomer, a
+				       * connection this old that moved no data */
+
 enum peer_state {
-	PEER_CONNECTING,   /* outgoing TCP connect in progress */
-	PEER_SNIFFING,     /* incoming: waiting for the first bytes */
-	PEER_CRYPT,        /* encrypted transport handshake */
-	PEER_HANDSHAKE,    /* waiting for the BitTorrent handshake */
-	PEER_ACTIVE,
-	PEER_DEAD,         /* closed; freed by the reaper */
+	PEER_OPENING,      /* no BitTorrent handshake accepted yet */
+	PEER_ACTIVE,       /* handshake accepted: in a swarm's list */
+	PEER_DEAD,         /* closed; freed by engine_reap */
 };
 
 struct peer_req {
@@ -116,12 +139,9 @@ struct peer {
 	uint32_t uid;                /* unique for the engine's life */
 	enum peer_state state;
 	bool outgoing;
-	bool encrypted;
 	bool ext_ok;                 /* BEP 10 extension handshake received */
-	struct bufferevent *bev;
-	struct event *fast_read;     /* our own reads, when no download limit applies */
-	struct crypt *crypt;
-	struct wire_decoder dec;
+	struct conn *conn;           /* the connection (node/conn.h); NULL once it
+				      * closed (then state is PEER_DEAD) */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	char name[64];               /* "1.2.3.4:5" for logs and the API */
@@ -150,7 +170,8 @@ struct peer {
 	uint64_t down_total, up_total;       /* payload bytes */
 	uint64_t down_tick, up_tick;         /* since the last rate sample */
 	double down_rate, up_rate;           /* bytes/s, smoothed */
-	uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms;
+	uint64_t last_block_ms;              /* the times of the connection itself:
+					      * conn_connected_ms and the like */
 	unsigned strikes;                    /* pieces it helped to fail */
 	uint64_t chatter;                    /* keep-alives since the last tick */
 	uint64_t skipped_seen;               /* dec.skipped at the last tick */
@@ -160,8 +181,8 @@ struct peer {
 	uint64_t known;                      /* its xf->book entry's handle, 0 if none;
 					      * stale (every addrbook call then does
 					      * nothing) once the entry is evicted */
-	struct ev_token_bucket_cfg *limit_cfg; /* its share of the swarm's limits, owned */
-	uint64_t share_up, share_down;       /* bytes/s in limit_cfg (0: none) */
+	uint64_t share_up, share_down;       /* bytes/s of its own buckets
+					      * (conn_set_limit; 0/0: none) */
 	/* In xf->peers or eng->pending.  Unlinking (peer_close) leaves `next`
 	 * as it was, so a loop over a list may close the peer it stands on,
 	 * or any other, and go on with p->next: an unlinked peer is freed
@@ -254,6 +275,7 @@ struct engine {
 	struct event *serve_wake;            /* serving budget freed: serve who waits */
 	bool serve_waiting;                  /* some peer waits for the serving budget */
 	struct ratelimit *limit;             /* daemon-wide limits, every connection */
+	struct conn_hub *conns;              /* every connection (node/conn.h) */
 	struct peer *pending;                /* incoming, swarm not known yet */
 	unsigned n_pending;
 	struct peer *dead;                   /* closed, freed by the reaper */
@@ -261,45 +283,53 @@ struct engine {
 	uint32_t next_uid;
 	uint8_t peer_id[WIRE_PEER_ID_LEN];
 	uint64_t rng;
-	uint8_t scratch[CRYPT_MAX_PLAIN];    /* decrypted record */
-	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
-	uint8_t rbuf[256 * 1024];            /* socket reads on the fast path */
 	uint64_t last_tick_ms;
 	uint64_t peer_db_commits;            /* address-book write transactions */
 };
 
-/* peer.c */
-struct peer *peer_new(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len,
-		      bool outgoing);
+/* peer.c: the engine's side of a connection (node/conn.h holds the
+ * connection itself and the rules of its lifetime). */
+/* An accepted socket becomes a peer in eng->pending; NULL on failure (fd
+ * is closed). */
+struct peer *peer_accept(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len);
 /* Begin an outgoing connection to `ss` for the address-book entry `known`
- * (kept in p->known); returns NULL on failure (the peer may have been
- * closed: engine_on_peer_gone has run for it then). */
+ * (kept in p->known), linked into xf->peers; NULL on failure (nothing
+ * linked: the caller unmarks the entry). */
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sockaddr_storage *ss,
 			  socklen_t len, uint64_t known);
-/* Close the connection: unlink it from its list (xf->peers or eng->pending,
- * through engine_on_peer_gone), mark it PEER_DEAD and hand it to the reaper,
- * which frees it on a later loop turn.  p->next is not touched (see struct
- * peer).  Closing a dead peer does nothing. */
+/* Close the connection.  Its on_close (peer.c) runs before this returns:
+ * it unlinks the peer from its list (xf->peers or eng->pending, through
+ * engine_on_peer_gone), sets p->conn to NULL, marks it PEER_DEAD and hands
+ * it to engine_reap, which frees it on a later loop turn.  p->next is not
+ * touched (see struct peer).  Closing a dead peer does nothing. */
 void peer_close(struct peer *p, const char *why);
-/* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated. */
+/* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated
+ * and copied: the caller keeps its buffers.  -ENOTCONN once closed; may
+ * close the peer (-ENOBUFS: see conn_send), so a caller walking a list
+ * must expect PEER_DEAD afterwards. */
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen);
-/* Queue one message that lies inside `owner` (a malloc'd block), which is
- * freed once the bytes are sent (plain: no copy) or sealed (encrypted), or
- * at once on failure. */
+/* Queue one message that lies inside `owner` (a malloc'd block), which
+ * belongs to the connection from the call on: freed once the bytes are
+ * sent (plain: no copy) or sealed (encrypted), or at once on failure. */
 int peer_send_owned(struct peer *p, const void *msg, size_t len, void *owner);
 /* Send the BitTorrent and extension handshakes and our bitfield. */
 void peer_send_handshake(struct peer *p);
 size_t peer_outbuf_len(const struct peer *p);
 /* Call engine_on_writable when unsent bytes drop to `n`. */
 void peer_set_write_lowmark(struct peer *p, size_t n);
-/* Read the socket ourselves in 256 KiB gulps (true), or through the
- * bufferevent so libevent's rate limits apply (false).  libevent 2.1 reads
- * at most 4 KiB per call, which made reading the leecher's bottleneck. */
+/* See conn_set_fast_read. */
 void peer_set_fast_read(struct peer *p, bool fast);
+/* The connection's times (conn.h); 0 once it is closed. */
+uint64_t peer_connected_ms(const struct peer *p);
+uint64_t peer_last_recv_ms(const struct peer *p);
+uint64_t peer_last_send_ms(const struct peer *p);
 void peer_format_addr(const struct sockaddr *sa, char *out, size_t len);
+/* Free the peers closed so far (eng->dead). */
 void engine_reap(struct engine *eng);
+/* The callbacks engine_new gives its conn_hub. */
+extern const struct conn_ops peer_conn_ops;
 
-/* engine*.c, called by peer.c */
+/* engine*.c, called by peer.c (from the connection's callbacks) */
 /* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
 int engine_on_message(struct peer *p, const struct wire_msg *m);
 /* The remote handshake named a swarm: attach (returns 0) or refuse
@@ -310,7 +340,8 @@ int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
 			uint8_t info_hash_out[CRYPT_INFO_HASH_LEN]);
 /* The output buffer drained: serve more requests. */
 void engine_on_writable(struct peer *p);
-/* The connection is gone (called once, before the peer is unlinked). */
+/* The connection is gone (called once, from its on_close, with p->conn
+ * already NULL and the peer still linked): unlink the peer. */
 void engine_on_peer_gone(struct peer *p);
 uint64_t engine_rand(struct engine *eng);
 /* The peer's address-book entry speaks only plain BitTorrent (false when

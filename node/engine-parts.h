@@ -42,8 +42,8 @@ struct sync_job {
  * The window grows by one block for each answer that comes back quickly
  * (doubling per round trip, like TCP's slow start) and halves when answers
  * queue up, which a rate-limited or slow peer's do. */
-#define PEER_FAST_REPLY_MS 100
-#define PEER_SLOW_REPLY_MS 1000
+#define PEER_FAST_REPLY_MS 100  /* an answer this quick: the link has room, grow */
+#define PEER_SLOW_REPLY_MS 1000 /* an answer this late waited in a queue: shrink */
 
 /* Disk work goes to the workers in batches: up to two write batches and two
  * verify batches in flight per swarm, up to two read batches per peer.  A

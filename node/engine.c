@@ -117,22 +117,11 @@ static bool slightly_more(uint64_t want, uint64_t have)
  * the shares in force never add up to more than the limit. */
 static void set_peer_limit(struct peer *p, uint64_t up, uint64_t down)
 {
-	bool on = up || down, was = p->limit_cfg != NULL;
+	bool on = up || down, was = p->share_up || p->share_down;
 	if (on == was && slightly_more(up, p->share_up) && slightly_more(down, p->share_down))
 		return;
-	struct ev_token_bucket_cfg *cfg = on ? ratelimit_conn_cfg(up, down) : NULL;
-	if (on && !cfg)
+	if (conn_set_limit(p->conn, up, down) != 0)
 		return;
-	/* libevent keeps a connection's tick count when its bucket is given a
-	 * configuration with another tick length, and a longer tick would then
-	 * wait several times its age for the next refill: clear the old one
-	 * first, so the new one starts from a fresh count. */
-	if (p->limit_cfg)
-		bufferevent_set_rate_limit(p->bev, NULL);
-	bufferevent_set_rate_limit(p->bev, cfg);
-	if (p->limit_cfg)
-		ev_token_bucket_cfg_free(p->limit_cfg); /* the connection no longer uses it */
-	p->limit_cfg = cfg;
 	p->share_up = up;
 	p->share_down = down;
 }
@@ -146,12 +135,12 @@ void apply_swarm_limits(struct xfer *xf)
 	struct swarm *sw = xf->sw;
 	size_t n = 0;
 	for (struct peer *p = xf->peers; p; p = p->next)
-		n += p->state == PEER_ACTIVE && p->bev;
+		n += p->state == PEER_ACTIVE && p->conn;
 	if (n == 0)
 		return;
 	if (!sw->upload_limit && !sw->download_limit) {
 		for (struct peer *p = xf->peers; p; p = p->next)
-			if (p->state == PEER_ACTIVE && p->bev)
+			if (p->state == PEER_ACTIVE && p->conn)
 				set_peer_limit(p, 0, 0);
 		return;
 	}
@@ -165,7 +154,7 @@ void apply_swarm_limits(struct xfer *xf)
 	uint64_t *up = cur + 2 * n, *down = cur + 3 * n;
 	size_t i = 0;
 	for (struct peer *p = xf->peers; p; p = p->next) {
-		if (p->state != PEER_ACTIVE || !p->bev)
+		if (p->state != PEER_ACTIVE || !p->conn)
 			continue;
 		used[i] = p->up_rate;
 		used[n + i] = p->down_rate;
@@ -177,7 +166,7 @@ void apply_swarm_limits(struct xfer *xf)
 	ratesplit_shares(sw->download_limit, n, used + n, cur + n, down);
 	i = 0;
 	for (struct peer *p = xf->peers; p; p = p->next)
-		if (p->state == PEER_ACTIVE && p->bev) {
+		if (p->state == PEER_ACTIVE && p->conn) {
 			set_peer_limit(p, up[i], down[i]);
 			i++;
 		}
@@ -213,10 +202,15 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot set up rate limits");
 		goto fail;
 	}
+	eng->conns = conn_hub_new(node->base, eng->limit, node->cfg.encryption, &peer_conn_ops, eng);
+	if (!eng->conns) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
 	eng->tick = event_new(node->base, -1, EV_PERSIST, tick, eng);
 	eng->reaper = event_new(node->base, -1, 0, reap, eng);
 	eng->serve_wake = event_new(node->base, -1, 0, serve_wake, eng);
-	struct timeval one = { 1, 0 };
+	struct timeval one = { ENGINE_TICK_MS / 1000, (ENGINE_TICK_MS % 1000) * 1000 };
 	if (!eng->tick || !eng->reaper || !eng->serve_wake || event_add(eng->tick, &one) != 0) {
 		snprintf(err, err_len, "cannot create timers");
 		goto fail;
@@ -246,6 +240,7 @@ void engine_free(struct engine *eng)
 			flush_have_now(sw->xfer);
 	}
 	close_list(eng->pending, "shutting down");
+	conn_hub_free(eng->conns); /* closes any connection left */
 	engine_reap(eng);
 	if (eng->listen4)
 		evconnlistener_free(eng->listen4);
@@ -601,20 +596,23 @@ static void choke_round(struct xfer *xf, uint64_t now)
 
 static void peer_tick(struct peer *p, uint64_t now, double dt)
 {
+	if (p->state == PEER_DEAD)
+		return;
 	if (p->state != PEER_ACTIVE) {
-		if (now - p->connected_ms > PEER_HANDSHAKE_TIMEOUT_MS)
+		if (now - peer_connected_ms(p) > PEER_HANDSHAKE_TIMEOUT_MS)
 			peer_close(p, "handshake timed out");
 		return;
 	}
-	if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
+	if (now - peer_last_recv_ms(p) > PEER_IDLE_TIMEOUT_MS) {
 		peer_close(p, "idle");
 		return;
 	}
 	/* Messages that carry nothing cost us parsing: a stream of them is
 	 * abuse, not forward compatibility. */
-	uint64_t chatter = p->chatter + (p->dec.skipped - p->skipped_seen);
+	uint64_t skipped = conn_skipped(p->conn);
+	uint64_t chatter = p->chatter + (skipped - p->skipped_seen);
 	p->chatter = 0;
-	p->skipped_seen = p->dec.skipped;
+	p->skipped_seen = skipped;
 	if ((double)chatter > PEER_MAX_CHATTER_PER_S * (dt > 1.0 ? dt : 1.0)) {
 		peer_close(p, "flooding with keep-alives or unknown messages");
 		return;
@@ -623,7 +621,7 @@ static void peer_tick(struct peer *p, uint64_t now, double dt)
 	p->up_rate = 0.6 * p->up_rate + 0.4 * (double)p->up_tick / dt;
 	p->down_tick = p->up_tick = 0;
 	update_read_mode(p); /* limits may have changed */
-	if (now - p->last_send_ms > PEER_KEEPALIVE_MS) {
+	if (now - peer_last_send_ms(p) > PEER_KEEPALIVE_MS) {
 		uint8_t k[WIRE_KEEPALIVE_LEN];
 		wire_put_keepalive(k);
 		(void)peer_send(p, k, sizeof k, NULL, 0);
@@ -659,7 +657,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 		xf->last_pex_ms = now;
 		send_pex(xf);
 	}
-	if (!sw->meta && xf->mdf && now % 10000 < 1000) {
+	if (!sw->meta && xf->mdf && now % ENGINE_MD_ROUND_MS < ENGINE_TICK_MS) {
 		/* Re-ask pieces nobody delivered; a size that got nothing in a
 		 * whole round gives way to the next announced size. */
 		(void)mdfetch_round(xf->mdf);
@@ -678,7 +676,7 @@ static void xfer_tick(struct xfer *xf, uint64_t now, double dt)
 			for (struct peer *p = xf->peers; p; p = p->next)
 				request_more(p);
 		} else {
-			xf->disk_retry_ms = now + 5000;
+			xf->disk_retry_ms = now + ENGINE_DISK_RETRY_MS;
 		}
 	}
 	flush_have(xf);
@@ -699,7 +697,7 @@ void tick(evutil_socket_t fd, short what, void *arg)
 	eng->last_tick_ms = now;
 	for (struct peer *p = eng->pending, *next; p; p = next) {
 		next = p->next;
-		if (now - p->connected_ms > PEER_HANDSHAKE_TIMEOUT_MS)
+		if (now - peer_connected_ms(p) > PEER_HANDSHAKE_TIMEOUT_MS)
 			peer_close(p, "handshake timed out");
 	}
 	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next)
@@ -756,7 +754,7 @@ void engine_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct
 			.address = p->name,
 			.client = p->client,
 			.outgoing = p->outgoing,
-			.encrypted = p->crypt != NULL,
+			.encrypted = p->conn && conn_encrypted(p->conn),
 			.active = p->state == PEER_ACTIVE,
 			.progress = p->has.nbits ? (double)p->has.count / p->has.nbits : 0.0,
 			.down_rate = p->down_rate,

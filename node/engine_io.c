@@ -188,7 +188,7 @@ static void enter_disk_full(struct xfer *xf, int rc)
 	if (xf->disk_full)
 		return;
 	xf->disk_full = true;
-	xf->disk_retry_ms = now_ms() + 5000;
+	xf->disk_retry_ms = now_ms() + ENGINE_DISK_RETRY_MS;
 	snprintf(sw->error, sizeof sw->error,
 		 "cannot write under %s: %s; the download resumes when there is space again", sw->root,
 		 strerror(-rc));

@@ -200,7 +200,7 @@ void request_layers(struct xfer *xf)
 {
 	const struct metainfo *mi = xf->sw->meta;
 	uint64_t now = now_ms();
-	if (!mi || !xf->layers_pending || now - xf->layers_asked_ms < 10000)
+	if (!mi || !xf->layers_pending || now - xf->layers_asked_ms < ENGINE_LAYERS_RETRY_MS)
 		return;
 	xf->layers_asked_ms = now;
 	if (!xf->lf) {

@@ -371,12 +371,7 @@ void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 		evutil_closesocket(fd);
 		return;
 	}
-	struct peer *p = peer_new(eng, fd, sa, (socklen_t)len, false);
-	if (!p)
-		return;
-	p->next = eng->pending;
-	eng->pending = p;
-	eng->n_pending++;
+	(void)peer_accept(eng, fd, sa, (socklen_t)len); /* in eng->pending, or fd closed */
 }
 
 int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
@@ -415,7 +410,8 @@ int peer_meta_ready(struct peer *p)
 	int rc = bitfield_init(&p->has, n);
 	if (rc)
 		return rc;
-	wire_decoder_set_num_pieces(&p->dec, n);
+	if (p->conn)
+		conn_set_num_pieces(p->conn, n);
 	if (p->has_all_pending) {
 		rc = picker_peer_have_all(xf->picker, &p->has);
 		p->has_all_pending = false;
@@ -481,8 +477,8 @@ static bool evict_idle(struct xfer *xf, uint64_t now)
 	struct peer *victim = NULL;
 	for (struct peer *o = xf->peers; o; o = o->next)
 		if (o->state == PEER_ACTIVE && o->down_total == 0 && o->up_total == 0 &&
-		    now - o->connected_ms >= PEER_EVICT_AFTER_MS &&
-		    (!victim || o->connected_ms < victim->connected_ms))
+		    now - peer_connected_ms(o) >= PEER_EVICT_AFTER_MS &&
+		    (!victim || peer_connected_ms(o) < peer_connected_ms(victim)))
 			victim = o;
 	if (!victim)
 		return false;
@@ -516,7 +512,8 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 			return -ENOENT;
 		/* Encrypted: the 20 bytes must belong to the swarm the keys were
 		 * bound to (the full 32-byte hash). */
-		if (p->crypt && memcmp(crypt_info_hash(p->crypt), found->info_hash, 32) != 0)
+		const uint8_t *bound = conn_crypt_info_hash(p->conn);
+		if (bound && memcmp(bound, found->info_hash, 32) != 0)
 			return -EPROTO;
 		xf = found->xfer;
 		/* A banned host is refused whatever it would say next: before
@@ -536,7 +533,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 		xf->peers = p;
 		xf->n_peers++;
 	}
-	if (eng->node->cfg.encryption == ENCRYPTION_REQUIRE && !p->crypt)
+	if (eng->node->cfg.encryption == ENCRYPTION_REQUIRE && !conn_encrypted(p->conn))
 		return -EPROTO;
 	/* One connection per remote node and swarm. */
 	for (struct peer *o = xf->peers; o; o = o->next) {
@@ -554,7 +551,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	if (!p->handshake_sent)
 		peer_send_handshake(p);
 	log_debug("peer %s: connected to swarm %" PRId64 " (%s, %s)", p->name, xf->sw->id,
-		  p->outgoing ? "outgoing" : "incoming", p->crypt ? "encrypted" : "plain");
+		  p->outgoing ? "outgoing" : "incoming", conn_encrypted(p->conn) ? "encrypted" : "plain");
 	return 0;
 }
 
@@ -563,7 +560,7 @@ void engine_on_peer_gone(struct peer *p)
 	struct engine *eng = p->eng;
 	struct xfer *xf = p->xf;
 	if (!xf) {
-		if (p->state != PEER_CONNECTING) {
+		if (!p->outgoing) { /* an outgoing peer has its swarm from the start */
 			unlink_peer(&eng->pending, p);
 			eng->n_pending--;
 		}
@@ -625,7 +622,7 @@ static bool peer_listen_addr(const struct peer *p, struct wire_peer *out)
 		out->family = 6;
 		memcpy(out->addr, &((const struct sockaddr_in6 *)&p->addr)->sin6_addr, 16);
 	}
-	if (p->crypt)
+	if (p->conn && conn_encrypted(p->conn))
 		out->flags |= WIRE_PEX_F_ENCRYPTION;
 	if (p->has.bits && bitfield_all(&p->has))
 		out->flags |= WIRE_PEX_F_SEED;

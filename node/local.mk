@@ -8,7 +8,7 @@ node_libnode_a_SOURCES = \
 	node/dht_node.c node/dht_node.h \
 	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
 	node/engine_durable.c node/engine_io.c node/engine_meta.c node/engine_peers.c \
-	node/engine_wire.c node/peer.c \
+	node/engine_wire.c node/peer.c node/conn.c node/conn.h \
 	node/ratelimit.c node/ratelimit.h \
 	node/joincheck.c node/joincheck.h \
 	node/share.c node/share.h \

@@ -1,7 +1,9 @@
 /* fuzz_peer.c: a whole peer connection of a real engine: bytes from a
- * "remote peer" go through transport sniffing (plain or encrypted), the
- * encrypted transport, the wire decoder and the engine's message handling
- * for a seeding swarm, with the event loop and a worker thread running.
+ * "remote peer" go through the connection layer (node/conn.c: transport
+ * sniffing, plain or encrypted, the encrypted transport, the wire decoder),
+ * its callbacks into the engine (node/peer.c) and the engine's message
+ * dispatch (engine_wire.c) for a seeding swarm, with the event loop and a
+ * worker thread running.
  *
  * Set up once per process (a data dir under $TMPDIR, a 40000-byte shared file
  * in 16 KiB pieces); each input is one incoming connection on a socketpair.
@@ -169,14 +171,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(40000),
 				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct peer *p = peer_new(node.engine, sv[0], (struct sockaddr *)&from, sizeof from, false);
+	/* As on_accept() does: the peer waits in eng->pending for its handshake. */
+	struct peer *p = peer_accept(node.engine, sv[0], (struct sockaddr *)&from, sizeof from);
 	if (!p) {
 		close(sv[1]);
 		return 0;
 	}
-	p->next = node.engine->pending; /* as on_accept() does */
-	node.engine->pending = p;
-	node.engine->n_pending++;
 	size_t off = 0;
 	while (off < size) {
 		ssize_t n = write(sv[1], data + off, size - off);

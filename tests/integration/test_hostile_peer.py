@@ -262,6 +262,15 @@ expect_closed(conn, "5,000 keep-alives at once", timeout=5)
 conn = established()
 conn.send(msg(99, rbytes(100)) * 2000)
 expect_closed(conn, "2,000 unknown-id messages at once", timeout=5)
+# Extension ids we never announced take the same path as unknown message ids
+# (engine_wire.c, "dispatch"): a few are ignored, a stream of them is abuse.
+conn = established()
+conn.send(msg(20, b"\x63" + b"de") * 3)
+conn.send(msg(4, struct.pack(">I", NPIECES + 100)))   # then a violation
+expect_closed(conn, "unannounced extension ids ignored, then an out-of-range HAVE")
+conn = established()
+conn.send(msg(20, b"\x63" + rbytes(100)) * 2000)
+expect_closed(conn, "2,000 messages on an unannounced extension id at once", timeout=5)
 
 # A flood of 10,000 REQUESTs from an unchoked peer that never reads: the node
 # keeps at most 256 queued (PEER_MAX_INQ) and drops the flooder.
