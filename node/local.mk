@@ -14,6 +14,7 @@ node_libnode_a_SOURCES = \
 	node/share.c node/share.h \
 	node/swarm.c node/swarm.h \
 	node/workers.c node/workers.h \
+	node/diskio.c node/diskio.h \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \
 	node/store.c node/store.h
