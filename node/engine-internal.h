@@ -221,7 +221,7 @@ struct xfer {
 	uint32_t layers_peer;                /* uid the layers were last asked of */
 	/* Bytes held for this swarm's peers, against the budgets (engine_io.c,
 	 * "serving and writing budgets").  Loop-side counts, also updated by
-	 * the done_* callbacks, which run on the loop. */
+	 * the disk layer's callbacks (on_read), which run on the loop. */
 	size_t serve_reading;                /* blocks in read jobs */
 	size_t serve_out;                    /* sum of its peers' serve_out */
 	unsigned n_unchoked;                 /* its peers we do not choke */

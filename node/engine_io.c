@@ -103,7 +103,7 @@ _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIR
  * kept (never dropped): each peer has at most PEER_MAX_REQS in flight.
  *
  * The daemon-wide figures are sums over the swarms, not counters of the
- * engine, because done_* callbacks may run after engine_free. */
+ * engine, because the disk layer's callbacks may run after engine_free. */
 
 void daemon_queued(const struct node *node, size_t *serve, size_t *write,
 			  unsigned *unchoked)
