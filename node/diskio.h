@@ -18,7 +18,10 @@
  *               too, to change `gen` and in diskio_flush_now.
  *   storage     the pointer is set by diskio_new and freed by diskio_free,
  *               which the owner calls only when diskio_busy() is false.  Its
- *               state is used only under the lock.
+ *               mutable state (open files, kept sync errors, the files it
+ *               created) is used only under the lock; its layout (which
+ *               file holds a piece, the number of files), fixed by
+ *               storage_new, is also read on the loop without it.
  *   meta        read by verify jobs (the piece layers); immutable for the
  *               diskio's life.
  *   gen         written on the loop under the lock (diskio_new_generation),
