@@ -105,7 +105,9 @@ struct diskio_ops {
 	 * disk, and b[i]->leaf hashed when b[i]->hash) or a negative errno
 	 * (-EACCES: a file the swarm may not write; -ENOSPC, -EIO, ...).  The
 	 * blocks are no longer counted in diskio_write_queued and are freed
-	 * after the call. */
+	 * after the call.  Queued work does not start by itself after a
+	 * completion: the engine calls diskio_kick here and in `verified`
+	 * unless its swarm is stopped. */
 	void (*written)(void *ctx, struct block *const *b, size_t n, enum diskio_written how);
 	/* A verify batch came back: rc[i] is piece[i]'s verdict (0 verified,
 	 * -EBADMSG mismatch, -ECANCELED never ran, another negative errno: I/O).
