@@ -3,43 +3,26 @@
  * itself, transport, framing and sending, is node/conn.h, whose callbacks
  * peer.c turns into engine calls).
  *
- * Threading contract.  Everything here belongs to the event-loop thread,
- * except what worker jobs (node/workers.h: the work_* functions in
- * engine_io.c and engine_durable.c) touch, which is exactly this:
+ * Threading contract.  Everything here belongs to the event-loop thread.
+ * Worker threads touch only a swarm's disk layer (xf->dio, node/diskio.h),
+ * whose own contract says what they may read and write; the engine calls
+ * it on the loop and hears back through its callbacks, also on the loop.
+ * Those callbacks may run after engine_free (workers_free drains them), so
+ * they use xf, never xf->eng, and xf is freed (with its diskio) only when
+ * diskio_busy() is false.
  *
- *   xf->io_lock      the lock.  Every storage_* call on a worker holds it;
- *                    fdatasync and hashing run without it.
- *   xf->storage      pointer set on the loop before the first job, freed in
- *                    engine_swarm_free only when xf->jobs == 0.  Its state is
- *                    used only under io_lock (the loop takes io_lock too,
- *                    in flush_have_now).
- *   xf->sw->meta     read by work_verify; immutable while jobs run.
- *   xf->io_gen       written on the loop under io_lock (rebuild_picker),
- *                    read by work_write under io_lock.
- *   xf->leaves       the loop's own: no worker reads it.  A write job hashes
- *                    each block into the block's own `leaf`, and done_write
- *                    copies it into leaves[p]; kick_verify moves leaves[p]
- *                    into the verify job, which owns and frees it.  So a job
- *                    of an older picker never shares a buffer with the piece
- *                    fetched again.
- *   job structs      (io_batch, verify_batch, sync_job): allocated on the
- *                    loop, handed to one worker by workers_submit, owned by
- *                    the job until its done_* callback frees it on the loop.
- *                    The worker writes only the job's own result fields.
- *   sync_job         owns a copy of the bitmap of pieces it syncs, a
- *                    per-file mtime array and a per-file failure array;
- *                    xf->unsynced and xf->syncing are the loop's own and
- *                    never seen by a worker.
+ * The one exception to "the loop's own" that crosses into the disk layer:
+ * xf->leaves.  A write job hashes each block into the block's own `leaf`,
+ * the loop copies it into leaves[p], and queue_verify moves leaves[p] into
+ * the disk layer, whose verify job owns and frees it.  So a job of an older
+ * picker never shares a buffer with the piece fetched again.
  *
- * Nothing else (peers, their connections, picker, queues, counters, the
- * swarm) may be read or written by a worker.  A struct peer owns its
- * struct conn * until the conn's on_close (peer.c), which clears p->conn;
- * the peer itself is freed only by engine_reap, on a later loop turn.  A done_* callback runs on the loop and may run after
- * engine_free (workers_free drains them), so it uses xf, never xf->eng. */
+ * A struct peer owns its struct conn * until the conn's on_close (peer.c),
+ * which clears p->conn; the peer itself is freed only by engine_reap, on a
+ * later loop turn (node/conn.h). */
 #ifndef SHOAL_NODE_ENGINE_INTERNAL_H
 #define SHOAL_NODE_ENGINE_INTERNAL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -56,7 +39,7 @@
 struct evconnlistener;
 struct event;
 struct picker;
-struct storage;
+struct diskio;
 struct ratelimit;
 
 /* Limits.  Every one of these is a named ceiling on what a peer can make us hold. */
@@ -198,8 +181,8 @@ struct xfer {
 	struct node *node;
 	struct swarm *sw;
 	struct picker *picker;               /* NULL until the metadata is known */
-	struct storage *storage;             /* used under io_lock from workers */
-	pthread_mutex_t io_lock;
+	struct diskio *dio;                  /* storage and disk jobs (node/diskio.h);
+					      * made with the picker */
 	struct peer *peers;
 	unsigned n_peers;
 	struct addrbook *book;               /* addresses, back-off, bans (transfer/addrbook.h) */
@@ -211,38 +194,15 @@ struct xfer {
 	bool pex_due;                        /* a peer arrived: exchange at the next tick */
 	bool rechoke;                        /* run the choker at the next tick */
 	bool loading_peers;                  /* filling `book` from SQLite */
-	unsigned jobs;                       /* worker jobs in flight (loop-side count) */
 	bool stopped;
-	bool dirty;                          /* verified bitmap not yet saved */
-	/* Verified pieces not yet known to be on disk: they are served and
-	 * announced, but recorded in SQLite only after a batched fdatasync.
-	 * Loop-only bitmaps (one bit a piece), sized with the picker: unsynced
-	 * waits for the next sync job, syncing is the loop's copy of what the
-	 * job in flight holds (the job owns another copy). */
-	uint8_t *unsynced, *syncing;
-	size_t n_unsynced;                   /* bits set in unsynced */
-	bool sync_inflight;
-	/* Bumped by every picker rebuild: a write or verify job submitted
-	 * under an older picker comes back to one that no longer knows its
-	 * blocks, and its result is dropped (the blocks are fetched again). */
-	unsigned picker_gen;
-	/* picker_gen as the workers see it: set under io_lock by every
-	 * rebuild, read under io_lock by work_write, which writes nothing for
-	 * an older picker.  Dropping the result on the loop is not enough: a
-	 * block written after the rebuild could land on the piece fetched
-	 * again, after it was verified and recorded. */
-	unsigned io_gen;
-	/* Disk work waiting for a worker (see engine_io.c). */
-	struct block **wq;                   /* received blocks to write */
-	size_t n_wq, cap_wq;
-	unsigned writes_inflight;            /* write batches at the workers */
+	bool dirty;                          /* verified bitmap not yet saved (verified
+					      * pieces not yet durable wait in xf->dio:
+					      * served and announced, recorded only
+					      * after a batched fdatasync) */
 	uint8_t **leaves;                    /* per piece in progress: its blocks' SHA-256,
 					      * computed as they are written */
 	uint8_t **hash_trees;                /* per file: tree over its piece layer,
 					      * built when a peer first asks (BEP 52) */
-	uint32_t *vq;                        /* pieces to hash */
-	size_t n_vq, cap_vq;
-	unsigned verify_inflight;
 	bool disk_full;
 	uint64_t disk_retry_ms;
 	/* BEP 9 metadata download (transfer/mdfetch.h): NULL until a peer
@@ -256,10 +216,9 @@ struct xfer {
 	uint32_t layers_peer;                /* uid the layers were last asked of */
 	/* Bytes held for this swarm's peers, against the budgets (engine_io.c,
 	 * "serving and writing budgets").  Loop-side counts, also updated by
-	 * the done_* callbacks, which run on the loop. */
+	 * the disk layer's callbacks (on_read), which run on the loop. */
 	size_t serve_reading;                /* blocks in read jobs */
 	size_t serve_out;                    /* sum of its peers' serve_out */
-	size_t write_queued;                 /* received blocks in wq or in write jobs */
 	unsigned n_unchoked;                 /* its peers we do not choke */
 	/* counters */
 	uint64_t down_total, up_total;

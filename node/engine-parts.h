@@ -12,30 +12,19 @@
 
 #include <event2/util.h>
 
+#include "node/diskio.h"
 #include "node/engine-internal.h"
 #include "transfer/metainfo.h"
 #include "transfer/wire.h"
 
 struct evconnlistener;
 struct node;
+struct storage;
 struct swarm;
 
 /* Our BEP 10 extension ids. */
 #define EXT_UT_METADATA 1
 #define EXT_UT_PEX 2
-
-struct sync_job {
-	struct xfer *xf;     /* on the worker: only storage and io_lock */
-	uint8_t *pieces;     /* owned: bitmap of the pieces to make durable; the
-			      * worker clears each one that became durable */
-	int64_t *mtimes_ns;  /* owned, per file: its mtime just after a
-			      * successful fdatasync, else -1 (set so by
-			      * flush_have: a job that never runs has none) */
-	uint8_t *failed;     /* owned, per file: 1 when its sync failed (its
-			      * pieces in `pieces` are lost, not pending) */
-	size_t nbytes, nfiles;
-	int rc;              /* the first error, for the log */
-};
 
 /* The rate behind request_target is sampled once a second, so on its own
  * a new connection spends its first second at PEER_MIN_REQS in flight.
@@ -45,44 +34,8 @@ struct sync_job {
 #define PEER_FAST_REPLY_MS 100  /* an answer this quick: the link has room, grow */
 #define PEER_SLOW_REPLY_MS 1000 /* an answer this late waited in a queue: shrink */
 
-/* Disk work goes to the workers in batches: up to two write batches and two
- * verify batches in flight per swarm, up to two read batches per peer.  A
- * job per 16 KiB block made thread hand-offs, not the disk or the hash, the
- * bottleneck. */
-#define IO_BATCH 64
-#define WRITE_PARALLEL 2
-#define VERIFY_BATCH 16
-#define VERIFY_PARALLEL 2
-#define READ_BATCH 16
+/* Read batches (node/diskio.h has the batch sizes) in flight per peer. */
 #define PEER_MAX_READ_BATCHES 2
-
-struct block {
-	uint32_t peer;        /* uid of the peer it came from or goes to */
-	uint32_t piece, begin, len;
-	uint32_t avail;       /* reads: bytes of file data; the rest of len is padding */
-	int rc;
-	uint8_t leaf[32];     /* writes: the block's SHA-256, hashed by the write job */
-	uint8_t hdr[WIRE_PIECE_HDR_LEN]; /* reads: the PIECE header, right before data, */
-	uint8_t data[XFER_BLOCK_SIZE];   /* so the message is sent from one buffer */
-};
-
-struct io_batch {
-	struct xfer *xf;
-	unsigned gen;         /* writes: xf->picker_gen when submitted */
-	bool hash;            /* writes: hash each block into its leaf (v2) */
-	uint32_t peer;        /* reads: the peer they are for */
-	size_t n;
-	struct block *b[IO_BATCH];
-};
-
-struct verify_batch {
-	struct xfer *xf;
-	unsigned gen;         /* xf->picker_gen when submitted */
-	size_t n;
-	uint32_t piece[VERIFY_BATCH];
-	uint8_t *leaves[VERIFY_BATCH]; /* owned: xf->leaves[piece] moved in, or NULL */
-	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
-};
 
 /* What a block costs while it is being read: the whole struct block. */
 #define SERVE_BLOCK_CHARGE (sizeof(struct block))
@@ -98,7 +51,8 @@ struct verify_batch {
 /* Functions one engine file calls in another.  Each one's contract is the
  * comment at its definition; the file it lives in is named by the section
  * it belongs to (engine.c lifecycle, swarm state, timers, JSON;
- * engine_durable.c; engine_peers.c address book, bans, accept, handshakes,
+ * engine_durable.c the durability gate and the disk layer's durability
+ * callbacks; engine_peers.c address book, bans, accept, handshakes,
  * PEX; engine_wire.c sending and messages; engine_io.c the disk pipeline
  * and budgets; engine_meta.c BEP 9 and BEP 52). */
 void update_read_mode(struct peer *p);
@@ -116,14 +70,17 @@ void tick(evutil_socket_t fd, short what, void *arg);
 void flush_have(struct xfer *xf);
 void flush_have_now(struct xfer *xf);
 void note_unsynced(struct xfer *xf, uint32_t piece);
-void job_done(struct xfer *xf);
-void drop_write_queue(struct xfer *xf);
+void job_done(void *ctx);
+size_t durable_lost(void *ctx, const uint8_t *lost);
+void durable_synced(void *ctx, const int64_t *mtimes_ns, size_t nfiles);
+int xfer_open_disk(struct xfer *xf, struct storage *st) __attribute__((warn_unused_result));
+int queue_block(struct peer *p, uint32_t piece, uint32_t begin, const uint8_t *data, size_t len)
+	__attribute__((warn_unused_result));
 void daemon_queued(const struct node *node, size_t *serve, size_t *write,
 			  unsigned *unchoked);
 bool write_budget_full(const struct xfer *xf);
 void serve_freed(struct xfer *xf);
 void serve_wake(evutil_socket_t fd, short what, void *arg);
-void kick_writes(struct xfer *xf);
 bool strike(struct peer *p, unsigned n, const char *what);
 void serve_requests(struct peer *p);
 void request_metadata(struct peer *p);

@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/util.h"
+#include "node/diskio.h"
 #include "node/engine-internal.h"
 #include "node/joincheck.h"
 #include "node/node.h"
@@ -363,6 +364,7 @@ int xfer_setup_meta(struct xfer *xf)
 	struct swarm *sw = xf->sw;
 	const struct metainfo *mi = sw->meta;
 	struct join_layout layout = { 0 };
+	struct storage *st = NULL;
 	int rc;
 	if (sw->role == SWARM_ROLE_JOIN && (rc = mkdir_p(sw->root, 0755)) != 0) {
 		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", sw->root, strerror(-rc));
@@ -373,14 +375,14 @@ int xfer_setup_meta(struct xfer *xf)
 	if ((rc = join_layout_init(&layout, mi, sw->role == SWARM_ROLE_JOIN, sw->file_access)))
 		return rc;
 	rc = storage_new(sw->root, layout.files, layout.n, (uint32_t)mi->piece_length,
-			 STORAGE_MAX_OPEN_DEFAULT, &xf->storage);
+			 STORAGE_MAX_OPEN_DEFAULT, &st);
 	if (rc) {
 		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
 			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
 		goto done;
 	}
 	size_t bad = 0;
-	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(xf->storage, &bad)) != 0) {
+	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(st, &bad)) != 0) {
 		if (rc == -ENOENT && layout.files[bad].access == STORAGE_READ)
 			adopted_changed(xf, bad, " (it is gone)");
 		else
@@ -394,9 +396,7 @@ int xfer_setup_meta(struct xfer *xf)
 					 : "");
 		/* Take back what this attempt created (files and directories),
 		 * so a failed join leaves nothing behind. */
-		storage_undo_create(xf->storage);
-		storage_free(xf->storage);
-		xf->storage = NULL;
+		storage_undo_create(st);
 		goto done;
 	}
 	/* Created now: ours to reopen from here on, and recorded as ours only
@@ -415,22 +415,18 @@ int xfer_setup_meta(struct xfer *xf)
 	}
 	if (sw->role == SWARM_ROLE_JOIN && (rc = check_adopted(xf)) != 0)
 		goto done;
-	size_t nb = (mi->total_pieces + 7) / 8;
-	if (!xf->unsynced)
-		xf->unsynced = calloc(nb ? nb : 1, 1);
-	if (!xf->syncing)
-		xf->syncing = calloc(nb ? nb : 1, 1);
-	if (!xf->unsynced || !xf->syncing) {
-		rc = -ENOMEM;
+	rc = xfer_open_disk(xf, st); /* takes st */
+	st = NULL;
+	if (rc)
 		goto done;
-	}
 	rc = rebuild_picker(xf);
 	xf->layers_pending = !mi->all_layers;
 done:
+	storage_free(st);
 	if (rc && !xf->picker) {
 		/* Set up again from scratch at the next start; no job has it. */
-		storage_free(xf->storage);
-		xf->storage = NULL;
+		diskio_free(xf->dio);
+		xf->dio = NULL;
 	}
 	join_layout_destroy(&layout);
 	return rc;
@@ -481,14 +477,11 @@ int rebuild_picker(struct xfer *xf)
 	}
 	picker_free(xf->picker);
 	xf->picker = np;
-	/* Work queued for the old picker is dropped; jobs in flight for it
-	 * come back with an old picker_gen and are ignored. */
-	xf->picker_gen++;
-	pthread_mutex_lock(&xf->io_lock);
-	xf->io_gen = xf->picker_gen;
-	pthread_mutex_unlock(&xf->io_lock);
-	drop_write_queue(xf);
-	xf->n_vq = 0;
+	/* Disk work queued for the old picker is dropped; jobs in flight for
+	 * it come back stale and are ignored, and writes not yet run write
+	 * nothing (diskio_new_generation). */
+	if (xf->dio)
+		diskio_new_generation(xf->dio);
 	return 0;
 }
 
@@ -531,7 +524,6 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		xf->eng = eng;
 		xf->node = eng->node;
 		xf->sw = sw;
-		pthread_mutex_init(&xf->io_lock, NULL);
 		choker_state_init(&xf->choker);
 		sw->xfer = xf;
 		xf->loading_peers = true;

@@ -1,4 +1,4 @@
-/* engine_io.c: the disk pipeline (writes, verification, reads for serving) and its byte budgets. */
+/* engine_io.c: the engine's side of the disk pipeline (what to write, verify and serve; node/diskio.h does the I/O) and its byte budgets. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/util.h"
+#include "node/diskio.h"
 #include "node/engine-internal.h"
 #include "node/joincheck.h"
 #include "node/node.h"
@@ -44,35 +45,35 @@
 static void serve_refresh(struct peer *p);
 static size_t serve_budget_blocks(const struct xfer *xf);
 static void enter_disk_full(struct xfer *xf, int rc);
-static void work_write(void *arg);
 static void queue_verify(struct xfer *xf, uint32_t piece);
-static void done_write(void *arg);
-static int submit_write(struct xfer *xf);
-static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
-					      uint32_t *local_out);
-static int verify_one(struct xfer *xf, uint32_t piece, const uint8_t *leaves,
-		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len);
-static void work_verify(void *arg);
+static void on_written(void *ctx, struct block *const *b, size_t n, enum diskio_written how);
 static void swarm_completed(struct xfer *xf);
 static void piece_checked(struct xfer *xf, uint32_t piece, int rc);
-static void done_verify(void *arg);
-static void kick_verify(struct xfer *xf);
-static void work_read(void *arg);
-static void done_read(void *arg);
+static void on_verified(void *ctx, const uint32_t *piece, const int *rc, size_t n, bool current);
+static void on_read(void *ctx, uint32_t peer, struct block **b, size_t n);
 static size_t serve_target(const struct peer *p);
 static size_t fair_share(size_t budget, unsigned n);
 
 /* -------------------------------------------------- disk and hashing */
 
-/* Free the blocks waiting for a write job, and take them out of the write
- * budget (a rebuilt picker will ask for them again). */
-void drop_write_queue(struct xfer *xf)
+/* The callbacks of the swarm's disk layer (node/diskio.h): the verdicts
+ * here, durability in engine_durable.c.  Each gets the xfer, never
+ * xf->eng: completions can run after the engine is freed. */
+static const struct diskio_ops disk_ops = {
+	.written = on_written,
+	.verified = on_verified,
+	.read = on_read,
+	.lost = durable_lost,
+	.durable = durable_synced,
+	.job_ended = job_done,
+};
+
+/* Give the swarm its disk layer over `st` (taken, also on failure). */
+int xfer_open_disk(struct xfer *xf, struct storage *st)
 {
-	for (size_t i = 0; i < xf->n_wq; i++) {
-		xf->write_queued -= xf->wq[i]->len;
-		free(xf->wq[i]);
-	}
-	xf->n_wq = 0;
+	char label[32];
+	snprintf(label, sizeof label, "swarm %" PRId64, xf->sw->id);
+	return diskio_new(st, xf->sw->meta, xf->node->workers, &disk_ops, xf, label, &xf->dio);
 }
 
 _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIRE_PIECE_HDR_LEN,
@@ -102,7 +103,7 @@ _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIR
  * kept (never dropped): each peer has at most PEER_MAX_REQS in flight.
  *
  * The daemon-wide figures are sums over the swarms, not counters of the
- * engine, because done_* callbacks may run after engine_free. */
+ * engine, because the disk layer's callbacks may run after engine_free. */
 
 void daemon_queued(const struct node *node, size_t *serve, size_t *write,
 			  unsigned *unchoked)
@@ -114,14 +115,14 @@ void daemon_queued(const struct node *node, size_t *serve, size_t *write,
 		if (!xf)
 			continue;
 		*serve += xf->serve_reading + xf->serve_out;
-		*write += xf->write_queued;
+		*write += xf->dio ? diskio_write_queued(xf->dio) : 0;
 		*unchoked += xf->n_unchoked;
 	}
 }
 
 bool write_budget_full(const struct xfer *xf)
 {
-	if (xf->write_queued >= ENGINE_SWARM_WRITE_BUDGET)
+	if (xf->dio && diskio_write_queued(xf->dio) >= ENGINE_SWARM_WRITE_BUDGET)
 		return true;
 	size_t serve, write;
 	unsigned unchoked;
@@ -197,222 +198,89 @@ static void enter_disk_full(struct xfer *xf, int rc)
 		drop_requests(p);
 }
 
-/* Write the batch, and hash each block (a BEP 52 leaf) while it is in
- * memory, so a complete piece is verified from its leaves without reading
- * it back.  A batch of an older picker writes nothing (xf->io_gen). */
-static void work_write(void *arg)
+/* A received block (its data checked against the request) goes to the
+ * disk layer.  Its leaf buffer is made here, so the write job hashes it
+ * and the piece is verified without reading it back.  Returns 0 or
+ * -ENOMEM. */
+int queue_block(struct peer *p, uint32_t piece, uint32_t begin, const uint8_t *data, size_t len)
 {
-	struct io_batch *j = arg;
-	pthread_mutex_lock(&j->xf->io_lock);
-	bool current = j->gen == j->xf->io_gen;
-	for (size_t i = 0; i < j->n; i++)
-		j->b[i]->rc = !current ? -ECANCELED
-				       : storage_write(j->xf->storage, j->b[i]->piece, j->b[i]->begin,
-						       j->b[i]->data, j->b[i]->len);
-	pthread_mutex_unlock(&j->xf->io_lock);
-	struct sha256_ctx *ctx = current && j->hash ? sha256_new() : NULL;
-	for (size_t i = 0; ctx && i < j->n; i++)
-		if (j->b[i]->rc == 0)
-			sha256_once(ctx, j->b[i]->data, j->b[i]->len, j->b[i]->leaf);
-	if (j->hash && current && !ctx)
-		for (size_t i = 0; i < j->n; i++)
-			if (j->b[i]->rc == 0)
-				j->b[i]->rc = -ENOMEM; /* unhashed: fetched again, not trusted */
-	sha256_free(ctx);
+	struct xfer *xf = p->xf;
+	if (!xf->leaves)
+		xf->leaves = calloc(picker_num_pieces(xf->picker), sizeof *xf->leaves);
+	if (xf->leaves && !xf->leaves[piece])
+		xf->leaves[piece] = calloc(picker_piece_blocks(xf->picker, piece), 32);
+	struct block *b = malloc(sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	b->peer = p->uid;
+	b->piece = piece;
+	b->begin = begin;
+	b->len = (uint32_t)len;
+	b->avail = b->len;
+	b->rc = -ECANCELED;
+	b->hash = xf->leaves != NULL;
+	memcpy(b->data, data, len);
+	if (diskio_write(xf->dio, b) != 0) {
+		free(b);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
-/* Queue a piece whose blocks are all on disk for hashing. */
+/* Queue a piece whose blocks are all on disk for hashing: its leaves go
+ * with it (the verify job owns them from here). */
 static void queue_verify(struct xfer *xf, uint32_t piece)
 {
-	if (xf->n_vq == xf->cap_vq) {
-		size_t cap = xf->cap_vq ? xf->cap_vq * 2 : 64;
-		uint32_t *q = realloc(xf->vq, cap * sizeof *q);
-		if (!q) {
-			log_error("out of memory queueing piece %u for verification", piece);
-			return;
-		}
-		xf->vq = q;
-		xf->cap_vq = cap;
-	}
-	xf->vq[xf->n_vq++] = piece;
+	uint8_t *leaves = xf->leaves ? xf->leaves[piece] : NULL;
+	if (xf->leaves)
+		xf->leaves[piece] = NULL;
+	if (diskio_verify(xf->dio, piece, leaves) != 0)
+		log_error("out of memory queueing piece %u for verification", piece);
 }
 
-static void done_write(void *arg)
+/* A write batch came back (diskio_ops.written). */
+static void on_written(void *ctx, struct block *const *bl, size_t n, enum diskio_written how)
 {
-	struct io_batch *j = arg;
-	struct xfer *xf = j->xf;
+	struct xfer *xf = ctx;
 	bool failed = false;
-	xf->writes_inflight--;
-	for (size_t i = 0; i < j->n; i++) {
-		struct block *b = j->b[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct block *b = bl[i];
 		uint32_t block = b->begin / XFER_BLOCK_SIZE;
-		xf->write_queued -= b->len;
-		if (!xf->stopped && xf->picker && j->gen == xf->picker_gen) {
-			if (b->rc != 0) {
-				if (picker_write_failed(xf->picker, b->piece, block) != 0)
-					log_debug("picker: write-failed on %u/%u refused", b->piece, block);
-				if (b->rc == -EACCES) {
-					/* Not space: a file we must not write (adopted). */
-					size_t f = storage_piece_file(xf->storage, b->piece);
-					if (f < storage_file_count(xf->storage))
-						adopted_changed(xf, f, "");
-					else
-						snprintf(xf->sw->error, sizeof xf->sw->error,
-							 "cannot write under %s: %s", xf->sw->root,
-							 strerror(EACCES));
-					failed = true;
-				} else {
-					enter_disk_full(xf, b->rc);
-				}
+		if (xf->stopped || !xf->picker || how != DISKIO_WRITTEN)
+			continue;
+		if (b->rc != 0) {
+			if (picker_write_failed(xf->picker, b->piece, block) != 0)
+				log_debug("picker: write-failed on %u/%u refused", b->piece, block);
+			if (b->rc == -EACCES) {
+				/* Not space: a file we must not write (adopted). */
+				size_t f = diskio_piece_file(xf->dio, b->piece);
+				if (f < diskio_file_count(xf->dio))
+					adopted_changed(xf, f, "");
+				else
+					snprintf(xf->sw->error, sizeof xf->sw->error,
+						 "cannot write under %s: %s", xf->sw->root,
+						 strerror(EACCES));
+				failed = true;
 			} else {
-				uint8_t *leaves = xf->leaves ? xf->leaves[b->piece] : NULL;
-				if (leaves)
-					memcpy(leaves + 32 * (size_t)block, b->leaf, 32);
-				if (picker_mark_finished(xf->picker, b->piece, block) == 1)
-					queue_verify(xf, b->piece);
+				enter_disk_full(xf, b->rc);
 			}
+		} else {
+			uint8_t *leaves = xf->leaves ? xf->leaves[b->piece] : NULL;
+			if (leaves)
+				memcpy(leaves + 32 * (size_t)block, b->leaf, 32);
+			if (picker_mark_finished(xf->picker, b->piece, block) == 1)
+				queue_verify(xf, b->piece);
 		}
-		free(b);
 	}
-	free(j);
 	if (failed && !xf->stopped)
 		swarm_fail(xf);
 	if (!xf->stopped) {
-		kick_writes(xf);
-		kick_verify(xf);
+		diskio_kick(xf->dio);
 		/* Other swarms' peers ask again at their next block or tick. */
 		if (!write_budget_full(xf))
 			for (struct peer *p = xf->peers; p; p = p->next)
 				request_more(p);
 	}
-	job_done(xf);
-}
-
-/* Start write batches while fewer than WRITE_PARALLEL run.  Two at once:
- * each also hashes its blocks (outside io_lock), and one at a time left that
- * hashing, the leecher's largest cost, on a single core. */
-void kick_writes(struct xfer *xf)
-{
-	while (xf->writes_inflight < WRITE_PARALLEL && xf->n_wq > 0)
-		if (submit_write(xf) != 0)
-			return;
-}
-
-static int submit_write(struct xfer *xf)
-{
-	struct io_batch *j = malloc(sizeof *j);
-	if (!j)
-		return -ENOMEM;
-	j->xf = xf;
-	j->gen = xf->picker_gen;
-	j->hash = xf->leaves != NULL;
-	j->n = xf->n_wq < IO_BATCH ? xf->n_wq : IO_BATCH;
-	memcpy(j->b, xf->wq, j->n * sizeof *j->b);
-	memmove(xf->wq, xf->wq + j->n, (xf->n_wq - j->n) * sizeof *xf->wq);
-	xf->n_wq -= j->n;
-	for (size_t i = 0; i < j->n; i++)
-		j->b[i]->rc = -ECANCELED; /* until the work runs */
-	if (workers_submit(xf->node->workers, work_write, done_write, j) != 0) {
-		/* Shutting down: give the blocks back to the picker. */
-		for (size_t i = 0; i < j->n; i++) {
-			if (xf->picker &&
-			    picker_write_failed(xf->picker, j->b[i]->piece, j->b[i]->begin / XFER_BLOCK_SIZE))
-				log_debug("picker: write-failed refused");
-			xf->write_queued -= j->b[i]->len;
-			free(j->b[i]);
-		}
-		free(j);
-		return -ECANCELED;
-	}
-	xf->writes_inflight++;
-	xf->jobs++;
-	return 0;
-}
-
-/* Which file holds global piece `piece`, and its index inside the file. */
-static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
-					      uint32_t *local_out)
-{
-	size_t lo = 0, hi = mi->file_count;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct metainfo_file *f = &mi->files[mid];
-		if (f->piece_count == 0 || piece >= f->first_piece + f->piece_count) {
-			if (f->piece_count == 0 && piece < f->first_piece)
-				hi = mid;
-			else
-				lo = mid + 1;
-		} else if (piece < f->first_piece) {
-			hi = mid;
-		} else {
-			*local_out = piece - f->first_piece;
-			return f;
-		}
-	}
-	/* Empty files share first_piece values with their neighbours; fall back
-	 * to a scan when the bisection lands between them. */
-	for (size_t i = 0; i < mi->file_count; i++) {
-		const struct metainfo_file *f = &mi->files[i];
-		if (f->piece_count && piece >= f->first_piece && piece < f->first_piece + f->piece_count) {
-			*local_out = piece - f->first_piece;
-			return f;
-		}
-	}
-	return NULL;
-}
-
-/* Hash one piece from disk against its piece layer.  The storage lock is
- * held only while reading, so writes go on while we hash. */
-static int verify_one(struct xfer *xf, uint32_t piece, const uint8_t *leaves,
-		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len)
-{
-	const struct metainfo *mi = xf->sw->meta;
-	uint32_t local;
-	const struct metainfo_file *f = piece_file(mi, piece, &local);
-	if (!f || !f->layer)
-		return -EINVAL;
-	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
-	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
-	if (leaves && width * 32 <= buf_len) {
-		/* The subtree from the leaves hashed at write time; missing leaves
-		 * past the data are 32 zero bytes (BEP 52). */
-		uint64_t n = (size + XFER_BLOCK_SIZE - 1) / XFER_BLOCK_SIZE;
-		memcpy(buf, leaves, (size_t)n * 32);
-		memset(buf + n * 32, 0, (size_t)(width - n) * 32);
-		for (; width > 1; width /= 2)
-			for (uint64_t i = 0; i < width / 2; i++)
-				sha256_once(ctx, buf + 64 * i, 64, buf + 32 * i);
-		return memcmp(buf, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
-	}
-	struct merkle_piece mp;
-	int rc = merkle_piece_init(&mp, ctx, width);
-	for (uint64_t off = 0; rc == 0 && off < size;) {
-		size_t n = size - off < buf_len ? (size_t)(size - off) : buf_len;
-		pthread_mutex_lock(&xf->io_lock);
-		rc = storage_read_fast(xf->storage, piece, (uint32_t)off, buf, n);
-		pthread_mutex_unlock(&xf->io_lock);
-		if (rc == 0)
-			rc = merkle_piece_update(&mp, buf, n);
-		off += n;
-	}
-	uint8_t h[MERKLE_HASH_LEN];
-	if (rc == 0)
-		rc = merkle_piece_final(&mp, h);
-	if (rc == 0)
-		rc = memcmp(h, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
-	return rc;
-}
-
-static void work_verify(void *arg)
-{
-	struct verify_batch *j = arg;
-	struct sha256_ctx *ctx = sha256_new();
-	uint8_t *buf = malloc(256 * 1024);
-	for (size_t i = 0; i < j->n; i++)
-		j->rc[i] = (!ctx || !buf) ? -ENOMEM : verify_one(j->xf, j->piece[i], j->leaves[i], ctx, buf,
-								  256 * 1024);
-	sha256_free(ctx);
-	free(buf);
 }
 
 static void swarm_completed(struct xfer *xf)
@@ -504,77 +372,29 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		request_more(p);
 }
 
-static void done_verify(void *arg)
+/* A verify batch came back (diskio_ops.verified). */
+static void on_verified(void *ctx, const uint32_t *piece, const int *rc, size_t n, bool current)
 {
-	struct verify_batch *j = arg;
-	struct xfer *xf = j->xf;
-	xf->verify_inflight--;
-	for (size_t i = 0; i < j->n; i++) {
-		free(j->leaves[i]);
-		if (!xf->stopped && xf->picker && j->gen == xf->picker_gen && j->rc[i] != -ECANCELED)
-			piece_checked(xf, j->piece[i], j->rc[i]);
-	}
-	free(j);
+	struct xfer *xf = ctx;
+	for (size_t i = 0; i < n; i++)
+		if (!xf->stopped && xf->picker && current && rc[i] != -ECANCELED)
+			piece_checked(xf, piece[i], rc[i]);
 	if (!xf->stopped)
-		kick_verify(xf);
-	job_done(xf);
+		diskio_kick(xf->dio);
 }
 
-static void kick_verify(struct xfer *xf)
+/* A read batch came back (diskio_ops.read): send what was read. */
+static void on_read(void *ctx, uint32_t peer, struct block **bl, size_t n)
 {
-	while (xf->verify_inflight < VERIFY_PARALLEL && xf->n_vq > 0) {
-		struct verify_batch *j = malloc(sizeof *j);
-		if (!j)
-			return;
-		j->xf = xf;
-		j->gen = xf->picker_gen;
-		j->n = xf->n_vq < VERIFY_BATCH ? xf->n_vq : VERIFY_BATCH;
-		memcpy(j->piece, xf->vq, j->n * sizeof *j->piece);
-		memmove(xf->vq, xf->vq + j->n, (xf->n_vq - j->n) * sizeof *xf->vq);
-		xf->n_vq -= j->n;
-		for (size_t i = 0; i < j->n; i++) {
-			j->rc[i] = -ECANCELED;
-			/* The job owns the piece's leaves from here (see the contract). */
-			j->leaves[i] = xf->leaves ? xf->leaves[j->piece[i]] : NULL;
-			if (xf->leaves)
-				xf->leaves[j->piece[i]] = NULL;
-		}
-		if (workers_submit(xf->node->workers, work_verify, done_verify, j) != 0) {
-			for (size_t i = 0; i < j->n; i++)
-				free(j->leaves[i]);
-			free(j);
-			return;
-		}
-		xf->verify_inflight++;
-		xf->jobs++;
-	}
-}
-
-static void work_read(void *arg)
-{
-	struct io_batch *j = arg;
-	pthread_mutex_lock(&j->xf->io_lock);
-	for (size_t i = 0; i < j->n; i++) {
-		struct block *b = j->b[i];
-		b->rc = storage_read_fast(j->xf->storage, b->piece, b->begin, b->data, b->avail);
-		if (b->avail < b->len)
-			memset(b->data + b->avail, 0, b->len - b->avail);
-	}
-	pthread_mutex_unlock(&j->xf->io_lock);
-}
-
-static void done_read(void *arg)
-{
-	struct io_batch *j = arg;
-	struct xfer *xf = j->xf;
-	struct peer *p = xf->stopped ? NULL : find_peer(xf, j->peer);
+	struct xfer *xf = ctx;
+	struct peer *p = xf->stopped ? NULL : find_peer(xf, peer);
 	if (p) {
 		p->reads_inflight--;
-		p->reads_blocks -= j->n;
+		p->reads_blocks -= n;
 	}
-	xf->serve_reading -= j->n * SERVE_BLOCK_CHARGE;
-	for (size_t i = 0; i < j->n; i++) {
-		struct block *b = j->b[i];
+	xf->serve_reading -= n * SERVE_BLOCK_CHARGE;
+	for (size_t i = 0; i < n; i++) {
+		struct block *b = bl[i];
 		if (p && b->rc == 0 && !p->am_choking) {
 			wire_put_piece_hdr(b->hdr, b->piece, b->begin, b->len);
 			uint32_t len = b->len;
@@ -594,11 +414,9 @@ static void done_read(void *arg)
 		}
 		free(b);
 	}
-	free(j);
 	if (p)
 		serve_requests(p);
 	serve_freed(xf);
-	job_done(xf);
 }
 
 static size_t serve_target(const struct peer *p)
@@ -622,7 +440,7 @@ static size_t fair_share(size_t budget, unsigned n)
 void serve_requests(struct peer *p)
 {
 	struct xfer *xf = p->xf;
-	if (!xf || xf->stopped || !xf->storage)
+	if (!xf || xf->stopped || !xf->dio)
 		return;
 	serve_refresh(p);
 	size_t target = serve_target(p);
@@ -656,13 +474,9 @@ void serve_requests(struct peer *p)
 		}
 		if (room > budget)
 			room = budget;
-		struct io_batch *j = malloc(sizeof *j);
-		if (!j)
-			return;
-		j->xf = xf;
-		j->peer = p->uid;
-		j->n = 0;
-		while (p->n_inq > 0 && j->n < READ_BATCH && j->n < room) {
+		struct block *bl[READ_BATCH];
+		size_t nb = 0;
+		while (p->n_inq > 0 && nb < READ_BATCH && nb < room) {
 			struct block *b = malloc(sizeof *b);
 			if (!b)
 				break;
@@ -673,20 +487,18 @@ void serve_requests(struct peer *p)
 			uint32_t plen = picker_piece_len(xf->picker, b->piece);
 			b->avail = plen - b->begin < b->len ? plen - b->begin : b->len;
 			b->rc = -ECANCELED;
-			j->b[j->n++] = b;
+			bl[nb++] = b;
 			memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);
 			p->n_inq--;
 		}
-		if (j->n == 0 || workers_submit(xf->node->workers, work_read, done_read, j) != 0) {
-			for (size_t i = 0; i < j->n; i++)
-				free(j->b[i]);
-			free(j);
+		if (nb == 0 || diskio_read(xf->dio, p->uid, bl, nb) != 0) {
+			for (size_t i = 0; i < nb; i++)
+				free(bl[i]);
 			return;
 		}
-		xf->jobs++;
 		p->reads_inflight++;
-		p->reads_blocks += j->n;
-		xf->serve_reading += j->n * SERVE_BLOCK_CHARGE;
+		p->reads_blocks += nb;
+		xf->serve_reading += nb * SERVE_BLOCK_CHARGE;
 	}
 }
 

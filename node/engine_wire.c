@@ -228,31 +228,8 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 			(void)peer_send(o, c, sizeof c, NULL, 0);
 		}
 	}
-	if (xf->n_wq == xf->cap_wq) {
-		size_t cap = xf->cap_wq ? xf->cap_wq * 2 : 256;
-		struct block **q = realloc(xf->wq, cap * sizeof *q);
-		if (!q)
-			return -ENOMEM;
-		xf->wq = q;
-		xf->cap_wq = cap;
-	}
-	if (!xf->leaves)
-		xf->leaves = calloc(picker_num_pieces(xf->picker), sizeof *xf->leaves);
-	if (xf->leaves && !xf->leaves[piece])
-		xf->leaves[piece] = calloc(picker_piece_blocks(xf->picker, piece), 32);
-	struct block *b = malloc(sizeof *b);
-	if (!b)
+	if (queue_block(p, piece, begin, m->u.piece.data, len) != 0)
 		return -ENOMEM;
-	b->peer = p->uid;
-	b->piece = piece;
-	b->begin = begin;
-	b->len = (uint32_t)len;
-	b->avail = b->len;
-	b->rc = -ECANCELED;
-	memcpy(b->data, m->u.piece.data, len);
-	xf->wq[xf->n_wq++] = b;
-	xf->write_queued += b->len;
-	kick_writes(xf);
 	request_more(p);
 	return 0;
 }

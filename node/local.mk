@@ -15,6 +15,7 @@ node_libnode_a_SOURCES = \
 	node/swarm.c node/swarm.h \
 	node/swarms.c node/swarms.h \
 	node/workers.c node/workers.h \
+	node/diskio.c node/diskio.h \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \
 	node/store.c node/store.h
@@ -36,6 +37,12 @@ tests_unit_test_store_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 tests_unit_test_api_auth_SOURCES = tests/unit/test_api_auth.c
 tests_unit_test_api_auth_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_api_auth_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+# The disk layer alone, on a real worker pool and event loop.
+check_PROGRAMS += tests/unit/test_diskio
+TESTS += tests/unit/test_diskio
+tests_unit_test_diskio_SOURCES = tests/unit/test_diskio.c
+tests_unit_test_diskio_CFLAGS = $(UNIT_CFLAGS) $(EVENT_CFLAGS)
+tests_unit_test_diskio_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 
 # Fuzz harness of the API's input checks, replayed over its corpus.
 check_PROGRAMS += tests/fuzz/replay_api_json

@@ -1,0 +1,774 @@
+/* diskio.c: the disk layer: write, verify, read and sync jobs on the workers, and the pending-durability bitmaps.  The threading contract is in diskio.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "node/diskio.h"
+#include "node/workers.h"
+#include "transfer/merkle.h"
+#include "transfer/metainfo.h"
+#include "transfer/storage.h"
+
+struct verify_entry {
+	uint32_t piece;
+	uint8_t *leaves;      /* owned, or NULL */
+};
+
+struct diskio {
+	pthread_mutex_t lock;         /* see the contract in diskio.h */
+	struct storage *storage;      /* owned; state used only under lock */
+	const struct metainfo *meta;  /* immutable, read by verify jobs */
+	struct workers *workers;
+	struct diskio_ops ops;
+	void *ctx;
+	char label[32];
+	unsigned gen;                 /* written on the loop under lock */
+	unsigned jobs;                /* submitted, completion not yet run */
+	/* Writes: received blocks waiting for a batch. */
+	struct block **wq;
+	size_t n_wq, cap_wq;
+	unsigned writes_inflight;
+	size_t write_queued;          /* bytes in wq and in write jobs */
+	/* Verifies: pieces waiting for a batch. */
+	struct verify_entry *vq;
+	size_t n_vq, cap_vq;
+	unsigned verify_inflight;
+	/* Verified pieces not yet known to be on disk (one bit a piece):
+	 * unsynced waits for the next sync job, syncing is the loop's copy of
+	 * what the job in flight holds (the job owns another copy). */
+	uint8_t *unsynced, *syncing;
+	size_t nbytes, n_unsynced;
+	uint32_t npieces;
+	bool sync_inflight;
+};
+
+struct write_batch {
+	struct diskio *dio;
+	unsigned gen;         /* dio->gen when submitted */
+	size_t n;
+	struct block *b[IO_BATCH];
+};
+
+struct read_batch {
+	struct diskio *dio;
+	uint32_t peer;
+	size_t n;
+	struct block *b[READ_BATCH];
+};
+
+struct verify_batch {
+	struct diskio *dio;
+	unsigned gen;         /* dio->gen when submitted */
+	size_t n;
+	uint32_t piece[VERIFY_BATCH];
+	uint8_t *leaves[VERIFY_BATCH]; /* owned, or NULL */
+	int rc[VERIFY_BATCH]; /* 0 verified, -EBADMSG mismatch, other I/O error */
+};
+
+struct sync_job {
+	struct diskio *dio;  /* on the worker: only storage and lock */
+	uint8_t *pieces;     /* owned: bitmap of the pieces to make durable; the
+			      * worker clears each one that became durable */
+	int64_t *mtimes_ns;  /* owned, per file: its mtime just after a
+			      * successful fdatasync, else -1 (set so by
+			      * diskio_flush: a job that never runs has none) */
+	uint8_t *failed;     /* owned, per file: 1 when its sync failed (its
+			      * pieces in `pieces` are lost, not pending) */
+	size_t nbytes, nfiles;
+	int rc;              /* the first error, for the log */
+};
+
+static void work_write(void *arg);
+static void done_write(void *arg);
+static int submit_write(struct diskio *dio);
+static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
+					      uint32_t *local_out);
+static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
+		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len);
+static void work_verify(void *arg);
+static void done_verify(void *arg);
+static int submit_verify(struct diskio *dio);
+static void work_read(void *arg);
+static void done_read(void *arg);
+static void sync_job_free(struct sync_job *j);
+static void work_sync(void *arg);
+static void done_sync(void *arg);
+static void job_ended(struct diskio *dio);
+
+/* ------------------------------------------------------------ life */
+
+int diskio_new(struct storage *storage, const struct metainfo *meta, struct workers *workers,
+	       const struct diskio_ops *ops, void *ctx, const char *label, struct diskio **out)
+{
+	struct diskio *dio = calloc(1, sizeof *dio);
+	size_t nb = (meta->total_pieces + 7) / 8;
+	if (dio) {
+		dio->unsynced = calloc(nb ? nb : 1, 1);
+		dio->syncing = calloc(nb ? nb : 1, 1);
+	}
+	if (!dio || !dio->unsynced || !dio->syncing) {
+		if (dio) {
+			free(dio->unsynced);
+			free(dio->syncing);
+		}
+		free(dio);
+		storage_free(storage);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&dio->lock, NULL);
+	dio->storage = storage;
+	dio->meta = meta;
+	dio->workers = workers;
+	dio->ops = *ops;
+	dio->ctx = ctx;
+	snprintf(dio->label, sizeof dio->label, "%s", label);
+	dio->nbytes = nb;
+	dio->npieces = meta->total_pieces;
+	*out = dio;
+	return 0;
+}
+
+void diskio_free(struct diskio *dio)
+{
+	if (!dio)
+		return;
+	storage_free(dio->storage);
+	for (size_t i = 0; i < dio->n_wq; i++)
+		free(dio->wq[i]);
+	free(dio->wq);
+	for (size_t i = 0; i < dio->n_vq; i++)
+		free(dio->vq[i].leaves);
+	free(dio->vq);
+	free(dio->unsynced);
+	free(dio->syncing);
+	pthread_mutex_destroy(&dio->lock);
+	free(dio);
+}
+
+bool diskio_busy(const struct diskio *dio)
+{
+	return dio->jobs > 0;
+}
+
+size_t diskio_write_queued(const struct diskio *dio)
+{
+	return dio->write_queued;
+}
+
+size_t diskio_piece_file(const struct diskio *dio, uint32_t piece)
+{
+	return storage_piece_file(dio->storage, piece);
+}
+
+size_t diskio_file_count(const struct diskio *dio)
+{
+	return storage_file_count(dio->storage);
+}
+
+void diskio_new_generation(struct diskio *dio)
+{
+	pthread_mutex_lock(&dio->lock);
+	dio->gen++;
+	pthread_mutex_unlock(&dio->lock);
+	for (size_t i = 0; i < dio->n_wq; i++) {
+		dio->write_queued -= dio->wq[i]->len;
+		free(dio->wq[i]);
+	}
+	dio->n_wq = 0;
+	for (size_t i = 0; i < dio->n_vq; i++)
+		free(dio->vq[i].leaves);
+	dio->n_vq = 0;
+}
+
+/* The last thing every completion does: the callee may free the diskio. */
+static void job_ended(struct diskio *dio)
+{
+	dio->jobs--;
+	dio->ops.job_ended(dio->ctx);
+}
+
+/* ------------------------------------------------------------ writes */
+
+/* Write the batch, and hash each block (a BEP 52 leaf) while it is in
+ * memory, so a complete piece is verified from its leaves without reading
+ * it back.  A batch of an older generation writes nothing (dio->gen). */
+static void work_write(void *arg)
+{
+	struct write_batch *j = arg;
+	struct diskio *dio = j->dio;
+	pthread_mutex_lock(&dio->lock);
+	bool current = j->gen == dio->gen;
+	for (size_t i = 0; i < j->n; i++)
+		j->b[i]->rc = !current ? -ECANCELED
+				       : storage_write(dio->storage, j->b[i]->piece, j->b[i]->begin,
+						       j->b[i]->data, j->b[i]->len);
+	pthread_mutex_unlock(&dio->lock);
+	bool hash = false;
+	for (size_t i = 0; current && i < j->n; i++)
+		hash |= j->b[i]->hash;
+	struct sha256_ctx *ctx = hash ? sha256_new() : NULL;
+	for (size_t i = 0; i < j->n; i++) {
+		struct block *b = j->b[i];
+		if (b->rc != 0 || !b->hash)
+			continue;
+		if (ctx)
+			sha256_once(ctx, b->data, b->len, b->leaf);
+		else
+			b->rc = -ENOMEM; /* unhashed: fetched again, not trusted */
+	}
+	sha256_free(ctx);
+}
+
+static void done_write(void *arg)
+{
+	struct write_batch *j = arg;
+	struct diskio *dio = j->dio;
+	dio->writes_inflight--;
+	for (size_t i = 0; i < j->n; i++)
+		dio->write_queued -= j->b[i]->len;
+	dio->ops.written(dio->ctx, j->b, j->n, j->gen == dio->gen ? DISKIO_WRITTEN : DISKIO_STALE);
+	for (size_t i = 0; i < j->n; i++)
+		free(j->b[i]);
+	free(j);
+	job_ended(dio);
+}
+
+int diskio_write(struct diskio *dio, struct block *b)
+{
+	if (dio->n_wq == dio->cap_wq) {
+		size_t cap = dio->cap_wq ? dio->cap_wq * 2 : 256;
+		struct block **q = realloc(dio->wq, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		dio->wq = q;
+		dio->cap_wq = cap;
+	}
+	b->rc = -ECANCELED; /* until the work runs */
+	dio->wq[dio->n_wq++] = b;
+	dio->write_queued += b->len;
+	while (dio->writes_inflight < WRITE_PARALLEL && dio->n_wq > 0)
+		if (submit_write(dio) != 0)
+			break;
+	return 0;
+}
+
+/* Hand the oldest queued blocks to a worker.  On failure they stay queued. */
+static int submit_write(struct diskio *dio)
+{
+	struct write_batch *j = malloc(sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->dio = dio;
+	j->gen = dio->gen;
+	j->n = dio->n_wq < IO_BATCH ? dio->n_wq : IO_BATCH;
+	memcpy(j->b, dio->wq, j->n * sizeof *j->b);
+	int rc = workers_submit(dio->workers, work_write, done_write, j);
+	if (rc != 0) {
+		free(j);
+		return rc;
+	}
+	memmove(dio->wq, dio->wq + j->n, (dio->n_wq - j->n) * sizeof *dio->wq);
+	dio->n_wq -= j->n;
+	dio->writes_inflight++;
+	dio->jobs++;
+	return 0;
+}
+
+void diskio_kick(struct diskio *dio)
+{
+	while (dio->writes_inflight < WRITE_PARALLEL && dio->n_wq > 0)
+		if (submit_write(dio) != 0)
+			break;
+	while (dio->verify_inflight < VERIFY_PARALLEL && dio->n_vq > 0)
+		if (submit_verify(dio) != 0)
+			break;
+}
+
+/* ----------------------------------------------------------- verifies */
+
+int diskio_verify(struct diskio *dio, uint32_t piece, uint8_t *leaves)
+{
+	if (dio->n_vq == dio->cap_vq) {
+		size_t cap = dio->cap_vq ? dio->cap_vq * 2 : 64;
+		struct verify_entry *q = realloc(dio->vq, cap * sizeof *q);
+		if (!q) {
+			free(leaves);
+			return -ENOMEM;
+		}
+		dio->vq = q;
+		dio->cap_vq = cap;
+	}
+	dio->vq[dio->n_vq++] = (struct verify_entry){ piece, leaves };
+	return 0;
+}
+
+/* Which file holds global piece `piece`, and its index inside the file. */
+static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
+					      uint32_t *local_out)
+{
+	size_t lo = 0, hi = mi->file_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct metainfo_file *f = &mi->files[mid];
+		if (f->piece_count == 0 || piece >= f->first_piece + f->piece_count) {
+			if (f->piece_count == 0 && piece < f->first_piece)
+				hi = mid;
+			else
+				lo = mid + 1;
+		} else if (piece < f->first_piece) {
+			hi = mid;
+		} else {
+			*local_out = piece - f->first_piece;
+			return f;
+		}
+	}
+	/* Empty files share first_piece values with their neighbours; fall back
+	 * to a scan when the bisection lands between them. */
+	for (size_t i = 0; i < mi->file_count; i++) {
+		const struct metainfo_file *f = &mi->files[i];
+		if (f->piece_count && piece >= f->first_piece && piece < f->first_piece + f->piece_count) {
+			*local_out = piece - f->first_piece;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+/* Hash one piece against its piece layer: from its leaves when the write
+ * jobs hashed them, else from disk, holding the lock only while reading,
+ * so writes go on while we hash. */
+static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
+		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len)
+{
+	const struct metainfo *mi = dio->meta;
+	uint32_t local;
+	const struct metainfo_file *f = piece_file(mi, piece, &local);
+	if (!f || !f->layer)
+		return -EINVAL;
+	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
+	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
+	if (leaves && width * 32 <= buf_len) {
+		/* The subtree from the leaves hashed at write time; missing leaves
+		 * past the data are 32 zero bytes (BEP 52). */
+		uint64_t n = (size + XFER_BLOCK_SIZE - 1) / XFER_BLOCK_SIZE;
+		memcpy(buf, leaves, (size_t)n * 32);
+		memset(buf + n * 32, 0, (size_t)(width - n) * 32);
+		for (; width > 1; width /= 2)
+			for (uint64_t i = 0; i < width / 2; i++)
+				sha256_once(ctx, buf + 64 * i, 64, buf + 32 * i);
+		return memcmp(buf, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	}
+	struct merkle_piece mp;
+	int rc = merkle_piece_init(&mp, ctx, width);
+	for (uint64_t off = 0; rc == 0 && off < size;) {
+		size_t n = size - off < buf_len ? (size_t)(size - off) : buf_len;
+		pthread_mutex_lock(&dio->lock);
+		rc = storage_read_fast(dio->storage, piece, (uint32_t)off, buf, n);
+		pthread_mutex_unlock(&dio->lock);
+		if (rc == 0)
+			rc = merkle_piece_update(&mp, buf, n);
+		off += n;
+	}
+	uint8_t h[MERKLE_HASH_LEN];
+	if (rc == 0)
+		rc = merkle_piece_final(&mp, h);
+	if (rc == 0)
+		rc = memcmp(h, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	return rc;
+}
+
+static void work_verify(void *arg)
+{
+	struct verify_batch *j = arg;
+	struct sha256_ctx *ctx = sha256_new();
+	uint8_t *buf = malloc(256 * 1024);
+	for (size_t i = 0; i < j->n; i++)
+		j->rc[i] = (!ctx || !buf) ? -ENOMEM
+					  : verify_one(j->dio, j->piece[i], j->leaves[i], ctx, buf,
+						       256 * 1024);
+	sha256_free(ctx);
+	free(buf);
+}
+
+static void done_verify(void *arg)
+{
+	struct verify_batch *j = arg;
+	struct diskio *dio = j->dio;
+	dio->verify_inflight--;
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->leaves[i]);
+		j->leaves[i] = NULL;
+	}
+	dio->ops.verified(dio->ctx, j->piece, j->rc, j->n, j->gen == dio->gen);
+	free(j);
+	job_ended(dio);
+}
+
+/* Hand the oldest queued pieces to a worker.  On failure they stay queued. */
+static int submit_verify(struct diskio *dio)
+{
+	struct verify_batch *j = malloc(sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->dio = dio;
+	j->gen = dio->gen;
+	j->n = dio->n_vq < VERIFY_BATCH ? dio->n_vq : VERIFY_BATCH;
+	for (size_t i = 0; i < j->n; i++) {
+		j->piece[i] = dio->vq[i].piece;
+		j->leaves[i] = dio->vq[i].leaves;
+		j->rc[i] = -ECANCELED;
+	}
+	int rc = workers_submit(dio->workers, work_verify, done_verify, j);
+	if (rc != 0) {
+		free(j); /* the leaves are still the queue's */
+		return rc;
+	}
+	/* The job owns the pieces' leaves from here. */
+	memmove(dio->vq, dio->vq + j->n, (dio->n_vq - j->n) * sizeof *dio->vq);
+	dio->n_vq -= j->n;
+	dio->verify_inflight++;
+	dio->jobs++;
+	return 0;
+}
+
+/* -------------------------------------------------------------- reads */
+
+static void work_read(void *arg)
+{
+	struct read_batch *j = arg;
+	struct diskio *dio = j->dio;
+	pthread_mutex_lock(&dio->lock);
+	for (size_t i = 0; i < j->n; i++) {
+		struct block *b = j->b[i];
+		b->rc = storage_read_fast(dio->storage, b->piece, b->begin, b->data, b->avail);
+		if (b->avail < b->len)
+			memset(b->data + b->avail, 0, b->len - b->avail);
+	}
+	pthread_mutex_unlock(&dio->lock);
+}
+
+static void done_read(void *arg)
+{
+	struct read_batch *j = arg;
+	struct diskio *dio = j->dio;
+	dio->ops.read(dio->ctx, j->peer, j->b, j->n);
+	free(j);
+	job_ended(dio);
+}
+
+int diskio_read(struct diskio *dio, uint32_t peer, struct block *const *b, size_t n)
+{
+	if (n == 0 || n > READ_BATCH)
+		return -EINVAL;
+	struct read_batch *j = malloc(sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->dio = dio;
+	j->peer = peer;
+	j->n = n;
+	for (size_t i = 0; i < n; i++) {
+		j->b[i] = b[i];
+		b[i]->rc = -ECANCELED;
+	}
+	int rc = workers_submit(dio->workers, work_read, done_read, j);
+	if (rc != 0) {
+		free(j);
+		return rc;
+	}
+	dio->jobs++;
+	return 0;
+}
+
+/* ---------------------------------------------------------- durability */
+
+void diskio_note_verified(struct diskio *dio, uint32_t piece)
+{
+	if (piece >= dio->npieces || bit_get(dio->unsynced, piece))
+		return;
+	bit_set(dio->unsynced, piece);
+	dio->n_unsynced++;
+}
+
+void diskio_mask_pending(const struct diskio *dio, uint8_t *bm, size_t nbytes)
+{
+	for (size_t i = 0; i < nbytes && i < dio->nbytes; i++)
+		bm[i] &= (uint8_t) ~(dio->unsynced[i] | dio->syncing[i]);
+}
+
+static void sync_job_free(struct sync_job *j)
+{
+	if (!j)
+		return;
+	free(j->pieces);
+	free(j->mtimes_ns);
+	free(j->failed);
+	free(j);
+}
+
+/* The fdatasyncs run without the lock: held, they made every write (and so
+ * the download) wait for the disk to flush up to a second's worth of data.
+ * A failure is per file: pieces of files that synced are durable even when
+ * another file's sync failed; each file is synced at most once.  A failed
+ * file is marked in j->failed and its pieces stay in j->pieces: done_sync
+ * reports them lost (Linux may have dropped the dirty pages and reports the
+ * error once, so syncing again would prove nothing). */
+static void work_sync(void *arg)
+{
+	struct sync_job *j = arg;
+	struct diskio *dio = j->dio;
+	size_t nf = j->nfiles;
+	int *fds = malloc((nf ? nf : 1) * sizeof *fds);
+	uint8_t *bad = j->failed;
+	if (!fds) {
+		j->rc = -ENOMEM; /* nothing synced, nothing failed: all are re-queued */
+		return;
+	}
+	j->rc = 0;
+	for (size_t f = 0; f < nf; f++)
+		fds[f] = -1;
+	pthread_mutex_lock(&dio->lock);
+	for (size_t b = 0; b < j->nbytes; b++) {
+		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
+			uint32_t p = (uint32_t)(b * 8 + k);
+			if (!bit_get(j->pieces, p))
+				continue;
+			size_t fi = storage_piece_file(dio->storage, p);
+			if (fi >= nf || bad[fi])
+				continue;
+			int fd;
+			int rc = storage_sync_begin(dio->storage, p, &fd);
+			if (rc < 0) {
+				bad[fi] = 1;
+				if (j->rc == 0)
+					j->rc = rc;
+			} else if (fd >= 0) {
+				if (fds[fi] >= 0)
+					close(fd); /* cannot happen: begin hands out a file once */
+				else
+					fds[fi] = fd;
+			}
+		}
+	}
+	pthread_mutex_unlock(&dio->lock);
+	for (size_t f = 0; f < nf; f++) {
+		if (fds[f] < 0)
+			continue;
+		struct stat st;
+		if (fdatasync(fds[f]) < 0) {
+			bad[f] = 1;
+			if (j->rc == 0)
+				j->rc = -errno;
+		} else if (fstat(fds[f], &st) == 0) {
+			j->mtimes_ns[f] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		}
+		close(fds[f]);
+	}
+	/* Durable pieces leave the job's bitmap.  A close of the file (LRU, on
+	 * another worker) meanwhile may have been told this sync's error:
+	 * look at each file's kept error too. */
+	pthread_mutex_lock(&dio->lock);
+	for (size_t f = 0; f < nf; f++) {
+		int e = bad[f] ? 0 : storage_sync_take_error(dio->storage, f);
+		if (e < 0) {
+			bad[f] = 1;
+			j->mtimes_ns[f] = -1;
+			if (j->rc == 0)
+				j->rc = e;
+		}
+	}
+	for (size_t b = 0; b < j->nbytes; b++) {
+		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
+			uint32_t p = (uint32_t)(b * 8 + k);
+			if (!bit_get(j->pieces, p))
+				continue;
+			size_t fi = storage_piece_file(dio->storage, p);
+			if (fi < nf && bad[fi])
+				storage_sync_failed(dio->storage, p);
+			else
+				bit_clear(j->pieces, p);
+		}
+	}
+	pthread_mutex_unlock(&dio->lock);
+	free(fds);
+}
+
+/* The sync of the files marked in `failed` failed: their data not yet
+ * recorded may be gone from the disk whatever a later sync says.  Every
+ * pending piece of them (in `lost` already, waiting in unsynced or in
+ * syncing) leaves the pending bitmaps and is set in `lost`; every other
+ * bit of `lost` is cleared.  Returns the number of pieces set. */
+static size_t take_lost(struct diskio *dio, uint8_t *lost, const uint8_t *failed, size_t nfiles)
+{
+	size_t n = 0;
+	for (uint32_t p = 0; p < dio->npieces; p++) {
+		bool pending = bit_get(lost, p) || bit_get(dio->unsynced, p) ||
+			       bit_get(dio->syncing, p);
+		size_t fi = pending ? storage_piece_file(dio->storage, p) : SIZE_MAX;
+		if (!pending || fi >= nfiles || !failed[fi]) {
+			bit_clear(lost, p);
+			continue;
+		}
+		if (bit_get(dio->unsynced, p)) {
+			bit_clear(dio->unsynced, p);
+			dio->n_unsynced--;
+		}
+		bit_clear(dio->syncing, p);
+		bit_set(lost, p);
+		n++;
+	}
+	return n;
+}
+
+static void done_sync(void *arg)
+{
+	struct sync_job *j = arg;
+	struct diskio *dio = j->dio;
+	size_t requeued = 0, nfailed = 0, dropped = 0;
+	dio->sync_inflight = false;
+	for (size_t f = 0; f < j->nfiles; f++)
+		nfailed += j->failed[f];
+	/* Not synced and not failed (the job never ran, or ran out of memory):
+	 * pending again, unless diskio_flush_now made them durable meanwhile
+	 * (it clears them from syncing). */
+	for (size_t b = 0; b < j->nbytes; b++) {
+		for (unsigned k = 0; j->pieces[b] && k < 8; k++) {
+			uint32_t p = (uint32_t)(b * 8 + k);
+			if (!bit_get(j->pieces, p) || !bit_get(dio->syncing, p))
+				continue;
+			size_t fi = storage_piece_file(dio->storage, p);
+			if (fi < j->nfiles && j->failed[fi])
+				continue; /* lost, below */
+			if (!bit_get(dio->unsynced, p)) {
+				bit_set(dio->unsynced, p);
+				dio->n_unsynced++;
+			}
+			bit_clear(dio->syncing, p);
+			requeued++;
+		}
+	}
+	/* The rest of the job's pieces are durable or lost: none is syncing
+	 * (cleared first: the engine's answer to a loss may start the next
+	 * job). */
+	memset(dio->syncing, 0, j->nbytes);
+	if (nfailed) {
+		take_lost(dio, j->pieces, j->failed, j->nfiles);
+		dropped = dio->ops.lost(dio->ctx, j->pieces);
+	}
+	if (j->rc != 0 && j->rc != -ECANCELED)
+		log_error("%s: cannot make pieces durable: %s (%zu files failed, "
+			  "%zu pieces to fetch again, %zu kept for the next sync)",
+			  dio->label, strerror(-j->rc), nfailed, dropped, requeued);
+	dio->ops.durable(dio->ctx, j->mtimes_ns, j->nfiles);
+	sync_job_free(j);
+	job_ended(dio);
+}
+
+bool diskio_flush(struct diskio *dio)
+{
+	if (dio->sync_inflight)
+		return false;
+	if (dio->n_unsynced == 0)
+		return true;
+	struct sync_job *j = calloc(1, sizeof *j);
+	size_t n = dio->nbytes;
+	if (j) {
+		j->nbytes = n;
+		j->nfiles = storage_file_count(dio->storage);
+		j->pieces = malloc(n ? n : 1);
+		j->mtimes_ns = malloc((j->nfiles ? j->nfiles : 1) * sizeof *j->mtimes_ns);
+		j->failed = calloc(j->nfiles ? j->nfiles : 1, 1);
+	}
+	if (!j || !j->pieces || !j->mtimes_ns || !j->failed) {
+		sync_job_free(j); /* nothing moved: the next flush tries again */
+		return false;
+	}
+	for (size_t f = 0; f < j->nfiles; f++)
+		j->mtimes_ns[f] = -1;
+	/* The job gets its own copy: the loop keeps noting pieces meanwhile. */
+	memcpy(j->pieces, dio->unsynced, n);
+	j->dio = dio;
+	j->rc = -ECANCELED;
+	if (workers_submit(dio->workers, work_sync, done_sync, j) != 0) {
+		sync_job_free(j);
+		return false;
+	}
+	memcpy(dio->syncing, dio->unsynced, n);
+	memset(dio->unsynced, 0, n);
+	dio->n_unsynced = 0;
+	dio->sync_inflight = true;
+	dio->jobs++;
+	return false;
+}
+
+int diskio_flush_now(struct diskio *dio)
+{
+	size_t nf = storage_file_count(dio->storage);
+	/* Per file: 1 pending, 2 pending and in the job, 3 failed. */
+	uint8_t *st_f = calloc(nf ? nf : 1, 1);
+	uint8_t *lost = calloc(dio->nbytes ? dio->nbytes : 1, 1);
+	bool ok = true;
+	if (!st_f || !lost) {
+		free(st_f);
+		free(lost);
+		log_error("%s: out of memory making pieces durable at shutdown", dio->label);
+		return -ENOMEM; /* nothing recorded beyond what is durable */
+	}
+	pthread_mutex_lock(&dio->lock);
+	for (uint32_t p = 0; p < dio->npieces; p++) {
+		size_t fi = storage_piece_file(dio->storage, p);
+		if (fi >= nf)
+			continue;
+		if (bit_get(dio->syncing, p) && st_f[fi] < 2) {
+			storage_sync_failed(dio->storage, p); /* its fdatasync may not be done */
+			st_f[fi] = 2;
+		} else if (bit_get(dio->unsynced, p) && st_f[fi] == 0) {
+			st_f[fi] = 1;
+		}
+	}
+	for (uint32_t p = 0; p < dio->npieces; p++) {
+		size_t fi = storage_piece_file(dio->storage, p);
+		if (fi >= nf || st_f[fi] == 0 || st_f[fi] == 3)
+			continue;
+		/* The first piece of each pending file syncs the file, once. */
+		int rc = storage_sync_piece(dio->storage, p);
+		if (rc == 0)
+			rc = storage_sync_take_error(dio->storage, fi);
+		st_f[fi] = rc == 0 ? 0 : 3;
+		if (rc != 0)
+			ok = false;
+	}
+	pthread_mutex_unlock(&dio->lock);
+	/* Pending pieces of synced files are durable; of failed files, lost. */
+	for (size_t f = 0; f < nf; f++)
+		st_f[f] = st_f[f] == 3;
+	if (!ok)
+		take_lost(dio, lost, st_f, nf);
+	for (uint32_t p = 0; p < dio->npieces; p++) {
+		size_t fi = storage_piece_file(dio->storage, p);
+		if (fi < nf && st_f[fi])
+			continue;
+		if (bit_get(dio->unsynced, p)) {
+			bit_clear(dio->unsynced, p);
+			dio->n_unsynced--;
+		}
+		bit_clear(dio->syncing, p);
+	}
+	free(st_f);
+	if (!ok) {
+		log_error("%s: some verified pieces could not be made durable at shutdown; they "
+			  "will be fetched again",
+			  dio->label);
+		dio->ops.lost(dio->ctx, lost);
+	}
+	free(lost);
+	return ok ? 0 : -EIO;
+}

@@ -1,0 +1,253 @@
+/* test_diskio.c: the disk layer alone: writes, verdicts, reads and durability through its callbacks, on a real worker pool. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "common/sha256.h"
+#include "node/diskio.h"
+#include "node/workers.h"
+#include "transfer/metainfo.h"
+#include "transfer/storage.h"
+
+#define NPIECES 4 /* one 16 KiB block a piece: a piece's hash is its block's SHA-256 */
+
+/* What the callbacks saw. */
+struct seen {
+	struct event_base *base;
+	struct diskio *dio;
+	unsigned jobs_ended;
+	size_t written_ok, written_stale;
+	int verdict[NPIECES];
+	size_t verdicts;
+	size_t read_ok;
+	uint8_t read_first;
+	unsigned durable_calls;
+	int64_t mtime0;
+	unsigned lost_calls;
+};
+
+static void on_written(void *ctx, struct block *const *b, size_t n, enum diskio_written how)
+{
+	struct seen *s = ctx;
+	for (size_t i = 0; i < n; i++) {
+		if (how == DISKIO_STALE)
+			s->written_stale++;
+		else if (b[i]->rc == 0)
+			s->written_ok++;
+		else
+			fprintf(stderr, "write of piece %u: %s\n", b[i]->piece, strerror(-b[i]->rc));
+	}
+	diskio_kick(s->dio); /* as the engine does, unless stopped */
+}
+
+static void on_verified(void *ctx, const uint32_t *piece, const int *rc, size_t n, bool current)
+{
+	struct seen *s = ctx;
+	for (size_t i = 0; i < n; i++) {
+		assert_true(current);
+		s->verdict[piece[i]] = rc[i];
+		s->verdicts++;
+	}
+}
+
+static void on_read(void *ctx, uint32_t peer, struct block **b, size_t n)
+{
+	struct seen *s = ctx;
+	assert_int_equal(peer, 7);
+	for (size_t i = 0; i < n; i++) {
+		if (b[i]->rc == 0) {
+			s->read_ok++;
+			s->read_first = b[i]->data[0];
+		}
+		free(b[i]);
+	}
+}
+
+static size_t on_lost(void *ctx, const uint8_t *lost)
+{
+	struct seen *s = ctx;
+	(void)lost;
+	s->lost_calls++;
+	return 0;
+}
+
+static void on_durable(void *ctx, const int64_t *mtimes_ns, size_t nfiles)
+{
+	struct seen *s = ctx;
+	assert_int_equal(nfiles, 1);
+	s->durable_calls++;
+	s->mtime0 = mtimes_ns[0];
+}
+
+static void on_job_ended(void *ctx)
+{
+	struct seen *s = ctx;
+	s->jobs_ended++;
+}
+
+static const struct diskio_ops ops = { on_written, on_verified, on_read,
+				       on_lost,    on_durable,  on_job_ended };
+
+/* Run the loop until `done` holds (bounded: a hung job fails the test). */
+#define RUN_UNTIL(s, done)                                                            \
+	do {                                                                          \
+		for (int spin_ = 0; !(done) && spin_ < 2000; spin_++) {               \
+			struct timeval tv_ = { 0, 5000 };                             \
+			event_base_loopexit((s)->base, &tv_);                         \
+			event_base_dispatch((s)->base);                               \
+		}                                                                     \
+		if (!(done))                                                          \
+			fprintf(stderr, "ok %zu stale %zu ended %u verdicts %zu\n",     \
+				(s)->written_ok, (s)->written_stale, (s)->jobs_ended,    \
+				(s)->verdicts);                                          \
+		assert_true(done);                                                    \
+	} while (0)
+
+static void test_write_verify_read_sync(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/shoal-test-diskio-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct storage_file sf = { "data", (uint64_t)NPIECES * XFER_BLOCK_SIZE, 0, STORAGE_CREATE };
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(dir, &sf, 1, XFER_BLOCK_SIZE, 0, &st), 0);
+	size_t bad;
+	assert_int_equal(storage_create_files(st, &bad), 0);
+
+	/* The blocks, and the piece layer they should match (piece 3's is wrong). */
+	static uint8_t data[NPIECES][XFER_BLOCK_SIZE];
+	uint8_t layer[NPIECES * 32];
+	struct sha256_ctx *h = sha256_new();
+	assert_non_null(h);
+	for (int p = 0; p < NPIECES; p++) {
+		memset(data[p], 'a' + p, sizeof data[p]);
+		sha256_once(h, data[p], sizeof data[p], layer + 32 * p);
+	}
+	sha256_free(h);
+	layer[3 * 32] ^= 1;
+	struct metainfo_file mf = { .path = (char *)"data",
+				    .size = sf.size,
+				    .has_root = true,
+				    .first_piece = 0,
+				    .piece_count = NPIECES,
+				    .layer = layer };
+	struct metainfo mi = { .piece_length = XFER_BLOCK_SIZE,
+			       .files = &mf,
+			       .file_count = 1,
+			       .total_pieces = NPIECES };
+
+	struct seen s = { 0 };
+	s.base = event_base_new();
+	assert_non_null(s.base);
+	struct workers *w = workers_new(s.base, 2);
+	assert_non_null(w);
+	struct diskio *dio = NULL;
+	assert_int_equal(diskio_new(st, &mi, w, &ops, &s, "test", &dio), 0);
+	s.dio = dio;
+	assert_false(diskio_busy(dio));
+
+	/* Writes: each block hashed into its leaf, counted while queued. */
+	uint8_t leaves[NPIECES][32];
+	for (uint32_t p = 0; p < NPIECES; p++) {
+		struct block *b = calloc(1, sizeof *b);
+		assert_non_null(b);
+		b->piece = p;
+		b->len = b->avail = XFER_BLOCK_SIZE;
+		b->hash = true;
+		memcpy(b->data, data[p], XFER_BLOCK_SIZE);
+		assert_int_equal(diskio_write(dio, b), 0);
+	}
+	assert_true(diskio_write_queued(dio) > 0);
+	RUN_UNTIL(&s, s.written_ok == NPIECES && !diskio_busy(dio));
+	assert_int_equal(diskio_write_queued(dio), 0);
+	assert_int_equal(s.written_stale, 0);
+
+	/* Verdicts: pieces 0 and 1 from their leaves, 2 and 3 read back. */
+	h = sha256_new();
+	for (int p = 0; p < 2; p++) {
+		uint8_t *lv = malloc(32);
+		assert_non_null(lv);
+		sha256_once(h, data[p], XFER_BLOCK_SIZE, leaves[p]);
+		memcpy(lv, leaves[p], 32);
+		assert_int_equal(diskio_verify(dio, (uint32_t)p, lv), 0);
+	}
+	sha256_free(h);
+	assert_int_equal(diskio_verify(dio, 2, NULL), 0);
+	assert_int_equal(diskio_verify(dio, 3, NULL), 0);
+	assert_int_equal(s.verdicts, 0); /* nothing starts before a kick */
+	diskio_kick(dio);
+	RUN_UNTIL(&s, s.verdicts == NPIECES && !diskio_busy(dio));
+	assert_int_equal(s.verdict[0], 0);
+	assert_int_equal(s.verdict[1], 0);
+	assert_int_equal(s.verdict[2], 0);
+	assert_int_equal(s.verdict[3], -EBADMSG);
+
+	/* Reads for a peer come back to it, padded past `avail`. */
+	struct block *rb = calloc(1, sizeof *rb);
+	assert_non_null(rb);
+	rb->peer = 7;
+	rb->piece = 2;
+	rb->len = rb->avail = XFER_BLOCK_SIZE;
+	assert_int_equal(diskio_read(dio, 7, &rb, 1), 0);
+	RUN_UNTIL(&s, s.read_ok == 1 && !diskio_busy(dio));
+	assert_int_equal(s.read_first, 'c');
+
+	/* Durability: noted pieces are pending until the sync job says so. */
+	uint8_t bm[1] = { 0xf0 }; /* pieces 0..3, most significant bit first */
+	assert_true(diskio_flush(dio)); /* nothing noted: may record now */
+	diskio_note_verified(dio, 0);
+	diskio_note_verified(dio, 2);
+	diskio_mask_pending(dio, bm, sizeof bm);
+	assert_int_equal(bm[0], 0x50);
+	assert_false(diskio_flush(dio)); /* a sync job is in flight */
+	bm[0] = 0xf0;
+	diskio_mask_pending(dio, bm, sizeof bm); /* in the job: still pending */
+	assert_int_equal(bm[0], 0x50);
+	diskio_note_verified(dio, 1); /* noted meanwhile: waits for the next job */
+	RUN_UNTIL(&s, s.durable_calls == 1 && !diskio_busy(dio));
+	assert_true(s.mtime0 > 0);
+	assert_int_equal(s.lost_calls, 0);
+	bm[0] = 0xf0;
+	diskio_mask_pending(dio, bm, sizeof bm);
+	assert_int_equal(bm[0], 0xb0);
+	assert_int_equal(diskio_flush_now(dio), 0);
+	bm[0] = 0xf0;
+	diskio_mask_pending(dio, bm, sizeof bm);
+	assert_int_equal(bm[0], 0xf0);
+
+	/* A new generation drops what is queued: nothing starts. */
+	uint8_t *lv = malloc(32);
+	assert_non_null(lv);
+	assert_int_equal(diskio_verify(dio, 0, lv), 0); /* taken: freed with the queue */
+	diskio_new_generation(dio);
+	diskio_kick(dio);
+	assert_false(diskio_busy(dio));
+
+	unsigned ended = s.jobs_ended;
+	assert_true(ended >= 1 + 2 + 1 + 1); /* write, verify, read and sync jobs */
+	diskio_free(dio);
+	workers_free(w);
+	event_base_free(s.base);
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_write_verify_read_sync),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
