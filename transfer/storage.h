@@ -25,9 +25,13 @@
  * used closed first).  Files grow as blocks are written (sparse); they are
  * not preallocated.
  *
- * Threading: a storage is used from one worker thread at a time per swarm
- * (the event loop hands disk jobs to the pool, one swarm's jobs in order).
- * It has no locks.
+ * Threading: a storage has no locks of its own.  Several worker threads
+ * run one swarm's jobs at once and in no set order, so the caller holds one
+ * lock around every call that reads or changes its state (node/diskio.h:
+ * the I/O lock, and the one exception, fdatasync on a descriptor from
+ * storage_sync_begin, which runs without it).  The layout (which file holds
+ * a piece, the file count) is fixed at storage_open and may be read
+ * without the lock.
  */
 
 #include <stdbool.h>
