@@ -25,3 +25,10 @@ tests_unit_test_ratesplit_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
 tests_unit_test_storage_SOURCES = tests/unit/test_storage.c
 tests_unit_test_storage_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_storage_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+# Fuzz harness of the picker (blame, block states), replayed over its corpus.
+check_PROGRAMS += tests/fuzz/replay_picker
+TESTS += tests/fuzz/replay_picker
+tests_fuzz_replay_picker_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_picker.c
+tests_fuzz_replay_picker_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"picker\"
+tests_fuzz_replay_picker_LDADD = $(TRANSFER_LIBS)
