@@ -278,14 +278,14 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: cannot start worker threads\n");
 		goto done;
 	}
-	if (swarm_db_load_all(node) != 0) {
+	swarms_init(node);
+	if (swarms_load(node) != 0) {
 		fprintf(stderr, "shoal daemon: cannot load swarms from the database\n");
 		goto done;
 	}
 	/* Shared files may have changed while we were away: re-check those
 	 * whose size or mtime moved, so we never offer pieces that no longer
 	 * match. */
-	swarms_init(node);
 	node->engine = engine_new(node, err, sizeof err);
 	if (!node->engine) {
 		fprintf(stderr, "shoal daemon: %s\n", err);

@@ -674,17 +674,7 @@ static void record_share(struct share_job *job)
 	memcpy(sw->info_hash, mi->info_hash, 32);
 	sw->has_info_hash = true;
 	sw->state = SWARM_SEEDING;
-	if (swarm_db_insert(node, sw, sw->have) != 0) { /* nothing pending: the user's files */
-		sw->state = SWARM_ERROR;
-		snprintf(sw->error, sizeof sw->error, "cannot record the swarm in the database");
-		return;
-	}
-	char hex[65];
-	hex_encode(sw->info_hash, 32, hex);
-	log_info("swarm %" PRId64 ": sharing %s: %zu files, %" PRIu64 " bytes, %u pieces of %" PRIu64
-		 " bytes, info-hash %s",
-		 sw->id, sw->root, mi->file_count, mi->total_size, mi->total_pieces,
-		 mi->piece_length, hex);
+	swarm_report_hashed(node, sw); /* the mediator records it */
 }
 
 static uint32_t apply_verify(struct share_job *job)

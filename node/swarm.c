@@ -105,6 +105,12 @@ void swarm_report_job_ended(struct node *node, struct swarm *sw)
 		node->events->job_ended(node, sw);
 }
 
+void swarm_report_hashed(struct node *node, struct swarm *sw)
+{
+	if (node->events && node->events->hashed)
+		node->events->hashed(node, sw);
+}
+
 void swarm_report_checked(struct node *node, struct swarm *sw, bool ok)
 {
 	if (node->events && node->events->checked)

@@ -91,12 +91,18 @@ struct swarm_events {
 	/* A job of the swarm's ended: a share's hashing, a check, or the
 	 * engine's last disk job.  The swarm may be freed by this call. */
 	void (*job_ended)(struct node *node, struct swarm *sw);
+	/* A share finished hashing: sw->meta, sw->have (every piece: the
+	 * user's files) and sw->mtimes_ns are set and sw->state is
+	 * SWARM_SEEDING.  Recording it may set SWARM_ERROR.  Called before
+	 * the job's job_ended. */
+	void (*hashed)(struct node *node, struct swarm *sw);
 	/* A check ended and wrote sw->have; `ok` when it neither failed nor
 	 * was cancelled.  Called before the check's job_ended. */
 	void (*checked)(struct node *node, struct swarm *sw, bool ok);
 };
 void swarm_report_job_ended(struct node *node, struct swarm *sw);
 void swarm_report_checked(struct node *node, struct swarm *sw, bool ok);
+void swarm_report_hashed(struct node *node, struct swarm *sw);
 
 /* Look up by decimal id or by a unique prefix (>= 8 hex digits) of the
  * info-hash.  NULL if none or ambiguous. */

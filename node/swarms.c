@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "node/engine.h"
 #include "node/joincheck.h"
 #include "node/node.h"
@@ -53,14 +54,38 @@ static void swarms_checked(struct node *node, struct swarm *sw, bool ok)
 		log_error("swarm %" PRId64 ": cannot save its verified pieces", sw->id);
 }
 
+/* A share finished hashing: record it, with every piece (nothing is
+ * pending a sync: the files are the user's). */
+static void swarms_hashed(struct node *node, struct swarm *sw)
+{
+	if (swarm_db_insert(node, sw, sw->have) != 0) {
+		sw->state = SWARM_ERROR;
+		snprintf(sw->error, sizeof sw->error, "cannot record the swarm in the database");
+		return;
+	}
+	const struct metainfo *mi = sw->meta;
+	char hex[65];
+	hex_encode(sw->info_hash, 32, hex);
+	log_info("swarm %" PRId64 ": sharing %s: %zu files, %" PRIu64 " bytes, %u pieces of %" PRIu64
+		 " bytes, info-hash %s",
+		 sw->id, sw->root, mi->file_count, mi->total_size, mi->total_pieces,
+		 mi->piece_length, hex);
+}
+
 static const struct swarm_events events = {
 	.job_ended = swarms_job_ended,
 	.checked = swarms_checked,
+	.hashed = swarms_hashed,
 };
 
 void swarms_init(struct node *node)
 {
 	node->events = &events;
+}
+
+int swarms_load(struct node *node)
+{
+	return swarm_db_load_all(node) != 0 ? -EIO : 0;
 }
 
 /* ------------------------------------------------------------- share */

@@ -28,6 +28,10 @@ struct magnet;
  * before the engine starts. */
 void swarms_init(struct node *node);
 
+/* Load every swarm from the database (at start-up, before the engine).
+ * 0, or -EIO with a message logged. */
+int swarms_load(struct node *node) __attribute__((warn_unused_result));
+
 /* Share the directory `root` (absolute, resolved) as `name`.  Returns 0 when
  * a new swarm started hashing, 1 when `root` is already shared (*out is that
  * swarm; a check of what changed was started), -ENOMEM, or another negative
