@@ -371,20 +371,27 @@ void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 		  r->base_layer == log2u(mi->piece_length / XFER_BLOCK_SIZE) && r->length >= 2 &&
 		  r->length <= ENGINE_HASH_REQ_MAX && (r->length & (r->length - 1)) == 0 &&
 		  r->index % r->length == 0 && (uint64_t)r->index + r->length <= width &&
-		  r->proof_layers <= levels;
+		  r->proof_layers < levels;
 	/* A peer that asks and never reads gets rejects, not our memory. */
 	if (peer_outbuf_len(p) >= PEER_MAX_OUTBUF)
 		ok = false;
 	const uint8_t *tree = ok ? layer_tree(xf, fidx, width) : NULL;
-	uint8_t *out = tree ? malloc(((size_t)r->length + r->proof_layers) * 32) : NULL;
+	/* The proof (BEP 52, as libtorrent 2.0 counts it): proof_layers names
+	 * the layers above the base layer to prove up to; the lowest
+	 * log2(length) - 1 of them follow from the hashes themselves, and each
+	 * layer from the chunk's own root up adds the sibling of the chunk's
+	 * ancestor there, bottom up.  proof_layers < levels keeps every one of
+	 * them below the root. */
+	unsigned chunk_h = log2u(r->length);
+	size_t n_uncles = ok && r->proof_layers + 1 > chunk_h ? r->proof_layers + 1 - chunk_h : 0;
+	uint8_t *out = tree ? malloc(((size_t)r->length + n_uncles) * 32) : NULL;
 	if (out) {
 		memcpy(out, tree + (width + r->index) * 32, (size_t)r->length * 32);
-		/* Proof: uncles of the chunk's subtree root, bottom up. */
-		uint64_t node = (width + r->index) / r->length;
-		for (uint32_t k = 0; k < r->proof_layers && node > 1; k++, node /= 2)
+		uint64_t node = (width + r->index) >> chunk_h; /* the chunk's root */
+		for (size_t k = 0; k < n_uncles; k++, node /= 2)
 			memcpy(out + ((size_t)r->length + k) * 32, tree + (node ^ 1) * 32, 32);
 		uint8_t hdr[WIRE_HASH_MSG_LEN];
-		size_t n = (size_t)r->length + r->proof_layers;
+		size_t n = (size_t)r->length + n_uncles;
 		wire_put_hash_msg(hdr, WIRE_HASHES, r, (uint32_t)n);
 		(void)peer_send(p, hdr, sizeof hdr, out, n * 32);
 	} else {
