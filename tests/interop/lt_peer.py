@@ -76,6 +76,20 @@ def make_v2(path, piece_length):
     return lt.bencode(ct.generate())
 
 
+def make_hybrid(path, piece_length):
+    """bencoded hybrid (v1 + v2) .torrent of PATH, with BEP 47 pad files."""
+    path = os.path.abspath(path.rstrip("/"))
+    fs = lt.file_storage()
+    lt.add_files(fs, path)
+    ct = lt.create_torrent(fs, piece_length)  # libtorrent 2.0 makes hybrids by default
+    lt.set_piece_hashes(ct, os.path.dirname(path))
+    return lt.bencode(ct.generate())
+
+
+def info_hash_v1(torrent_bytes):
+    return str(lt.torrent_info(lt.bdecode(torrent_bytes)).info_hashes().v1)
+
+
 def info_hash_v2(torrent_bytes):
     return lt.torrent_info(lt.bdecode(torrent_bytes)).info_hashes().v2.to_bytes().hex()
 

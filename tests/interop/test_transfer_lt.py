@@ -5,6 +5,8 @@
 (c) libtorrent downloads the same folder from shoal's v2 magnet link ALONE
     (plus a connect to shoal's port): it fetches the metadata (BEP 9) and the
     piece layers by hash requests with proofs (BEP 52), byte-identical.
+(d) shoal joins a hybrid (v1 + v2, pad files) that libtorrent seeds, by its
+    .torrent and by a magnet with both hashes: byte-identical, no pad file.
 (b) shoal downloads a folder seeded by libtorrent from a v2 magnet link ALONE
     (plus --peer to the seed): BEP 9 metadata, BEP 52 hash requests (a file of
     more than 512 pieces needs several), byte-identical.
@@ -228,4 +230,49 @@ c.check(st["uploaded"] >= sw["total_size"], "(b) libtorrent uploaded it all",
 ses.remove_torrent(h)
 del h, ses
 c.equal(leech.stop(), 0, "(b) shoal leecher stops cleanly")
+
+# ------------------------------------------- (d) libtorrent seeds a hybrid -> shoal
+# A hybrid torrent (v1 and v2 keys in one info dict, BEP 47 pad files in the
+# v1 file list) joins through its v2 half: by its .torrent, and by a magnet
+# carrying both hashes.  No pad file may appear on disk.
+src_d_parent = tmp.sub("d-src")
+src_d = os.path.join(src_d_parent, "tree-d")
+make_tree(src_d)
+data = lt_peer.make_hybrid(src_d, 65536)
+tor_d = os.path.join(src_d_parent, "tree-d.torrent")
+with open(tor_d, "wb") as f:
+    f.write(data)
+ih1, ih2 = lt_peer.info_hash_v1(data), lt_peer.info_hash_v2(data)
+c.check(b"4:attr1:p" in data and b"6:pieces" in data and b"9:file tree" in data,
+        "(d) libtorrent made a hybrid with pad files")
+ses = lt_peer.session()
+h = lt_peer.add(ses, data, src_d_parent)
+t0 = time.monotonic()
+while not h.status().is_seeding and time.monotonic() - t0 < TIMEOUT:
+    time.sleep(0.05)
+c.check(h.status().is_seeding, "(d) libtorrent seeds the hybrid")
+lt_port = ses.listen_port()
+leech = Daemon(tmp, "shoal-hybrid").start()
+for how, link in (("its .torrent", tor_d),
+                  ("a magnet with both hashes",
+                   "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=tree-d" % (ih1, ih2))):
+    out_d = tmp.sub("d-out-%d" % len(how))
+    os.makedirs(out_d)
+    r = leech.cli("join", link, "--into", out_d, "--peer", "127.0.0.1:%d" % lt_port, "--json",
+                  timeout=TIMEOUT)
+    c.check(r.returncode == 0, "(d) shoal joins the hybrid by %s" % how, r.stdout + r.stderr)
+    try:
+        sid = json.loads(r.stdout)["swarm"]["id"]
+    except (ValueError, KeyError, TypeError):
+        sid = 1
+    sw, secs = wait_swarm(leech, sid)
+    c.equal(sw["state"], "seeding", "(d) by %s: shoal completes (%.1fs)" % (how, secs))
+    c.equal(sw["info_hash"], ih2, "(d) by %s: the swarm's hash is the v2 one" % how)
+    compare_trees(src_d, os.path.join(out_d, "tree-d"), "(d) by %s: byte-identical" % how)
+    c.check(not os.path.exists(os.path.join(out_d, "tree-d", ".pad")),
+            "(d) by %s: no pad file written" % how)
+    leech.request("DELETE", "/api/v1/swarms/%s" % sid)
+ses.remove_torrent(h)
+del h, ses
+c.equal(leech.stop(), 0, "(d) shoal leecher stops cleanly")
 c.done()
