@@ -3,7 +3,7 @@
  * transfer/crypt.h, told apart by an incoming connection's first bytes),
  * framing through the wire decoder, sending, and deferred close and
  * reaping.  It knows nothing of swarms, pieces or the engine: the engine
- * (node/peer.c) calls down into it, and it reports up only through the
+ * (node/peer.c and the rest) calls down into it, and it reports up only through the
  * callbacks of struct conn_ops, each given the `owner` pointer the
  * connection was made with.
  *

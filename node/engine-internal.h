@@ -1,7 +1,8 @@
 /* engine-internal.h: the transfer engine's state, shared by engine*.c (swarm
- * logic) and peer.c (the engine's side of a connection; the connection
- * itself, transport, framing and sending, is node/conn.h, whose callbacks
- * peer.c turns into engine calls).
+ * logic), peer.c (making peers, sending and closing) and peer_conn.c (the
+ * connection itself, transport, framing and sending, is node/conn.h, whose
+ * callbacks peer_conn.c turns into engine calls).  How the files are
+ * layered: node/engine-parts.h.
  *
  * Threading contract.  Everything here belongs to the event-loop thread.
  * Worker threads touch only a swarm's disk layer (xf->dio, node/diskio.h),
@@ -17,7 +18,7 @@
  * the disk layer, whose verify job owns and frees it.  So a job of an older
  * picker never shares a buffer with the piece fetched again.
  *
- * A struct peer owns its struct conn * until the conn's on_close (peer.c),
+ * A struct peer owns its struct conn * until the conn's on_close (peer_conn.c),
  * which clears p->conn; the peer itself is freed only by engine_reap, on a
  * later loop turn (node/conn.h). */
 #ifndef SHOAL_NODE_ENGINE_INTERNAL_H
@@ -244,10 +245,16 @@ struct engine {
 	uint64_t rng;
 	uint64_t last_tick_ms;
 	uint64_t peer_db_commits;            /* address-book write transactions */
+	/* Upward calls of the engine's lower files (engine-parts.h has the
+	 * layering), set by engine_new: */
+	void (*have_changed)(struct engine *eng, struct swarm *sw); /* engine.c's
+				      * engine_swarm_have_changed, for
+				      * engine_durable.c's durable_lost */
 };
 
-/* peer.c: the engine's side of a connection (node/conn.h holds the
- * connection itself and the rules of its lifetime). */
+/* peer.c: the engine's side of a connection, the bottom of the engine: it
+ * calls no other engine file (node/conn.h holds the connection itself and
+ * the rules of its lifetime). */
 /* An accepted socket becomes a peer in eng->pending; NULL on failure (fd
  * is closed). */
 struct peer *peer_accept(struct engine *eng, int fd, const struct sockaddr *sa, socklen_t len);
@@ -256,7 +263,7 @@ struct peer *peer_accept(struct engine *eng, int fd, const struct sockaddr *sa, 
  * linked: the caller unmarks the entry). */
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sockaddr_storage *ss,
 			  socklen_t len, uint64_t known);
-/* Close the connection.  Its on_close (peer.c) runs before this returns:
+/* Close the connection.  Its on_close (peer_conn.c) runs before this returns:
  * it unlinks the peer from its list (xf->peers or eng->pending, through
  * engine_on_peer_gone), sets p->conn to NULL, marks it PEER_DEAD and hands
  * it to engine_reap, which frees it on a later loop turn.  p->next is not
@@ -271,8 +278,6 @@ int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t 
  * belongs to the connection from the call on: freed once the bytes are
  * sent (plain: no copy) or sealed (encrypted), or at once on failure. */
 int peer_send_owned(struct peer *p, const void *msg, size_t len, void *owner);
-/* Send the BitTorrent and extension handshakes and our bitfield. */
-void peer_send_handshake(struct peer *p);
 size_t peer_outbuf_len(const struct peer *p);
 /* Call engine_on_writable when unsent bytes drop to `n`. */
 void peer_set_write_lowmark(struct peer *p, size_t n);
@@ -285,10 +290,16 @@ uint64_t peer_last_send_ms(const struct peer *p);
 void peer_format_addr(const struct sockaddr *sa, char *out, size_t len);
 /* Free the peers closed so far (eng->dead). */
 void engine_reap(struct engine *eng);
-/* The callbacks engine_new gives its conn_hub. */
+/* The peer's address-book entry speaks only plain BitTorrent (false when
+ * it has none). */
+bool known_plain_only(const struct peer *p);
+
+/* peer_conn.c: the callbacks engine_new gives its conn_hub. */
 extern const struct conn_ops peer_conn_ops;
 
-/* engine*.c, called by peer.c (from the connection's callbacks) */
+/* engine*.c, called by peer_conn.c (from the connection's callbacks) */
+/* Send the BitTorrent and extension handshakes and our bitfield. */
+void peer_send_handshake(struct peer *p);
 /* A whole BitTorrent message arrived; returns 0 or a negative error to drop the peer. */
 int engine_on_message(struct peer *p, const struct wire_msg *m);
 /* The remote handshake named a swarm: attach (returns 0) or refuse
@@ -302,12 +313,11 @@ void engine_on_writable(struct peer *p);
 /* The connection is gone (called once, from its on_close, with p->conn
  * already NULL and the peer still linked): unlink the peer. */
 void engine_on_peer_gone(struct peer *p);
-uint64_t engine_rand(struct engine *eng);
-/* The peer's address-book entry speaks only plain BitTorrent (false when
- * it has none). */
-bool known_plain_only(const struct peer *p);
 /* An encrypted hello to it was answered by a close: mark its entry plain
  * only and dialable again at once (nothing when it has none). */
 void known_speaks_plain(struct peer *p);
+
+/* engine_base.c */
+uint64_t engine_rand(struct engine *eng);
 
 #endif

@@ -49,48 +49,63 @@ struct swarm;
 #define SERVE_QUEUE_MIN (2 * (XFER_BLOCK_SIZE + WIRE_PIECE_HDR_LEN))
 
 /* Functions one engine file calls in another.  Each one's contract is the
- * comment at its definition; the file it lives in is named by the section
- * it belongs to (engine.c lifecycle, swarm state, timers, JSON;
- * engine_durable.c the durability gate and the disk layer's durability
- * callbacks; engine_peers.c address book, bans, accept, handshakes,
- * PEX; engine_wire.c sending and messages; engine_io.c the disk pipeline
- * and budgets; engine_meta.c BEP 9 and BEP 52). */
-void update_read_mode(struct peer *p);
-void apply_swarm_limits(struct xfer *xf);
-void close_list(struct peer *list, const char *why);
-bool swarm_runnable(const struct swarm *sw);
+ * comment at its definition.  The files are layered, and each calls only
+ * files below it (docs/architecture.md, "The engine's files").  Top to
+ * bottom:
+ *
+ *   engine.c          lifecycle, swarm start/stop/have-changed, timers, figures
+ *   peer_conn.c       the conn's callbacks (node/conn.h) into engine calls
+ *   engine_wire.c     dispatch of incoming messages
+ *   engine_meta.c     BEP 9 and BEP 52; setting a swarm up from its metadata
+ *   engine_io.c       the disk pipeline's verdicts, serving and its budget
+ *   engine_durable.c  the durability gate, stopping and freeing a swarm
+ *   engine_peers.c    address book, bans, accept, handshakes, PEX
+ *   engine_send.c     choke, interest, requests, HAVEs; the write budget
+ *   engine_base.c     small helpers every file may call
+ *   peer.c            making peers, sending and closing (engine-internal.h)
+ *
+ * The one call that goes up is a pointer set by the file above:
+ * eng->have_changed (engine-internal.h), engine.c's
+ * engine_swarm_have_changed, called by engine_durable.c's durable_lost
+ * when a failed sync may have lost data of a running swarm.  The disk layer's callbacks (diskio_ops) and the
+ * conn's (conn_ops) are set by the file they call. */
+
+/* engine.c */
+void tick(evutil_socket_t fd, short what, void *arg);
+
+/* engine_meta.c */
 int check_fresh_join(struct xfer *xf);
-void adopted_changed(struct xfer *xf, size_t file, const char *why);
-void swarm_fail(struct xfer *xf);
+int check_adopted(struct xfer *xf);
 int xfer_setup_meta(struct xfer *xf);
-int rebuild_picker(struct xfer *xf);
+void request_metadata(struct peer *p);
+void request_metadata_all(struct xfer *xf);
+int metadata_announced(struct peer *p);
+int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len);
+void request_layers(struct xfer *xf);
+void on_hashes(struct peer *p, const struct wire_msg *m);
+void on_hash_request(struct peer *p, const struct wire_hash_req *r);
+
+/* engine_io.c */
+int xfer_open_disk(struct xfer *xf, struct storage *st) __attribute__((warn_unused_result));
+int queue_block(struct peer *p, uint32_t piece, uint32_t begin, const uint8_t *data, size_t len)
+	__attribute__((warn_unused_result));
+void serve_wake(evutil_socket_t fd, short what, void *arg);
+bool strike(struct peer *p, unsigned n, const char *what);
+void serve_requests(struct peer *p);
+
+/* engine_durable.c */
+void swarm_fail(struct xfer *xf);
 /* Record the metadata (files, layers) with the durable bitmap.  0 or -EIO. */
 int store_meta(struct xfer *xf);
-void tick(evutil_socket_t fd, short what, void *arg);
 void flush_have(struct xfer *xf);
 void flush_have_now(struct xfer *xf);
 void note_unsynced(struct xfer *xf, uint32_t piece);
 void job_done(void *ctx);
 size_t durable_lost(void *ctx, const uint8_t *lost);
 void durable_synced(void *ctx, const int64_t *mtimes_ns, size_t nfiles);
-int xfer_open_disk(struct xfer *xf, struct storage *st) __attribute__((warn_unused_result));
-int queue_block(struct peer *p, uint32_t piece, uint32_t begin, const uint8_t *data, size_t len)
-	__attribute__((warn_unused_result));
-void daemon_queued(const struct node *node, size_t *serve, size_t *write,
-			  unsigned *unchoked);
-bool write_budget_full(const struct xfer *xf);
-void serve_freed(struct xfer *xf);
-void serve_wake(evutil_socket_t fd, short what, void *arg);
-bool strike(struct peer *p, unsigned n, const char *what);
-void serve_requests(struct peer *p);
-void request_metadata(struct peer *p);
-void request_metadata_all(struct xfer *xf);
-int metadata_announced(struct peer *p);
-int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len);
-void request_layers(struct xfer *xf);
 void free_layerfetch(struct xfer *xf);
-void on_hashes(struct peer *p, const struct wire_msg *m);
-void on_hash_request(struct peer *p, const struct wire_hash_req *r);
+
+/* engine_peers.c */
 uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len);
 void ban_host(struct xfer *xf, const struct sockaddr *sa);
 void ban_id(struct xfer *xf, const uint8_t id[WIRE_PEER_ID_LEN]);
@@ -111,10 +126,24 @@ int peer_meta_ready(struct peer *p);
 struct peer *find_peer(struct xfer *xf, uint32_t uid);
 void send_pex(struct xfer *xf);
 void on_pex(struct peer *p, const uint8_t *payload, size_t len);
+
+/* engine_send.c */
 void set_choke(struct peer *p, bool choke);
 void update_interest(struct peer *p);
 void drop_requests(struct peer *p);
 void request_more(struct peer *p);
 void broadcast_have(struct xfer *xf, uint32_t piece);
+void daemon_queued(const struct node *node, size_t *serve, size_t *write,
+			  unsigned *unchoked);
+bool write_budget_full(const struct xfer *xf);
+
+/* engine_base.c */
+void update_read_mode(struct peer *p);
+void apply_swarm_limits(struct xfer *xf);
+void close_list(struct peer *list, const char *why);
+bool swarm_runnable(const struct swarm *sw);
+void adopted_changed(struct xfer *xf, size_t file, const char *why);
+int rebuild_picker(struct xfer *xf);
+void serve_freed(struct xfer *xf);
 
 #endif

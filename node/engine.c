@@ -43,22 +43,12 @@
 #include "node/engine-parts.h"
 
 static struct evconnlistener *listen_on(struct engine *eng, int family, uint16_t port);
-static bool slightly_more(uint64_t want, uint64_t have);
-static void set_peer_limit(struct peer *p, uint64_t up, uint64_t down);
 static void reap(evutil_socket_t fd, short what, void *arg);
-static int check_adopted(struct xfer *xf);
 static void load_peer(void *ctx, const char *host, uint16_t port, const char *source,
 		      bool banned);
 static void choke_round(struct xfer *xf, uint64_t now);
 static void peer_tick(struct peer *p, uint64_t now, double dt);
 static void xfer_tick(struct xfer *xf, uint64_t now, double dt);
-
-uint64_t engine_rand(struct engine *eng)
-{
-	/* splitmix64 over a seed from libsodium: fast, and only for choices
-	 * that need no secrecy (which piece, which peer). */
-	return splitmix64_next(&eng->rng);
-}
 
 /* ----------------------------------------------------------- lifecycle */
 
@@ -96,85 +86,6 @@ int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 	return 0;
 }
 
-/* Reading through the bufferevent is needed only when a download limit
- * applies (libevent's buckets meter its reads); otherwise read directly. */
-void update_read_mode(struct peer *p)
-{
-	if (p->state != PEER_ACTIVE || !p->xf)
-		return;
-	peer_set_fast_read(p, p->eng->node->cfg.download_limit == 0 &&
-				      p->xf->sw->download_limit == 0);
-}
-
-/* Is `want` at most an eighth above `have` (and not below it)? */
-static bool slightly_more(uint64_t want, uint64_t have)
-{
-	return want >= have && want - have <= have / 8 && (want == 0) == (have == 0);
-}
-
-/* Give a connection its share of its swarm's limits (0/0: none).  A share
- * that grows by an eighth or less is left as it is, so a steady connection
- * is not re-bucketed every second; a share that shrinks always applies, so
- * the shares in force never add up to more than the limit. */
-static void set_peer_limit(struct peer *p, uint64_t up, uint64_t down)
-{
-	bool on = up || down, was = p->share_up || p->share_down;
-	if (on == was && slightly_more(up, p->share_up) && slightly_more(down, p->share_down))
-		return;
-	if (conn_set_limit(p->conn, up, down) != 0)
-		return;
-	p->share_up = up;
-	p->share_down = down;
-}
-
-/* A swarm's own limits, divided over its connections by what each used in
- * the last second (transfer/ratesplit.h), because a connection can be in
- * only one libevent rate-limit group and that is the daemon-wide one.  Run
- * every tick and whenever a connection becomes active. */
-void apply_swarm_limits(struct xfer *xf)
-{
-	struct swarm *sw = xf->sw;
-	size_t n = 0;
-	for (struct peer *p = xf->peers; p; p = p->next)
-		n += p->state == PEER_ACTIVE && p->conn;
-	if (n == 0)
-		return;
-	if (!sw->upload_limit && !sw->download_limit) {
-		for (struct peer *p = xf->peers; p; p = p->next)
-			if (p->state == PEER_ACTIVE && p->conn)
-				set_peer_limit(p, 0, 0);
-		return;
-	}
-	double *used = malloc(2 * n * sizeof *used);
-	uint64_t *cur = malloc(4 * n * sizeof *cur);
-	if (!used || !cur) {
-		free(used);
-		free(cur);
-		return;
-	}
-	uint64_t *up = cur + 2 * n, *down = cur + 3 * n;
-	size_t i = 0;
-	for (struct peer *p = xf->peers; p; p = p->next) {
-		if (p->state != PEER_ACTIVE || !p->conn)
-			continue;
-		used[i] = p->up_rate;
-		used[n + i] = p->down_rate;
-		cur[i] = p->share_up;
-		cur[n + i] = p->share_down;
-		i++;
-	}
-	ratesplit_shares(sw->upload_limit, n, used, cur, up);
-	ratesplit_shares(sw->download_limit, n, used + n, cur + n, down);
-	i = 0;
-	for (struct peer *p = xf->peers; p; p = p->next)
-		if (p->state == PEER_ACTIVE && p->conn) {
-			set_peer_limit(p, up[i], down[i]);
-			i++;
-		}
-	free(used);
-	free(cur);
-}
-
 struct engine *engine_new(struct node *node, char *err, size_t err_len)
 {
 	struct engine *eng = calloc(1, sizeof *eng);
@@ -183,6 +94,7 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 		return NULL;
 	}
 	eng->node = node;
+	eng->have_changed = engine_swarm_have_changed;
 	randombytes_buf(&eng->rng, sizeof eng->rng);
 	/* Azureus-style peer id: client and version, then random bytes. */
 	memcpy(eng->peer_id, "-SH0100-", 8);
@@ -220,15 +132,6 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 fail:
 	engine_free(eng);
 	return NULL;
-}
-
-void close_list(struct peer *list, const char *why)
-{
-	while (list) {
-		struct peer *next = list->next;
-		peer_close(list, why);
-		list = next;
-	}
 }
 
 void engine_free(struct engine *eng)
@@ -271,218 +174,11 @@ unsigned engine_peer_count(const struct engine *eng)
 
 /* ------------------------------------------------------- swarm state */
 
-bool swarm_runnable(const struct swarm *sw)
-{
-	return sw->state == SWARM_DOWNLOADING || sw->state == SWARM_SEEDING ||
-	       sw->state == SWARM_METADATA;
-}
-
-/* Set up picker and storage once the metadata is known. */
-
-/* A join whose metadata just arrived (magnet): decide what happens to
- * whatever is already at its files' names, and record that before any
- * file is created, so a crash in between never turns our own files into
- * "the user's".  Files in the way fail the swarm with a message naming
- * them (node/joincheck.h has the rules). */
-int check_fresh_join(struct xfer *xf)
-{
-	struct swarm *sw = xf->sw;
-	struct join_check *jc = NULL;
-	int rc = join_check_new(sw->root, sw->meta, sw->overwrite, &jc);
-	if (rc) {
-		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
-			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
-		return rc;
-	}
-	join_check_refuse_unhashed(jc);
-	const char *conflict = join_check_conflict(jc);
-	if (conflict) {
-		snprintf(sw->error, sizeof sw->error, "%s", conflict);
-		join_check_free(jc);
-		return -EEXIST;
-	}
-	sw->file_access = join_check_access(jc);
-	join_check_free(jc);
-	if (!sw->file_access)
-		return -ENOMEM;
-	if (store_meta(xf) != 0) {
-		snprintf(sw->error, sizeof sw->error, "cannot record the metadata");
-		return -EIO;
-	}
-	return 0;
-}
-
-/* An adopted file (STORAGE_READ) is never written, so it is never repaired
- * either: name it in the error.  `why` is appended to the path. */
-void adopted_changed(struct xfer *xf, size_t file, const char *why)
-{
-	struct swarm *sw = xf->sw;
-	char root[PATH_MAX];
-	swarm_content_root(sw, root, sizeof root);
-	snprintf(sw->error, sizeof sw->error,
-		 "%s/%s changed since it was adopted%s; shoal never writes into a file it did "
-		 "not create: remove the swarm and join again with --overwrite to replace it",
-		 root, sw->meta->files[file].path, why);
-}
-
-/* Does every adopted file still have all its pieces?  A piece of one that a
- * check dropped could only come back by writing into the user's file, so
- * no such piece is ever requested: the swarm stops in error instead
- * (-EACCES, sw->error set). */
-static int check_adopted(struct xfer *xf)
-{
-	struct swarm *sw = xf->sw;
-	const struct metainfo *mi = sw->meta;
-	if (sw->role != SWARM_ROLE_JOIN || !sw->file_access)
-		return 0;
-	for (size_t f = 0; f < mi->file_count; f++) {
-		if (sw->file_access[f] != STORAGE_READ)
-			continue;
-		for (uint32_t i = 0; i < mi->files[f].piece_count; i++) {
-			if (!swarm_have_test(sw, mi->files[f].first_piece + i)) {
-				adopted_changed(xf, f, "");
-				return -EACCES;
-			}
-		}
-	}
-	return 0;
-}
-
-/* Stop the swarm in error (sw->error says why) and record that. */
-void swarm_fail(struct xfer *xf)
-{
-	struct swarm *sw = xf->sw;
-	sw->state = SWARM_ERROR;
-	log_error("swarm %" PRId64 ": %s", sw->id, sw->error);
-	engine_swarm_stop(xf->eng, sw);
-	if (swarm_db_save_state(xf->node, sw) != 0)
-		log_error("swarm %" PRId64 ": cannot record its error", sw->id);
-}
-
-int xfer_setup_meta(struct xfer *xf)
-{
-	struct swarm *sw = xf->sw;
-	const struct metainfo *mi = sw->meta;
-	struct join_layout layout = { 0 };
-	struct storage *st = NULL;
-	int rc;
-	if (sw->role == SWARM_ROLE_JOIN && (rc = mkdir_p(sw->root, 0755)) != 0) {
-		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", sw->root, strerror(-rc));
-		return rc;
-	}
-	if (sw->role == SWARM_ROLE_JOIN && !sw->file_access && (rc = check_fresh_join(xf)) != 0)
-		return rc;
-	if ((rc = join_layout_init(&layout, mi, sw->role == SWARM_ROLE_JOIN, sw->file_access)))
-		return rc;
-	rc = storage_new(sw->root, layout.files, layout.n, (uint32_t)mi->piece_length,
-			 STORAGE_MAX_OPEN_DEFAULT, &st);
-	if (rc) {
-		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
-			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
-		goto done;
-	}
-	size_t bad = 0;
-	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(st, &bad)) != 0) {
-		if (rc == -ENOENT && layout.files[bad].access == STORAGE_READ)
-			adopted_changed(xf, bad, " (it is gone)");
-		else
-			snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s%s", sw->root,
-				 layout.files[bad].path, strerror(-rc),
-				 rc == -EEXIST ? " (it appeared after the join was checked; shoal "
-						 "never writes into a file it did not create)"
-				 : rc == -ELOOP || rc == -ENOTDIR
-					 ? " (a symbolic link or file is in the way; shoal never "
-					   "follows one)"
-					 : "");
-		/* Take back what this attempt created (files and directories),
-		 * so a failed join leaves nothing behind. */
-		storage_undo_create(st);
-		goto done;
-	}
-	/* Created now: ours to reopen from here on, and recorded as ours only
-	 * now that they exist (files.owned "to create" until here). */
-	bool created = false;
-	for (size_t f = 0; sw->file_access && f < mi->file_count; f++) {
-		if (sw->file_access[f] == STORAGE_CREATE || sw->file_access[f] == STORAGE_REPLACE) {
-			sw->file_access[f] = STORAGE_OWN;
-			created = true;
-		}
-	}
-	if (created && swarm_db_save_owned(xf->node, sw) != 0) {
-		snprintf(sw->error, sizeof sw->error, "cannot record the files created");
-		rc = -EIO;
-		goto done;
-	}
-	if (sw->role == SWARM_ROLE_JOIN && (rc = check_adopted(xf)) != 0)
-		goto done;
-	rc = xfer_open_disk(xf, st); /* takes st */
-	st = NULL;
-	if (rc)
-		goto done;
-	rc = rebuild_picker(xf);
-	xf->layers_pending = !mi->all_layers;
-done:
-	storage_free(st);
-	if (rc && !xf->picker) {
-		/* Set up again from scratch at the next start; no job has it. */
-		diskio_free(xf->dio);
-		xf->dio = NULL;
-	}
-	join_layout_destroy(&layout);
-	return rc;
-}
-
 static void load_peer(void *ctx, const char *host, uint16_t port, const char *source,
 		      bool banned)
 {
 	struct swarm *sw = ctx;
 	known_load(sw->xfer, host, port, source, banned);
-}
-
-/* (Re)build the picker from the metadata's piece sizes and the verified
- * bitmap: at set-up, and after a check changed the bitmap. */
-int store_meta(struct xfer *xf)
-{
-	/* Through the durability gate: never a piece not yet on disk. */
-	uint8_t *have = xf->sw->have ? engine_swarm_durable_have(xf->sw) : NULL;
-	int rc = xf->sw->have && !have ? -EIO : swarm_db_store_meta(xf->node, xf->sw, have);
-	free(have);
-	return rc;
-}
-
-int rebuild_picker(struct xfer *xf)
-{
-	const struct metainfo *mi = xf->sw->meta;
-	uint32_t *lens = calloc(mi->total_pieces ? mi->total_pieces : 1, sizeof *lens);
-	if (!lens)
-		return -ENOMEM;
-	for (size_t f = 0; f < mi->file_count; f++)
-		for (uint32_t i = 0; i < mi->files[f].piece_count; i++)
-			lens[mi->files[f].first_piece + i] =
-				(uint32_t)merkle_piece_size(mi->files[f].size, mi->piece_length, i);
-	struct picker *np = NULL;
-	int rc = picker_new(lens, mi->total_pieces, &np);
-	free(lens);
-	struct bitfield have;
-	if (rc == 0 && (rc = bitfield_init(&have, mi->total_pieces)) == 0) {
-		for (uint32_t i = 0; i < mi->total_pieces; i++)
-			if (swarm_have_test(xf->sw, i))
-				bitfield_set(&have, i);
-		rc = picker_load_have(np, &have);
-		bitfield_destroy(&have);
-	}
-	if (rc) {
-		picker_free(np);
-		return rc;
-	}
-	picker_free(xf->picker);
-	xf->picker = np;
-	/* Disk work queued for the old picker is dropped; jobs in flight for
-	 * it come back stale and are ignored, and writes not yet run write
-	 * nothing (diskio_new_generation). */
-	if (xf->dio)
-		diskio_new_generation(xf->dio);
-	return 0;
 }
 
 void engine_swarm_have_changed(struct engine *eng, struct swarm *sw)

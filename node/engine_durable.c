@@ -1,4 +1,5 @@
-/* engine_durable.c: the durability gate: pieces are recorded only once node/diskio.h says their data is fdatasync'ed. */
+/* engine_durable.c: the durability gate: pieces are recorded only once node/diskio.h says their data is fdatasync'ed;
+ * and stopping, failing and freeing a swarm's transfer state. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -141,8 +142,9 @@ size_t durable_lost(void *ctx, const uint8_t *lost)
 	if (!xf->picker)
 		return dropped;
 	if (!xf->stopped) {
-		/* Peers were told we have them: reconnect (as after a check). */
-		engine_swarm_have_changed(xf->eng, sw);
+		/* Peers were told we have them: reconnect (as after a check),
+		 * through engine.c's engine_swarm_have_changed. */
+		xf->eng->have_changed(xf->eng, sw);
 	} else {
 		if (rebuild_picker(xf) != 0)
 			log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
@@ -248,4 +250,30 @@ void job_done(void *ctx)
 	struct xfer *xf = ctx;
 	if (xf->stopped && !diskio_busy(xf->dio))
 		swarm_report_job_ended(xf->node, xf->sw);
+}
+
+/* Stop the swarm in error (sw->error says why) and record that. */
+void swarm_fail(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	sw->state = SWARM_ERROR;
+	log_error("swarm %" PRId64 ": %s", sw->id, sw->error);
+	engine_swarm_stop(xf->eng, sw);
+	if (swarm_db_save_state(xf->node, sw) != 0)
+		log_error("swarm %" PRId64 ": cannot record its error", sw->id);
+}
+
+int store_meta(struct xfer *xf)
+{
+	/* Through the durability gate: never a piece not yet on disk. */
+	uint8_t *have = xf->sw->have ? engine_swarm_durable_have(xf->sw) : NULL;
+	int rc = xf->sw->have && !have ? -EIO : swarm_db_store_meta(xf->node, xf->sw, have);
+	free(have);
+	return rc;
+}
+
+void free_layerfetch(struct xfer *xf)
+{
+	layerfetch_free(xf->lf);
+	xf->lf = NULL;
 }

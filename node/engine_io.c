@@ -103,40 +103,9 @@ _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIR
  * kept (never dropped): each peer has at most PEER_MAX_REQS in flight.
  *
  * The daemon-wide figures are sums over the swarms, not counters of the
- * engine, because the disk layer's callbacks may run after engine_free. */
-
-void daemon_queued(const struct node *node, size_t *serve, size_t *write,
-			  unsigned *unchoked)
-{
-	*serve = *write = 0;
-	*unchoked = 0;
-	for (const struct swarm *sw = node->swarms; sw; sw = sw->next) {
-		const struct xfer *xf = sw->xfer;
-		if (!xf)
-			continue;
-		*serve += xf->serve_reading + xf->serve_out;
-		*write += xf->dio ? diskio_write_queued(xf->dio) : 0;
-		*unchoked += xf->n_unchoked;
-	}
-}
-
-bool write_budget_full(const struct xfer *xf)
-{
-	if (xf->dio && diskio_write_queued(xf->dio) >= ENGINE_SWARM_WRITE_BUDGET)
-		return true;
-	size_t serve, write;
-	unsigned unchoked;
-	daemon_queued(xf->node, &serve, &write, &unchoked);
-	return write >= ENGINE_WRITE_BUDGET;
-}
-
-/* Bytes left us by the serving budget: wake the peers that wait for it.
- * (A stopped swarm's engine may be gone: its peers are closed anyway.) */
-void serve_freed(struct xfer *xf)
-{
-	if (!xf->stopped && xf->eng->serve_waiting)
-		event_active(xf->eng->serve_wake, EV_TIMEOUT, 0);
-}
+ * engine, because the disk layer's callbacks may run after engine_free.
+ * (daemon_queued and write_budget_full are in engine_send.c, below this
+ * file, for requesting; serve_freed in engine_base.c, for engine_peers.c.) */
 
 /* Shrink the peer's count of served bytes to what its output buffer still
  * holds. */

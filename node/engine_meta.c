@@ -1,4 +1,5 @@
-/* engine_meta.c: metadata exchange (BEP 9) and piece-layer fetching and serving (BEP 52). */
+/* engine_meta.c: metadata exchange (BEP 9) and piece-layer fetching and serving (BEP 52),
+ * and setting a swarm up once its metadata is known (xfer_setup_meta). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -261,12 +262,6 @@ void request_layers(struct xfer *xf)
 	free(reqs);
 }
 
-void free_layerfetch(struct xfer *xf)
-{
-	layerfetch_free(xf->lf);
-	xf->lf = NULL;
-}
-
 /* Gather a chunk of a file's piece layer; install the layer when whole. */
 void on_hashes(struct peer *p, const struct wire_msg *m)
 {
@@ -436,4 +431,137 @@ static int install_meta(struct xfer *xf)
 	xf->layers_asked_ms = 0;
 	request_layers(xf);
 	return 0;
+}
+
+/* ------------------------------------- setting up from the metadata */
+
+/* Set up picker and storage once the metadata is known. */
+
+/* A join whose metadata just arrived (magnet): decide what happens to
+ * whatever is already at its files' names, and record that before any
+ * file is created, so a crash in between never turns our own files into
+ * "the user's".  Files in the way fail the swarm with a message naming
+ * them (node/joincheck.h has the rules). */
+int check_fresh_join(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	struct join_check *jc = NULL;
+	int rc = join_check_new(sw->root, sw->meta, sw->overwrite, &jc);
+	if (rc) {
+		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
+			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
+		return rc;
+	}
+	join_check_refuse_unhashed(jc);
+	const char *conflict = join_check_conflict(jc);
+	if (conflict) {
+		snprintf(sw->error, sizeof sw->error, "%s", conflict);
+		join_check_free(jc);
+		return -EEXIST;
+	}
+	sw->file_access = join_check_access(jc);
+	join_check_free(jc);
+	if (!sw->file_access)
+		return -ENOMEM;
+	if (store_meta(xf) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot record the metadata");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Does every adopted file still have all its pieces?  A piece of one that a
+ * check dropped could only come back by writing into the user's file, so
+ * no such piece is ever requested: the swarm stops in error instead
+ * (-EACCES, sw->error set). */
+int check_adopted(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	const struct metainfo *mi = sw->meta;
+	if (sw->role != SWARM_ROLE_JOIN || !sw->file_access)
+		return 0;
+	for (size_t f = 0; f < mi->file_count; f++) {
+		if (sw->file_access[f] != STORAGE_READ)
+			continue;
+		for (uint32_t i = 0; i < mi->files[f].piece_count; i++) {
+			if (!swarm_have_test(sw, mi->files[f].first_piece + i)) {
+				adopted_changed(xf, f, "");
+				return -EACCES;
+			}
+		}
+	}
+	return 0;
+}
+
+int xfer_setup_meta(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	const struct metainfo *mi = sw->meta;
+	struct join_layout layout = { 0 };
+	struct storage *st = NULL;
+	int rc;
+	if (sw->role == SWARM_ROLE_JOIN && (rc = mkdir_p(sw->root, 0755)) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", sw->root, strerror(-rc));
+		return rc;
+	}
+	if (sw->role == SWARM_ROLE_JOIN && !sw->file_access && (rc = check_fresh_join(xf)) != 0)
+		return rc;
+	if ((rc = join_layout_init(&layout, mi, sw->role == SWARM_ROLE_JOIN, sw->file_access)))
+		return rc;
+	rc = storage_new(sw->root, layout.files, layout.n, (uint32_t)mi->piece_length,
+			 STORAGE_MAX_OPEN_DEFAULT, &st);
+	if (rc) {
+		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
+			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
+		goto done;
+	}
+	size_t bad = 0;
+	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(st, &bad)) != 0) {
+		if (rc == -ENOENT && layout.files[bad].access == STORAGE_READ)
+			adopted_changed(xf, bad, " (it is gone)");
+		else
+			snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s%s", sw->root,
+				 layout.files[bad].path, strerror(-rc),
+				 rc == -EEXIST ? " (it appeared after the join was checked; shoal "
+						 "never writes into a file it did not create)"
+				 : rc == -ELOOP || rc == -ENOTDIR
+					 ? " (a symbolic link or file is in the way; shoal never "
+					   "follows one)"
+					 : "");
+		/* Take back what this attempt created (files and directories),
+		 * so a failed join leaves nothing behind. */
+		storage_undo_create(st);
+		goto done;
+	}
+	/* Created now: ours to reopen from here on, and recorded as ours only
+	 * now that they exist (files.owned "to create" until here). */
+	bool created = false;
+	for (size_t f = 0; sw->file_access && f < mi->file_count; f++) {
+		if (sw->file_access[f] == STORAGE_CREATE || sw->file_access[f] == STORAGE_REPLACE) {
+			sw->file_access[f] = STORAGE_OWN;
+			created = true;
+		}
+	}
+	if (created && swarm_db_save_owned(xf->node, sw) != 0) {
+		snprintf(sw->error, sizeof sw->error, "cannot record the files created");
+		rc = -EIO;
+		goto done;
+	}
+	if (sw->role == SWARM_ROLE_JOIN && (rc = check_adopted(xf)) != 0)
+		goto done;
+	rc = xfer_open_disk(xf, st); /* takes st */
+	st = NULL;
+	if (rc)
+		goto done;
+	rc = rebuild_picker(xf);
+	xf->layers_pending = !mi->all_layers;
+done:
+	storage_free(st);
+	if (rc && !xf->picker) {
+		/* Set up again from scratch at the next start; no job has it. */
+		diskio_free(xf->dio);
+		xf->dio = NULL;
+	}
+	join_layout_destroy(&layout);
+	return rc;
 }

@@ -302,12 +302,6 @@ int known_incoming(struct peer *p)
 	return 0;
 }
 
-bool known_plain_only(const struct peer *p)
-{
-	struct addrbook_entry e;
-	return p->xf && addrbook_get(p->xf->book, p->known, &e) == 0 && e.plain_only;
-}
-
 void known_speaks_plain(struct peer *p)
 {
 	if (p->xf)

@@ -1,4 +1,5 @@
-/* engine_wire.c: sending and the dispatch of incoming wire messages. */
+/* engine_wire.c: the dispatch of incoming wire messages (below only
+ * peer_conn.c; sending is engine_send.c). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -41,59 +42,12 @@
 #include "transfer/transfer.h"
 #include "node/engine-parts.h"
 
-static void send_simple(struct peer *p, enum wire_msg_id id);
 static void adapt_window(struct peer *p, uint64_t latency_ms);
-static size_t request_target(const struct peer *p);
 static bool take_request(struct peer *p, uint32_t piece, uint32_t block, uint64_t *sent_ms);
 static int on_piece(struct peer *p, const struct wire_msg *m);
 static int on_request(struct peer *p, const struct wire_block *b);
 
-/* ------------------------------------------------------- sending */
-
-static void send_simple(struct peer *p, enum wire_msg_id id)
-{
-	uint8_t m[WIRE_SIMPLE_LEN];
-	wire_put_simple(m, id);
-	(void)peer_send(p, m, sizeof m, NULL, 0);
-}
-
-void set_choke(struct peer *p, bool choke)
-{
-	if (p->am_choking == choke)
-		return;
-	p->am_choking = choke;
-	if (p->xf) {
-		if (choke)
-			p->xf->n_unchoked--;
-		else
-			p->xf->n_unchoked++;
-	}
-	send_simple(p, choke ? WIRE_CHOKE : WIRE_UNCHOKE);
-	if (choke)
-		p->n_inq = 0; /* BEP 3: a choke discards its pending requests */
-}
-
-void update_interest(struct peer *p)
-{
-	struct xfer *xf = p->xf;
-	bool want = xf && xf->picker && !xf->layers_pending && p->has.bits &&
-		    picker_is_interesting(xf->picker, &p->has);
-	if (want != p->am_interested) {
-		p->am_interested = want;
-		send_simple(p, want ? WIRE_INTERESTED : WIRE_NOT_INTERESTED);
-	}
-}
-
-/* Abandon every request we have out to this peer. */
-void drop_requests(struct peer *p)
-{
-	struct xfer *xf = p->xf;
-	for (size_t i = 0; i < p->n_reqs; i++)
-		if (xf && xf->picker &&
-		    picker_abort_request(xf->picker, p->uid, p->reqs[i].piece, p->reqs[i].block) != 0)
-			log_debug("picker: stale request %u/%u", p->reqs[i].piece, p->reqs[i].block);
-	p->n_reqs = 0;
-}
+/* ------------------------------------------------ the request window */
 
 static void adapt_window(struct peer *p, uint64_t latency_ms)
 {
@@ -103,69 +57,6 @@ static void adapt_window(struct peer *p, uint64_t latency_ms)
 		p->window++;
 	else if (latency_ms > PEER_SLOW_REPLY_MS && p->window > PEER_MIN_REQS)
 		p->window = p->window / 2 > PEER_MIN_REQS ? p->window / 2 : PEER_MIN_REQS;
-}
-
-/* How many requests to keep in flight: about two seconds of this peer's
- * rate in 16 KiB blocks, or the window of quick answers if larger, within
- * [PEER_MIN_REQS, PEER_MAX_REQS] and the peer's own reqq. */
-static size_t request_target(const struct peer *p)
-{
-	size_t t = (size_t)(p->down_rate * 2.0 / XFER_BLOCK_SIZE);
-	if (t < p->window)
-		t = p->window;
-	if (t < PEER_MIN_REQS)
-		t = PEER_MIN_REQS;
-	if (t > PEER_MAX_REQS)
-		t = PEER_MAX_REQS;
-	if (p->ext.reqq && t > p->ext.reqq)
-		t = p->ext.reqq;
-	return t;
-}
-
-void request_more(struct peer *p)
-{
-	struct xfer *xf = p->xf;
-	if (!xf || xf->stopped || !xf->picker || xf->layers_pending || xf->disk_full ||
-	    p->peer_choking || p->state != PEER_ACTIVE || xf->sw->state != SWARM_DOWNLOADING ||
-	    write_budget_full(xf))
-		return;
-	size_t target = request_target(p);
-	if (p->n_reqs >= target)
-		return;
-	if (!p->reqs) {
-		p->reqs = calloc(PEER_MAX_REQS, sizeof *p->reqs);
-		if (!p->reqs)
-			return;
-	}
-	struct picker_block blocks[PEER_MAX_REQS];
-	size_t n = 0;
-	struct picker_peer pp = { .id = p->uid, .has = &p->has };
-	if (picker_pick(xf->picker, &pp, target - p->n_reqs, blocks, PEER_MAX_REQS, &n,
-			&xf->eng->rng) != 0)
-		return;
-	uint64_t now = now_ms();
-	for (size_t i = 0; i < n; i++) {
-		if (picker_mark_requested(xf->picker, p->uid, blocks[i].piece, blocks[i].block) != 0)
-			continue;
-		struct wire_block b = { blocks[i].piece, blocks[i].block * XFER_BLOCK_SIZE, blocks[i].len };
-		uint8_t m[WIRE_BLOCK_MSG_LEN];
-		wire_put_block(m, WIRE_REQUEST, &b);
-		(void)peer_send(p, m, sizeof m, NULL, 0);
-		p->reqs[p->n_reqs++] = (struct peer_req){ blocks[i].piece, blocks[i].block, now };
-	}
-}
-
-/* Tell every peer about a newly verified piece. */
-void broadcast_have(struct xfer *xf, uint32_t piece)
-{
-	uint8_t m[WIRE_HAVE_LEN];
-	wire_put_have(m, piece);
-	for (struct peer *p = xf->peers; p; p = p->next) {
-		if (p->state != PEER_ACTIVE)
-			continue;
-		(void)peer_send(p, m, sizeof m, NULL, 0);
-		update_interest(p);
-	}
 }
 
 /* ------------------------------------------------------- messages */

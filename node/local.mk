@@ -7,8 +7,9 @@ node_libnode_a_SOURCES = \
 	node/api_swarms.c node/api_json.c \
 	node/dht_node.c node/dht_node.h \
 	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
-	node/engine_durable.c node/engine_io.c node/engine_meta.c node/engine_peers.c \
-	node/engine_wire.c node/peer.c node/conn.c node/conn.h \
+	node/engine_base.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
+	node/engine_peers.c node/engine_send.c node/engine_wire.c node/peer.c node/peer_conn.c \
+	node/conn.c node/conn.h \
 	node/ratelimit.c node/ratelimit.h \
 	node/joincheck.c node/joincheck.h \
 	node/share.c node/share.h \

@@ -1,8 +1,9 @@
-/* peer.c: the engine's side of a connection.  A struct peer (a remote
- * node's state in one swarm) owns a struct conn (node/conn.h: transport,
- * framing, sending).  This file makes and frees peers, turns the conn's
- * callbacks into engine calls, and wraps sending so the rest of the engine
- * may send to a peer whose connection is already gone. */
+/* peer.c: the bottom of the engine: a struct peer (a remote node's state
+ * in one swarm) owns a struct conn (node/conn.h: transport, framing,
+ * sending).  This file makes and frees peers and wraps sending and closing
+ * so the rest of the engine may send to a peer whose connection is already
+ * gone.  It calls no other engine file; the conn's callbacks, which turn
+ * into engine calls, are peer_conn.c, at the top. */
 #include "config.h"
 
 #include <errno.h>
@@ -61,6 +62,12 @@ struct peer *peer_accept(struct engine *eng, int fd, const struct sockaddr *sa, 
 	eng->pending = p;
 	eng->n_pending++;
 	return p;
+}
+
+bool known_plain_only(const struct peer *p)
+{
+	struct addrbook_entry e;
+	return p->xf && addrbook_get(p->xf->book, p->known, &e) == 0 && e.plain_only;
 }
 
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sockaddr_storage *ss,
@@ -136,63 +143,6 @@ void engine_reap(struct engine *eng)
 		free(p);
 	}
 }
-
-/* ------------------------------------------------ the conn's callbacks */
-
-static void conn_ready(void *owner)
-{
-	peer_send_handshake(owner);
-}
-
-static int conn_handshake(void *owner, const struct wire_handshake *hs)
-{
-	struct peer *p = owner;
-	int rc = engine_on_handshake(p, hs);
-	if (rc != 0)
-		peer_close(p, rc == -EACCES ? "banned" : "handshake names no swarm we serve");
-	return rc;
-}
-
-static int conn_message(void *owner, const struct wire_msg *m)
-{
-	return engine_on_message(owner, m);
-}
-
-static void conn_writable(void *owner)
-{
-	struct peer *p = owner;
-	if (p->state == PEER_ACTIVE)
-		engine_on_writable(p);
-}
-
-/* The connection is gone: unlink the peer and hand it to the reaper. */
-static void conn_closed(void *owner, const char *why, bool crypt_refused)
-{
-	struct peer *p = owner;
-	struct engine *eng = p->eng;
-	(void)why; /* conn.c logged it */
-	/* An encrypted hello to a client that only speaks plain BitTorrent
-	 * is answered by a close: remember that and retry in plain. */
-	if (crypt_refused && p->known && eng->node->cfg.encryption == ENCRYPTION_PREFER) {
-		known_speaks_plain(p);
-	}
-	p->conn = NULL; /* not ours to touch from here on */
-	engine_on_peer_gone(p);
-	p->state = PEER_DEAD;
-	eng->n_peers--;
-	p->dead_next = eng->dead; /* p->next stays: a list walk may be on p */
-	eng->dead = p;
-	event_active(eng->reaper, EV_TIMEOUT, 0);
-}
-
-const struct conn_ops peer_conn_ops = {
-	.on_ready = conn_ready,
-	.on_handshake = conn_handshake,
-	.on_message = conn_message,
-	.on_writable = conn_writable,
-	.on_close = conn_closed,
-	.lookup_hello = engine_lookup_hello,
-};
 
 uint64_t peer_connected_ms(const struct peer *p)
 {

@@ -1,7 +1,7 @@
 /* fuzz_peer.c: a whole peer connection of a real engine: bytes from a
  * "remote peer" go through the connection layer (node/conn.c: transport
  * sniffing, plain or encrypted, the encrypted transport, the wire decoder),
- * its callbacks into the engine (node/peer.c) and the engine's message
+ * its callbacks into the engine (node/peer_conn.c) and the engine's message
  * dispatch (engine_wire.c) for a seeding swarm, with the event loop and a
  * worker thread running.
  *
