@@ -13,6 +13,7 @@ It also checks the `shoal` program links none of the daemon (no symbol of
 node/, dht/ or transfer/ in it), and first checks itself on a made-up tree
 that breaks every rule, so a checker that can no longer see a violation
 fails too."""
+import glob
 import os
 import re
 import shutil
@@ -113,6 +114,40 @@ def daemon_symbols_in_cli(shoal):
     return None if mine is None else sorted(mine & theirs)
 
 
+# The engine's files, top to bottom (docs/architecture.md, "The engine's
+# files"): each may call only files below it; what goes up is a callback.
+ENGINE_LAYERS = ["engine", "peer_conn", "engine_wire", "engine_meta", "engine_io",
+                 "engine_durable", "engine_peers", "engine_send", "engine_base", "peer"]
+
+
+def undefined(path):
+    r = subprocess.run(["nm", "--undefined-only", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    return {ln.split()[-1] for ln in r.stdout.splitlines() if ln.split()}
+
+
+def engine_climbs(build):
+    """(climbs, unplaced): calls from an engine file to one above it, and
+    engine objects missing from ENGINE_LAYERS; None when nm or the objects
+    are not there."""
+    obj = os.path.join(build, "node", "libnode_a-%s.o")
+    if not shutil.which("nm") or not all(os.path.exists(obj % f) for f in ENGINE_LAYERS):
+        return None
+    present = {os.path.basename(p)[len("libnode_a-"):-2]
+               for p in glob.glob(os.path.join(build, "node", "libnode_a-*.o"))}
+    unplaced = sorted(f for f in present if (f.startswith("engine") or f.startswith("peer"))
+                      and f not in ENGINE_LAYERS)
+    defs = {f: defined(obj % f) or set() for f in ENGINE_LAYERS}
+    climbs = []
+    for i, f in enumerate(ENGINE_LAYERS):
+        need = undefined(obj % f) or set()
+        for above in ENGINE_LAYERS[:i]:
+            for sym in sorted(need & defs[above]):
+                climbs.append("%s calls %s in %s, a file above it" % (f, sym, above))
+    return climbs, unplaced
+
+
 def main():
     top = os.environ.get("SHOAL_SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     failed = 0
@@ -136,6 +171,17 @@ def main():
             for s in syms[:20]:
                 print("#   " + s)
             failed += bool(syms)
+        got = engine_climbs(os.path.dirname(os.path.abspath(shoal)))
+        if got is None:
+            print("ok - # SKIP nm or the engine's objects are missing: engine layering skipped")
+        else:
+            climbs, unplaced = got
+            bad = climbs + ["%s is not placed in ENGINE_LAYERS" % f for f in unplaced]
+            print("%s - the engine's files call only the files below them" %
+                  ("not ok" if bad else "ok"))
+            for line in bad[:20]:
+                print("#   " + line)
+            failed += bool(bad)
     print("layers: %d failed" % failed)
     return 1 if failed else 0
 
