@@ -16,6 +16,7 @@ piece length, an empty file, a multi-piece file) with --format hybrid; then
     the metadata from shoal with a v1 magnet.  It cannot go on: aria2 1.36
     computes a wrong v1 info-hash for every hybrid, libtorrent's own too
     (shown here), so the content download is not checked.
+The DHT tracks (announces and looks up) both keys.
 (d) --format v1 is refused with a clear "not supported yet".
 Every wait is bounded; the daemon is stopped by PID; libtorrent runs in this
 process.  Exit 77 only if libtorrent cannot be imported (run /usr/bin/python3).
@@ -34,7 +35,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
-from shoal_harness import Checks, Daemon, TestDir, free_port, tree_digest, write_file  # noqa: E402
+from shoal_harness import (Checks, Daemon, TestDir, free_port, tree_digest,  # noqa: E402
+                           wait_for, write_file)
 
 try:
     import libtorrent as lt
@@ -98,6 +100,15 @@ c.check(len(v1_hex) == 40 and len(v2_hex) == 64, "the swarm reports both info-ha
         "(%r, %r)" % (v1_hex, v2_hex))
 c.check(magnet.startswith("magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s" % (v1_hex, v2_hex)),
         "the magnet printed carries both hashes", repr(magnet))
+
+
+def dht_keys():
+    keys = {t["key"] for t in seed.api("GET", "/api/v1/dht").get("swarms", []) if t["id"] == 1}
+    return keys if len(keys) == 2 else None
+
+
+c.equal(wait_for("two DHT keys", dht_keys, 10), {v2_hex[:40], v1_hex},
+        "the DHT tracks the swarm under its truncated v2 hash and its v1 hash")
 r2 = seed.cli("share", "--format", "v2", src, timeout=30)
 c.check(r2.returncode != 0 and "already shared" in r2.stderr,
         "sharing the same folder again as v2 is refused, naming the swarm", repr(r2.stderr))
