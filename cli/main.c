@@ -66,7 +66,8 @@ static const struct cli_command commands[] = {
 	  "keys (SHA-1 pieces, pad files) so that v1-only clients can download it too,\n"
 	  "and its magnet carries both info-hashes (v1 is not supported yet).  --json\n"
 	  "prints the swarm as JSON instead.  Sharing a directory that is already shared\n"
-	  "returns the same swarm and re-checks files whose size or mtime changed.\n"
+	  "returns the same swarm and re-checks files whose size or mtime changed\n"
+	  "(asking for the other format is an error naming that swarm).\n"
 	  "Symbolic links are never followed: a link under DIR is an error.\n",
 	  cmd_share },
 	{ "join", "download a swarm from a magnet link or .torrent",
