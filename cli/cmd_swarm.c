@@ -75,15 +75,44 @@ static int wait_work(const struct cli_conn *conn, const char *cmd, const char *i
 	}
 }
 
+struct share_opts {
+	int json;
+	const char *format; /* NULL: the daemon's default (v2) */
+};
+
+static int on_share_opt(int val, const char *arg, void *ctx)
+{
+	struct share_opts *o = ctx;
+	if (val == 'j') {
+		o->json = 1;
+		return 0;
+	}
+	if (val == 'f') {
+		if (strcmp(arg, "v2") != 0 && strcmp(arg, "hybrid") != 0) {
+			fprintf(stderr, "shoal share: --format %s %s\n", arg,
+				strcmp(arg, "v1") == 0 ? "is not supported yet (use hybrid: v1 "
+							 "and v2 clients can both download it)"
+						       : "is not a format (v2 or hybrid)");
+			return -1;
+		}
+		o->format = arg;
+		return 0;
+	}
+	return -1;
+}
+
 int cmd_share(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "format", required_argument, NULL, 'f' },
+					      { 0 } };
 	struct cli_conn conn;
-	int json = 0;
+	struct share_opts so = { 0 };
 	const char *dir = NULL;
-	int rc = cli_getopt("share", argc, argv, opts, on_json_flag, &json, &conn);
+	int rc = cli_getopt("share", argc, argv, opts, on_share_opt, &so, &conn);
 	if (rc < 0)
 		return CLI_GETOPT_EXIT(rc);
+	int json = so.json;
 	if ((rc = one_arg("share", argc, argv, rc, &dir)))
 		return rc;
 	char abs[PATH_MAX];
@@ -94,6 +123,8 @@ int cmd_share(int argc, char **argv)
 	if ((rc = cli_load_conn(&conn)))
 		return rc;
 	json_t *body = json_pack("{s:s}", "share", abs), *reply = NULL;
+	if (body && so.format)
+		json_object_set_new(body, "format", json_string(so.format));
 	rc = cli_call(&conn, "share", "POST", "/api/v1/swarms", body, &reply);
 	json_decref(body);
 	if (rc)

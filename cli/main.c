@@ -57,13 +57,17 @@ static const struct cli_command commands[] = {
 	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
 	  cmd_status },
 	{ "share", "hash a directory and seed it; print its magnet link",
-	  "shoal share DIR [--json] [--data-dir DIR]\n"
+	  "shoal share DIR [--format v2|hybrid] [--json] [--data-dir DIR]\n"
 	  "\n"
-	  "Hash every file under DIR into a BitTorrent v2 swarm (a progress bar shows\n"
+	  "Hash every file under DIR into a BitTorrent swarm (a progress bar shows\n"
 	  "on a terminal), seed it from DIR in place, and print two lines: the magnet\n"
-	  "link and the path of the .torrent written into the data dir.  --json prints\n"
-	  "the swarm as JSON instead.  Sharing a directory that is already shared\n"
-	  "returns the same swarm and re-checks files whose size or mtime changed.\n"
+	  "link and the path of the .torrent written into the data dir.  --format v2\n"
+	  "(the default) makes a BitTorrent v2 torrent; --format hybrid adds the v1\n"
+	  "keys (SHA-1 pieces, pad files) so that v1-only clients can download it too,\n"
+	  "and its magnet carries both info-hashes (v1 is not supported yet).  --json\n"
+	  "prints the swarm as JSON instead.  Sharing a directory that is already shared\n"
+	  "returns the same swarm and re-checks files whose size or mtime changed\n"
+	  "(asking for the other format is an error naming that swarm).\n"
 	  "Symbolic links are never followed: a link under DIR is an error.\n",
 	  cmd_share },
 	{ "join", "download a swarm from a magnet link or .torrent",

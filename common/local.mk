@@ -4,7 +4,7 @@ common_libcommon_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS)
 common_libcommon_a_SOURCES = \
 	common/buf.c common/buf.h \
 	common/log.c common/log.h \
-	common/sha256.c common/sha256.h \
+	common/sha256.c common/sha256.h common/sha1.c common/sha1.h \
 	common/util.c common/util.h common/bytes.h common/addr.c common/addr.h \
 	common/bencode.c common/bencode.h
 COMMON_LIBS = common/libcommon.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
@@ -27,3 +27,9 @@ TESTS += tests/fuzz/replay_bencode
 tests_fuzz_replay_bencode_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_bencode.c
 tests_fuzz_replay_bencode_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"bencode\"
 tests_fuzz_replay_bencode_LDADD = $(COMMON_LIBS)
+
+check_PROGRAMS += tests/unit/test_sha1
+TESTS += tests/unit/test_sha1
+tests_unit_test_sha1_SOURCES = tests/unit/test_sha1.c
+tests_unit_test_sha1_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sha1_LDADD = $(COMMON_LIBS) $(UNIT_LIBS)

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -70,11 +71,30 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 		struct buf magnet;
 		buf_init(&magnet, MAGNET_MAX_LEN);
 		if (magnet_format(sw->info_hash, sw->name, NULL, 0, &magnet) == 0 &&
-		    buf_append_byte(&magnet, 0) == 0)
-			json_object_set_new(o, "magnet", json_string((const char *)magnet.data));
+		    buf_append_byte(&magnet, 0) == 0) {
+			const char *m = (const char *)magnet.data;
+			if (sw->has_info_hash_v1) {
+				/* Every hash of the format: v1 clients read btih. */
+				char v1[41];
+				hex_encode(sw->info_hash_v1, 20, v1);
+				json_object_set_new(o, "magnet",
+						    json_sprintf("magnet:?xt=urn:btih:%s&%s", v1,
+								 m + strlen("magnet:?")));
+			} else {
+				json_object_set_new(o, "magnet", json_string(m));
+			}
+		}
 		buf_destroy(&magnet);
+		if (sw->has_info_hash_v1) {
+			char v1[41];
+			hex_encode(sw->info_hash_v1, 20, v1);
+			json_object_set_new(o, "info_hash_v1", json_string(v1));
+		} else {
+			json_object_set_new(o, "info_hash_v1", json_null());
+		}
 	} else {
 		json_object_set_new(o, "info_hash", json_null());
+		json_object_set_new(o, "info_hash_v1", json_null());
 		json_object_set_new(o, "magnet", json_null());
 	}
 	const struct metainfo *mi = sw->meta;

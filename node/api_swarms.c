@@ -35,6 +35,25 @@ static void api_swarms_list(struct api_req *r)
 /* {"share": "/abs/dir"}: start sharing, or return the swarm already sharing it. */
 static void share_dir(struct api_req *r, const char *path)
 {
+	enum metainfo_format format = METAINFO_FORMAT_V2;
+	json_t *fmt = json_object_get(r->body, "format");
+	if (fmt) {
+		const char *f = json_is_string(fmt) ? json_string_value(fmt) : "";
+		if (strcmp(f, "v2") == 0) {
+			format = METAINFO_FORMAT_V2;
+		} else if (strcmp(f, "hybrid") == 0) {
+			format = METAINFO_FORMAT_HYBRID;
+		} else if (strcmp(f, "v1") == 0) {
+			api_reply_error(r, 400, "not_supported",
+					"format \"v1\" is not supported yet; use \"hybrid\" "
+					"(v1 and v2 clients) or \"v2\"");
+			return;
+		} else {
+			api_reply_error(r, 400, "bad_request",
+					"\"format\" must be \"v2\" or \"hybrid\"");
+			return;
+		}
+	}
 	if (path[0] != '/') {
 		api_reply_error(r, 400, "bad_path",
 				"share needs an absolute path (got '%s'); the daemon does not know "
@@ -64,9 +83,16 @@ static void share_dir(struct api_req *r, const char *path)
 		return;
 	}
 	struct swarm *sw = NULL;
-	int rc = swarms_share(r->node, root, name, &sw);
+	int rc = swarms_share(r->node, root, name, format, &sw);
 	if (rc == -ENOMEM) {
 		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (rc == -EEXIST) {
+		api_reply_error(r, 409, "format_differs",
+				"%s is already shared as swarm %" PRId64 " in format %s; remove it "
+				"first to share it in another format",
+				root, sw->id, sw->meta && sw->meta->has_v1 ? "hybrid" : "v2");
 		return;
 	}
 	if (rc < 0) {

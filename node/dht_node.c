@@ -244,7 +244,8 @@ static struct swarm *swarm_for_key(struct node *node, const uint8_t key[DHT_ID_L
 {
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
 		if (sw->has_info_hash && !sw->remove_pending &&
-		    memcmp(sw->info_hash, key, DHT_ID_LEN) == 0)
+		    (memcmp(sw->info_hash, key, DHT_ID_LEN) == 0 ||
+		     (sw->has_info_hash_v1 && memcmp(sw->info_hash_v1, key, DHT_ID_LEN) == 0)))
 			return sw;
 	return NULL;
 }
@@ -723,16 +724,19 @@ fail:
 
 /* ------------------------------------------------------------ swarms */
 
-static struct dhtn_track *track_get(struct dht_node *dn, const struct swarm *sw)
+/* The swarm's track for `key`: its v2 hash truncated to 20 bytes (BEP 52),
+ * or a hybrid's v1 hash (announced too, so v1-only clients find it). */
+static struct dhtn_track *track_get(struct dht_node *dn, const struct swarm *sw,
+				    const uint8_t key[DHT_ID_LEN])
 {
 	for (struct dhtn_track *t = dn->tracks; t; t = t->next)
-		if (t->swarm_id == sw->id && memcmp(t->key, sw->info_hash, DHT_ID_LEN) == 0)
+		if (t->swarm_id == sw->id && memcmp(t->key, key, DHT_ID_LEN) == 0)
 			return t;
 	struct dhtn_track *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
 	t->swarm_id = sw->id;
-	memcpy(t->key, sw->info_hash, DHT_ID_LEN); /* BEP 52: v2 hash truncated to 20 bytes */
+	memcpy(t->key, key, DHT_ID_LEN);
 	t->next = dn->tracks;
 	dn->tracks = t;
 	return t;
@@ -779,26 +783,28 @@ static void poll_swarms(struct dht_node *dn, uint64_t now)
 	for (struct swarm *sw = dn->node->swarms; sw; sw = sw->next) {
 		if (!sw->has_info_hash || sw->remove_pending)
 			continue;
-		struct dhtn_track *t = track_get(dn, sw);
-		if (!t) {
-			log_warn("DHT: out of memory tracking swarm %lld", (long long)sw->id);
-			continue;
-		}
-		t->seen = true;
-		bool active = swarm_active(sw);
-		if (active && !t->active) {
-			for (int f = 0; f < FAM_N; f++) {
-				t->fam[f].next_announce_ms = now;
-				t->fam[f].next_lookup_ms = now;
-				t->fam[f].retry_ms = 0;
+		for (int k = 0; k < (sw->has_info_hash_v1 ? 2 : 1); k++) {
+			struct dhtn_track *t = track_get(dn, sw, k ? sw->info_hash_v1 : sw->info_hash);
+			if (!t) {
+				log_warn("DHT: out of memory tracking swarm %lld", (long long)sw->id);
+				continue;
 			}
+			t->seen = true;
+			bool active = swarm_active(sw);
+			if (active && !t->active) {
+				for (int f = 0; f < FAM_N; f++) {
+					t->fam[f].next_announce_ms = now;
+					t->fam[f].next_lookup_ms = now;
+					t->fam[f].retry_ms = 0;
+				}
+			}
+			t->active = active;
+			if (!active)
+				continue;
+			for (int f = 0; f < FAM_N; f++)
+				if (dn->inst[f].dht)
+					start_lookup(dn, t, sw, f, now);
 		}
-		t->active = active;
-		if (!active)
-			continue;
-		for (int f = 0; f < FAM_N; f++)
-			if (dn->inst[f].dht)
-				start_lookup(dn, t, sw, f, now);
 	}
 	for (struct dhtn_track **pp = &dn->tracks; *pp;) {
 		struct dhtn_track *t = *pp;

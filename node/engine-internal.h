@@ -136,6 +136,7 @@ struct peer {
 	bool am_choking, am_interested, peer_choking, peer_interested;
 	bool snubbed;
 	bool handshake_sent;
+	bool v1_hello;          /* it handshook with the swarm's v1 info-hash: answer with it */
 	struct bitfield has;         /* pieces it has (sized once metadata is known) */
 	bool has_all_pending;        /* it said it has everything before we knew the size */
 	uint8_t *early_bitfield;     /* bitfield received before metadata, owned */

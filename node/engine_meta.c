@@ -163,6 +163,7 @@ int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 		return p->state == PEER_DEAD ? -ECONNRESET : 0;
 	}
 	sw->meta = mi;
+	swarm_learn_v1(sw);
 	mdfetch_free(xf->mdf);
 	xf->mdf = NULL;
 	(void)install_meta(xf); /* failures put the swarm in error and log why */

@@ -435,7 +435,8 @@ void peer_send_handshake(struct peer *p)
 		return;
 	p->handshake_sent = true;
 	uint8_t hs[WIRE_HANDSHAKE_LEN];
-	wire_handshake_encode(hs, sw->info_hash, eng->peer_id, WIRE_RSV_EXTENDED | WIRE_RSV_V2);
+	wire_handshake_encode(hs, p->v1_hello ? sw->info_hash_v1 : sw->info_hash, eng->peer_id,
+			      WIRE_RSV_EXTENDED | WIRE_RSV_V2);
 	if (peer_send(p, hs, sizeof hs, NULL, 0) != 0)
 		return;
 	/* BEP 10 extension handshake. */
@@ -496,8 +497,12 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	} else {
 		struct swarm *found = NULL;
 		for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
-			if (sw->has_info_hash && sw->xfer && !sw->xfer->stopped &&
-			    memcmp(sw->info_hash, hs->info_hash, WIRE_HASH_LEN) == 0) {
+			if (!sw->has_info_hash || !sw->xfer || sw->xfer->stopped)
+				continue;
+			/* A hybrid is also known by its v1 hash (v1-only clients). */
+			p->v1_hello = sw->has_info_hash_v1 &&
+				      memcmp(sw->info_hash_v1, hs->info_hash, WIRE_HASH_LEN) == 0;
+			if (p->v1_hello || memcmp(sw->info_hash, hs->info_hash, WIRE_HASH_LEN) == 0) {
 				found = sw;
 				break;
 			}

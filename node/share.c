@@ -28,6 +28,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/sha1.h"
 #include "common/sha256.h"
 #include "common/util.h"
 #include "node/engine.h"
@@ -50,6 +51,9 @@ struct job_file {
 	uint32_t first_piece;   /* verify: global index */
 	uint64_t pieces;
 	uint8_t *layer;         /* share: computed piece hashes, owned */
+	uint8_t *v1;            /* share, hybrid: SHA-1 of each piece, owned */
+	bool pad_after;         /* share, hybrid: a pad file follows it (its last
+				 * piece's SHA-1 covers the pad's zeros too) */
 	const uint8_t *expect;  /* verify: stored piece hashes (borrowed), or NULL */
 	bool check;             /* verify: hash this file */
 	bool missing;           /* verify: could not be opened / wrong size */
@@ -69,6 +73,7 @@ struct share_job {
 	enum job_kind kind;
 	char root[PATH_MAX];         /* where the files are (a join's content root) */
 	uint64_t piece_length;
+	enum metainfo_format format; /* share: what to build */
 	struct job_file *files;
 	size_t n_files, cap_files;
 	uint64_t total;
@@ -134,6 +139,7 @@ void share_job_free(struct share_job *job)
 	for (size_t i = 0; i < job->n_files; i++) {
 		free(job->files[i].path);
 		free(job->files[i].layer);
+		free(job->files[i].v1);
 	}
 	free(job->files);
 	free(job->units);
@@ -370,8 +376,14 @@ static int plan_units(struct share_job *job)
 }
 
 /* Hash pieces [first, first+count) of one open file. */
+/* Zeros to feed SHA-1 for a pad file (one piece at most, in chunks). */
+static const uint8_t pad_zeros[64 * 1024];
+
+/* Hash pieces [first, first+count) of one open file: the merkle piece hash,
+ * and for a hybrid share (`sha1` not NULL) in the same pass the v1 SHA-1. */
 static int hash_pieces(struct share_job *job, struct job_file *file, int fd, uint64_t first,
-		       uint64_t count, struct sha256_ctx *ctx, uint8_t *buf, const char *root)
+		       uint64_t count, struct sha256_ctx *ctx, struct sha1_ctx *sha1,
+		       uint8_t *buf, const char *root)
 {
 	uint64_t leaves = merkle_piece_leaves(file->size, job->piece_length);
 	for (uint64_t i = first; i < first + count; i++) {
@@ -382,6 +394,9 @@ static int hash_pieces(struct share_job *job, struct job_file *file, int fd, uin
 		struct merkle_piece mp;
 		if (merkle_piece_init(&mp, ctx, leaves) != 0)
 			return -EINVAL;
+		if (sha1)
+			sha1_begin(sha1);
+		uint64_t pad = file->pad_after && i + 1 == file->pieces ? job->piece_length - left : 0;
 		while (left > 0) {
 			size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
 			ssize_t n = pread(fd, buf, want, (off_t)off);
@@ -395,10 +410,16 @@ static int hash_pieces(struct share_job *job, struct job_file *file, int fd, uin
 			}
 			if (merkle_piece_update(&mp, buf, (size_t)n) != 0)
 				return -EINVAL;
+			if (sha1)
+				sha1_update(sha1, buf, (size_t)n);
 			off += (uint64_t)n;
 			left -= (uint64_t)n;
 			atomic_fetch_add(&job->sw->work_done, (uint64_t)n);
 		}
+		for (; sha1 && pad > 0; pad -= pad < sizeof pad_zeros ? pad : sizeof pad_zeros)
+			sha1_update(sha1, pad_zeros, pad < sizeof pad_zeros ? pad : sizeof pad_zeros);
+		if (sha1)
+			sha1_final(sha1, file->v1 + SHA1_LEN * i);
 		uint8_t h[MERKLE_HASH_LEN];
 		if (merkle_piece_final(&mp, h) != 0)
 			return -EINVAL;
@@ -417,8 +438,10 @@ static void work_unit(void *arg)
 	struct share_job *job = u->job;
 	const char *root = job->root;
 	struct sha256_ctx *ctx = sha256_new();
+	bool v1 = job->kind == JOB_SHARE && job->format == METAINFO_FORMAT_HYBRID;
+	struct sha1_ctx *sha1 = v1 ? sha1_new() : NULL;
 	uint8_t *buf = malloc(READ_CHUNK);
-	if (!ctx || !buf) {
+	if (!ctx || !buf || (v1 && !sha1)) {
 		job_fail(job, "out of memory");
 		goto done;
 	}
@@ -455,7 +478,7 @@ static void work_unit(void *arg)
 			uint64_t whole = (uint64_t)before.st_size / job->piece_length;
 			count = first >= whole ? 0 : (first + count > whole ? whole - first : count);
 		}
-		int rc = hash_pieces(job, file, fd, first, count, ctx, buf, root);
+		int rc = hash_pieces(job, file, fd, first, count, ctx, sha1, buf, root);
 		if (rc == 0 && fstat(fd, &after) == 0 &&
 		    ((uint64_t)after.st_size != (uint64_t)before.st_size ||
 		     mtime_ns(&after) != mtime_ns(&before))) {
@@ -470,6 +493,7 @@ static void work_unit(void *arg)
 	}
 done:
 	sha256_free(ctx);
+	sha1_free(sha1);
 	free(buf);
 }
 
@@ -508,6 +532,7 @@ static void work_finalize(void *arg)
 		in[f].path = file->path;
 		in[f].size = file->size;
 		in[f].layer = file->layer;
+		in[f].v1_pieces = file->v1;
 		if (file->pieces == 1) {
 			memcpy(in[f].root, file->layer, 32);
 		} else if (file->pieces > 1 &&
@@ -520,7 +545,8 @@ static void work_finalize(void *arg)
 	char created_by[32];
 	snprintf(created_by, sizeof created_by, "shoal/%s", PACKAGE_VERSION);
 	uint8_t info_hash[32];
-	int rc = metainfo_build_torrent(job->sw->name, job->piece_length, in, job->n_files,
+	int rc = metainfo_build_torrent(job->sw->name, job->piece_length, job->format, in,
+					job->n_files,
 					created_by, (int64_t)time(NULL), &torrent, info_hash);
 	if (rc) {
 		job_fail(job, "cannot build the metainfo: %s", metainfo_strerror(rc));
@@ -673,6 +699,7 @@ static void record_share(struct share_job *job)
 	job->meta = NULL;
 	memcpy(sw->info_hash, mi->info_hash, 32);
 	sw->has_info_hash = true;
+	swarm_learn_v1(sw);
 	sw->state = SWARM_SEEDING;
 	swarm_report_hashed(node, sw); /* the mediator records it */
 }
@@ -753,10 +780,24 @@ static void phase_done(struct share_job *job)
 	case PHASE_SCAN:
 		if (job->kind == JOB_SHARE) {
 			job->piece_length = metainfo_pick_piece_length(job->total);
+			/* The scan's order is not the file tree's: find the
+			 * file that comes last there (no pad file after it). */
+			size_t last = 0;
+			for (size_t f = 1; f < job->n_files; f++)
+				if (metainfo_path_cmp(job->files[f].path, job->files[last].path) > 0)
+					last = f;
+			bool v1 = job->format == METAINFO_FORMAT_HYBRID;
 			for (size_t f = 0; f < job->n_files; f++) {
 				struct job_file *file = &job->files[f];
 				file->pieces = merkle_piece_count(file->size, job->piece_length);
+				file->pad_after =
+					v1 && metainfo_v1_pad(file->size, job->piece_length, f == last) > 0;
 				if (file->pieces && !(file->layer = malloc(32 * file->pieces))) {
+					job_fail(job, "out of memory");
+					job_end(job);
+					return;
+				}
+				if (v1 && file->pieces && !(file->v1 = malloc(SHA1_LEN * file->pieces))) {
 					job_fail(job, "out of memory");
 					job_end(job);
 					return;
@@ -782,11 +823,12 @@ static void phase_done(struct share_job *job)
 	}
 }
 
-int share_start(struct node *node, struct swarm *sw)
+int share_start(struct node *node, struct swarm *sw, enum metainfo_format format)
 {
 	struct share_job *job = job_new(node, sw, JOB_SHARE);
 	if (!job)
 		return -ENOMEM;
+	job->format = format;
 	sw->job = job;
 	sw->state = SWARM_HASHING;
 	sw->work_started_ms = now_ms();

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "transfer/metainfo.h"
+
 struct node;
 struct swarm;
 struct share_job;
@@ -12,10 +14,12 @@ struct share_job;
 /* Start hashing sw->root (absolute, resolved, a directory) for `sw`, which
  * must be in SWARM_HASHING.  Scanning and hashing run on the workers; when
  * done, on the loop, `sw` becomes SWARM_SEEDING with its metainfo, its
- * .torrent is written to DATA_DIR/torrents/ and everything is recorded in
+ * .torrent (v2 or hybrid, as `format` says; a hybrid's SHA-1 piece hashes are
+ * computed in the same pass over the data) is written to DATA_DIR/torrents/ and everything is recorded in
  * SQLite in one transaction - or `sw` becomes SWARM_ERROR with a message and
  * nothing is recorded.  Returns 0 or a negative errno. */
-int share_start(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
+int share_start(struct node *node, struct swarm *sw, enum metainfo_format format)
+	__attribute__((warn_unused_result));
 
 /* Re-hash `sw`'s files and compare with the stored piece hashes: every file
  * when `full`, else only those whose size or mtime changed since they were

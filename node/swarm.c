@@ -160,6 +160,14 @@ struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32])
 	return NULL;
 }
 
+void swarm_learn_v1(struct swarm *sw)
+{
+	if (sw->meta && sw->meta->has_v1) {
+		memcpy(sw->info_hash_v1, sw->meta->info_hash_v1, sizeof sw->info_hash_v1);
+		sw->has_info_hash_v1 = true;
+	}
+}
+
 bool swarm_have_set(struct swarm *sw, uint32_t piece)
 {
 	if (bit_get(sw->have, piece))
@@ -679,6 +687,7 @@ int swarm_db_load_all(struct node *node)
 			} else if (load_details(node, sw) != 0) {
 				goto done;
 			}
+			swarm_learn_v1(sw);
 		}
 		if (sqlite3_column_int(st, 8)) {
 			sw->resume_state = sw->state;

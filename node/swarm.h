@@ -38,6 +38,12 @@ struct swarm {
 	char *root;                 /* owned: absolute directory holding the files */
 	uint8_t info_hash[32];
 	bool has_info_hash;
+	/* A hybrid's v1 info-hash (SHA-1 of the same info dict): peers may
+	 * handshake with it, and it is announced on the DHT beside the v2 one.
+	 * Derived from the metainfo whenever it is installed (swarm_learn_v1),
+	 * so the database needs no column for it. */
+	uint8_t info_hash_v1[20];
+	bool has_info_hash_v1;
 	struct metainfo *meta;      /* owned, NULL until known */
 	int64_t *mtimes_ns;         /* owned, per meta file: mtime when last verified */
 	/* Owned, per meta file: an enum storage_access - what the swarm may do
@@ -109,6 +115,9 @@ void swarm_report_hashed(struct node *node, struct swarm *sw);
 struct swarm *swarm_find(struct node *node, const char *key);
 struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root);
 struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32]);
+
+/* Take the v1 info-hash from sw->meta when it is a hybrid (no-op otherwise). */
+void swarm_learn_v1(struct swarm *sw);
 
 /* Set a piece's bit; returns true if it was newly set. */
 bool swarm_have_set(struct swarm *sw, uint32_t piece);

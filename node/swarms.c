@@ -90,10 +90,15 @@ int swarms_load(struct node *node)
 
 /* ------------------------------------------------------------- share */
 
-int swarms_share(struct node *node, const char *root, const char *name, struct swarm **out)
+int swarms_share(struct node *node, const char *root, const char *name,
+		 enum metainfo_format format, struct swarm **out)
 {
 	struct swarm *sw = swarm_find_by_root(node, SWARM_ROLE_SHARE, root);
 	if (sw && !sw->remove_pending && sw->state != SWARM_ERROR) {
+		if (sw->meta && sw->meta->has_v1 != (format == METAINFO_FORMAT_HYBRID)) {
+			*out = sw;
+			return -EEXIST;
+		}
 		/* Same directory again: same swarm; re-check only what changed. */
 		if (!sw->job && sw->meta) {
 			int rc = share_verify_start(node, sw, false);
@@ -109,7 +114,7 @@ int swarms_share(struct node *node, const char *root, const char *name, struct s
 	sw = swarm_new(node, 0, SWARM_ROLE_SHARE, name, root);
 	if (!sw)
 		return -ENOMEM;
-	int rc = share_start(node, sw);
+	int rc = share_start(node, sw, format);
 	if (rc) {
 		swarms_free(node, sw);
 		return rc;
@@ -175,6 +180,7 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 	memcpy(sw->info_hash, req->info_hash, 32);
 	sw->has_info_hash = true;
 	sw->meta = mi;
+	swarm_learn_v1(sw);
 	sw->overwrite = req->overwrite;
 	if (mi) {
 		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "transfer/metainfo.h"
+
 struct node;
 struct swarm;
 struct metainfo;
@@ -36,7 +38,8 @@ int swarms_load(struct node *node) __attribute__((warn_unused_result));
  * a new swarm started hashing, 1 when `root` is already shared (*out is that
  * swarm; a check of what changed was started), -ENOMEM, or another negative
  * errno when the hashing job could not start (the daemon is busy). */
-int swarms_share(struct node *node, const char *root, const char *name, struct swarm **out);
+int swarms_share(struct node *node, const char *root, const char *name,
+		 enum metainfo_format format, struct swarm **out);
 
 /* A peer address to add to a join (numeric host). */
 struct swarms_peer {

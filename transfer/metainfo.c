@@ -4,10 +4,13 @@
 #include "transfer/metainfo.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/bencode.h"
+#include "common/sha1.h"
 #include "common/sha256.h"
 
 const char *metainfo_strerror(int err)
@@ -120,7 +123,7 @@ static int path_check(const char *path, size_t *depth_out)
 /* Bytewise order of paths compared component by component: as if '/' sorted
  * below every other byte.  This is the order of a depth-first walk of the
  * file tree whose dict keys are sorted bytewise. */
-static int path_cmp(const char *a, const char *b)
+int metainfo_path_cmp(const char *a, const char *b)
 {
 	for (;; a++, b++) {
 		unsigned ca = (unsigned char)*a, cb = (unsigned char)*b;
@@ -145,7 +148,7 @@ static int cmp_in_path(const void *x, const void *y)
 {
 	const struct metainfo_file_in *a = *(const struct metainfo_file_in *const *)x;
 	const struct metainfo_file_in *b = *(const struct metainfo_file_in *const *)y;
-	return path_cmp(a->path, b->path);
+	return metainfo_path_cmp(a->path, b->path);
 }
 
 /* True if `dir` (a path) names a folder that contains `path`. */
@@ -157,10 +160,12 @@ static bool path_is_inside(const char *dir, const char *path)
 
 /* Validate the inputs and return them sorted in file tree order (malloc'd
  * array of pointers). */
-static int build_prepare(const char *name, uint64_t piece_length,
+static int build_prepare(const char *name, uint64_t piece_length, enum metainfo_format format,
 			 const struct metainfo_file_in *files, size_t n,
 			 const struct metainfo_file_in ***sorted_out)
 {
+	if (format != METAINFO_FORMAT_V2 && format != METAINFO_FORMAT_HYBRID)
+		return -EINVAL;
 	if (!name || !metainfo_component_ok((const uint8_t *)name, strlen(name)))
 		return METAINFO_E_NAME;
 	if (!merkle_piece_length_ok(piece_length) || piece_length > METAINFO_MAX_PIECE_LENGTH)
@@ -174,6 +179,8 @@ static int build_prepare(const char *name, uint64_t piece_length,
 		size_t depth;
 		if (!files[k].path)
 			return METAINFO_E_PATH;
+		if (format == METAINFO_FORMAT_HYBRID && files[k].size > 0 && !files[k].v1_pieces)
+			return -EINVAL;
 		int rc = path_check(files[k].path, &depth);
 		if (rc)
 			return rc;
@@ -270,14 +277,107 @@ static int put_file_tree(struct buf *out, const struct metainfo_file_in *const *
 	return rc;
 }
 
-static int put_info(struct buf *out, const char *name, uint64_t piece_length,
-		    const struct metainfo_file_in *const *s, size_t n)
+/* The v1 keys of a hybrid (BEP 52 "upgrade path", BEP 47 pad files): for a
+ * multi-file torrent "files" in file tree order, with a pad file after
+ * every file whose size is not a multiple of the piece length, except the
+ * last; for a single file "length".  Written as the dict's keys "files" or
+ * "length"; "pieces" is written by put_v1_pieces. */
+static int put_v1_files(struct buf *out, uint64_t piece_length,
+			const struct metainfo_file_in *const *s, size_t n)
 {
+	int rc = benc_put_cstr(out, "files");
+	if (rc == 0)
+		rc = benc_put_list(out);
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		rc = benc_put_dict(out);
+		if (rc == 0)
+			rc = benc_put_cstr(out, "length");
+		if (rc == 0)
+			rc = benc_put_int(out, (int64_t)s[k]->size);
+		if (rc == 0)
+			rc = benc_put_cstr(out, "path");
+		if (rc == 0)
+			rc = benc_put_list(out);
+		for (const char *c = s[k]->path; *c && rc == 0;) {
+			const char *start;
+			size_t len = next_component(&c, &start);
+			rc = benc_put_str(out, start, len);
+		}
+		if (rc == 0)
+			rc = benc_put_end(out);
+		if (rc == 0)
+			rc = benc_put_end(out);
+		uint64_t pad = metainfo_v1_pad(s[k]->size, piece_length, k + 1 == n);
+		if (pad > 0 && rc == 0) {
+			char num[24];
+			snprintf(num, sizeof num, "%" PRIu64, pad);
+			rc = benc_put_dict(out);
+			if (rc == 0)
+				rc = benc_put_cstr(out, "attr");
+			if (rc == 0)
+				rc = benc_put_cstr(out, "p");
+			if (rc == 0)
+				rc = benc_put_cstr(out, "length");
+			if (rc == 0)
+				rc = benc_put_int(out, (int64_t)pad);
+			if (rc == 0)
+				rc = benc_put_cstr(out, "path");
+			if (rc == 0)
+				rc = benc_put_list(out);
+			if (rc == 0)
+				rc = benc_put_cstr(out, ".pad");
+			if (rc == 0)
+				rc = benc_put_cstr(out, num);
+			if (rc == 0)
+				rc = benc_put_end(out);
+			if (rc == 0)
+				rc = benc_put_end(out);
+		}
+	}
+	if (rc == 0)
+		rc = benc_put_end(out);
+	return rc;
+}
+
+/* "pieces": every file's v1 piece hashes, concatenated in file tree order
+ * (each v1 piece is exactly one v2 piece). */
+static int put_v1_pieces(struct buf *out, uint64_t piece_length,
+			 const struct metainfo_file_in *const *s, size_t n)
+{
+	uint64_t total = 0;
+	for (size_t k = 0; k < n; k++)
+		total += merkle_piece_count(s[k]->size, piece_length);
+	char head[32];
+	int hl = snprintf(head, sizeof head, "%" PRIu64 ":", total * METAINFO_V1_HASH_LEN);
+	int rc = benc_put_cstr(out, "pieces");
+	if (rc == 0)
+		rc = buf_append(out, head, (size_t)hl);
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		uint64_t count = merkle_piece_count(s[k]->size, piece_length);
+		if (count)
+			rc = buf_append(out, s[k]->v1_pieces, (size_t)count * METAINFO_V1_HASH_LEN);
+	}
+	return rc;
+}
+
+static int put_info(struct buf *out, const char *name, uint64_t piece_length,
+		    enum metainfo_format format, const struct metainfo_file_in *const *s, size_t n)
+{
+	bool v1 = format == METAINFO_FORMAT_HYBRID;
+	/* A single file is the torrent itself: its path is its name. */
+	bool single = n == 1 && strcmp(s[0]->path, name) == 0;
 	int rc = benc_put_dict(out);
 	if (rc == 0)
 		rc = benc_put_cstr(out, "file tree");
 	if (rc == 0)
 		rc = put_file_tree(out, s, n);
+	if (rc == 0 && v1 && !single)
+		rc = put_v1_files(out, piece_length, s, n);
+	if (rc == 0 && v1 && single) {
+		rc = benc_put_cstr(out, "length");
+		if (rc == 0)
+			rc = benc_put_int(out, (int64_t)s[0]->size);
+	}
 	if (rc == 0)
 		rc = benc_put_cstr(out, "meta version");
 	if (rc == 0)
@@ -290,21 +390,30 @@ static int put_info(struct buf *out, const char *name, uint64_t piece_length,
 		rc = benc_put_cstr(out, "piece length");
 	if (rc == 0)
 		rc = benc_put_int(out, (int64_t)piece_length);
+	if (rc == 0 && v1)
+		rc = put_v1_pieces(out, piece_length, s, n);
 	if (rc == 0)
 		rc = benc_put_end(out);
 	return rc;
 }
 
-int metainfo_build_info(const char *name, uint64_t piece_length,
+uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool last)
+{
+	if (last || piece_length == 0 || size % piece_length == 0)
+		return 0;
+	return piece_length - size % piece_length;
+}
+
+int metainfo_build_info(const char *name, uint64_t piece_length, enum metainfo_format format,
 			const struct metainfo_file_in *files, size_t n, struct buf *out,
 			uint8_t info_hash_out[METAINFO_HASH_LEN])
 {
 	const struct metainfo_file_in **s = NULL;
 	size_t start = out->len;
-	int rc = build_prepare(name, piece_length, files, n, &s);
+	int rc = build_prepare(name, piece_length, format, files, n, &s);
 	if (rc)
 		return rc;
-	rc = put_info(out, name, piece_length, s, n);
+	rc = put_info(out, name, piece_length, format, s, n);
 	if (rc == 0 && info_hash_out)
 		rc = sha256_digest(out->data + start, out->len - start, info_hash_out);
 	if (rc)
@@ -321,7 +430,7 @@ static int cmp_in_root(const void *x, const void *y)
 }
 
 int metainfo_build_torrent(const char *name, uint64_t piece_length,
-			   const struct metainfo_file_in *files, size_t n, const char *created_by,
+			   enum metainfo_format format, const struct metainfo_file_in *files, size_t n, const char *created_by,
 			   int64_t creation_date, struct buf *out,
 			   uint8_t info_hash_out[METAINFO_HASH_LEN])
 {
@@ -331,10 +440,10 @@ int metainfo_build_torrent(const char *name, uint64_t piece_length,
 	size_t start = out->len, nbig = 0;
 	buf_init(&info, METAINFO_MAX_INFO_SIZE);
 
-	int rc = build_prepare(name, piece_length, files, n, &s);
+	int rc = build_prepare(name, piece_length, format, files, n, &s);
 	if (rc)
 		goto done;
-	rc = put_info(&info, name, piece_length, s, n);
+	rc = put_info(&info, name, piece_length, format, s, n);
 	if (rc)
 		goto done;
 	if (info_hash_out) {
@@ -598,6 +707,14 @@ static int parse_info_node(struct metainfo *mi, const struct benc_doc *doc,
 	rc = sha256_digest(mi->info, mi->info_len, mi->info_hash);
 	if (rc)
 		return rc;
+	/* A hybrid (v1 keys beside the v2 ones) is also known by the SHA-1 of
+	 * the same bytes. */
+	if (benc_dict_get_type(doc, info, "pieces", BENC_STR)) {
+		rc = sha1_digest(mi->info, mi->info_len, mi->info_hash_v1);
+		if (rc)
+			return rc;
+		mi->has_v1 = true;
+	}
 
 	/* A file of one piece is its own layer. */
 	mi->all_layers = true;

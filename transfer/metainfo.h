@@ -11,6 +11,28 @@
 #include "transfer/merkle.h"
 
 #define METAINFO_HASH_LEN 32
+#define METAINFO_V1_HASH_LEN 20 /* SHA-1: v1 piece hashes and v1 info-hash */
+
+/* What metainfo_build_* writes.  V2: BEP 52 keys only.  HYBRID: the v2 keys
+ * and the v1 keys (BEP 52 "upgrade path") of the same content: "pieces"
+ * (SHA-1 of each piece) and "files" (same order as the file tree, a BEP 47
+ * pad file {attr "p", length N, path [".pad", "N"]} after every file whose
+ * size is not a multiple of the piece length, except the last) or, for a
+ * single file, "length".  Each v1 piece is then exactly one v2 piece; the
+ * SHA-1 of a file's last piece covers its bytes and the pad's zeros. */
+enum metainfo_format {
+	METAINFO_FORMAT_V2,
+	METAINFO_FORMAT_HYBRID,
+};
+
+/* Zero bytes of the pad file written after a file of `size` bytes in a
+ * hybrid (0 when `last`, the last file in file tree order, or when the size
+ * is a multiple of the piece length). */
+uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool last);
+
+/* The file tree order of two '/'-separated paths (a depth-first walk with
+ * keys sorted bytewise: "a" < "a/b" < "a-b"); <0, 0 or >0 like strcmp. */
+int metainfo_path_cmp(const char *a, const char *b);
 
 /* Ceilings on what a parsed (or built) torrent may contain. */
 #define METAINFO_MAX_TORRENT_SIZE (64u << 20) /* whole .torrent file */
@@ -82,16 +104,20 @@ struct metainfo_file_in {
 	/* The piece layer (32 * pieces bytes), needed by metainfo_build_torrent
 	 * for files larger than one piece; ignored otherwise. */
 	const uint8_t *layer;
+	/* HYBRID: the SHA-1 of each piece (20 * pieces bytes; the last one
+	 * covers the pad zeros, see enum metainfo_format); required for files
+	 * that are not empty, ignored for V2. */
+	const uint8_t *v1_pieces;
 };
 
-/* Append the bencoded v2-only info dict (BEP 52: "file tree", "meta version"
- * 2, "name", "piece length") for `files` to `out`, and put its info-hash
+/* Append the bencoded info dict (BEP 52: "file tree", "meta version"
+ * 2, "name", "piece length"; and the v1 keys for HYBRID) for `files` to `out`, and put its info-hash
  * (SHA-256 of exactly the appended bytes) in `info_hash_out` (may be NULL).
  * Files may come in any order: the file tree is written sorted, as bencode
  * requires.  Returns 0, METAINFO_E_NAME / _PIECE_LENGTH / _PATH / _TOO_DEEP /
- * _TOO_MANY_FILES / _SIZE / _DUPLICATE, -EINVAL (no files), -EMSGSIZE or
+ * _TOO_MANY_FILES / _SIZE / _DUPLICATE, -EINVAL (no files, an unknown format, or a HYBRID file without v1_pieces), -EMSGSIZE or
  * -ENOMEM.  On failure `out` is left as it was. */
-int metainfo_build_info(const char *name, uint64_t piece_length,
+int metainfo_build_info(const char *name, uint64_t piece_length, enum metainfo_format format,
 			const struct metainfo_file_in *files, size_t n, struct buf *out,
 			uint8_t info_hash_out[METAINFO_HASH_LEN]) __attribute__((warn_unused_result));
 
@@ -102,7 +128,7 @@ int metainfo_build_info(const char *name, uint64_t piece_length,
  * root first).  Returns what metainfo_build_info returns, plus
  * METAINFO_E_LAYER (a layer is missing) or METAINFO_E_LAYER_MISMATCH. */
 int metainfo_build_torrent(const char *name, uint64_t piece_length,
-			   const struct metainfo_file_in *files, size_t n, const char *created_by,
+			   enum metainfo_format format, const struct metainfo_file_in *files, size_t n, const char *created_by,
 			   int64_t creation_date, struct buf *out,
 			   uint8_t info_hash_out[METAINFO_HASH_LEN]) __attribute__((warn_unused_result));
 
@@ -132,6 +158,11 @@ struct metainfo {
 	uint8_t *info;             /* the exact bencoded info dict */
 	size_t info_len;
 	uint8_t info_hash[METAINFO_HASH_LEN]; /* SHA-256 of `info` */
+	/* The info dict has v1 keys ("pieces"): a hybrid, also known by the
+	 * SHA-1 of `info`.  (Only the hash is derived here; the v1 keys are
+	 * not checked against the v2 ones.) */
+	bool has_v1;
+	uint8_t info_hash_v1[METAINFO_V1_HASH_LEN];
 	bool all_layers;           /* every file's layer is known */
 	uint8_t **layer_store;     /* owned layer buffers (internal) */
 	size_t layer_store_count;

@@ -71,7 +71,7 @@ static void check(const struct metainfo *mi)
 	}
 	struct buf b;
 	buf_init(&b, 2 * (size_t)METAINFO_MAX_INFO_SIZE);
-	int rc = metainfo_build_info(mi->name, mi->piece_length, in, mi->file_count, &b, NULL);
+	int rc = metainfo_build_info(mi->name, mi->piece_length, METAINFO_FORMAT_V2, in, mi->file_count, &b, NULL);
 	if (rc == -ENOMEM)
 		goto done;
 	if (rc)

@@ -89,7 +89,7 @@ static int make_swarm(void)
 	struct buf t;
 	buf_init(&t, 1 << 20);
 	uint8_t hash[32];
-	if (rc || metainfo_build_torrent("share", PIECE, &in, 1, NULL, 0, &t, hash) != 0)
+	if (rc || metainfo_build_torrent("share", PIECE, METAINFO_FORMAT_V2, &in, 1, NULL, 0, &t, hash) != 0)
 		return -1;
 	struct metainfo *mi = calloc(1, sizeof *mi);
 	rc = mi ? metainfo_parse_torrent(mi, t.data, t.data + t.len) : -1;

@@ -168,7 +168,7 @@ static int cmd_create(const char *path, const char *pl_s, const char *out_path)
 	if (rc)
 		goto done;
 	uint8_t ih[32];
-	rc = metainfo_build_torrent(name, pl, l.v, l.n, "shoal mktorrent", 0, &t, ih);
+	rc = metainfo_build_torrent(name, pl, METAINFO_FORMAT_V2, l.v, l.n, "shoal mktorrent", 0, &t, ih);
 	if (rc)
 		goto done;
 	FILE *f = fopen(out_path, "wb");

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/sha1.h"
 #include "common/sha256.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
@@ -135,7 +136,7 @@ static void test_build_info_exact(void **state)
 	buf_init(&b, 1 << 16);
 	assert_int_equal(buf_append(&b, "prefix", 6), 0);
 	uint8_t ih[H], want_ih[H];
-	assert_int_equal(metainfo_build_info("d", 16384, files, 3, &b, ih), 0);
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_V2, files, 3, &b, ih), 0);
 	assert_int_equal(b.len - 6, strlen(want));
 	assert_memory_equal(b.data + 6, want, strlen(want));
 	assert_int_equal(sha256_digest(want, strlen(want), want_ih), 0);
@@ -174,6 +175,117 @@ static void test_build_info_exact(void **state)
 	buf_destroy(&b);
 }
 
+/* A hybrid (BEP 52 upgrade path, BEP 47 pad files), byte for byte: the v1
+ * "files" in file tree order with a pad after every file that does not end
+ * on a piece boundary except the last, "pieces" in the same order, and both
+ * info-hashes over the same bytes. */
+static void test_build_hybrid_exact(void **state)
+{
+	(void)state;
+	uint8_t v1a[20], v1b[60];
+	memset(v1a, 'a', sizeof v1a);
+	for (int i = 0; i < 3; i++)
+		memset(v1b + 20 * i, '1' + i, 20);
+	struct metainfo_file_in files[3] = {
+		{ .path = "sub/b.bin", .size = 40000, .v1_pieces = v1b },
+		{ .path = "a.txt", .size = 5, .v1_pieces = v1a },
+		{ .path = "empty", .size = 0 },
+	};
+	memset(files[0].root, 'A', H);
+	memset(files[1].root, 'C', H);
+	const char *head =
+		"d9:file treed"
+		"5:a.txtd0:d6:lengthi5e11:pieces root32:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCee"
+		"5:emptyd0:d6:lengthi0eee"
+		"3:subd5:b.bind0:d6:lengthi40000e11:pieces root32:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAeee"
+		"e"
+		"5:filesl"
+		"d6:lengthi5e4:pathl5:a.txtee"
+		"d4:attr1:p6:lengthi16379e4:pathl4:.pad5:16379ee"
+		"d6:lengthi0e4:pathl5:emptyee"
+		"d6:lengthi40000e4:pathl3:sub5:b.binee"
+		"e"
+		"12:meta versioni2e4:name1:d12:piece lengthi16384e"
+		"6:pieces80:";
+	char want[1024];
+	size_t hl = strlen(head);
+	memcpy(want, head, hl);
+	memcpy(want + hl, v1a, 20);
+	memcpy(want + hl + 20, v1b, 60);
+	want[hl + 80] = 'e';
+	size_t wl = hl + 81;
+
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	uint8_t ih[H], want_ih[H], want_v1[20];
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_HYBRID, files, 3, &b, ih), 0);
+	assert_int_equal(b.len, wl);
+	assert_memory_equal(b.data, want, wl);
+	assert_int_equal(sha256_digest(want, wl, want_ih), 0);
+	assert_memory_equal(ih, want_ih, H);
+	assert_int_equal(sha1_digest(want, wl, want_v1), 0);
+
+	struct metainfo mi;
+	assert_int_equal(metainfo_parse_info(&mi, b.data, b.data + b.len), 0);
+	assert_true(mi.has_v1);
+	assert_memory_equal(mi.info_hash, want_ih, H);
+	assert_memory_equal(mi.info_hash_v1, want_v1, 20);
+	assert_int_equal(mi.file_count, 3); /* pad files are not files of the swarm */
+	assert_int_equal(mi.total_pieces, 4);
+	metainfo_destroy(&mi);
+
+	/* A HYBRID file without its SHA-1s is a bad argument; nothing written. */
+	b.len = 0;
+	files[1].v1_pieces = NULL;
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_HYBRID, files, 3, &b, NULL),
+			 -EINVAL);
+	assert_int_equal(b.len, 0);
+	files[1].v1_pieces = v1a;
+	assert_int_equal(metainfo_build_info("d", 16384, (enum metainfo_format)7, files, 3, &b, NULL),
+			 -EINVAL);
+
+	/* The same files as V2 parse without v1. */
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_V2, files, 3, &b, NULL), 0);
+	assert_int_equal(metainfo_parse_info(&mi, b.data, b.data + b.len), 0);
+	assert_false(mi.has_v1);
+	metainfo_destroy(&mi);
+	buf_destroy(&b);
+}
+
+/* A single file: v1 "length" instead of "files", no pad. */
+static void test_build_hybrid_single(void **state)
+{
+	(void)state;
+	uint8_t v1[40];
+	memset(v1, 'x', 20);
+	memset(v1 + 20, 'y', 20);
+	struct metainfo_file_in f = { .path = "f", .size = 20000, .v1_pieces = v1 };
+	memset(f.root, 'R', H);
+	const char *head = "d9:file treed1:fd0:d6:lengthi20000e11:pieces root32:" R32 "eee"
+			   "6:lengthi20000e"
+			   "12:meta versioni2e4:name1:f12:piece lengthi16384e"
+			   "6:pieces40:";
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(metainfo_build_info("f", 16384, METAINFO_FORMAT_HYBRID, &f, 1, &b, NULL), 0);
+	size_t hl = strlen(head);
+	assert_int_equal(b.len, hl + 41);
+	assert_memory_equal(b.data, head, hl);
+	assert_memory_equal(b.data + hl, v1, 40);
+	assert_int_equal(b.data[hl + 40], 'e');
+	buf_destroy(&b);
+}
+
+static void test_v1_pad(void **state)
+{
+	(void)state;
+	assert_int_equal(metainfo_v1_pad(5, 16384, false), 16379);
+	assert_int_equal(metainfo_v1_pad(5, 16384, true), 0);
+	assert_int_equal(metainfo_v1_pad(0, 16384, false), 0);
+	assert_int_equal(metainfo_v1_pad(32768, 16384, false), 0);
+	assert_int_equal(metainfo_v1_pad(32769, 16384, false), 16383);
+}
+
 /* Tree order is per path component: folder "a" sorts before file "a-c"
  * although '/' > '-' as bytes. */
 static void test_build_order(void **state)
@@ -192,7 +304,7 @@ static void test_build_order(void **state)
 			   "e12:meta versioni2e4:name4:root12:piece lengthi32768ee";
 	struct buf b;
 	buf_init(&b, 4096);
-	assert_int_equal(metainfo_build_info("root", 32768, files, 4, &b, NULL), 0);
+	assert_int_equal(metainfo_build_info("root", 32768, METAINFO_FORMAT_V2, files, 4, &b, NULL), 0);
 	assert_int_equal(b.len, strlen(want));
 	assert_memory_equal(b.data, want, b.len);
 	struct metainfo mi;
@@ -217,28 +329,28 @@ static void test_build_rejects(void **state)
 						 "a/", "", "a\\b", "x/\xc0\xaf" };
 	for (size_t k = 0; k < sizeof bad_paths / sizeof bad_paths[0]; k++) {
 		f.path = bad_paths[k];
-		assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), METAINFO_E_PATH);
+		assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_PATH);
 	}
 	f.path = "ok";
-	assert_int_equal(metainfo_build_info("..", 16384, &f, 1, &b, NULL), METAINFO_E_NAME);
-	assert_int_equal(metainfo_build_info("a/b", 16384, &f, 1, &b, NULL), METAINFO_E_NAME);
-	assert_int_equal(metainfo_build_info("n", 8192, &f, 1, &b, NULL), METAINFO_E_PIECE_LENGTH);
-	assert_int_equal(metainfo_build_info("n", 3 * 16384, &f, 1, &b, NULL), METAINFO_E_PIECE_LENGTH);
-	assert_int_equal(metainfo_build_info("n", 16384, &f, 0, &b, NULL), -EINVAL);
+	assert_int_equal(metainfo_build_info("..", 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_NAME);
+	assert_int_equal(metainfo_build_info("a/b", 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_NAME);
+	assert_int_equal(metainfo_build_info("n", 8192, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_PIECE_LENGTH);
+	assert_int_equal(metainfo_build_info("n", 3 * 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_PIECE_LENGTH);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, &f, 0, &b, NULL), -EINVAL);
 	f.size = (uint64_t)INT64_MAX + 1;
-	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), METAINFO_E_SIZE);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_SIZE);
 	assert_int_equal(b.len, 0);
 
 	struct metainfo_file_in two[2] = { { .path = "x", .size = 1 }, { .path = "x", .size = 2 } };
-	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
 	two[1].path = "x/y";
-	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
 	two[0].path = "x/y/z";
-	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, two, 2, &b, NULL), METAINFO_E_DUPLICATE);
 	/* Sizes that overflow together. */
 	two[0] = (struct metainfo_file_in){ .path = "p", .size = (uint64_t)INT64_MAX };
 	two[1] = (struct metainfo_file_in){ .path = "q", .size = 1 };
-	assert_int_equal(metainfo_build_info("n", 16384, two, 2, &b, NULL), METAINFO_E_SIZE);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, two, 2, &b, NULL), METAINFO_E_SIZE);
 
 	char deep[2 * (METAINFO_MAX_DEPTH + 1)];
 	for (size_t k = 0; k <= METAINFO_MAX_DEPTH; k++) {
@@ -247,16 +359,16 @@ static void test_build_rejects(void **state)
 	}
 	deep[2 * METAINFO_MAX_DEPTH + 1] = '\0'; /* 33 components */
 	f = (struct metainfo_file_in){ .path = deep, .size = 0 };
-	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), METAINFO_E_TOO_DEEP);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), METAINFO_E_TOO_DEEP);
 	deep[2 * METAINFO_MAX_DEPTH - 1] = '\0'; /* 32 components */
-	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &b, NULL), 0);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, &f, 1, &b, NULL), 0);
 
 	/* A bounded output buffer: refused, and left as it was. */
 	struct buf small;
 	buf_init(&small, 40);
 	assert_int_equal(buf_append(&small, "keep", 4), 0);
 	f = (struct metainfo_file_in){ .path = "a-long-file-name.bin", .size = 3 };
-	assert_int_equal(metainfo_build_info("n", 16384, &f, 1, &small, NULL), -EMSGSIZE);
+	assert_int_equal(metainfo_build_info("n", 16384, METAINFO_FORMAT_V2, &f, 1, &small, NULL), -EMSGSIZE);
 	assert_int_equal(small.len, 4);
 	buf_destroy(&small);
 	buf_destroy(&b);
@@ -295,8 +407,8 @@ static void test_torrent_roundtrip(void **state)
 	buf_init(&t, 1 << 20);
 	buf_init(&info, 1 << 20);
 	uint8_t ih[H], ih2[H];
-	assert_int_equal(metainfo_build_torrent("share", pl, in, N, "shoal test", 1700000000, &t, ih), 0);
-	assert_int_equal(metainfo_build_info("share", pl, in, N, &info, ih2), 0);
+	assert_int_equal(metainfo_build_torrent("share", pl, METAINFO_FORMAT_V2, in, N, "shoal test", 1700000000, &t, ih), 0);
+	assert_int_equal(metainfo_build_info("share", pl, METAINFO_FORMAT_V2, in, N, &info, ih2), 0);
 	assert_memory_equal(ih, ih2, H);
 	/* The top level: created by, creation date, info, piece layers. */
 	const char *head = "d10:created by10:shoal test13:creation datei1700000000e4:info";
@@ -365,11 +477,11 @@ static void test_torrent_roundtrip(void **state)
 
 	/* Building refuses a missing or wrong layer. */
 	in[3].layer = NULL;
-	assert_int_equal(metainfo_build_torrent("share", pl, in, N, NULL, 0, &t, NULL), METAINFO_E_LAYER);
+	assert_int_equal(metainfo_build_torrent("share", pl, METAINFO_FORMAT_V2, in, N, NULL, 0, &t, NULL), METAINFO_E_LAYER);
 	in[3].layer = layers[3];
 	layers[3][0] ^= 1;
 	size_t before = t.len;
-	assert_int_equal(metainfo_build_torrent("share", pl, in, N, NULL, 0, &t, NULL),
+	assert_int_equal(metainfo_build_torrent("share", pl, METAINFO_FORMAT_V2, in, N, NULL, 0, &t, NULL),
 			 METAINFO_E_LAYER_MISMATCH);
 	assert_int_equal(t.len, before);
 	layers[3][0] ^= 1;
@@ -395,7 +507,7 @@ static void test_torrent_bad_layers(void **state)
 	assert_int_equal(merkle_file_hash(ctx, d, n, pl, layer, f.root), 0);
 	struct buf t;
 	buf_init(&t, 1 << 16);
-	assert_int_equal(metainfo_build_torrent("f", pl, &f, 1, NULL, 0, &t, NULL), 0);
+	assert_int_equal(metainfo_build_torrent("f", pl, METAINFO_FORMAT_V2, &f, 1, NULL, 0, &t, NULL), 0);
 	struct metainfo mi;
 	assert_int_equal(metainfo_parse_torrent(&mi, t.data, t.data + t.len), 0);
 	assert_true(mi.all_layers);
@@ -412,7 +524,7 @@ static void test_torrent_bad_layers(void **state)
 	/* Hand-written torrents around one info dict. */
 	struct buf info;
 	buf_init(&info, 1 << 16);
-	assert_int_equal(metainfo_build_info("f", pl, &f, 1, &info, NULL), 0);
+	assert_int_equal(metainfo_build_info("f", pl, METAINFO_FORMAT_V2, &f, 1, &info, NULL), 0);
 	struct buf x;
 	buf_init(&x, 1 << 16);
 	/* The layer one hash short. */
@@ -628,6 +740,9 @@ int main(void)
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_depth_and_count),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_build_hybrid_exact),
+		cmocka_unit_test(test_build_hybrid_single),
+		cmocka_unit_test(test_v1_pad),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
