@@ -449,7 +449,8 @@ static void work_read(void *arg)
 	pthread_mutex_lock(&dio->lock);
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
-		b->rc = storage_read_fast(dio->storage, b->piece, b->begin, b->data, b->avail);
+		b->rc = b->avail ? storage_read_fast(dio->storage, b->piece, b->begin, b->data, b->avail)
+				 : 0; /* wholly inside a pad file */
 		if (b->avail < b->len)
 			memset(b->data + b->avail, 0, b->len - b->avail);
 	}

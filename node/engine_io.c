@@ -454,7 +454,8 @@ void serve_requests(struct peer *p)
 			b->begin = p->inq[0].begin;
 			b->len = p->inq[0].length;
 			uint32_t plen = picker_piece_len(xf->picker, b->piece);
-			b->avail = plen - b->begin < b->len ? plen - b->begin : b->len;
+			/* Bytes of file data; the rest (a pad) is zeros. */
+			b->avail = b->begin >= plen ? 0 : plen - b->begin < b->len ? plen - b->begin : b->len;
 			b->rc = -ECANCELED;
 			bl[nb++] = b;
 			memmove(p->inq, p->inq + 1, (p->n_inq - 1) * sizeof *p->inq);

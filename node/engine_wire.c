@@ -134,9 +134,12 @@ static int on_request(struct peer *p, const struct wire_block *b)
 	uint32_t plen = picker_piece_len(xf->picker, b->index);
 	/* libtorrent models v2 with pad files up to each piece boundary and asks
 	 * for whole 16 KiB blocks that run past a file's end; such a block is
-	 * served as the file's bytes followed by zeros.  Past the piece length
-	 * itself is a protocol violation. */
-	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= plen ||
+	 * served as the file's bytes followed by zeros.  In a hybrid's v1 view
+	 * (BEP 47) a file's last piece is a whole piece long, its pad included,
+	 * so a v1 client may ask for blocks wholly inside the pad: zeros too.
+	 * Past the piece length itself is a protocol violation. */
+	uint32_t served = sw->has_info_hash_v1 ? (uint32_t)sw->meta->piece_length : plen;
+	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= served ||
 	    (uint64_t)b->begin + b->length > sw->meta->piece_length)
 		return -EBADMSG;
 	if (p->am_choking || xf->node->cfg.no_upload || sw->state == SWARM_PAUSED ||

@@ -10,6 +10,7 @@ TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_metadata_size.py tests/integration/test_unsolicited_hashes.py \
 	tests/integration/test_join_safety.py tests/integration/test_ban_return.py \
 	tests/integration/test_serve_budget.py tests/integration/test_hash_proofs.py \
+	tests/integration/test_pad_blocks.py \
 	tests/interop/test_hybrid_lt.py
 EXTRA_DIST += tests/integration/shoal_harness.py tests/integration/rawpeer.py
 # The layering of docs/architecture.md, on every #include and on the CLI's link.
