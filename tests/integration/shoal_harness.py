@@ -280,6 +280,23 @@ def tree_digest(root):
     return out
 
 
+def compare_trees(checks, src, dst, what, skip_empty=False):
+    """One check: the files under `dst` are those under `src`, byte for
+    byte.  skip_empty: leave empty files out (clients that never create
+    them)."""
+    import hashlib
+    a, b = tree_digest(src), tree_digest(dst) if os.path.isdir(dst) else {}
+    if skip_empty:
+        empty = hashlib.sha256(b"").hexdigest()
+        a = {k: v for k, v in a.items() if v != empty}
+        b = {k: v for k, v in b.items() if v != empty}
+    missing = sorted(set(a) - set(b))
+    extra = sorted(set(b) - set(a))
+    differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+    return checks.check(not missing and not extra and not differ, what,
+                        "(missing %s, extra %s, differ %s)" % (missing, extra, differ))
+
+
 
 def sanitizer_runtime():
     """The ASan or TSan runtime the daemon links (which must come first in

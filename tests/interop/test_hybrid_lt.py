@@ -35,7 +35,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
-from shoal_harness import (Checks, Daemon, TestDir, free_port, tree_digest,  # noqa: E402
+import shoal_harness  # noqa: E402
+from shoal_harness import (Checks, Daemon, TestDir, free_port,  # noqa: E402
                            wait_for, write_file)
 
 try:
@@ -51,16 +52,7 @@ tmp = TestDir("shoal-hybrid-")
 
 
 def compare_trees(src, dst, what, skip_empty=False):
-    a, b = tree_digest(src), tree_digest(dst) if os.path.isdir(dst) else {}
-    if skip_empty:  # aria2 and Transmission do not create empty files
-        empty = hashlib.sha256(b"").hexdigest()
-        a = {k: v for k, v in a.items() if v != empty}
-        b = {k: v for k, v in b.items() if v != empty}
-    missing = sorted(set(a) - set(b))
-    extra = sorted(set(b) - set(a))
-    differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
-    c.check(not missing and not extra and not differ, what,
-            "(missing %s, extra %s, differ %s)" % (missing, extra, differ))
+    return shoal_harness.compare_trees(c, src, dst, what, skip_empty)
 
 
 src = tmp.sub("src", "tree-h")

@@ -24,7 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
-from shoal_harness import Checks, Daemon, TestDir, tree_digest, write_file  # noqa: E402
+import shoal_harness  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, write_file  # noqa: E402
 
 try:
     import libtorrent  # noqa: F401
@@ -49,13 +50,8 @@ def make_tree(root):
     write_file(os.path.join(root, "empty"), b"")
 
 
-def compare_trees(src, dst, what):
-    a, b = tree_digest(src), tree_digest(dst) if os.path.isdir(dst) else {}
-    missing = sorted(set(a) - set(b))
-    extra = sorted(set(b) - set(a))
-    differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
-    c.check(not missing and not extra and not differ, what,
-            "(missing %s, extra %s, differ %s)" % (missing, extra, differ))
+def compare_trees(src, dst, what, skip_empty=False):
+    return shoal_harness.compare_trees(c, src, dst, what, skip_empty)
 
 
 def wait_swarm(d, sid, want="seeding", timeout=TIMEOUT, poll=0.1, on_poll=None):
