@@ -133,14 +133,14 @@ class Unavailable(Exception):
     pass
 
 
-def run_shoal(shoal, tmp, data_dir, tag, poll=0.01, timeout=900):
+def run_shoal(shoal, tmp, data_dir, tag, fmt="v2", poll=0.01, timeout=900):
     d = bl.Daemon(shoal, os.path.join(tmp, "daemon-" + tag)).start()
     try:
         idle_hwm = d.peak_rss_kib()
         cpu0 = proc_cpu_seconds(d.pid)
         thr0 = thread_cpu_seconds(d.pid)
         t0 = time.monotonic()
-        status, doc = d.request("POST", "/api/v1/swarms", {"share": data_dir})
+        status, doc = d.request("POST", "/api/v1/swarms", {"share": data_dir, "format": fmt})
         if status in (404, 405, 501):
             raise Unavailable("POST /api/v1/swarms {\"share\"} -> %s %s" % (
                 status, (doc or {}).get("error", {}).get("message", "")))
@@ -181,18 +181,18 @@ def run_shoal(shoal, tmp, data_dir, tag, poll=0.01, timeout=900):
     return res
 
 
-def run_shoal_cli(shoal, tmp, data_dir):
+def run_shoal_cli(shoal, tmp, data_dir, fmt="v2"):
     """`shoal share DIR` through the CLI against a fresh daemon."""
     d = bl.Daemon(shoal, os.path.join(tmp, "daemon-cli")).start()
     try:
         t0 = time.monotonic()
-        r = subprocess.run([shoal, "share", data_dir, "--data-dir", d.data_dir],
+        r = subprocess.run([shoal, "share", "--format", fmt, data_dir, "--data-dir", d.data_dir],
                            capture_output=True, text=True, timeout=900)
         t = time.monotonic() - t0
         hwm = d.peak_rss_kib()
     finally:
         d.stop()
-    m = re.search(r"magnet:\?xt=urn:btmh:1220([0-9a-fA-F]{64})", r.stdout)
+    m = re.search(r"urn:btmh:1220([0-9a-fA-F]{64})", r.stdout)
     tor = re.search(r"(\S+\.torrent)\b", r.stdout)
     return {"seconds": t, "exit_code": r.returncode, "peak_rss_kib": hwm,
             "info_hash": m.group(1).lower() if m else None,
@@ -203,11 +203,12 @@ def run_shoal_cli(shoal, tmp, data_dir):
 LT_WORKER = r'''
 import json, os, resource, sys, time
 import libtorrent as lt
-path, piece_len = sys.argv[1], int(sys.argv[2])
+path, piece_len, fmt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 t0 = time.monotonic(); r0 = resource.getrusage(resource.RUSAGE_SELF)
 fs = lt.file_storage()
 lt.add_files(fs, path)
-ct = lt.create_torrent(fs, piece_len, flags=lt.create_torrent.v2_only)
+# hybrid: libtorrent 2.0's default (v1 and v2 keys, SHA-1 and SHA-256)
+ct = lt.create_torrent(fs, piece_len, flags=0 if fmt == "hybrid" else lt.create_torrent.v2_only)
 lt.set_piece_hashes(ct, os.path.dirname(path))
 e = ct.generate()
 t = time.monotonic() - t0; r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -228,8 +229,8 @@ print(json.dumps({"seconds": t,
 '''
 
 
-def run_libtorrent(path, piece_len):
-    r = subprocess.run(["/usr/bin/python3", "-c", LT_WORKER, path, str(piece_len)],
+def run_libtorrent(path, piece_len, fmt="v2"):
+    r = subprocess.run(["/usr/bin/python3", "-c", LT_WORKER, path, str(piece_len), fmt],
                        capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError("libtorrent worker failed: %s" % r.stderr.strip()[-800:])
@@ -246,6 +247,9 @@ def have_libtorrent():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bl.data_set_args(ap)
+    ap.add_argument("--format", choices=("v2", "hybrid"), default="v2",
+                    help="torrent format, for shoal and libtorrent alike (hybrid also hashes "
+                         "SHA-1; its info-hashes differ: libtorrent pads the last file too)")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -260,7 +264,7 @@ def main():
         return bl.EXIT_UNAVAILABLE
 
     tmp = tempfile.mkdtemp(prefix="shoal-bench-share-", dir=a.tmp)
-    raw = {"size_bytes": size, "repeats": a.repeats, "shoal_bin": shoal, "tmp": tmp,
+    raw = {"format": a.format, "size_bytes": size, "repeats": a.repeats, "shoal_bin": shoal, "tmp": tmp,
            "raw_stream": [], "raw_blocks": [], "openssl_dgst": [], "shoal": [],
            "libtorrent": [], "cli": None}
     try:
@@ -292,14 +296,14 @@ def main():
             print("  (libtorrent not importable by /usr/bin/python3: install python3-libtorrent)")
         for rep in range(a.repeats):
             warm(files)
-            s = run_shoal(shoal, tmp, data, "r%d" % rep)
+            s = run_shoal(shoal, tmp, data, "r%d" % rep, a.format)
             raw["shoal"].append(s)
             if exe:
                 raw["raw_stream"].append(run_raw(exe, nonempty))
                 raw["raw_blocks"].append(run_raw(exe, nonempty, blocks=True))
             raw["openssl_dgst"].append(run_openssl(nonempty))
             if lt_ok:
-                raw["libtorrent"].append(run_libtorrent(data, s["piece_length"]))
+                raw["libtorrent"].append(run_libtorrent(data, s["piece_length"], a.format))
             line = "  repeat %d: shoal %.2fs (%.0f MB/s, peak RSS %.1f MiB)" % (
                 rep + 1, s["seconds"], total / s["seconds"] / bl.MB, s["peak_rss_kib"] / 1024)
             if raw["raw_stream"]:
@@ -308,7 +312,7 @@ def main():
                 line += ", libtorrent %.2fs" % raw["libtorrent"][-1]["seconds"]
             print(line)
             sys.stdout.flush()
-        raw["cli"] = run_shoal_cli(shoal, tmp, data)
+        raw["cli"] = run_shoal_cli(shoal, tmp, data, a.format)
         print("  shoal share (CLI): exit %s in %.2fs" % (raw["cli"]["exit_code"],
                                                         raw["cli"]["seconds"]))
     except Exception as e:  # a failed run still leaves its raw data behind
@@ -396,7 +400,7 @@ def main():
          cores(raw["raw_blocks"]), None],
         ["openssl dgst -sha256", sm["openssl_dgst_mbps"], mbps(raw["openssl_dgst"], "cpu_seconds"),
          cores(raw["openssl_dgst"]), None],
-        ["libtorrent create v2", lt_mbps, sm["libtorrent_cpu_mbps"], cores(raw["libtorrent"]),
+        ["libtorrent create %s" % a.format, lt_mbps, sm["libtorrent_cpu_mbps"], cores(raw["libtorrent"]),
          lt_rss],
     ]))
     bl.write_result(out, NAME, "ok", rows=rows, raw=raw, quick=a.quick, m=m)
