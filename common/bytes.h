@@ -21,6 +21,27 @@ static inline void wr32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/* Smallest power of two >= v (1 for v = 0), for v <= 2^63: the width of a
+ * padded merkle layer. */
+static inline uint64_t pow2_ceil(uint64_t v)
+{
+	uint64_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* floor(log2(v)) (0 for v <= 1): a power of two's exponent. */
+static inline unsigned log2_floor(uint64_t v)
+{
+	unsigned n = 0;
+	while (v > 1) {
+		v >>= 1;
+		n++;
+	}
+	return n;
+}
+
 /* Bit `i` of an MSB-first bit array (bit 0 is the top bit of byte 0), the
  * order of BitTorrent bitfields, have-bitmaps and DHT ids. */
 static inline bool bit_get(const uint8_t *bits, size_t i)

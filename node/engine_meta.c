@@ -42,8 +42,6 @@
 #include "transfer/transfer.h"
 #include "node/engine-parts.h"
 
-static unsigned log2u(uint64_t v);
-static uint64_t pow2_ceil(uint64_t v);
 static const uint8_t *layer_tree(struct xfer *xf, size_t fidx, uint64_t width);
 static int install_meta(struct xfer *xf);
 
@@ -172,24 +170,6 @@ int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 
 /* --------------------------------------------- BEP 52 piece layers */
 
-static unsigned log2u(uint64_t v)
-{
-	unsigned n = 0;
-	while (v > 1) {
-		v >>= 1;
-		n++;
-	}
-	return n;
-}
-
-static uint64_t pow2_ceil(uint64_t v)
-{
-	uint64_t p = 1;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 /* Ask one peer for every piece layer we lack: one request per file (or per
  * ENGINE_HASH_REQ_MAX hashes).  transfer/layerfetch accepts only answers
  * from the peer asked, and each whole layer is checked against its pieces
@@ -247,7 +227,7 @@ void request_layers(struct xfer *xf)
 		return;
 	n = layerfetch_ask(xf->lf, target->uid, reqs, n);
 	xf->layers_peer = target->uid;
-	unsigned base = log2u(mi->piece_length / XFER_BLOCK_SIZE);
+	unsigned base = log2_floor(mi->piece_length / XFER_BLOCK_SIZE);
 	for (size_t i = 0; i < n; i++) {
 		struct wire_hash_req r;
 		memcpy(r.pieces_root, mi->files[reqs[i].file].root, 32);
@@ -276,7 +256,7 @@ void on_hashes(struct peer *p, const struct wire_msg *m)
 		if (mi->files[f].has_root && !mi->files[f].layer && mi->files[f].piece_count > 1 &&
 		    memcmp(mi->files[f].root, r->pieces_root, 32) == 0)
 			break;
-	if (f == mi->file_count || r->base_layer != log2u(mi->piece_length / XFER_BLOCK_SIZE))
+	if (f == mi->file_count || r->base_layer != log2_floor(mi->piece_length / XFER_BLOCK_SIZE))
 		return; /* not an answer to anything we asked */
 	/* Only an answer to a request of ours to this very peer is kept. */
 	int rc = layerfetch_on_hashes(xf->lf, p->uid, (uint32_t)f, r->index, r->length,
@@ -362,9 +342,9 @@ void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 		}
 	}
 	uint64_t width = file ? pow2_ceil(file->piece_count) : 0;
-	unsigned levels = log2u(width);
+	unsigned levels = log2_floor(width);
 	bool ok = file && file->layer && file->piece_count >= 2 &&
-		  r->base_layer == log2u(mi->piece_length / XFER_BLOCK_SIZE) && r->length >= 2 &&
+		  r->base_layer == log2_floor(mi->piece_length / XFER_BLOCK_SIZE) && r->length >= 2 &&
 		  r->length <= ENGINE_HASH_REQ_MAX && (r->length & (r->length - 1)) == 0 &&
 		  r->index % r->length == 0 && (uint64_t)r->index + r->length <= width &&
 		  r->proof_layers < levels;
@@ -378,7 +358,7 @@ void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 	 * layer from the chunk's own root up adds the sibling of the chunk's
 	 * ancestor there, bottom up.  proof_layers < levels keeps every one of
 	 * them below the root. */
-	unsigned chunk_h = log2u(r->length);
+	unsigned chunk_h = log2_floor(r->length);
 	size_t n_uncles = ok && r->proof_layers + 1 > chunk_h ? r->proof_layers + 1 - chunk_h : 0;
 	uint8_t *out = tree ? malloc(((size_t)r->length + n_uncles) * 32) : NULL;
 	if (out) {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
+
 #define NO_PEER UINT32_MAX /* peer ids are the caller's; this one means "nobody" */
 
 struct lf_file {
@@ -24,14 +26,6 @@ struct layerfetch {
 	size_t nfiles;
 	struct lf_file *files;
 };
-
-static uint32_t pow2_at_least(uint32_t v)
-{
-	uint32_t p = 1;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
 
 int layerfetch_new(const uint32_t *piece_count, size_t nfiles, uint32_t chunk_max,
 		   struct layerfetch **out)
@@ -57,7 +51,7 @@ int layerfetch_new(const uint32_t *piece_count, size_t nfiles, uint32_t chunk_ma
 		fl->asked = NO_PEER;
 		if (piece_count[f] < 2)
 			continue;
-		uint32_t width = pow2_at_least(piece_count[f]);
+		uint32_t width = (uint32_t)pow2_ceil(piece_count[f]);
 		fl->pieces = piece_count[f];
 		fl->chunk = width < chunk_max ? width : chunk_max;
 		fl->nchunks = (fl->pieces + fl->chunk - 1) / fl->chunk;

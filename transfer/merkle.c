@@ -6,31 +6,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/bytes.h"
+
 /* Levels of a piece layer fold: pieces < 2^64 / 2^14, far below 2^63. */
 #define LAYER_LEVELS 64
 
 static bool is_pow2(uint64_t x)
 {
 	return x && (x & (x - 1)) == 0;
-}
-
-/* Smallest power of two >= x, for 1 <= x <= 2^63. */
-static uint64_t next_pow2(uint64_t x)
-{
-	uint64_t p = 1;
-	while (p < x)
-		p <<= 1;
-	return p;
-}
-
-static unsigned log2_pow2(uint64_t x)
-{
-	unsigned l = 0;
-	while (x > 1) {
-		x >>= 1;
-		l++;
-	}
-	return l;
 }
 
 /* out = SHA-256(a || b); `out` may alias `a` or `b`. */
@@ -66,7 +49,7 @@ static void fold_finish(struct sha256_ctx *ctx, uint8_t (*pending)[MERKLE_HASH_L
 			uint8_t out[MERKLE_HASH_LEN])
 {
 	if (count == width && count > 0) {
-		memcpy(out, pending[log2_pow2(width)], MERKLE_HASH_LEN);
+		memcpy(out, pending[log2_floor(width)], MERKLE_HASH_LEN);
 		return;
 	}
 	uint8_t z[MERKLE_HASH_LEN], h[MERKLE_HASH_LEN];
@@ -106,7 +89,7 @@ uint64_t merkle_piece_leaves(uint64_t file_size, uint64_t piece_length)
 	if (file_size > piece_length)
 		return piece_length / XFER_BLOCK_SIZE;
 	uint64_t blocks = file_size / XFER_BLOCK_SIZE + (file_size % XFER_BLOCK_SIZE != 0);
-	return next_pow2(blocks);
+	return pow2_ceil(blocks);
 }
 
 uint64_t merkle_piece_size(uint64_t file_size, uint64_t piece_length, uint64_t index)
@@ -209,7 +192,7 @@ int merkle_layer_root(struct sha256_ctx *ctx, const uint8_t *layer, uint64_t cou
 	uint8_t pending[LAYER_LEVELS][MERKLE_HASH_LEN];
 	for (uint64_t k = 0; k < count; k++)
 		fold_push(ctx, pending, k, layer + k * MERKLE_HASH_LEN);
-	uint64_t width = next_pow2(count);
+	uint64_t width = pow2_ceil(count);
 	uint8_t pad[MERKLE_HASH_LEN] = { 0 };
 	if (width != count) {
 		int rc = merkle_zero_root(ctx, piece_length / XFER_BLOCK_SIZE, pad);
@@ -265,7 +248,7 @@ int merkle_file_hash(struct sha256_ctx *ctx, const void *data, uint64_t file_siz
 			memcpy(layer_out + k * MERKLE_HASH_LEN, h, MERKLE_HASH_LEN);
 		fold_push(ctx, pending, k, h);
 	}
-	uint64_t width = next_pow2(count);
+	uint64_t width = pow2_ceil(count);
 	uint8_t pad[MERKLE_HASH_LEN] = { 0 };
 	if (width != count) {
 		int rc = merkle_zero_root(ctx, piece_length / XFER_BLOCK_SIZE, pad);
