@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <string.h>
 
 int addr_host_port(const struct sockaddr *sa, char *host, size_t host_len, uint16_t *port_out)
 {
@@ -42,4 +43,22 @@ void addr_format(const struct sockaddr *sa, char *out, size_t out_len)
 		snprintf(out, out_len, "[%s]:%u", ip, (unsigned)port);
 	else
 		snprintf(out, out_len, "%s:%u", ip, (unsigned)port);
+}
+
+socklen_t addr_from_numeric(const char *host, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		return sizeof *s4;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		return sizeof *s6;
+	}
+	return 0; /* inet_pton wrote nothing: ss is still zeroed */
 }

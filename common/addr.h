@@ -20,4 +20,9 @@ int addr_host_port(const struct sockaddr *sa, char *host, size_t host_len, uint1
  * family. */
 void addr_format(const struct sockaddr *sa, char *out, size_t out_len);
 
+/* A numeric IPv4 or IPv6 host (no brackets) and a port into `ss`.  Returns
+ * the address's length, or 0 when `host` is not a numeric address (`ss` is
+ * then zeroed). */
+socklen_t addr_from_numeric(const char *host, uint16_t port, struct sockaddr_storage *ss);
+
 #endif

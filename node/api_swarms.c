@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <arpa/inet.h>
 
 #include <jansson.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "node/api-internal.h"
@@ -145,10 +145,10 @@ static bool read_peers(struct api_req *r, const struct magnet *mg, struct swarms
 	}
 	json_array_foreach(peers, i, v) {
 		struct swarms_peer *p = &out[n];
-		unsigned char a[16];
+		struct sockaddr_storage ss;
 		if (!json_is_string(v) ||
 		    parse_hostport(json_string_value(v), p->host, sizeof p->host, &p->port) != 0 ||
-		    p->port == 0 || (inet_pton(AF_INET, p->host, a) != 1 && inet_pton(AF_INET6, p->host, a) != 1)) {
+		    p->port == 0 || addr_from_numeric(p->host, p->port, &ss) == 0) {
 			api_reply_error(r, 400, "bad_request",
 					"bad peer %s: expected a numeric HOST:PORT ([v6]:PORT)",
 					json_is_string(v) ? json_string_value(v) : "(not a string)");

@@ -150,26 +150,6 @@ static int sa_host(const struct sockaddr_storage *ss, char *host, size_t host_le
 		       ? 0 : -EAFNOSUPPORT;
 }
 
-/* Fill `ss` from a numeric host; returns its length, or 0 if `host` is not
- * a numeric IPv4 or IPv6 address. */
-static socklen_t sa_from_numeric(const char *host, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof *ss);
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		return sizeof *s4;
-	}
-	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		return sizeof *s6;
-	}
-	return 0;
-}
-
 /* Our interface addresses, so a lookup never hands us ourselves. */
 static void collect_local_addrs(struct dht_node *dn)
 {
@@ -510,7 +490,7 @@ static void bootstrap_round(struct dht_node *dn)
 	for (size_t i = 0; i < dn->nboot; i++) {
 		struct dhtn_boot *b = &dn->boot[i];
 		struct sockaddr_storage ss;
-		socklen_t len = sa_from_numeric(b->host, b->port, &ss);
+		socklen_t len = addr_from_numeric(b->host, b->port, &ss);
 		if (len) {
 			ping_addr(dn, (struct sockaddr *)&ss, len, b->host);
 			continue;
@@ -632,7 +612,7 @@ static void load_table(struct dht_node *dn)
 		struct sockaddr_storage ss;
 		socklen_t len;
 		if (!id || id_len != DHT_ID_LEN || !host || port < 1 || port > 65535 ||
-		    !(len = sa_from_numeric((const char *)host, (uint16_t)port, &ss))) {
+		    !(len = addr_from_numeric((const char *)host, (uint16_t)port, &ss))) {
 			skipped++;
 			continue;
 		}
@@ -881,7 +861,7 @@ struct dht_node *dht_node_new(struct node *node, char *err, size_t err_len)
 	bool want_v6 = have_global_ipv6(dn);
 	for (size_t i = 0; i < dn->nboot && !want_v6; i++) {
 		struct sockaddr_storage ss;
-		want_v6 = sa_from_numeric(dn->boot[i].host, 1, &ss) && ss.ss_family == AF_INET6;
+		want_v6 = addr_from_numeric(dn->boot[i].host, 1, &ss) && ss.ss_family == AF_INET6;
 	}
 	if (want_v6) {
 		char err6[256];

@@ -206,34 +206,14 @@ int known_add(struct xfer *xf, const struct sockaddr_storage *ss, socklen_t len,
 	return rc;
 }
 
-/* A numeric host and port into a sockaddr; 0 or -EINVAL. */
-static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof *ss);
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		*len = sizeof *s4;
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		*len = sizeof *s6;
-	} else {
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int known_add_text(struct xfer *xf, const char *host, uint16_t port, const char *source,
 		   uint64_t *known_out)
 {
 	*known_out = 0;
 	enum addrbook_source src;
 	struct sockaddr_storage ss;
-	socklen_t len;
-	if (addrbook_source_parse(source, &src) != 0 || parse_addr(host, port, &ss, &len) != 0)
+	socklen_t len = addr_from_numeric(host, port, &ss);
+	if (addrbook_source_parse(source, &src) != 0 || len == 0)
 		return -EINVAL;
 	return known_add(xf, &ss, len, src, known_out);
 }
@@ -248,8 +228,8 @@ void known_load(struct xfer *xf, const char *host, uint16_t port, const char *so
 	if (addrbook_source_parse(source, &src) != 0)
 		src = ADDRBOOK_SRC_DHT;
 	struct sockaddr_storage ss;
-	socklen_t len;
-	if (parse_addr(host, port, &ss, &len) != 0)
+	socklen_t len = addr_from_numeric(host, port, &ss);
+	if (len == 0)
 		return;
 	uint64_t h;
 	if (known_add(xf, &ss, len, src, &h) >= 0 && banned)

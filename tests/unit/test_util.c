@@ -8,9 +8,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 
+#include "common/addr.h"
 #include "common/buf.h"
 #include "common/sha256.h"
 #include "common/util.h"
@@ -59,6 +61,24 @@ static void test_hostport(void **state)
 	assert_int_equal(parse_hostport("h:65536", host, sizeof host, &port), -EINVAL);
 	assert_int_equal(parse_hostport("[::1]80", host, sizeof host, &port), -EINVAL);
 	assert_int_equal(parse_hostport("abcdefghij:1", host, 4, &port), -ENAMETOOLONG);
+}
+
+static void test_addr_from_numeric(void **state)
+{
+	(void)state;
+	struct sockaddr_storage ss;
+	char text[ADDR_TEXT_MAX];
+	assert_int_equal(addr_from_numeric("10.1.2.3", 6881, &ss), sizeof(struct sockaddr_in));
+	addr_format((const struct sockaddr *)&ss, text, sizeof text);
+	assert_string_equal(text, "10.1.2.3:6881");
+	assert_int_equal(addr_from_numeric("::1", 7, &ss), sizeof(struct sockaddr_in6));
+	addr_format((const struct sockaddr *)&ss, text, sizeof text);
+	assert_string_equal(text, "[::1]:7");
+	/* Names, brackets and junk are not numeric addresses. */
+	assert_int_equal(addr_from_numeric("localhost", 1, &ss), 0);
+	assert_int_equal(addr_from_numeric("[::1]", 1, &ss), 0);
+	assert_int_equal(addr_from_numeric("1.2.3.4.5", 1, &ss), 0);
+	assert_int_equal(ss.ss_family, 0);
 }
 
 static void test_hex(void **state)
@@ -123,6 +143,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_rate),
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_addr_from_numeric),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_buf_bounded),
 		cmocka_unit_test(test_sha256_vectors),
