@@ -3,13 +3,13 @@
 
 #include "node/settings.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/util.h"
 
 int config_defaults(struct node_config *cfg)
@@ -92,9 +92,8 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 		if (parse_port(value, &cfg->api_port))
 			return fail(err, err_len, key, value, "a port number 0-65535 (0 picks a free one)");
 	} else if (strcmp(key, "api-bind") == 0) {
-		unsigned char tmp[16];
-		if (strlen(value) >= sizeof cfg->api_bind ||
-		    (inet_pton(AF_INET, value, tmp) != 1 && inet_pton(AF_INET6, value, tmp) != 1))
+		struct sockaddr_storage ss;
+		if (strlen(value) >= sizeof cfg->api_bind || addr_from_numeric(value, 0, &ss) == 0)
 			return fail(err, err_len, key, value, "a numeric IPv4 or IPv6 address");
 		snprintf(cfg->api_bind, sizeof cfg->api_bind, "%s", value);
 	} else if (strcmp(key, "bootstrap") == 0) {
