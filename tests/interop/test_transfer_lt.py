@@ -54,6 +54,13 @@ def compare_trees(src, dst, what, skip_empty=False):
     return shoal_harness.compare_trees(c, src, dst, what, skip_empty)
 
 
+def seeding_after_check(h):
+    """Wait (bounded) for libtorrent to finish checking the data it seeds."""
+    t0 = time.monotonic()
+    while not h.status().is_seeding and time.monotonic() - t0 < TIMEOUT:
+        time.sleep(0.05)
+
+
 def wait_swarm(d, sid, want="seeding", timeout=TIMEOUT, poll=0.1, on_poll=None):
     """Poll GET /swarms/{id} until state == want (or error); returns (doc, seconds)."""
     t0 = time.monotonic()
@@ -173,9 +180,7 @@ pieces_big = (20 * 1000 * 1000 + 123 + 16383) // 16384
 c.check(pieces_big > 512, "(b) the large file has %d pieces (> 512: chunked hash requests)" % pieces_big)
 ses = lt_peer.session()
 h = lt_peer.add(ses, data, src_b_parent)
-t0 = time.monotonic()
-while not h.status().is_seeding and time.monotonic() - t0 < TIMEOUT:
-    time.sleep(0.05)
+seeding_after_check(h)
 c.check(h.status().is_seeding, "(b) libtorrent seeds the v2 torrent it made")
 lt_port = ses.listen_port()
 
@@ -243,9 +248,7 @@ c.check(b"4:attr1:p" in data and b"6:pieces" in data and b"9:file tree" in data,
         "(d) libtorrent made a hybrid with pad files")
 ses = lt_peer.session()
 h = lt_peer.add(ses, data, src_d_parent)
-t0 = time.monotonic()
-while not h.status().is_seeding and time.monotonic() - t0 < TIMEOUT:
-    time.sleep(0.05)
+seeding_after_check(h)
 c.check(h.status().is_seeding, "(d) libtorrent seeds the hybrid")
 lt_port = ses.listen_port()
 leech = Daemon(tmp, "shoal-hybrid").start()
