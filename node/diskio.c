@@ -90,6 +90,7 @@ struct sync_job {
 static void work_write(void *arg);
 static void done_write(void *arg);
 static int submit_write(struct diskio *dio);
+static void kick_writes(struct diskio *dio);
 static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
 					      uint32_t *local_out);
 static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
@@ -255,9 +256,7 @@ int diskio_write(struct diskio *dio, struct block *b)
 	b->rc = -ECANCELED; /* until the work runs */
 	dio->wq[dio->n_wq++] = b;
 	dio->write_queued += b->len;
-	while (dio->writes_inflight < WRITE_PARALLEL && dio->n_wq > 0)
-		if (submit_write(dio) != 0)
-			break;
+	kick_writes(dio);
 	return 0;
 }
 
@@ -283,11 +282,17 @@ static int submit_write(struct diskio *dio)
 	return 0;
 }
 
-void diskio_kick(struct diskio *dio)
+/* Start write batches while fewer than WRITE_PARALLEL run. */
+static void kick_writes(struct diskio *dio)
 {
 	while (dio->writes_inflight < WRITE_PARALLEL && dio->n_wq > 0)
 		if (submit_write(dio) != 0)
 			break;
+}
+
+void diskio_kick(struct diskio *dio)
+{
+	kick_writes(dio);
 	while (dio->verify_inflight < VERIFY_PARALLEL && dio->n_vq > 0)
 		if (submit_verify(dio) != 0)
 			break;
