@@ -70,20 +70,16 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 		json_object_set_new(o, "info_hash", json_string(hex));
 		struct buf magnet;
 		buf_init(&magnet, MAGNET_MAX_LEN);
-		if (magnet_format(sw->info_hash, sw->name, NULL, 0, &magnet) == 0 &&
-		    buf_append_byte(&magnet, 0) == 0) {
-			const char *m = (const char *)magnet.data;
-			if (sw->has_info_hash_v1) {
-				/* Every hash of the format: v1 clients read btih. */
-				char v1[41];
-				hex_encode(sw->info_hash_v1, 20, v1);
-				json_object_set_new(o, "magnet",
-						    json_sprintf("magnet:?xt=urn:btih:%s&%s", v1,
-								 m + strlen("magnet:?")));
-			} else {
-				json_object_set_new(o, "magnet", json_string(m));
-			}
-		}
+		/* Every hash of the format: v1 clients read btih. */
+		static struct magnet ml; /* the loop's only: too big for the stack */
+		memset(&ml, 0, sizeof ml);
+		ml.has_v2 = true;
+		memcpy(ml.info_hash, sw->info_hash, 32);
+		ml.has_v1 = sw->has_info_hash_v1;
+		memcpy(ml.info_hash_v1, sw->info_hash_v1, 20);
+		ml.has_name = snprintf(ml.name, sizeof ml.name, "%s", sw->name) < (int)sizeof ml.name;
+		if (magnet_format(&ml, &magnet) == 0 && buf_append_byte(&magnet, 0) == 0)
+			json_object_set_new(o, "magnet", json_string((const char *)magnet.data));
 		buf_destroy(&magnet);
 		if (sw->has_info_hash_v1) {
 			char v1[41];

@@ -283,6 +283,12 @@ static void join_link(struct api_req *r, const char *link)
 					magnet_strerror(rc));
 			return;
 		}
+		if (!mg.has_v2) {
+			api_reply_error(r, 400, "bad_link",
+					"v1-only magnet links (urn:btih without urn:btmh) are not "
+					"supported yet");
+			return;
+		}
 	} else if (link[0] != '/') {
 		api_reply_error(r, 400, "bad_link",
 				"a .torrent must be given by its absolute path (got '%s')", link);

@@ -187,7 +187,11 @@ static int cmd_create(const char *path, const char *pl_s, const char *out_path)
 	printf("%s\n", hex);
 	struct buf m;
 	buf_init(&m, MAGNET_MAX_LEN);
-	rc = magnet_format(ih, name, NULL, 0, &m);
+	static struct magnet ml;
+	ml.has_v2 = true;
+	memcpy(ml.info_hash, ih, 32);
+	ml.has_name = snprintf(ml.name, sizeof ml.name, "%s", name) < (int)sizeof ml.name;
+	rc = magnet_format(&ml, &m);
 	if (rc == 0)
 		printf("%.*s\n", (int)m.len, (const char *)m.data);
 	buf_destroy(&m);

@@ -1,4 +1,4 @@
-/* test_magnet.c: v2 magnet link parsing and formatting (transfer/magnet.h). */
+/* test_magnet.c: v1, v2 and hybrid magnet link parsing and formatting (transfer/magnet.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -18,6 +18,11 @@
 #define HEX "0123456789abcdef00112233445566778899aabbccddeeffdeadbeefcafef00d"
 #define BTMH "urn:btmh:1220" HEX
 #define BTIH "urn:btih:0123456789abcdef0123456789abcdef01234567"
+
+static const uint8_t want_v1[20] = {
+	0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23,
+	0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67,
+};
 
 static const uint8_t want_hash[32] = {
 	0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x00, 0x11, 0x22,
@@ -76,10 +81,31 @@ static void test_parse_ok(void **state)
 	assert_memory_equal(m.info_hash, want_hash, 32);
 	assert_int_equal(parse(&m, "magnet:?xt=urn%3Abtmh%3A1220" HEX), 0);
 	assert_memory_equal(m.info_hash, want_hash, 32);
-	/* Hybrid links: the v1 hash is ignored. */
+	assert_true(m.has_v2);
+	assert_false(m.has_v1);
+	/* Hybrid links carry both. */
 	assert_int_equal(parse(&m, "magnet:?xt=" BTIH "&xt=" BTMH), 0);
 	assert_memory_equal(m.info_hash, want_hash, 32);
+	assert_memory_equal(m.info_hash_v1, want_v1, 20);
+	assert_true(m.has_v1 && m.has_v2);
 	assert_int_equal(parse(&m, "magnet:?xt.1=" BTMH "&xt.2=" BTIH "&xt.3=" BTMH), 0);
+	/* v1 only: 40 hex digits (either case) or 32 base32 digits. */
+	assert_int_equal(parse(&m, "magnet:?xt=" BTIH "&dn=x"), 0);
+	assert_true(m.has_v1);
+	assert_false(m.has_v2);
+	assert_memory_equal(m.info_hash_v1, want_v1, 20);
+	assert_int_equal(parse(&m, "magnet:?xt=urn:btih:0123456789ABCDEF0123456789ABCDEF01234567"), 0);
+	assert_memory_equal(m.info_hash_v1, want_v1, 20);
+	assert_int_equal(parse(&m, "magnet:?xt=urn:btih:AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH"), 0);
+	assert_memory_equal(m.info_hash_v1, want_v1, 20);
+	assert_int_equal(parse(&m, "magnet:?xt=urn:btih:aeruKZ4JVPG66AJDIVTYTK6N54ASGRLH"), 0);
+	assert_memory_equal(m.info_hash_v1, want_v1, 20);
+	/* Trackers, decoded, in order, duplicates dropped. */
+	assert_int_equal(parse(&m, "magnet:?xt=" BTIH "&tr=http%3A%2F%2Ft.example%2Fannounce"
+				   "&tr=udp://u.example:6969&tr=http%3A%2F%2Ft.example%2Fannounce"), 0);
+	assert_int_equal(m.tracker_count, 2);
+	assert_string_equal(m.trackers[0], "http://t.example/announce");
+	assert_string_equal(m.trackers[1], "udp://u.example:6969");
 	/* The first dn wins; an empty dn is a name of zero bytes. */
 	assert_int_equal(parse(&m, "magnet:?dn=a&xt=" BTMH "&dn=b"), 0);
 	assert_string_equal(m.name, "a");
@@ -98,8 +124,15 @@ static void test_parse_errors(void **state)
 	expect_err("magnet:?", MAGNET_E_NO_HASH);
 	expect_err("magnet:?dn=x", MAGNET_E_NO_HASH);
 	expect_err("magnet:?xt=urn:sha1:abc", MAGNET_E_NO_HASH);
-	expect_err("magnet:?xt=" BTIH "&dn=x", MAGNET_E_V1_ONLY);
-	assert_string_equal(magnet_strerror(MAGNET_E_V1_ONLY), "v1-only links are not supported");
+	expect_err("magnet:?xt=urn:btih:0123", MAGNET_E_V1_HASH);
+	expect_err("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef0123456g", MAGNET_E_V1_HASH);
+	expect_err("magnet:?xt=urn:btih:AERUKZ4JVPG66AJDIVTYTK6N54ASGRL1", MAGNET_E_V1_HASH);
+	expect_err("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef012345678", MAGNET_E_V1_HASH);
+	expect_err("magnet:?xt=" BTIH "&xt=urn:btih:1123456789abcdef0123456789abcdef01234567",
+		   MAGNET_E_HASH_CONFLICT);
+	expect_err("magnet:?xt=" BTIH "&tr=", MAGNET_E_TRACKER);
+	expect_err("magnet:?xt=" BTIH "&tr=http://a%20b/", MAGNET_E_TRACKER);
+	expect_err("magnet:?xt=" BTIH "&tr=http://a%0a/", MAGNET_E_TRACKER);
 	expect_err("magnet:?xt=urn:btmh:1114" HEX, MAGNET_E_HASH);  /* not sha2-256 */
 	expect_err("magnet:?xt=urn:btmh:" HEX, MAGNET_E_HASH);      /* no multihash prefix */
 	expect_err("magnet:?xt=urn:btmh:1220" HEX "0", MAGNET_E_HASH);
@@ -148,7 +181,29 @@ static void test_parse_errors(void **state)
 	expect_err((const char *)b.data, MAGNET_E_TOO_MANY_PEERS);
 
 	buf_reset(&b);
-	assert_int_equal(buf_printf(&b, "magnet:?xt=" BTMH "&tr="), 0);
+	assert_int_equal(buf_printf(&b, "magnet:?xt=" BTMH), 0);
+	for (unsigned k = 0; k < MAGNET_MAX_TRACKERS; k++)
+		assert_int_equal(buf_printf(&b, "&tr=udp://t%u.example:1", k), 0);
+	assert_int_equal(buf_append_byte(&b, '\0'), 0);
+	assert_int_equal(parse(&m, (const char *)b.data), 0);
+	assert_int_equal(m.tracker_count, MAGNET_MAX_TRACKERS);
+	b.len--;
+	assert_int_equal(buf_printf(&b, "&tr=udp://one.more:1"), 0);
+	assert_int_equal(buf_append_byte(&b, '\0'), 0);
+	expect_err((const char *)b.data, MAGNET_E_TOO_MANY_TRACKERS);
+	buf_reset(&b);
+	assert_int_equal(buf_printf(&b, "magnet:?xt=" BTMH "&tr=http://"), 0);
+	while (b.len < strlen("magnet:?xt=" BTMH "&tr=") + MAGNET_MAX_TRACKER_URL)
+		assert_int_equal(buf_append_byte(&b, 'u'), 0);
+	assert_int_equal(buf_append_byte(&b, '\0'), 0);
+	assert_int_equal(parse(&m, (const char *)b.data), 0);
+	assert_int_equal(strlen(m.trackers[0]), MAGNET_MAX_TRACKER_URL);
+	b.data[b.len - 1] = 'u';
+	assert_int_equal(buf_append_byte(&b, '\0'), 0);
+	expect_err((const char *)b.data, MAGNET_E_TRACKER);
+
+	buf_reset(&b);
+	assert_int_equal(buf_printf(&b, "magnet:?xt=" BTMH "&ws="), 0);
 	while (b.len < MAGNET_MAX_LEN)
 		assert_int_equal(buf_append_byte(&b, 't'), 0);
 	assert_int_equal(buf_append_byte(&b, '\0'), 0);
@@ -164,15 +219,35 @@ static void test_format(void **state)
 	(void)state;
 	struct buf b;
 	buf_init(&b, 1 << 16);
-	assert_int_equal(magnet_format(want_hash, NULL, NULL, 0, &b), 0);
+	static struct magnet in;
+	memset(&in, 0, sizeof in);
+	assert_int_equal(magnet_format(&in, &b), -EINVAL); /* no hash */
+	in.has_v2 = true;
+	memcpy(in.info_hash, want_hash, 32);
+	assert_int_equal(magnet_format(&in, &b), 0);
 	assert_int_equal(b.len, strlen("magnet:?xt=" BTMH));
 	assert_memory_equal(b.data, "magnet:?xt=" BTMH, b.len);
 
 	buf_reset(&b);
+	in.has_v1 = true;
+	memcpy(in.info_hash_v1, want_v1, 20);
+	assert_int_equal(magnet_format(&in, &b), 0);
+	assert_int_equal(b.len, strlen("magnet:?xt=" BTIH "&xt=" BTMH));
+	assert_memory_equal(b.data, "magnet:?xt=" BTIH "&xt=" BTMH, b.len);
+
+	buf_reset(&b);
 	struct magnet_peer peers[3] = { { "127.0.0.1", 6881 }, { "::1", 7000 }, { "node.example", 1 } };
 	const char *name = "a b&c=d%e+f/\xc3\xa9";
-	assert_int_equal(magnet_format(want_hash, name, peers, 3, &b), 0);
+	in.has_v1 = false;
+	in.has_name = true;
+	strcpy(in.name, name);
+	memcpy(in.peers, peers, sizeof peers);
+	in.peer_count = 3;
+	in.tracker_count = 1;
+	strcpy(in.trackers[0], "http://t.example/a?b=1");
+	assert_int_equal(magnet_format(&in, &b), 0);
 	const char *want = "magnet:?xt=" BTMH "&dn=a%20b%26c%3Dd%25e%2Bf%2F%C3%A9"
+			   "&tr=http%3A%2F%2Ft.example%2Fa%3Fb%3D1"
 			   "&x.pe=127.0.0.1:6881&x.pe=%5B::1%5D:7000&x.pe=node.example:1";
 	assert_int_equal(b.len, strlen(want));
 	assert_memory_equal(b.data, want, b.len);
@@ -182,6 +257,8 @@ static void test_format(void **state)
 	assert_int_equal(magnet_parse(&m, b.data, b.data + b.len), 0);
 	assert_memory_equal(m.info_hash, want_hash, 32);
 	assert_string_equal(m.name, name);
+	assert_int_equal(m.tracker_count, 1);
+	assert_string_equal(m.trackers[0], "http://t.example/a?b=1");
 	assert_int_equal(m.peer_count, 3);
 	for (int k = 0; k < 3; k++) {
 		assert_string_equal(m.peers[k].host, peers[k].host);
@@ -190,14 +267,19 @@ static void test_format(void **state)
 
 	/* Refusals leave the buffer alone. */
 	size_t before = b.len;
-	struct magnet_peer bad = { "", 1 };
-	assert_int_equal(magnet_format(want_hash, NULL, &bad, 1, &b), -EINVAL);
-	bad = (struct magnet_peer){ "h", 0 };
-	assert_int_equal(magnet_format(want_hash, NULL, &bad, 1, &b), -EINVAL);
+	in.peers[0] = (struct magnet_peer){ "", 1 };
+	assert_int_equal(magnet_format(&in, &b), -EINVAL);
+	in.peers[0] = (struct magnet_peer){ "h", 0 };
+	assert_int_equal(magnet_format(&in, &b), -EINVAL);
+	in.peer_count = 0;
+	strcpy(in.trackers[0], "http://a b/");
+	assert_int_equal(magnet_format(&in, &b), -EINVAL);
 	assert_int_equal(b.len, before);
+	in.tracker_count = 0;
+	in.has_name = false;
 	struct buf small;
 	buf_init(&small, 20);
-	assert_int_equal(magnet_format(want_hash, NULL, NULL, 0, &small), -EMSGSIZE);
+	assert_int_equal(magnet_format(&in, &small), -EMSGSIZE);
 	assert_int_equal(small.len, 0);
 	buf_destroy(&small);
 	buf_destroy(&b);
@@ -206,7 +288,7 @@ static void test_format(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	for (int e = MAGNET_E_SCHEME; e <= MAGNET_E_TOO_MANY_PEERS; e++)
+	for (int e = MAGNET_E_SCHEME; e <= MAGNET_E_TOO_MANY_TRACKERS; e++)
 		assert_string_not_equal(magnet_strerror(e), "unknown error");
 	assert_string_equal(magnet_strerror(1), "unknown error");
 }
