@@ -84,6 +84,18 @@ static const char *const migrations[] = {
 	 * all of theirs. */
 	"ALTER TABLE files ADD COLUMN owned INTEGER NOT NULL DEFAULT 1;"
 	"UPDATE files SET owned = 0 WHERE swarm_id IN (SELECT id FROM swarms WHERE role = 'share');",
+	/* 3 -> 4: v1 swarms and trackers.  key_v1 = 1: the swarm is known only
+	 * by its v1 (SHA-1) info-hash so far (a v1 torrent, or a urn:btih
+	 * link before its metadata came), kept in info_hash as its 20 bytes
+	 * and 12 zero bytes.  trackers: each swarm's announce URLs in BEP 12
+	 * tiers (tier 0 first), in the order they are tried. */
+	"ALTER TABLE swarms ADD COLUMN key_v1 INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE trackers ("
+	"  swarm_id INTEGER NOT NULL REFERENCES swarms(id) ON DELETE CASCADE,"
+	"  tier INTEGER NOT NULL CHECK (tier >= 0),"
+	"  pos INTEGER NOT NULL,"
+	"  url TEXT NOT NULL,"
+	"  PRIMARY KEY (swarm_id, url));",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -9,7 +9,7 @@
 
 #define STORE_FILE_NAME "shoal.db"
 /* Bump with every migration appended to store.c's table. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store {
 	sqlite3 *db;

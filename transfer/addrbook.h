@@ -95,6 +95,7 @@ enum addrbook_source {
 	ADDRBOOK_SRC_INCOMING,  /* a peer that dialled us, at its listen port */
 	ADDRBOOK_SRC_USER,      /* --peer, the API */
 	ADDRBOOK_SRC_MAGNET,    /* a magnet's x.pe: the user gave it too */
+	ADDRBOOK_SRC_TRACKER,   /* an HTTP or UDP tracker's announce answer */
 	ADDRBOOK_SRC_COUNT
 };
 
@@ -126,7 +127,7 @@ void addrbook_free(struct addrbook *ab);
 size_t addrbook_count(const struct addrbook *ab);
 size_t addrbook_cap(const struct addrbook *ab);
 
-/* "dht", "pex", "incoming", "user", "magnet" ("?" out of range). */
+/* "dht", "pex", "incoming", "user", "magnet", "tracker" ("?" out of range). */
 const char *addrbook_source_name(enum addrbook_source src);
 /* The source named `name` (as addrbook_source_name spells it) into *out;
  * 0 or -EINVAL for another name. */
