@@ -146,7 +146,9 @@ static void test_migrates_forward(void **state)
 	struct store *st = store_open(path, err, sizeof err);
 	assert_non_null(st);
 	/* Turn it back into a schema-1 file with one swarm in it. */
-	assert_int_equal(store_exec(st, "ALTER TABLE swarms DROP COLUMN upload_limit;"
+	assert_int_equal(store_exec(st, "DROP TABLE trackers;"
+					"ALTER TABLE swarms DROP COLUMN key_v1;"
+					"ALTER TABLE swarms DROP COLUMN upload_limit;"
 					"ALTER TABLE swarms DROP COLUMN download_limit;"
 					"ALTER TABLE files DROP COLUMN owned;"
 					"PRAGMA user_version = 1;"
@@ -173,6 +175,17 @@ static void test_migrates_forward(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "old");
 	assert_int_equal(sqlite3_column_int(stmt, 1), 5);
 	sqlite3_finalize(stmt);
+	/* 3 -> 4: old swarms are known by their v2 hash; no trackers. */
+	assert_int_equal(sqlite3_prepare_v2(st->db,
+					    "SELECT count(*) FROM swarms WHERE key_v1 = 0;"
+					    , -1, &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	sqlite3_finalize(stmt);
+	assert_int_equal(store_exec(st, "INSERT INTO trackers(swarm_id, tier, pos, url)"
+					" VALUES (7, 0, 0, 'udp://t:1');"),
+			 0);
 	/* 2 -> 3: a join made its files before files.owned existed; a share
 	 * never owns its files. */
 	assert_int_equal(sqlite3_prepare_v2(st->db,
