@@ -780,18 +780,15 @@ static void phase_done(struct share_job *job)
 	case PHASE_SCAN:
 		if (job->kind == JOB_SHARE) {
 			job->piece_length = metainfo_pick_piece_length(job->total);
-			/* The scan's order is not the file tree's: find the
-			 * file that comes last there (no pad file after it). */
-			size_t last = 0;
-			for (size_t f = 1; f < job->n_files; f++)
-				if (metainfo_path_cmp(job->files[f].path, job->files[last].path) > 0)
-					last = f;
+			/* A torrent of one file has no pad file (metainfo_build_info's
+			 * rule for "single"). */
+			bool single = job->n_files == 1 && strcmp(job->files[0].path, job->sw->name) == 0;
 			bool v1 = job->format == METAINFO_FORMAT_HYBRID;
 			for (size_t f = 0; f < job->n_files; f++) {
 				struct job_file *file = &job->files[f];
 				file->pieces = merkle_piece_count(file->size, job->piece_length);
 				file->pad_after =
-					v1 && metainfo_v1_pad(file->size, job->piece_length, f == last) > 0;
+					v1 && metainfo_v1_pad(file->size, job->piece_length, single) > 0;
 				if (file->pieces && !(file->layer = malloc(32 * file->pieces))) {
 					job_fail(job, "out of memory");
 					job_end(job);

@@ -1,4 +1,5 @@
-/* metainfo.c: BEP 52 info dict and .torrent builder and sanitising parser. */
+/* metainfo.c: v2 (BEP 52), v1 (BEP 3) and hybrid info dict and .torrent
+ * builder and sanitising parser. */
 #include "config.h"
 
 #include "transfer/metainfo.h"
@@ -20,7 +21,8 @@ const char *metainfo_strerror(int err)
 	case METAINFO_E_BENCODE: return "not valid bencode";
 	case METAINFO_E_TOO_BIG: return "torrent is too large";
 	case METAINFO_E_NO_INFO: return "no info dictionary";
-	case METAINFO_E_VERSION: return "not a BitTorrent v2 torrent (meta version must be 2)";
+	case METAINFO_E_VERSION:
+		return "unknown torrent version (no v1 \"pieces\" and meta version is not 2)";
 	case METAINFO_E_NAME: return "missing or unsafe name";
 	case METAINFO_E_PIECE_LENGTH: return "invalid piece length";
 	case METAINFO_E_FILE_TREE: return "missing or malformed file tree";
@@ -33,6 +35,10 @@ const char *metainfo_strerror(int err)
 	case METAINFO_E_LAYER_MISMATCH: return "piece layer does not match its pieces root";
 	case METAINFO_E_HASH_MISMATCH: return "info-hash does not match";
 	case METAINFO_E_DUPLICATE: return "duplicate file path";
+	case METAINFO_E_V1_PIECES: return "v1 piece hashes missing, malformed or of the wrong length";
+	case METAINFO_E_V1_FILES: return "v1 file list missing or malformed";
+	case METAINFO_E_HYBRID_MISMATCH:
+		return "the v1 and v2 halves of a hybrid torrent describe different files";
 	case -ENOMEM: return "out of memory";
 	case -EMSGSIZE: return "output too large";
 	case -EINVAL: return "invalid argument";
@@ -158,13 +164,21 @@ static bool path_is_inside(const char *dir, const char *path)
 	return strncmp(dir, path, n) == 0 && path[n] == '/';
 }
 
+/* Pieces of a v1 stream whose first byte lies in [off, off + size). */
+static uint64_t v1_pieces_starting(uint64_t off, uint64_t size, uint64_t piece_length)
+{
+	uint64_t end = off + size;
+	return (end + piece_length - 1) / piece_length - (off + piece_length - 1) / piece_length;
+}
+
 /* Validate the inputs and return them sorted in file tree order (malloc'd
  * array of pointers). */
 static int build_prepare(const char *name, uint64_t piece_length, enum metainfo_format format,
 			 const struct metainfo_file_in *files, size_t n,
 			 const struct metainfo_file_in ***sorted_out)
 {
-	if (format != METAINFO_FORMAT_V2 && format != METAINFO_FORMAT_HYBRID)
+	if (format != METAINFO_FORMAT_V2 && format != METAINFO_FORMAT_HYBRID &&
+	    format != METAINFO_FORMAT_V1)
 		return -EINVAL;
 	if (!name || !metainfo_component_ok((const uint8_t *)name, strlen(name)))
 		return METAINFO_E_NAME;
@@ -180,7 +194,7 @@ static int build_prepare(const char *name, uint64_t piece_length, enum metainfo_
 		if (!files[k].path)
 			return METAINFO_E_PATH;
 		if (format == METAINFO_FORMAT_HYBRID && files[k].size > 0 && !files[k].v1_pieces)
-			return -EINVAL;
+			return -EINVAL; /* (V1: checked in file tree order below) */
 		int rc = path_check(files[k].path, &depth);
 		if (rc)
 			return rc;
@@ -197,12 +211,24 @@ static int build_prepare(const char *name, uint64_t piece_length, enum metainfo_
 	for (size_t k = 0; k < n; k++)
 		s[k] = &files[k];
 	qsort(s, n, sizeof *s, cmp_in_path);
-	for (size_t k = 1; k < n; k++) {
+	uint64_t off = 0;
+	for (size_t k = 0; k < n; k++) {
 		/* Sorted, a clash is always between neighbours: "a" then "a/..." or "a" twice. */
-		if (strcmp(s[k - 1]->path, s[k]->path) == 0 || path_is_inside(s[k - 1]->path, s[k]->path)) {
+		if (k > 0 && (strcmp(s[k - 1]->path, s[k]->path) == 0 ||
+			      path_is_inside(s[k - 1]->path, s[k]->path))) {
 			free(s);
 			return METAINFO_E_DUPLICATE;
 		}
+		if (format == METAINFO_FORMAT_V1 && v1_pieces_starting(off, s[k]->size, piece_length) &&
+		    !s[k]->v1_pieces) {
+			free(s);
+			return -EINVAL;
+		}
+		off += s[k]->size;
+	}
+	if (format == METAINFO_FORMAT_V1 && total == 0) {
+		free(s);
+		return METAINFO_E_SIZE; /* v1 has no way to say "no pieces" */
 	}
 	*sorted_out = s;
 	return 0;
@@ -279,10 +305,10 @@ static int put_file_tree(struct buf *out, const struct metainfo_file_in *const *
 
 /* The v1 keys of a hybrid (BEP 52 "upgrade path", BEP 47 pad files): for a
  * multi-file torrent "files" in file tree order, with a pad file after
- * every file whose size is not a multiple of the piece length, except the
- * last; for a single file "length".  Written as the dict's keys "files" or
+ * every file whose size is not a multiple of the piece length (the last
+ * too, as libtorrent 2.0 writes them); for a single file "length".  Written as the dict's keys "files" or
  * "length"; "pieces" is written by put_v1_pieces. */
-static int put_v1_files(struct buf *out, uint64_t piece_length,
+static int put_v1_files(struct buf *out, uint64_t piece_length, bool pads,
 			const struct metainfo_file_in *const *s, size_t n)
 {
 	int rc = benc_put_cstr(out, "files");
@@ -307,7 +333,7 @@ static int put_v1_files(struct buf *out, uint64_t piece_length,
 			rc = benc_put_end(out);
 		if (rc == 0)
 			rc = benc_put_end(out);
-		uint64_t pad = metainfo_v1_pad(s[k]->size, piece_length, k + 1 == n);
+		uint64_t pad = pads ? metainfo_v1_pad(s[k]->size, piece_length, false) : 0;
 		if (pad > 0 && rc == 0) {
 			char num[24];
 			snprintf(num, sizeof num, "%" PRIu64, pad);
@@ -339,21 +365,28 @@ static int put_v1_files(struct buf *out, uint64_t piece_length,
 	return rc;
 }
 
-/* "pieces": every file's v1 piece hashes, concatenated in file tree order
- * (each v1 piece is exactly one v2 piece). */
-static int put_v1_pieces(struct buf *out, uint64_t piece_length,
+/* "pieces": every file's v1 piece hashes, concatenated in file tree order:
+ * for a hybrid each v1 piece is exactly one v2 piece; for a v1 torrent
+ * (`stream`) each file gives the pieces that start in it. */
+static int put_v1_pieces(struct buf *out, uint64_t piece_length, bool stream,
 			 const struct metainfo_file_in *const *s, size_t n)
 {
-	uint64_t total = 0;
-	for (size_t k = 0; k < n; k++)
-		total += merkle_piece_count(s[k]->size, piece_length);
+	uint64_t total = 0, off = 0;
+	for (size_t k = 0; k < n; k++) {
+		total += stream ? v1_pieces_starting(off, s[k]->size, piece_length)
+				: merkle_piece_count(s[k]->size, piece_length);
+		off += s[k]->size;
+	}
 	char head[32];
 	int hl = snprintf(head, sizeof head, "%" PRIu64 ":", total * METAINFO_V1_HASH_LEN);
 	int rc = benc_put_cstr(out, "pieces");
 	if (rc == 0)
 		rc = buf_append(out, head, (size_t)hl);
+	off = 0;
 	for (size_t k = 0; k < n && rc == 0; k++) {
-		uint64_t count = merkle_piece_count(s[k]->size, piece_length);
+		uint64_t count = stream ? v1_pieces_starting(off, s[k]->size, piece_length)
+					: merkle_piece_count(s[k]->size, piece_length);
+		off += s[k]->size;
 		if (count)
 			rc = buf_append(out, s[k]->v1_pieces, (size_t)count * METAINFO_V1_HASH_LEN);
 	}
@@ -363,24 +396,24 @@ static int put_v1_pieces(struct buf *out, uint64_t piece_length,
 static int put_info(struct buf *out, const char *name, uint64_t piece_length,
 		    enum metainfo_format format, const struct metainfo_file_in *const *s, size_t n)
 {
-	bool v1 = format == METAINFO_FORMAT_HYBRID;
+	bool v1 = format != METAINFO_FORMAT_V2, v2 = format != METAINFO_FORMAT_V1;
 	/* A single file is the torrent itself: its path is its name. */
 	bool single = n == 1 && strcmp(s[0]->path, name) == 0;
 	int rc = benc_put_dict(out);
-	if (rc == 0)
+	if (rc == 0 && v2)
 		rc = benc_put_cstr(out, "file tree");
-	if (rc == 0)
+	if (rc == 0 && v2)
 		rc = put_file_tree(out, s, n);
 	if (rc == 0 && v1 && !single)
-		rc = put_v1_files(out, piece_length, s, n);
+		rc = put_v1_files(out, piece_length, v2, s, n);
 	if (rc == 0 && v1 && single) {
 		rc = benc_put_cstr(out, "length");
 		if (rc == 0)
 			rc = benc_put_int(out, (int64_t)s[0]->size);
 	}
-	if (rc == 0)
+	if (rc == 0 && v2)
 		rc = benc_put_cstr(out, "meta version");
-	if (rc == 0)
+	if (rc == 0 && v2)
 		rc = benc_put_int(out, 2);
 	if (rc == 0)
 		rc = benc_put_cstr(out, "name");
@@ -391,17 +424,27 @@ static int put_info(struct buf *out, const char *name, uint64_t piece_length,
 	if (rc == 0)
 		rc = benc_put_int(out, (int64_t)piece_length);
 	if (rc == 0 && v1)
-		rc = put_v1_pieces(out, piece_length, s, n);
+		rc = put_v1_pieces(out, piece_length, !v2, s, n);
 	if (rc == 0)
 		rc = benc_put_end(out);
 	return rc;
 }
 
-uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool last)
+uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool single)
 {
-	if (last || piece_length == 0 || size % piece_length == 0)
+	if (single || piece_length == 0 || size % piece_length == 0)
 		return 0;
 	return piece_length - size % piece_length;
+}
+
+/* The swarm key of a built info dict (struct metainfo's info_hash). */
+static int info_key(enum metainfo_format format, const uint8_t *info, size_t len,
+		    uint8_t out[METAINFO_HASH_LEN])
+{
+	if (format != METAINFO_FORMAT_V1)
+		return sha256_digest(info, len, out);
+	memset(out, 0, METAINFO_HASH_LEN);
+	return sha1_digest(info, len, out);
 }
 
 int metainfo_build_info(const char *name, uint64_t piece_length, enum metainfo_format format,
@@ -415,7 +458,7 @@ int metainfo_build_info(const char *name, uint64_t piece_length, enum metainfo_f
 		return rc;
 	rc = put_info(out, name, piece_length, format, s, n);
 	if (rc == 0 && info_hash_out)
-		rc = sha256_digest(out->data + start, out->len - start, info_hash_out);
+		rc = info_key(format, out->data + start, out->len - start, info_hash_out);
 	if (rc)
 		out->len = start;
 	free(s);
@@ -447,7 +490,7 @@ int metainfo_build_torrent(const char *name, uint64_t piece_length,
 	if (rc)
 		goto done;
 	if (info_hash_out) {
-		rc = sha256_digest(info.data, info.len, info_hash_out);
+		rc = info_key(format, info.data, info.len, info_hash_out);
 		if (rc)
 			goto done;
 	}
@@ -459,7 +502,7 @@ int metainfo_build_torrent(const char *name, uint64_t piece_length,
 		rc = -ENOMEM;
 		goto done;
 	}
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n && format != METAINFO_FORMAT_V1; k++) {
 		const struct metainfo_file_in *f = s[k];
 		if (f->size <= piece_length)
 			continue;
@@ -493,9 +536,9 @@ int metainfo_build_torrent(const char *name, uint64_t piece_length,
 		rc = benc_put_cstr(out, "info");
 	if (rc == 0)
 		rc = buf_append(out, info.data, info.len);
-	if (rc == 0)
+	if (rc == 0 && format != METAINFO_FORMAT_V1)
 		rc = benc_put_cstr(out, "piece layers");
-	if (rc == 0)
+	if (rc == 0 && format != METAINFO_FORMAT_V1)
 		rc = benc_put_dict(out);
 	for (size_t k = 0; k < nbig && rc == 0; k++) {
 		/* Identical files share one root and one entry. */
@@ -507,7 +550,7 @@ int metainfo_build_torrent(const char *name, uint64_t piece_length,
 					  (size_t)merkle_piece_count(big[k]->size, piece_length) *
 						  METAINFO_HASH_LEN);
 	}
-	if (rc == 0)
+	if (rc == 0 && format != METAINFO_FORMAT_V1)
 		rc = benc_put_end(out);
 	if (rc == 0)
 		rc = benc_put_end(out);
@@ -668,6 +711,192 @@ static int walk_file_tree(struct metainfo *mi, const struct benc_doc *doc,
 	return 0;
 }
 
+/* One v1 file list entry ({"length", "path" [components], "attr"}) into
+ * a '/'-joined path in `path` (at least METAINFO_MAX_PATH + 1 bytes). */
+static int v1_entry(const struct benc_doc *doc, const struct benc_node *e, char *path,
+		    size_t *path_len, uint64_t *size, bool *pad)
+{
+	if (e->type != BENC_DICT)
+		return METAINFO_E_V1_FILES;
+	const struct benc_node *len = benc_dict_get_type(doc, e, "length", BENC_INT);
+	if (!len || len->i < 0)
+		return METAINFO_E_SIZE;
+	*size = (uint64_t)len->i;
+	const struct benc_node *attr = benc_dict_get_type(doc, e, "attr", BENC_STR);
+	*pad = attr && memchr(attr->s, 'p', attr->s_len) != NULL;
+	const struct benc_node *pl = benc_dict_get_type(doc, e, "path", BENC_LIST);
+	if (!pl || pl->count == 0)
+		return METAINFO_E_PATH;
+	if (pl->count > METAINFO_MAX_DEPTH + 1)
+		return METAINFO_E_TOO_DEEP;
+	size_t n = 0;
+	for (const struct benc_node *c = benc_child(doc, pl); c; c = benc_next(doc, pl, c)) {
+		if (c->type != BENC_STR || !metainfo_component_ok(c->s, c->s_len))
+			return METAINFO_E_PATH;
+		if (n + (n ? 1 : 0) + c->s_len > METAINFO_MAX_PATH)
+			return METAINFO_E_PATH;
+		if (n)
+			path[n++] = '/';
+		memcpy(path + n, c->s, c->s_len);
+		n += c->s_len;
+	}
+	path[n] = '\0';
+	*path_len = n;
+	return 0;
+}
+
+static int cmp_file_path(const void *x, const void *y)
+{
+	const struct metainfo_file *a = *(const struct metainfo_file *const *)x;
+	const struct metainfo_file *b = *(const struct metainfo_file *const *)y;
+	return metainfo_path_cmp(a->path, b->path);
+}
+
+/* No two files of a v1 list may share a path, nor may one be a folder of
+ * another (the v2 file tree rules this out by its shape). */
+static int v1_check_duplicates(const struct metainfo *mi)
+{
+	if (mi->file_count < 2)
+		return 0;
+	const struct metainfo_file **s = malloc(mi->file_count * sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	for (size_t k = 0; k < mi->file_count; k++)
+		s[k] = &mi->files[k];
+	qsort(s, mi->file_count, sizeof *s, cmp_file_path);
+	int rc = 0;
+	for (size_t k = 1; k < mi->file_count && rc == 0; k++)
+		if (strcmp(s[k - 1]->path, s[k]->path) == 0 || path_is_inside(s[k - 1]->path, s[k]->path))
+			rc = METAINFO_E_DUPLICATE;
+	free(s);
+	return rc;
+}
+
+/* Append one file to mi->files (growing it). */
+static int push_file(struct metainfo *mi, size_t *cap, const char *path, size_t path_len)
+{
+	if (mi->file_count == METAINFO_MAX_FILES)
+		return METAINFO_E_TOO_MANY_FILES;
+	if (mi->file_count == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		if (ncap > METAINFO_MAX_FILES)
+			ncap = METAINFO_MAX_FILES;
+		struct metainfo_file *f = realloc(mi->files, ncap * sizeof *f);
+		if (!f)
+			return -ENOMEM;
+		mi->files = f;
+		*cap = ncap;
+	}
+	struct metainfo_file *f = &mi->files[mi->file_count];
+	memset(f, 0, sizeof *f);
+	f->path = malloc(path_len + 1);
+	if (!f->path)
+		return -ENOMEM;
+	memcpy(f->path, path, path_len);
+	f->path[path_len] = '\0';
+	mi->file_count++;
+	return 0;
+}
+
+/* The v1 keys: "pieces", and "files" or "length".  For a v1 torrent
+ * (`fill`) the files go into mi->files with their stream offsets; for a
+ * hybrid they are checked against the v2 files already parsed: the same
+ * paths and sizes in the same order, each non-empty file starting where
+ * its v2 pieces do, and only pad files (BEP 47) in between. */
+static int parse_v1(struct metainfo *mi, const struct benc_doc *doc, const struct benc_node *info,
+		    bool fill)
+{
+	const struct benc_node *pieces = benc_dict_get_type(doc, info, "pieces", BENC_STR);
+	const struct benc_node *files = benc_dict_get(doc, info, "files");
+	const struct benc_node *length = benc_dict_get(doc, info, "length");
+	if (!pieces || pieces->s_len == 0 || pieces->s_len % METAINFO_V1_HASH_LEN != 0)
+		return METAINFO_E_V1_PIECES;
+	if ((files != NULL) == (length != NULL))
+		return METAINFO_E_V1_FILES;
+	char path[METAINFO_MAX_PATH + 1];
+	size_t cap = 0, next = 0; /* next: the v2 file to match (hybrid) */
+	uint64_t off = 0, real = 0;
+	int rc = 0;
+	if (length) {
+		if (length->type != BENC_INT || length->i < 0)
+			return METAINFO_E_SIZE;
+		uint64_t size = (uint64_t)length->i;
+		if (fill) {
+			rc = push_file(mi, &cap, mi->name, strlen(mi->name));
+			if (rc)
+				return rc;
+			mi->files[0].size = size;
+		} else if (mi->file_count != 1 || mi->files[0].size != size ||
+			   strcmp(mi->files[0].path, mi->name) != 0) {
+			return METAINFO_E_HYBRID_MISMATCH;
+		}
+		off = real = size;
+		next = 1;
+	} else {
+		if (files->type != BENC_LIST || files->count == 0)
+			return METAINFO_E_V1_FILES;
+		for (const struct benc_node *e = benc_child(doc, files); e; e = benc_next(doc, files, e)) {
+			size_t plen;
+			uint64_t size;
+			bool pad;
+			rc = v1_entry(doc, e, path, &plen, &size, &pad);
+			if (rc)
+				return rc;
+			if (size > (uint64_t)INT64_MAX - off)
+				return METAINFO_E_SIZE;
+			if (pad) {
+				/* Never on disk: only its length counts. */
+				off += size;
+				continue;
+			}
+			if (fill) {
+				rc = push_file(mi, &cap, path, plen);
+				if (rc)
+					return rc;
+				struct metainfo_file *f = &mi->files[mi->file_count - 1];
+				f->size = size;
+				f->offset = off;
+			} else {
+				const struct metainfo_file *f = next < mi->file_count ? &mi->files[next] : NULL;
+				if (!f || f->size != size || strcmp(f->path, path) != 0 ||
+				    (size > 0 && f->offset != off))
+					return METAINFO_E_HYBRID_MISMATCH;
+				next++;
+			}
+			off += size;
+			real += size;
+		}
+	}
+	if (!fill && next != mi->file_count)
+		return METAINFO_E_HYBRID_MISMATCH;
+	uint64_t np = off / mi->piece_length + (off % mi->piece_length != 0);
+	if (np == 0 || np > METAINFO_MAX_PIECES)
+		return METAINFO_E_SIZE;
+	if ((uint64_t)pieces->s_len != np * METAINFO_V1_HASH_LEN)
+		return METAINFO_E_V1_PIECES;
+	if (!fill && (np != mi->total_pieces || off > (uint64_t)mi->total_pieces * mi->piece_length))
+		return METAINFO_E_HYBRID_MISMATCH;
+	mi->v1_total = off;
+	mi->v1_pieces = pieces->s; /* into the input: moved into mi->info by the caller */
+	if (fill) {
+		mi->total_size = real;
+		mi->total_pieces = (uint32_t)np;
+		for (size_t k = 0; k < mi->file_count; k++) {
+			struct metainfo_file *f = &mi->files[k];
+			if (f->size == 0) {
+				f->first_piece = (uint32_t)(f->offset / mi->piece_length);
+				continue;
+			}
+			uint64_t first = f->offset / mi->piece_length;
+			uint64_t last = (f->offset + f->size - 1) / mi->piece_length;
+			f->first_piece = (uint32_t)first;
+			f->piece_count = (uint32_t)(last - first + 1);
+		}
+		rc = v1_check_duplicates(mi);
+	}
+	return rc;
+}
+
 /* Fill `mi` from an info dict node (everything but layers). */
 static int parse_info_node(struct metainfo *mi, const struct benc_doc *doc,
 			   const struct benc_node *info)
@@ -676,8 +905,10 @@ static int parse_info_node(struct metainfo *mi, const struct benc_doc *doc,
 		return METAINFO_E_NO_INFO;
 	if (info->raw_len > METAINFO_MAX_INFO_SIZE)
 		return METAINFO_E_TOO_BIG;
-	const struct benc_node *v = benc_dict_get_type(doc, info, "meta version", BENC_INT);
-	if (!v || v->i != 2)
+	const struct benc_node *v = benc_dict_get(doc, info, "meta version");
+	bool v1 = benc_dict_get(doc, info, "pieces") != NULL;
+	mi->has_v2 = v && v->type == BENC_INT && v->i == 2;
+	if (!mi->has_v2 && (v || !v1))
 		return METAINFO_E_VERSION;
 	v = benc_dict_get_type(doc, info, "piece length", BENC_INT);
 	if (!v || v->i <= 0 || !merkle_piece_length_ok((uint64_t)v->i) ||
@@ -692,33 +923,48 @@ static int parse_info_node(struct metainfo *mi, const struct benc_doc *doc,
 		return -ENOMEM;
 	memcpy(mi->name, v->s, v->s_len);
 	mi->name[v->s_len] = '\0';
-	v = benc_dict_get(doc, info, "file tree");
-	if (!v)
-		return METAINFO_E_FILE_TREE;
-	int rc = walk_file_tree(mi, doc, v);
-	if (rc)
-		return rc;
+	v = benc_dict_get_type(doc, info, "private", BENC_INT);
+	mi->private_flag = v && v->i == 1;
+	int rc = 0;
+	if (mi->has_v2) {
+		v = benc_dict_get(doc, info, "file tree");
+		if (!v)
+			return METAINFO_E_FILE_TREE;
+		rc = walk_file_tree(mi, doc, v);
+		if (rc)
+			return rc;
+		for (size_t k = 0; k < mi->file_count; k++)
+			mi->files[k].offset = (uint64_t)mi->files[k].first_piece * mi->piece_length;
+	}
+	if (v1) {
+		rc = parse_v1(mi, doc, info, !mi->has_v2);
+		if (rc)
+			return rc;
+	}
 
 	mi->info = malloc(info->raw_len);
 	if (!mi->info)
 		return -ENOMEM;
 	memcpy(mi->info, info->raw, info->raw_len);
 	mi->info_len = info->raw_len;
-	rc = sha256_digest(mi->info, mi->info_len, mi->info_hash);
-	if (rc)
-		return rc;
-	/* A hybrid (v1 keys beside the v2 ones) is also known by the SHA-1 of
-	 * the same bytes. */
-	if (benc_dict_get_type(doc, info, "pieces", BENC_STR)) {
+	if (v1) {
+		mi->v1_pieces = mi->info + (mi->v1_pieces - info->raw);
 		rc = sha1_digest(mi->info, mi->info_len, mi->info_hash_v1);
 		if (rc)
 			return rc;
 		mi->has_v1 = true;
 	}
+	if (mi->has_v2) {
+		rc = sha256_digest(mi->info, mi->info_len, mi->info_hash);
+		if (rc)
+			return rc;
+	} else {
+		memcpy(mi->info_hash, mi->info_hash_v1, METAINFO_V1_HASH_LEN);
+	}
 
-	/* A file of one piece is its own layer. */
+	/* v2: a file of one piece is its own layer.  v1 has no layers. */
 	mi->all_layers = true;
-	for (size_t k = 0; k < mi->file_count; k++) {
+	for (size_t k = 0; mi->has_v2 && k < mi->file_count; k++) {
 		struct metainfo_file *f = &mi->files[k];
 		if (f->piece_count == 1)
 			f->layer = f->root;
@@ -726,6 +972,15 @@ static int parse_info_node(struct metainfo *mi, const struct benc_doc *doc,
 			mi->all_layers = false;
 	}
 	return 0;
+}
+
+uint64_t metainfo_v1_piece_size(const struct metainfo *mi, uint32_t piece)
+{
+	if (!mi->has_v1 || piece >= mi->total_pieces)
+		return 0;
+	uint64_t start = (uint64_t)piece * mi->piece_length;
+	uint64_t left = mi->v1_total - start;
+	return left < mi->piece_length ? left : mi->piece_length;
 }
 
 static int cmp_key_node(const void *x, const void *y)

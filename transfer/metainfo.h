@@ -1,5 +1,6 @@
-/* metainfo.h: BitTorrent v2 metainfo (BEP 52): build and parse the info
- * dictionary and .torrent files, with hostile-input sanitising. */
+/* metainfo.h: BitTorrent metainfo: v2 (BEP 52), v1 (BEP 3) and hybrids of
+ * the two; build and parse the info dictionary and .torrent files, with
+ * hostile-input sanitising. */
 #ifndef SHOAL_TRANSFER_METAINFO_H
 #define SHOAL_TRANSFER_METAINFO_H
 
@@ -9,6 +10,8 @@
 
 #include "common/buf.h"
 #include "transfer/merkle.h"
+
+struct metainfo;
 
 #define METAINFO_HASH_LEN 32
 #define METAINFO_V1_HASH_LEN 20 /* SHA-1: v1 piece hashes and v1 info-hash */
@@ -23,12 +26,21 @@
 enum metainfo_format {
 	METAINFO_FORMAT_V2,
 	METAINFO_FORMAT_HYBRID,
+	/* v1 only (BEP 3): "pieces" over the files concatenated in file tree
+	 * order with no pad files (what libtorrent's v1_only writes), so a
+	 * piece may span files; "files" or, for one file, "length". */
+	METAINFO_FORMAT_V1,
 };
 
 /* Zero bytes of the pad file written after a file of `size` bytes in a
- * hybrid (0 when `last`, the last file in file tree order, or when the size
- * is a multiple of the piece length). */
-uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool last);
+ * hybrid (0 when `single`, a torrent of one file, or when the size is a
+ * multiple of the piece length).  The last file is padded too, as
+ * libtorrent 2.0 does, so both make the same hybrid of the same files. */
+uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool single);
+
+/* Bytes of piece `piece` in the v1 view (has_v1): piece_length but for
+ * the last piece.  0 out of range. */
+uint64_t metainfo_v1_piece_size(const struct metainfo *mi, uint32_t piece);
 
 /* The file tree order of two '/'-separated paths (a depth-first walk with
  * keys sorted bytewise: "a" < "a/b" < "a-b"); <0, 0 or >0 like strcmp. */
@@ -77,6 +89,9 @@ enum metainfo_error {
 	METAINFO_E_LAYER_MISMATCH,   /* a piece layer does not hash to its root */
 	METAINFO_E_HASH_MISMATCH,    /* info-hash differs from the expected one */
 	METAINFO_E_DUPLICATE,        /* two files with one path, or file vs folder */
+	METAINFO_E_V1_PIECES,        /* v1 "pieces" missing, malformed or of the wrong length */
+	METAINFO_E_V1_FILES,         /* v1 "files"/"length" missing or malformed */
+	METAINFO_E_HYBRID_MISMATCH,  /* a hybrid's v1 and v2 halves describe other files */
 };
 
 /* A short English description of any error returned by this module
@@ -106,13 +121,18 @@ struct metainfo_file_in {
 	const uint8_t *layer;
 	/* HYBRID: the SHA-1 of each piece (20 * pieces bytes; the last one
 	 * covers the pad zeros, see enum metainfo_format); required for files
-	 * that are not empty, ignored for V2. */
+	 * that are not empty.  V1: the SHA-1 of each piece of the stream
+	 * (the files concatenated in file tree order) whose first byte lies
+	 * in this file; required when there is one.  Ignored for V2. */
 	const uint8_t *v1_pieces;
 };
 
 /* Append the bencoded info dict (BEP 52: "file tree", "meta version"
- * 2, "name", "piece length"; and the v1 keys for HYBRID) for `files` to `out`, and put its info-hash
- * (SHA-256 of exactly the appended bytes) in `info_hash_out` (may be NULL).
+ * 2, "name", "piece length"; and the v1 keys for HYBRID; only "name",
+ * "piece length" and the v1 keys for V1) for `files` to `out`, and put its
+ * swarm key (struct metainfo's info_hash: the SHA-256 of exactly the
+ * appended bytes, or for V1 their SHA-1 and 12 zero bytes) in
+ * `info_hash_out` (may be NULL).
  * Files may come in any order: the file tree is written sorted, as bencode
  * requires.  Returns 0, METAINFO_E_NAME / _PIECE_LENGTH / _PATH / _TOO_DEEP /
  * _TOO_MANY_FILES / _SIZE / _DUPLICATE, -EINVAL (no files, an unknown format, or a HYBRID file without v1_pieces), -EMSGSIZE or
@@ -123,8 +143,8 @@ int metainfo_build_info(const char *name, uint64_t piece_length, enum metainfo_f
 
 /* Append a complete .torrent: "created by" (if `created_by` is non-NULL),
  * "creation date" (if `creation_date` > 0, seconds since the epoch), "info"
- * as metainfo_build_info writes it, and "piece layers" keyed by pieces root
- * for every file larger than one piece (each layer is checked against its
+ * as metainfo_build_info writes it, and (not for V1) "piece layers" keyed by
+ * pieces root for every file larger than one piece (each layer is checked against its
  * root first).  Returns what metainfo_build_info returns, plus
  * METAINFO_E_LAYER (a layer is missing) or METAINFO_E_LAYER_MISMATCH. */
 int metainfo_build_torrent(const char *name, uint64_t piece_length,
@@ -139,9 +159,14 @@ struct metainfo_file {
 	uint64_t size;
 	bool has_root;     /* false exactly for empty files */
 	uint8_t root[METAINFO_HASH_LEN];
-	uint32_t first_piece; /* global index of its first piece (files start on
-			       * piece boundaries; empty files take none) */
-	uint32_t piece_count;
+	uint32_t first_piece; /* global index of its first piece (v2: files start
+			       * on piece boundaries; empty files take none) */
+	uint32_t piece_count; /* pieces holding any of its bytes (v1: the first
+			       * and last may be shared with neighbours) */
+	/* Where its first byte sits in the piece stream: v2 and hybrid
+	 * first_piece * piece_length; v1 the bytes of every file (pad files
+	 * included) before it. */
+	uint64_t offset;
 	/* piece_count verified piece hashes, or NULL while unknown.  For a file
 	 * of one piece it is the pieces root itself (always known).  Points into
 	 * storage owned by the struct metainfo. */
@@ -157,12 +182,24 @@ struct metainfo {
 	uint32_t total_pieces;
 	uint8_t *info;             /* the exact bencoded info dict */
 	size_t info_len;
-	uint8_t info_hash[METAINFO_HASH_LEN]; /* SHA-256 of `info` */
-	/* The info dict has v1 keys ("pieces"): a hybrid, also known by the
-	 * SHA-1 of `info`.  (Only the hash is derived here; the v1 keys are
-	 * not checked against the v2 ones.) */
+	/* The swarm's key: when has_v2 the v2 info-hash (SHA-256 of `info`);
+	 * for a v1 torrent its v1 info-hash followed by 12 zero bytes. */
+	uint8_t info_hash[METAINFO_HASH_LEN];
+	/* The v2 keys ("file tree", meta version 2): files start on piece
+	 * boundaries and are verified by their merkle trees. */
+	bool has_v2;
+	/* The v1 keys ("pieces" and "files" or "length"): known by the SHA-1
+	 * of `info`, pieces verified by SHA-1.  With has_v2 too (a hybrid)
+	 * the v1 file list is checked to describe the same files at the same
+	 * piece boundaries (BEP 47 pad files in between), so each v1 piece is
+	 * one v2 piece. */
 	bool has_v1;
 	uint8_t info_hash_v1[METAINFO_V1_HASH_LEN];
+	const uint8_t *v1_pieces;  /* has_v1: 20 bytes per piece, inside `info` */
+	/* has_v1: the v1 piece stream's length, pad files included: a v1
+	 * piece p covers [p * piece_length, min((p + 1) * piece_length, v1_total)). */
+	uint64_t v1_total;
+	bool private_flag;         /* "private" = 1 (BEP 27): no DHT, no PEX */
 	bool all_layers;           /* every file's layer is known */
 	uint8_t **layer_store;     /* owned layer buffers (internal) */
 	size_t layer_store_count;

@@ -204,6 +204,7 @@ static void test_build_hybrid_exact(void **state)
 		"d4:attr1:p6:lengthi16379e4:pathl4:.pad5:16379ee"
 		"d6:lengthi0e4:pathl5:emptyee"
 		"d6:lengthi40000e4:pathl3:sub5:b.binee"
+		"d4:attr1:p6:lengthi9152e4:pathl4:.pad4:9152ee"
 		"e"
 		"12:meta versioni2e4:name1:d12:piece lengthi16384e"
 		"6:pieces80:";
@@ -280,7 +281,7 @@ static void test_v1_pad(void **state)
 {
 	(void)state;
 	assert_int_equal(metainfo_v1_pad(5, 16384, false), 16379);
-	assert_int_equal(metainfo_v1_pad(5, 16384, true), 0);
+	assert_int_equal(metainfo_v1_pad(5, 16384, true), 0); /* a single file has none */
 	assert_int_equal(metainfo_v1_pad(0, 16384, false), 0);
 	assert_int_equal(metainfo_v1_pad(32768, 16384, false), 0);
 	assert_int_equal(metainfo_v1_pad(32769, 16384, false), 16383);
@@ -722,9 +723,226 @@ static void test_strerror(void **state)
 		assert_non_null(m);
 		assert_string_not_equal(m, "unknown error");
 	}
-	assert_string_equal(metainfo_strerror(METAINFO_E_VERSION),
-			    "not a BitTorrent v2 torrent (meta version must be 2)");
+	for (int e = METAINFO_E_V1_PIECES; e <= METAINFO_E_HYBRID_MISMATCH; e++)
+		assert_string_not_equal(metainfo_strerror(e), "unknown error");
 	assert_string_equal(metainfo_strerror(12345), "unknown error");
+}
+
+
+/* v1: the stream of files in file tree order, no pads; pieces span files. */
+static void test_v1_build_parse(void **state)
+{
+	(void)state;
+	/* a.txt 5 | b.bin 40000 | empty 0 | sub/c 30000: 70005 bytes, 5 pieces
+	 * of 16 KiB; piece 0 starts in a.txt, 1 and 2 in b.bin, 3 and 4 in sub/c. */
+	uint8_t pa[20], pb[40], pc[40];
+	memset(pa, 'a', 20);
+	memset(pb, 'b', 40);
+	memset(pc, 'c', 40);
+	struct metainfo_file_in files[4] = {
+		{ .path = "sub/c", .size = 30000, .v1_pieces = pc },
+		{ .path = "b.bin", .size = 40000, .v1_pieces = pb },
+		{ .path = "a.txt", .size = 5, .v1_pieces = pa },
+		{ .path = "empty", .size = 0 },
+	};
+	const char *head = "d5:filesl"
+			   "d6:lengthi5e4:pathl5:a.txtee"
+			   "d6:lengthi40000e4:pathl5:b.binee"
+			   "d6:lengthi0e4:pathl5:emptyee"
+			   "d6:lengthi30000e4:pathl3:sub1:cee"
+			   "e4:name1:d12:piece lengthi16384e6:pieces100:";
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	uint8_t key[H], want_v1[20];
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_V1, files, 4, &b, key), 0);
+	size_t hl = strlen(head);
+	assert_int_equal(b.len, hl + 101);
+	assert_memory_equal(b.data, head, hl);
+	assert_memory_equal(b.data + hl, pa, 20);
+	assert_memory_equal(b.data + hl + 20, pb, 40);
+	assert_memory_equal(b.data + hl + 60, pc, 40);
+	assert_int_equal(sha1_digest(b.data, b.len, want_v1), 0);
+	assert_memory_equal(key, want_v1, 20);
+	static const uint8_t zero[12];
+	assert_memory_equal(key + 20, zero, 12);
+
+	struct metainfo mi;
+	assert_int_equal(metainfo_parse_info(&mi, b.data, b.data + b.len), 0);
+	assert_true(mi.has_v1);
+	assert_false(mi.has_v2);
+	assert_memory_equal(mi.info_hash_v1, want_v1, 20);
+	assert_memory_equal(mi.info_hash, key, H);
+	assert_int_equal(mi.file_count, 4);
+	assert_int_equal(mi.total_size, 70005);
+	assert_int_equal(mi.v1_total, 70005);
+	assert_int_equal(mi.total_pieces, 5);
+	assert_true(mi.all_layers);
+	assert_memory_equal(mi.v1_pieces + 20, pb, 20);
+	/* Files in list order, with their offsets and the pieces they touch. */
+	assert_string_equal(mi.files[0].path, "a.txt");
+	assert_int_equal(mi.files[0].offset, 0);
+	assert_int_equal(mi.files[0].first_piece, 0);
+	assert_int_equal(mi.files[0].piece_count, 1);
+	assert_string_equal(mi.files[1].path, "b.bin");
+	assert_int_equal(mi.files[1].offset, 5);
+	assert_int_equal(mi.files[1].first_piece, 0);
+	assert_int_equal(mi.files[1].piece_count, 3);
+	assert_int_equal(mi.files[2].size, 0);
+	assert_int_equal(mi.files[2].piece_count, 0);
+	assert_int_equal(mi.files[3].offset, 40005);
+	assert_int_equal(mi.files[3].first_piece, 2);
+	assert_int_equal(mi.files[3].piece_count, 3);
+	assert_int_equal(metainfo_v1_piece_size(&mi, 0), 16384);
+	assert_int_equal(metainfo_v1_piece_size(&mi, 4), 70005 - 4 * 16384);
+	assert_int_equal(metainfo_v1_piece_size(&mi, 5), 0);
+	metainfo_destroy(&mi);
+
+	/* One file: "length", the name is the file. */
+	b.len = 0;
+	struct metainfo_file_in one = { .path = "f", .size = 20000, .v1_pieces = pb };
+	assert_int_equal(metainfo_build_info("f", 16384, METAINFO_FORMAT_V1, &one, 1, &b, NULL), 0);
+	const char *want1 = "d6:lengthi20000e4:name1:f12:piece lengthi16384e6:pieces40:";
+	assert_memory_equal(b.data, want1, strlen(want1));
+	assert_int_equal(metainfo_parse_info(&mi, b.data, b.data + b.len), 0);
+	assert_int_equal(mi.file_count, 1);
+	assert_string_equal(mi.files[0].path, "f");
+	assert_int_equal(mi.total_pieces, 2);
+	metainfo_destroy(&mi);
+
+	/* A .torrent of it has no piece layers; a v1 file without its hashes
+	 * is a bad argument; a torrent of only empty files has no v1 form. */
+	b.len = 0;
+	assert_int_equal(metainfo_build_torrent("d", 16384, METAINFO_FORMAT_V1, files, 4, NULL, 0, &b, NULL), 0);
+	assert_int_equal(metainfo_parse_torrent(&mi, b.data, b.data + b.len), 0);
+	assert_int_equal(mi.total_pieces, 5);
+	metainfo_destroy(&mi);
+	files[1].v1_pieces = NULL;
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_V1, files, 4, &b, NULL), -EINVAL);
+	struct metainfo_file_in none = { .path = "e", .size = 0 };
+	assert_int_equal(metainfo_build_info("d", 16384, METAINFO_FORMAT_V1, &none, 1, &b, NULL),
+			 METAINFO_E_SIZE);
+	buf_destroy(&b);
+}
+
+#define P20 "PPPPPPPPPPPPPPPPPPPP"
+/* v1 info dicts from a hostile peer or file. */
+static void test_v1_rejects(void **state)
+{
+	(void)state;
+	struct metainfo mi;
+	/* Baseline: two files, one 16 KiB piece, and a BEP 47 pad file that is
+	 * skipped (never a file of the swarm, its bytes count in the stream). */
+	assert_int_equal(parse_info_str(&mi, "d5:filesl"
+					     "d6:lengthi100e4:pathl1:aee"
+					     "d4:attr1:p6:lengthi16284e4:pathl4:.pad5:16284ee"
+					     "d6:lengthi5e4:pathl1:bee"
+					     "e4:name1:d12:piece lengthi16384e6:pieces40:" P20 P20 "e"),
+			 0);
+	assert_int_equal(mi.file_count, 2);
+	assert_int_equal(mi.files[1].offset, 16384);
+	assert_int_equal(mi.files[1].first_piece, 1);
+	assert_int_equal(mi.total_size, 105);
+	assert_int_equal(mi.v1_total, 16389);
+	metainfo_destroy(&mi);
+	/* A pad at the end of the last file is accepted too. */
+	assert_int_equal(parse_info_str(&mi, "d5:filesl"
+					     "d6:lengthi100e4:pathl1:aee"
+					     "d4:attr1:p6:lengthi16284e4:pathl4:.pad5:16284ee"
+					     "e4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e"),
+			 0);
+	assert_int_equal(mi.file_count, 1);
+	metainfo_destroy(&mi);
+	/* Private (BEP 27). */
+	assert_int_equal(parse_info_str(&mi, "d6:lengthi5e4:name1:f12:piece lengthi16384e"
+					     "6:pieces20:" P20 "7:privatei1ee"),
+			 0);
+	assert_true(mi.private_flag);
+	metainfo_destroy(&mi);
+
+	/* Paths: "..", an absolute or empty component, a '/' inside one. */
+	expect_info_err("d5:filesld6:lengthi5e4:pathl2:..1:aeee4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_PATH);
+	expect_info_err("d5:filesld6:lengthi5e4:pathl0:1:aeee4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_PATH);
+	expect_info_err("d5:filesld6:lengthi5e4:pathl4:/etc6:passwdeee4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_PATH);
+	expect_info_err("d5:filesld6:lengthi5e4:pathleee4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_PATH);
+	expect_info_err("d6:lengthi5e4:name2:..12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_NAME);
+	/* Two files at one path, or a file where a folder is. */
+	expect_info_err("d5:filesld6:lengthi5e4:pathl1:aeed6:lengthi5e4:pathl1:aeee"
+			"4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_DUPLICATE);
+	expect_info_err("d5:filesld6:lengthi5e4:pathl1:aeed6:lengthi5e4:pathl1:a1:beee"
+			"4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_DUPLICATE);
+	/* Piece length 0, 2^31, not a power of two. */
+	expect_info_err("d6:lengthi5e4:name1:f12:piece lengthi0e6:pieces20:" P20 "e", METAINFO_E_PIECE_LENGTH);
+	expect_info_err("d6:lengthi5e4:name1:f12:piece lengthi2147483648e6:pieces20:" P20 "e",
+			METAINFO_E_PIECE_LENGTH);
+	expect_info_err("d6:lengthi5e4:name1:f12:piece lengthi20000e6:pieces20:" P20 "e", METAINFO_E_PIECE_LENGTH);
+	/* Lengths: negative, a sum that overflows. */
+	expect_info_err("d6:lengthi-5e4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_SIZE);
+	expect_info_err("d5:filesld6:lengthi9223372036854775807e4:pathl1:aeed6:lengthi9223372036854775807e4:pathl1:beee"
+			"4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_SIZE);
+	/* pieces: missing, not a multiple of 20, too few or too many. */
+	expect_info_err("d6:lengthi5e4:name1:f12:piece lengthi16384ee", METAINFO_E_VERSION);
+	expect_info_err("d6:lengthi5e4:name1:f12:piece lengthi16384e6:pieces19:PPPPPPPPPPPPPPPPPPPe",
+			METAINFO_E_V1_PIECES);
+	expect_info_err("d6:lengthi20000e4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_V1_PIECES);
+	expect_info_err("d6:lengthi5e4:name1:f12:piece lengthi16384e6:pieces40:" P20 P20 "e",
+			METAINFO_E_V1_PIECES);
+	/* Neither or both of files and length; files not a list of dicts. */
+	expect_info_err("d4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_V1_FILES);
+	expect_info_err("d5:filesld6:lengthi5e4:pathl1:aeee6:lengthi5e4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_V1_FILES);
+	expect_info_err("d5:filesli1ee4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_V1_FILES);
+	expect_info_err("d5:filesle4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_V1_FILES);
+	/* Only empty files: no pieces at all. */
+	expect_info_err("d6:lengthi0e4:name1:f12:piece lengthi16384e6:pieces0:e", METAINFO_E_V1_PIECES);
+}
+
+/* A hybrid whose v1 half disagrees with its v2 half is a bad torrent. */
+static void test_hybrid_mismatch(void **state)
+{
+	(void)state;
+	/* The v2 half: a (5 bytes) and b (5 bytes), two pieces. */
+#define TREE "9:file treed1:a" LEAF(5) "1:b" LEAF(5) "e"
+#define TAIL "12:meta versioni2e4:name1:d12:piece lengthi16384e6:pieces40:" P20 P20 "e"
+	struct metainfo mi;
+	assert_int_equal(parse_info_str(&mi, "d" TREE "5:filesl"
+					     "d6:lengthi5e4:pathl1:aee"
+					     "d4:attr1:p6:lengthi16379e4:pathl4:.pad5:16379ee"
+					     "d6:lengthi5e4:pathl1:bee"
+					     "e" TAIL),
+			 0);
+	assert_true(mi.has_v1 && mi.has_v2);
+	assert_int_equal(mi.v1_total, 16389);
+	metainfo_destroy(&mi);
+	/* No pad: b would start inside a's piece. */
+	expect_info_err("d" TREE "5:filesld6:lengthi5e4:pathl1:aeed6:lengthi5e4:pathl1:beee" TAIL,
+			METAINFO_E_HYBRID_MISMATCH);
+	expect_info_err("d" TREE "5:filesld6:lengthi5e4:pathl1:aeed6:lengthi5e4:pathl1:beee"
+			"12:meta versioni2e4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_HYBRID_MISMATCH);
+	/* Another size, another name, another order, a file missing. */
+	expect_info_err("d" TREE "5:filesld6:lengthi6e4:pathl1:aeed4:attr1:p6:lengthi16378e4:pathl4:.pad5:16378ee"
+			"d6:lengthi5e4:pathl1:beee" TAIL,
+			METAINFO_E_HYBRID_MISMATCH);
+	expect_info_err("d" TREE "5:filesld6:lengthi5e4:pathl1:ceed4:attr1:p6:lengthi16379e4:pathl4:.pad5:16379ee"
+			"d6:lengthi5e4:pathl1:beee" TAIL,
+			METAINFO_E_HYBRID_MISMATCH);
+	expect_info_err("d" TREE "5:filesld6:lengthi5e4:pathl1:beed4:attr1:p6:lengthi16379e4:pathl4:.pad5:16379ee"
+			"d6:lengthi5e4:pathl1:aeee" TAIL,
+			METAINFO_E_HYBRID_MISMATCH);
+	expect_info_err("d" TREE "5:filesld6:lengthi5e4:pathl1:aeed4:attr1:p6:lengthi16379e4:pathl4:.pad5:16379eee" TAIL,
+			METAINFO_E_HYBRID_MISMATCH);
+	/* "length" for a torrent of two files. */
+	expect_info_err("d" TREE "6:lengthi10e" TAIL, METAINFO_E_HYBRID_MISMATCH);
+#undef TREE
+#undef TAIL
 }
 
 int main(void)
@@ -743,6 +961,9 @@ int main(void)
 		cmocka_unit_test(test_build_hybrid_exact),
 		cmocka_unit_test(test_build_hybrid_single),
 		cmocka_unit_test(test_v1_pad),
+		cmocka_unit_test(test_v1_build_parse),
+		cmocka_unit_test(test_v1_rejects),
+		cmocka_unit_test(test_hybrid_mismatch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
