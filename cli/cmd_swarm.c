@@ -77,7 +77,7 @@ static int wait_work(const struct cli_conn *conn, const char *cmd, const char *i
 
 struct share_opts {
 	int json;
-	const char *format; /* NULL: the daemon's default (v2) */
+	const char *format; /* NULL: the daemon's default (hybrid) */
 };
 
 static int on_share_opt(int val, const char *arg, void *ctx)
@@ -88,11 +88,9 @@ static int on_share_opt(int val, const char *arg, void *ctx)
 		return 0;
 	}
 	if (val == 'f') {
-		if (strcmp(arg, "v2") != 0 && strcmp(arg, "hybrid") != 0) {
-			fprintf(stderr, "shoal share: --format %s %s\n", arg,
-				strcmp(arg, "v1") == 0 ? "is not supported yet (use hybrid: v1 "
-							 "and v2 clients can both download it)"
-						       : "is not a format (v2 or hybrid)");
+		if (strcmp(arg, "v2") != 0 && strcmp(arg, "hybrid") != 0 && strcmp(arg, "v1") != 0) {
+			fprintf(stderr, "shoal share: --format %s is not a format (hybrid, v2 or v1)\n",
+				arg);
 			return -1;
 		}
 		o->format = arg;

@@ -57,14 +57,16 @@ static const struct cli_command commands[] = {
 	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
 	  cmd_status },
 	{ "share", "hash a directory and seed it; print its magnet link",
-	  "shoal share DIR [--format v2|hybrid] [--json] [--data-dir DIR]\n"
+	  "shoal share DIR [--format hybrid|v2|v1] [--json] [--data-dir DIR]\n"
 	  "\n"
 	  "Hash every file under DIR into a BitTorrent swarm (a progress bar shows\n"
 	  "on a terminal), seed it from DIR in place, and print two lines: the magnet\n"
-	  "link and the path of the .torrent written into the data dir.  --format v2\n"
-	  "(the default) makes a BitTorrent v2 torrent; --format hybrid adds the v1\n"
-	  "keys (SHA-1 pieces, pad files) so that v1-only clients can download it too,\n"
-	  "and its magnet carries both info-hashes (v1 is not supported yet).  --json\n"
+	  "link and the path of the .torrent written into the data dir.  --format\n"
+	  "hybrid (the default, as libtorrent and qBittorrent make them) writes the v2\n"
+	  "keys and the v1 keys (SHA-1 pieces, BEP 47 pad files), so v2 clients and\n"
+	  "v1-only ones alike can download it, and its magnet carries both info-hashes;\n"
+	  "--format v2 writes BitTorrent v2 only; --format v1 writes BitTorrent v1 only\n"
+	  "(for clients without v2: Transmission 3, aria2, rTorrent).  --json\n"
 	  "prints the swarm as JSON instead.  Sharing a directory that is already shared\n"
 	  "returns the same swarm and re-checks files whose size or mtime changed\n"
 	  "(asking for the other format is an error naming that swarm).\n"

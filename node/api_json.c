@@ -65,15 +65,17 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_text(sw->error) : json_null());
 	json_object_set_new(o, "root", json_text(sw->root));
 	if (sw->has_info_hash) {
+		/* The key: 64 hex digits of the v2 info-hash, or 40 of the v1
+		 * one for a swarm known only by that. */
 		char hex[65];
-		hex_encode(sw->info_hash, 32, hex);
+		hex_encode(sw->info_hash, sw->key_v1 ? 20 : 32, hex);
 		json_object_set_new(o, "info_hash", json_string(hex));
 		struct buf magnet;
 		buf_init(&magnet, MAGNET_MAX_LEN);
 		/* Every hash of the format: v1 clients read btih. */
 		static struct magnet ml; /* the loop's only: too big for the stack */
 		memset(&ml, 0, sizeof ml);
-		ml.has_v2 = true;
+		ml.has_v2 = !sw->key_v1;
 		memcpy(ml.info_hash, sw->info_hash, 32);
 		ml.has_v1 = sw->has_info_hash_v1;
 		memcpy(ml.info_hash_v1, sw->info_hash_v1, 20);
@@ -94,6 +96,8 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 		json_object_set_new(o, "magnet", json_null());
 	}
 	const struct metainfo *mi = sw->meta;
+	json_object_set_new(o, "format",
+			    mi ? json_string(metainfo_format_name(metainfo_format_of(mi))) : json_null());
 	if (mi) {
 		char path[PATH_MAX + 100];
 		swarm_torrent_path(node, sw, path, sizeof path);

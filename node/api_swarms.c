@@ -35,24 +35,15 @@ static void api_swarms_list(struct api_req *r)
 /* {"share": "/abs/dir"}: start sharing, or return the swarm already sharing it. */
 static void share_dir(struct api_req *r, const char *path)
 {
-	enum metainfo_format format = METAINFO_FORMAT_V2;
+	/* Hybrid by default, as libtorrent and qBittorrent make them: v1-only
+	 * and v2 clients can all download it. */
+	enum metainfo_format format = METAINFO_FORMAT_HYBRID;
 	json_t *fmt = json_object_get(r->body, "format");
-	if (fmt) {
-		const char *f = json_is_string(fmt) ? json_string_value(fmt) : "";
-		if (strcmp(f, "v2") == 0) {
-			format = METAINFO_FORMAT_V2;
-		} else if (strcmp(f, "hybrid") == 0) {
-			format = METAINFO_FORMAT_HYBRID;
-		} else if (strcmp(f, "v1") == 0) {
-			api_reply_error(r, 400, "not_supported",
-					"format \"v1\" is not supported yet; use \"hybrid\" "
-					"(v1 and v2 clients) or \"v2\"");
-			return;
-		} else {
-			api_reply_error(r, 400, "bad_request",
-					"\"format\" must be \"v2\" or \"hybrid\"");
-			return;
-		}
+	if (fmt && (!json_is_string(fmt) ||
+		    metainfo_format_parse(json_string_value(fmt), &format) != 0)) {
+		api_reply_error(r, 400, "bad_request",
+				"\"format\" must be \"hybrid\" (the default), \"v2\" or \"v1\"");
+		return;
 	}
 	if (path[0] != '/') {
 		api_reply_error(r, 400, "bad_path",
@@ -92,7 +83,7 @@ static void share_dir(struct api_req *r, const char *path)
 		api_reply_error(r, 409, "format_differs",
 				"%s is already shared as swarm %" PRId64 " in format %s; remove it "
 				"first to share it in another format",
-				root, sw->id, sw->meta && sw->meta->has_v1 ? "hybrid" : "v2");
+				root, sw->id, sw->meta ? metainfo_format_name(metainfo_format_of(sw->meta)) : "?");
 		return;
 	}
 	if (rc < 0) {
@@ -283,12 +274,7 @@ static void join_link(struct api_req *r, const char *link)
 					magnet_strerror(rc));
 			return;
 		}
-		if (!mg.has_v2) {
-			api_reply_error(r, 400, "bad_link",
-					"v1-only magnet links (urn:btih without urn:btmh) are not "
-					"supported yet");
-			return;
-		}
+
 	} else if (link[0] != '/') {
 		api_reply_error(r, 400, "bad_link",
 				"a .torrent must be given by its absolute path (got '%s')", link);
@@ -302,9 +288,18 @@ static void join_link(struct api_req *r, const char *link)
 	req.peers = peers;
 	req.overwrite = json_is_true(ow);
 	if (is_magnet) {
-		memcpy(req.info_hash, mg.info_hash, 32);
+		/* Keyed by the v2 hash when the link has one, else by the v1
+		 * hash until the metadata says whether it is a hybrid. */
+		if (mg.has_v2) {
+			memcpy(req.info_hash, mg.info_hash, 32);
+		} else {
+			memcpy(req.info_hash, mg.info_hash_v1, 20);
+			req.key_v1 = true;
+		}
+		req.has_v1 = mg.has_v1;
+		memcpy(req.info_hash_v1, mg.info_hash_v1, 20);
 		char hex[65];
-		hex_encode(mg.info_hash, 32, hex);
+		hex_encode(req.info_hash, mg.has_v2 ? 32 : 20, hex);
 		snprintf(req.name, sizeof req.name, "%s", mg.name[0] ? mg.name : hex);
 	} else {
 		mi = calloc(1, sizeof *mi);
@@ -315,6 +310,9 @@ static void join_link(struct api_req *r, const char *link)
 			return;
 		}
 		memcpy(req.info_hash, mi->info_hash, 32);
+		req.key_v1 = !mi->has_v2;
+		req.has_v1 = mi->has_v1;
+		memcpy(req.info_hash_v1, mi->info_hash_v1, 20);
 		snprintf(req.name, sizeof req.name, "%s", mi->name);
 		req.meta = mi;
 	}

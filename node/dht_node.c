@@ -763,7 +763,7 @@ static void poll_swarms(struct dht_node *dn, uint64_t now)
 	for (struct swarm *sw = dn->node->swarms; sw; sw = sw->next) {
 		if (!sw->has_info_hash || sw->remove_pending)
 			continue;
-		for (int k = 0; k < (sw->has_info_hash_v1 ? 2 : 1); k++) {
+		for (int k = 0; k < (sw->has_info_hash_v1 && !sw->key_v1 ? 2 : 1); k++) {
 			struct dhtn_track *t = track_get(dn, sw, k ? sw->info_hash_v1 : sw->info_hash);
 			if (!t) {
 				log_warn("DHT: out of memory tracking swarm %lld", (long long)sw->id);

@@ -11,6 +11,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/sha1.h"
 #include "common/sha256.h"
 #include "node/diskio.h"
 #include "node/workers.h"
@@ -94,7 +95,7 @@ static void kick_writes(struct diskio *dio);
 static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
 					      uint32_t *local_out);
 static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
-		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len);
+		      struct sha256_ctx *ctx, struct sha1_ctx *sha1, uint8_t *buf, size_t buf_len);
 static void work_verify(void *arg);
 static void done_verify(void *arg);
 static int submit_verify(struct diskio *dio);
@@ -167,7 +168,20 @@ size_t diskio_write_queued(const struct diskio *dio)
 
 size_t diskio_piece_file(const struct diskio *dio, uint32_t piece)
 {
-	return storage_piece_file(dio->storage, piece);
+	size_t first;
+	return storage_piece_files(dio->storage, piece, &first) ? first : SIZE_MAX;
+}
+
+/* Is any file holding a byte of `piece` marked in `bad` (nf entries)? */
+static bool piece_in_bad_file(const struct diskio *dio, uint32_t piece, const uint8_t *bad,
+			      size_t nf)
+{
+	size_t first;
+	size_t n = storage_piece_files(dio->storage, piece, &first);
+	for (size_t fi = first; n && fi < first + n; fi++)
+		if (fi < nf && bad[fi])
+			return true;
+	return false;
 }
 
 size_t diskio_file_count(const struct diskio *dio)
@@ -348,19 +362,77 @@ static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_
 	return NULL;
 }
 
-/* Hash one piece against its piece layer: from its leaves when the write
- * jobs hashed them, else from disk, holding the lock only while reading,
- * so writes go on while we hash. */
+/* Read [0, size) of `piece` in chunks of `buf`, holding the lock only while
+ * reading, so writes go on while we hash; each chunk to `fn`. */
+static int read_piece(struct diskio *dio, uint32_t piece, uint64_t size, uint8_t *buf,
+		      size_t buf_len, int (*fn)(void *ctx, const uint8_t *p, size_t n), void *ctx)
+{
+	int rc = 0;
+	for (uint64_t off = 0; rc == 0 && off < size;) {
+		size_t n = size - off < buf_len ? (size_t)(size - off) : buf_len;
+		pthread_mutex_lock(&dio->lock);
+		rc = storage_read_fast(dio->storage, piece, (uint32_t)off, buf, n);
+		pthread_mutex_unlock(&dio->lock);
+		if (rc == 0)
+			rc = fn(ctx, buf, n);
+		off += n;
+	}
+	return rc;
+}
+
+struct both_hashes {
+	struct merkle_piece *mp; /* NULL: SHA-1 only */
+	struct sha1_ctx *sha1;   /* NULL: merkle only */
+};
+
+static int hash_chunk(void *ctx, const uint8_t *p, size_t n)
+{
+	struct both_hashes *h = ctx;
+	if (h->sha1)
+		sha1_update(h->sha1, p, n);
+	return h->mp ? merkle_piece_update(h->mp, p, n) : 0;
+}
+
+static const uint8_t zeros[XFER_BLOCK_SIZE];
+
+/* The v1 SHA-1 of a piece whose first `have` bytes went through h->sha1
+ * already: the rest of its v1 size (a hybrid's pad) is zeros. */
+static int v1_final(const struct metainfo *mi, uint32_t piece, uint64_t have,
+		    struct sha1_ctx *sha1)
+{
+	for (uint64_t left = metainfo_v1_piece_size(mi, piece) - have; left > 0;) {
+		size_t n = left < sizeof zeros ? (size_t)left : sizeof zeros;
+		sha1_update(sha1, zeros, n);
+		left -= n;
+	}
+	uint8_t h[SHA1_LEN];
+	sha1_final(sha1, h);
+	return memcmp(h, mi->v1_pieces + SHA1_LEN * (size_t)piece, SHA1_LEN) == 0 ? 0 : -EBADMSG;
+}
+
+/* Hash one piece: a v1 piece by SHA-1 from disk; a v2 piece against its
+ * piece layer, from its leaves when the write jobs hashed them, else from
+ * disk.  A hybrid's piece is checked both ways: data that matches its v2
+ * hash but not its v1 hash means the torrent's two halves disagree
+ * (-EPROTO), not that a peer lied. */
 static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
-		      struct sha256_ctx *ctx, uint8_t *buf, size_t buf_len)
+		      struct sha256_ctx *ctx, struct sha1_ctx *sha1, uint8_t *buf, size_t buf_len)
 {
 	const struct metainfo *mi = dio->meta;
+	if (!mi->has_v2) {
+		uint64_t size = metainfo_v1_piece_size(mi, piece);
+		struct both_hashes h = { NULL, sha1 };
+		sha1_begin(sha1);
+		int rc = read_piece(dio, piece, size, buf, buf_len, hash_chunk, &h);
+		return rc ? rc : v1_final(mi, piece, size, sha1);
+	}
 	uint32_t local;
 	const struct metainfo_file *f = piece_file(mi, piece, &local);
 	if (!f || !f->layer)
 		return -EINVAL;
 	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
 	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
+	int rc;
 	if (leaves && width * 32 <= buf_len) {
 		/* The subtree from the leaves hashed at write time; missing leaves
 		 * past the data are 32 zero bytes (BEP 52). */
@@ -370,24 +442,30 @@ static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
 		for (; width > 1; width /= 2)
 			for (uint64_t i = 0; i < width / 2; i++)
 				sha256_once(ctx, buf + 64 * i, 64, buf + 32 * i);
-		return memcmp(buf, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+		rc = memcmp(buf, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+		if (rc == 0 && mi->has_v1) {
+			struct both_hashes h = { NULL, sha1 };
+			sha1_begin(sha1);
+			rc = read_piece(dio, piece, size, buf, buf_len, hash_chunk, &h);
+			if (rc == 0)
+				rc = v1_final(mi, piece, size, sha1) == 0 ? 0 : -EPROTO;
+		}
+		return rc;
 	}
 	struct merkle_piece mp;
-	int rc = merkle_piece_init(&mp, ctx, width);
-	for (uint64_t off = 0; rc == 0 && off < size;) {
-		size_t n = size - off < buf_len ? (size_t)(size - off) : buf_len;
-		pthread_mutex_lock(&dio->lock);
-		rc = storage_read_fast(dio->storage, piece, (uint32_t)off, buf, n);
-		pthread_mutex_unlock(&dio->lock);
-		if (rc == 0)
-			rc = merkle_piece_update(&mp, buf, n);
-		off += n;
-	}
-	uint8_t h[MERKLE_HASH_LEN];
+	struct both_hashes h = { &mp, mi->has_v1 ? sha1 : NULL };
+	rc = merkle_piece_init(&mp, ctx, width);
+	if (h.sha1)
+		sha1_begin(sha1);
 	if (rc == 0)
-		rc = merkle_piece_final(&mp, h);
+		rc = read_piece(dio, piece, size, buf, buf_len, hash_chunk, &h);
+	uint8_t root[MERKLE_HASH_LEN];
 	if (rc == 0)
-		rc = memcmp(h, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+		rc = merkle_piece_final(&mp, root);
+	if (rc == 0)
+		rc = memcmp(root, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	if (rc == 0 && h.sha1)
+		rc = v1_final(mi, piece, size, sha1) == 0 ? 0 : -EPROTO;
 	return rc;
 }
 
@@ -395,12 +473,15 @@ static void work_verify(void *arg)
 {
 	struct verify_batch *j = arg;
 	struct sha256_ctx *ctx = sha256_new();
+	struct sha1_ctx *sha1 = sha1_new();
 	uint8_t *buf = malloc(256 * 1024);
 	for (size_t i = 0; i < j->n; i++)
-		j->rc[i] = (!ctx || !buf) ? -ENOMEM
-					  : verify_one(j->dio, j->piece[i], j->leaves[i], ctx, buf,
-						       256 * 1024);
+		j->rc[i] = (!ctx || !sha1 || !buf)
+				   ? -ENOMEM
+				   : verify_one(j->dio, j->piece[i], j->leaves[i], ctx, sha1, buf,
+						256 * 1024);
 	sha256_free(ctx);
+	sha1_free(sha1);
 	free(buf);
 }
 
@@ -547,20 +628,23 @@ static void work_sync(void *arg)
 			uint32_t p = (uint32_t)(b * 8 + k);
 			if (!bit_get(j->pieces, p))
 				continue;
-			size_t fi = storage_piece_file(dio->storage, p);
-			if (fi >= nf || bad[fi])
-				continue;
-			int fd;
-			int rc = storage_sync_begin(dio->storage, p, &fd);
-			if (rc < 0) {
-				bad[fi] = 1;
-				if (j->rc == 0)
-					j->rc = rc;
-			} else if (fd >= 0) {
-				if (fds[fi] >= 0)
-					close(fd); /* cannot happen: begin hands out a file once */
-				else
-					fds[fi] = fd;
+			size_t first;
+			size_t n = storage_piece_files(dio->storage, p, &first);
+			for (size_t fi = first; n && fi < first + n && fi < nf; fi++) {
+				if (bad[fi])
+					continue;
+				int fd;
+				int rc = storage_sync_begin(dio->storage, fi, &fd);
+				if (rc < 0) {
+					bad[fi] = 1;
+					if (j->rc == 0)
+						j->rc = rc;
+				} else if (fd >= 0) {
+					if (fds[fi] >= 0)
+						close(fd); /* cannot happen: begin hands out a file once */
+					else
+						fds[fi] = fd;
+				}
 			}
 		}
 	}
@@ -596,11 +680,15 @@ static void work_sync(void *arg)
 			uint32_t p = (uint32_t)(b * 8 + k);
 			if (!bit_get(j->pieces, p))
 				continue;
-			size_t fi = storage_piece_file(dio->storage, p);
-			if (fi < nf && bad[fi])
-				storage_sync_failed(dio->storage, p);
-			else
+			if (!piece_in_bad_file(dio, p, bad, nf)) {
 				bit_clear(j->pieces, p);
+				continue;
+			}
+			size_t first;
+			size_t n = storage_piece_files(dio->storage, p, &first);
+			for (size_t fi = first; n && fi < first + n && fi < nf; fi++)
+				if (bad[fi])
+					storage_sync_failed(dio->storage, fi);
 		}
 	}
 	pthread_mutex_unlock(&dio->lock);
@@ -618,8 +706,7 @@ static size_t take_lost(struct diskio *dio, uint8_t *lost, const uint8_t *failed
 	for (uint32_t p = 0; p < dio->npieces; p++) {
 		bool pending = bit_get(lost, p) || bit_get(dio->unsynced, p) ||
 			       bit_get(dio->syncing, p);
-		size_t fi = pending ? storage_piece_file(dio->storage, p) : SIZE_MAX;
-		if (!pending || fi >= nfiles || !failed[fi]) {
+		if (!pending || !piece_in_bad_file(dio, p, failed, nfiles)) {
 			bit_clear(lost, p);
 			continue;
 		}
@@ -650,8 +737,7 @@ static void done_sync(void *arg)
 			uint32_t p = (uint32_t)(b * 8 + k);
 			if (!bit_get(j->pieces, p) || !bit_get(dio->syncing, p))
 				continue;
-			size_t fi = storage_piece_file(dio->storage, p);
-			if (fi < j->nfiles && j->failed[fi])
+			if (piece_in_bad_file(dio, p, j->failed, j->nfiles))
 				continue; /* lost, below */
 			if (!bit_get(dio->unsynced, p)) {
 				bit_set(dio->unsynced, p);
@@ -718,7 +804,8 @@ bool diskio_flush(struct diskio *dio)
 int diskio_flush_now(struct diskio *dio)
 {
 	size_t nf = storage_file_count(dio->storage);
-	/* Per file: 1 pending, 2 pending and in the job, 3 failed. */
+	/* Per file: 1 pending, 2 pending and in the job; after the syncs 1
+	 * means failed. */
 	uint8_t *st_f = calloc(nf ? nf : 1, 1);
 	uint8_t *lost = calloc(dio->nbytes ? dio->nbytes : 1, 1);
 	bool ok = true;
@@ -730,37 +817,45 @@ int diskio_flush_now(struct diskio *dio)
 	}
 	pthread_mutex_lock(&dio->lock);
 	for (uint32_t p = 0; p < dio->npieces; p++) {
-		size_t fi = storage_piece_file(dio->storage, p);
-		if (fi >= nf)
+		bool syncing = bit_get(dio->syncing, p), unsynced = bit_get(dio->unsynced, p);
+		if (!syncing && !unsynced)
 			continue;
-		if (bit_get(dio->syncing, p) && st_f[fi] < 2) {
-			storage_sync_failed(dio->storage, p); /* its fdatasync may not be done */
-			st_f[fi] = 2;
-		} else if (bit_get(dio->unsynced, p) && st_f[fi] == 0) {
-			st_f[fi] = 1;
+		size_t first;
+		size_t n = storage_piece_files(dio->storage, p, &first);
+		for (size_t fi = first; n && fi < first + n && fi < nf; fi++) {
+			if (syncing && st_f[fi] < 2) {
+				storage_sync_failed(dio->storage, fi); /* its fdatasync may not be done */
+				st_f[fi] = 2;
+			} else if (unsynced && st_f[fi] == 0) {
+				st_f[fi] = 1;
+			}
 		}
 	}
-	for (uint32_t p = 0; p < dio->npieces; p++) {
-		size_t fi = storage_piece_file(dio->storage, p);
-		if (fi >= nf || st_f[fi] == 0 || st_f[fi] == 3)
+	/* Each pending file is synced once. */
+	for (size_t fi = 0; fi < nf; fi++) {
+		if (st_f[fi] == 0)
 			continue;
-		/* The first piece of each pending file syncs the file, once. */
-		int rc = storage_sync_piece(dio->storage, p);
+		int fd;
+		int rc = storage_sync_begin(dio->storage, fi, &fd);
+		if (rc == 0 && fd >= 0) {
+			if (fdatasync(fd) < 0) {
+				rc = -errno;
+				storage_sync_failed(dio->storage, fi);
+			}
+			close(fd);
+		}
 		if (rc == 0)
 			rc = storage_sync_take_error(dio->storage, fi);
-		st_f[fi] = rc == 0 ? 0 : 3;
+		st_f[fi] = rc == 0 ? 0 : 1;
 		if (rc != 0)
 			ok = false;
 	}
 	pthread_mutex_unlock(&dio->lock);
 	/* Pending pieces of synced files are durable; of failed files, lost. */
-	for (size_t f = 0; f < nf; f++)
-		st_f[f] = st_f[f] == 3;
 	if (!ok)
 		take_lost(dio, lost, st_f, nf);
 	for (uint32_t p = 0; p < dio->npieces; p++) {
-		size_t fi = storage_piece_file(dio->storage, p);
-		if (fi < nf && st_f[fi])
+		if (piece_in_bad_file(dio, p, st_f, nf))
 			continue;
 		if (bit_get(dio->unsynced, p)) {
 			bit_clear(dio->unsynced, p);

@@ -157,7 +157,9 @@ int rebuild_picker(struct xfer *xf)
 	uint32_t *lens = calloc(mi->total_pieces ? mi->total_pieces : 1, sizeof *lens);
 	if (!lens)
 		return -ENOMEM;
-	for (size_t f = 0; f < mi->file_count; f++)
+	for (uint32_t p = 0; !mi->has_v2 && p < mi->total_pieces; p++)
+		lens[p] = (uint32_t)metainfo_v1_piece_size(mi, p); /* v1: pieces span files */
+	for (size_t f = 0; mi->has_v2 && f < mi->file_count; f++)
 		for (uint32_t i = 0; i < mi->files[f].piece_count; i++)
 			lens[mi->files[f].first_piece + i] =
 				(uint32_t)merkle_piece_size(mi->files[f].size, mi->piece_length, i);

@@ -174,7 +174,8 @@ static void enter_disk_full(struct xfer *xf, int rc)
 int queue_block(struct peer *p, uint32_t piece, uint32_t begin, const uint8_t *data, size_t len)
 {
 	struct xfer *xf = p->xf;
-	if (!xf->leaves)
+	/* v2 only: a v1 piece is checked by its SHA-1, read back whole. */
+	if (!xf->leaves && xf->sw->meta->has_v2)
 		xf->leaves = calloc(picker_num_pieces(xf->picker), sizeof *xf->leaves);
 	if (xf->leaves && !xf->leaves[piece])
 		xf->leaves[piece] = calloc(picker_piece_blocks(xf->picker, piece), 32);
@@ -321,6 +322,17 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 	size_t nb = 0;
 	if (picker_piece_failed(xf->picker, piece, blame, blame ? nblocks : 0, &nb) != 0)
 		nb = 0;
+	if (rc == -EPROTO) {
+		/* Not a peer's fault: the data is what the v2 half asks for. */
+		snprintf(sw->error, sizeof sw->error,
+			 "bad torrent: piece %u matches its v2 hash but not its v1 hash (the "
+			 "hybrid's two halves describe different data)",
+			 piece);
+		log_error("swarm %" PRId64 ": %s", sw->id, sw->error);
+		free(blame);
+		swarm_fail(xf);
+		return;
+	}
 	xf->hash_fails++;
 	if (rc != -EBADMSG) {
 		log_error("swarm %" PRId64 ": piece %u: %s", sw->id, piece, strerror(-rc));

@@ -140,7 +140,7 @@ int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 	struct metainfo *mi = calloc(1, sizeof *mi);
 	rc = mi ? metainfo_parse_info(mi, md, md + md_len) : -ENOMEM;
 	if (rc == 0)
-		rc = metainfo_check_hash(mi, sw->info_hash);
+		rc = swarm_meta_check(sw, mi);
 	if (rc != 0) {
 		log_warn("swarm %" PRId64 ": metadata of %zu bytes from peers is unusable (%s); "
 			 "fetching again", sw->id, md_len, metainfo_strerror(rc));
@@ -164,6 +164,16 @@ int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 	swarm_learn_v1(sw);
 	mdfetch_free(xf->mdf);
 	xf->mdf = NULL;
+	if (swarm_take_v2_key(xf->node, sw) != 0) {
+		/* A v1 link of a hybrid already joined by its v2 link. */
+		struct swarm *twin = swarm_find_by_hash(xf->node, mi->info_hash);
+		snprintf(sw->error, sizeof sw->error,
+			 "this is the v1 link of a hybrid torrent already joined as swarm %" PRId64
+			 "; remove one of them",
+			 twin ? twin->id : (int64_t)0);
+		swarm_fail(xf);
+		return 0;
+	}
 	(void)install_meta(xf); /* failures put the swarm in error and log why */
 	return 0;
 }
@@ -489,8 +499,7 @@ int xfer_setup_meta(struct xfer *xf)
 		return rc;
 	if ((rc = join_layout_init(&layout, mi, sw->role == SWARM_ROLE_JOIN, sw->file_access)))
 		return rc;
-	rc = storage_new(sw->root, layout.files, layout.n, (uint32_t)mi->piece_length,
-			 STORAGE_MAX_OPEN_DEFAULT, &st);
+	rc = join_layout_storage(&layout, sw->root, STORAGE_MAX_OPEN_DEFAULT, &st);
 	if (rc) {
 		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
 			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
@@ -535,7 +544,7 @@ int xfer_setup_meta(struct xfer *xf)
 	if (rc)
 		goto done;
 	rc = rebuild_picker(xf);
-	xf->layers_pending = !mi->all_layers;
+	xf->layers_pending = mi->has_v2 && !mi->all_layers;
 done:
 	storage_free(st);
 	if (rc && !xf->picker) {

@@ -359,6 +359,13 @@ int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
 			memcpy(info_hash_out, sw->info_hash, CRYPT_INFO_HASH_LEN);
 			return 0;
 		}
+		/* A hybrid is also met by a node that knows only its v1 link
+		 * (it binds the keys to the v1 hash and 12 zero bytes). */
+		uint8_t v1_key[CRYPT_INFO_HASH_LEN];
+		if (swarm_v1_key(sw, v1_key) && crypt_hello_matches(hello, v1_key)) {
+			memcpy(info_hash_out, v1_key, CRYPT_INFO_HASH_LEN);
+			return 0;
+		}
 	}
 	return -ENOENT;
 }
@@ -415,8 +422,10 @@ void peer_send_handshake(struct peer *p)
 		return;
 	p->handshake_sent = true;
 	uint8_t hs[WIRE_HANDSHAKE_LEN];
+	/* A v1 torrent's peers are told nothing of v2 (BEP 52's upgrade bit). */
+	bool v2 = !sw->key_v1 && (!sw->meta || sw->meta->has_v2);
 	wire_handshake_encode(hs, p->v1_hello ? sw->info_hash_v1 : sw->info_hash, eng->peer_id,
-			      WIRE_RSV_EXTENDED | WIRE_RSV_V2);
+			      WIRE_RSV_EXTENDED | (v2 ? WIRE_RSV_V2 : 0));
 	if (peer_send(p, hs, sizeof hs, NULL, 0) != 0)
 		return;
 	/* BEP 10 extension handshake. */
@@ -492,7 +501,9 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 		/* Encrypted: the 20 bytes must belong to the swarm the keys were
 		 * bound to (the full 32-byte hash). */
 		const uint8_t *bound = conn_crypt_info_hash(p->conn);
-		if (bound && memcmp(bound, found->info_hash, 32) != 0)
+		uint8_t v1_key[32];
+		if (bound && memcmp(bound, found->info_hash, 32) != 0 &&
+		    !(swarm_v1_key(found, v1_key) && memcmp(bound, v1_key, 32) == 0))
 			return -EPROTO;
 		xf = found->xfer;
 		/* A banned host is refused whatever it would say next: before

@@ -138,7 +138,8 @@ static int on_request(struct peer *p, const struct wire_block *b)
 	 * (BEP 47) a file's last piece is a whole piece long, its pad included,
 	 * so a v1 client may ask for blocks wholly inside the pad: zeros too.
 	 * Past the piece length itself is a protocol violation. */
-	uint32_t served = sw->has_info_hash_v1 ? (uint32_t)sw->meta->piece_length : plen;
+	uint64_t v1_size = metainfo_v1_piece_size(sw->meta, b->index);
+	uint32_t served = v1_size > plen ? (uint32_t)v1_size : plen;
 	if (b->length == 0 || b->length > XFER_BLOCK_SIZE || b->begin >= served ||
 	    (uint64_t)b->begin + b->length > sw->meta->piece_length)
 		return -EBADMSG;

@@ -62,9 +62,22 @@ int join_layout_init(struct join_layout *l, const struct metainfo *mi, bool join
 		l->files[f].path = prefix ? l->paths[f] : mf->path;
 		l->files[f].size = mf->size;
 		l->files[f].first_piece = mf->first_piece;
+		l->files[f].offset = mf->offset;
 		l->files[f].access = access ? (enum storage_access)access[f] : STORAGE_READ;
 	}
+	l->stream = !mi->has_v2;
+	l->stream_total = mi->v1_total;
+	l->piece_length = (uint32_t)mi->piece_length;
 	return 0;
+}
+
+int join_layout_storage(const struct join_layout *l, const char *root, unsigned max_open,
+			struct storage **out)
+{
+	if (l->stream)
+		return storage_new_stream(root, l->files, l->n, l->piece_length, l->stream_total,
+					  max_open, out);
+	return storage_new(root, l->files, l->n, l->piece_length, max_open, out);
 }
 
 void join_layout_destroy(struct join_layout *l)
@@ -99,6 +112,11 @@ static const char *const WHY_UNHASHED =
 	"starts, and shoal never writes into a file it did not create (move it away, join the "
 	".torrent instead to use the file as downloaded data, or use --overwrite)";
 
+static const char *const WHY_V1 =
+	"already exists; in a v1 torrent pieces span files, so shoal cannot check one file "
+	"alone against it and never writes into a file it did not create (move it away, "
+	"join into another directory, or use --overwrite)";
+
 int join_check_new(const char *root, const struct metainfo *mi, bool overwrite,
 		   struct join_check **jc_out)
 {
@@ -113,8 +131,7 @@ int join_check_new(const char *root, const struct metainfo *mi, bool overwrite,
 	int rc = -ENOMEM;
 	if (!jc->root || !jc->fate || (rc = join_layout_init(&jc->layout, mi, true, NULL)) != 0)
 		goto fail;
-	rc = storage_new(root, jc->layout.files, jc->layout.n, (uint32_t)mi->piece_length, 0,
-			 &jc->st);
+	rc = join_layout_storage(&jc->layout, root, 0, &jc->st);
 	if (rc)
 		goto fail;
 	for (size_t f = 0; f < mi->file_count; f++) {
@@ -128,7 +145,17 @@ int join_check_new(const char *root, const struct metainfo *mi, bool overwrite,
 			jc->fate[f] = FATE_CREATE;
 			break;
 		case STORAGE_PRESENT:
-			jc->fate[f] = mi->files[f].size == 0 ? FATE_ADOPT : FATE_HASH;
+			if (mi->files[f].size == 0) {
+				jc->fate[f] = FATE_ADOPT;
+			} else if (!mi->has_v2) {
+				/* v1 pieces span files: a file cannot be checked
+				 * alone, so it is never adopted. */
+				jc->fate[f] = overwrite ? FATE_REPLACE : FATE_CONFLICT;
+				if (!overwrite)
+					set_conflict(jc, f, 0, WHY_V1);
+			} else {
+				jc->fate[f] = FATE_HASH;
+			}
 			break;
 		case STORAGE_OTHER:
 			jc->fate[f] = overwrite ? FATE_REPLACE : FATE_CONFLICT;

@@ -42,10 +42,17 @@ struct join_layout {
 	struct storage_file *files; /* owned, mi->file_count entries */
 	char **paths;               /* owned, the prefixed copies (or NULL) */
 	size_t n;
+	bool stream;                /* a v1 torrent: pieces span files */
+	uint64_t stream_total;      /* stream: bytes of the v1 piece stream */
+	uint32_t piece_length;
 };
 int join_layout_init(struct join_layout *l, const struct metainfo *mi, bool join,
 		     const uint8_t *access) __attribute__((warn_unused_result));
 void join_layout_destroy(struct join_layout *l);
+/* A storage over the layout under `root` (storage_new, or
+ * storage_new_stream for a v1 torrent); returns what they return. */
+int join_layout_storage(const struct join_layout *l, const char *root, unsigned max_open,
+			struct storage **out) __attribute__((warn_unused_result));
 
 /* Look at every file of `mi` under `root` (the join's download directory,
  * which must not be a symlink): a walk and an fstatat per file, nothing

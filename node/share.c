@@ -1,5 +1,6 @@
-/* share.c: scan a directory, hash it into BEP 52 merkle trees on the worker
- * threads, build its metainfo, record it; and re-verify swarms' files.
+/* share.c: scan a directory, hash it into BEP 52 merkle trees (and v1
+ * SHA-1 pieces) on the worker threads, build its metainfo, record it; and
+ * re-verify swarms' files.
  *
  * A job runs in phases, each a batch of worker tasks whose completions come
  * back to the loop thread:
@@ -7,7 +8,9 @@
  *   verify: stat (1 task) -> hash units (N tasks) -> apply
  * A unit is a run of pieces of one file, or of several whole small files,
  * about UNIT_BYTES long, so both cores stay busy on one big file and a
- * directory of 100 000 small files is not 100 000 tasks.  Memory is
+ * directory of 100 000 small files is not 100 000 tasks.  A v1 torrent's
+ * pieces span files, so its units are runs of pieces of the stream of all
+ * files (a "stream" unit reads across file boundaries).  Memory is
  * O(files + pieces): piece hashes, never block hashes, are kept. */
 #include "config.h"
 
@@ -49,7 +52,8 @@ struct job_file {
 	uint64_t size;
 	int64_t mtime_ns;       /* as scanned (share) or as found (verify) */
 	uint32_t first_piece;   /* verify: global index */
-	uint64_t pieces;
+	uint64_t pieces;        /* v2 pieces; v1 (verify): the pieces it touches */
+	uint64_t offset;        /* stream: where it starts in the v1 stream */
 	uint8_t *layer;         /* share: computed piece hashes, owned */
 	uint8_t *v1;            /* share, hybrid: SHA-1 of each piece, owned */
 	bool pad_after;         /* share, hybrid: a pad file follows it (its last
@@ -61,7 +65,8 @@ struct job_file {
 
 struct job_unit {
 	struct share_job *job;
-	size_t file;            /* first file */
+	size_t file;            /* first file; SIZE_MAX: a stream unit, of the
+				 * global pieces [first_piece, first_piece + pieces) */
 	size_t files;           /* whole files (when > 1, all from piece 0) */
 	uint64_t first_piece;   /* within `file` when files == 1 */
 	uint64_t pieces;
@@ -82,6 +87,14 @@ struct share_job {
 	size_t outstanding;          /* tasks submitted and not yet completed (loop only) */
 	int phase;                   /* PHASE_* (loop only) */
 	uint8_t *piece_ok;           /* verify: one byte per global piece */
+	/* A v1 torrent (share --format v1, or a check of a v1 swarm): its
+	 * pieces are hashed over the files in stream order (job->files is in
+	 * that order once hashing starts). */
+	bool stream;
+	uint64_t stream_total;       /* bytes of the stream */
+	uint64_t stream_pieces;      /* pieces of the stream */
+	uint8_t *v1_out;             /* share: 20 bytes per piece, owned */
+	const uint8_t *v1_expect;    /* verify: the torrent's, borrowed */
 	bool sync_first;             /* verify of a join: fdatasync each file before
 				      * hashing it, so what checks out is durable */
 	struct metainfo *meta;       /* share: the result, handed to the swarm */
@@ -144,6 +157,7 @@ void share_job_free(struct share_job *job)
 	free(job->files);
 	free(job->units);
 	free(job->piece_ok);
+	free(job->v1_out);
 	if (job->meta) {
 		metainfo_destroy(job->meta);
 		free(job->meta);
@@ -330,6 +344,53 @@ done:
 
 /* ------------------------------------------------------------ hash units */
 
+/* A stream's units: runs of at most `unit_pieces` pieces, of every piece
+ * (share) or of those touching a file to check (verify). */
+static int plan_stream_units(struct share_job *job, uint64_t unit_pieces)
+{
+	uint64_t n = job->stream_pieces;
+	uint8_t *need = calloc(n ? n : 1, 1);
+	if (!need)
+		return -ENOMEM;
+	for (size_t f = 0; f < job->n_files; f++) {
+		const struct job_file *file = &job->files[f];
+		if (job->kind == JOB_VERIFY && !file->check)
+			continue;
+		if (file->size == 0)
+			continue;
+		uint64_t first = file->offset / job->piece_length;
+		uint64_t last = (file->offset + file->size - 1) / job->piece_length;
+		memset(need + first, 1, last - first + 1);
+	}
+	size_t cap = (size_t)(n / unit_pieces + n / 2 + 2);
+	if (cap > n + 1)
+		cap = (size_t)n + 1;
+	free(job->units);
+	job->units = malloc(cap * sizeof *job->units);
+	if (!job->units) {
+		free(need);
+		return -ENOMEM;
+	}
+	for (uint64_t p = 0; p < n;) {
+		if (!need[p]) {
+			p++;
+			continue;
+		}
+		struct job_unit *u = &job->units[job->n_units++];
+		u->job = job;
+		u->file = SIZE_MAX;
+		u->files = 0;
+		u->first_piece = p;
+		u->pieces = 0;
+		while (p < n && need[p] && u->pieces < unit_pieces) {
+			p++;
+			u->pieces++;
+		}
+	}
+	free(need);
+	return 0;
+}
+
 /* Cut the checked files into units of about UNIT_BYTES. */
 static int plan_units(struct share_job *job)
 {
@@ -340,6 +401,8 @@ static int plan_units(struct share_job *job)
 	uint64_t unit_pieces = UNIT_BYTES / job->piece_length;
 	if (unit_pieces == 0)
 		unit_pieces = 1;
+	if (job->stream)
+		return plan_stream_units(job, unit_pieces);
 	struct job_unit *open_batch = NULL; /* a unit gathering small files */
 	uint64_t batch_bytes = 0;
 	for (size_t f = 0; f < job->n_files; f++) {
@@ -432,11 +495,123 @@ static int hash_pieces(struct share_job *job, struct job_file *file, int fd, uin
 	return 0;
 }
 
+/* The first file (in stream order) holding a byte at or after `pos`. */
+static size_t stream_file_at(const struct share_job *job, uint64_t pos)
+{
+	size_t lo = 0, hi = job->n_files;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct job_file *f = &job->files[mid];
+		if (f->offset + f->size <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Hash the stream unit's pieces with SHA-1, reading across files (gaps,
+ * BEP 47 pad files, are zeros).  Share: into job->v1_out; verify: each
+ * piece's verdict into piece_ok (a missing, short or unreadable file fails
+ * the pieces it is part of). */
+static void hash_stream(struct job_unit *u, struct sha1_ctx *sha1, uint8_t *buf)
+{
+	struct share_job *job = u->job;
+	static const uint8_t zero_chunk[READ_CHUNK];
+	uint64_t plen = job->piece_length;
+	size_t fi = stream_file_at(job, u->first_piece * plen);
+	size_t open_fi = SIZE_MAX;
+	int fd = -1;
+	for (uint64_t p = u->first_piece; p < u->first_piece + u->pieces; p++) {
+		if (atomic_load(&job->cancel))
+			break;
+		uint64_t pos = p * plen;
+		uint64_t end = pos + plen < job->stream_total ? pos + plen : job->stream_total;
+		bool ok = true;
+		sha1_begin(sha1);
+		while (pos < end && ok) {
+			while (fi < job->n_files && job->files[fi].offset + job->files[fi].size <= pos)
+				fi++;
+			struct job_file *f = fi < job->n_files ? &job->files[fi] : NULL;
+			if (!f || f->offset > pos) {
+				uint64_t gap_end = f && f->offset < end ? f->offset : end;
+				uint64_t n = gap_end - pos < READ_CHUNK ? gap_end - pos : READ_CHUNK;
+				sha1_update(sha1, zero_chunk, (size_t)n);
+				pos += n;
+				continue;
+			}
+			if (f->missing) {
+				ok = false;
+				break;
+			}
+			if (open_fi != fi) {
+				if (fd >= 0)
+					close(fd);
+				char path[PATH_MAX];
+				snprintf(path, sizeof path, "%s/%s", job->root, f->path);
+				fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				open_fi = fi;
+				struct stat st;
+				if (fd >= 0 && job->kind == JOB_SHARE &&
+				    (fstat(fd, &st) != 0 || (uint64_t)st.st_size != f->size ||
+				     mtime_ns(&st) != f->mtime_ns)) {
+					job_fail(job, "%s changed while being shared; try again once it is "
+						 "stable", path);
+					ok = false;
+					break;
+				}
+				if (fd < 0) {
+					if (job->kind == JOB_SHARE)
+						job_fail(job, "cannot open %s: %s", path, strerror(errno));
+					ok = false;
+					break;
+				}
+			}
+			uint64_t stop = f->offset + f->size < end ? f->offset + f->size : end;
+			size_t want = stop - pos < READ_CHUNK ? (size_t)(stop - pos) : READ_CHUNK;
+			ssize_t n = pread(fd, buf, want, (off_t)(pos - f->offset));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (job->kind == JOB_SHARE)
+					job_fail(job, "%s/%s: %s while hashing", job->root, f->path,
+						 n < 0 ? strerror(errno) : "file shrank");
+				ok = false;
+				break;
+			}
+			sha1_update(sha1, buf, (size_t)n);
+			pos += (uint64_t)n;
+			atomic_fetch_add(&job->sw->work_done, (uint64_t)n);
+		}
+		uint8_t h[SHA1_LEN];
+		sha1_final(sha1, h);
+		if (job->kind == JOB_SHARE)
+			memcpy(job->v1_out + SHA1_LEN * p, h, SHA1_LEN);
+		else
+			job->piece_ok[p] = ok && memcmp(job->v1_expect + SHA1_LEN * p, h, SHA1_LEN) == 0;
+		if (!ok && job->kind == JOB_SHARE)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static void work_unit(void *arg)
 {
 	struct job_unit *u = arg;
 	struct share_job *job = u->job;
 	const char *root = job->root;
+	if (u->file == SIZE_MAX) {
+		struct sha1_ctx *sha1 = sha1_new();
+		uint8_t *buf = malloc(READ_CHUNK);
+		if (sha1 && buf)
+			hash_stream(u, sha1, buf);
+		else
+			job_fail(job, "out of memory");
+		sha1_free(sha1);
+		free(buf);
+		return;
+	}
 	struct sha256_ctx *ctx = sha256_new();
 	bool v1 = job->kind == JOB_SHARE && job->format == METAINFO_FORMAT_HYBRID;
 	struct sha1_ctx *sha1 = v1 ? sha1_new() : NULL;
@@ -511,7 +686,7 @@ static int write_torrent_file(struct share_job *job, const struct buf *torrent)
 	int rc = mkdir_p(dir, 0700);
 	if (rc)
 		return rc;
-	hex_encode(job->meta->info_hash, 32, hex);
+	hex_encode(job->meta->info_hash, job->meta->has_v2 ? 32 : 20, hex);
 	snprintf(path, sizeof path, "%s/%s.torrent", dir, hex);
 	return write_file_atomic(path, torrent->data, torrent->len, 0644);
 }
@@ -533,6 +708,13 @@ static void work_finalize(void *arg)
 		in[f].size = file->size;
 		in[f].layer = file->layer;
 		in[f].v1_pieces = file->v1;
+		if (job->stream) {
+			/* The pieces that start in this file (job->files is in
+			 * stream order, the order the builder sorts into). */
+			uint64_t first = (file->offset + job->piece_length - 1) / job->piece_length;
+			in[f].v1_pieces = job->v1_out + SHA1_LEN * first;
+			continue;
+		}
 		if (file->pieces == 1) {
 			memcpy(in[f].root, file->layer, 32);
 		} else if (file->pieces > 1 &&
@@ -548,6 +730,15 @@ static void work_finalize(void *arg)
 	int rc = metainfo_build_torrent(job->sw->name, job->piece_length, job->format, in,
 					job->n_files,
 					created_by, (int64_t)time(NULL), &torrent, info_hash);
+	if (rc == METAINFO_E_TOO_BIG || rc == -EMSGSIZE) {
+		job_fail(job, "cannot build the metainfo: its info dictionary would exceed %u MiB "
+			 "(%zu files)%s", METAINFO_MAX_INFO_SIZE >> 20, job->n_files,
+			 job->format != METAINFO_FORMAT_V2
+				 ? "; the v1 file list and pad files of --format hybrid or v1 take "
+				   "the most room: share it with --format v2"
+				 : "");
+		goto done;
+	}
 	if (rc) {
 		job_fail(job, "cannot build the metainfo: %s", metainfo_strerror(rc));
 		goto done;
@@ -699,6 +890,7 @@ static void record_share(struct share_job *job)
 	job->meta = NULL;
 	memcpy(sw->info_hash, mi->info_hash, 32);
 	sw->has_info_hash = true;
+	sw->key_v1 = !mi->has_v2;
 	swarm_learn_v1(sw);
 	sw->state = SWARM_SEEDING;
 	swarm_report_hashed(node, sw); /* the mediator records it */
@@ -770,6 +962,37 @@ static void job_end(struct share_job *job)
 	swarm_report_job_ended(node, sw);
 }
 
+static int cmp_job_tree_order(const void *a, const void *b)
+{
+	return metainfo_path_cmp(((const struct job_file *)a)->path,
+				 ((const struct job_file *)b)->path);
+}
+
+/* A v1 share: the files in file tree order make one stream of pieces. */
+static int start_stream_share(struct share_job *job)
+{
+	if (job->total == 0) {
+		job_fail(job, "a v1 torrent needs at least one byte of data (every file in %s is "
+			 "empty); share it as --format v2 or hybrid", job->root);
+		return -EINVAL;
+	}
+	qsort(job->files, job->n_files, sizeof *job->files, cmp_job_tree_order);
+	uint64_t off = 0;
+	for (size_t f = 0; f < job->n_files; f++) {
+		job->files[f].offset = off;
+		off += job->files[f].size;
+	}
+	job->stream = true;
+	job->stream_total = off;
+	job->stream_pieces = (off + job->piece_length - 1) / job->piece_length;
+	job->v1_out = malloc((size_t)job->stream_pieces * SHA1_LEN);
+	if (!job->v1_out) {
+		job_fail(job, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void phase_done(struct share_job *job)
 {
 	if (job_failed(job) || atomic_load(&job->cancel)) {
@@ -784,8 +1007,14 @@ static void phase_done(struct share_job *job)
 			 * rule for "single"). */
 			bool single = job->n_files == 1 && strcmp(job->files[0].path, job->sw->name) == 0;
 			bool v1 = job->format == METAINFO_FORMAT_HYBRID;
+			if (job->format == METAINFO_FORMAT_V1 && start_stream_share(job) != 0) {
+				job_end(job);
+				return;
+			}
 			for (size_t f = 0; f < job->n_files; f++) {
 				struct job_file *file = &job->files[f];
+				if (job->stream)
+					continue; /* no v2 hashes */
 				file->pieces = merkle_piece_count(file->size, job->piece_length);
 				file->pad_after =
 					v1 && metainfo_v1_pad(file->size, job->piece_length, single) > 0;
@@ -863,7 +1092,14 @@ int share_verify_start(struct node *node, struct swarm *sw, bool full)
 		file->first_piece = mi->files[f].first_piece;
 		file->pieces = mi->files[f].piece_count;
 		file->expect = mi->files[f].layer;
+		file->offset = mi->files[f].offset;
 		file->mtime_ns = full ? -1 : sw->mtimes_ns[f]; /* -1 never matches: check all */
+	}
+	if (!mi->has_v2) {
+		job->stream = true;
+		job->stream_total = mi->v1_total;
+		job->stream_pieces = mi->total_pieces;
+		job->v1_expect = mi->v1_pieces;
 	}
 	job->total = mi->total_size;
 	job->phase = PHASE_SCAN;

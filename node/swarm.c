@@ -160,6 +160,49 @@ struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32])
 	return NULL;
 }
 
+bool swarm_v1_key(const struct swarm *sw, uint8_t out[32])
+{
+	if (!sw->has_info_hash_v1 || sw->key_v1)
+		return false;
+	memset(out, 0, 32);
+	memcpy(out, sw->info_hash_v1, 20);
+	return true;
+}
+
+struct swarm *swarm_find_by_v1(struct node *node, const uint8_t info_hash_v1[20])
+{
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		if (sw->has_info_hash_v1 && memcmp(sw->info_hash_v1, info_hash_v1, 20) == 0)
+			return sw;
+	return NULL;
+}
+
+int swarm_meta_check(const struct swarm *sw, const struct metainfo *mi)
+{
+	if (sw->key_v1)
+		return mi->has_v1 && memcmp(mi->info_hash_v1, sw->info_hash, 20) == 0
+			       ? 0
+			       : METAINFO_E_HASH_MISMATCH;
+	int rc = metainfo_check_hash(mi, sw->info_hash);
+	if (rc == 0 && sw->has_info_hash_v1 &&
+	    (!mi->has_v1 || memcmp(mi->info_hash_v1, sw->info_hash_v1, 20) != 0))
+		rc = METAINFO_E_HASH_MISMATCH; /* a link naming both hashes, of two torrents */
+	return rc;
+}
+
+int swarm_take_v2_key(struct node *node, struct swarm *sw)
+{
+	const struct metainfo *mi = sw->meta;
+	if (!sw->key_v1 || !mi || !mi->has_v2)
+		return 0;
+	struct swarm *twin = swarm_find_by_hash(node, mi->info_hash);
+	if (twin && twin != sw)
+		return -EEXIST;
+	memcpy(sw->info_hash, mi->info_hash, 32);
+	sw->key_v1 = false;
+	return 0;
+}
+
 void swarm_learn_v1(struct swarm *sw)
 {
 	if (sw->meta && sw->meta->has_v1) {
@@ -197,6 +240,14 @@ uint64_t swarm_bytes_have(const struct swarm *sw)
 	if (!mi || !sw->have)
 		return 0;
 	uint64_t total = 0;
+	if (!mi->has_v2) {
+		/* v1: the stream's bytes, less any pad (BEP 47) bytes. */
+		for (uint32_t p = 0; p < mi->total_pieces; p++)
+			if (swarm_have_test(sw, p))
+				total += metainfo_v1_piece_size(mi, p);
+		uint64_t pads = mi->v1_total - mi->total_size;
+		return total > pads && sw->have_count == mi->total_pieces ? total - pads : total;
+	}
 	for (size_t f = 0; f < mi->file_count; f++) {
 		const struct metainfo_file *file = &mi->files[f];
 		for (uint32_t i = 0; i < file->piece_count; i++)
@@ -265,8 +316,7 @@ int swarm_delete_data(const struct swarm *sw)
 	struct storage *st = NULL;
 	int n = join_layout_init(&layout, sw->meta, true, sw->file_access);
 	if (n == 0)
-		n = storage_new(sw->root, layout.files, layout.n,
-				(uint32_t)sw->meta->piece_length, 1, &st);
+		n = join_layout_storage(&layout, sw->root, 1, &st);
 	if (n == 0)
 		n = storage_delete_owned(st);
 	if (n < 0)
@@ -325,7 +375,7 @@ void swarm_write_torrent(struct node *node, const struct swarm *sw)
 		return;
 	size_t n = 0;
 	for (size_t f = 0; f < mi->file_count; f++)
-		if (mi->files[f].piece_count > 1)
+		if (mi->files[f].has_root && mi->files[f].piece_count > 1)
 			files[n++] = &mi->files[f];
 	qsort(files, n, sizeof *files, cmp_root);
 	struct buf b;
@@ -335,9 +385,9 @@ void swarm_write_torrent(struct node *node, const struct swarm *sw)
 		rc = benc_put_cstr(&b, "info");
 	if (!rc)
 		rc = buf_append(&b, mi->info, mi->info_len); /* the exact bytes: same hash */
-	if (!rc)
+	if (!rc && mi->has_v2) /* a v1 torrent has none */
 		rc = benc_put_cstr(&b, "piece layers");
-	if (!rc)
+	if (!rc && mi->has_v2)
 		rc = benc_put_dict(&b);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (i > 0 && memcmp(files[i]->root, files[i - 1]->root, 32) == 0)
@@ -346,7 +396,7 @@ void swarm_write_torrent(struct node *node, const struct swarm *sw)
 		if (!rc)
 			rc = benc_put_str(&b, files[i]->layer, 32 * (size_t)files[i]->piece_count);
 	}
-	if (!rc)
+	if (!rc && mi->has_v2)
 		rc = benc_put_end(&b);
 	if (!rc)
 		rc = benc_put_end(&b);
@@ -366,7 +416,7 @@ void swarm_write_torrent(struct node *node, const struct swarm *sw)
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len)
 {
 	char hex[65];
-	hex_encode(sw->info_hash, 32, hex);
+	hex_encode(sw->info_hash, sw->key_v1 ? 20 : 32, hex);
 	snprintf(out, len, "%s/torrents/%s.torrent", node->cfg.data_dir, hex);
 }
 
@@ -390,7 +440,7 @@ static int store_meta_rows(struct node *node, struct swarm *sw, const uint8_t *h
 	int rc = -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "UPDATE swarms SET info = ?2, piece_length = ?3, total_size = ?4,"
-			       " num_pieces = ?5, name = ?6 WHERE id = ?1;",
+			       " num_pieces = ?5, name = ?6, info_hash = ?7, key_v1 = ?8 WHERE id = ?1;",
 			       -1, &s_upd, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO files(swarm_id, idx, path, size, pieces_root,"
@@ -411,6 +461,8 @@ static int store_meta_rows(struct node *node, struct swarm *sw, const uint8_t *h
 	sqlite3_bind_int64(s_upd, 4, (sqlite3_int64)mi->total_size);
 	sqlite3_bind_int64(s_upd, 5, mi->total_pieces);
 	sqlite3_bind_text(s_upd, 6, sw->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s_upd, 7, sw->info_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int(s_upd, 8, sw->key_v1);
 	if (bind_exec(s_upd))
 		goto done;
 	for (size_t f = 0; f < mi->file_count; f++) {
@@ -460,8 +512,8 @@ int swarm_db_insert(struct node *node, struct swarm *sw, const uint8_t *have)
 	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
 		return -EIO;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO swarms(id, info_hash, name, role, root, state, added_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);",
+			       "INSERT INTO swarms(id, info_hash, name, role, root, state, added_at,"
+			       " key_v1) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
@@ -471,6 +523,7 @@ int swarm_db_insert(struct node *node, struct swarm *sw, const uint8_t *have)
 	sqlite3_bind_text(st, 5, sw->root, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, swarm_state_name(sw->state), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, sw->added_at);
+	sqlite3_bind_int(st, 8, sw->key_v1);
 	if (bind_exec(st))
 		goto done;
 	if (sw->meta && store_meta_rows(node, sw, have) != 0)
@@ -645,7 +698,7 @@ int swarm_db_load_all(struct node *node)
 	int rc = -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, info_hash, name, role, root, state, error, info, paused,"
-			       " added_at, upload_limit, download_limit FROM swarms ORDER BY id;",
+			       " added_at, upload_limit, download_limit, key_v1 FROM swarms ORDER BY id;",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -665,6 +718,12 @@ int swarm_db_load_all(struct node *node)
 		sw->download_limit = (uint64_t)sqlite3_column_int64(st, 11);
 		memcpy(sw->info_hash, sqlite3_column_blob(st, 1), 32);
 		sw->has_info_hash = true;
+		sw->key_v1 = sqlite3_column_int(st, 12) != 0;
+		if (sw->key_v1) {
+			/* Known by its v1 hash so far: v1 clients handshake with it. */
+			memcpy(sw->info_hash_v1, sw->info_hash, sizeof sw->info_hash_v1);
+			sw->has_info_hash_v1 = true;
+		}
 		if (state_from_name((const char *)sqlite3_column_text(st, 5), &sw->state))
 			sw->state = SWARM_ERROR;
 		if (sw->state == SWARM_ERROR)
@@ -677,7 +736,7 @@ int swarm_db_load_all(struct node *node)
 			sw->meta = calloc(1, sizeof *sw->meta);
 			int e = sw->meta ? metainfo_parse_info(sw->meta, info, info + len) : -ENOMEM;
 			if (e == 0)
-				e = metainfo_check_hash(sw->meta, sw->info_hash);
+				e = swarm_meta_check(sw, sw->meta);
 			if (e != 0) {
 				free(sw->meta);
 				sw->meta = NULL;

@@ -36,8 +36,13 @@ struct swarm {
 	char error[512];            /* set in SWARM_ERROR */
 	char *name;                 /* owned */
 	char *root;                 /* owned: absolute directory holding the files */
+	/* The swarm's key: its v2 info-hash, or while only the v1 one is known
+	 * (a v1 torrent, or a urn:btih link before its metadata came:
+	 * key_v1) the v1 info-hash followed by 12 zero bytes, so the first 20
+	 * bytes are what the wire and the DHT use either way. */
 	uint8_t info_hash[32];
 	bool has_info_hash;
+	bool key_v1;
 	/* A hybrid's v1 info-hash (SHA-1 of the same info dict): peers may
 	 * handshake with it, and it is announced on the DHT beside the v2 one.
 	 * Derived from the metainfo whenever it is installed (swarm_learn_v1),
@@ -115,6 +120,24 @@ void swarm_report_hashed(struct node *node, struct swarm *sw);
 struct swarm *swarm_find(struct node *node, const char *key);
 struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root);
 struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32]);
+/* A hybrid's v1 key (its v1 info-hash and 12 zero bytes, what a swarm
+ * joined by the v1 link is keyed by) into `out`; false when the swarm has
+ * no v1 hash or its key is that already. */
+bool swarm_v1_key(const struct swarm *sw, uint8_t out[32]);
+/* By the v1 info-hash (a v1 swarm's, or a hybrid's). */
+struct swarm *swarm_find_by_v1(struct node *node, const uint8_t info_hash_v1[20]);
+
+/* Is `mi` the swarm's metadata?  Its key must match (the SHA-1 of the
+ * info dict for a swarm known by its v1 hash, else the SHA-256), and a
+ * v1 hash given beside a v2 one (a hybrid's link) must match too.
+ * Returns 0 or METAINFO_E_HASH_MISMATCH. */
+int swarm_meta_check(const struct swarm *sw, const struct metainfo *mi);
+/* A swarm known by its v1 hash whose metadata turned out a hybrid takes
+ * the v2 info-hash as its key (recorded with the metadata by
+ * swarm_db_store_meta), so v2 peers, the v2 DHT key and the encrypted
+ * transport's binding all use it.  Returns 0 (also when nothing changes)
+ * or -EEXIST when another swarm already has that key. */
+int swarm_take_v2_key(struct node *node, struct swarm *sw);
 
 /* Take the v1 info-hash from sw->meta when it is a hybrid (no-op otherwise). */
 void swarm_learn_v1(struct swarm *sw);

@@ -95,7 +95,7 @@ int swarms_share(struct node *node, const char *root, const char *name,
 {
 	struct swarm *sw = swarm_find_by_root(node, SWARM_ROLE_SHARE, root);
 	if (sw && !sw->remove_pending && sw->state != SWARM_ERROR) {
-		if (sw->meta && sw->meta->has_v1 != (format == METAINFO_FORMAT_HYBRID)) {
+		if (sw->meta && metainfo_format_of(sw->meta) != format) {
 			*out = sw;
 			return -EEXIST;
 		}
@@ -152,6 +152,16 @@ static void undo_join(struct node *node, struct swarm *sw)
 /* Create the swarm of a join (or find it already joined).  Takes req->meta;
  * `jc` (NULL for a magnet) has decided what happens to each file.  Calls
  * `done` once. */
+/* The swarm a join names already, by its key or (a v1 link of a hybrid)
+ * by its v1 hash. */
+static struct swarm *find_join_twin(struct node *node, const struct swarms_join_req *req)
+{
+	struct swarm *sw = swarm_find_by_hash(node, req->info_hash);
+	if (!sw && req->has_v1)
+		sw = swarm_find_by_v1(node, req->info_hash_v1);
+	return sw;
+}
+
 static void join_create(struct node *node, struct swarms_join_req *req, struct join_check *jc,
 			swarms_join_done done, void *ctx)
 {
@@ -163,7 +173,7 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 		done(ctx, -EEXIST, NULL, conflict);
 		return;
 	}
-	struct swarm *sw = swarm_find_by_hash(node, req->info_hash);
+	struct swarm *sw = find_join_twin(node, req);
 	if (sw && !sw->remove_pending) {
 		free_meta(mi);
 		if (sw->xfer)
@@ -179,6 +189,11 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 	}
 	memcpy(sw->info_hash, req->info_hash, 32);
 	sw->has_info_hash = true;
+	sw->key_v1 = req->key_v1;
+	if (req->has_v1) {
+		memcpy(sw->info_hash_v1, req->info_hash_v1, sizeof sw->info_hash_v1);
+		sw->has_info_hash_v1 = true;
+	}
 	sw->meta = mi;
 	swarm_learn_v1(sw);
 	sw->overwrite = req->overwrite;
@@ -265,7 +280,7 @@ static void done_join_hash(void *arg)
 void swarms_join(struct node *node, struct swarms_join_req *req, swarms_join_done done, void *ctx)
 {
 	struct metainfo *mi = req->meta;
-	struct swarm *known = swarm_find_by_hash(node, req->info_hash);
+	struct swarm *known = find_join_twin(node, req);
 	if (!mi || (known && !known->remove_pending)) {
 		join_create(node, req, NULL, done, ctx); /* a magnet, or "existing" */
 		return;

@@ -51,7 +51,10 @@ struct swarms_peer {
 /* What a join asks for.  `meta` (a .torrent's) is taken by swarms_join
  * whatever happens; NULL for a magnet, whose info-hash and name are given. */
 struct swarms_join_req {
-	uint8_t info_hash[32];
+	uint8_t info_hash[32];     /* the key (struct swarm's info_hash) */
+	bool key_v1;               /* the key is a v1 hash (see struct swarm) */
+	bool has_v1;               /* a v1 hash is known too: */
+	uint8_t info_hash_v1[20];
 	char name[256];
 	char dir[4096];            /* resolved download directory */
 	struct metainfo *meta;

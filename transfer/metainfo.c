@@ -974,6 +974,33 @@ static int parse_info_node(struct metainfo *mi, const struct benc_doc *doc,
 	return 0;
 }
 
+enum metainfo_format metainfo_format_of(const struct metainfo *mi)
+{
+	return !mi->has_v2 ? METAINFO_FORMAT_V1 : mi->has_v1 ? METAINFO_FORMAT_HYBRID : METAINFO_FORMAT_V2;
+}
+
+static const char *const format_names[] = {
+	[METAINFO_FORMAT_V2] = "v2",
+	[METAINFO_FORMAT_HYBRID] = "hybrid",
+	[METAINFO_FORMAT_V1] = "v1",
+};
+
+const char *metainfo_format_name(enum metainfo_format f)
+{
+	return (unsigned)f < sizeof format_names / sizeof format_names[0] ? format_names[f] : "?";
+}
+
+int metainfo_format_parse(const char *name, enum metainfo_format *out)
+{
+	for (unsigned f = 0; name && f < sizeof format_names / sizeof format_names[0]; f++) {
+		if (strcmp(name, format_names[f]) == 0) {
+			*out = (enum metainfo_format)f;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 uint64_t metainfo_v1_piece_size(const struct metainfo *mi, uint32_t piece)
 {
 	if (!mi->has_v1 || piece >= mi->total_pieces)
@@ -1089,7 +1116,7 @@ int metainfo_parse_torrent(struct metainfo *mi, const uint8_t *p, const uint8_t 
 	if (rc)
 		goto done;
 	const struct benc_node *layers = benc_dict_get(&doc, root, "piece layers");
-	if (layers)
+	if (layers && mi->has_v2) /* v1 has no layers: ignored */
 		rc = parse_layers(mi, &doc, layers);
 done:
 	free(doc.nodes);

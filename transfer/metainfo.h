@@ -38,6 +38,13 @@ enum metainfo_format {
  * libtorrent 2.0 does, so both make the same hybrid of the same files. */
 uint64_t metainfo_v1_pad(uint64_t size, uint64_t piece_length, bool single);
 
+/* The format a parsed torrent is in, and its name ("v1", "v2", "hybrid";
+ * the names `shoal share --format` takes). */
+enum metainfo_format metainfo_format_of(const struct metainfo *mi);
+const char *metainfo_format_name(enum metainfo_format f);
+/* The format named `name` into *out: 0, or -EINVAL. */
+int metainfo_format_parse(const char *name, enum metainfo_format *out);
+
 /* Bytes of piece `piece` in the v1 view (has_v1): piece_length but for
  * the last piece.  0 out of range. */
 uint64_t metainfo_v1_piece_size(const struct metainfo *mi, uint32_t piece);

@@ -17,6 +17,7 @@
 struct sfile {
 	char *path;         /* owned, validated */
 	uint64_t size;
+	uint64_t offset;    /* of its first byte in the stream (BEP 52: first_piece * piece_len) */
 	uint32_t first_piece;
 	uint32_t npieces;
 	int fd;             /* -1 while closed */
@@ -35,7 +36,11 @@ struct storage {
 	int rootfd;
 	uint32_t piece_len;
 	uint32_t num_pieces;
-	uint32_t *piece_file; /* file index of every piece */
+	bool stream;          /* the v1 layout: pieces span files */
+	uint64_t total;       /* stream: its length */
+	/* BEP 52: the file of every piece.  Stream: the first file holding a
+	 * byte of it, or UINT32_MAX when it lies wholly in a gap. */
+	uint32_t *piece_file;
 	struct sfile *files;
 	size_t nfiles;
 	size_t *open_list;    /* indices of files with an open fd */
@@ -284,21 +289,83 @@ static int check_duplicates(const struct storage_file *files, size_t nfiles)
 	return rc;
 }
 
+/* Allocate `st` for `nfiles` files and `npieces` pieces, copying paths
+ * and access modes (the caller sets the layout). */
+static int storage_alloc(const struct storage_file *files, size_t nfiles, uint32_t piece_len,
+			 uint64_t npieces, unsigned max_open, struct storage **out)
+{
+	*out = NULL;
+	struct storage *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return -ENOMEM;
+	st->rootfd = -1;
+	st->piece_len = piece_len;
+	st->num_pieces = (uint32_t)npieces;
+	st->max_open = max_open ? max_open : STORAGE_MAX_OPEN_DEFAULT;
+	st->files = calloc(nfiles ? nfiles : 1, sizeof *st->files);
+	st->piece_file = malloc((npieces ? npieces : 1) * sizeof *st->piece_file);
+	st->open_list = malloc(st->max_open * sizeof *st->open_list);
+	if (!st->files || !st->piece_file || !st->open_list) {
+		storage_free(st);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nfiles; i++)
+		st->files[i].fd = -1;
+	st->nfiles = nfiles;
+	for (uint32_t i = 0; i < st->num_pieces; i++)
+		st->piece_file[i] = UINT32_MAX;
+	for (size_t i = 0; i < nfiles; i++) {
+		struct sfile *f = &st->files[i];
+		f->access = files[i].access;
+		f->size = files[i].size;
+		f->path = strdup(files[i].path);
+		if (f->path == NULL) {
+			storage_free(st);
+			return -ENOMEM;
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+/* Check the arguments both layouts share. */
+static int check_args(const char *root, const struct storage_file *files, size_t nfiles,
+		      uint32_t piece_len, unsigned max_open)
+{
+	if (root == NULL || (files == NULL && nfiles > 0) || nfiles > STORAGE_MAX_FILES ||
+	    piece_len == 0 || max_open > STORAGE_MAX_OPEN)
+		return -EINVAL;
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i].path == NULL || !path_ok(files[i].path) || files[i].size > INT64_MAX ||
+		    files[i].access > STORAGE_REPLACE)
+			return -EINVAL;
+	return check_duplicates(files, nfiles);
+}
+
+static int open_root(struct storage *st, const char *root)
+{
+	st->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (st->rootfd >= 0)
+		return 0;
+	int rc = -errno;
+	/* Linux says ENOTDIR for a symlink under O_DIRECTORY: name it. */
+	struct stat sb;
+	if (rc == -ENOTDIR && lstat(root, &sb) == 0 && S_ISLNK(sb.st_mode))
+		rc = -ELOOP;
+	return rc;
+}
+
 int storage_new(const char *root, const struct storage_file *files, size_t nfiles,
 		uint32_t piece_len, unsigned max_open, struct storage **storage_out)
 {
 	struct storage *st = NULL;
-	int rc;
-
 	*storage_out = NULL;
-	if (root == NULL || (files == NULL && nfiles > 0) || nfiles > STORAGE_MAX_FILES ||
-	    piece_len == 0 || max_open > STORAGE_MAX_OPEN)
-		return -EINVAL;
+	int rc = check_args(root, files, nfiles, piece_len, max_open);
+	if (rc < 0)
+		return rc;
 	/* Layout: pieces per file, and the total. */
 	uint64_t total = 0;
 	for (size_t i = 0; i < nfiles; i++) {
-		if (files[i].path == NULL || !path_ok(files[i].path) || files[i].size > INT64_MAX)
-			return -EINVAL;
 		if (files[i].size == 0)
 			continue;
 		uint64_t np = (files[i].size - 1) / piece_len + 1;
@@ -308,42 +375,15 @@ int storage_new(const char *root, const struct storage_file *files, size_t nfile
 		if (end > total)
 			total = end;
 	}
-	rc = check_duplicates(files, nfiles);
+	rc = storage_alloc(files, nfiles, piece_len, total, max_open, &st);
 	if (rc < 0)
 		return rc;
-
-	st = calloc(1, sizeof *st);
-	if (st == NULL)
-		return -ENOMEM;
-	st->rootfd = -1;
-	st->piece_len = piece_len;
-	st->num_pieces = (uint32_t)total;
-	st->max_open = max_open ? max_open : STORAGE_MAX_OPEN_DEFAULT;
-	rc = -ENOMEM;
-	st->files = calloc(nfiles ? nfiles : 1, sizeof *st->files);
-	st->piece_file = malloc((total ? total : 1) * sizeof *st->piece_file);
-	st->open_list = malloc(st->max_open * sizeof *st->open_list);
-	if (!st->files || !st->piece_file || !st->open_list)
-		goto fail;
-	for (size_t i = 0; i < nfiles; i++)
-		st->files[i].fd = -1;
-	st->nfiles = nfiles;
-	for (uint32_t i = 0; i < st->num_pieces; i++)
-		st->piece_file[i] = UINT32_MAX;
 	for (size_t i = 0; i < nfiles; i++) {
 		struct sfile *f = &st->files[i];
-		rc = -EINVAL;
-		if (files[i].access > STORAGE_REPLACE)
-			goto fail;
-		f->access = files[i].access;
-		rc = -ENOMEM;
-		f->path = strdup(files[i].path);
-		if (f->path == NULL)
-			goto fail;
-		f->size = files[i].size;
 		if (f->size == 0)
 			continue;
 		f->first_piece = files[i].first_piece;
+		f->offset = (uint64_t)f->first_piece * piece_len;
 		f->npieces = (uint32_t)((f->size - 1) / piece_len + 1);
 		for (uint32_t k = 0; k < f->npieces; k++) {
 			uint32_t *slot = &st->piece_file[f->first_piece + k];
@@ -357,21 +397,59 @@ int storage_new(const char *root, const struct storage_file *files, size_t nfile
 	for (uint32_t i = 0; i < st->num_pieces; i++)
 		if (st->piece_file[i] == UINT32_MAX)
 			goto fail; /* a piece no file holds */
-
-	st->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (st->rootfd < 0) {
-		rc = -errno;
-		/* Linux says ENOTDIR for a symlink under O_DIRECTORY: name it. */
-		struct stat sb;
-		if (rc == -ENOTDIR && lstat(root, &sb) == 0 && S_ISLNK(sb.st_mode))
-			rc = -ELOOP;
+	rc = open_root(st, root);
+	if (rc < 0)
 		goto fail;
-	}
 	*storage_out = st;
 	return 0;
 fail:
 	storage_free(st);
 	return rc;
+}
+
+int storage_new_stream(const char *root, const struct storage_file *files, size_t nfiles,
+		       uint32_t piece_len, uint64_t total, unsigned max_open,
+		       struct storage **storage_out)
+{
+	struct storage *st = NULL;
+	*storage_out = NULL;
+	int rc = check_args(root, files, nfiles, piece_len, max_open);
+	if (rc < 0)
+		return rc;
+	uint64_t end = 0;
+	for (size_t i = 0; i < nfiles; i++) {
+		if (files[i].offset < end || files[i].size > total ||
+		    files[i].offset > total - files[i].size)
+			return -EINVAL; /* going back, overlapping, or past the end */
+		end = files[i].offset + files[i].size;
+	}
+	uint64_t np = total / piece_len + (total % piece_len != 0);
+	if (np > BITFIELD_MAX_BITS)
+		return -EINVAL;
+	rc = storage_alloc(files, nfiles, piece_len, np, max_open, &st);
+	if (rc < 0)
+		return rc;
+	st->stream = true;
+	st->total = total;
+	/* Walk the pieces and files together: each piece's first file. */
+	for (size_t i = nfiles; i-- > 0;) {
+		struct sfile *f = &st->files[i];
+		f->offset = files[i].offset;
+		if (f->size == 0)
+			continue;
+		uint64_t first = f->offset / piece_len, last = (f->offset + f->size - 1) / piece_len;
+		f->first_piece = (uint32_t)first;
+		f->npieces = (uint32_t)(last - first + 1);
+		for (uint64_t p = first; p <= last; p++)
+			st->piece_file[p] = (uint32_t)i; /* the lowest index wins: going down */
+	}
+	rc = open_root(st, root);
+	if (rc < 0) {
+		storage_free(st);
+		return rc;
+	}
+	*storage_out = st;
+	return 0;
 }
 
 void storage_free(struct storage *st)
@@ -403,6 +481,10 @@ uint32_t storage_piece_size(const struct storage *st, uint32_t piece)
 {
 	if (piece >= st->num_pieces)
 		return 0;
+	if (st->stream) {
+		uint64_t left = st->total - (uint64_t)piece * st->piece_len;
+		return left < st->piece_len ? (uint32_t)left : st->piece_len;
+	}
 	const struct sfile *f = &st->files[st->piece_file[piece]];
 	uint64_t start = (uint64_t)(piece - f->first_piece) * st->piece_len;
 	uint64_t left = f->size - start;
@@ -498,53 +580,96 @@ int storage_probe_file(struct storage *st, size_t index, enum storage_probe *pro
 
 /* ---- blocks ------------------------------------------------------------ */
 
-/* Locate (piece, offset, len): file index and offset inside the file. */
+/* One piece of a byte range: the file holding it (SIZE_MAX for a gap) and
+ * where inside the file. */
+struct span {
+	size_t fi;
+	uint64_t off;
+	size_t len;
+};
+
+/* The span starting at stream position `pos`, at most `len` bytes.  For a
+ * BEP 52 piece the range never leaves the piece's file. */
+static struct span span_at(const struct storage *st, uint32_t piece, uint64_t pos, size_t len)
+{
+	size_t fi = st->piece_file[piece];
+	/* The piece's first file, then on through its neighbours. */
+	for (; fi < st->nfiles; fi++) {
+		const struct sfile *f = &st->files[fi];
+		if (f->size == 0 || f->offset + f->size <= pos)
+			continue;
+		if (f->offset > pos) {
+			/* A gap up to this file. */
+			uint64_t n = f->offset - pos;
+			return (struct span){ SIZE_MAX, 0, n < len ? (size_t)n : len };
+		}
+		uint64_t n = f->offset + f->size - pos;
+		return (struct span){ fi, pos - f->offset, n < len ? (size_t)n : len };
+	}
+	return (struct span){ SIZE_MAX, 0, len }; /* a gap to the end */
+}
+
+/* Check (piece, offset, len) and give its stream position. */
 static int locate(const struct storage *st, uint32_t piece, uint32_t offset, size_t len,
-		  size_t *fi_out, uint64_t *off_out)
+		  uint64_t *pos_out)
 {
 	if (piece >= st->num_pieces)
 		return -ERANGE;
 	uint32_t size = storage_piece_size(st, piece);
 	if (offset > size || len > size - offset)
 		return -EINVAL;
-	size_t fi = st->piece_file[piece];
-	*fi_out = fi;
-	*off_out = (uint64_t)(piece - st->files[fi].first_piece) * st->piece_len + offset;
+	uint64_t start = st->stream ? (uint64_t)piece * st->piece_len
+				    : st->files[st->piece_file[piece]].offset +
+					      (uint64_t)(piece - st->files[st->piece_file[piece]].first_piece) *
+						      st->piece_len;
+	*pos_out = start + offset;
 	return 0;
 }
 
-int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data, size_t len)
+static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
-	size_t fi;
-	uint64_t off;
-	int fd;
-	int rc = locate(st, piece, offset, len, &fi, &off);
-	if (rc < 0 || len == 0)
-		return rc;
-	struct sfile *f = &st->files[fi];
-	if (f->access == STORAGE_READ)
-		return -EACCES;
-	rc = file_fd(st, fi, true, &fd);
-	if (rc < 0)
-		return rc;
-	if (!f->writable)
-		return -EACCES;
-	const uint8_t *p = data;
 	size_t done = 0;
 	while (done < len) {
 		ssize_t w = pwrite(fd, p + done, len - done, (off_t)(off + done));
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = -errno;
-			break;
+			return -errno;
 		}
-		if (w == 0) {
-			rc = -EIO;
-			break;
-		}
-		f->dirty = true;
+		if (w == 0)
+			return -EIO;
 		done += (size_t)w;
+	}
+	return 0;
+}
+
+int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data, size_t len)
+{
+	uint64_t pos;
+	int rc = locate(st, piece, offset, len, &pos);
+	if (rc < 0 || len == 0)
+		return rc;
+	/* Every file the range touches must be ours before a byte is written. */
+	for (size_t done = 0; done < len;) {
+		struct span sp = span_at(st, piece, pos + done, len - done);
+		if (sp.fi != SIZE_MAX && st->files[sp.fi].access == STORAGE_READ)
+			return -EACCES;
+		done += sp.len;
+	}
+	const uint8_t *p = data;
+	for (size_t done = 0; done < len && rc == 0;) {
+		struct span sp = span_at(st, piece, pos + done, len - done);
+		if (sp.fi != SIZE_MAX) {
+			int fd;
+			rc = file_fd(st, sp.fi, true, &fd);
+			if (rc == 0 && !st->files[sp.fi].writable)
+				rc = -EACCES;
+			if (rc == 0) {
+				rc = pwrite_all(fd, p + done, sp.len, sp.off);
+				st->files[sp.fi].dirty = true; /* even a short write may have landed */
+			}
+		} /* a gap (pad file): never on disk */
+		done += sp.len;
 	}
 	return rc;
 }
@@ -568,32 +693,39 @@ static int range_present(int fd, uint64_t off, uint64_t len)
 static int read_impl(struct storage *st, uint32_t piece, uint32_t offset, void *data_out,
 		     size_t len, bool check_holes)
 {
-	size_t fi;
-	uint64_t off;
-	int fd;
-	int rc = locate(st, piece, offset, len, &fi, &off);
+	uint64_t pos;
+	int rc = locate(st, piece, offset, len, &pos);
 	if (rc < 0 || len == 0)
 		return rc;
-	rc = file_fd(st, fi, false, &fd);
-	if (rc < 0)
-		return rc == -ENOENT ? -ENODATA : rc;
-	if (check_holes) {
-		rc = range_present(fd, off, len);
-		if (rc <= 0)
-			return rc == 0 ? -ENODATA : rc;
-	}
 	uint8_t *p = data_out;
-	size_t done = 0;
-	while (done < len) {
-		ssize_t r = pread(fd, p + done, len - done, (off_t)(off + done));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+	for (size_t done = 0; done < len;) {
+		struct span sp = span_at(st, piece, pos + done, len - done);
+		if (sp.fi == SIZE_MAX) {
+			memset(p + done, 0, sp.len); /* a pad file reads as zeros */
+			done += sp.len;
+			continue;
 		}
-		if (r == 0)
-			return -ENODATA; /* truncated under us */
-		done += (size_t)r;
+		int fd;
+		rc = file_fd(st, sp.fi, false, &fd);
+		if (rc < 0)
+			return rc == -ENOENT ? -ENODATA : rc;
+		if (check_holes) {
+			rc = range_present(fd, sp.off, sp.len);
+			if (rc <= 0)
+				return rc == 0 ? -ENODATA : rc;
+		}
+		for (size_t got = 0; got < sp.len;) {
+			ssize_t r = pread(fd, p + done + got, sp.len - got, (off_t)(sp.off + got));
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			if (r == 0)
+				return -ENODATA; /* truncated under us */
+			got += (size_t)r;
+		}
+		done += sp.len;
 	}
 	return 0;
 }
@@ -614,19 +746,28 @@ size_t storage_file_count(const struct storage *st)
 	return st->nfiles;
 }
 
-size_t storage_piece_file(const struct storage *st, uint32_t piece)
+size_t storage_piece_files(const struct storage *st, uint32_t piece, size_t *first_out)
 {
+	*first_out = SIZE_MAX;
 	if (piece >= st->num_pieces || st->piece_file[piece] >= st->nfiles)
-		return SIZE_MAX;
-	return st->piece_file[piece];
+		return 0;
+	size_t first = st->piece_file[piece];
+	*first_out = first;
+	if (!st->stream)
+		return 1;
+	uint64_t end = (uint64_t)piece * st->piece_len + storage_piece_size(st, piece);
+	size_t last = first;
+	for (size_t fi = first + 1; fi < st->nfiles && st->files[fi].offset < end; fi++)
+		if (st->files[fi].size > 0)
+			last = fi;
+	return last - first + 1;
 }
 
-int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
+int storage_sync_begin(struct storage *st, size_t fi, int *fd_out)
 {
 	*fd_out = -1;
-	if (piece >= st->num_pieces)
+	if (fi >= st->nfiles)
 		return -ERANGE;
-	size_t fi = st->piece_file[piece];
 	struct sfile *f = &st->files[fi];
 	if (f->sticky_err != 0) {
 		int e = f->sticky_err;
@@ -658,10 +799,10 @@ int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
 	return 0;
 }
 
-void storage_sync_failed(struct storage *st, uint32_t piece)
+void storage_sync_failed(struct storage *st, size_t fi)
 {
-	if (piece < st->num_pieces)
-		st->files[st->piece_file[piece]].dirty = true;
+	if (fi < st->nfiles)
+		st->files[fi].dirty = true;
 }
 
 int storage_sync_take_error(struct storage *st, size_t fi)
@@ -688,34 +829,50 @@ int storage_flush_file(struct storage *st, size_t fi)
 
 int storage_sync_piece(struct storage *st, uint32_t piece)
 {
-	int fd;
-	int rc = storage_sync_begin(st, piece, &fd);
-	if (rc < 0 || fd < 0)
-		return rc;
-	if (fdatasync(fd) < 0) {
-		rc = -errno;
-		storage_sync_failed(st, piece);
+	if (piece >= st->num_pieces)
+		return -ERANGE;
+	size_t first;
+	size_t n = storage_piece_files(st, piece, &first);
+	int rc = 0;
+	for (size_t fi = first; n && fi < first + n && rc == 0; fi++) {
+		int fd;
+		rc = storage_sync_begin(st, fi, &fd);
+		if (rc < 0 || fd < 0)
+			continue;
+		if (fdatasync(fd) < 0) {
+			rc = -errno;
+			storage_sync_failed(st, fi);
+		}
+		close(fd);
 	}
-	close(fd);
 	return rc;
 }
 
 int storage_piece_on_disk(struct storage *st, uint32_t piece)
 {
-	size_t fi;
-	uint64_t off;
-	int fd;
+	uint64_t pos;
 	if (piece >= st->num_pieces)
 		return -ERANGE;
-	int rc = locate(st, piece, 0, storage_piece_size(st, piece), &fi, &off);
+	size_t len = storage_piece_size(st, piece);
+	int rc = locate(st, piece, 0, len, &pos);
 	if (rc < 0)
 		return rc;
-	rc = file_fd(st, fi, false, &fd);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	return range_present(fd, off, storage_piece_size(st, piece));
+	for (size_t done = 0; done < len;) {
+		struct span sp = span_at(st, piece, pos + done, len - done);
+		done += sp.len;
+		if (sp.fi == SIZE_MAX)
+			continue;
+		int fd;
+		rc = file_fd(st, sp.fi, false, &fd);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc < 0)
+			return rc;
+		rc = range_present(fd, sp.off, sp.len);
+		if (rc <= 0)
+			return rc;
+	}
+	return 1;
 }
 
 int storage_check_files(struct storage *st, size_t *bad_file_out)

@@ -3,9 +3,13 @@
 #define SHOAL_TRANSFER_STORAGE_H
 
 /*
- * BEP 52 layout: every file starts on a piece boundary, so each piece lies
- * inside exactly one file and each file's last piece may be short.  Empty
- * files hold no piece.
+ * Two layouts.  BEP 52 (storage_new): every file starts on a piece
+ * boundary, so each piece lies inside exactly one file and each file's last
+ * piece may be short.  v1 (storage_new_stream): the files lie one after the
+ * other in one stream of bytes cut into pieces of the piece length (the
+ * last may be short), so a piece may span several files, and gaps between
+ * files (BEP 47 pad files) are never on disk: they read as zeros and what
+ * is written there is dropped.  Empty files hold no piece in either.
  *
  * Nothing is ever created or opened outside the root: paths are checked
  * again here (no "..", ".", empty component or leading '/', even though
@@ -76,8 +80,11 @@ enum storage_access {
 struct storage_file {
 	const char *path;     /* relative, '/'-separated; copied */
 	uint64_t size;        /* bytes */
-	uint32_t first_piece; /* its first piece (ignored when size is 0) */
+	uint32_t first_piece; /* its first piece (ignored when size is 0, and by
+			       * storage_new_stream) */
 	enum storage_access access;
+	uint64_t offset;      /* storage_new_stream: where its first byte is in
+			       * the stream; ignored by storage_new */
 };
 
 /* Map `files` onto `root` (an existing directory, not a symlink).  Every piece
@@ -92,6 +99,14 @@ int storage_new(const char *root, const struct storage_file *files, size_t nfile
 		uint32_t piece_len, unsigned max_open, struct storage **storage_out)
 	__attribute__((warn_unused_result));
 
+/* The v1 layout: `files` in stream order (offsets never going back, no two
+ * files overlapping), `total` bytes of stream (the end of the last file or
+ * of a pad after it), pieces of `piece_len` bytes.  Returns as
+ * storage_new. */
+int storage_new_stream(const char *root, const struct storage_file *files, size_t nfiles,
+		       uint32_t piece_len, uint64_t total, unsigned max_open,
+		       struct storage **storage_out) __attribute__((warn_unused_result));
+
 /* Close every file (without syncing: call storage_sync_piece first for
  * what must be durable) and free.  NULL is fine. */
 void storage_free(struct storage *st);
@@ -102,9 +117,11 @@ uint32_t storage_num_pieces(const struct storage *st);
 uint32_t storage_piece_size(const struct storage *st, uint32_t piece);
 /* Number of files, as given to storage_new. */
 size_t storage_file_count(const struct storage *st);
-/* Index of the file holding `piece` (v2 pieces never span files), or
- * SIZE_MAX when the piece is out of range. */
-size_t storage_piece_file(const struct storage *st, uint32_t piece);
+/* The files holding any byte of `piece`: they are consecutive in the
+ * caller's order, from *first_out (empty files between them included).
+ * Returns how many (1 for every BEP 52 piece; 0 out of range, or for a v1
+ * piece wholly inside a pad). */
+size_t storage_piece_files(const struct storage *st, uint32_t piece, size_t *first_out);
 /* Descriptors currently open (for tests). */
 unsigned storage_open_count(const struct storage *st);
 
@@ -159,25 +176,25 @@ int storage_read(struct storage *st, uint32_t piece, uint32_t offset, void *data
 int storage_read_fast(struct storage *st, uint32_t piece, uint32_t offset, void *data_out,
 		      size_t len) __attribute__((warn_unused_result));
 
-/* Make the piece's data durable (fdatasync of its file, and of its
- * directory if the file was created since).  Only after 0 may the caller
+/* Make the piece's data durable (fdatasync of its files, and of their
+ * directories if a file was created since).  Only after 0 may the caller
  * record the piece as verified.  Also reports a failed sync that happened
  * when the file was closed to stay under max_open.  Returns 0 or a
  * negative errno (-EIO, -ENOSPC, ...). */
 int storage_sync_piece(struct storage *st, uint32_t piece) __attribute__((warn_unused_result));
 
-/* storage_sync_piece in two steps, for a caller that serialises storage
- * calls under a lock and must not hold it across a slow fdatasync (writes
- * would wait behind it).  storage_sync_begin, under the lock, does all but
- * the data sync and gives in *fd_out a duplicate descriptor of the piece's
- * file to fdatasync and close without the lock, or -1 when the file has
- * nothing unsynced.  Returns 0 or a negative errno as storage_sync_piece.
- * If that fdatasync fails, call storage_sync_failed (under the lock) so the
- * next sync of the file does it again (for data written after it: see
- * storage_sync_take_error). */
-int storage_sync_begin(struct storage *st, uint32_t piece, int *fd_out)
+/* A file's sync in two steps, for a caller that serialises storage calls
+ * under a lock and must not hold it across a slow fdatasync (writes would
+ * wait behind it).  storage_sync_begin, under the lock, does all but the
+ * data sync of file `fi` and gives in *fd_out a duplicate descriptor of it
+ * to fdatasync and close without the lock, or -1 when the file has nothing
+ * unsynced.  Returns 0 or a negative errno as storage_sync_piece (-ERANGE
+ * for a bad index).  If that fdatasync fails, call storage_sync_failed
+ * (under the lock) so the next sync of the file does it again (for data
+ * written after it: see storage_sync_take_error). */
+int storage_sync_begin(struct storage *st, size_t fi, int *fd_out)
 	__attribute__((warn_unused_result));
-void storage_sync_failed(struct storage *st, uint32_t piece);
+void storage_sync_failed(struct storage *st, size_t fi);
 
 /* Take (and clear) file `fi`'s error from a failed fdatasync at close
  * (LRU): 0 or a negative errno.  A caller that fdatasync'd a descriptor

@@ -35,7 +35,7 @@ write_file(os.path.join(src, "data.bin"), os.urandom(2 * 1024 * 1024 + 5))
 seed = Daemon(tmp, "seed").start()
 r = seed.cli("share", src)
 magnet, torrent = r.stdout.split("\n")[:2]
-ih = bytes.fromhex(magnet.split("1220")[1][:64])
+ih = bytes.fromhex(magnet.split("urn:btmh:1220")[1][:64])
 n_pieces = seed.api("GET", "/api/v1/swarms/1")["num_pieces"]
 c.equal(seed.stop(), 0, "the seed made the torrent and stops (the leecher never sees it)")
 

@@ -33,7 +33,7 @@ magnet, torrent = r.stdout.split("\n")[:2]
 tor = open(torrent, "rb").read()
 k = tor.index(b"4:info") + 6
 info = tor[k:benc_span(tor, k)]
-ih = bytes.fromhex(magnet.split("1220")[1][:64])
+ih = bytes.fromhex(magnet.split("urn:btmh:1220")[1][:64])
 n_pieces = seed.api("GET", "/api/v1/swarms/1")["num_pieces"]
 c.check(n_pieces > 512, "the content needs more than one hash request chunk", str(n_pieces))
 

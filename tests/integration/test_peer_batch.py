@@ -47,7 +47,7 @@ seed.start(env={"LD_PRELOAD": ((rt + " ") if rt else "") + FAULTFS, "SHOAL_FAULT
                 "SHOAL_FAULT_JOURNAL": journal})
 r = seed.cli("share", src)
 magnet, torrent = r.stdout.split("\n")[:2]
-ih = bytes.fromhex(magnet.split("1220")[1][:64])
+ih = bytes.fromhex(magnet.split("urn:btmh:1220")[1][:64])
 wait_state(seed, 1)
 
 

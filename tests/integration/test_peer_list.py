@@ -26,7 +26,7 @@ write_file(os.path.join(src, "data.bin"), os.urandom(3 * 1024 * 1024 + 7))
 seed = Daemon(tmp, "seed").start()
 r = seed.cli("share", src)
 magnet, torrent = r.stdout.split("\n")[:2]
-ih = bytes.fromhex(magnet.split("1220")[1][:64])
+ih = bytes.fromhex(magnet.split("urn:btmh:1220")[1][:64])
 n_pieces = seed.api("GET", "/api/v1/swarms/1")["num_pieces"]
 
 raws = [RawPeer(ih, ext={"m": {}, "p": 0}, n_pieces=n_pieces) for _ in range(3)]

@@ -62,7 +62,7 @@ for i in range(N_SWARMS):
     r = seed.cli("share", src, timeout=120)
     c.equal(r.returncode, 0, "the seed shares file %d" % i)
     magnet = r.stdout.split("\n")[0]
-    ih = bytes.fromhex(magnet.split("1220")[1][:64])
+    ih = bytes.fromhex(magnet.split("urn:btmh:1220")[1][:64])
     swarms.append(ih)
 for sid in range(1, N_SWARMS + 1):
     wait_state(seed, sid, timeout=120)

@@ -36,7 +36,7 @@ c.equal(tree_digest(os.path.join(dl1, "content")), want, "directory arrives byte
 peers = l1.api("GET", "/api/v1/swarms/1/peers")["peers"]
 sw = l1.api("GET", "/api/v1/swarms/1")
 c.equal(sw["state"], "seeding", "the leecher seeds after completing")
-c.equal(sw["info_hash"], magnet.split("1220")[1][:64], "same info-hash as the magnet")
+c.equal(sw["info_hash"], magnet.split("urn:btmh:1220")[1][:64], "same info-hash as the magnet")
 speers = seed.api("GET", "/api/v1/swarms/1/peers")["peers"]
 c.check(any(p["encrypted"] for p in speers) or any(p["encrypted"] for p in peers) or
         sw["transfer"]["downloaded"] > 0, "transfer happened")

@@ -79,7 +79,7 @@ def wait_swarm(d, sid, want="seeding", timeout=TIMEOUT, poll=0.1, on_poll=None):
 src_a = tmp.sub("a-src", "tree-a")
 make_tree(src_a)
 seed = Daemon(tmp, "shoal-seed").start()
-r = seed.cli("share", src_a, timeout=TIMEOUT)
+r = seed.cli("share", src_a, "--format", "v2", timeout=TIMEOUT)
 c.equal(r.returncode, 0, "(a) shoal share exits 0")
 lines = r.stdout.strip().split("\n")
 torrent = lines[1] if len(lines) == 2 else ""
@@ -131,7 +131,7 @@ if os.path.isfile(torrent):
 
 # ------------------------------------------------- (c) shoal -> libtorrent, magnet alone
 magnet_a = lines[0] if lines else ""
-c.check(magnet_a.startswith("magnet:?xt=urn:btmh:"), "(c) shoal share printed a v2 magnet",
+c.check(magnet_a.startswith("magnet:?xt=urn:btmh:"), "(c) shoal share --format v2 printed a v2 magnet",
         repr(magnet_a))
 if magnet_a.startswith("magnet:"):
     ses = lt_peer.session()

@@ -119,7 +119,7 @@ static void test_write_verify_read_sync(void **state)
 	(void)state;
 	char dir[] = "/tmp/shoal-test-diskio-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	struct storage_file sf = { "data", (uint64_t)NPIECES * XFER_BLOCK_SIZE, 0, STORAGE_CREATE };
+	struct storage_file sf = { "data", (uint64_t)NPIECES * XFER_BLOCK_SIZE, 0, STORAGE_CREATE, 0 };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(dir, &sf, 1, XFER_BLOCK_SIZE, 0, &st), 0);
 	size_t bad;
@@ -142,7 +142,7 @@ static void test_write_verify_read_sync(void **state)
 				    .first_piece = 0,
 				    .piece_count = NPIECES,
 				    .layer = layer };
-	struct metainfo mi = { .piece_length = XFER_BLOCK_SIZE,
+	struct metainfo mi = { .has_v2 = true, .piece_length = XFER_BLOCK_SIZE,
 			       .files = &mf,
 			       .file_count = 1,
 			       .total_pieces = NPIECES };

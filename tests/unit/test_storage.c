@@ -94,24 +94,24 @@ static void test_rejects(void **state)
 	const char *bad[] = { "../x", "a/../../x", "/etc/passwd", "", "a//b", "a/./b", ".",
 			      "a/", "a/..", "..", "./a" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct storage_file f = { bad[i], 10, 0, STORAGE_OWN };
+		struct storage_file f = { bad[i], 10, 0, STORAGE_OWN, 0 };
 		assert_int_equal(storage_new(t->root, &f, 1, PL, 0, &st), -EINVAL);
 		assert_null(st);
 	}
 	char longname[300];
 	memset(longname, 'a', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
-	struct storage_file lf = { longname, 10, 0, STORAGE_OWN };
+	struct storage_file lf = { longname, 10, 0, STORAGE_OWN, 0 };
 	assert_int_equal(storage_new(t->root, &lf, 1, PL, 0, &st), -EINVAL);
 
 	/* layouts: overlap, gap, duplicate path, zero piece length */
-	struct storage_file overlap[] = { { "a", PL + 1, 0, STORAGE_OWN }, { "b", 5, 1, STORAGE_OWN } };
+	struct storage_file overlap[] = { { "a", PL + 1, 0, STORAGE_OWN, 0 }, { "b", 5, 1, STORAGE_OWN, 0 } };
 	assert_int_equal(storage_new(t->root, overlap, 2, PL, 0, &st), -EINVAL);
-	struct storage_file gap[] = { { "a", PL, 0, STORAGE_OWN }, { "b", 5, 2, STORAGE_OWN } };
+	struct storage_file gap[] = { { "a", PL, 0, STORAGE_OWN, 0 }, { "b", 5, 2, STORAGE_OWN, 0 } };
 	assert_int_equal(storage_new(t->root, gap, 2, PL, 0, &st), -EINVAL);
-	struct storage_file dup[] = { { "d/a", PL, 0, STORAGE_OWN }, { "d/a", 5, 1, STORAGE_OWN } };
+	struct storage_file dup[] = { { "d/a", PL, 0, STORAGE_OWN, 0 }, { "d/a", 5, 1, STORAGE_OWN, 0 } };
 	assert_int_equal(storage_new(t->root, dup, 2, PL, 0, &st), -EINVAL);
-	struct storage_file ok[] = { { "a", PL, 0, STORAGE_OWN } };
+	struct storage_file ok[] = { { "a", PL, 0, STORAGE_OWN, 0 } };
 	assert_int_equal(storage_new(t->root, ok, 1, 0, 0, &st), -EINVAL);
 	char missing[700];
 	path_in(missing, sizeof missing, t->base, "nope");
@@ -127,11 +127,11 @@ static void test_round_trip(void **state)
 {
 	struct tmp *t = *state;
 	const struct storage_file files[] = {
-		{ "a.bin", 70000, 0, STORAGE_OWN },         /* pieces 0, 1, 2 (last is 4464 bytes) */
-		{ "empty.txt", 0, 0, STORAGE_OWN },         /* no piece */
-		{ "dir/sub/b.bin", PL, 3, STORAGE_OWN },    /* piece 3, exactly full */
-		{ "dir/c.bin", 1, 4, STORAGE_OWN },         /* piece 4, one byte */
-		{ "dir/sub/none", 0, 99, STORAGE_OWN },     /* empty, first_piece ignored */
+		{ "a.bin", 70000, 0, STORAGE_OWN, 0 },         /* pieces 0, 1, 2 (last is 4464 bytes) */
+		{ "empty.txt", 0, 0, STORAGE_OWN, 0 },         /* no piece */
+		{ "dir/sub/b.bin", PL, 3, STORAGE_OWN, 0 },    /* piece 3, exactly full */
+		{ "dir/c.bin", 1, 4, STORAGE_OWN, 0 },         /* piece 4, one byte */
+		{ "dir/sub/none", 0, 99, STORAGE_OWN, 0 },     /* empty, first_piece ignored */
 	};
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 5, PL, 0, &st), 0);
@@ -236,7 +236,7 @@ static bool fs_reports_holes(const char *dir)
 static void test_unwritten_ranges(void **state)
 {
 	struct tmp *t = *state;
-	const struct storage_file files[] = { { "f", 4 * PL, 0, STORAGE_OWN }, { "g", PL, 4, STORAGE_OWN } };
+	const struct storage_file files[] = { { "f", 4 * PL, 0, STORAGE_OWN, 0 }, { "g", PL, 4, STORAGE_OWN, 0 } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 2, PL, 0, &st), 0);
 	uint8_t buf[BS];
@@ -278,7 +278,7 @@ static void test_escape_refused(void **state)
 
 	uint8_t buf[BS];
 	memset(buf, 'X', sizeof buf);
-	const struct storage_file via_dir[] = { { "evil/x", 100, 0, STORAGE_OWN } };
+	const struct storage_file via_dir[] = { { "evil/x", 100, 0, STORAGE_OWN, 0 } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, via_dir, 1, PL, 0, &st), 0);
 	int rc = storage_write(st, 0, 0, buf, 100);
@@ -293,7 +293,7 @@ static void test_escape_refused(void **state)
 	path_in(p, sizeof p, t->out, "x");
 	assert_int_equal(access(p, F_OK), -1); /* nothing appeared outside */
 
-	const struct storage_file via_file[] = { { "link", 4, 0, STORAGE_OWN } };
+	const struct storage_file via_file[] = { { "link", 4, 0, STORAGE_OWN, 0 } };
 	assert_int_equal(storage_new(t->root, via_file, 1, PL, 0, &st), 0);
 	rc = storage_write(st, 0, 0, buf, 4);
 	assert_int_equal(rc, -ELOOP);
@@ -310,7 +310,7 @@ static void test_escape_refused(void **state)
 	/* a directory where a file should be */
 	path_in(p, sizeof p, t->root, "adir");
 	assert_int_equal(mkdir(p, 0755), 0);
-	const struct storage_file onto_dir[] = { { "adir", 4, 0, STORAGE_OWN } };
+	const struct storage_file onto_dir[] = { { "adir", 4, 0, STORAGE_OWN, 0 } };
 	assert_int_equal(storage_new(t->root, onto_dir, 1, PL, 0, &st), 0);
 	assert_int_equal(storage_write(st, 0, 0, buf, 4), -EISDIR);
 	storage_free(st);
@@ -352,8 +352,8 @@ static void test_access_modes(void **state)
 	assert_int_equal(stat(p, &before), 0);
 
 	/* READ: read, never written; a missing READ file is not created */
-	const struct storage_file ro[] = { { "user", 4, 0, STORAGE_READ },
-					   { "gone", 4, 1, STORAGE_READ } };
+	const struct storage_file ro[] = { { "user", 4, 0, STORAGE_READ, 0 },
+					   { "gone", 4, 1, STORAGE_READ, 0 } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, ro, 2, PL, 0, &st), 0);
 	assert_int_equal(storage_read(st, 0, 0, buf, 4), 0);
@@ -373,10 +373,10 @@ static void test_access_modes(void **state)
 	path_in(q, sizeof q, t->root, "lnk");
 	assert_int_equal(symlink(t->out, q), 0);
 	const struct storage_file probe[] = {
-		{ "user", 4, 0, STORAGE_READ },  { "short", 9, 1, STORAGE_READ },
-		{ "adir", 4, 2, STORAGE_READ },  { "lnk", 4, 3, STORAGE_READ },
-		{ "lnk/x", 4, 4, STORAGE_READ }, { "user/x", 4, 5, STORAGE_READ },
-		{ "no/x", 4, 6, STORAGE_READ },
+		{ "user", 4, 0, STORAGE_READ, 0 },  { "short", 9, 1, STORAGE_READ, 0 },
+		{ "adir", 4, 2, STORAGE_READ, 0 },  { "lnk", 4, 3, STORAGE_READ, 0 },
+		{ "lnk/x", 4, 4, STORAGE_READ, 0 }, { "user/x", 4, 5, STORAGE_READ, 0 },
+		{ "no/x", 4, 6, STORAGE_READ, 0 },
 	};
 	path_in(q, sizeof q, t->root, "short");
 	write_text(q, "abc");
@@ -396,14 +396,14 @@ static void test_access_modes(void **state)
 	storage_free(st);
 
 	/* CREATE: an existing file is -EEXIST and stays as it is */
-	const struct storage_file cr[] = { { "user", 4, 0, STORAGE_CREATE } };
+	const struct storage_file cr[] = { { "user", 4, 0, STORAGE_CREATE, 0 } };
 	assert_int_equal(storage_new(t->root, cr, 1, PL, 0, &st), 0);
 	assert_int_equal(storage_create_files(st, &bad), -EEXIST);
 	assert_int_equal(storage_write(st, 0, 0, "evil", 4), -EEXIST);
 	storage_free(st);
 	assert_text(p, "mine");
 	/* ... and a symlink at its name is not followed either */
-	const struct storage_file crl[] = { { "lnk", 4, 0, STORAGE_CREATE } };
+	const struct storage_file crl[] = { { "lnk", 4, 0, STORAGE_CREATE, 0 } };
 	assert_int_equal(storage_new(t->root, crl, 1, PL, 0, &st), 0);
 	assert_int_equal(storage_create_files(st, &bad), -EEXIST);
 	storage_free(st);
@@ -411,7 +411,7 @@ static void test_access_modes(void **state)
 	/* REPLACE: a new inode; a hard link to the old one keeps its bytes */
 	path_in(q, sizeof q, t->out, "hardlink");
 	assert_int_equal(link(p, q), 0);
-	const struct storage_file rp[] = { { "user", 4, 0, STORAGE_REPLACE } };
+	const struct storage_file rp[] = { { "user", 4, 0, STORAGE_REPLACE, 0 } };
 	assert_int_equal(storage_new(t->root, rp, 1, PL, 0, &st), 0);
 	assert_int_equal(storage_create_files(st, &bad), 0);
 	assert_int_equal(storage_write(st, 0, 0, "news", 4), 0);
@@ -421,7 +421,7 @@ static void test_access_modes(void **state)
 	assert_text(p, "news");
 	assert_text(q, "mine");
 	/* REPLACE never removes a directory */
-	const struct storage_file rpd[] = { { "adir", 4, 0, STORAGE_REPLACE } };
+	const struct storage_file rpd[] = { { "adir", 4, 0, STORAGE_REPLACE, 0 } };
 	assert_int_equal(storage_new(t->root, rpd, 1, PL, 0, &st), 0);
 	assert_true(storage_create_files(st, &bad) < 0);
 	storage_free(st);
@@ -438,7 +438,7 @@ static void test_access_modes(void **state)
 static void test_sync_two_step(void **state)
 {
 	struct tmp *t = *state;
-	const struct storage_file files[] = { { "a", PL, 0, STORAGE_OWN }, { "b", PL, 1, STORAGE_OWN } };
+	const struct storage_file files[] = { { "a", PL, 0, STORAGE_OWN, 0 }, { "b", PL, 1, STORAGE_OWN, 0 } };
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 2, PL, 1, &st), 0);
 	uint8_t buf[BS];
@@ -478,7 +478,7 @@ static void test_open_cap(void **state)
 	char names[6][16];
 	for (uint32_t i = 0; i < 6; i++) {
 		snprintf(names[i], sizeof names[i], "d%u/f%u", i % 2, i);
-		files[i] = (struct storage_file){ names[i], PL + 10, 2 * i, STORAGE_OWN };
+		files[i] = (struct storage_file){ names[i], PL + 10, 2 * i, STORAGE_OWN, 0 };
 	}
 	struct storage *st = NULL;
 	assert_int_equal(storage_new(t->root, files, 6, PL, 2, &st), 0);
@@ -516,7 +516,7 @@ static int efbig_child(const char *root)
 	signal(SIGXFSZ, SIG_IGN);
 	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return 10;
-	const struct storage_file files[] = { { "big", 4 * PL, 0, STORAGE_OWN } };
+	const struct storage_file files[] = { { "big", 4 * PL, 0, STORAGE_OWN, 0 } };
 	struct storage *st = NULL;
 	if (storage_new(root, files, 1, PL, 0, &st) != 0)
 		return 11;
@@ -553,7 +553,7 @@ static void test_write_failure(void **state)
 
 	/* a file we may only read can be seeded but not written */
 	if (geteuid() != 0) {
-		const struct storage_file files[] = { { "ro", 10, 0, STORAGE_OWN } };
+		const struct storage_file files[] = { { "ro", 10, 0, STORAGE_OWN, 0 } };
 		path_in(p, sizeof p, t->root, "ro");
 		FILE *fp = fopen(p, "w");
 		assert_non_null(fp);
@@ -577,9 +577,9 @@ static void test_undo_create(void **state)
 	struct tmp *t = *state;
 	char p[700];
 	struct storage_file files[] = {
-		{ .path = "d/a", .size = 10, .first_piece = 0, .access = STORAGE_CREATE },
-		{ .path = "d/e/b", .size = 10, .first_piece = 1, .access = STORAGE_CREATE },
-		{ .path = "c", .size = 10, .first_piece = 2, .access = STORAGE_CREATE },
+		{ .path = "d/a", .size = 10, .first_piece = 0, .access = STORAGE_CREATE, 0 },
+		{ .path = "d/e/b", .size = 10, .first_piece = 1, .access = STORAGE_CREATE, 0 },
+		{ .path = "c", .size = 10, .first_piece = 2, .access = STORAGE_CREATE, 0 },
 	};
 	path_in(p, sizeof p, t->root, "c");
 	write_text(p, "user");
@@ -605,9 +605,9 @@ static void test_delete_owned(void **state)
 	struct tmp *t = *state;
 	char p[700], q[700];
 	struct storage_file files[] = {
-		{ .path = "top/sub/x", .size = 4, .first_piece = 0, .access = STORAGE_CREATE },
-		{ .path = "top/y", .size = 4, .first_piece = 1, .access = STORAGE_CREATE },
-		{ .path = "top/z", .size = 4, .first_piece = 2, .access = STORAGE_READ },
+		{ .path = "top/sub/x", .size = 4, .first_piece = 0, .access = STORAGE_CREATE, 0 },
+		{ .path = "top/y", .size = 4, .first_piece = 1, .access = STORAGE_CREATE, 0 },
+		{ .path = "top/z", .size = 4, .first_piece = 2, .access = STORAGE_READ, 0 },
 	};
 	path_in(p, sizeof p, t->root, "top");
 	assert_int_equal(mkdir(p, 0755), 0);
@@ -640,10 +640,108 @@ static void test_delete_owned(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+
+/* The v1 layout: one stream of files, pieces spanning them, a gap (a BEP 47
+ * pad file) that reads as zeros and is never written. */
+static void test_stream_layout(void **state)
+{
+	struct tmp *t = *state;
+	/* a: 5 bytes | b: 40000 | empty | gap of 100 | c: 30000 = 70105 bytes,
+	 * pieces of PL (32 KiB): 0 = a + b, 1 = b + gap + c, 2 = c. */
+	struct storage_file files[] = {
+		{ "a", 5, 0, STORAGE_CREATE, 0 },
+		{ "d/b", 40000, 0, STORAGE_CREATE, 5 },
+		{ "e", 0, 0, STORAGE_CREATE, 40005 },
+		{ "d/c", 30000, 0, STORAGE_CREATE, 40105 },
+	};
+	const uint64_t total = 70105;
+	struct storage *st;
+	/* Bad layouts: going back, overlapping, past the end. */
+	struct storage_file back[] = { { "x", 10, 0, STORAGE_OWN, 20 }, { "y", 10, 0, STORAGE_OWN, 0 } };
+	assert_int_equal(storage_new_stream(t->root, back, 2, PL, 30, 0, &st), -EINVAL);
+	struct storage_file over[] = { { "x", 10, 0, STORAGE_OWN, 0 }, { "y", 10, 0, STORAGE_OWN, 5 } };
+	assert_int_equal(storage_new_stream(t->root, over, 2, PL, 30, 0, &st), -EINVAL);
+	assert_int_equal(storage_new_stream(t->root, files, 4, PL, total - 1, 0, &st), -EINVAL);
+
+	assert_int_equal(storage_new_stream(t->root, files, 4, PL, total, 0, &st), 0);
+	assert_int_equal(storage_num_pieces(st), 3);
+	assert_int_equal(storage_piece_size(st, 0), PL);
+	assert_int_equal(storage_piece_size(st, 2), total - 2 * PL);
+	size_t first;
+	assert_int_equal(storage_piece_files(st, 0, &first), 2);
+	assert_int_equal(first, 0);
+	assert_int_equal(storage_piece_files(st, 1, &first), 3); /* b, e (empty) and c */
+	assert_int_equal(first, 1);
+	assert_int_equal(storage_piece_files(st, 2, &first), 1);
+	assert_int_equal(first, 3);
+	assert_int_equal(storage_piece_files(st, 3, &first), 0);
+	size_t bad;
+	assert_int_equal(storage_create_files(st, &bad), 0);
+
+	/* Write every piece whole, the gap holding garbage: it is dropped. */
+	uint8_t *buf = malloc(PL), *back_buf = malloc(PL);
+	assert_non_null(buf);
+	assert_non_null(back_buf);
+	for (uint32_t p = 0; p < 3; p++) {
+		uint32_t n = storage_piece_size(st, p);
+		fill(buf, p, 0, n);
+		assert_int_equal(storage_write(st, p, 0, buf, n), 0);
+		assert_int_equal(storage_sync_piece(st, p), 0);
+		assert_int_equal(storage_piece_on_disk(st, p), 1);
+	}
+	/* Read back: the gap is zeros, everything else as written. */
+	for (uint32_t p = 0; p < 3; p++) {
+		uint32_t n = storage_piece_size(st, p);
+		fill(buf, p, 0, n);
+		if (p == 1)
+			memset(buf + (40005 - PL), 0, 100);
+		assert_int_equal(storage_read(st, p, 0, back_buf, n), 0);
+		assert_memory_equal(back_buf, buf, n);
+	}
+	/* The files hold exactly their bytes: b's last bytes came from piece 1. */
+	char path[700];
+	struct stat sb;
+	path_in(path, sizeof path, t->root, "d/b");
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 40000);
+	path_in(path, sizeof path, t->root, "d/c");
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 30000);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	uint8_t c0;
+	assert_int_equal(fread(&c0, 1, 1, f), 1);
+	fclose(f);
+	assert_int_equal(c0, pattern(1, 40105 - PL));
+	/* A block across two files, at an offset. */
+	fill(buf, 9, 0, 300);
+	assert_int_equal(storage_write(st, 0, 4, buf, 300), 0);
+	assert_int_equal(storage_read(st, 0, 4, back_buf, 300), 0);
+	assert_memory_equal(back_buf, buf, 300);
+	assert_int_equal(storage_write(st, 2, total - 2 * PL - 1, buf, 2), -EINVAL);
+	storage_free(st);
+
+	/* A piece spanning a file the swarm may only read: nothing is written,
+	 * not even to the file it owns. */
+	files[0].access = STORAGE_OWN;
+	files[1].access = STORAGE_READ;
+	files[2].access = STORAGE_OWN;
+	files[3].access = STORAGE_OWN;
+	assert_int_equal(storage_new_stream(t->root, files, 4, PL, total, 0, &st), 0);
+	memset(buf, 0xee, PL);
+	assert_int_equal(storage_write(st, 0, 0, buf, PL), -EACCES);
+	assert_int_equal(storage_read(st, 0, 0, back_buf, 5), 0);
+	assert_int_equal(back_buf[0], pattern(0, 0)); /* a untouched */
+	storage_free(st);
+	free(buf);
+	free(back_buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritten_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape_refused, setup, teardown),
