@@ -869,6 +869,8 @@ static int parse_v1(struct metainfo *mi, const struct benc_doc *doc, const struc
 	}
 	if (!fill && next != mi->file_count)
 		return METAINFO_E_HYBRID_MISMATCH;
+	if (fill && mi->file_count == 0)
+		return METAINFO_E_V1_FILES; /* only pad files: nothing to download */
 	uint64_t np = off / mi->piece_length + (off % mi->piece_length != 0);
 	if (np == 0 || np > METAINFO_MAX_PIECES)
 		return METAINFO_E_SIZE;

@@ -900,6 +900,9 @@ static void test_v1_rejects(void **state)
 			METAINFO_E_V1_FILES);
 	expect_info_err("d5:filesli1ee4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_V1_FILES);
 	expect_info_err("d5:filesle4:name1:f12:piece lengthi16384e6:pieces20:" P20 "e", METAINFO_E_V1_FILES);
+	/* Only a pad file: nothing of the swarm's. */
+	expect_info_err("d5:filesld4:attr1:p6:lengthi5e4:pathl4:.pad1:5eee4:name1:d12:piece lengthi16384e6:pieces20:" P20 "e",
+			METAINFO_E_V1_FILES);
 	/* Only empty files: no pieces at all. */
 	expect_info_err("d6:lengthi0e4:name1:f12:piece lengthi16384e6:pieces0:e", METAINFO_E_V1_PIECES);
 }
