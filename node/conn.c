@@ -384,6 +384,11 @@ void conn_close(struct conn *c, const char *why)
 	close_as(c, why, false);
 }
 
+void conn_close_timeout(struct conn *c, const char *why)
+{
+	close_as(c, why, c->outgoing && c->state == CONN_CRYPT);
+}
+
 /* Decode plain BitTorrent bytes into messages and hand them on. */
 static void feed_plain(struct conn *c, const uint8_t *data, size_t len)
 {

@@ -111,6 +111,12 @@ struct conn *conn_connect(struct conn_hub *hub, const struct sockaddr *sa, sockl
 
 /* Close (see the contract above).  `why` is for the log. */
 void conn_close(struct conn *c, const char *why);
+/* Close a connection whose handshake took too long.  An outgoing one still
+ * waiting for the answer to its encrypted hello counts as refused
+ * (on_close's crypt_refused): a client that only speaks BitTorrent may
+ * wait for more bytes instead of closing (aria2 reads them as the start
+ * of an MSE handshake), and the owner may retry in plain. */
+void conn_close_timeout(struct conn *c, const char *why);
 
 /* Queue a || b (either may be empty) to be sent, sealed when encrypted.
  * The bytes are copied (or sealed) before the call returns: the caller

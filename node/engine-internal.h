@@ -270,6 +270,8 @@ struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sock
  * it to engine_reap, which frees it on a later loop turn.  p->next is not
  * touched (see struct peer).  Closing a dead peer does nothing. */
 void peer_close(struct peer *p, const char *why);
+/* As peer_close, for a handshake that took too long (conn_close_timeout). */
+void peer_close_timeout(struct peer *p, const char *why);
 /* Queue bytes to the peer (sealed when encrypted).  a/b are concatenated
  * and copied: the caller keeps its buffers.  -ENOTCONN once closed; may
  * close the peer (-ENOBUFS: see conn_send), so a caller walking a list

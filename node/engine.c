@@ -288,7 +288,7 @@ static void peer_tick(struct peer *p, uint64_t now, double dt)
 		return;
 	if (p->state != PEER_ACTIVE) {
 		if (now - peer_connected_ms(p) > PEER_HANDSHAKE_TIMEOUT_MS)
-			peer_close(p, "handshake timed out");
+			peer_close_timeout(p, "handshake timed out");
 		return;
 	}
 	if (now - peer_last_recv_ms(p) > PEER_IDLE_TIMEOUT_MS) {
@@ -386,7 +386,7 @@ void tick(evutil_socket_t fd, short what, void *arg)
 	for (struct peer *p = eng->pending, *next; p; p = next) {
 		next = p->next;
 		if (now - peer_connected_ms(p) > PEER_HANDSHAKE_TIMEOUT_MS)
-			peer_close(p, "handshake timed out");
+			peer_close_timeout(p, "handshake timed out");
 	}
 	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next)
 		if (sw->xfer && !sw->xfer->stopped)

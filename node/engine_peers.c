@@ -426,8 +426,18 @@ void peer_send_handshake(struct peer *p)
 	bool v2 = !sw->key_v1 && (!sw->meta || sw->meta->has_v2);
 	wire_handshake_encode(hs, p->v1_hello ? sw->info_hash_v1 : sw->info_hash, eng->peer_id,
 			      WIRE_RSV_EXTENDED | (v2 ? WIRE_RSV_V2 : 0));
-	if (peer_send(p, hs, sizeof hs, NULL, 0) != 0)
-		return;
+	(void)peer_send(p, hs, sizeof hs, NULL, 0);
+}
+
+/* What follows the handshakes: the BEP 10 extension handshake and our
+ * bitfield.  Sent only once the peer's handshake is in, also when we
+ * dialled: aria2 1.36 drops an incoming peer whose first read holds more
+ * than the 68-byte handshake. */
+static void send_greeting(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	struct swarm *sw = xf->sw;
+	struct engine *eng = p->eng;
 	/* BEP 10 extension handshake. */
 	struct wire_ext_hs ext;
 	memset(&ext, 0, sizeof ext);
@@ -442,7 +452,6 @@ void peer_send_handshake(struct peer *p)
 	if (wire_ext_hs_encode(&b, &ext) == 0)
 		(void)peer_send(p, b.data, b.len, NULL, 0);
 	buf_destroy(&b);
-	/* Our verified pieces, if any. */
 	/* Our verified pieces, if any (sw->have is in BEP 3 bit order). */
 	if (sw->meta && sw->have_count > 0 && sw->have) {
 		size_t n = (sw->meta->total_pieces + 7) / 8;
@@ -540,6 +549,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	update_read_mode(p);
 	if (!p->handshake_sent)
 		peer_send_handshake(p);
+	send_greeting(p);
 	log_debug("peer %s: connected to swarm %" PRId64 " (%s, %s)", p->name, xf->sw->id,
 		  p->outgoing ? "outgoing" : "incoming", conn_encrypted(p->conn) ? "encrypted" : "plain");
 	return 0;

@@ -101,6 +101,12 @@ void peer_close(struct peer *p, const char *why)
 		conn_close(p->conn, why); /* calls conn_closed below */
 }
 
+void peer_close_timeout(struct peer *p, const char *why)
+{
+	if (p->conn)
+		conn_close_timeout(p->conn, why);
+}
+
 int peer_send(struct peer *p, const void *a, size_t alen, const void *b, size_t blen)
 {
 	return p->conn ? conn_send(p->conn, a, alen, b, blen) : -ENOTCONN;
