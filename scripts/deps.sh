@@ -7,6 +7,7 @@ PKGS=(
   libsodium-dev libevent-dev libsqlite3-dev libjansson-dev libssl-dev   # shoal's libraries
   libcmocka-dev libclang-rt-dev                          # unit tests; libFuzzer
   python3 python3-libtorrent                             # integration + interop tests
+  transmission-daemon transmission-cli aria2             # v1 peers for interop tests (tests/interop/realpeers.py)
   gnuplot-nox valgrind                                   # distribution plot; memcheck leg
 )
 missing=()
@@ -21,3 +22,8 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The package starts a system-wide transmission-daemon (DHT on, public peer
+# port); the tests run their own in namespaces, so keep that one off.
+if [[ " ${missing[*]} " == *" transmission-daemon "* ]] && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now transmission-daemon >/dev/null 2>&1 || true
+fi

@@ -27,3 +27,8 @@ CLEANFILES += tests/fault/faultfs.so
 tests/fault/faultfs.so: $(top_srcdir)/tests/fault/faultfs.c
 	@mkdir -p tests/fault
 	$(AM_V_CC)$(CC) -shared -fPIC -O2 $(WARN_CFLAGS) -o $@ $(top_srcdir)/tests/fault/faultfs.c -ldl -lpthread
+# Real v1 clients from Debian packages (Transmission, aria2) as test peers,
+# each in a network namespace of its own (tests/interop/realpeers.py); the
+# self-test needs root and skips (77) without them.
+TESTS += tests/interop/test_realpeers.py
+EXTRA_DIST += tests/interop/realpeers.py
