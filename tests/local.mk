@@ -30,5 +30,5 @@ tests/fault/faultfs.so: $(top_srcdir)/tests/fault/faultfs.c
 # Real v1 clients from Debian packages (Transmission, aria2) as test peers,
 # each in a network namespace of its own (tests/interop/realpeers.py); the
 # self-test needs root and skips (77) without them.
-TESTS += tests/interop/test_realpeers.py
+TESTS += tests/interop/test_realpeers.py tests/interop/test_v1_clients.py
 EXTRA_DIST += tests/interop/realpeers.py
