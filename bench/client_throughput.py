@@ -1,10 +1,19 @@
 #!/usr/bin/python3
-"""client_throughput: how fast real clients move a v1 torrent, one seed to one leecher.
+"""client_throughput: shoal and real clients moving v1, v2 and hybrid torrents, one seed to one leecher.
 
-The v1 reference figures shoal's v1 transfers will be compared with.  Writes
+shoal's v1, v2 and hybrid transfers against real clients' in the same run.  Writes
 one file of random data (1 GiB; --quick 256 MiB; --size-mib N), reads it once
 so every seed serves from the page cache, then measures, --repeats (3) times
 each, interleaved so a noisy moment hits every contender (medians):
+
+  shoal-v1, shoal-v2, shoal-hybrid
+                shoal -> shoal on loopback, the folder shared with --format v1, v2
+                or hybrid, both daemons with --encryption off (the peers below
+                are plain too), the leecher joining the seed's .torrent with
+                --peer (bench/transfer_throughput.py's run_shoal).  shoal picks its
+                own piece length (the rule in transfer/metainfo.h), not --piece-kib.
+  libtorrent-hybrid
+                as libtorrent below with libtorrent's hybrid of the same folder.
 
   transmission  Transmission 3.00 -> Transmission 3.00, each daemon in a
                 network namespace of its own on one Lan (tests/interop/realpeers.py:
@@ -35,8 +44,9 @@ dirty.  MB = 10^6 bytes.
 Output: one JSON object per line on stdout for every repeat ({"contender",
 "repeat", "seconds", "mbps", ...}) and one per contender with its median, then
 a table; OUT/client_throughput.json in the shape bench/lib/benchlib.py
-documents.  No target yet: the rows are the references a shoal v1 row will be
-set against.
+documents.  Targets (issue "Join the swarms that exist"): shoal v1 within 10 %
+of shoal v2, and ahead of Transmission and libtorrent (v1); shoal hybrid ahead
+of libtorrent hybrid.
 
 A shoal -> shoal v1 run slots in with add_contender(name, setup): see there.
 Run with /usr/bin/python3 (Debian's, which has libtorrent), as root for the
@@ -261,12 +271,65 @@ def libtorrent_setup(ctx):
     return run_once
 
 
+def libtorrent_hybrid_setup(ctx):
+    if not tt.lt_version():
+        raise Unavailable("libtorrent not importable by %s" % PY)
+    out = os.path.join(ctx.tmp, "lt-hybrid.torrent")
+    code = ("import sys, os, libtorrent as lt\n"
+            "fs = lt.file_storage(); lt.add_files(fs, sys.argv[1])\n"
+            "ct = lt.create_torrent(fs, int(sys.argv[2]))\n"
+            "lt.set_piece_hashes(ct, os.path.dirname(sys.argv[1]))\n"
+            "open(sys.argv[3], 'wb').write(lt.bencode(ct.generate()))\n")
+    r = subprocess.run([PY, "-c", code, ctx.data, str(ctx.piece_length), out],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise Unavailable("libtorrent could not make a hybrid: " + r.stderr.strip()[-300:])
+    rel = tt.lt_first_path(out)
+    save = ctx.data_parent if rel == "data/blob.bin" else ctx.data
+    seed = tt.LtProc("seed", out, save)
+    ctx.on_exit(seed.stop)
+    seed.wait_event(lambda e: e["event"] == "status" and e.get("is_seeding"), 600)
+
+    def run_once(tag, check):
+        return tt.run_lt(ctx.tmp, out, seed, tag, ctx.size, timeout=ctx.args.timeout,
+                         check_sha=ctx.sha256 if check else None, rel=rel)
+    return run_once
+
+
+def shoal_setup(fmt):
+    """shoal -> shoal with a `share --format FMT` torrent, both daemons with
+    encryption off (the peers here are plain too), on loopback; the leecher
+    joins the seed's .torrent with --peer.  Each piece is made durable
+    (fdatasync) before it counts, as always."""
+    def setup(ctx):
+        shoal = bl.shoal_binary(ctx.args.shoal)
+        if not shoal:
+            raise Unavailable("no shoal binary (build it: see bench/README.md)")
+        seed = tt.ShoalSeed(shoal, ctx.tmp, "plain", ctx.data, fmt=fmt)
+        ctx.on_exit(seed.stop)
+        print("  shoal %s seed ready, piece length %d KiB" % (fmt, seed.piece_length // 1024))
+
+        def run_once(tag, check):
+            return tt.run_shoal(shoal, ctx.tmp, seed, tag, ctx.size, timeout=ctx.args.timeout,
+                                check_sha=ctx.sha256 if check else None)
+        return run_once
+    return setup
+
+
+add_contender("shoal-v1", shoal_setup("v1"))
+add_contender("shoal-v2", shoal_setup("v2"))
+add_contender("shoal-hybrid", shoal_setup("hybrid"))
 add_contender("transmission", transmission_setup)
 add_contender("libtorrent", libtorrent_setup)
+add_contender("libtorrent-hybrid", libtorrent_hybrid_setup)
 
 DESCRIBE = {
+    "shoal-v1": "shoal -> shoal (v1, loopback, TCP, no encryption, durable pieces)",
+    "shoal-v2": "shoal -> shoal (v2, loopback, TCP, no encryption, durable pieces)",
+    "shoal-hybrid": "shoal -> shoal (hybrid: both hashes checked, loopback, no encryption)",
     "transmission": "Transmission 3.00 -> Transmission (v1, two namespaces, TCP, plain)",
     "libtorrent": "libtorrent %s -> libtorrent (v1, loopback, TCP, no encryption)",
+    "libtorrent-hybrid": "libtorrent %s -> libtorrent (hybrid, loopback, TCP, no encryption)",
 }
 
 
@@ -352,21 +415,32 @@ def main():
                                                               for r in runs])
         emit(line)
     raw["summary"] = {"median_mbps": med}
-    shoal = med.get("shoal")
+    def desc(name):
+        d = DESCRIBE.get(name, name)
+        return d % (ltv or "?") if "%s" in d else d
+
+    v1, v2, hy = med.get("shoal-v1"), med.get("shoal-v2"), med.get("shoal-hybrid")
     rows = []
-    for name, _ in runners:
-        if name == "shoal":
-            continue
-        desc = DESCRIBE.get(name, name)
-        if "%s" in desc:
-            desc = desc % (ltv or "?")
-        rows.append(bl.row("v1 transfer, shoal vs %s" % name if shoal is not None
-                           else "v1 transfer reference: %s" % name,
-                           shoal, "MB/s", desc, med[name], None, None,
-                           note=None if shoal is not None else "reference only: no shoal v1 run yet"))
+    if v1 is not None and v2 is not None:
+        r = bl.ratio(v1, v2)
+        rows.append(bl.row("v1 transfer, shoal v1 vs shoal v2", v1, "MB/s", desc("shoal-v2"), v2,
+                           ">= 0.9", (r >= 0.9) if r is not None else None))
+    for name in ("transmission", "libtorrent"):
+        if v1 is not None and name in med:
+            r = bl.ratio(v1, med[name])
+            rows.append(bl.row("v1 transfer, shoal vs %s" % name, v1, "MB/s", desc(name), med[name],
+                               "> 1", (r > 1) if r is not None else None))
+    if hy is not None and "libtorrent-hybrid" in med:
+        r = bl.ratio(hy, med["libtorrent-hybrid"])
+        rows.append(bl.row("hybrid transfer, shoal vs libtorrent", hy, "MB/s",
+                           desc("libtorrent-hybrid"), med["libtorrent-hybrid"], "> 1",
+                           (r > 1) if r is not None else None))
+    if hy is not None and v2 is not None:
+        rows.append(bl.row("hybrid transfer, shoal hybrid vs shoal v2", hy, "MB/s", desc("shoal-v2"),
+                           v2, None, None, note="the cost of checking both hashes"))
     bl.write_result(out, NAME, "ok", rows=rows, raw=raw, quick=a.quick, m=m)
 
-    print("\n%s: %d MiB v1, one seed -> one leecher, medians of %d (MB = 10^6 B)" % (
+    print("\n%s: %d MiB, one seed -> one leecher, medians of %d (MB = 10^6 B)" % (
         NAME, size // bl.MiB, a.repeats))
     table = []
     for name, _ in runners:

@@ -96,11 +96,15 @@ def warm(path):
 # ---------------------------------------------------------------- shoal
 
 class ShoalSeed:
-    def __init__(self, shoal, tmp, mode, data_dir):
+    def __init__(self, shoal, tmp, mode, data_dir, fmt="v2"):
+        """A seed daemon sharing data_dir in torrent format `fmt` (v2 here, so
+        the figures stay comparable across runs; bench/client_throughput.py
+        measures v1 and hybrid)."""
         args = ["--encryption", "off"] if mode == "plain" else []
         self.mode = mode
-        self.d = bl.Daemon(shoal, os.path.join(tmp, "shoal-seed-" + mode), args).start()
-        r = subprocess.run([shoal, "share", data_dir, "--data-dir", self.d.data_dir],
+        self.name = mode if fmt == "v2" else "%s-%s" % (mode, fmt)
+        self.d = bl.Daemon(shoal, os.path.join(tmp, "shoal-seed-" + self.name), args).start()
+        r = subprocess.run([shoal, "share", data_dir, "--format", fmt, "--data-dir", self.d.data_dir],
                            capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise RuntimeError("shoal share: exit %s: %s" % (r.returncode, r.stderr.strip()))
@@ -118,8 +122,8 @@ class ShoalSeed:
 def run_shoal(shoal, tmp, seed, tag, size, poll=0.1, timeout=300, check_sha=None):
     os.sync()   # the previous leecher's dirty pages are not written back on this one's time
     args = ["--encryption", "off"] if seed.mode == "plain" else []
-    d = bl.Daemon(shoal, os.path.join(tmp, "shoal-leech-%s-%s" % (seed.mode, tag)), args).start()
-    into = os.path.join(tmp, "shoal-out-%s-%s" % (seed.mode, tag))
+    d = bl.Daemon(shoal, os.path.join(tmp, "shoal-leech-%s-%s" % (seed.name, tag)), args).start()
+    into = os.path.join(tmp, "shoal-out-%s-%s" % (seed.name, tag))
     os.makedirs(into)
     seed_cpu0 = proc_cpu_seconds(seed.d.pid)
     try:
