@@ -607,26 +607,9 @@ static int parse_doc(struct benc_doc *doc, const uint8_t *p, const uint8_t *end,
 	return 0;
 }
 
-/* Add one file leaf (the dict under key "") at `path`. */
-static int add_file(struct metainfo *mi, size_t *cap, const struct benc_doc *doc,
-		    const struct benc_node *leaf, const char *path, size_t path_len)
+/* Append one file to mi->files (growing it). */
+static int push_file(struct metainfo *mi, size_t *cap, const char *path, size_t path_len)
 {
-	if (leaf->type != BENC_DICT)
-		return METAINFO_E_FILE_TREE;
-	const struct benc_node *len = benc_dict_get_type(doc, leaf, "length", BENC_INT);
-	if (!len || len->i < 0)
-		return METAINFO_E_SIZE;
-	uint64_t size = (uint64_t)len->i;
-	const struct benc_node *root = benc_dict_get(doc, leaf, "pieces root");
-	if (size > 0 && (!root || root->type != BENC_STR || root->s_len != METAINFO_HASH_LEN))
-		return METAINFO_E_PIECES_ROOT;
-	if (size == 0 && root)
-		return METAINFO_E_PIECES_ROOT; /* BEP 52: empty files have none */
-	if (size > (uint64_t)INT64_MAX - mi->total_size)
-		return METAINFO_E_SIZE;
-	uint64_t pieces = merkle_piece_count(size, mi->piece_length);
-	if (pieces > METAINFO_MAX_PIECES - (uint64_t)mi->total_pieces)
-		return METAINFO_E_SIZE;
 	if (mi->file_count == METAINFO_MAX_FILES)
 		return METAINFO_E_TOO_MANY_FILES;
 	if (mi->file_count == *cap) {
@@ -647,6 +630,33 @@ static int add_file(struct metainfo *mi, size_t *cap, const struct benc_doc *doc
 	memcpy(f->path, path, path_len);
 	f->path[path_len] = '\0';
 	mi->file_count++;
+	return 0;
+}
+
+/* Add one file leaf (the dict under key "") at `path`. */
+static int add_file(struct metainfo *mi, size_t *cap, const struct benc_doc *doc,
+		    const struct benc_node *leaf, const char *path, size_t path_len)
+{
+	if (leaf->type != BENC_DICT)
+		return METAINFO_E_FILE_TREE;
+	const struct benc_node *len = benc_dict_get_type(doc, leaf, "length", BENC_INT);
+	if (!len || len->i < 0)
+		return METAINFO_E_SIZE;
+	uint64_t size = (uint64_t)len->i;
+	const struct benc_node *root = benc_dict_get(doc, leaf, "pieces root");
+	if (size > 0 && (!root || root->type != BENC_STR || root->s_len != METAINFO_HASH_LEN))
+		return METAINFO_E_PIECES_ROOT;
+	if (size == 0 && root)
+		return METAINFO_E_PIECES_ROOT; /* BEP 52: empty files have none */
+	if (size > (uint64_t)INT64_MAX - mi->total_size)
+		return METAINFO_E_SIZE;
+	uint64_t pieces = merkle_piece_count(size, mi->piece_length);
+	if (pieces > METAINFO_MAX_PIECES - (uint64_t)mi->total_pieces)
+		return METAINFO_E_SIZE;
+	int rc = push_file(mi, cap, path, path_len);
+	if (rc)
+		return rc;
+	struct metainfo_file *f = &mi->files[mi->file_count - 1];
 	f->size = size;
 	f->has_root = size > 0;
 	if (size > 0)
@@ -772,31 +782,6 @@ static int v1_check_duplicates(const struct metainfo *mi)
 	return rc;
 }
 
-/* Append one file to mi->files (growing it). */
-static int push_file(struct metainfo *mi, size_t *cap, const char *path, size_t path_len)
-{
-	if (mi->file_count == METAINFO_MAX_FILES)
-		return METAINFO_E_TOO_MANY_FILES;
-	if (mi->file_count == *cap) {
-		size_t ncap = *cap ? 2 * *cap : 16;
-		if (ncap > METAINFO_MAX_FILES)
-			ncap = METAINFO_MAX_FILES;
-		struct metainfo_file *f = realloc(mi->files, ncap * sizeof *f);
-		if (!f)
-			return -ENOMEM;
-		mi->files = f;
-		*cap = ncap;
-	}
-	struct metainfo_file *f = &mi->files[mi->file_count];
-	memset(f, 0, sizeof *f);
-	f->path = malloc(path_len + 1);
-	if (!f->path)
-		return -ENOMEM;
-	memcpy(f->path, path, path_len);
-	f->path[path_len] = '\0';
-	mi->file_count++;
-	return 0;
-}
 
 /* The v1 keys: "pieces", and "files" or "length".  For a v1 torrent
  * (`fill`) the files go into mi->files with their stream offsets; for a
