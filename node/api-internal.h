@@ -21,9 +21,20 @@ extern const struct api_route api_routes[];
 extern const size_t api_routes_count;
 extern const struct api_route api_swarm_routes[];
 extern const size_t api_swarm_routes_count;
+extern const struct api_route api_tracker_routes[];
+extern const size_t api_tracker_routes_count;
 
 /* POST /api/v1/limits: the daemon-wide limits (api_swarms.c). */
 void api_set_global_limits(struct api_req *r);
+
+struct swarm;
+struct tracker_list;
+/* The swarm named by r->param, or NULL after a 404 (api_swarms.c). */
+struct swarm *api_swarm_or_404(struct api_req *r);
+/* Read "trackers" of a share or join body (api_trackers.c): a list whose
+ * items are a URL (a tier of its own) or a list of URLs (one tier).
+ * Returns false after replying 400. */
+bool api_read_trackers(struct api_req *r, struct tracker_list *out);
 
 /* The JSON bodies (node/api_json.c; docs/api.md). */
 struct swarm;

@@ -332,7 +332,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct {
 		const struct api_route *routes;
 		size_t count;
-	} tables[] = { { api_routes, api_routes_count }, { api_swarm_routes, api_swarm_routes_count } };
+	} tables[] = { { api_routes, api_routes_count }, { api_swarm_routes, api_swarm_routes_count },
+		       { api_tracker_routes, api_tracker_routes_count } };
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
 		for (size_t i = 0; i < tables[t].count; i++) {
 			const struct api_route *rt = &tables[t].routes[i];

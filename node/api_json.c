@@ -20,6 +20,7 @@
 #include "node/settings.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
+#include "node/trackers.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
 
@@ -64,6 +65,7 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 	json_object_set_new(o, "state", json_string(swarm_state_name(sw->state)));
 	json_object_set_new(o, "error", sw->state == SWARM_ERROR ? json_text(sw->error) : json_null());
 	json_object_set_new(o, "root", json_text(sw->root));
+	json_object_set_new(o, "trackers", json_integer((json_int_t)trackers_swarm_count(sw)));
 	if (sw->has_info_hash) {
 		/* The key: 64 hex digits of the v2 info-hash, or 40 of the v1
 		 * one for a swarm known only by that. */
@@ -80,6 +82,12 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 		ml.has_v1 = sw->has_info_hash_v1;
 		memcpy(ml.info_hash_v1, sw->info_hash_v1, 20);
 		ml.has_name = snprintf(ml.name, sizeof ml.name, "%s", sw->name) < (int)sizeof ml.name;
+		/* The trackers as tr=, so a link alone finds them. */
+		static struct tracker_list tl;
+		trackers_swarm_list(sw, &tl);
+		for (size_t i = 0; i < tl.count && ml.tracker_count < MAGNET_MAX_TRACKERS; i++)
+			snprintf(ml.trackers[ml.tracker_count++], sizeof ml.trackers[0], "%s",
+				 tl.e[i].url);
 		if (magnet_format(&ml, &magnet) == 0 && buf_append_byte(&magnet, 0) == 0)
 			json_object_set_new(o, "magnet", json_string((const char *)magnet.data));
 		buf_destroy(&magnet);

@@ -22,6 +22,7 @@
 #include "node/swarms.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
+#include "transfer/tracker.h"
 
 static void api_swarms_list(struct api_req *r)
 {
@@ -73,8 +74,22 @@ static void share_dir(struct api_req *r, const char *path)
 				"the directory name is not valid UTF-8 or not allowed in a torrent");
 		return;
 	}
+	struct tracker_list *trk = malloc(sizeof *trk);
+	if (!trk) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (!api_read_trackers(r, trk)) {
+		free(trk);
+		return;
+	}
 	struct swarm *sw = NULL;
 	int rc = swarms_share(r->node, root, name, format, &sw);
+	/* A new share takes the tiers as given; an existing one adds them. */
+	if ((rc == 0 || rc == 1) && trk->count &&
+	    swarms_add_trackers(r->node, sw, trk, rc == 0, NULL) != 0)
+		log_warn("swarm %" PRId64 ": not every tracker could be added", sw->id);
+	free(trk);
 	if (rc == -ENOMEM) {
 		api_reply_error(r, 500, "internal", "out of memory");
 		return;
@@ -95,8 +110,10 @@ static void share_dir(struct api_req *r, const char *path)
 			    rc == 1));
 }
 
-/* Read a .torrent file (absolute path) into a parsed metainfo. */
-static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi)
+/* Read a .torrent file (absolute path) into a parsed metainfo, and its
+ * announce / announce-list into `trk`. */
+static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi,
+			struct tracker_list *trk)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
@@ -108,6 +125,12 @@ static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi
 	fclose(f);
 	int rc = !data ? -ENOMEM : n > METAINFO_MAX_TORRENT_SIZE ? METAINFO_E_TOO_BIG
 								 : metainfo_parse_torrent(mi, data, data + n);
+	struct tracker_list *from = rc ? NULL : malloc(sizeof *from);
+	if (from && tracker_list_from_torrent(data, data + n, from) == 0)
+		for (size_t i = 0; i < from->count; i++)
+			if (tracker_list_add(trk, from->e[i].tier, from->e[i].url) == -ENOSPC)
+				break;
+	free(from);
 	free(data);
 	if (rc) {
 		api_reply_error(r, 400, "bad_link", "%s is not a usable BitTorrent v2 file: %s", path,
@@ -225,9 +248,18 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 
 /* The reply to a join, sent when the mediator is done (maybe later, after
  * the existing files were hashed: evhttp keeps the request until then). */
+struct join_ctx {
+	struct api_req r;            /* first: the reply callback's context */
+	struct tracker_list trackers; /* the link's, the body's */
+};
+
 static void join_replied(void *ctx, int rc, struct swarm *sw, const char *msg)
 {
-	struct api_req *r = ctx;
+	struct join_ctx *jc = ctx;
+	struct api_req *r = &jc->r;
+	if ((rc == 0 || rc == 1) && jc->trackers.count &&
+	    swarms_add_trackers(r->node, sw, &jc->trackers, rc == 0, NULL) != 0)
+		log_warn("swarm %" PRId64 ": not every tracker could be added", sw->id);
 	switch (rc) {
 	case 0:
 	case 1:
@@ -251,7 +283,7 @@ static void join_replied(void *ctx, int rc, struct swarm *sw, const char *msg)
 		break;
 	}
 	json_decref(r->body);
-	free(r);
+	free(jc);
 }
 
 /* {"link": magnet or /abs/file.torrent, "into": "/abs/dir", "peers": [...],
@@ -283,8 +315,22 @@ static void join_link(struct api_req *r, const char *link)
 	struct swarms_peer peers[JOIN_MAX_PEERS];
 	struct swarms_join_req req;
 	memset(&req, 0, sizeof req);
-	if (!read_peers(r, is_magnet ? &mg : NULL, peers, &req.n_peers) || !join_dir(r, req.dir))
+	struct join_ctx *jc = calloc(1, sizeof *jc);
+	if (!jc) {
+		api_reply_error(r, 500, "internal", "out of memory");
 		return;
+	}
+	if (!read_peers(r, is_magnet ? &mg : NULL, peers, &req.n_peers) || !join_dir(r, req.dir) ||
+	    !api_read_trackers(r, &jc->trackers)) {
+		free(jc);
+		return;
+	}
+	/* The link's trackers come after the body's: each tr= is a tier of
+	 * its own (a magnet has no tiers); unusable ones are left out. */
+	unsigned tier = jc->trackers.count ? jc->trackers.e[jc->trackers.count - 1].tier + 1 : 0;
+	for (size_t k = 0; is_magnet && k < mg.tracker_count; k++)
+		if (tracker_list_add(&jc->trackers, tier, mg.trackers[k]) == 0)
+			tier++;
 	req.peers = peers;
 	req.overwrite = json_is_true(ow);
 	if (is_magnet) {
@@ -303,12 +349,23 @@ static void join_link(struct api_req *r, const char *link)
 		snprintf(req.name, sizeof req.name, "%s", mg.name[0] ? mg.name : hex);
 	} else {
 		mi = calloc(1, sizeof *mi);
-		if (!mi || load_torrent(r, link, mi) != 0) {
-			free(mi);
-			if (!mi)
+		struct tracker_list *trk = malloc(sizeof *trk);
+		if (trk)
+			memset(trk, 0, sizeof *trk);
+		if (!mi || !trk || load_torrent(r, link, mi, trk) != 0) {
+			if (!mi || !trk)
 				api_reply_error(r, 500, "internal", "out of memory");
+			free(mi);
+			free(trk);
+			free(jc);
 			return;
 		}
+		/* The torrent's tiers after the body's. */
+		for (size_t k = 0; k < trk->count; k++)
+			if (tracker_list_add(&jc->trackers, tier + trk->e[k].tier, trk->e[k].url) ==
+			    -ENOSPC)
+				break;
+		free(trk);
 		memcpy(req.info_hash, mi->info_hash, 32);
 		req.key_v1 = !mi->has_v2;
 		req.has_v1 = mi->has_v1;
@@ -316,19 +373,10 @@ static void join_link(struct api_req *r, const char *link)
 		snprintf(req.name, sizeof req.name, "%s", mi->name);
 		req.meta = mi;
 	}
-	struct api_req *copy = malloc(sizeof *copy);
-	if (!copy) {
-		if (mi) {
-			metainfo_destroy(mi);
-			free(mi);
-		}
-		api_reply_error(r, 500, "internal", "out of memory");
-		return;
-	}
-	*copy = *r;
-	copy->param = NULL;
-	copy->body = json_incref(r->body);
-	swarms_join(r->node, &req, join_replied, copy);
+	jc->r = *r;
+	jc->r.param = NULL;
+	jc->r.body = json_incref(r->body);
+	swarms_join(r->node, &req, join_replied, jc);
 }
 
 static void handle_swarms_add(struct api_req *r)
@@ -353,7 +401,7 @@ static void handle_swarms_add(struct api_req *r)
 			"link or .torrent path)");
 }
 
-static struct swarm *swarm_or_404(struct api_req *r)
+struct swarm *api_swarm_or_404(struct api_req *r)
 {
 	struct swarm *sw = swarm_find(r->node, r->param);
 	if (!sw || sw->remove_pending)
@@ -365,14 +413,14 @@ static struct swarm *swarm_or_404(struct api_req *r)
 
 static void handle_swarm_get(struct api_req *r)
 {
-	struct swarm *sw = swarm_or_404(r);
+	struct swarm *sw = api_swarm_or_404(r);
 	if (sw)
 		api_reply(r, 200, swarm_to_json(r->node, sw, true));
 }
 
 static void handle_swarm_peers(struct api_req *r)
 {
-	struct swarm *sw = swarm_or_404(r);
+	struct swarm *sw = api_swarm_or_404(r);
 	if (sw)
 		api_reply(r, 200, json_pack("{s:I,s:o}", "id", (json_int_t)sw->id, "peers",
 					    swarm_peers_json(sw)));
@@ -380,7 +428,7 @@ static void handle_swarm_peers(struct api_req *r)
 
 static void handle_swarm_delete(struct api_req *r)
 {
-	struct swarm *sw = swarm_or_404(r);
+	struct swarm *sw = api_swarm_or_404(r);
 	if (!sw)
 		return;
 	bool delete_data = r->body && json_is_true(json_object_get(r->body, "delete_data"));
@@ -404,7 +452,7 @@ static void handle_swarm_delete(struct api_req *r)
 
 static void handle_swarm_verify(struct api_req *r)
 {
-	struct swarm *sw = swarm_or_404(r);
+	struct swarm *sw = api_swarm_or_404(r);
 	if (!sw)
 		return;
 	int rc = swarms_verify(r->node, sw);
@@ -430,7 +478,7 @@ static void handle_swarm_verify(struct api_req *r)
 
 static void set_paused(struct api_req *r, bool pause)
 {
-	struct swarm *sw = swarm_or_404(r);
+	struct swarm *sw = api_swarm_or_404(r);
 	if (!sw)
 		return;
 	int rc = pause ? swarms_pause(r->node, sw) : swarms_resume(r->node, sw);
@@ -477,7 +525,7 @@ static bool read_limits(struct api_req *r, uint64_t *up, uint64_t *down)
 
 static void handle_swarm_limits(struct api_req *r)
 {
-	struct swarm *sw = swarm_or_404(r);
+	struct swarm *sw = api_swarm_or_404(r);
 	if (!sw)
 		return;
 	uint64_t up = sw->upload_limit, down = sw->download_limit;

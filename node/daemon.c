@@ -25,6 +25,7 @@
 #include "node/store.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
+#include "node/trackers.h"
 #include "node/workers.h"
 
 void node_daemon_usage(FILE *out)
@@ -50,6 +51,12 @@ void node_daemon_usage(FILE *out)
 		"  --download-limit RATE e.g. 500K, 2M; 0 = unlimited (default 0)\n"
 		"  --encryption POLICY   prefer, require or off (default prefer)\n"
 		"  --no-upload           never upload (the client-server experiment's leechers)\n"
+		"  --no-dht              no DHT: find peers only through trackers, peer exchange\n"
+		"                        and --peer (the DHT is on by default)\n"
+		"  --tracker-timeout S   seconds before an HTTP tracker is given up, and the\n"
+		"                        first UDP wait (doubling, 3 tries) (default %d)\n"
+		"  --tracker-min-interval S  least seconds between two announces to a tracker,\n"
+		"                        whatever it asks (default %d)\n"
 		"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 		"  -h, --help            show this help\n"
 		"\n"
@@ -60,7 +67,8 @@ void node_daemon_usage(FILE *out)
 		"Exit status: 0 after a clean stop, 1 on a runtime error (another daemon\n"
 		"holds the data dir, a port is taken, the database is refused), 2 on bad\n"
 		"usage.\n",
-		CONFIG_DEFAULT_PEER_PORT, CONFIG_DEFAULT_API_PORT);
+		CONFIG_DEFAULT_PEER_PORT, CONFIG_DEFAULT_API_PORT, CONFIG_DEFAULT_TRACKER_TIMEOUT,
+		CONFIG_DEFAULT_TRACKER_MIN_INTERVAL);
 }
 
 struct flag_value {
@@ -139,6 +147,9 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "download-limit", required_argument, NULL, 'D' },
 		{ "encryption", required_argument, NULL, 'e' },
 		{ "no-upload", no_argument, NULL, 'N' },
+		{ "no-dht", no_argument, NULL, 'H' },
+		{ "tracker-timeout", required_argument, NULL, 'T' },
+		{ "tracker-min-interval", required_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -291,8 +302,14 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
-	node->dht = dht_node_new(node, err, sizeof err);
-	if (!node->dht) {
+	if (node->cfg.no_dht) {
+		log_info("DHT off (--no-dht): peers come from trackers, peer exchange and --peer");
+	} else if (!(node->dht = dht_node_new(node, err, sizeof err))) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
+	node->trackers = trackers_new(node, err, sizeof err);
+	if (!node->trackers) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
@@ -338,6 +355,10 @@ done:
 	}
 	api_free(node->api);
 	node->api = NULL;
+	/* "stopped" to every tracker, the loop running at most 2 s more. */
+	trackers_shutdown(node->trackers);
+	trackers_free(node->trackers);
+	node->trackers = NULL;
 	node->stopping = true; /* join checks still on the workers create nothing */
 	dht_node_free(node->dht); /* saves the routing table; before the engine it feeds */
 	node->dht = NULL;

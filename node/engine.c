@@ -172,6 +172,14 @@ unsigned engine_peer_count(const struct engine *eng)
 	return eng ? eng->n_peers : 0;
 }
 
+void engine_peer_id(const struct engine *eng, uint8_t out[20])
+{
+	if (eng)
+		memcpy(out, eng->peer_id, WIRE_PEER_ID_LEN);
+	else
+		memset(out, 0, WIRE_PEER_ID_LEN);
+}
+
 /* ------------------------------------------------------- swarm state */
 
 static void load_peer(void *ctx, const char *host, uint16_t port, const char *source,

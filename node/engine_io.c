@@ -261,6 +261,7 @@ static void swarm_completed(struct xfer *xf)
 	flush_have(xf);
 	log_info("swarm %" PRId64 ": download complete (%" PRIu64 " bytes); seeding", sw->id,
 		 sw->meta->total_size);
+	swarm_report_completed(xf->node, sw); /* the mediator tells the trackers */
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
 			continue;

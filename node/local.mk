@@ -1,11 +1,12 @@
 # node/: the daemon (config, SQLite store, HTTP API, glue).
 noinst_LIBRARIES += node/libnode.a
 node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLITE_CFLAGS) \
-	$(JANSSON_CFLAGS)
+	$(JANSSON_CFLAGS) $(EVSSL_CFLAGS)
 node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
-	node/api_swarms.c node/api_json.c \
+	node/api_swarms.c node/api_json.c node/api_trackers.c \
 	node/dht_node.c node/dht_node.h \
+	node/trackers.c node/trackers_db.c node/trackers.h \
 	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
 	node/engine_base.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
 	node/engine_peers.c node/engine_send.c node/engine_wire.c node/peer.c node/peer_conn.c \
@@ -24,7 +25,7 @@ node_libnode_a_SOURCES = \
 bin_PROGRAMS += shoal-daemon
 shoal_daemon_SOURCES = node/main.c
 shoal_daemon_LDADD = $(NODE_LIBS)
-NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
+NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVSSL_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(SODIUM_LIBS) -lpthread
 
 check_PROGRAMS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth

@@ -17,6 +17,7 @@ struct swarm;
 struct workers;
 struct engine;
 struct dht_node;
+struct trackers;
 struct swarm_events;
 
 #define NODE_ID_LEN 20
@@ -39,7 +40,8 @@ struct node {
 	time_t started_at;            /* wall clock */
 	struct workers *workers;      /* hashing and disk I/O */
 	struct engine *engine;        /* peer connections and transfers */
-	struct dht_node *dht;         /* Mainline DHT on UDP peer_port (dht_node.c) */
+	struct dht_node *dht;         /* Mainline DHT on UDP peer_port (dht_node.c); NULL with no-dht */
+	struct trackers *trackers;    /* HTTP(S) and UDP trackers (trackers.c) */
 	struct swarm *swarms;         /* every swarm, in id order */
 	int64_t next_swarm_id;        /* ids are never reused while running */
 	const struct swarm_events *events; /* set by the mediator (node/swarms.c) */

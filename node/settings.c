@@ -21,6 +21,8 @@ int config_defaults(struct node_config *cfg)
 	snprintf(cfg->bootstrap, sizeof cfg->bootstrap, "%s", CONFIG_DEFAULT_BOOTSTRAP);
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->encryption = ENCRYPTION_PREFER;
+	cfg->tracker_timeout = CONFIG_DEFAULT_TRACKER_TIMEOUT;
+	cfg->tracker_min_interval = CONFIG_DEFAULT_TRACKER_MIN_INTERVAL;
 	const char *xdg = getenv("XDG_DOWNLOAD_DIR"), *home = getenv("HOME");
 	if (xdg && xdg[0] == '/' && strlen(xdg) < sizeof cfg->download_dir)
 		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s", xdg);
@@ -119,13 +121,25 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 			cfg->encryption = ENCRYPTION_OFF;
 		else
 			return fail(err, err_len, key, value, "prefer, require or off");
-	} else if (strcmp(key, "no-upload") == 0) {
+	} else if (strcmp(key, "no-upload") == 0 || strcmp(key, "no-dht") == 0) {
+		bool *flag = key[3] == 'u' ? &cfg->no_upload : &cfg->no_dht;
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-			cfg->no_upload = true;
+			*flag = true;
 		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-			cfg->no_upload = false;
+			*flag = false;
 		else
 			return fail(err, err_len, key, value, "true or false");
+	} else if (strcmp(key, "tracker-timeout") == 0 || strcmp(key, "tracker-min-interval") == 0) {
+		/* Seconds.  The defaults suit the Internet; tests lower them. */
+		bool is_timeout = key[8] == 't';
+		char *end = NULL;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		unsigned long hi = is_timeout ? 120 : 3600;
+		if (!*value || *end || errno || v < 1 || v > hi || value[0] == '-')
+			return fail(err, err_len, key, value,
+				    is_timeout ? "seconds, 1-120 (default 15)" : "seconds, 1-3600 (default 30)");
+		*(is_timeout ? &cfg->tracker_timeout : &cfg->tracker_min_interval) = (unsigned)v;
 	} else {
 		snprintf(err, err_len, "unknown setting '%s'", key);
 		return -EINVAL;

@@ -12,6 +12,8 @@
 #define CONFIG_FILE_NAME "shoal.conf"
 #define CONFIG_DEFAULT_PEER_PORT 6881
 #define CONFIG_DEFAULT_API_PORT 7881
+#define CONFIG_DEFAULT_TRACKER_TIMEOUT 15
+#define CONFIG_DEFAULT_TRACKER_MIN_INTERVAL 30
 /* The public Mainline routers; every test overrides them with --bootstrap. */
 #define CONFIG_DEFAULT_BOOTSTRAP \
 	"router.bittorrent.com:6881,dht.transmissionbt.com:6881,router.utorrent.com:6881"
@@ -30,6 +32,9 @@ struct node_config {
 	enum log_level log_level;
 	enum encryption_policy encryption;
 	bool no_upload;          /* client-server experiment: never upload (leechers) */
+	bool no_dht;             /* no DHT: peers only from trackers, PEX and --peer */
+	unsigned tracker_timeout;      /* s: an HTTP request, the first UDP wait (15) */
+	unsigned tracker_min_interval; /* s: the least time between announces (30) */
 };
 
 /* Fill `cfg` with the defaults (data dir from default_data_dir(); download
@@ -39,7 +44,8 @@ struct node_config {
 int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result));
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
- * "download-limit", "log-level", "encryption", "no-upload", "data-dir", "download-dir") from
+ * "download-limit", "log-level", "encryption", "no-upload", "no-dht", "tracker-timeout",
+ * "tracker-min-interval", "data-dir", "download-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,

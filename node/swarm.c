@@ -111,6 +111,20 @@ void swarm_report_hashed(struct node *node, struct swarm *sw)
 		node->events->hashed(node, sw);
 }
 
+void swarm_report_completed(struct node *node, struct swarm *sw)
+{
+	if (node->events && node->events->completed)
+		node->events->completed(node, sw);
+}
+
+int swarm_report_peer(struct node *node, struct swarm *sw, const char *host, uint16_t port,
+		      const char *source)
+{
+	if (node->events && node->events->peer_found)
+		return node->events->peer_found(node, sw, host, port, source);
+	return 0;
+}
+
 void swarm_report_checked(struct node *node, struct swarm *sw, bool ok)
 {
 	if (node->events && node->events->checked)

@@ -79,6 +79,7 @@ struct swarm {
 	} last_check;
 	bool remove_pending;        /* removed while a job ran: free when it ends */
 	struct xfer *xfer;          /* transfer state (engine.c), NULL when idle */
+	struct tracker_swarm *trk;  /* trackers and their state (node/trackers.c), NULL without */
 	struct swarm *next;
 };
 
@@ -110,10 +111,20 @@ struct swarm_events {
 	/* A check ended and wrote sw->have; `ok` when it neither failed nor
 	 * was cancelled.  Called before the check's job_ended. */
 	void (*checked)(struct node *node, struct swarm *sw, bool ok);
+	/* A download completed (every piece verified): trackers hear
+	 * "completed". */
+	void (*completed)(struct node *node, struct swarm *sw);
+	/* A tracker returned a peer address (numeric host).  Returns what
+	 * swarms_add_peer returns (-ENOSPC: the address book is full). */
+	int (*peer_found)(struct node *node, struct swarm *sw, const char *host, uint16_t port,
+			  const char *source);
 };
 void swarm_report_job_ended(struct node *node, struct swarm *sw);
 void swarm_report_checked(struct node *node, struct swarm *sw, bool ok);
 void swarm_report_hashed(struct node *node, struct swarm *sw);
+void swarm_report_completed(struct node *node, struct swarm *sw);
+int swarm_report_peer(struct node *node, struct swarm *sw, const char *host, uint16_t port,
+		      const char *source);
 
 /* Look up by decimal id or by a unique prefix (>= 8 hex digits) of the
  * info-hash.  NULL if none or ambiguous. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,10 @@
 #include "node/share.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
+#include "node/trackers.h"
 #include "node/workers.h"
 #include "transfer/metainfo.h"
+#include "transfer/tracker.h"
 
 /* Unlink and free a swarm with its transfer state and job. */
 static void swarms_free(struct node *node, struct swarm *sw)
@@ -25,7 +28,49 @@ static void swarms_free(struct node *node, struct swarm *sw)
 	engine_swarm_free(sw);
 	share_job_free(sw->job);
 	sw->job = NULL;
+	trackers_swarm_free(sw);
 	swarm_free(node, sw);
+}
+
+/* Start a swarm's transfers, and its trackers once it transfers. */
+static int start_swarm(struct node *node, struct swarm *sw)
+{
+	int rc = engine_swarm_start(node->engine, sw);
+	if (rc == 0)
+		trackers_swarm_start(node, sw);
+	return rc;
+}
+
+/* A share's .torrent (DATA_DIR/torrents) carries its trackers: "announce"
+ * and "announce-list" are set in it anew whenever they change.  Failures
+ * are logged: the file is a convenience, the database is the record. */
+static void write_share_trackers(struct node *node, struct swarm *sw)
+{
+	if (sw->role != SWARM_ROLE_SHARE || !sw->meta || !sw->in_db)
+		return;
+	char path[PATH_MAX];
+	swarm_torrent_path(node, sw, path, sizeof path);
+	struct tracker_list *l = malloc(sizeof *l);
+	uint8_t *data = malloc(METAINFO_MAX_TORRENT_SIZE);
+	struct buf out;
+	buf_init(&out, METAINFO_MAX_TORRENT_SIZE);
+	FILE *f = l && data ? fopen(path, "rb") : NULL;
+	size_t n = f ? fread(data, 1, METAINFO_MAX_TORRENT_SIZE, f) : 0;
+	int rc = !l || !data ? -ENOMEM : !f ? -errno : 0;
+	if (f)
+		fclose(f);
+	if (!rc) {
+		trackers_swarm_list(sw, l);
+		rc = tracker_torrent_set(data, data + n, l, &out);
+	}
+	if (!rc)
+		rc = write_file_atomic(path, out.data, out.len, 0644);
+	if (rc)
+		log_warn("swarm %" PRId64 ": cannot write its trackers into %s: %s", sw->id, path,
+			 rc < 0 && rc > -1000 ? strerror(-rc) : tracker_strerror(rc));
+	buf_destroy(&out);
+	free(data);
+	free(l);
 }
 
 /* ------------------------------------------------------------ events */
@@ -39,7 +84,7 @@ static void swarms_job_ended(struct node *node, struct swarm *sw)
 		swarms_free(node, sw);
 	else if (!sw->remove_pending && !sw->job && sw->meta && node->engine &&
 		 (sw->state == SWARM_SEEDING || sw->state == SWARM_DOWNLOADING) &&
-		 engine_swarm_start(node->engine, sw) != 0)
+		 start_swarm(node, sw) != 0)
 		log_error("swarm %" PRId64 ": cannot start transfers", sw->id);
 }
 
@@ -63,6 +108,16 @@ static void swarms_hashed(struct node *node, struct swarm *sw)
 		snprintf(sw->error, sizeof sw->error, "cannot record the swarm in the database");
 		return;
 	}
+	if (trackers_swarm_count(sw) > 0) {
+		struct tracker_list *l = malloc(sizeof *l);
+		if (l) {
+			trackers_swarm_list(sw, l);
+			if (trackers_db_save(node, sw, l) != 0)
+				log_error("swarm %" PRId64 ": cannot record its trackers", sw->id);
+			free(l);
+		}
+		write_share_trackers(node, sw);
+	}
 	const struct metainfo *mi = sw->meta;
 	char hex[65];
 	hex_encode(sw->info_hash, 32, hex);
@@ -72,10 +127,23 @@ static void swarms_hashed(struct node *node, struct swarm *sw)
 		 mi->piece_length, hex);
 }
 
+static void swarms_completed(struct node *node, struct swarm *sw)
+{
+	trackers_swarm_completed(node, sw);
+}
+
+static int swarms_peer_found(struct node *node, struct swarm *sw, const char *host, uint16_t port,
+			     const char *source)
+{
+	return swarms_add_peer(node, sw, host, port, source);
+}
+
 static const struct swarm_events events = {
 	.job_ended = swarms_job_ended,
 	.checked = swarms_checked,
 	.hashed = swarms_hashed,
+	.completed = swarms_completed,
+	.peer_found = swarms_peer_found,
 };
 
 void swarms_init(struct node *node)
@@ -85,7 +153,21 @@ void swarms_init(struct node *node)
 
 int swarms_load(struct node *node)
 {
-	return swarm_db_load_all(node) != 0 ? -EIO : 0;
+	if (swarm_db_load_all(node) != 0)
+		return -EIO;
+	struct tracker_list *l = malloc(sizeof *l);
+	if (!l)
+		return -EIO;
+	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		if (trackers_db_load(node, sw, l) != 0) {
+			free(l);
+			return -EIO;
+		}
+		if (l->count && trackers_swarm_set(node, sw, l) != 0)
+			log_error("swarm %" PRId64 ": out of memory for its trackers", sw->id);
+	}
+	free(l);
+	return 0;
 }
 
 /* ------------------------------------------------------------- share */
@@ -219,7 +301,7 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 		done(ctx, -EIO, NULL, "cannot record the swarm");
 		return;
 	}
-	if (engine_swarm_start(node->engine, sw) != 0) {
+	if (start_swarm(node, sw) != 0) {
 		undo_join(node, sw);
 		done(ctx, -EFAULT, NULL, "cannot start the swarm");
 		return;
@@ -344,12 +426,13 @@ static int set_paused(struct node *node, struct swarm *sw, bool pause)
 	if (sw->job || sw->state == SWARM_ERROR)
 		return -EBUSY;
 	if (pause && sw->state != SWARM_PAUSED) {
+		trackers_swarm_stop(node, sw);
 		engine_swarm_stop(node->engine, sw);
 		sw->resume_state = sw->state;
 		sw->state = SWARM_PAUSED;
 	} else if (!pause && sw->state == SWARM_PAUSED) {
 		sw->state = sw->resume_state;
-		if (engine_swarm_start(node->engine, sw) != 0)
+		if (start_swarm(node, sw) != 0)
 			return -EFAULT;
 	}
 	return swarm_db_save_state(node, sw) != 0 ? -EIO : 0;
@@ -380,6 +463,7 @@ int swarms_remove(struct node *node, struct swarm *sw, bool delete_data, int *fi
 		*files_deleted = 0;
 	if (delete_data && sw->role == SWARM_ROLE_SHARE)
 		return -EPERM;
+	trackers_swarm_stop(node, sw);
 	engine_swarm_stop(node->engine, sw);
 	int deleted = delete_data ? swarm_delete_data(sw) : 0;
 	if (files_deleted)
@@ -450,7 +534,7 @@ void swarms_start_all(struct node *node)
 		if (sw->meta) {
 			if (share_verify_start(node, sw, false) != 0)
 				log_warn("swarm %" PRId64 ": cannot start its check", sw->id);
-		} else if (engine_swarm_start(node->engine, sw) != 0) {
+		} else if (start_swarm(node, sw) != 0) {
 			log_warn("swarm %" PRId64 ": cannot start transfers", sw->id);
 		}
 	}
@@ -466,4 +550,96 @@ void swarms_free_all(struct node *node)
 {
 	while (node->swarms)
 		swarms_free(node, node->swarms);
+}
+
+/* ---------------------------------------------------------- trackers */
+
+/* Record the list and, for a share, its .torrent. */
+static int save_trackers(struct node *node, struct swarm *sw)
+{
+	struct tracker_list *l = malloc(sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	trackers_swarm_list(sw, l);
+	int rc = trackers_db_save(node, sw, l);
+	free(l);
+	if (rc == 0)
+		write_share_trackers(node, sw);
+	return rc;
+}
+
+int swarms_add_trackers(struct node *node, struct swarm *sw, const struct tracker_list *add,
+			bool as_given, size_t *added_out)
+{
+	struct tracker_list *l = malloc(sizeof *l);
+	size_t added = 0;
+	if (added_out)
+		*added_out = 0;
+	if (!l)
+		return -ENOMEM;
+	trackers_swarm_list(sw, l);
+	/* New tiers go after the swarm's own, so a tracker added later is
+	 * announced to beside them rather than only when they fail. */
+	unsigned base = l->count && !as_given ? l->e[l->count - 1].tier + 1 : 0;
+	int rc = 0;
+	for (size_t i = 0; i < add->count && rc == 0; i++) {
+		unsigned tier = add->e[i].tier + base;
+		if (tier > TRACKER_MAX_TIER)
+			tier = TRACKER_MAX_TIER;
+		int r = tracker_list_add(l, tier, add->e[i].url);
+		if (r == 0)
+			added++;
+		else if (r == -ENOSPC)
+			rc = -ENOSPC;
+		else if (r < 0)
+			rc = -EINVAL;
+	}
+	if (added && trackers_swarm_set(node, sw, l) != 0)
+		rc = -ENOMEM;
+	free(l);
+	if (added && rc != -ENOMEM) {
+		if (save_trackers(node, sw) != 0)
+			return -EIO;
+		trackers_swarm_start(node, sw); /* no-op unless running now with trackers */
+	}
+	if (added_out)
+		*added_out = added;
+	return rc;
+}
+
+int swarms_remove_tracker(struct node *node, struct swarm *sw, const char *url)
+{
+	struct tracker_list *l = malloc(sizeof *l), *keep = malloc(sizeof *keep);
+	int rc = -ENOENT;
+	if (!l || !keep) {
+		free(l);
+		free(keep);
+		return -ENOMEM;
+	}
+	trackers_swarm_list(sw, l);
+	memset(keep, 0, sizeof *keep);
+	for (size_t i = 0; i < l->count; i++) {
+		if (strcmp(l->e[i].url, url) == 0)
+			rc = 0;
+		else
+			keep->e[keep->count++] = l->e[i];
+	}
+	if (rc == 0 && trackers_swarm_set(node, sw, keep) != 0)
+		rc = -ENOMEM;
+	if (rc == 0 && save_trackers(node, sw) != 0)
+		rc = -EIO;
+	free(l);
+	free(keep);
+	return rc;
+}
+
+int swarms_reannounce(struct node *node, struct swarm *sw)
+{
+	return trackers_swarm_reannounce(node, sw);
+}
+
+void swarms_each_tracker(const struct swarm *sw,
+			 void (*fn)(void *ctx, const struct trackers_info *), void *ctx)
+{
+	trackers_swarm_each(sw, fn, ctx);
 }

@@ -116,6 +116,24 @@ void swarms_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct
 		      void *ctx);
 unsigned swarms_peer_count(struct node *node);
 
+/* Trackers (node/trackers.h).  Add the URLs of `add` not already there,
+ * its tiers after the swarm's last one (or, `as_given`, in the tiers it
+ * names).  Recorded, and announced to at once when
+ * the swarm runs.  Returns 0, -EINVAL (a URL that cannot be used: nothing
+ * after it is added), -ENOSPC (TRACKER_MAX_TRACKERS reached), -ENOMEM or
+ * -EIO; *added_out (may be NULL) counts the URLs added. */
+struct tracker_list;
+struct trackers_info;
+int swarms_add_trackers(struct node *node, struct swarm *sw, const struct tracker_list *add,
+			bool as_given, size_t *added_out);
+/* Remove one (it hears "stopped" if announced to).  0, -ENOENT, -ENOMEM
+ * or -EIO. */
+int swarms_remove_tracker(struct node *node, struct swarm *sw, const char *url);
+/* Announce to every tier now.  0 or -EAGAIN (the swarm is not running). */
+int swarms_reannounce(struct node *node, struct swarm *sw);
+void swarms_each_tracker(const struct swarm *sw,
+			 void (*fn)(void *ctx, const struct trackers_info *), void *ctx);
+
 /* At start-up, once the engine exists: check or start every swarm loaded
  * from the database (a joined swarm's files are checked too). */
 void swarms_start_all(struct node *node);

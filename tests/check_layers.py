@@ -8,6 +8,8 @@
              transfer/, libevent or SQLite)
   node/conn.[ch]  the connection layer: none of the engine, swarms, the
              store or the API (it reports up through callbacks only)
+  node/trackers.[ch]  the tracker client: not the mediator (swarms.h), the
+             API or the share jobs (peers go up through node->events)
 
 It also checks the `shoal` program links none of the daemon (no symbol of
 node/, dht/ or transfer/ in it), and first checks itself on a made-up tree
@@ -35,6 +37,10 @@ FILE_RULES = {
                     "node/api", "node/node.h", "node/workers"),
     "node/conn.h": ("node/engine", "node/peer", "node/swarm", "node/share", "node/store",
                     "node/api", "node/node.h", "node/workers"),
+    # The tracker client reports peers up through node->events, never by
+    # calling the mediator or the API; its codec stays pure (transfer/).
+    "node/trackers.c": ("node/swarms.h", "node/api", "node/share"),
+    "node/trackers.h": ("node/swarms.h", "node/api", "node/share"),
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 
