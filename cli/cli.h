@@ -41,5 +41,6 @@ int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_limit(int argc, char **argv);
+int cmd_trackers(int argc, char **argv);
 
 #endif

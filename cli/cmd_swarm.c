@@ -78,7 +78,32 @@ static int wait_work(const struct cli_conn *conn, const char *cmd, const char *i
 struct share_opts {
 	int json;
 	const char *format; /* NULL: the daemon's default (hybrid) */
+	json_t *trackers;   /* one list of URLs per --tracker (a tier each) */
 };
+
+/* --tracker A[,B...]: one tier. */
+static int add_tracker_tier(struct share_opts *o, const char *arg)
+{
+	json_t *tier = json_array();
+	const char *p = arg;
+	while (tier && *p) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			json_array_append_new(tier, json_stringn(p, n));
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!tier || json_array_size(tier) == 0) {
+		json_decref(tier);
+		fprintf(stderr, "shoal share: --tracker needs a URL\n");
+		return -1;
+	}
+	if (!o->trackers)
+		o->trackers = json_array();
+	json_array_append_new(o->trackers, tier);
+	return 0;
+}
 
 static int on_share_opt(int val, const char *arg, void *ctx)
 {
@@ -87,6 +112,8 @@ static int on_share_opt(int val, const char *arg, void *ctx)
 		o->json = 1;
 		return 0;
 	}
+	if (val == 't')
+		return add_tracker_tier(o, arg);
 	if (val == 'f') {
 		if (strcmp(arg, "v2") != 0 && strcmp(arg, "hybrid") != 0 && strcmp(arg, "v1") != 0) {
 			fprintf(stderr, "shoal share: --format %s is not a format (hybrid, v2 or v1)\n",
@@ -103,26 +130,37 @@ int cmd_share(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
 					      { "format", required_argument, NULL, 'f' },
+					      { "tracker", required_argument, NULL, 't' },
 					      { 0 } };
 	struct cli_conn conn;
 	struct share_opts so = { 0 };
 	const char *dir = NULL;
 	int rc = cli_getopt("share", argc, argv, opts, on_share_opt, &so, &conn);
-	if (rc < 0)
+	if (rc < 0) {
+		json_decref(so.trackers);
 		return CLI_GETOPT_EXIT(rc);
+	}
 	int json = so.json;
-	if ((rc = one_arg("share", argc, argv, rc, &dir)))
+	if ((rc = one_arg("share", argc, argv, rc, &dir))) {
+		json_decref(so.trackers);
 		return rc;
+	}
 	char abs[PATH_MAX];
 	if (!realpath(dir, abs)) {
 		fprintf(stderr, "shoal share: %s: %s\n", dir, strerror(errno));
+		json_decref(so.trackers);
 		return CLI_FAIL;
 	}
-	if ((rc = cli_load_conn(&conn)))
+	if ((rc = cli_load_conn(&conn))) {
+		json_decref(so.trackers);
 		return rc;
+	}
 	json_t *body = json_pack("{s:s}", "share", abs), *reply = NULL;
 	if (body && so.format)
 		json_object_set_new(body, "format", json_string(so.format));
+	if (body && so.trackers)
+		json_object_set(body, "trackers", so.trackers);
+	json_decref(so.trackers);
 	rc = cli_call(&conn, "share", "POST", "/api/v1/swarms", body, &reply);
 	json_decref(body);
 	if (rc)

@@ -57,7 +57,10 @@ static const struct cli_command commands[] = {
 	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
 	  cmd_status },
 	{ "share", "hash a directory and seed it; print its magnet link",
-	  "shoal share DIR [--format hybrid|v2|v1] [--json] [--data-dir DIR]\n"
+	  "shoal share DIR [--format hybrid|v2|v1] [--tracker URL[,URL...]]... [--json]
+"
+	  "                [--data-dir DIR]
+"
 	  "\n"
 	  "Hash every file under DIR into a BitTorrent swarm (a progress bar shows\n"
 	  "on a terminal), seed it from DIR in place, and print two lines: the magnet\n"
@@ -70,7 +73,12 @@ static const struct cli_command commands[] = {
 	  "prints the swarm as JSON instead.  Sharing a directory that is already shared\n"
 	  "returns the same swarm and re-checks files whose size or mtime changed\n"
 	  "(asking for the other format is an error naming that swarm).\n"
-	  "Symbolic links are never followed: a link under DIR is an error.\n",
+	  "Symbolic links are never followed: a link under DIR is an error.\n"
+	  "\n"
+	  "--tracker URL (repeatable) writes an http://, https:// or udp://host:port\n"
+	  "tracker into the .torrent (\"announce\" is the first, \"announce-list\" has one\n"
+	  "tier per --tracker; URLs joined by ',' in one --tracker share a tier) and the\n"
+	  "magnet link (tr=), and the swarm announces to them.  See `shoal trackers`.\n",
 	  cmd_share },
 	{ "join", "download a swarm from a magnet link or .torrent",
 	  "shoal join LINK|FILE [--into DIR] [--overwrite] [--peer HOST:PORT]... [--wait]\n"
@@ -80,8 +88,8 @@ static const struct cli_command commands[] = {
 	  "v2 .torrent file and download it into DIR/<name>/ (a single-file torrent into\n"
 	  "DIR/<name>).  DIR is created if missing; without --into it is the daemon's\n"
 	  "download-dir (`shoal daemon --help`), not the current directory.  --peer adds\n"
-	  "a peer to contact (repeatable); peers are also found through the DHT and peer\n"
-	  "exchange.  With --wait, show a progress bar until the download is complete,\n"
+	  "a peer to contact (repeatable); peers are also found through the DHT, peer\n"
+	  "exchange and the trackers of the link (tr=) or the .torrent (announce-list).  With --wait, show a progress bar until the download is complete,\n"
 	  "then exit 0; Ctrl-C leaves it running in the daemon.\n"
 	  "\n"
 	  "A join never writes into a file it did not create.  A file already at one of\n"
@@ -91,6 +99,21 @@ static const struct cli_command commands[] = {
 	  "new one).  No symbolic link is followed: DIR itself or a directory below it\n"
 	  "being one is an error.\n",
 	  cmd_join },
+	{ "trackers", "show, add or remove a swarm's trackers; announce now",
+	  "shoal trackers SWARM [--json] [--add URL | --remove URL | --reannounce]\n"
+	  "                     [--data-dir DIR]\n"
+	  "\n"
+	  "Show the trackers of SWARM (its id, or 8+ hex digits of its info-hash), tier\n"
+	  "by tier: status (idle, announcing, working, error, backup), the peers its\n"
+	  "last answer held, seeders and leechers (from the last answer or a scrape),\n"
+	  "when it was last announced to and will be next, and its last error (such as\n"
+	  "the tracker's own \"failure reason\").  Tiers are announced to side by side;\n"
+	  "within a tier one tracker at a time, the next when it fails (BEP 12).\n"
+	  "--add URL adds an http://, https:// or udp://host:port tracker as a tier of\n"
+	  "its own, --remove URL removes one (it is sent \"stopped\"), --reannounce\n"
+	  "announces to every tier now.  --json prints the API's reply\n"
+	  "(GET /api/v1/swarms/ID/trackers, see docs/api.md).\n",
+	  cmd_trackers },
 	{ "peers", "list a swarm's connected peers",
 	  "shoal peers SWARM [--json] [--data-dir DIR]\n"
 	  "\n"
