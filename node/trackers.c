@@ -106,6 +106,7 @@ struct tracker_swarm {
 	struct tier_ann *ann[2 * TRACKER_MAX_TRACKERS];
 	bool running;
 	bool completed;            /* completed while running: new tiers send it too */
+	int nkeys;                 /* info-hashes the announcers were built for */
 };
 
 enum treq_kind { TREQ_ANNOUNCE, TREQ_SCRAPE };
@@ -764,12 +765,15 @@ static void http_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void http_error_cb(enum evhttp_request_error err, void *arg)
 {
 	struct treq *q = arg;
-	const char *what = err == EVREQ_HTTP_TIMEOUT	     ? "timed out"
-			   : err == EVREQ_HTTP_EOF	     ? "connection closed before an answer"
+	const char *what = err == EVREQ_HTTP_EOF	     ? "connection closed before an answer"
 			   : err == EVREQ_HTTP_INVALID_HEADER ? "invalid HTTP answer"
 			   : err == EVREQ_HTTP_DATA_TOO_LONG  ? "answer larger than 1 MiB"
 							      : "cannot connect";
-	snprintf(q->http_error, sizeof q->http_error, "%s", what);
+	if (err == EVREQ_HTTP_TIMEOUT)
+		snprintf(q->http_error, sizeof q->http_error, "no answer within %" PRId64 " s (HTTP)",
+			 timeout_s(q->T));
+	else
+		snprintf(q->http_error, sizeof q->http_error, "%s", what);
 #ifdef SHOAL_HAVE_EVENT_OPENSSL
 	if (q->https && q->conn && err == EVREQ_HTTP_BUFFER_ERROR) {
 		struct bufferevent *bev = evhttp_connection_get_bufferevent(q->conn);
@@ -932,7 +936,8 @@ static void http_go(struct treq *q, const char *full)
 		treq_done(q, -ENOMEM, "out of memory", NULL);
 		return;
 	}
-	evhttp_connection_set_timeout(q->conn, (int)timeout_s(T));
+	/* Our deadline covers the whole request; evhttp's only idle gaps. */
+	evhttp_connection_set_timeout(q->conn, (int)timeout_s(T) + 1);
 	evhttp_connection_set_max_body_size(q->conn, TRACKER_MAX_BODY);
 	evhttp_connection_set_max_headers_size(q->conn, HTTP_MAX_HEADERS);
 	evhttp_connection_set_retries(q->conn, 0);
@@ -1018,10 +1023,24 @@ static void fill_announce(struct tracker_swarm *ts, int key, enum tracker_event 
 	a->key = node->trackers ? node->trackers->key : 0;
 }
 
+static void build_anns(struct tracker_swarm *ts);
+
+/* A magnet join learns a hybrid's v1 hash with the metadata: announce it
+ * too from then on.  Returns true when the announcers were rebuilt. */
+static bool keys_changed(struct tracker_swarm *ts)
+{
+	const uint8_t *keys[2];
+	if (!ts->running || swarm_keys(ts->sw, keys) == ts->nkeys)
+		return false;
+	build_anns(ts);
+	return true;
+}
+
 static void ann_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tier_ann *ann = arg;
-	ann_kick(ann);
+	if (!keys_changed(ann->ts)) /* (which frees `ann`) */
+		ann_kick(ann);
 }
 
 static void ann_schedule(struct tier_ann *ann, int64_t delay_s)
@@ -1145,6 +1164,7 @@ static void build_anns(struct tracker_swarm *ts)
 	const uint8_t *keys[2];
 	int nk = swarm_keys(ts->sw, keys);
 	free_anns(ts);
+	ts->nkeys = nk;
 	int64_t now = wall_now();
 	for (size_t i = 0; i < ts->n; i++) {
 		if (i > 0 && ts->t[i]->tier == ts->t[i - 1]->tier)
@@ -1277,6 +1297,7 @@ void trackers_swarm_completed(struct node *node, struct swarm *sw)
 	if (!ts || !ts->running)
 		return;
 	ts->completed = true;
+	keys_changed(ts);
 	for (size_t i = 0; i < ts->n_ann; i++) {
 		struct tier_ann *ann = ts->ann[i];
 		ann->completed = true;
