@@ -8,6 +8,7 @@ PKGS=(
   libcmocka-dev libclang-rt-dev                          # unit tests; libFuzzer
   python3 python3-libtorrent                             # integration + interop tests
   transmission-daemon transmission-cli aria2             # v1 peers for interop tests (tests/interop/realpeers.py)
+  opentracker                                            # the tracker interop test
   gnuplot-nox valgrind                                   # distribution plot; memcheck leg
 )
 missing=()

@@ -32,3 +32,7 @@ tests/fault/faultfs.so: $(top_srcdir)/tests/fault/faultfs.c
 # self-test needs root and skips (77) without them.
 TESTS += tests/interop/test_realpeers.py tests/interop/test_v1_clients.py
 EXTRA_DIST += tests/interop/realpeers.py
+# Trackers: a fake HTTP and UDP tracker written in the test (node/trackers.c),
+# and Debian's opentracker with shoal and libtorrent peers.
+TESTS += tests/integration/test_trackers.py tests/interop/test_opentracker.py
+EXTRA_DIST += tests/integration/fake_tracker.py tests/interop/opentracker.py
