@@ -775,7 +775,7 @@ static void http_error_cb(enum evhttp_request_error err, void *arg)
 	else
 		snprintf(q->http_error, sizeof q->http_error, "%s", what);
 #ifdef SHOAL_HAVE_EVENT_OPENSSL
-	if (q->https && q->conn && err == EVREQ_HTTP_BUFFER_ERROR) {
+	if (q->https && q->conn && err != EVREQ_HTTP_TIMEOUT) {
 		struct bufferevent *bev = evhttp_connection_get_bufferevent(q->conn);
 		unsigned long e = bev ? bufferevent_get_openssl_error(bev) : 0;
 		long vr = q->ssl ? SSL_get_verify_result(q->ssl) : X509_V_OK;

@@ -83,8 +83,10 @@ def compact(peers):
 
 
 class HttpTracker:
-    def __init__(self, interval=1800, min_interval=None, failure=None):
+    def __init__(self, interval=1800, min_interval=None, failure=None, tls=None):
+        """tls: (certfile, keyfile) to serve https."""
         self.interval = interval
+        self.scheme = "https" if tls else "http"
         self.min_interval = min_interval
         self.failure = failure            # a failure reason for /announce, when set
         self.swarms = Swarms()
@@ -159,6 +161,11 @@ class HttpTracker:
             allow_reuse_address = True
 
         self.server = Server(("127.0.0.1", 0), Handler)
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -168,7 +175,7 @@ class HttpTracker:
         return self.swarms.announces
 
     def url(self, path="announce"):
-        return "http://127.0.0.1:%d/%s" % (self.port, path)
+        return "%s://127.0.0.1:%d/%s" % (self.scheme, self.port, path)
 
     def stop(self):
         self.server.shutdown()

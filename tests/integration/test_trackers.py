@@ -18,6 +18,8 @@ about 2 s even with a dead tracker.
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 
@@ -44,6 +46,15 @@ def main():
     udp = UdpTracker(interval=1800, mode="spoof-first")
     udp_backup = UdpTracker(interval=1800)
     dead_udp = UdpTracker(mode="dead")
+    # A self-signed https tracker: the TLS handshake runs and the
+    # certificate is refused (no CA here vouches for it).
+    tls = None
+    if shutil.which("openssl"):
+        cert, key = tmp.sub("cert.pem"), tmp.sub("key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       capture_output=True, timeout=60, check=True)
+        tls = HttpTracker(tls=(cert, key))
 
     src = tmp.sub("content")
     write_file(os.path.join(src, "a.bin"), os.urandom(300 * 1024 + 17))
@@ -146,11 +157,13 @@ def main():
         "fail": http.url("fail/announce"),
         "dead udp": dead_udp.url(),
     }
+    if tls:
+        hostile["self-signed"] = tls.url()
     args = ["share", src2, "--json"]
     for u in list(hostile.values()) + [udp.url() + "," + udp_backup.url()]:
         args += ["--tracker", u]
     r = a.cli(*args)
-    c.check(r.returncode == 0, "a share with eight hostile trackers and a UDP one", r.stderr)
+    c.check(r.returncode == 0, "a share with hostile trackers and a UDP one", r.stderr)
     sw2 = json.loads(r.stdout)
     sid2 = sw2["id"]
     st, doc, _ = b.request("POST", "/api/v1/swarms", {"link": sw2["magnet"], "into": tmp.sub("dl2")})
@@ -169,11 +182,14 @@ def main():
     got = wait_for("every hostile tracker's error", errors, 25) or by_url(a, sid2)
     want = {"dead": "no answer within", "garbage": "bad answer", "huge": "larger than 1 MiB", "loop": "too many redirects",
             "ftp": "non-http", "fail": "go away (test)", "dead udp": "no answer (UDP"}
+    if tls:
+        want["self-signed"] = "TLS: "   # "... need OpenSSL" when built --without-openssl
     for name, frag in want.items():
         err = got[hostile[name]]["last_error"] or ""
-        c.check(frag in err, "a tracker that %s shows it: %r" % (
+        c.check(frag in err or (name == "self-signed" and "need OpenSSL" in err), "a tracker that %s shows it: %r" % (
             {"dead": "never answers", "garbage": "answers garbage", "huge": "sends 2 MiB", "loop": "redirects in a loop",
-             "ftp": "redirects to ftp://", "fail": "refuses", "dead udp": "never answers (UDP)"}[name],
+             "ftp": "redirects to ftp://", "fail": "refuses", "dead udp": "never answers (UDP)",
+             "self-signed": "has a self-signed certificate (https)"}[name],
             err))
     many = got[hostile["many"]]
     c.check(many["status"] == "working" and many["peers"] == 10000,
@@ -215,6 +231,8 @@ def main():
     udp.stop()
     udp_backup.stop()
     dead_udp.stop()
+    if tls:
+        tls.stop()
     c.done()
 
 
