@@ -20,6 +20,8 @@ make -C "$bd" -s -j"$(nproc)" common/libcommon.a dht/libdht.a transfer/libtransf
   node/libnode.a >/dev/null || exit 1
 libs="$bd/node/libnode.a $bd/dht/libdht.a $bd/transfer/libtransfer.a $bd/common/libcommon.a"
 syslibs=$(pkg-config --libs libsodium libevent_core libevent_extra sqlite3 jansson libcrypto)
+# https trackers (node/trackers.c): in libnode.a when OpenSSL is there.
+syslibs="$syslibs $(pkg-config --libs libevent_openssl libssl 2>/dev/null)"
 cflags=$(pkg-config --cflags jansson libsodium)
 surfaces=("$@")
 if [ ${#surfaces[@]} -eq 0 ]; then
