@@ -57,10 +57,8 @@ static const struct cli_command commands[] = {
 	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
 	  cmd_status },
 	{ "share", "hash a directory and seed it; print its magnet link",
-	  "shoal share DIR [--format hybrid|v2|v1] [--tracker URL[,URL...]]... [--json]
-"
-	  "                [--data-dir DIR]
-"
+	  "shoal share DIR [--format hybrid|v2|v1] [--tracker URL[,URL...]]... [--json]\n"
+	  "                [--data-dir DIR]\n"
 	  "\n"
 	  "Hash every file under DIR into a BitTorrent swarm (a progress bar shows\n"
 	  "on a terminal), seed it from DIR in place, and print two lines: the magnet\n"
