@@ -29,14 +29,14 @@ def available():
     return os.access(BIN, os.X_OK)
 
 
-def _free_port():
+def _free_port(addr="127.0.0.1"):
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
+            t.bind((addr, 0))
             port = t.getsockname()[1]
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                    u.bind(("127.0.0.1", port))
+                    u.bind((addr, port))
             except OSError:
                 continue
             return port
@@ -44,7 +44,10 @@ def _free_port():
 
 
 class OpenTracker:
-    def __init__(self, hashes=(), timeout=10):
+    def __init__(self, hashes=(), timeout=10, addr="127.0.0.1"):
+        """addr: the IPv4 address to serve on (a network namespace's peer
+        reaches this side's veth address, not 127.0.0.1)."""
+        self.addr = addr
         self.dir = tempfile.mkdtemp(prefix="shoal-opentracker-")
         os.chmod(self.dir, 0o755)
         atexit.register(shutil.rmtree, self.dir, True)
@@ -56,10 +59,10 @@ class OpenTracker:
         with open(self.conf, "w") as f:
             f.write("access.whitelist %s\n" % self.whitelist)
         os.chmod(self.conf, 0o644)
-        self.port = _free_port()
+        self.port = _free_port(addr)
         self.log_path = os.path.join(self.dir, "opentracker.log")
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([BIN, "-f", self.conf, "-i", "127.0.0.1", "-p", str(self.port),
+        self.proc = subprocess.Popen([BIN, "-f", self.conf, "-i", addr, "-p", str(self.port),
                                       "-P", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         log.close()
@@ -69,7 +72,7 @@ class OpenTracker:
             if self.proc.poll() is not None:
                 raise RuntimeError("opentracker exited: %s" % self.log())
             try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/stats" % self.port, timeout=1):
+                with urllib.request.urlopen("http://%s:%d/stats" % (addr, self.port), timeout=1):
                     return
             except OSError as e:
                 if getattr(e, "code", None):   # an HTTP error is an answer
@@ -91,10 +94,10 @@ class OpenTracker:
         time.sleep(0.3)
 
     def http_url(self):
-        return "http://127.0.0.1:%d/announce" % self.port
+        return "http://%s:%d/announce" % (self.addr, self.port)
 
     def udp_url(self):
-        return "udp://127.0.0.1:%d" % self.port
+        return "udp://%s:%d" % (self.addr, self.port)
 
     def log(self):
         try:

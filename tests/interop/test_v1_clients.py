@@ -13,6 +13,10 @@ empty file, files smaller than a piece, one of many pieces.
     Transmission (`shoal join T --peer ADDR`), byte-identical.
 (c) aria2c downloads shoal's v1 share from its magnet, byte-identical.
 (d) shoal downloads what aria2c seeds, byte-identical.
+(e) Debian's opentracker is the only way shoal and Transmission meet
+    (shoal with --no-dht, no --peer, no listing by the test): Transmission
+    downloads a v1 share announced to opentracker's HTTP interface, and
+    shoal downloads what Transmission seeds announced to its UDP interface.
 
 Neither client writes empty files: files with bytes are compared.  Exit 77
 (skip) without root, network namespaces, transmission-daemon or aria2c.
@@ -25,6 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
+import opentracker  # noqa: E402
 import realpeers as rp  # noqa: E402
 from shoal_harness import Checks, Daemon, TestDir, wait_state, write_file  # noqa: E402
 
@@ -144,5 +149,60 @@ with rp.Lan(2) as lan:
         a2s.stop()
         c.equal(leech.stop(), 0, "shoal leecher stops cleanly")
         c.equal(seed.stop(), 0, "shoal seed stops cleanly")
+
+        # (e) only opentracker: HTTP for Transmission <- shoal, UDP for shoal <- Transmission
+        if not opentracker.available():
+            print("note: (e) opentracker is not installed; case skipped")
+        else:
+            ot = opentracker.OpenTracker(addr=lan.host_addr)
+            fast = ["--no-dht", "--tracker-min-interval", "2"]
+            esrc = os.path.join(tmp.sub("esrc"), "etree")
+            make_tree(esrc)
+            eseed = Daemon(tmp, "shoal-e-seed", fast).start()
+            r = eseed.cli("share", esrc, "--format", "v1", "--tracker", ot.http_url(), "--json",
+                          timeout=TIMEOUT)
+            c.equal(r.returncode, 0, "(e) shoal shares v1 announcing to opentracker")
+            esw = wait_state(eseed, json.loads(r.stdout)["id"], "seeding", timeout=60)
+            ot.allow(esw["info_hash_v1"])
+            eseed.cli("trackers", str(esw["id"]), "--reannounce")
+            c.check("tr=" in esw["magnet"], "(e) the v1 magnet carries the tracker", esw["magnet"])
+            tr2 = rp.Transmission(tmp.sub("tr2"), ns=tr_ns).start()
+            out_e = tmp.sub("tr2-out")
+            os.makedirs(out_e)
+            os.chmod(out_e, 0o777)
+            try:
+                tr2.wait_done(tr2.add(esw["magnet"], out_e), TIMEOUT, stall=60)
+                c.check(True, "(e) Transmission completes, meeting shoal only through opentracker")
+            except Exception as e:  # noqa: BLE001
+                c.check(False, "(e) Transmission completes, meeting shoal only through opentracker",
+                        "%s; %s" % (e, ot.log()[-300:]))
+            same(esrc, os.path.join(out_e, "etree"), "(e) Transmission's copy is byte-identical")
+            # And back: Transmission seeds a torrent announcing to the UDP interface.
+            fsrc_parent = tmp.sub("fsrc")
+            fsrc = os.path.join(fsrc_parent, "ftree")
+            make_tree(fsrc)
+            for d, _, files in os.walk(tmp.path):
+                os.chmod(d, 0o755)
+            ftor = tmp.sub("ftree.torrent")
+            rp.transmission_create(fsrc, ftor, [ot.udp_url()])
+            ot.allow(rp.info_hash_v1(ftor))
+            tr2.wait_seeding(tr2.add(ftor, fsrc_parent), 60)
+            eleech = Daemon(tmp, "shoal-e-leech", fast).start()
+            out_f = tmp.sub("shoal-out-f")
+            os.makedirs(out_f)
+            r = eleech.cli("join", ftor, "--into", out_f, "--json", timeout=TIMEOUT)
+            c.equal(r.returncode, 0, "(e) shoal joins Transmission's torrent (no --peer, no DHT)")
+            try:
+                wait_state(eleech, json.loads(r.stdout)["swarm"]["id"], "seeding", timeout=TIMEOUT,
+                           leave=())
+                c.check(True, "(e) shoal completes, meeting Transmission only through opentracker UDP")
+            except (AssertionError, ValueError, KeyError) as e:
+                c.check(False, "(e) shoal completes, meeting Transmission only through opentracker UDP",
+                        "%s; %s" % (e, ot.log()[-300:]))
+            same(fsrc, os.path.join(out_f, "ftree"), "(e) shoal's copy is byte-identical")
+            tr2.stop()
+            c.equal(eleech.stop(), 0, "(e) shoal leecher stops cleanly")
+            c.equal(eseed.stop(), 0, "(e) shoal seed stops cleanly")
+            ot.stop()
 c.check(not [n for n in rp.our_namespaces()], "no namespace left behind")
 c.done()
