@@ -255,12 +255,14 @@ uint64_t swarm_bytes_have(const struct swarm *sw)
 		return 0;
 	uint64_t total = 0;
 	if (!mi->has_v2) {
-		/* v1: the stream's bytes, less any pad (BEP 47) bytes. */
+		/* v1: the stream bytes of the pieces had (a piece holding a BEP 47
+		 * pad counts it, so the exact figure comes only when complete). */
+		if (sw->have_count == mi->total_pieces)
+			return mi->total_size;
 		for (uint32_t p = 0; p < mi->total_pieces; p++)
 			if (swarm_have_test(sw, p))
 				total += metainfo_v1_piece_size(mi, p);
-		uint64_t pads = mi->v1_total - mi->total_size;
-		return total > pads && sw->have_count == mi->total_pieces ? total - pads : total;
+		return total;
 	}
 	for (size_t f = 0; f < mi->file_count; f++) {
 		const struct metainfo_file *file = &mi->files[f];

@@ -431,7 +431,8 @@ int storage_new_stream(const char *root, const struct storage_file *files, size_
 		return rc;
 	st->stream = true;
 	st->total = total;
-	/* Walk the pieces and files together: each piece's first file. */
+	/* Each piece's first file: files are walked from the last, so the
+	 * lowest index holding a piece writes its slot last. */
 	for (size_t i = nfiles; i-- > 0;) {
 		struct sfile *f = &st->files[i];
 		f->offset = files[i].offset;
@@ -441,7 +442,7 @@ int storage_new_stream(const char *root, const struct storage_file *files, size_
 		f->first_piece = (uint32_t)first;
 		f->npieces = (uint32_t)(last - first + 1);
 		for (uint64_t p = first; p <= last; p++)
-			st->piece_file[p] = (uint32_t)i; /* the lowest index wins: going down */
+			st->piece_file[p] = (uint32_t)i;
 	}
 	rc = open_root(st, root);
 	if (rc < 0) {

@@ -22,25 +22,13 @@ import tempfile
 import time
 import urllib.request
 
+from realpeers import free_port  # a TCP and UDP port free on an address
+
 BIN = shutil.which("opentracker") or "/usr/bin/opentracker"
 
 
 def available():
     return os.access(BIN, os.X_OK)
-
-
-def _free_port(addr="127.0.0.1"):
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind((addr, 0))
-            port = t.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                    u.bind((addr, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
 
 
 class OpenTracker:
@@ -59,7 +47,7 @@ class OpenTracker:
         with open(self.conf, "w") as f:
             f.write("access.whitelist %s\n" % self.whitelist)
         os.chmod(self.conf, 0o644)
-        self.port = _free_port(addr)
+        self.port = free_port(addr)
         self.log_path = os.path.join(self.dir, "opentracker.log")
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([BIN, "-f", self.conf, "-i", addr, "-p", str(self.port),
