@@ -6,7 +6,8 @@ common_libcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/sha256.c common/sha256.h common/sha1.c common/sha1.h \
 	common/util.c common/util.h common/bytes.h common/addr.c common/addr.h \
-	common/bencode.c common/bencode.h
+	common/bencode.c common/bencode.h \
+	common/hmap.c common/hmap.h
 COMMON_LIBS = common/libcommon.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
 
 check_PROGRAMS += tests/unit/test_util
@@ -14,6 +15,12 @@ TESTS += tests/unit/test_util
 tests_unit_test_util_SOURCES = tests/unit/test_util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = $(COMMON_LIBS) $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_hmap
+TESTS += tests/unit/test_hmap
+tests_unit_test_hmap_SOURCES = tests/unit/test_hmap.c
+tests_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_hmap_LDADD = $(COMMON_LIBS) $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_bencode
 TESTS += tests/unit/test_bencode
