@@ -145,6 +145,10 @@ struct treq {
 	/* orphans */
 	struct treq *next;
 	bool orphan;
+	/* the cap on requests in flight (TRACKERS_MAX_INFLIGHT) */
+	bool started;              /* counted in T->inflight */
+	bool waiting;              /* on T->wait, for a free slot */
+	struct treq *wait_next, *wait_prev;
 };
 
 struct trackers {
@@ -162,6 +166,9 @@ struct trackers {
 	struct event *drain_ev;
 	bool draining;
 	uint64_t udp_ignored;      /* answers with an unknown transaction id or source */
+	unsigned inflight;         /* requests started and not yet freed */
+	struct treq *wait, *wait_last; /* requests waiting for a slot, oldest first */
+	struct event *slot_ev;     /* a slot came free: start the next waiting ones */
 	uint32_t key;
 #ifdef SHOAL_HAVE_EVENT_OPENSSL
 	SSL_CTX *ssl_ctx;
@@ -292,12 +299,34 @@ static void treq_unlink_orphan(struct treq *q)
 
 /* Free a request and everything in flight for it.  Never called from the
  * request's own evhttp callback with its connection still set. */
+static void wait_unlink(struct treq *q)
+{
+	struct trackers *T = q->T;
+	if (q->wait_prev)
+		q->wait_prev->wait_next = q->wait_next;
+	else
+		T->wait = q->wait_next;
+	if (q->wait_next)
+		q->wait_next->wait_prev = q->wait_prev;
+	else
+		T->wait_last = q->wait_prev;
+	q->wait_next = q->wait_prev = NULL;
+	q->waiting = false;
+}
+
 static void treq_free(struct treq *q)
 {
 	if (!q)
 		return;
 	struct trackers *T = q->T;
 	tid_remove(q);
+	if (q->waiting)
+		wait_unlink(q);
+	if (q->started) {
+		T->inflight--;
+		if (T->wait && T->slot_ev)
+			event_active(T->slot_ev, EV_TIMEOUT, 0);
+	}
 	if (q->deadline)
 		event_free(q->deadline);
 	if (q->dns)
@@ -989,12 +1018,41 @@ static void http_start(struct treq *q)
 }
 
 /* Start a request; it ends in treq_done (maybe before this returns). */
+/* Start `q`, or queue it until one of the TRACKERS_MAX_INFLIGHT slots is
+ * free (its deadline starts with it, so waiting costs it no time). */
 static void treq_start(struct treq *q)
 {
+	struct trackers *T = q->T;
+	if (T->inflight >= TRACKERS_MAX_INFLIGHT) {
+		q->waiting = true;
+		q->wait_prev = T->wait_last;
+		if (T->wait_last)
+			T->wait_last->wait_next = q;
+		else
+			T->wait = q;
+		T->wait_last = q;
+		return;
+	}
+	q->started = true;
+	T->inflight++;
 	if (q->u.scheme == TRACKER_UDP)
 		udp_start(q);
 	else
 		http_start(q);
+}
+
+/* Slots came free (treq_free): start waiting requests in order.  Run from
+ * the loop, never inside a request's own callback. */
+static void slot_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct trackers *T = arg;
+	(void)fd;
+	(void)what;
+	while (T->wait && T->inflight < TRACKERS_MAX_INFLIGHT) {
+		struct treq *q = T->wait;
+		wait_unlink(q);
+		treq_start(q); /* may end (and free q) at once */
+	}
 }
 
 /* ------------------------------------------------------------ announcing */
@@ -1441,7 +1499,9 @@ struct trackers *trackers_new(struct node *node, char *err, size_t err_len)
 	T->udp_ev = event_new(node->base, T->udp, EV_READ | EV_PERSIST, udp_read_cb, T);
 	T->reap_ev = event_new(node->base, -1, 0, reap_cb, T);
 	T->drain_ev = evtimer_new(node->base, drain_cb, T);
-	if (!T->udp_ev || !T->reap_ev || !T->drain_ev || event_add(T->udp_ev, NULL) != 0) {
+	T->slot_ev = event_new(node->base, -1, 0, slot_cb, T);
+	if (!T->udp_ev || !T->reap_ev || !T->drain_ev || !T->slot_ev ||
+	    event_add(T->udp_ev, NULL) != 0) {
 		snprintf(err, err_len, "trackers: cannot watch the UDP socket");
 		trackers_free(T);
 		return NULL;
@@ -1496,6 +1556,9 @@ void trackers_free(struct trackers *T)
 		event_free(T->reap_ev);
 	if (T->drain_ev)
 		event_free(T->drain_ev);
+	if (T->slot_ev)
+		event_free(T->slot_ev);
+	T->slot_ev = NULL;
 	if (T->udp >= 0)
 		close(T->udp);
 	if (T->dns)

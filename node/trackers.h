@@ -37,6 +37,10 @@ struct trackers;
 #define TRACKERS_MAX_REDIRECTS 3u
 #define TRACKERS_MAX_ADD 500u              /* peers taken from one answer */
 #define TRACKERS_STOP_GRACE_MS 2000u       /* shutdown waits this long for "stopped" */
+#define TRACKERS_MAX_INFLIGHT 64u          /* requests in flight at once; more wait
+					    * their turn in order (a restart with
+					    * thousands of swarms must not open
+					    * thousands of connections at once) */
 
 /* Open the UDP socket (IPv6 dual-stack when the host has IPv6, else IPv4),
  * the resolver and, with OpenSSL, the TLS context.  Returns NULL with a
