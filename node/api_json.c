@@ -141,10 +141,11 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 	json_object_set_new(o, "last_check",
 			    sw->last_check.seq == 0
 				    ? json_null()
-				    : json_pack("{s:i,s:s,s:i,s:i,s:I}", "seq", (int)sw->last_check.seq,
+				    : json_pack("{s:i,s:s,s:i,s:i,s:i,s:I}", "seq", (int)sw->last_check.seq,
 						"result", sw->last_check.result, "pieces_verified",
 						(int)sw->last_check.pieces_verified, "pieces_dropped",
-						(int)sw->last_check.pieces_dropped, "finished_at",
+						(int)sw->last_check.pieces_dropped, "files_hashed",
+						(int)sw->last_check.files_hashed, "finished_at",
 						(json_int_t)sw->last_check.finished_at));
 	json_t *t = transfer_json(sw);
 	json_object_set_new(t, "upload_limit", json_integer((json_int_t)sw->upload_limit));

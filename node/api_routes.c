@@ -16,12 +16,12 @@
 #include "node/swarm.h"
 #include "node/swarms.h"
 
+/* O(1): node/swarm.c keeps the counts as states change. */
 static int count_swarms(struct node *node, enum swarm_state state, bool any)
 {
-	int n = 0;
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		n += !sw->remove_pending && (any || sw->state == state);
-	return n;
+	uint32_t counts[SWARM_STATE_COUNT];
+	uint32_t total = swarm_count_states(node, counts);
+	return (int)(any ? total : counts[state]);
 }
 
 static json_t *status_node(struct node *node)

@@ -8,6 +8,7 @@
 
 #include "common/addr.h"
 #include "node/dht_node.h"
+#include "node/dht_tracks.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,12 +41,6 @@
 #define DHTN_RECV_BATCH 64             /* datagrams per wake-up, so the loop stays fair */
 #define DHTN_RECV_BUF 2048             /* > DHT_MAX_PACKET: oversized ones are seen as such */
 #define DHTN_SOCK_RCVBUF (512 * 1024)  /* absorbs bursts (a join, a flood) */
-#define DHTN_POLL_MS 1000              /* how often the swarm list is looked at */
-#define DHTN_ANNOUNCE_MS (15 * 60 * 1000) /* re-announce: stored peers live 30 min */
-#define DHTN_DOWNLOAD_LOOKUP_MS (60 * 1000) /* a downloading swarm looks for more peers */
-#define DHTN_LONELY_LOOKUP_MS (15 * 1000)   /* ... sooner while the DHT gave it none */
-#define DHTN_RETRY_MIN_MS (5 * 1000)   /* a lookup that failed, doubling ... */
-#define DHTN_RETRY_MAX_MS (5 * 60 * 1000) /* ... up to this */
 #define DHTN_BOOT_MIN_MS (5 * 1000)    /* bootstrap retry while no node answers, doubling */
 #define DHTN_BOOT_MAX_MS (5 * 60 * 1000)
 #define DHTN_SAVE_FIRST_MS (60 * 1000) /* first save of the routing table */
@@ -66,29 +61,6 @@ struct dhtn_inst {
 	struct event *ev;
 	struct dht *dht;      /* NULL when this family is not running */
 	uint64_t send_errors;
-};
-
-/* Lookup state of one swarm in one family. */
-struct dhtn_fam {
-	bool running;              /* a dht_get_peers lookup is in flight */
-	bool announcing;           /* ... and it announces */
-	uint64_t next_lookup_ms;   /* downloading swarms: next plain lookup */
-	uint64_t next_announce_ms; /* next lookup that also announces */
-	uint64_t retry_ms;         /* current backoff after a failure, 0 = none */
-	uint64_t lookups;          /* finished */
-	unsigned last_responded, last_announced;
-	uint64_t last_done_ms;
-};
-
-/* One per swarm with an info-hash; found again by swarm id at every poll. */
-struct dhtn_track {
-	int64_t swarm_id;
-	uint8_t key[DHT_ID_LEN];   /* first 20 bytes of the v2 info-hash (BEP 52) */
-	bool active;               /* runnable with a transfer at the last poll */
-	bool seen;                 /* sweep mark */
-	uint64_t peers_found;      /* handed to the engine */
-	struct dhtn_fam fam[FAM_N];
-	struct dhtn_track *next;
 };
 
 /* The argument of one evdns request.  It belongs to the request: the
@@ -120,8 +92,9 @@ struct dht_node {
 	size_t nboot;
 	uint64_t next_boot_ms, boot_backoff_ms;
 	uint64_t boot_rounds;
-	uint64_t next_poll_ms, next_save_ms;
-	struct dhtn_track *tracks;
+	uint64_t next_save_ms;
+	bool in_timer;                   /* on_timer runs (it sets the timer itself) */
+	struct dht_tracks *tracks;       /* the swarms' lookups (dht_tracks.h) */
 	struct dhtn_local_addr local[DHTN_MAX_LOCAL_ADDRS];
 	size_t nlocal;
 	uint64_t nodes_loaded;           /* routing entries restored at start */
@@ -222,34 +195,14 @@ static bool is_self(const struct dht_node *dn, const struct sockaddr_storage *ss
 
 static struct swarm *swarm_for_key(struct node *node, const uint8_t key[DHT_ID_LEN])
 {
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		if (sw->has_info_hash && !sw->remove_pending &&
-		    (memcmp(sw->info_hash, key, DHT_ID_LEN) == 0 ||
-		     (sw->has_info_hash_v1 && memcmp(sw->info_hash_v1, key, DHT_ID_LEN) == 0)))
-			return sw;
-	return NULL;
-}
-
-static struct dhtn_track *track_by_key(struct dht_node *dn, const uint8_t key[DHT_ID_LEN])
-{
-	for (struct dhtn_track *t = dn->tracks; t; t = t->next)
-		if (memcmp(t->key, key, DHT_ID_LEN) == 0)
-			return t;
-	return NULL;
-}
-
-/* A swarm the transfer engine runs and that can use peers: worth
- * announcing and looking up. */
-static bool swarm_active(const struct swarm *sw)
-{
-	return sw->has_info_hash && !sw->remove_pending && sw->xfer &&
-	       (sw->state == SWARM_SEEDING || sw->state == SWARM_DOWNLOADING ||
-		sw->state == SWARM_METADATA);
-}
-
-static bool swarm_downloading(const struct swarm *sw)
-{
-	return sw->state == SWARM_DOWNLOADING || sw->state == SWARM_METADATA;
+	struct swarm *found = NULL;
+	for (int v1 = 0; v1 < 2; v1++) {
+		size_t pos = 0;
+		for (struct swarm *sw; (sw = swarm_next_by_key20(node, key, v1, &pos));)
+			if (!sw->remove_pending && (!found || sw->id < found->id))
+				found = sw;
+	}
+	return found;
 }
 
 static void timer_in(struct dht_node *dn, uint64_t ms)
@@ -277,9 +230,9 @@ static void on_peers_found(void *ctx, const uint8_t key[DHT_ID_LEN],
 	struct dhtn_inst *in = ctx;
 	struct dht_node *dn = in->dn;
 	struct swarm *sw = swarm_for_key(dn->node, key);
-	struct dhtn_track *t = track_by_key(dn, key);
 	if (!sw || !sw->xfer || dn->freeing)
 		return;
+	uint64_t taken = 0;
 	for (size_t i = 0; i < n; i++) {
 		char host[INET6_ADDRSTRLEN];
 		uint16_t port;
@@ -288,14 +241,14 @@ static void on_peers_found(void *ctx, const uint8_t key[DHT_ID_LEN],
 			continue;
 		int rc = engine_add_peer(dn->node->engine, sw, host, port, "dht");
 		if (rc == 0) {
-			dn->peers_found++;
-			if (t)
-				t->peers_found++;
+			taken++;
 		} else {
 			log_debug("dht: swarm %lld: peer %s port %u not taken: %s", (long long)sw->id,
 				  host, (unsigned)port, strerror(-rc));
 		}
 	}
+	dn->peers_found += taken;
+	dht_tracks_found(dn->tracks, key, taken);
 }
 
 static void on_lookup_done(void *ctx, const uint8_t key[DHT_ID_LEN],
@@ -303,34 +256,14 @@ static void on_lookup_done(void *ctx, const uint8_t key[DHT_ID_LEN],
 {
 	struct dhtn_inst *in = ctx;
 	struct dht_node *dn = in->dn;
-	struct dhtn_track *t = track_by_key(dn, key);
-	if (!t || dn->freeing)
+	if (dn->freeing)
 		return;
 	int f = fam_of(in->family);
-	struct dhtn_fam *fm = &t->fam[f];
-	uint64_t now = now_ms();
-	bool announcing = fm->announcing;
-	fm->running = false;
-	fm->announcing = false;
-	fm->lookups++;
-	fm->last_responded = s->responded;
-	fm->last_announced = s->announced;
-	fm->last_done_ms = now;
-	bool ok = s->status == 0 && s->responded > 0 && (!announcing || s->announced > 0);
-	if (ok) {
-		fm->retry_ms = 0;
-		if (announcing)
-			fm->next_announce_ms = now + DHTN_ANNOUNCE_MS;
-	} else {
-		/* Nobody answered (or took our announce): try again soon, backing
-		 * off so an isolated node does not spin. */
-		fm->retry_ms = fm->retry_ms ? fm->retry_ms * 2 : DHTN_RETRY_MIN_MS;
-		if (fm->retry_ms > DHTN_RETRY_MAX_MS)
-			fm->retry_ms = DHTN_RETRY_MAX_MS;
-		if (announcing)
-			fm->next_announce_ms = now + fm->retry_ms;
-		if (fm->next_lookup_ms > now + fm->retry_ms)
-			fm->next_lookup_ms = now + fm->retry_ms;
+	dht_tracks_done(dn->tracks, f, key, s, now_ms());
+	/* A lookup slot is free: start the next due one soon. */
+	if (dn->timer && !dn->in_timer) {
+		event_del(dn->timer);
+		timer_in(dn, 0);
 	}
 	char hex[2 * DHT_ID_LEN + 1];
 	hex_encode(key, DHT_ID_LEN, hex);
@@ -415,6 +348,7 @@ static int inst_open(struct dht_node *dn, int f, char *err, size_t err_len)
 	cfg.has_id = true;
 	memcpy(cfg.id, node->node_id, DHT_ID_LEN);
 	cfg.family = in->family;
+	cfg.max_lookups = DHTT_MAX_RUNNING + 8; /* dht_tracks' own cap binds first */
 	cfg.port = port;
 	struct dht_callbacks cb = {
 		.send = on_send,
@@ -702,101 +636,6 @@ fail:
 	free(nodes);
 }
 
-/* ------------------------------------------------------------ swarms */
-
-/* The swarm's track for `key`: its v2 hash truncated to 20 bytes (BEP 52),
- * or a hybrid's v1 hash (announced too, so v1-only clients find it). */
-static struct dhtn_track *track_get(struct dht_node *dn, const struct swarm *sw,
-				    const uint8_t key[DHT_ID_LEN])
-{
-	for (struct dhtn_track *t = dn->tracks; t; t = t->next)
-		if (t->swarm_id == sw->id && memcmp(t->key, key, DHT_ID_LEN) == 0)
-			return t;
-	struct dhtn_track *t = calloc(1, sizeof *t);
-	if (!t)
-		return NULL;
-	t->swarm_id = sw->id;
-	memcpy(t->key, key, DHT_ID_LEN);
-	t->next = dn->tracks;
-	dn->tracks = t;
-	return t;
-}
-
-static void start_lookup(struct dht_node *dn, struct dhtn_track *t, const struct swarm *sw,
-			 int f, uint64_t now)
-{
-	struct dhtn_fam *fm = &t->fam[f];
-	bool downloading = swarm_downloading(sw);
-	bool announce = now >= fm->next_announce_ms;
-	if (fm->running || (!announce && !(downloading && now >= fm->next_lookup_ms)))
-		return;
-	fm->running = true;
-	fm->announcing = announce;
-	if (downloading)
-		fm->next_lookup_ms =
-			now + (t->peers_found ? DHTN_DOWNLOAD_LOOKUP_MS : DHTN_LONELY_LOOKUP_MS);
-	int rc = dht_get_peers(dn->inst[f].dht, t->key, announce, dn->node->cfg.peer_port, false,
-			       now);
-	if (rc == 0)
-		return; /* lookup_done clears `running` (perhaps already has) */
-	fm->running = false;
-	fm->announcing = false;
-	/* -ENETUNREACH (empty table), -ENOSPC (all lookup slots busy),
-	 * -EALREADY (an old lookup for this key still runs): try again soon. */
-	uint64_t retry = rc == -ENETUNREACH ? DHTN_RETRY_MIN_MS : 1000;
-	if (announce)
-		fm->next_announce_ms = now + retry;
-	if (downloading)
-		fm->next_lookup_ms = now + retry;
-	if (rc != -ENETUNREACH && rc != -ENOSPC && rc != -EALREADY)
-		log_warn("DHT: swarm %lld: cannot start a lookup: %s", (long long)sw->id,
-			 strerror(-rc));
-}
-
-/* Follow the swarm list: new swarms get a track and are looked up at once;
- * a swarm that becomes active again (resumed, finished checking) too; a
- * removed swarm's track goes. */
-static void poll_swarms(struct dht_node *dn, uint64_t now)
-{
-	for (struct dhtn_track *t = dn->tracks; t; t = t->next)
-		t->seen = false;
-	for (struct swarm *sw = dn->node->swarms; sw; sw = sw->next) {
-		if (!sw->has_info_hash || sw->remove_pending)
-			continue;
-		for (int k = 0; k < (sw->has_info_hash_v1 && !sw->key_v1 ? 2 : 1); k++) {
-			struct dhtn_track *t = track_get(dn, sw, k ? sw->info_hash_v1 : sw->info_hash);
-			if (!t) {
-				log_warn("DHT: out of memory tracking swarm %lld", (long long)sw->id);
-				continue;
-			}
-			t->seen = true;
-			bool active = swarm_active(sw);
-			if (active && !t->active) {
-				for (int f = 0; f < FAM_N; f++) {
-					t->fam[f].next_announce_ms = now;
-					t->fam[f].next_lookup_ms = now;
-					t->fam[f].retry_ms = 0;
-				}
-			}
-			t->active = active;
-			if (!active)
-				continue;
-			for (int f = 0; f < FAM_N; f++)
-				if (dn->inst[f].dht)
-					start_lookup(dn, t, sw, f, now);
-		}
-	}
-	for (struct dhtn_track **pp = &dn->tracks; *pp;) {
-		struct dhtn_track *t = *pp;
-		if (t->seen) {
-			pp = &t->next;
-			continue;
-		}
-		*pp = t->next;
-		free(t);
-	}
-}
-
 /* ------------------------------------------------------------ timer */
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -805,17 +644,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	uint64_t now = now_ms();
-	if (now >= dn->next_poll_ms) {
-		poll_swarms(dn, now);
-		dn->next_poll_ms = now + DHTN_POLL_MS;
-	}
+	dn->in_timer = true;
+	if (dht_tracks_sync_due(dn->tracks, dn->node, now))
+		dht_tracks_sync(dn->tracks, dn->node, now);
+	struct dht *dhts[DHTT_FAMS] = { dn->inst[FAM_V4].dht, dn->inst[FAM_V6].dht };
+	uint64_t wake = dht_tracks_run(dn->tracks, dhts, dn->node->cfg.peer_port, now);
+	/* The swarm list is looked at again within a second of a change. */
+	if (now + 1000 < wake)
+		wake = now + 1000;
 	if (dn->nboot && now >= dn->next_boot_ms)
 		bootstrap_maybe(dn, now);
 	if (now >= dn->next_save_ms) {
 		save_table(dn);
 		dn->next_save_ms = now + DHTN_SAVE_MS;
 	}
-	uint64_t wake = dn->next_poll_ms;
 	for (int f = 0; f < FAM_N; f++) {
 		if (!dn->inst[f].dht)
 			continue;
@@ -828,15 +670,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		wake = dn->next_boot_ms;
 	if (dn->next_save_ms < wake)
 		wake = dn->next_save_ms;
+	dn->in_timer = false;
 	timer_in(dn, wake > now ? wake - now : 0);
 }
 
 void dht_node_swarm_added(struct dht_node *dn, struct swarm *sw)
 {
-	(void)sw; /* the poll finds it; this only makes the poll happen now */
+	(void)sw; /* the sync finds it; this only makes the sync happen now */
 	if (!dn)
 		return;
-	dn->next_poll_ms = 0;
+	dht_tracks_want_sync(dn->tracks);
 	event_del(dn->timer);
 	timer_in(dn, 0);
 }
@@ -853,6 +696,11 @@ struct dht_node *dht_node_new(struct node *node, char *err, size_t err_len)
 	dn->node = node;
 	for (int f = 0; f < FAM_N; f++)
 		dn->inst[f].fd = -1;
+	dn->tracks = dht_tracks_new();
+	if (!dn->tracks) {
+		snprintf(err, err_len, "DHT: out of memory");
+		goto fail;
+	}
 	if (parse_bootstrap(dn, node->cfg.bootstrap, err, err_len) != 0)
 		goto fail;
 	collect_local_addrs(dn);
@@ -879,7 +727,6 @@ struct dht_node *dht_node_new(struct node *node, char *err, size_t err_len)
 	uint64_t now = now_ms();
 	dn->boot_backoff_ms = DHTN_BOOT_MIN_MS;
 	dn->next_boot_ms = now;
-	dn->next_poll_ms = now;
 	dn->next_save_ms = now + DHTN_SAVE_FIRST_MS;
 	timer_in(dn, 0);
 	char id[2 * DHT_ID_LEN + 1];
@@ -918,11 +765,7 @@ void dht_node_free(struct dht_node *dn)
 		event_free(dn->timer);
 	for (int f = 0; f < FAM_N; f++)
 		inst_close(&dn->inst[f]);
-	while (dn->tracks) {
-		struct dhtn_track *t = dn->tracks;
-		dn->tracks = t->next;
-		free(t);
-	}
+	dht_tracks_free(dn->tracks);
 	free(dn);
 }
 
@@ -956,39 +799,6 @@ json_t *dht_node_status_json(struct dht_node *dn)
 	return o;
 }
 
-static json_t *swarms_json(struct dht_node *dn, uint64_t now)
-{
-	json_t *arr = json_array();
-	for (struct dhtn_track *t = dn->tracks; t && arr; t = t->next) {
-		char key[2 * DHT_ID_LEN + 1];
-		hex_encode(t->key, DHT_ID_LEN, key);
-		json_t *o = json_pack("{s:I,s:s,s:b}", "id", (json_int_t)t->swarm_id, "key", key,
-				      "active", t->active);
-		if (!o)
-			continue;
-		set_u(o, "peers_found", t->peers_found);
-		uint64_t lookups = 0, next_announce = UINT64_MAX;
-		unsigned announced = 0;
-		bool running = false;
-		for (int f = 0; f < FAM_N; f++) {
-			if (!dn->inst[f].dht)
-				continue;
-			lookups += t->fam[f].lookups;
-			announced += t->fam[f].last_announced;
-			running |= t->fam[f].running;
-			if (t->fam[f].next_announce_ms < next_announce)
-				next_announce = t->fam[f].next_announce_ms;
-		}
-		set_u(o, "lookups", lookups);
-		json_object_set_new(o, "lookup_running", json_boolean(running));
-		set_u(o, "announce_acks", announced);
-		if (t->active)
-			set_u(o, "next_announce_s",
-			      next_announce > now ? (next_announce - now + 999) / 1000 : 0);
-		json_array_append_new(arr, o);
-	}
-	return arr;
-}
 
 json_t *dht_node_json(struct dht_node *dn)
 {
@@ -1077,6 +887,7 @@ json_t *dht_node_json(struct dht_node *dn)
 	}
 	json_object_set_new(o, "bootstrap", boot);
 	json_object_set_new(o, "families", fams);
-	json_object_set_new(o, "swarms", swarms_json(dn, now));
+	struct dht *dhts[DHTT_FAMS] = { dn->inst[FAM_V4].dht, dn->inst[FAM_V6].dht };
+	json_object_set_new(o, "swarms", dht_tracks_json(dn->tracks, dhts, now));
 	return o;
 }

@@ -39,6 +39,7 @@ struct diskio {
 	size_t n_wq, cap_wq;
 	unsigned writes_inflight;
 	size_t write_queued;          /* bytes in wq and in write jobs */
+	size_t *write_total;          /* the caller's sum over every diskio, or NULL */
 	/* Verifies: pieces waiting for a batch. */
 	struct verify_entry *vq;
 	size_t n_vq, cap_vq;
@@ -139,10 +140,28 @@ int diskio_new(struct storage *storage, const struct metainfo *meta, struct work
 	return 0;
 }
 
+/* Change write_queued, and the caller's sum with it (unsigned wrap). */
+static void count_queued(struct diskio *dio, size_t add, size_t sub)
+{
+	dio->write_queued = dio->write_queued + add - sub;
+	if (dio->write_total)
+		*dio->write_total = *dio->write_total + add - sub;
+}
+
+void diskio_count_into(struct diskio *dio, size_t *total)
+{
+	if (dio->write_total)
+		*dio->write_total -= dio->write_queued;
+	dio->write_total = total;
+	if (total)
+		*total += dio->write_queued;
+}
+
 void diskio_free(struct diskio *dio)
 {
 	if (!dio)
 		return;
+	count_queued(dio, 0, dio->write_queued);
 	storage_free(dio->storage);
 	for (size_t i = 0; i < dio->n_wq; i++)
 		free(dio->wq[i]);
@@ -195,7 +214,7 @@ void diskio_new_generation(struct diskio *dio)
 	dio->gen++;
 	pthread_mutex_unlock(&dio->lock);
 	for (size_t i = 0; i < dio->n_wq; i++) {
-		dio->write_queued -= dio->wq[i]->len;
+		count_queued(dio, 0, dio->wq[i]->len);
 		free(dio->wq[i]);
 	}
 	dio->n_wq = 0;
@@ -249,7 +268,7 @@ static void done_write(void *arg)
 	struct diskio *dio = j->dio;
 	dio->writes_inflight--;
 	for (size_t i = 0; i < j->n; i++)
-		dio->write_queued -= j->b[i]->len;
+		count_queued(dio, 0, j->b[i]->len);
 	dio->ops.written(dio->ctx, j->b, j->n, j->gen == dio->gen ? DISKIO_WRITTEN : DISKIO_STALE);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->b[i]);
@@ -269,7 +288,7 @@ int diskio_write(struct diskio *dio, struct block *b)
 	}
 	b->rc = -ECANCELED; /* until the work runs */
 	dio->wq[dio->n_wq++] = b;
-	dio->write_queued += b->len;
+	count_queued(dio, b->len, 0);
 	kick_writes(dio);
 	return 0;
 }

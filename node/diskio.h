@@ -150,6 +150,10 @@ void diskio_free(struct diskio *dio);
 bool diskio_busy(const struct diskio *dio);
 /* Bytes of received blocks queued for or in a write job. */
 size_t diskio_write_queued(const struct diskio *dio);
+/* Keep *total (loop-owned, outliving the diskio; NULL: none) added to as
+ * diskio_write_queued changes, so a caller with many diskios reads their
+ * sum in O(1).  What is queued now moves into the new total. */
+void diskio_count_into(struct diskio *dio, size_t *total);
 /* Index of the file holding `piece`, or SIZE_MAX; the number of files. */
 size_t diskio_piece_file(const struct diskio *dio, uint32_t piece);
 size_t diskio_file_count(const struct diskio *dio);

@@ -30,6 +30,7 @@
 
 #include "node/conn.h"
 #include "node/engine.h"
+#include "node/node.h"
 #include "node/swarm.h"
 #include "transfer/addrbook.h"
 #include "transfer/bitfield.h"
@@ -189,7 +190,9 @@ struct xfer {
 	unsigned n_peers;
 	struct addrbook *book;               /* addresses, back-off, bans (transfer/addrbook.h) */
 	/* Address-book rows (new addresses, bans) not yet in SQLite */
-	struct swarm_peer_row rows[ENGINE_PEER_WRITE_BATCH];
+	struct swarm_peer_row *rows;         /* owned: ENGINE_PEER_WRITE_BATCH of them,
+					      * allocated by the first row, freed by
+					      * the flush */
 	size_t n_rows;
 	struct choker_state choker;
 	uint64_t last_choke_ms, last_pex_ms;
@@ -227,6 +230,10 @@ struct xfer {
 	uint64_t down_tick, up_tick;
 	double down_rate, up_rate;
 	uint64_t hash_fails;
+	/* On eng->awake (xfer_wake): the tick looks only at these.  A
+	 * complete swarm with no peer and nothing to flush sleeps. */
+	bool awake;
+	struct xfer *awake_next, *awake_prev;
 };
 
 struct engine {
@@ -238,6 +245,8 @@ struct engine {
 	struct ratelimit *limit;             /* daemon-wide limits, every connection */
 	struct conn_hub *conns;              /* every connection (node/conn.h) */
 	struct peer *pending;                /* incoming, swarm not known yet */
+	struct xfer *awake;                  /* swarms the tick looks at (xfer_wake) */
+	double down_rate, up_rate;           /* sums over the swarms, as of the last tick */
 	unsigned n_pending;
 	struct peer *dead;                   /* closed, freed by the reaper */
 	unsigned n_peers;                    /* all live connections */
@@ -252,6 +261,21 @@ struct engine {
 				      * engine_swarm_have_changed, for
 				      * engine_durable.c's durable_lost */
 };
+
+/* Change a swarm's serving count (`field` is &xf->serve_reading or
+ * &xf->serve_out) or its unchoked count, and the daemon's sum with it
+ * (node->queues).  Unsigned arithmetic: `add - sub` wraps as intended. */
+static inline void serve_count(struct xfer *xf, size_t *field, size_t add, size_t sub)
+{
+	*field = *field + add - sub;
+	xf->node->queues.serve = xf->node->queues.serve + add - sub;
+}
+
+static inline void unchoked_count(struct xfer *xf, bool up)
+{
+	xf->n_unchoked += up ? 1u : (unsigned)-1;
+	xf->node->queues.unchoked += up ? 1u : (unsigned)-1;
+}
 
 /* peer.c: the engine's side of a connection, the bottom of the engine: it
  * calls no other engine file (node/conn.h holds the connection itself and

@@ -145,5 +145,8 @@ bool swarm_runnable(const struct swarm *sw);
 void adopted_changed(struct xfer *xf, size_t file, const char *why);
 int rebuild_picker(struct xfer *xf);
 void serve_freed(struct xfer *xf);
+void xfer_wake(struct xfer *xf);
+void xfer_sleep(struct xfer *xf);
+bool xfer_can_sleep(const struct xfer *xf);
 
 #endif

@@ -205,7 +205,7 @@ void engine_swarm_have_changed(struct engine *eng, struct swarm *sw)
 	}
 	if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING &&
 	    sw->have_count < sw->meta->total_pieces)
-		sw->state = SWARM_DOWNLOADING;
+		swarm_set_state(eng->node, sw, SWARM_DOWNLOADING);
 	if (running && engine_swarm_start(eng, sw) != 0)
 		log_error("swarm %" PRId64 ": cannot restart transfers", sw->id);
 }
@@ -230,15 +230,17 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		xf->sw = sw;
 		choker_state_init(&xf->choker);
 		sw->xfer = xf;
+		swarm_note_changed(eng->node);
 		xf->loading_peers = true;
 		swarm_db_load_peers(eng->node, sw, load_peer, sw);
 		xf->loading_peers = false;
 	}
 	xf->stopped = false;
+	xfer_wake(xf);
 	if (sw->meta && !xf->picker) {
 		int rc = xfer_setup_meta(xf);
 		if (rc) {
-			sw->state = SWARM_ERROR;
+			swarm_set_state(eng->node, sw, SWARM_ERROR);
 			if (!sw->error[0])
 				snprintf(sw->error, sizeof sw->error, "cannot start: %s", strerror(-rc));
 			xf->stopped = true;
@@ -252,9 +254,9 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
 	}
 	if (sw->meta && sw->role == SWARM_ROLE_JOIN)
-		sw->state = sw->have_count == sw->meta->total_pieces ? SWARM_SEEDING : SWARM_DOWNLOADING;
+		swarm_set_state(eng->node, sw, sw->have_count == sw->meta->total_pieces ? SWARM_SEEDING : SWARM_DOWNLOADING);
 	else if (!sw->meta)
-		sw->state = SWARM_METADATA;
+		swarm_set_state(eng->node, sw, SWARM_METADATA);
 	/* Retry every remembered address soon. */
 	addrbook_retry_all(xf->book);
 	return 0;
@@ -396,9 +398,18 @@ void tick(evutil_socket_t fd, short what, void *arg)
 		if (now - peer_connected_ms(p) > PEER_HANDSHAKE_TIMEOUT_MS)
 			peer_close_timeout(p, "handshake timed out");
 	}
-	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next)
-		if (sw->xfer && !sw->xfer->stopped)
-			xfer_tick(sw->xfer, now, dt);
+	eng->down_rate = eng->up_rate = 0;
+	for (struct xfer *xf = eng->awake, *next; xf; xf = next) {
+		next = xf->awake_next;
+		if (!xf->stopped)
+			xfer_tick(xf, now, dt);
+		eng->down_rate += xf->down_rate;
+		eng->up_rate += xf->up_rate;
+		/* xfer_tick may close peers but never frees an xfer, so `next`
+		 * stays valid; it may wake others, which go to the front. */
+		if (xfer_can_sleep(xf))
+			xfer_sleep(xf);
+	}
 }
 
 /* ----------------------------------------------------------- figures */
@@ -409,11 +420,8 @@ void engine_node_stats(const struct engine *eng, struct engine_node_stats *out)
 	if (!eng)
 		return;
 	struct node *node = eng->node;
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		if (sw->xfer) {
-			out->down_rate += sw->xfer->down_rate;
-			out->up_rate += sw->xfer->up_rate;
-		}
+	out->down_rate = eng->down_rate;
+	out->up_rate = eng->up_rate;
 	out->ipv6 = eng->listen6 != NULL;
 	out->peers = eng->n_peers;
 	out->peer_db_commits = eng->peer_db_commits;

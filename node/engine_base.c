@@ -149,6 +149,53 @@ void serve_freed(struct xfer *xf)
 		event_active(xf->eng->serve_wake, EV_TIMEOUT, 0);
 }
 
+/* ------------------------------------------------------- awake list
+ *
+ * The tick (engine.c) looks only at the swarms on eng->awake, so a daemon
+ * holding tens of thousands of idle seeds does no per-second work for
+ * them.  A swarm goes on the list when it starts and whenever something
+ * gives its tick work: a peer joins it, a verified bitmap or address rows
+ * wait to be written (xfer_wake's callers).  The tick takes it off again
+ * once xfer_can_sleep: complete, no peer, nothing to flush, rates decayed.
+ * An incomplete swarm never sleeps (it dials and asks for metadata). */
+
+void xfer_wake(struct xfer *xf)
+{
+	if (xf->awake || xf->stopped)
+		return;
+	struct engine *eng = xf->eng;
+	xf->awake = true;
+	xf->awake_prev = NULL;
+	xf->awake_next = eng->awake;
+	if (eng->awake)
+		eng->awake->awake_prev = xf;
+	eng->awake = xf;
+}
+
+void xfer_sleep(struct xfer *xf)
+{
+	if (!xf->awake)
+		return;
+	if (xf->awake_prev)
+		xf->awake_prev->awake_next = xf->awake_next;
+	else
+		xf->eng->awake = xf->awake_next;
+	if (xf->awake_next)
+		xf->awake_next->awake_prev = xf->awake_prev;
+	xf->awake = false;
+	xf->awake_next = xf->awake_prev = NULL;
+}
+
+bool xfer_can_sleep(const struct xfer *xf)
+{
+	const struct swarm *sw = xf->sw;
+	if (xf->stopped)
+		return true;
+	return sw->meta && sw->have_count == sw->meta->total_pieces && !xf->peers &&
+	       !xf->dirty && xf->n_rows == 0 && !xf->disk_full && !xf->mdf &&
+	       xf->down_rate < 1.0 && xf->up_rate < 1.0;
+}
+
 /* (Re)build the picker from the metadata's piece sizes and the verified
  * bitmap: at set-up, and after a check changed the bitmap. */
 int rebuild_picker(struct xfer *xf)

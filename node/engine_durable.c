@@ -149,7 +149,7 @@ size_t durable_lost(void *ctx, const uint8_t *lost)
 		if (rebuild_picker(xf) != 0)
 			log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
 		if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING)
-			sw->state = SWARM_DOWNLOADING;
+			swarm_set_state(xf->node, sw, SWARM_DOWNLOADING);
 	}
 	return dropped;
 }
@@ -216,6 +216,7 @@ void engine_swarm_stop(struct engine *eng, struct swarm *sw)
 	close_list(xf->peers, "swarm stopped");
 	flush_have(xf);
 	flush_peer_rows(xf);
+	xfer_sleep(xf);
 }
 
 bool engine_swarm_busy(const struct swarm *sw)
@@ -228,6 +229,7 @@ void engine_swarm_free(struct swarm *sw)
 	struct xfer *xf = sw->xfer;
 	if (!xf)
 		return;
+	xfer_sleep(xf); /* never awake here in fact: stopped first */
 	picker_free(xf->picker);
 	diskio_free(xf->dio);
 	free_layerfetch(xf);
@@ -239,6 +241,7 @@ void engine_swarm_free(struct swarm *sw)
 	free(xf->hash_trees);
 	addrbook_free(xf->book);
 	mdfetch_free(xf->mdf);
+	free(xf->rows); /* flushed at the stop; a batch is never left here */
 	free(xf);
 	sw->xfer = NULL;
 }
@@ -256,7 +259,7 @@ void job_done(void *ctx)
 void swarm_fail(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
-	sw->state = SWARM_ERROR;
+	swarm_set_state(xf->node, sw, SWARM_ERROR);
 	log_error("swarm %" PRId64 ": %s", sw->id, sw->error);
 	engine_swarm_stop(xf->eng, sw);
 	if (swarm_db_save_state(xf->node, sw) != 0)

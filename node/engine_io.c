@@ -73,7 +73,10 @@ int xfer_open_disk(struct xfer *xf, struct storage *st)
 {
 	char label[32];
 	snprintf(label, sizeof label, "swarm %" PRId64, xf->sw->id);
-	return diskio_new(st, xf->sw->meta, xf->node->workers, &disk_ops, xf, label, &xf->dio);
+	int rc = diskio_new(st, xf->sw->meta, xf->node->workers, &disk_ops, xf, label, &xf->dio);
+	if (rc == 0)
+		diskio_count_into(xf->dio, &xf->node->queues.write);
+	return rc;
 }
 
 _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIRE_PIECE_HDR_LEN,
@@ -102,8 +105,11 @@ _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIR
  * requests are sent.  Blocks already requested still arrive and are
  * kept (never dropped): each peer has at most PEER_MAX_REQS in flight.
  *
- * The daemon-wide figures are sums over the swarms, not counters of the
- * engine, because the disk layer's callbacks may run after engine_free.
+ * The daemon-wide figures are sums over the swarms kept in node->queues as
+ * each swarm's figures change (serve_count, unchoked_count,
+ * diskio_count_into), so a budget check is O(1) however many swarms there
+ * are; in the node, not the engine, because the disk layer's callbacks may
+ * run after engine_free.
  * (daemon_queued and write_budget_full are in engine_send.c, below this
  * file, for requesting; serve_freed in engine_base.c, for engine_peers.c.) */
 
@@ -114,7 +120,7 @@ static void serve_refresh(struct peer *p)
 	size_t out = peer_outbuf_len(p);
 	if (p->serve_out <= out)
 		return;
-	p->xf->serve_out -= p->serve_out - out;
+	serve_count(p->xf, &p->xf->serve_out, 0, p->serve_out - out);
 	p->serve_out = out;
 	serve_freed(p->xf);
 }
@@ -140,10 +146,11 @@ void serve_wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	eng->serve_waiting = false;
-	for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
-		if (!sw->xfer || sw->xfer->stopped)
+	/* A peer waits only in a swarm with peers, which is awake. */
+	for (struct xfer *xf = eng->awake; xf; xf = xf->awake_next) {
+		if (xf->stopped)
 			continue;
-		for (struct peer *p = sw->xfer->peers; p; p = p->next) {
+		for (struct peer *p = xf->peers; p; p = p->next) {
 			if (!p->serve_waiting || p->state != PEER_ACTIVE)
 				continue;
 			p->serve_waiting = false;
@@ -256,8 +263,8 @@ static void on_written(void *ctx, struct block *const *bl, size_t n, enum diskio
 static void swarm_completed(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
-	sw->state = SWARM_SEEDING;
-	xf->dirty = true;
+	swarm_set_state(xf->node, sw, SWARM_SEEDING);
+	xf->dirty = true; /* awake: it has a peer, or it would not complete */
 	flush_have(xf);
 	log_info("swarm %" PRId64 ": download complete (%" PRIu64 " bytes); seeding", sw->id,
 		 sw->meta->total_size);
@@ -374,7 +381,7 @@ static void on_read(void *ctx, uint32_t peer, struct block **bl, size_t n)
 		p->reads_inflight--;
 		p->reads_blocks -= n;
 	}
-	xf->serve_reading -= n * SERVE_BLOCK_CHARGE;
+	serve_count(xf, &xf->serve_reading, 0, n * SERVE_BLOCK_CHARGE);
 	for (size_t i = 0; i < n; i++) {
 		struct block *b = bl[i];
 		if (p && b->rc == 0 && !p->am_choking) {
@@ -383,7 +390,7 @@ static void on_read(void *ctx, uint32_t peer, struct block **bl, size_t n)
 			if (peer_send_owned(p, b->hdr, sizeof b->hdr + len, b) == 0) {
 				/* At most what the read was charged: the total never grows here. */
 				p->serve_out += sizeof b->hdr + len;
-				xf->serve_out += sizeof b->hdr + len;
+				serve_count(xf, &xf->serve_out, sizeof b->hdr + len, 0);
 				p->up_total += len;
 				p->up_tick += len;
 				xf->up_total += len;
@@ -481,7 +488,7 @@ void serve_requests(struct peer *p)
 		}
 		p->reads_inflight++;
 		p->reads_blocks += nb;
-		xf->serve_reading += nb * SERVE_BLOCK_CHARGE;
+		serve_count(xf, &xf->serve_reading, nb * SERVE_BLOCK_CHARGE, 0);
 	}
 }
 

@@ -161,16 +161,22 @@ int on_metadata_msg(struct peer *p, const uint8_t *payload, size_t len)
 		return p->state == PEER_DEAD ? -ECONNRESET : 0;
 	}
 	sw->meta = mi;
-	swarm_learn_v1(sw);
 	mdfetch_free(xf->mdf);
 	xf->mdf = NULL;
-	if (swarm_take_v2_key(xf->node, sw) != 0) {
+	rc = swarm_learn_v1(xf->node, sw);
+	if (rc == 0)
+		rc = swarm_take_v2_key(xf->node, sw);
+	if (rc == -EEXIST) {
 		/* A v1 link of a hybrid already joined by its v2 link. */
 		struct swarm *twin = swarm_find_by_hash(xf->node, mi->info_hash);
 		snprintf(sw->error, sizeof sw->error,
 			 "this is the v1 link of a hybrid torrent already joined as swarm %" PRId64
 			 "; remove one of them",
 			 twin ? twin->id : (int64_t)0);
+		swarm_fail(xf);
+		return 0;
+	} else if (rc != 0) {
+		snprintf(sw->error, sizeof sw->error, "out of memory");
 		swarm_fail(xf);
 		return 0;
 	}
@@ -407,7 +413,7 @@ static int install_meta(struct xfer *xf)
 		return rc;
 	}
 	swarm_write_torrent(xf->node, sw);
-	sw->state = SWARM_DOWNLOADING;
+	swarm_set_state(xf->node, sw, SWARM_DOWNLOADING);
 	log_info("swarm %" PRId64 ": metadata received: %s, %zu files, %" PRIu64 " bytes", sw->id,
 		 mi->name, mi->file_count, mi->total_size);
 	for (struct peer *p = xf->peers; p; p = p->next) {

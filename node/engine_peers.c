@@ -156,6 +156,9 @@ void flush_peer_rows(struct xfer *xf)
 		xf->eng->peer_db_commits++;
 	}
 	xf->n_rows = 0;
+	/* An idle swarm holds no batch (ENGINE_PEER_WRITE_BATCH rows: 3.7 KiB). */
+	free(xf->rows);
+	xf->rows = NULL;
 }
 
 void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char *source,
@@ -163,11 +166,16 @@ void queue_peer_row(struct xfer *xf, const char *host, uint16_t port, const char
 {
 	if (xf->n_rows == ENGINE_PEER_WRITE_BATCH)
 		flush_peer_rows(xf);
+	if (!xf->rows && !(xf->rows = malloc(ENGINE_PEER_WRITE_BATCH * sizeof *xf->rows))) {
+		log_warn("swarm %" PRId64 ": out of memory for address-book rows", xf->sw->id);
+		return; /* the address book is a cache: the row is only not remembered */
+	}
 	struct swarm_peer_row *r = &xf->rows[xf->n_rows++];
 	snprintf(r->host, sizeof r->host, "%s", host);
 	r->port = port;
 	snprintf(r->source, sizeof r->source, "%s", source);
 	r->banned = banned;
+	xfer_wake(xf); /* the tick writes the rows */
 	if (xf->stopped)
 		flush_peer_rows(xf); /* no tick runs for a stopped swarm */
 }
@@ -370,6 +378,18 @@ int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
 	return -ENOENT;
 }
 
+/* The lowest-id swarm with transfers running whose key (v1: whose v1
+ * info-hash) is the handshake's 20 bytes. */
+static struct swarm *swarm_find_running(struct node *node, const uint8_t key[20], bool v1)
+{
+	struct swarm *found = NULL;
+	size_t pos = 0;
+	for (struct swarm *sw; (sw = swarm_next_by_key20(node, key, v1, &pos));)
+		if (sw->xfer && !sw->xfer->stopped && (!found || sw->id < found->id))
+			found = sw;
+	return found;
+}
+
 static void unlink_peer(struct peer **list, struct peer *p)
 {
 	for (struct peer **pp = list; *pp; pp = &(*pp)->next) {
@@ -493,18 +513,12 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 			return -EACCES;
 		}
 	} else {
-		struct swarm *found = NULL;
-		for (struct swarm *sw = eng->node->swarms; sw; sw = sw->next) {
-			if (!sw->has_info_hash || !sw->xfer || sw->xfer->stopped)
-				continue;
-			/* A hybrid is also known by its v1 hash (v1-only clients). */
-			p->v1_hello = sw->has_info_hash_v1 &&
-				      memcmp(sw->info_hash_v1, hs->info_hash, WIRE_HASH_LEN) == 0;
-			if (p->v1_hello || memcmp(sw->info_hash, hs->info_hash, WIRE_HASH_LEN) == 0) {
-				found = sw;
-				break;
-			}
-		}
+		/* A hybrid is also known by its v1 hash (v1-only clients); a
+		 * v1-keyed swarm's key is its v1 hash, which counts as such. */
+		struct swarm *found = swarm_find_running(eng->node, hs->info_hash, true);
+		p->v1_hello = found != NULL;
+		if (!found)
+			found = swarm_find_running(eng->node, hs->info_hash, false);
 		if (!found)
 			return -ENOENT;
 		/* Encrypted: the 20 bytes must belong to the swarm the keys were
@@ -531,6 +545,7 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 		p->next = xf->peers;
 		xf->peers = p;
 		xf->n_peers++;
+		xfer_wake(xf);
 	}
 	if (eng->node->cfg.encryption == ENCRYPTION_REQUIRE && !conn_encrypted(p->conn))
 		return -EPROTO;
@@ -581,11 +596,11 @@ void engine_on_peer_gone(struct peer *p)
 			xf->layers_asked_ms = 0; /* ask another at the next tick */
 	}
 	/* Its output buffer goes with it: the bytes leave the serving budget. */
-	xf->serve_out -= p->serve_out;
+	serve_count(xf, &xf->serve_out, 0, p->serve_out);
 	p->serve_out = 0;
 	p->serve_waiting = false;
 	if (!p->am_choking) {
-		xf->n_unchoked--;
+		unchoked_count(xf, false);
 		p->am_choking = true;
 	}
 	serve_freed(xf);

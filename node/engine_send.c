@@ -36,10 +36,7 @@ void set_choke(struct peer *p, bool choke)
 		return;
 	p->am_choking = choke;
 	if (p->xf) {
-		if (choke)
-			p->xf->n_unchoked--;
-		else
-			p->xf->n_unchoked++;
+		unchoked_count(p->xf, !choke);
 	}
 	send_simple(p, choke ? WIRE_CHOKE : WIRE_UNCHOKE);
 	if (choke)
@@ -140,16 +137,9 @@ void broadcast_have(struct xfer *xf, uint32_t piece)
 void daemon_queued(const struct node *node, size_t *serve, size_t *write,
 			  unsigned *unchoked)
 {
-	*serve = *write = 0;
-	*unchoked = 0;
-	for (const struct swarm *sw = node->swarms; sw; sw = sw->next) {
-		const struct xfer *xf = sw->xfer;
-		if (!xf)
-			continue;
-		*serve += xf->serve_reading + xf->serve_out;
-		*write += xf->dio ? diskio_write_queued(xf->dio) : 0;
-		*unchoked += xf->n_unchoked;
-	}
+	*serve = node->queues.serve;
+	*write = node->queues.write;
+	*unchoked = node->queues.unchoked;
 }
 
 bool write_budget_full(const struct xfer *xf)

@@ -5,7 +5,7 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
 	node/api_swarms.c node/api_json.c node/api_trackers.c \
-	node/dht_node.c node/dht_node.h \
+	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
 	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
 	node/engine_base.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
@@ -39,6 +39,12 @@ tests_unit_test_store_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 tests_unit_test_api_auth_SOURCES = tests/unit/test_api_auth.c
 tests_unit_test_api_auth_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_api_auth_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+# The DHT's per-swarm schedule, and the swarm indexes it follows.
+check_PROGRAMS += tests/unit/test_dht_tracks
+TESTS += tests/unit/test_dht_tracks
+tests_unit_test_dht_tracks_SOURCES = tests/unit/test_dht_tracks.c
+tests_unit_test_dht_tracks_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_dht_tracks_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 # The disk layer alone, on a real worker pool and event loop.
 check_PROGRAMS += tests/unit/test_diskio
 TESTS += tests/unit/test_diskio

@@ -92,7 +92,7 @@ struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sock
 	xf->peers = p;
 	xf->n_peers++;
 	eng->n_peers++;
-	return p;
+	return p; /* xf is awake: only an awake swarm's tick dials (connect_more) */
 }
 
 void peer_close(struct peer *p, const char *why)

@@ -865,7 +865,7 @@ static void record_share(struct share_job *job)
 	struct metainfo *mi = job->meta;
 	struct swarm *twin = swarm_find_by_hash(node, mi->info_hash);
 	if (twin && twin != sw) {
-		sw->state = SWARM_ERROR;
+		swarm_set_state(node, sw, SWARM_ERROR);
 		snprintf(sw->error, sizeof sw->error,
 			 "the same content is already shared as swarm %" PRId64 " (%s)", twin->id,
 			 twin->root);
@@ -873,8 +873,8 @@ static void record_share(struct share_job *job)
 	}
 	sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
 	sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
-	if (!sw->have || !sw->mtimes_ns) {
-		sw->state = SWARM_ERROR;
+	if (!sw->have || !sw->mtimes_ns || swarm_set_key(node, sw, mi->info_hash, !mi->has_v2) != 0) {
+		swarm_set_state(node, sw, SWARM_ERROR);
 		snprintf(sw->error, sizeof sw->error, "out of memory");
 		return;
 	}
@@ -888,11 +888,12 @@ static void record_share(struct share_job *job)
 		swarm_have_set(sw, i);
 	sw->meta = mi;
 	job->meta = NULL;
-	memcpy(sw->info_hash, mi->info_hash, 32);
-	sw->has_info_hash = true;
-	sw->key_v1 = !mi->has_v2;
-	swarm_learn_v1(sw);
-	sw->state = SWARM_SEEDING;
+	if (swarm_learn_v1(node, sw) != 0) {
+		swarm_set_state(node, sw, SWARM_ERROR);
+		snprintf(sw->error, sizeof sw->error, "out of memory");
+		return;
+	}
+	swarm_set_state(node, sw, SWARM_SEEDING);
 	swarm_report_hashed(node, sw); /* the mediator records it */
 }
 
@@ -900,10 +901,12 @@ static uint32_t apply_verify(struct share_job *job)
 {
 	struct swarm *sw = job->sw;
 	uint32_t dropped = 0, gained = 0;
+	sw->last_check.files_hashed = 0;
 	for (size_t f = 0; f < job->n_files; f++) {
 		struct job_file *file = &job->files[f];
 		if (!file->check)
 			continue;
+		sw->last_check.files_hashed += !file->missing;
 		for (uint64_t i = 0; i < file->pieces; i++) {
 			uint32_t p = file->first_piece + (uint32_t)i;
 			bool ok = !file->missing && job->piece_ok[p] == 1;
@@ -934,11 +937,11 @@ static void job_end(struct share_job *job)
 	bool failed = job_failed(job), cancelled = atomic_load(&job->cancel);
 	if (job->kind == JOB_SHARE) {
 		if (failed) {
-			sw->state = SWARM_ERROR;
+			swarm_set_state(node, sw, SWARM_ERROR);
 			snprintf(sw->error, sizeof sw->error, "%s", job->error);
 			log_error("swarm %" PRId64 ": cannot share %s: %s", sw->id, sw->root, job->error);
 		} else if (cancelled) {
-			sw->state = SWARM_ERROR;
+			swarm_set_state(node, sw, SWARM_ERROR);
 			snprintf(sw->error, sizeof sw->error, "cancelled");
 		} else {
 			record_share(job);
@@ -954,7 +957,7 @@ static void job_end(struct share_job *job)
 		sw->last_check.pieces_verified = sw->have_count;
 		sw->last_check.pieces_dropped = dropped;
 		sw->last_check.finished_at = (int64_t)time(NULL);
-		sw->state = sw->resume_state;
+		swarm_set_state(node, sw, sw->resume_state);
 		swarm_report_checked(node, sw, !failed && !cancelled);
 	}
 	sw->job = NULL;
@@ -1056,7 +1059,7 @@ int share_start(struct node *node, struct swarm *sw, enum metainfo_format format
 		return -ENOMEM;
 	job->format = format;
 	sw->job = job;
-	sw->state = SWARM_HASHING;
+	swarm_set_state(node, sw, SWARM_HASHING);
 	sw->work_started_ms = now_ms();
 	job->phase = PHASE_SCAN;
 	if (submit_job_task(job, work_scan) != 0) {
@@ -1106,11 +1109,11 @@ int share_verify_start(struct node *node, struct swarm *sw, bool full)
 	job->sync_first = sw->role == SWARM_ROLE_JOIN;
 	if (sw->state != SWARM_CHECKING)
 		sw->resume_state = sw->state;
-	sw->state = SWARM_CHECKING;
+	swarm_set_state(node, sw, SWARM_CHECKING);
 	sw->job = job;
 	if (submit_job_task(job, work_stat) != 0) {
 		sw->job = NULL;
-		sw->state = sw->resume_state;
+		swarm_set_state(node, sw, sw->resume_state);
 		goto fail;
 	}
 	return 0;

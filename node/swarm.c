@@ -52,6 +52,86 @@ const char *swarm_role_name(enum swarm_role r)
 	return r == SWARM_ROLE_SHARE ? "share" : "join";
 }
 
+_Static_assert(SWARM_STATE_COUNT <= NODE_SWARM_STATES, "node.h's NODE_SWARM_STATES is too small");
+
+/* ------------------------------------------------------------ indexes */
+
+static uint64_t id_hash(int64_t id)
+{
+	return hmap_hash_u64((uint64_t)id);
+}
+
+static uint64_t key_hash(const uint8_t *h20)
+{
+	return hmap_hash_bytes(h20, 20);
+}
+
+static uint64_t root_hash(const char *root)
+{
+	return hmap_hash_bytes(root, strlen(root));
+}
+
+void swarm_note_changed(struct node *node)
+{
+	node->swarm_ix.gen++;
+}
+
+static void count_state(struct node *node, const struct swarm *sw, int delta)
+{
+	node->swarm_ix.gen++;
+	if (sw->remove_pending)
+		return;
+	node->swarm_ix.count += (uint32_t)delta;
+	node->swarm_ix.by_state[sw->state] += (uint32_t)delta;
+}
+
+void swarm_set_state(struct node *node, struct swarm *sw, enum swarm_state state)
+{
+	count_state(node, sw, -1);
+	sw->state = state;
+	count_state(node, sw, +1);
+}
+
+void swarm_mark_removed(struct node *node, struct swarm *sw)
+{
+	count_state(node, sw, -1);
+	sw->remove_pending = true;
+}
+
+uint32_t swarm_count_states(const struct node *node, uint32_t counts[SWARM_STATE_COUNT])
+{
+	for (int i = 0; i < SWARM_STATE_COUNT; i++)
+		counts[i] = node->swarm_ix.by_state[i];
+	return node->swarm_ix.count;
+}
+
+int swarm_set_key(struct node *node, struct swarm *sw, const uint8_t info_hash[32], bool key_v1)
+{
+	struct hmap *m = &node->swarm_ix.by_key;
+	if (hmap_add(m, key_hash(info_hash), sw) != 0)
+		return -ENOMEM;
+	if (sw->has_info_hash)
+		(void)hmap_remove(m, key_hash(sw->info_hash), sw);
+	memcpy(sw->info_hash, info_hash, 32);
+	sw->has_info_hash = true;
+	sw->key_v1 = key_v1;
+	swarm_note_changed(node);
+	return 0;
+}
+
+int swarm_set_v1(struct node *node, struct swarm *sw, const uint8_t info_hash_v1[20])
+{
+	struct hmap *m = &node->swarm_ix.by_v1;
+	if (hmap_add(m, key_hash(info_hash_v1), sw) != 0)
+		return -ENOMEM;
+	if (sw->has_info_hash_v1)
+		(void)hmap_remove(m, key_hash(sw->info_hash_v1), sw);
+	memcpy(sw->info_hash_v1, info_hash_v1, 20);
+	sw->has_info_hash_v1 = true;
+	swarm_note_changed(node);
+	return 0;
+}
+
 struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, const char *name,
 			const char *root)
 {
@@ -60,32 +140,58 @@ struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, con
 		return NULL;
 	sw->name = strdup(name);
 	sw->root = strdup(root);
-	if (!sw->name || !sw->root) {
-		free(sw->name);
-		free(sw->root);
-		free(sw);
-		return NULL;
-	}
 	sw->id = id > 0 ? id : node->next_swarm_id;
+	struct swarm_index *ix = &node->swarm_ix;
+	if (!sw->name || !sw->root || hmap_add(&ix->by_id, id_hash(sw->id), sw) != 0)
+		goto fail;
+	if (hmap_add(&ix->by_root, root_hash(sw->root), sw) != 0) {
+		(void)hmap_remove(&ix->by_id, id_hash(sw->id), sw);
+		goto fail;
+	}
 	if (sw->id >= node->next_swarm_id)
 		node->next_swarm_id = sw->id + 1;
 	sw->role = role;
 	sw->added_at = (int64_t)time(NULL);
-	/* Append, so listings come in id order. */
-	struct swarm **pp = &node->swarms;
-	while (*pp)
-		pp = &(*pp)->next;
-	*pp = sw;
+	/* Append, so listings come in id order (ids only grow: a loaded
+	 * swarm's id comes from the table, read in id order). */
+	sw->prev = ix->tail;
+	if (ix->tail)
+		ix->tail->next = sw;
+	else
+		node->swarms = sw;
+	ix->tail = sw;
+	count_state(node, sw, +1);
 	return sw;
+fail:
+	free(sw->name);
+	free(sw->root);
+	free(sw);
+	return NULL;
 }
 
 void swarm_free(struct node *node, struct swarm *sw)
 {
-	for (struct swarm **pp = &node->swarms; *pp; pp = &(*pp)->next) {
-		if (*pp == sw) {
-			*pp = sw->next;
-			break;
-		}
+	struct swarm_index *ix = &node->swarm_ix;
+	count_state(node, sw, -1);
+	(void)hmap_remove(&ix->by_id, id_hash(sw->id), sw);
+	(void)hmap_remove(&ix->by_root, root_hash(sw->root), sw);
+	if (sw->has_info_hash)
+		(void)hmap_remove(&ix->by_key, key_hash(sw->info_hash), sw);
+	if (sw->has_info_hash_v1)
+		(void)hmap_remove(&ix->by_v1, key_hash(sw->info_hash_v1), sw);
+	if (sw->prev)
+		sw->prev->next = sw->next;
+	else
+		node->swarms = sw->next;
+	if (sw->next)
+		sw->next->prev = sw->prev;
+	else
+		ix->tail = sw->prev;
+	if (!node->swarms) {
+		hmap_clear(&ix->by_id);
+		hmap_clear(&ix->by_root);
+		hmap_clear(&ix->by_key);
+		hmap_clear(&ix->by_v1);
 	}
 	if (sw->meta) {
 		metainfo_destroy(sw->meta);
@@ -131,18 +237,33 @@ void swarm_report_checked(struct node *node, struct swarm *sw, bool ok)
 		node->events->checked(node, sw, ok);
 }
 
+/* Of the swarms indexed in `m` under the 20 bytes `h20`, the first in id
+ * order (as a walk of the list would find) that `match` accepts. */
+static struct swarm *find_in(const struct hmap *m, const uint8_t *h20,
+			     bool (*match)(const struct swarm *sw, const void *arg), const void *arg)
+{
+	struct swarm *found = NULL;
+	size_t pos = 0;
+	for (struct swarm *sw; (sw = hmap_next(m, key_hash(h20), &pos));)
+		if (match(sw, arg) && (!found || sw->id < found->id))
+			found = sw;
+	return found;
+}
+
 struct swarm *swarm_find(struct node *node, const char *key)
 {
 	char *end;
 	long long id = strtoll(key, &end, 10);
 	if (*key && *end == '\0') {
-		for (struct swarm *sw = node->swarms; sw; sw = sw->next)
+		size_t pos = 0;
+		for (struct swarm *sw; (sw = hmap_next(&node->swarm_ix.by_id, id_hash(id), &pos));)
 			if (sw->id == id)
 				return sw;
 	}
 	size_t n = strlen(key);
 	if (n < 8 || n > 64)
 		return NULL;
+	/* A prefix of the hash: typed by a person, so a walk is fine. */
 	struct swarm *found = NULL;
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
 		if (!sw->has_info_hash)
@@ -160,18 +281,42 @@ struct swarm *swarm_find(struct node *node, const char *key)
 
 struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root)
 {
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		if (sw->role == role && strcmp(sw->root, root) == 0)
-			return sw;
-	return NULL;
+	struct swarm *found = NULL;
+	size_t pos = 0;
+	for (struct swarm *sw; (sw = hmap_next(&node->swarm_ix.by_root, root_hash(root), &pos));)
+		if (sw->role == role && strcmp(sw->root, root) == 0 && (!found || sw->id < found->id))
+			found = sw;
+	return found;
+}
+
+static bool match_key32(const struct swarm *sw, const void *arg)
+{
+	return sw->has_info_hash && memcmp(sw->info_hash, arg, 32) == 0;
 }
 
 struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32])
 {
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		if (sw->has_info_hash && memcmp(sw->info_hash, info_hash, 32) == 0)
+	return find_in(&node->swarm_ix.by_key, info_hash, match_key32, info_hash);
+}
+
+struct swarm *swarm_next_by_key20(struct node *node, const uint8_t key[20], bool v1, size_t *pos)
+{
+	const struct hmap *m = v1 ? &node->swarm_ix.by_v1 : &node->swarm_ix.by_key;
+	for (struct swarm *sw; (sw = hmap_next(m, key_hash(key), pos));)
+		if (v1 ? sw->has_info_hash_v1 && memcmp(sw->info_hash_v1, key, 20) == 0
+		       : sw->has_info_hash && memcmp(sw->info_hash, key, 20) == 0)
 			return sw;
 	return NULL;
+}
+
+static bool match_key20(const struct swarm *sw, const void *arg)
+{
+	return sw->has_info_hash && memcmp(sw->info_hash, arg, 20) == 0;
+}
+
+struct swarm *swarm_find_by_key20(struct node *node, const uint8_t key[20])
+{
+	return find_in(&node->swarm_ix.by_key, key, match_key20, key);
 }
 
 bool swarm_v1_key(const struct swarm *sw, uint8_t out[32])
@@ -183,12 +328,14 @@ bool swarm_v1_key(const struct swarm *sw, uint8_t out[32])
 	return true;
 }
 
+static bool match_v1(const struct swarm *sw, const void *arg)
+{
+	return sw->has_info_hash_v1 && memcmp(sw->info_hash_v1, arg, 20) == 0;
+}
+
 struct swarm *swarm_find_by_v1(struct node *node, const uint8_t info_hash_v1[20])
 {
-	for (struct swarm *sw = node->swarms; sw; sw = sw->next)
-		if (sw->has_info_hash_v1 && memcmp(sw->info_hash_v1, info_hash_v1, 20) == 0)
-			return sw;
-	return NULL;
+	return find_in(&node->swarm_ix.by_v1, info_hash_v1, match_v1, info_hash_v1);
 }
 
 int swarm_meta_check(const struct swarm *sw, const struct metainfo *mi)
@@ -212,17 +359,14 @@ int swarm_take_v2_key(struct node *node, struct swarm *sw)
 	struct swarm *twin = swarm_find_by_hash(node, mi->info_hash);
 	if (twin && twin != sw)
 		return -EEXIST;
-	memcpy(sw->info_hash, mi->info_hash, 32);
-	sw->key_v1 = false;
-	return 0;
+	return swarm_set_key(node, sw, mi->info_hash, false);
 }
 
-void swarm_learn_v1(struct swarm *sw)
+int swarm_learn_v1(struct node *node, struct swarm *sw)
 {
-	if (sw->meta && sw->meta->has_v1) {
-		memcpy(sw->info_hash_v1, sw->meta->info_hash_v1, sizeof sw->info_hash_v1);
-		sw->has_info_hash_v1 = true;
-	}
+	if (sw->meta && sw->meta->has_v1)
+		return swarm_set_v1(node, sw, sw->meta->info_hash_v1);
+	return 0;
 }
 
 bool swarm_have_set(struct swarm *sw, uint32_t piece)
@@ -732,16 +876,16 @@ int swarm_db_load_all(struct node *node)
 		sw->added_at = sqlite3_column_int64(st, 9);
 		sw->upload_limit = (uint64_t)sqlite3_column_int64(st, 10);
 		sw->download_limit = (uint64_t)sqlite3_column_int64(st, 11);
-		memcpy(sw->info_hash, sqlite3_column_blob(st, 1), 32);
-		sw->has_info_hash = true;
-		sw->key_v1 = sqlite3_column_int(st, 12) != 0;
-		if (sw->key_v1) {
-			/* Known by its v1 hash so far: v1 clients handshake with it. */
-			memcpy(sw->info_hash_v1, sw->info_hash, sizeof sw->info_hash_v1);
-			sw->has_info_hash_v1 = true;
-		}
-		if (state_from_name((const char *)sqlite3_column_text(st, 5), &sw->state))
-			sw->state = SWARM_ERROR;
+		if (swarm_set_key(node, sw, sqlite3_column_blob(st, 1),
+				  sqlite3_column_int(st, 12) != 0) != 0)
+			goto done;
+		/* Known by its v1 hash so far: v1 clients handshake with it. */
+		if (sw->key_v1 && swarm_set_v1(node, sw, sw->info_hash) != 0)
+			goto done;
+		enum swarm_state state;
+		if (state_from_name((const char *)sqlite3_column_text(st, 5), &state))
+			state = SWARM_ERROR;
+		swarm_set_state(node, sw, state);
 		if (sw->state == SWARM_ERROR)
 			snprintf(sw->error, sizeof sw->error, "%s",
 				 sqlite3_column_text(st, 6) ? (const char *)sqlite3_column_text(st, 6)
@@ -756,17 +900,18 @@ int swarm_db_load_all(struct node *node)
 			if (e != 0) {
 				free(sw->meta);
 				sw->meta = NULL;
-				sw->state = SWARM_ERROR;
+				swarm_set_state(node, sw, SWARM_ERROR);
 				snprintf(sw->error, sizeof sw->error, "stored metadata is unusable: %s",
 					 metainfo_strerror(e));
 			} else if (load_details(node, sw) != 0) {
 				goto done;
 			}
-			swarm_learn_v1(sw);
+			if (swarm_learn_v1(node, sw) != 0)
+				goto done;
 		}
 		if (sqlite3_column_int(st, 8)) {
 			sw->resume_state = sw->state;
-			sw->state = SWARM_PAUSED;
+			swarm_set_state(node, sw, SWARM_PAUSED);
 		}
 	}
 	rc = 0;

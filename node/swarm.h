@@ -25,6 +25,7 @@ enum swarm_state {
 	SWARM_SEEDING,
 	SWARM_PAUSED,
 	SWARM_ERROR,
+	SWARM_STATE_COUNT
 };
 
 struct swarm {
@@ -75,12 +76,13 @@ struct swarm {
 		uint32_t seq;           /* 0: never checked since the daemon started */
 		const char *result;     /* "ok", "failed" or "cancelled" */
 		uint32_t pieces_verified, pieces_dropped;
+		uint32_t files_hashed;  /* files read (the rest were unchanged) */
 		int64_t finished_at;    /* unix seconds */
 	} last_check;
 	bool remove_pending;        /* removed while a job ran: free when it ends */
 	struct xfer *xfer;          /* transfer state (engine.c), NULL when idle */
 	struct tracker_swarm *trk;  /* trackers and their state (node/trackers.c), NULL without */
-	struct swarm *next;
+	struct swarm *next, *prev;  /* node->swarms, in id order */
 };
 
 /* Names used in JSON and the database. */
@@ -95,6 +97,25 @@ struct swarm *swarm_new(struct node *node, int64_t id, enum swarm_role role, con
  * has freed its transfer state and job first: sw->xfer and sw->job are
  * NULL. */
 void swarm_free(struct node *node, struct swarm *sw);
+
+/* Setters of what node->swarm_ix indexes: use these, never assign the
+ * fields.  swarm_set_key sets info_hash, has_info_hash and key_v1;
+ * swarm_set_v1 sets info_hash_v1 and has_info_hash_v1.  -ENOMEM leaves the
+ * swarm as it was. */
+int swarm_set_key(struct node *node, struct swarm *sw, const uint8_t info_hash[32], bool key_v1)
+	__attribute__((warn_unused_result));
+int swarm_set_v1(struct node *node, struct swarm *sw, const uint8_t info_hash_v1[20])
+	__attribute__((warn_unused_result));
+void swarm_set_state(struct node *node, struct swarm *sw, enum swarm_state state);
+/* Something a follower of the list may care about changed beyond what the
+ * setters record (the engine gave the swarm its transfer state). */
+void swarm_note_changed(struct node *node);
+/* The swarm is being removed (its job still runs): it leaves the counts
+ * and sets remove_pending. */
+void swarm_mark_removed(struct node *node, struct swarm *sw);
+/* Swarms not removed, in all and per state, in O(1).  `counts` has
+ * SWARM_STATE_COUNT entries. */
+uint32_t swarm_count_states(const struct node *node, uint32_t counts[SWARM_STATE_COUNT]);
 
 /* What the engine and the share jobs report up, on the loop.  The mediator
  * (node/swarms.c) installs them in node->events; the reporters call the
@@ -131,10 +152,15 @@ int swarm_report_peer(struct node *node, struct swarm *sw, const char *host, uin
 struct swarm *swarm_find(struct node *node, const char *key);
 struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root);
 struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32]);
+/* By the first 20 bytes of its key (what a handshake or the DHT carries). */
+struct swarm *swarm_find_by_key20(struct node *node, const uint8_t key[20]);
 /* A hybrid's v1 key (its v1 info-hash and 12 zero bytes, what a swarm
  * joined by the v1 link is keyed by) into `out`; false when the swarm has
  * no v1 hash or its key is that already. */
 bool swarm_v1_key(const struct swarm *sw, uint8_t out[32]);
+/* Walk the swarms whose key (v1: whose v1 info-hash) starts with the 20
+ * bytes `key`, in no particular order: *pos = 0 first, NULL at the end. */
+struct swarm *swarm_next_by_key20(struct node *node, const uint8_t key[20], bool v1, size_t *pos);
 /* By the v1 info-hash (a v1 swarm's, or a hybrid's). */
 struct swarm *swarm_find_by_v1(struct node *node, const uint8_t info_hash_v1[20]);
 
@@ -150,8 +176,9 @@ int swarm_meta_check(const struct swarm *sw, const struct metainfo *mi);
  * or -EEXIST when another swarm already has that key. */
 int swarm_take_v2_key(struct node *node, struct swarm *sw);
 
-/* Take the v1 info-hash from sw->meta when it is a hybrid (no-op otherwise). */
-void swarm_learn_v1(struct swarm *sw);
+/* Take the v1 info-hash from sw->meta when it is a hybrid (no-op otherwise).
+ * Returns 0 or -ENOMEM. */
+int swarm_learn_v1(struct node *node, struct swarm *sw) __attribute__((warn_unused_result));
 
 /* Set a piece's bit; returns true if it was newly set. */
 bool swarm_have_set(struct swarm *sw, uint32_t piece);

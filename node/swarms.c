@@ -104,7 +104,7 @@ static void swarms_checked(struct node *node, struct swarm *sw, bool ok)
 static void swarms_hashed(struct node *node, struct swarm *sw)
 {
 	if (swarm_db_insert(node, sw, sw->have) != 0) {
-		sw->state = SWARM_ERROR;
+		swarm_set_state(node, sw, SWARM_ERROR);
 		snprintf(sw->error, sizeof sw->error, "cannot record the swarm in the database");
 		return;
 	}
@@ -269,15 +269,14 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 		done(ctx, -ENOMEM, NULL, "out of memory");
 		return;
 	}
-	memcpy(sw->info_hash, req->info_hash, 32);
-	sw->has_info_hash = true;
-	sw->key_v1 = req->key_v1;
-	if (req->has_v1) {
-		memcpy(sw->info_hash_v1, req->info_hash_v1, sizeof sw->info_hash_v1);
-		sw->has_info_hash_v1 = true;
-	}
 	sw->meta = mi;
-	swarm_learn_v1(sw);
+	if (swarm_set_key(node, sw, req->info_hash, req->key_v1) != 0 ||
+	    (req->has_v1 && swarm_set_v1(node, sw, req->info_hash_v1) != 0) ||
+	    swarm_learn_v1(node, sw) != 0) {
+		swarms_free(node, sw);
+		done(ctx, -ENOMEM, NULL, "out of memory");
+		return;
+	}
 	sw->overwrite = req->overwrite;
 	if (mi) {
 		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
@@ -291,9 +290,9 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 		/* Adopted files are downloaded data: their pieces are had. */
 		sw->have_count = join_check_mark_have(jc, sw->have);
 	}
-	sw->state = !mi ? SWARM_METADATA
+	swarm_set_state(node, sw, !mi ? SWARM_METADATA
 		    : sw->have_count == mi->total_pieces ? SWARM_SEEDING
-							  : SWARM_DOWNLOADING;
+							  : SWARM_DOWNLOADING);
 	/* Nothing is pending a sync before the swarm starts: what it has is
 	 * adopted data, which join_check_hash made durable. */
 	if (swarm_db_insert(node, sw, sw->have) != 0) {
@@ -429,9 +428,9 @@ static int set_paused(struct node *node, struct swarm *sw, bool pause)
 		trackers_swarm_stop(node, sw);
 		engine_swarm_stop(node->engine, sw);
 		sw->resume_state = sw->state;
-		sw->state = SWARM_PAUSED;
+		swarm_set_state(node, sw, SWARM_PAUSED);
 	} else if (!pause && sw->state == SWARM_PAUSED) {
-		sw->state = sw->resume_state;
+		swarm_set_state(node, sw, sw->resume_state);
 		if (start_swarm(node, sw) != 0)
 			return -EFAULT;
 	}
@@ -472,7 +471,7 @@ int swarms_remove(struct node *node, struct swarm *sw, bool delete_data, int *fi
 		return -EIO;
 	if (sw->job || engine_swarm_busy(sw)) {
 		share_job_cancel(sw->job);
-		sw->remove_pending = true;
+		swarm_mark_removed(node, sw);
 		return 1;
 	}
 	swarms_free(node, sw);
@@ -530,7 +529,7 @@ void swarms_start_all(struct node *node)
 		/* The stored state may predate the metadata (a kill soon after
 		 * it arrived); the check returns the swarm to this state. */
 		if (sw->meta && sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_METADATA)
-			sw->state = SWARM_DOWNLOADING;
+			swarm_set_state(node, sw, SWARM_DOWNLOADING);
 		if (sw->meta) {
 			if (share_verify_start(node, sw, false) != 0)
 				log_warn("swarm %" PRId64 ": cannot start its check", sw->id);

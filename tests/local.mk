@@ -36,3 +36,7 @@ EXTRA_DIST += tests/interop/realpeers.py
 # and Debian's opentracker with shoal and libtorrent peers.
 TESTS += tests/integration/test_trackers.py tests/interop/test_opentracker.py
 EXTRA_DIST += tests/integration/fake_tracker.py tests/interop/opentracker.py
+# Many swarms in one daemon: the tracker request cap, counts, idle seeds
+# that wake for a peer, restart without re-hashing (node/swarm.c indexes,
+# node/engine_base.c awake list, node/dht_tracks.c).
+TESTS += tests/integration/test_swarm_scale.py

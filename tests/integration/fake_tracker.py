@@ -10,7 +10,9 @@ answers), /garbage/announce (not bencode), /huge/announce (a
 2 MiB body), /many/announce (10,000 peers on
 127.1.0.0/16, where nothing listens), /loop/announce (redirects to
 itself), /ftp/announce (redirects to ftp://), /fail/announce (a failure
-reason), /noscrape/announce (no counts; its /noscrape/scrape answers).
+reason), /noscrape/announce (no counts; its /noscrape/scrape answers),
+/slow/announce (answers as /announce after `slow_s` seconds, counting
+the requests it holds at once: max_active).
 Every peer address handed out is on loopback: no test traffic leaves the
 machine.
 """
@@ -83,9 +85,13 @@ def compact(peers):
 
 
 class HttpTracker:
-    def __init__(self, interval=1800, min_interval=None, failure=None, tls=None):
+    def __init__(self, interval=1800, min_interval=None, failure=None, tls=None, slow_s=2.0):
         """tls: (certfile, keyfile) to serve https."""
         self.interval = interval
+        self.slow_s = slow_s
+        self.active = 0            # /slow/ requests being held now
+        self.max_active = 0        # ... at most, so far
+        self.active_lock = threading.Lock()
         self.scheme = "https" if tls else "http"
         self.min_interval = min_interval
         self.failure = failure            # a failure reason for /announce, when set
@@ -118,6 +124,13 @@ class HttpTracker:
                 if mode == "dead":
                     time.sleep(60)
                     return
+                if mode == "slow":
+                    with tracker.active_lock:
+                        tracker.active += 1
+                        tracker.max_active = max(tracker.max_active, tracker.active)
+                    time.sleep(tracker.slow_s)
+                    with tracker.active_lock:
+                        tracker.active -= 1
                 if mode == "garbage":
                     return self.reply(200, b"<html>\x00\xff not bencode at all" * 50)
                 if mode == "huge":
@@ -159,6 +172,7 @@ class HttpTracker:
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+            request_queue_size = 256  # many swarms announce at once
 
         self.server = Server(("127.0.0.1", 0), Handler)
         if tls:
