@@ -180,6 +180,11 @@ bool diskio_busy(const struct diskio *dio)
 	return dio->jobs > 0;
 }
 
+bool diskio_quiet(const struct diskio *dio)
+{
+	return dio->jobs == 0 && dio->n_wq == 0 && dio->n_vq == 0 && dio->n_unsynced == 0;
+}
+
 size_t diskio_write_queued(const struct diskio *dio)
 {
 	return dio->write_queued;

@@ -148,6 +148,9 @@ void diskio_free(struct diskio *dio);
 
 /* Jobs submitted whose completion has not run yet. */
 bool diskio_busy(const struct diskio *dio);
+/* Not busy, and nothing queued: no write, no verify, no verified piece
+ * waiting for its sync.  Freeing it now loses nothing. */
+bool diskio_quiet(const struct diskio *dio);
 /* Bytes of received blocks queued for or in a write job. */
 size_t diskio_write_queued(const struct diskio *dio);
 /* Keep *total (loop-owned, outliving the diskio; NULL: none) added to as

@@ -332,6 +332,11 @@ int engine_on_message(struct peer *p, const struct wire_msg *m);
 /* The remote handshake named a swarm: attach (returns 0) or refuse
  * (-EACCES: a banned host or peer id; other negative codes otherwise). */
 int engine_on_handshake(struct peer *p, const struct wire_handshake *hs);
+/* (engine_meta.c) The peer just attached to a swarm that holds no disk
+ * layer (a complete swarm starts without one and gives it back while it
+ * sleeps): make it now and ready the peer for pieces.  Non-zero: the swarm
+ * failed (its error says why) or the peer could not be readied; close it. */
+int xfer_wake_disk(struct peer *p);
 /* An encrypted responder needs the 32-byte hashes of running swarms. */
 int engine_lookup_hello(void *arg, const uint8_t hello[CRYPT_HELLO_LEN],
 			uint8_t info_hash_out[CRYPT_INFO_HASH_LEN]);

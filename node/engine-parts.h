@@ -104,6 +104,9 @@ void job_done(void *ctx);
 size_t durable_lost(void *ctx, const uint8_t *lost);
 void durable_synced(void *ctx, const int64_t *mtimes_ns, size_t nfiles);
 void free_layerfetch(struct xfer *xf);
+/* A sleeping complete swarm gives back its picker and disk layer (its
+ * files close) when nothing is pending; false when it keeps them. */
+bool xfer_release_disk(struct xfer *xf);
 
 /* engine_peers.c */
 uint16_t addr_host(const struct sockaddr_storage *ss, char *host, size_t len);

@@ -192,12 +192,14 @@ static void load_peer(void *ctx, const char *host, uint16_t port, const char *so
 void engine_swarm_have_changed(struct engine *eng, struct swarm *sw)
 {
 	struct xfer *xf = sw->xfer;
-	if (!eng || !xf || !xf->picker)
+	if (!eng || !xf || !sw->meta)
 		return;
 	bool running = !xf->stopped;
 	/* Peers hold availability counted into the old picker: reconnect. */
 	engine_swarm_stop(eng, sw);
-	if (rebuild_picker(xf) != 0)
+	/* Without a disk layer (a sleeping seed) there is no picker either:
+	 * the start below sets both up if the swarm is now incomplete. */
+	if (xf->dio && rebuild_picker(xf) != 0)
 		log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
 	if (check_adopted(xf) != 0) {
 		swarm_fail(xf);
@@ -237,7 +239,11 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 	}
 	xf->stopped = false;
 	xfer_wake(xf);
-	if (sw->meta && !xf->picker) {
+	/* A complete swarm needs no picker or open files until a peer comes
+	 * (xfer_wake_disk): tens of thousands of idle seeds hold no file
+	 * descriptor and little memory. */
+	bool complete = sw->meta && sw->have_count == sw->meta->total_pieces;
+	if (sw->meta && !xf->picker && !complete) {
 		int rc = xfer_setup_meta(xf);
 		if (rc) {
 			swarm_set_state(eng->node, sw, SWARM_ERROR);
@@ -407,8 +413,10 @@ void tick(evutil_socket_t fd, short what, void *arg)
 		eng->up_rate += xf->up_rate;
 		/* xfer_tick may close peers but never frees an xfer, so `next`
 		 * stays valid; it may wake others, which go to the front. */
-		if (xfer_can_sleep(xf))
+		if (xfer_can_sleep(xf)) {
 			xfer_sleep(xf);
+			(void)xfer_release_disk(xf); /* its files close until a peer comes */
+		}
 	}
 }
 

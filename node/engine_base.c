@@ -156,8 +156,11 @@ void serve_freed(struct xfer *xf)
  * them.  A swarm goes on the list when it starts and whenever something
  * gives its tick work: a peer joins it, a verified bitmap or address rows
  * wait to be written (xfer_wake's callers).  The tick takes it off again
- * once xfer_can_sleep: complete, no peer, nothing to flush, rates decayed.
- * An incomplete swarm never sleeps (it dials and asks for metadata). */
+ * once xfer_can_sleep: complete, no peer, nothing to flush or sync, rates
+ * decayed; it then gives back its picker and disk layer (xfer_release_disk,
+ * closing its files), made again when a peer comes (xfer_wake_disk).  A
+ * complete swarm starts without them.  An incomplete swarm never sleeps (it
+ * dials and asks for metadata). */
 
 void xfer_wake(struct xfer *xf)
 {
@@ -193,7 +196,7 @@ bool xfer_can_sleep(const struct xfer *xf)
 		return true;
 	return sw->meta && sw->have_count == sw->meta->total_pieces && !xf->peers &&
 	       !xf->dirty && xf->n_rows == 0 && !xf->disk_full && !xf->mdf &&
-	       xf->down_rate < 1.0 && xf->up_rate < 1.0;
+	       (!xf->dio || diskio_quiet(xf->dio)) && xf->down_rate < 1.0 && xf->up_rate < 1.0;
 }
 
 /* (Re)build the picker from the metadata's piece sizes and the verified

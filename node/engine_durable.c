@@ -224,21 +224,43 @@ bool engine_swarm_busy(const struct swarm *sw)
 	return sw->xfer && sw->xfer->dio && diskio_busy(sw->xfer->dio);
 }
 
+/* Free the picker, the disk layer (closing the swarm's files) and what
+ * hangs off them. */
+static void free_disk(struct xfer *xf)
+{
+	struct swarm *sw = xf->sw;
+	picker_free(xf->picker);
+	xf->picker = NULL;
+	diskio_free(xf->dio);
+	xf->dio = NULL;
+	free_layerfetch(xf);
+	for (uint32_t i = 0; xf->leaves && sw->meta && i < sw->meta->total_pieces; i++)
+		free(xf->leaves[i]);
+	free(xf->leaves);
+	xf->leaves = NULL;
+	for (size_t f = 0; xf->hash_trees && sw->meta && f < sw->meta->file_count; f++)
+		free(xf->hash_trees[f]);
+	free(xf->hash_trees);
+	xf->hash_trees = NULL;
+}
+
+bool xfer_release_disk(struct xfer *xf)
+{
+	const struct swarm *sw = xf->sw;
+	if (!xf->dio || !sw->meta || sw->have_count != sw->meta->total_pieces || xf->peers ||
+	    xf->dirty || !diskio_quiet(xf->dio))
+		return false;
+	free_disk(xf);
+	return true;
+}
+
 void engine_swarm_free(struct swarm *sw)
 {
 	struct xfer *xf = sw->xfer;
 	if (!xf)
 		return;
 	xfer_sleep(xf); /* never awake here in fact: stopped first */
-	picker_free(xf->picker);
-	diskio_free(xf->dio);
-	free_layerfetch(xf);
-	for (uint32_t i = 0; xf->leaves && sw->meta && i < sw->meta->total_pieces; i++)
-		free(xf->leaves[i]);
-	free(xf->leaves);
-	for (size_t f = 0; xf->hash_trees && sw->meta && f < sw->meta->file_count; f++)
-		free(xf->hash_trees[f]);
-	free(xf->hash_trees);
+	free_disk(xf);
 	addrbook_free(xf->book);
 	mdfetch_free(xf->mdf);
 	free(xf->rows); /* flushed at the stop; a batch is never left here */

@@ -490,6 +490,22 @@ int check_adopted(struct xfer *xf)
 	return 0;
 }
 
+int xfer_wake_disk(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || !xf->sw->meta || xf->picker)
+		return 0;
+	int rc = xfer_setup_meta(xf);
+	if (rc) {
+		if (!xf->sw->error[0])
+			snprintf(xf->sw->error, sizeof xf->sw->error, "cannot open its files: %s",
+				 strerror(-rc));
+		swarm_fail(xf); /* closes its peers, p too */
+		return rc;
+	}
+	return p->state == PEER_ACTIVE ? peer_meta_ready(p) : 0;
+}
+
 int xfer_setup_meta(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;

@@ -1,8 +1,9 @@
 /* peer_conn.c: the callbacks a connection (node/conn.h) calls, turned into
  * engine calls.  engine_new gives the hub peer_conn_ops; no other engine
  * file refers to this one, and it calls down
- * into the dispatch (engine_wire.c), handshakes (engine_peers.c), serving
- * (engine_io.c) and the peer primitives (peer.c). */
+ * into the dispatch (engine_wire.c), handshakes (engine_peers.c), a
+ * sleeping swarm's disk layer (engine_meta.c), serving (engine_io.c) and
+ * the peer primitives (peer.c). */
 #include "config.h"
 
 #include <errno.h>
@@ -25,8 +26,15 @@ static int conn_handshake(void *owner, const struct wire_handshake *hs)
 {
 	struct peer *p = owner;
 	int rc = engine_on_handshake(p, hs);
-	if (rc != 0)
+	if (rc != 0) {
 		peer_close(p, rc == -EACCES ? "banned" : "handshake names no swarm we serve");
+		return rc;
+	}
+	/* A complete swarm may hold no disk layer (engine_base.c, "awake
+	 * list"): it opens its files now, before any request is read. */
+	rc = xfer_wake_disk(p);
+	if (rc != 0)
+		peer_close(p, "the swarm cannot open its files");
 	return rc;
 }
 

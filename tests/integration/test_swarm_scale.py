@@ -8,7 +8,9 @@ yet the tracker never holds more requests from the daemon at once than
 its cap (64, TRACKERS_MAX_INFLIGHT), and it does hold many at once (the
 cap is not one); GET /api/v1/status counts by state match the list of
 swarms; the daemon is idle once everything is seeding (its CPU time over
-5 s stays small: idle seeds do no per-second work); a second daemon then
+5 s stays small: idle seeds do no per-second work) and holds far fewer
+file descriptors than swarms (an idle seed's files are closed); a second
+daemon then
 downloads one of the idle seeds' swarms byte for byte (a sleeping seed
 wakes when a peer comes); after a restart the counts are the same and
 every swarm seeds again without being re-hashed.
@@ -92,6 +94,11 @@ def main():
     time.sleep(5)
     used = cpu_seconds(a.proc.pid) - c0
     c.check(used < 0.5, "the daemon is idle with %d seeding swarms: %.2f s of CPU in 5 s" % (N, used))
+
+    # --- idle seeds hold no open files (their disk layer is made when a
+    # peer comes): far fewer descriptors than swarms
+    fds = len(os.listdir("/proc/%d/fd" % a.proc.pid))
+    c.check(fds < N // 2, "%d idle seeds hold %d file descriptors in all" % (N, fds))
 
     # --- a sleeping seed wakes for a peer
     b = Daemon(tmp, "leech", FAST).start()
