@@ -23,6 +23,12 @@ one left dirty, so no contender pays for another's writeback.  MB = 10^6
 bytes.  Every shoal process's peak RSS (VmHWM from /proc/PID/status, read
 before it stops) and CPU time are recorded.
 
+Reference line: bench/aead_speed (the record layer's seal and open speed on
+one core, each cipher, at shoal's 64 KiB records; built next to the shoal
+binary as bench/aead_speed, or --aead-speed BIN; skipped when absent) runs
+once before the transfers, so the encrypted figure can be read against what
+its cipher costs.
+
 Targets: shoal plain / libtorrent >= 1.5, shoal encrypted / libtorrent >= 1,
 every shoal process's peak RSS <= 64 MiB.
 Run with /usr/bin/python3 (Debian's, which has libtorrent).
@@ -135,6 +141,7 @@ def run_shoal(shoal, tmp, seed, tag, size, poll=0.1, timeout=300, check_sha=None
             raise RuntimeError("shoal join: exit %s: %s" % (r.returncode, (r.stderr or r.stdout)[-500:]))
         sid = json.loads(r.stdout)["swarm"]["id"]
         encrypted = None
+        cipher = None
         polls = 0
         while True:
             st, sw = d.request("GET", "/api/v1/swarms/%s" % sid)
@@ -148,12 +155,13 @@ def run_shoal(shoal, tmp, seed, tag, size, poll=0.1, timeout=300, check_sha=None
                 ps = (peers or {}).get("peers", [])
                 if ps:
                     encrypted = all(p.get("encrypted") for p in ps)
+                    cipher = ",".join(sorted({p.get("cipher") or "none" for p in ps}))
             if time.monotonic() - t0 > timeout:
                 raise RuntimeError("leecher not seeding after %ss: %s" % (timeout, sw))
             time.sleep(poll)
         secs = time.monotonic() - t0
         res = {"seconds": secs, "mbps": size / secs / bl.MB, "polls": polls,
-               "encrypted": encrypted, "bytes_have": sw.get("bytes_have"),
+               "encrypted": encrypted, "cipher": cipher, "bytes_have": sw.get("bytes_have"),
                "hash_failures": sw["transfer"]["hash_failures"],
                "leech_peak_rss_kib": d.peak_rss_kib(), "leech_cpu_seconds": proc_cpu_seconds(d.pid),
                "seed_cpu_seconds": (proc_cpu_seconds(seed.d.pid) or 0) - (seed_cpu0 or 0),
@@ -370,10 +378,31 @@ def run_curl(curl, url, size):
 
 # ---------------------------------------------------------------- main
 
+def aead_speed_binary(explicit, shoal):
+    """bench/aead_speed: --aead-speed, else beside the shoal binary (its build dir)."""
+    for cand in (explicit, os.path.join(os.path.dirname(shoal), "bench", "aead_speed")):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def run_aead_speed(exe, mib):
+    """One run of bench/aead_speed: its JSON line, or {"error": ...}."""
+    try:
+        r = subprocess.run([exe, "--mib", str(mib)], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            return {"error": "exit %s: %s" % (r.returncode, r.stderr.strip()[-300:])}
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as e:
+        return {"error": "%s: %s" % (type(e).__name__, e)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bl.data_set_args(ap)
     ap.add_argument("--only", help="comma-separated subset of: plain,encrypted,libtorrent,nginx")
+    ap.add_argument("--aead-speed", help="bench/aead_speed binary (default: beside the shoal binary)")
+    ap.add_argument("--aead-mib", type=int, default=256, help="MiB per cipher for aead_speed (256)")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -397,10 +426,11 @@ def main():
     tmp = tempfile.mkdtemp(prefix="shoal-bench-xfer-", dir=a.tmp)
     os.chmod(tmp, 0o755)            # nginx runs as nobody and must reach the data
     ltv = lt_version() if "libtorrent" in want else None
+    aead_exe = aead_speed_binary(a.aead_speed, shoal)
     raw = {"size_bytes": size, "repeats": a.repeats, "shoal_bin": shoal, "tmp": tmp,
            "libtorrent_version": ltv, "poll_seconds": 0.1,
            "shoal_plain": [], "shoal_encrypted": [], "libtorrent": [], "nginx_curl": [],
-           "seeds": {}}
+           "seeds": {}, "aead_speed": None}
     seeds = {}
     lt_seed = ngx = None
     try:
@@ -414,6 +444,13 @@ def main():
             os.chmod(p, 0o755)
         os.chmod(blob, 0o644)
         warm(blob)
+
+        if aead_exe:
+            raw["aead_speed"] = run_aead_speed(aead_exe, a.aead_mib)
+            print("  aead_speed: %s" % json.dumps(raw["aead_speed"].get("ciphers", raw["aead_speed"])))
+        else:
+            print("  (no bench/aead_speed beside %s: cipher reference line skipped)" % shoal)
+        sys.stdout.flush()
 
         t = time.monotonic()
         for mode in ("plain", "encrypted"):
@@ -460,8 +497,8 @@ def main():
                 res = run_shoal(shoal, tmp, seeds["encrypted"], tag, size,
                                 check_sha=want_sha if first else None)
                 raw["shoal_encrypted"].append(res)
-                line.append("shoal encrypted %.0f MB/s%s" % (
-                    res["mbps"], "" if res["encrypted"] else " (NOT ENCRYPTED?)"))
+                line.append("shoal encrypted %.0f MB/s%s (%s)" % (
+                    res["mbps"], "" if res["encrypted"] else " (NOT ENCRYPTED?)", res.get("cipher")))
             if "libtorrent" in want:
                 res = run_lt(tmp, torrent, lt_seed, tag, size, check_sha=want_sha if first else None,
                              rel=lt_rel)
@@ -514,7 +551,16 @@ def main():
                "<= 64 MiB", (rss_max <= 64) if rss_max is not None else None,
                higher_is_better=False),
     ]
+    ciphers = (raw.get("aead_speed") or {}).get("ciphers") or {}
+    for name in ("xchacha20poly1305", "aes256gcm"):
+        c = ciphers.get(name)
+        for op in ("seal", "open") if c else ():
+            rows.append(bl.row("record layer %s %s, one core, %d B records" % (
+                name, op, raw["aead_speed"].get("record_bytes", 0)), c[op + "_mbps"], "MB/s",
+                note="reference (bench/aead_speed): what the encrypted transfer's cipher costs"))
+    enc_ciphers = sorted({r.get("cipher") for r in raw["shoal_encrypted"] if r.get("cipher")})
     raw["summary"] = {"shoal_plain_mbps": plain, "shoal_encrypted_mbps": enc, "libtorrent_mbps": lt,
+                      "encrypted_ciphers": enc_ciphers,
                       "nginx_curl_mbps": ng, "plain_over_lt": r_plain, "encrypted_over_lt": r_enc,
                       "peak_rss_mib": rss}
     bl.write_result(out, NAME, "ok", rows=rows, raw=raw, quick=a.quick, m=m)

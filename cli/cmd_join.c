@@ -261,9 +261,13 @@ int cmd_peers(int argc, char **argv)
 			 json_is_false(json_object_get(p, "peer_choking")) ? "D" : "-",
 			 json_is_true(json_object_get(p, "peer_interested")) ? "I" : "-",
 			 json_is_false(json_object_get(p, "am_choking")) ? "U" : "-");
-		e |= table_add(&t, str_or(p, "address", "?"), str_or(p, "direction", "?"),
-			       json_is_true(json_object_get(p, "encrypted")) ? "shoal" : "plain", have,
-			       down, up, flags, str_or(p, "client", ""));
+		const char *cipher = str_or(p, "cipher", "");
+		const char *crypto = !json_is_true(json_object_get(p, "encrypted")) ? "plain"
+				     : strcmp(cipher, "aes256gcm") == 0		 ? "aes-gcm"
+				     : strcmp(cipher, "xchacha20poly1305") == 0	 ? "xchacha"
+										 : "shoal";
+		e |= table_add(&t, str_or(p, "address", "?"), str_or(p, "direction", "?"), crypto,
+			       have, down, up, flags, str_or(p, "client", ""));
 	}
 	if (!e)
 		table_print(&t, stdout);

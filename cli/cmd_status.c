@@ -58,9 +58,12 @@ static void print_status(const json_t *st, const json_t *swarms)
 		snprintf(cell, sizeof cell, "not running (%s)", str_or(dht, "note", "off"));
 	e |= table_add(&t, "DHT", cell);
 	if (json_is_true(json_object_get(xfer, "running")))
-		snprintf(cell, sizeof cell, "listening on port %lld, encryption %s",
+		snprintf(cell, sizeof cell, "listening on port %lld, encryption %s, cipher %s%s",
 			 (long long)json_integer_value(json_object_get(xfer, "peer_port")),
-			 str_or(xfer, "encryption", "?"));
+			 str_or(xfer, "encryption", "?"), str_or(xfer, "cipher", "?"),
+			 json_is_false(json_object_get(xfer, "aes256gcm_available"))
+				 ? " (no AES-NI: xchacha20poly1305)"
+				 : "");
 	else
 		snprintf(cell, sizeof cell, "not running (%s)", str_or(xfer, "note", "off"));
 	e |= table_add(&t, "transfer", cell);

@@ -116,7 +116,9 @@ static const struct cli_command commands[] = {
 	  "shoal peers SWARM [--json] [--data-dir DIR]\n"
 	  "\n"
 	  "FLAGS: i we are interested, D they let us download, I they are interested,\n"
-	  "U we let them download.  CRYPTO: shoal = the encrypted shoal transport.\n",
+	  "U we let them download.  CRYPTO: the encrypted shoal transport's record\n"
+	  "cipher, aes-gcm (AES-256-GCM) or xchacha (XChaCha20-Poly1305); shoal while\n"
+	  "its handshake is still running; plain = plain BitTorrent.\n",
 	  cmd_peers },
 	{ "verify", "re-hash a swarm's files against its hashes",
 	  "shoal verify SWARM [--json] [--data-dir DIR]\n"

@@ -21,6 +21,7 @@
 #include "node/swarm.h"
 #include "node/swarms.h"
 #include "node/trackers.h"
+#include "transfer/crypt.h"
 #include "transfer/magnet.h"
 #include "transfer/metainfo.h"
 
@@ -179,6 +180,7 @@ static void add_peer_json(void *ctx, const struct engine_peer_info *p)
 			      "am_choking", p->am_choking, "am_interested", p->am_interested,
 			      "peer_choking", p->peer_choking, "peer_interested", p->peer_interested,
 			      "requests", (int)p->requests);
+	json_object_set_new(o, "cipher", p->cipher ? json_string(p->cipher) : json_null());
 	/* Its share of the swarm's own limits, bytes/s (0: no such limit). */
 	json_object_set_new(o, "upload_share", json_integer((json_int_t)p->upload_share));
 	json_object_set_new(o, "download_share", json_integer((json_int_t)p->download_share));
@@ -204,6 +206,8 @@ json_t *node_transfer_json(struct node *node)
 			      "download_rate", st.down_rate, "upload_rate", st.up_rate, "no_upload",
 			      node->cfg.no_upload);
 	if (o) {
+		json_object_set_new(o, "cipher", json_string(config_cipher_name(node->cfg.cipher)));
+		json_object_set_new(o, "aes256gcm_available", json_boolean(crypt_aes256gcm_available()));
 		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)st.peer_db_commits));
 		json_object_set_new(o, "serve_queued_bytes", json_integer((json_int_t)st.serve_queued));
 		json_object_set_new(o, "serve_budget_bytes", json_integer((json_int_t)st.serve_budget));

@@ -35,6 +35,7 @@ struct conn {
 	enum conn_state state;
 	bool outgoing;
 	bool encrypt;                /* outgoing: start the encrypted transport */
+	bool legacy_hello;           /* ... offering nothing (CONN_START_LEGACY) */
 	uint8_t info_hash[CRYPT_INFO_HASH_LEN]; /* outgoing and encrypted: bound to */
 	struct bufferevent *bev;
 	struct event *fast_read;     /* our own reads, when no download limit applies */
@@ -50,6 +51,7 @@ struct conn_hub {
 	struct event_base *base;
 	struct ratelimit *limit;
 	enum encryption_policy policy;
+	enum crypt_ciphers ciphers;
 	const struct conn_ops *ops;
 	void *lookup_arg;
 	struct event *reaper;
@@ -71,8 +73,8 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
-			      enum encryption_policy policy, const struct conn_ops *ops,
-			      void *lookup_arg)
+			      enum encryption_policy policy, enum crypt_ciphers ciphers,
+			      const struct conn_ops *ops, void *lookup_arg)
 {
 	struct conn_hub *hub = calloc(1, sizeof *hub);
 	if (!hub)
@@ -80,6 +82,7 @@ struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
 	hub->base = base;
 	hub->limit = limit;
 	hub->policy = policy;
+	hub->ciphers = ciphers;
 	hub->ops = ops;
 	hub->lookup_arg = lookup_arg;
 	hub->reaper = event_new(base, -1, 0, reap_cb, hub);
@@ -182,7 +185,7 @@ struct conn *conn_accept(struct conn_hub *hub, int fd, const struct sockaddr *sa
 }
 
 struct conn *conn_connect(struct conn_hub *hub, const struct sockaddr *sa, socklen_t len,
-			  bool encrypt, const uint8_t info_hash[CRYPT_INFO_HASH_LEN],
+			  enum conn_start start, const uint8_t info_hash[CRYPT_INFO_HASH_LEN],
 			  void *owner)
 {
 	struct conn *c = conn_alloc(hub, sa, len, true, owner);
@@ -193,8 +196,9 @@ struct conn *conn_connect(struct conn_hub *hub, const struct sockaddr *sa, sockl
 		return NULL;
 	}
 	c->state = CONN_CONNECTING;
-	c->encrypt = encrypt;
-	if (encrypt)
+	c->encrypt = start != CONN_START_PLAIN;
+	c->legacy_hello = start == CONN_START_LEGACY;
+	if (c->encrypt)
 		memcpy(c->info_hash, info_hash, CRYPT_INFO_HASH_LEN);
 	/* libevent reports even an immediate refusal through on_event on a
 	 * later turn, so no callback runs inside this call. */
@@ -231,14 +235,15 @@ static void free_owner(const void *data, size_t len, void *owner)
  * the reservation contiguous, which cost more than it saved.) */
 static int seal_into(struct conn *c, struct evbuffer *out, const uint8_t *m, size_t n)
 {
-	uint8_t *rec = malloc(CRYPT_SEALED_LEN(n));
+	uint8_t *rec = malloc(CRYPT_SEALED_MAX(n));
 	if (!rec)
 		return -ENOMEM;
-	if (crypt_seal(c->crypt, m, n, rec) != 0) {
+	size_t len = 0;
+	if (crypt_seal(c->crypt, m, n, rec, &len) != 0) {
 		free(rec);
 		return -EIO;
 	}
-	if (evbuffer_add_reference(out, rec, CRYPT_SEALED_LEN(n), free_owner, rec) != 0) {
+	if (evbuffer_add_reference(out, rec, len, free_owner, rec) != 0) {
 		free(rec);
 		return -ENOMEM;
 	}
@@ -480,7 +485,7 @@ static int sniff(struct conn *c, struct evbuffer *in)
 			return -1;
 		}
 		if (crypt_new_responder(&c->crypt, NULL, 0, hub->ops->lookup_hello, hub->lookup_arg,
-					NULL) != 0) {
+					hub->ciphers, NULL) != 0) {
 			conn_close(c, "out of memory");
 			return -1;
 		}
@@ -570,6 +575,17 @@ bool conn_encrypted(const struct conn *c)
 	return c->crypt != NULL;
 }
 
+const char *conn_cipher_name(const struct conn *c)
+{
+	int cipher = c->crypt ? crypt_cipher(c->crypt) : -ENOTCONN;
+	return cipher < 0 ? NULL : crypt_cipher_name((enum crypt_cipher)cipher);
+}
+
+bool conn_offered_ciphers(const struct conn *c)
+{
+	return c->crypt && crypt_offers_ciphers(c->crypt);
+}
+
 const uint8_t *conn_crypt_info_hash(const struct conn *c)
 {
 	return c->crypt ? crypt_info_hash(c->crypt) : NULL;
@@ -627,7 +643,9 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void start_transport(struct conn *c)
 {
 	if (c->encrypt) {
-		if (crypt_new_initiator(&c->crypt, c->info_hash, NULL) != 0) {
+		enum crypt_ciphers ciphers = c->legacy_hello ? CRYPT_CIPHERS_XCHACHA_ONLY
+							     : c->hub->ciphers;
+		if (crypt_new_initiator(&c->crypt, c->info_hash, ciphers, NULL) != 0) {
 			conn_close(c, "out of memory");
 			return;
 		}

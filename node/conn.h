@@ -89,10 +89,12 @@ struct conn_ops {
 /* The connections of one engine: their callbacks, shared buffers and the
  * reaper.  `limit` (may be NULL) is the rate-limit group every connection
  * joins; `policy` decides which transports incoming connections may use;
- * `lookup_arg` is passed to ops->lookup_hello.  NULL when out of memory. */
+ * `ciphers` which record ciphers the encrypted transport may pick or offer
+ * (transfer/crypt.h); `lookup_arg` is passed to ops->lookup_hello.  NULL
+ * when out of memory. */
 struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
-			      enum encryption_policy policy, const struct conn_ops *ops,
-			      void *lookup_arg);
+			      enum encryption_policy policy, enum crypt_ciphers ciphers,
+			      const struct conn_ops *ops, void *lookup_arg);
 /* Close every connection still open (each owner's on_close runs), free
  * those already closed, then the hub.  NULL does nothing. */
 void conn_hub_free(struct conn_hub *hub);
@@ -103,10 +105,18 @@ void conn_hub_reap(struct conn_hub *hub);
  * conn owns `fd` from here on; on failure (NULL) fd is closed. */
 struct conn *conn_accept(struct conn_hub *hub, int fd, const struct sockaddr *sa,
 			 socklen_t len, void *owner);
-/* Dial `sa`.  With `encrypt`, the transport is the encrypted one bound to
- * `info_hash`; otherwise plain BitTorrent.  NULL if the dial cannot start. */
+/* How an outgoing connection starts. */
+enum conn_start {
+	CONN_START_PLAIN,     /* plain BitTorrent */
+	CONN_START_ENCRYPTED, /* a shoal hello offering the hub's ciphers */
+	CONN_START_LEGACY,    /* a shoal hello offering nothing (flags 00): what a
+			       * shoal from before cipher negotiation accepts */
+};
+
+/* Dial `sa`.  Encrypted starts are bound to `info_hash` (ignored for
+ * plain).  NULL if the dial cannot start. */
 struct conn *conn_connect(struct conn_hub *hub, const struct sockaddr *sa, socklen_t len,
-			  bool encrypt, const uint8_t info_hash[CRYPT_INFO_HASH_LEN],
+			  enum conn_start start, const uint8_t info_hash[CRYPT_INFO_HASH_LEN],
 			  void *owner);
 
 /* Close (see the contract above).  `why` is for the log. */
@@ -144,6 +154,12 @@ int conn_set_limit(struct conn *c, uint64_t up, uint64_t down);
 void conn_set_num_pieces(struct conn *c, uint32_t n);
 
 bool conn_encrypted(const struct conn *c);
+/* The encrypted transport's record cipher ("aes256gcm",
+ * "xchacha20poly1305"), or NULL: plain, or not chosen yet. */
+const char *conn_cipher_name(const struct conn *c);
+/* Outgoing and encrypted: did our hello offer more than XChaCha20-Poly1305?
+ * (Valid inside on_close: an older shoal refuses such a hello by closing.) */
+bool conn_offered_ciphers(const struct conn *c);
 /* The 32-byte info-hash the encrypted transport is bound to, or NULL. */
 const uint8_t *conn_crypt_info_hash(const struct conn *c);
 /* Messages with ids the wire codec does not know, skipped so far. */

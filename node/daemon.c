@@ -50,6 +50,9 @@ void node_daemon_usage(FILE *out)
 		"  --upload-limit RATE   e.g. 500K, 2M; 0 = unlimited (default 0)\n"
 		"  --download-limit RATE e.g. 500K, 2M; 0 = unlimited (default 0)\n"
 		"  --encryption POLICY   prefer, require or off (default prefer)\n"
+		"  --cipher NAME         record cipher between shoal nodes: auto (AES-256-GCM\n"
+		"                        when both CPUs have AES-NI, else XChaCha20-Poly1305)\n"
+		"                        or xchacha20poly1305 (alias xchacha) (default auto)\n"
 		"  --no-upload           never upload (the client-server experiment's leechers)\n"
 		"  --no-dht              no DHT: find peers only through trackers, peer exchange\n"
 		"                        and --peer (the DHT is on by default)\n"
@@ -146,6 +149,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "upload-limit", required_argument, NULL, 'u' },
 		{ "download-limit", required_argument, NULL, 'D' },
 		{ "encryption", required_argument, NULL, 'e' },
+		{ "cipher", required_argument, NULL, 'C' },
 		{ "no-upload", no_argument, NULL, 'N' },
 		{ "no-dht", no_argument, NULL, 'H' },
 		{ "tracker-timeout", required_argument, NULL, 'T' },

@@ -320,6 +320,8 @@ void engine_reap(struct engine *eng);
 /* The peer's address-book entry speaks only plain BitTorrent (false when
  * it has none). */
 bool known_plain_only(const struct peer *p);
+/* Its entry is to be sent a hello offering nothing (flags 00). */
+bool known_legacy_hello(const struct peer *p);
 
 /* peer_conn.c: the callbacks engine_new gives its conn_hub. */
 extern const struct conn_ops peer_conn_ops;
@@ -348,6 +350,9 @@ void engine_on_peer_gone(struct peer *p);
 /* An encrypted hello to it was answered by a close: mark its entry plain
  * only and dialable again at once (nothing when it has none). */
 void known_speaks_plain(struct peer *p);
+/* An encrypted hello offering AES-256-GCM was answered by a close: mark
+ * its entry for a hello offering nothing, dialable again at once. */
+void known_refuses_offer(struct peer *p);
 
 /* engine_base.c */
 uint64_t engine_rand(struct engine *eng);

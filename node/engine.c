@@ -115,7 +115,10 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot set up rate limits");
 		goto fail;
 	}
-	eng->conns = conn_hub_new(node->base, eng->limit, node->cfg.encryption, &peer_conn_ops, eng);
+	eng->conns = conn_hub_new(node->base, eng->limit, node->cfg.encryption,
+				  node->cfg.cipher == CIPHER_XCHACHA ? CRYPT_CIPHERS_XCHACHA_ONLY
+								     : CRYPT_CIPHERS_AUTO,
+				  &peer_conn_ops, eng);
 	if (!eng->conns) {
 		snprintf(err, err_len, "out of memory");
 		goto fail;
@@ -467,6 +470,7 @@ void engine_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct
 			.client = p->client,
 			.outgoing = p->outgoing,
 			.encrypted = p->conn && conn_encrypted(p->conn),
+			.cipher = p->conn ? conn_cipher_name(p->conn) : NULL,
 			.active = p->state == PEER_ACTIVE,
 			.progress = p->has.nbits ? (double)p->has.count / p->has.nbits : 0.0,
 			.down_rate = p->down_rate,

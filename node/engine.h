@@ -79,6 +79,7 @@ void engine_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out);
  * turn of the loop. */
 struct engine_peer_info {
 	const char *address, *client;
+	const char *cipher;         /* "aes256gcm", "xchacha20poly1305"; NULL: plain or not yet */
 	bool outgoing, encrypted, active;
 	double progress, down_rate, up_rate;
 	uint64_t downloaded, uploaded;

@@ -296,6 +296,12 @@ void known_speaks_plain(struct peer *p)
 		(void)addrbook_set_plain_only(p->xf->book, p->known, true); /* -ENOENT: none */
 }
 
+void known_refuses_offer(struct peer *p)
+{
+	if (p->xf)
+		(void)addrbook_set_legacy_hello(p->xf->book, p->known, true); /* -ENOENT: none */
+}
+
 /* Open connections to remembered peers while there is room, in the
  * address book's order (addrbook_candidates). */
 void connect_more(struct xfer *xf, uint64_t now)

@@ -70,6 +70,12 @@ bool known_plain_only(const struct peer *p)
 	return p->xf && addrbook_get(p->xf->book, p->known, &e) == 0 && e.plain_only;
 }
 
+bool known_legacy_hello(const struct peer *p)
+{
+	struct addrbook_entry e;
+	return p->xf && addrbook_get(p->xf->book, p->known, &e) == 0 && e.legacy_hello;
+}
+
 struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sockaddr_storage *ss,
 			  socklen_t len, uint64_t known)
 {
@@ -80,7 +86,10 @@ struct peer *peer_connect(struct engine *eng, struct xfer *xf, const struct sock
 	p->known = known;
 	enum encryption_policy pol = eng->node->cfg.encryption;
 	bool encrypt = pol != ENCRYPTION_OFF && !(known_plain_only(p) && pol == ENCRYPTION_PREFER);
-	p->conn = conn_connect(eng->conns, (const struct sockaddr *)ss, len, encrypt,
+	enum conn_start start = !encrypt		 ? CONN_START_PLAIN
+				: known_legacy_hello(p) ? CONN_START_LEGACY
+							: CONN_START_ENCRYPTED;
+	p->conn = conn_connect(eng->conns, (const struct sockaddr *)ss, len, start,
 			       xf->sw->info_hash, p);
 	if (!p->conn) {
 		log_debug("peer %s: connect failed", p->name);

@@ -44,6 +44,11 @@ const char *config_encryption_name(enum encryption_policy p)
 	return "prefer";
 }
 
+const char *config_cipher_name(enum cipher_policy p)
+{
+	return p == CIPHER_XCHACHA ? "xchacha20poly1305" : "auto";
+}
+
 /* Every entry of a comma-separated HOST:PORT list must parse. */
 static int check_bootstrap(const char *list)
 {
@@ -121,6 +126,13 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 			cfg->encryption = ENCRYPTION_OFF;
 		else
 			return fail(err, err_len, key, value, "prefer, require or off");
+	} else if (strcmp(key, "cipher") == 0) {
+		if (strcmp(value, "auto") == 0)
+			cfg->cipher = CIPHER_AUTO;
+		else if (strcmp(value, "xchacha20poly1305") == 0 || strcmp(value, "xchacha") == 0)
+			cfg->cipher = CIPHER_XCHACHA;
+		else
+			return fail(err, err_len, key, value, "auto or xchacha20poly1305 (xchacha)");
 	} else if (strcmp(key, "no-upload") == 0 || strcmp(key, "no-dht") == 0) {
 		bool *flag = key[3] == 'u' ? &cfg->no_upload : &cfg->no_dht;
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)

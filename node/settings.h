@@ -19,6 +19,9 @@
 	"router.bittorrent.com:6881,dht.transmissionbt.com:6881,router.utorrent.com:6881"
 
 enum encryption_policy { ENCRYPTION_PREFER = 0, ENCRYPTION_REQUIRE, ENCRYPTION_OFF };
+/* The encrypted transport's record cipher: AES-256-GCM when both ends have
+ * it (auto), or XChaCha20-Poly1305 always (docs/protocol.md 2.14). */
+enum cipher_policy { CIPHER_AUTO = 0, CIPHER_XCHACHA };
 
 struct node_config {
 	char data_dir[PATH_MAX];
@@ -31,6 +34,7 @@ struct node_config {
 	uint64_t download_limit; /* bytes/s, 0 = unlimited */
 	enum log_level log_level;
 	enum encryption_policy encryption;
+	enum cipher_policy cipher;
 	bool no_upload;          /* client-server experiment: never upload (leechers) */
 	bool no_dht;             /* no DHT: peers only from trackers, PEX and --peer */
 	unsigned tracker_timeout;      /* s: an HTTP request, the first UDP wait (15) */
@@ -44,7 +48,7 @@ struct node_config {
 int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result));
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
- * "download-limit", "log-level", "encryption", "no-upload", "no-dht", "tracker-timeout",
+ * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "tracker-timeout",
  * "tracker-min-interval", "data-dir", "download-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
@@ -59,5 +63,6 @@ int config_load_file(struct node_config *cfg, const char *path, char *err, size_
 
 /* Names for the enum values, as accepted by config_set. */
 const char *config_encryption_name(enum encryption_policy p);
+const char *config_cipher_name(enum cipher_policy p);
 
 #endif

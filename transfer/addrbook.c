@@ -19,7 +19,7 @@ struct slot {
 	uint32_t gen;               /* bumped when the slot is given to another address */
 	uint32_t failures;
 	uint8_t source;             /* enum addrbook_source */
-	bool connected, banned, plain_only;
+	bool connected, banned, plain_only, legacy_hello;
 };
 
 struct ban_host {
@@ -282,6 +282,7 @@ int addrbook_get(const struct addrbook *ab, uint64_t h, struct addrbook_entry *o
 	out->connected = s->connected;
 	out->banned = s->banned;
 	out->plain_only = s->plain_only;
+	out->legacy_hello = s->legacy_hello;
 	return 0;
 }
 
@@ -378,6 +379,19 @@ int addrbook_set_plain_only(struct addrbook *ab, uint64_t h, bool plain)
 		return -ENOENT;
 	s->plain_only = plain;
 	if (plain) {
+		s->failures = 0;
+		s->next_dial_ms = 0;
+	}
+	return 0;
+}
+
+int addrbook_set_legacy_hello(struct addrbook *ab, uint64_t h, bool legacy)
+{
+	struct slot *s = slot_of(ab, h);
+	if (!s)
+		return -ENOENT;
+	s->legacy_hello = legacy;
+	if (legacy) {
 		s->failures = 0;
 		s->next_dial_ms = 0;
 	}

@@ -114,6 +114,7 @@ struct addrbook_entry {
 	bool connected;
 	bool banned;
 	bool plain_only;        /* an encrypted attempt failed: it speaks plain BitTorrent */
+	bool legacy_hello;      /* a hello offering a cipher was refused: offer none */
 };
 
 struct addrbook;
@@ -202,6 +203,13 @@ void addrbook_retry_all(struct addrbook *ab);
  * clears its failures and back-off, so it is dialled again at once in
  * plain.  0 or -ENOENT. */
 int addrbook_set_plain_only(struct addrbook *ab, uint64_t h, bool plain);
+
+/* Mark entry `h` as refusing an encrypted hello that offers a cipher
+ * (a shoal from before cipher negotiation): dial it with a hello that
+ * offers none (true), or offer again (false).  Like plain_only, setting
+ * true clears its failures and back-off: the refusal was the hello's, not
+ * the address's.  0 or -ENOENT. */
+int addrbook_set_legacy_hello(struct addrbook *ab, uint64_t h, bool legacy);
 
 /* Ban entry `h` (its IP and port): never a candidate, never evicted, and
  * addrbook_get reports it banned.  Its host and peer id are separate bans.

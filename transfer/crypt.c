@@ -1,4 +1,5 @@
-/* crypt.c: shoal transport v1: X25519 key exchange bound to the 32-byte info-hash, then secretstream records. */
+/* crypt.c: shoal transport v1: X25519 key exchange bound to the 32-byte info-hash, then
+ * XChaCha20-Poly1305 secretstream or AES-256-GCM records, the choice bound into the keys. */
 #include "config.h"
 
 #include "common/bytes.h"
@@ -25,11 +26,13 @@ static const uint8_t pers_r2i[16] = { 's', 'h', 'o', 'a', 'l', '-', 'v', '1',
 
 #define TAG_DATA crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define TAG_CONFIRM crypto_secretstream_xchacha20poly1305_TAG_PUSH
+#define GCM_NONCE_LEN crypto_aead_aes256gcm_NPUBBYTES /* 12 */
 
 enum state {
-	S_I_AWAIT_REPLY,  /* initiator: hello sent, want pk_r | header_r2i */
+	S_I_AWAIT_REPLY,  /* initiator: hello sent, want pk_r (| cipher byte, if it offered) */
+	S_I_AWAIT_HEADER, /* initiator, XChaCha20-Poly1305: want header_r2i */
 	S_R_AWAIT_HELLO,  /* responder: want the 72-byte hello */
-	S_R_AWAIT_HEADER, /* responder: reply sent, want header_i2r */
+	S_R_AWAIT_HEADER, /* responder, XChaCha20-Poly1305: reply sent, want header_i2r */
 	S_AWAIT_CONFIRM,  /* either: want the peer's confirmation record */
 	S_OPEN,           /* established: data records both ways */
 	S_FAILED,
@@ -50,15 +53,29 @@ struct crypt {
 	crypt_lookup_fn lookup;
 	void *lookup_arg;
 
+	/* The negotiation: the hello's flags byte (ours or the initiator's),
+	 * whether we may use AES-256-GCM at all, and the outcome.  `flags`
+	 * not 0 means the reply carries a cipher byte and the keys bind both. */
+	uint8_t flags;
+	bool aes_ok;
+	bool have_cipher;
+	enum crypt_cipher cipher;
+
 	uint8_t pk[CRYPT_PK_LEN], sk[32];
 	uint8_t k_i2r[32], k_r2i[32];
 	bool have_keys;
 	crypto_secretstream_xchacha20poly1305_state tx, rx;
+	/* AES-256-GCM: expanded keys, and each direction's record counter (the
+	 * nonce), with `spent` once record 2^64 - 1 has been used. */
+	crypto_aead_aes256gcm_state gcm_tx, gcm_rx;
+	uint64_t tx_seq, rx_seq;
+	bool tx_spent, rx_spent;
 
 	/* Handshake input being gathered, and handshake output to send. */
 	uint8_t hs_in[CRYPT_HELLO_LEN];
 	size_t hs_have;
-	uint8_t hs_out[CRYPT_HELLO_LEN > CRYPT_REPLY_LEN ? CRYPT_HELLO_LEN : CRYPT_REPLY_LEN];
+	uint8_t hs_out[CRYPT_HELLO_LEN > CRYPT_REPLY_XCHACHA_LEN ? CRYPT_HELLO_LEN
+								  : CRYPT_REPLY_XCHACHA_LEN];
 	size_t hs_out_len;
 
 	/* Record input: length prefix, then a ciphertext split across feeds. */
@@ -69,6 +86,15 @@ struct crypt {
 	size_t rec_have;
 };
 
+bool crypt_aes256gcm_available(void)
+{
+	return sodium_init() >= 0 && crypto_aead_aes256gcm_is_available() == 1;
+}
+
+const char *crypt_cipher_name(enum crypt_cipher cipher)
+{
+	return cipher == CRYPT_CIPHER_AES256GCM ? "aes256gcm" : "xchacha20poly1305";
+}
 
 enum crypt_class crypt_classify(const uint8_t *p, size_t len)
 {
@@ -112,13 +138,19 @@ bool crypt_hello_matches(const uint8_t hello[CRYPT_HELLO_LEN],
 	return ok;
 }
 
-static int crypt_alloc(struct crypt **c_out, const struct crypt_det *det)
+/* The struct holds libsodium's AES-GCM states, which want 16-byte
+ * alignment: ask for the struct's own alignment rather than trust malloc. */
+static int crypt_alloc(struct crypt **c_out, enum crypt_ciphers ciphers,
+		       const struct crypt_det *det)
 {
 	if (sodium_init() < 0)
 		return -EIO;
-	struct crypt *c = calloc(1, sizeof *c);
+	size_t align = _Alignof(struct crypt), size = sizeof(struct crypt);
+	size = (size + align - 1) / align * align;
+	struct crypt *c = aligned_alloc(align, size);
 	if (!c)
 		return -ENOMEM;
+	memset(c, 0, sizeof *c);
 	if (det) {
 		c->det = *det;
 		c->det_set = true;
@@ -126,24 +158,28 @@ static int crypt_alloc(struct crypt **c_out, const struct crypt_det *det)
 	} else {
 		crypto_kx_keypair(c->pk, c->sk);
 	}
+	c->aes_ok = ciphers == CRYPT_CIPHERS_AUTO && !(det && det->no_aes) &&
+		    crypto_aead_aes256gcm_is_available() == 1;
 	*c_out = c;
 	return 0;
 }
 
 int crypt_new_initiator(struct crypt **c_out, const uint8_t info_hash[CRYPT_INFO_HASH_LEN],
-			const struct crypt_det *det)
+			enum crypt_ciphers ciphers, const struct crypt_det *det)
 {
 	struct crypt *c = NULL;
-	int rc = crypt_alloc(&c, det);
+	int rc = crypt_alloc(&c, ciphers, det);
 	if (rc < 0)
 		return rc;
 	c->initiator = true;
 	c->have_hash = true;
 	memcpy(c->info_hash, info_hash, CRYPT_INFO_HASH_LEN);
-	/* hello = magic(7) | flags(1) = 0 | pk_i(32) | tag(32) */
+	/* hello = magic(7) | flags(1) | pk_i(32) | tag(32); flags offer AES-GCM
+	 * or are 00, the hello of a shoal without negotiation. */
+	c->flags = c->aes_ok ? CRYPT_HELLO_FLAG_AES256GCM : 0;
 	uint8_t *h = c->hs_out;
 	memcpy(h, magic, CRYPT_MAGIC_LEN);
-	h[CRYPT_MAGIC_LEN] = 0;
+	h[CRYPT_MAGIC_LEN] = c->flags;
 	memcpy(h + CRYPT_MAGIC_LEN + 1, c->pk, CRYPT_PK_LEN);
 	hello_tag(h + CRYPT_MAGIC_LEN + 1 + CRYPT_PK_LEN, h, info_hash);
 	c->hs_out_len = CRYPT_HELLO_LEN;
@@ -154,14 +190,14 @@ int crypt_new_initiator(struct crypt **c_out, const uint8_t info_hash[CRYPT_INFO
 
 int crypt_new_responder(struct crypt **c_out, const uint8_t (*hashes)[CRYPT_INFO_HASH_LEN],
 			size_t n, crypt_lookup_fn lookup, void *lookup_arg,
-			const struct crypt_det *det)
+			enum crypt_ciphers ciphers, const struct crypt_det *det)
 {
 	if (!hashes && !lookup)
 		return -EINVAL;
 	if (hashes && n > SIZE_MAX / CRYPT_INFO_HASH_LEN)
 		return -EINVAL;
 	struct crypt *c = NULL;
-	int rc = crypt_alloc(&c, det);
+	int rc = crypt_alloc(&c, ciphers, det);
 	if (rc < 0)
 		return rc;
 	if (hashes && n) {
@@ -192,7 +228,7 @@ void crypt_free(struct crypt *c)
 		sodium_memzero(c->rec, CRYPT_ABYTES + CRYPT_MAX_PLAIN);
 		free(c->rec);
 	}
-	sodium_memzero(c, sizeof *c);
+	sodium_memzero(c, sizeof *c); /* keys, both ciphers' states */
 	free(c);
 }
 
@@ -217,12 +253,36 @@ const uint8_t *crypt_info_hash(const struct crypt *c)
 	return c->have_hash ? c->info_hash : NULL;
 }
 
+int crypt_cipher(const struct crypt *c)
+{
+	return c->have_cipher ? (int)c->cipher : -ENOTCONN;
+}
+
+bool crypt_offers_ciphers(const struct crypt *c)
+{
+	return c->initiator && c->flags != 0;
+}
+
 int crypt_session_keys(const struct crypt *c, uint8_t i2r_out[32], uint8_t r2i_out[32])
 {
 	if (!c->have_keys)
 		return -ENOTCONN;
 	memcpy(i2r_out, c->k_i2r, 32);
 	memcpy(r2i_out, c->k_r2i, 32);
+	return 0;
+}
+
+int crypt_skip_records(struct crypt *c, uint64_t tx, uint64_t rx)
+{
+	if (c->state != S_OPEN)
+		return -ENOTCONN;
+	if (c->cipher != CRYPT_CIPHER_AES256GCM)
+		return -EINVAL;
+	if ((tx && (c->tx_spent || tx > UINT64_MAX - c->tx_seq)) ||
+	    (rx && (c->rx_spent || rx > UINT64_MAX - c->rx_seq)))
+		return -EOVERFLOW;
+	c->tx_seq += tx;
+	c->rx_seq += rx;
 	return 0;
 }
 
@@ -236,22 +296,41 @@ static int fail(struct crypt *c, int err)
 /* Both record keys from the crypto_kx session key the initiator transmits
  * with (`kx_i2r`) and the one it receives with (`kx_r2i`), each run through
  * BLAKE2b keyed by the full info-hash: without the 32-byte hash, the DH
- * secret alone does not give the keys. */
+ * secret alone does not give the keys.  After a hello with flags other
+ * than 00 the input is kx | flags | cipher: both ends then hold the same
+ * keys only if they saw the same offer and the same choice, so tampering
+ * with either fails the confirmation records (docs/protocol.md 2.16).
+ * With flags 00 it is kx alone, as before negotiation existed. */
 static void derive_keys(struct crypt *c, const uint8_t kx_i2r[32], const uint8_t kx_r2i[32])
 {
-	crypto_generichash_blake2b_salt_personal(c->k_i2r, 32, kx_i2r, 32, c->info_hash,
+	uint8_t in[32 + 2];
+	size_t n = 32;
+	if (c->flags) {
+		in[32] = c->flags;
+		in[33] = (uint8_t)c->cipher;
+		n = sizeof in;
+	}
+	memcpy(in, kx_i2r, 32);
+	crypto_generichash_blake2b_salt_personal(c->k_i2r, 32, in, n, c->info_hash,
 						 CRYPT_INFO_HASH_LEN, NULL, pers_i2r);
-	crypto_generichash_blake2b_salt_personal(c->k_r2i, 32, kx_r2i, 32, c->info_hash,
+	memcpy(in, kx_r2i, 32);
+	crypto_generichash_blake2b_salt_personal(c->k_r2i, 32, in, n, c->info_hash,
 						 CRYPT_INFO_HASH_LEN, NULL, pers_r2i);
+	sodium_memzero(in, sizeof in);
 	c->have_keys = true;
 	sodium_memzero(c->sk, sizeof c->sk); /* forward secrecy: the DH is done */
 }
 
-/* Start our sending stream and write its 24-byte header to `header_out`. */
+/* Start our sending direction.  XChaCha20-Poly1305: write its 24-byte
+ * secretstream header to `header_out`.  AES-256-GCM: expand the key; the
+ * nonce is the record counter, so there is no header. */
 static void start_tx(struct crypt *c, uint8_t header_out[CRYPT_HEADER_LEN])
 {
 	const uint8_t *key = c->initiator ? c->k_i2r : c->k_r2i;
-	if (c->det_set) {
+	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
+		crypto_aead_aes256gcm_beforenm(&c->gcm_tx, key);
+		c->tx_seq = 0;
+	} else if (c->det_set) {
 		/* The secretstream state from a given header is the same whether
 		 * made by init_push or init_pull (libsodium: HChaCha20 of the
 		 * key and header[0..16), nonce from header[16..24)). */
@@ -262,28 +341,65 @@ static void start_tx(struct crypt *c, uint8_t header_out[CRYPT_HEADER_LEN])
 	}
 }
 
+/* Start our receiving direction: from the peer's secretstream header, */
 static int start_rx(struct crypt *c, const uint8_t header[CRYPT_HEADER_LEN])
 {
 	const uint8_t *key = c->initiator ? c->k_r2i : c->k_i2r;
 	return crypto_secretstream_xchacha20poly1305_init_pull(&c->rx, header, key) == 0 ? 0 : -EBADMSG;
 }
 
-/* One record with secretstream tag `tag`; the length prefix is its AD. */
-static void seal_record(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, uint8_t tag)
+/* ... or, for AES-256-GCM, by expanding the key (there is no header). */
+static void start_rx_aes(struct crypt *c)
 {
+	crypto_aead_aes256gcm_beforenm(&c->gcm_rx, c->initiator ? c->k_r2i : c->k_i2r);
+	c->rx_seq = 0;
+}
+
+/* AES-256-GCM nonce of record `seq`: 4 zero bytes | seq, big-endian. */
+static void gcm_nonce(uint8_t nonce[GCM_NONCE_LEN], uint64_t seq)
+{
+	memset(nonce, 0, 4);
+	for (int i = 0; i < 8; i++)
+		nonce[4 + i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* One record; the length prefix is its AD.  Secretstream carries `tag`;
+ * AES-256-GCM says confirmation or data by the record's place alone (the
+ * first of a direction is the confirmation).  0, or -EOVERFLOW when the
+ * AES-GCM nonces of this direction are spent. */
+static int seal_record(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, uint8_t tag,
+		       size_t *len_out)
+{
+	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
+		if (c->tx_spent)
+			return -EOVERFLOW;
+		uint8_t nonce[GCM_NONCE_LEN];
+		gcm_nonce(nonce, c->tx_seq);
+		wr32(out, (uint32_t)(n + CRYPT_GCM_ABYTES));
+		crypto_aead_aes256gcm_encrypt_afternm(out + CRYPT_LEN_LEN, NULL, m, n, out,
+						      CRYPT_LEN_LEN, NULL, nonce, &c->gcm_tx);
+		if (c->tx_seq == UINT64_MAX)
+			c->tx_spent = true;
+		else
+			c->tx_seq++;
+		*len_out = CRYPT_LEN_LEN + n + CRYPT_GCM_ABYTES;
+		return 0;
+	}
 	wr32(out, (uint32_t)(n + CRYPT_ABYTES));
 	crypto_secretstream_xchacha20poly1305_push(&c->tx, out + CRYPT_LEN_LEN, NULL, m, n, out,
 						   CRYPT_LEN_LEN, tag);
+	*len_out = CRYPT_LEN_LEN + n + CRYPT_ABYTES;
+	return 0;
 }
 
-int crypt_seal(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out)
+int crypt_seal(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, size_t *len_out)
 {
+	*len_out = 0;
 	if (c->state != S_OPEN || c->hs_out_len)
 		return -ENOTCONN;
 	if (n > CRYPT_MAX_PLAIN)
 		return -EMSGSIZE;
-	seal_record(c, m, n, out, TAG_DATA);
-	return 0;
+	return seal_record(c, m, n, out, TAG_DATA, len_out);
 }
 
 /* Gather up to `want` handshake bytes into hs_in.  Returns true when full. */
@@ -302,8 +418,6 @@ static bool gather(struct crypt *c, const uint8_t **pp, const uint8_t *end, size
 static int on_hello(struct crypt *c)
 {
 	const uint8_t *h = c->hs_in;
-	if (h[CRYPT_MAGIC_LEN] != 0)
-		return -EPROTO; /* reserved flags */
 	bool found = false;
 	for (size_t i = 0; i < c->n_hashes && !found; i++) {
 		if (crypt_hello_matches(h, c->hashes[i])) {
@@ -317,6 +431,13 @@ static int on_hello(struct crypt *c)
 		return -ENOENT;
 	c->have_hash = true;
 
+	/* The offer is authentic (the tag covers it).  Reserved bits are
+	 * ignored, so a later shoal may offer more. */
+	c->flags = h[CRYPT_MAGIC_LEN];
+	c->cipher = (c->flags & CRYPT_HELLO_FLAG_AES256GCM) && c->aes_ok ? CRYPT_CIPHER_AES256GCM
+									 : CRYPT_CIPHER_XCHACHA20POLY1305;
+	c->have_cipher = true;
+
 	const uint8_t *pk_i = h + CRYPT_MAGIC_LEN + 1;
 	uint8_t rx[32], tx[32];
 	if (crypto_kx_server_session_keys(rx, tx, c->pk, c->sk, pk_i) != 0)
@@ -325,20 +446,44 @@ static int on_hello(struct crypt *c)
 	sodium_memzero(rx, sizeof rx);
 	sodium_memzero(tx, sizeof tx);
 
-	/* reply = pk_r(32) | header_r2i(24) | confirmation record(21) */
+	/* reply = pk_r(32) [| cipher(1), unless flags 00]
+	 *         | XChaCha: header_r2i(24) | confirmation(21)
+	 *         | AES-GCM: confirmation(20) */
 	uint8_t *o = c->hs_out;
+	size_t n = 0, rec_len = 0;
 	memcpy(o, c->pk, CRYPT_PK_LEN);
-	start_tx(c, o + CRYPT_PK_LEN);
-	seal_record(c, NULL, 0, o + CRYPT_PK_LEN + CRYPT_HEADER_LEN, TAG_CONFIRM);
-	c->hs_out_len = CRYPT_REPLY_LEN;
+	n += CRYPT_PK_LEN;
+	if (c->flags)
+		o[n++] = (uint8_t)c->cipher;
+	start_tx(c, o + n);
+	if (c->cipher == CRYPT_CIPHER_XCHACHA20POLY1305)
+		n += CRYPT_HEADER_LEN;
+	int rc = seal_record(c, NULL, 0, o + n, TAG_CONFIRM, &rec_len);
+	if (rc < 0)
+		return rc;
+	c->hs_out_len = n + rec_len;
 	c->hs_have = 0;
+	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
+		c->state = S_AWAIT_CONFIRM;
+		start_rx_aes(c);
+		return 0;
+	}
 	c->state = S_R_AWAIT_HEADER;
 	return 0;
 }
 
-/* Initiator: pk_r | header_r2i are in hs_in. */
+/* Initiator: pk_r [| cipher] are in hs_in. */
 static int on_reply(struct crypt *c)
 {
+	c->cipher = CRYPT_CIPHER_XCHACHA20POLY1305;
+	if (c->flags) {
+		uint8_t id = c->hs_in[CRYPT_PK_LEN];
+		if (id == CRYPT_CIPHER_AES256GCM && (c->flags & CRYPT_HELLO_FLAG_AES256GCM))
+			c->cipher = CRYPT_CIPHER_AES256GCM;
+		else if (id != CRYPT_CIPHER_XCHACHA20POLY1305)
+			return -EBADMSG; /* a cipher we did not offer */
+	}
+	c->have_cipher = true;
 	uint8_t rx[32], tx[32];
 	if (crypto_kx_client_session_keys(rx, tx, c->pk, c->sk, c->hs_in) != 0)
 		return -EBADMSG;
@@ -346,8 +491,13 @@ static int on_reply(struct crypt *c)
 	sodium_memzero(rx, sizeof rx);
 	sodium_memzero(tx, sizeof tx);
 	c->hs_have = 0;
-	c->state = S_AWAIT_CONFIRM;
-	return start_rx(c, c->hs_in + CRYPT_PK_LEN);
+	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
+		c->state = S_AWAIT_CONFIRM;
+		start_rx_aes(c);
+		return 0;
+	}
+	c->state = S_I_AWAIT_HEADER;
+	return 0;
 }
 
 /* A record decrypted to `out` (n bytes) with secretstream tag `tag`. */
@@ -357,15 +507,46 @@ static int on_record(struct crypt *c, size_t n, uint8_t tag)
 		if (tag != TAG_CONFIRM || n != 0)
 			return -EBADMSG;
 		if (c->initiator) {
-			/* finish = header_i2r(24) | confirmation record(21) */
+			/* finish = XChaCha: header_i2r(24) | confirmation(21)
+			 *        | AES-GCM: confirmation(20) */
+			size_t at = c->cipher == CRYPT_CIPHER_AES256GCM ? 0 : CRYPT_HEADER_LEN, len = 0;
 			start_tx(c, c->hs_out);
-			seal_record(c, NULL, 0, c->hs_out + CRYPT_HEADER_LEN, TAG_CONFIRM);
-			c->hs_out_len = CRYPT_FINISH_LEN;
+			int rc = seal_record(c, NULL, 0, c->hs_out + at, TAG_CONFIRM, &len);
+			if (rc < 0)
+				return rc;
+			c->hs_out_len = at + len;
 		}
 		c->state = S_OPEN;
 		return 0;
 	}
 	return tag == TAG_DATA ? 1 : -EBADMSG;
+}
+
+/* Open the complete record `ct` (c->rec_len bytes) into `out`. */
+static int open_record(struct crypt *c, const uint8_t *ct, uint8_t *out, size_t *out_len,
+		       uint8_t *tag_out)
+{
+	unsigned long long mlen = 0;
+	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
+		if (c->rx_spent)
+			return -EOVERFLOW;
+		uint8_t nonce[GCM_NONCE_LEN];
+		gcm_nonce(nonce, c->rx_seq);
+		if (crypto_aead_aes256gcm_decrypt_afternm(out, &mlen, NULL, ct, c->rec_len, c->len_in,
+							  CRYPT_LEN_LEN, nonce, &c->gcm_rx) != 0)
+			return -EBADMSG;
+		*tag_out = c->rx_seq == 0 ? TAG_CONFIRM : TAG_DATA;
+		if (c->rx_seq == UINT64_MAX)
+			c->rx_spent = true;
+		else
+			c->rx_seq++;
+	} else if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, out, &mlen, tag_out, ct,
+							      c->rec_len, c->len_in,
+							      CRYPT_LEN_LEN) != 0) {
+		return -EBADMSG;
+	}
+	*out_len = (size_t)mlen;
+	return 0;
 }
 
 /* Read one record.  Returns 1 with a record decrypted into out, 0 if the
@@ -385,8 +566,13 @@ static int read_record(struct crypt *c, const uint8_t **pp, const uint8_t *end, 
 		if (c->len_have < CRYPT_LEN_LEN)
 			return 0;
 		uint32_t len = rd32(c->len_in);
-		/* Checked before a single ciphertext byte is stored. */
-		if (len < CRYPT_ABYTES || len > CRYPT_ABYTES + CRYPT_MAX_PLAIN)
+		uint32_t ab = c->cipher == CRYPT_CIPHER_AES256GCM ? CRYPT_GCM_ABYTES : CRYPT_ABYTES;
+		/* Checked before a single ciphertext byte is stored.  A
+		 * confirmation is empty: any other length cannot be one (and
+		 * is not worth buffering to find out). */
+		if (c->state == S_AWAIT_CONFIRM && len != ab)
+			return -EBADMSG;
+		if (len < ab || len > ab + CRYPT_MAX_PLAIN)
 			return -EMSGSIZE;
 		c->rec_len = len;
 		c->rec_have = 0;
@@ -411,13 +597,11 @@ static int read_record(struct crypt *c, const uint8_t **pp, const uint8_t *end, 
 		ct = c->rec;
 	}
 	*pp = p;
-	unsigned long long mlen = 0;
-	if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, out, &mlen, tag_out, ct, c->rec_len,
-						       c->len_in, CRYPT_LEN_LEN) != 0)
-		return -EBADMSG;
+	int rc = open_record(c, ct, out, out_len, tag_out);
+	if (rc < 0)
+		return rc;
 	c->len_have = 0;
 	c->rec_have = 0;
-	*out_len = (size_t)mlen;
 	return 1;
 }
 
@@ -444,11 +628,12 @@ int crypt_feed(struct crypt *c, const uint8_t **pp, const uint8_t *end, uint8_t 
 			break;
 		}
 		case S_I_AWAIT_REPLY:
-			if (!gather(c, pp, end, CRYPT_PK_LEN + CRYPT_HEADER_LEN))
+			if (!gather(c, pp, end, CRYPT_PK_LEN + (c->flags ? 1 : 0)))
 				return 0;
 			if ((rc = on_reply(c)) < 0)
 				return fail(c, rc);
 			break;
+		case S_I_AWAIT_HEADER:
 		case S_R_AWAIT_HEADER:
 			if (!gather(c, pp, end, CRYPT_HEADER_LEN))
 				return 0;

@@ -28,3 +28,9 @@ TESTS += tests/fuzz/replay_crypt
 tests_fuzz_replay_crypt_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_crypt.c
 tests_fuzz_replay_crypt_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SURFACE=\"crypt\"
 tests_fuzz_replay_crypt_LDADD = $(TRANSFER_LIBS)
+
+# The record ciphers' seal/open speed on one core (bench/README.md): built
+# on demand (make bench/aead_speed), not by make or make check.
+EXTRA_PROGRAMS += bench/aead_speed
+bench_aead_speed_SOURCES = bench/aead_speed.c
+bench_aead_speed_LDADD = $(TRANSFER_LIBS)

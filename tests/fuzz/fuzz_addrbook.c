@@ -193,6 +193,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				addrbook_retry_all(ab);
 			else if (a & 2)
 				(void)addrbook_retry_now(ab, h);
+			else if (a & 8)
+				(void)addrbook_set_legacy_hello(ab, h, a & 4);
 			else
 				(void)addrbook_set_plain_only(ab, h, a & 4);
 			break;

@@ -1,7 +1,8 @@
 """rawpeer: a listening BitTorrent peer in plain Python for integration tests.
 
 It speaks plain BitTorrent (no shoal transport: it closes an encrypted hello,
-and shoal then retries in plain, as test_liar_peer.py relies on), sends a
+and shoal then retries in plain, as test_liar_peer.py relies on; it keeps
+each such hello's flags byte, as an older shoal would see them), sends a
 BEP 10 extension handshake of the test's choosing, optionally a full
 bitfield and an unchoke, and hands every later message to a callback.  It
 counts connections and the ones the other side closed, so a test can assert
@@ -116,6 +117,7 @@ class RawPeer:
         self.port = port or free_port()
         self.conns = 0        # handshakes completed
         self.closed = 0       # connections the other side closed
+        self.hello_flags = []  # the flags byte of each shoal hello it closed
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
         self.lsock = socket.socket()
@@ -157,6 +159,17 @@ class RawPeer:
                     return
                 first += d
                 if not PSTR.startswith(first[:20]):
+                    if first[:1] == b"\0":
+                        while len(first) < 8 and time.monotonic() < deadline:
+                            try:
+                                d = s.recv(8 - len(first))
+                            except socket.timeout:
+                                continue
+                            if not d:
+                                break
+                            first += d
+                        with self.lock:
+                            self.hello_flags.append(first[7] if len(first) >= 8 else None)
                     return  # an encrypted hello: close, shoal retries in plain
             if len(first) < 68:
                 return

@@ -2,11 +2,13 @@
 resuming after kill -9, pause/resume/remove, encryption policies."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import (Checks, Daemon, TestDir, tree_digest, wait_for, wait_state,  # noqa: E402
+from rawpeer import RawPeer  # noqa: E402
+from shoal_harness import (SHOAL, Checks, Daemon, TestDir, tree_digest, wait_for, wait_state,  # noqa: E402
                            write_file)
 
 c = Checks("transfer")
@@ -92,16 +94,72 @@ os.makedirs(dl2)
 r = l2.cli("join", magnet, "--into", dl2, "--peer", seed_addr)
 c.equal(r.returncode, 0, "join without --wait returns at once")
 deadline = time.monotonic() + 20
-enc = None
+enc = cipher = None
 while time.monotonic() < deadline and enc is None:
     ps = l2.api("GET", "/api/v1/swarms/1/peers")["peers"]
     act = [p for p in ps if p["state"] == "active"]
     if act:
-        enc = act[0]["encrypted"]
+        enc, cipher = act[0]["encrypted"], act[0].get("cipher")
     time.sleep(0.1)
 c.equal(enc, True, "shoal-to-shoal connection is encrypted by default")
+# Two current daemons pick AES-256-GCM when the CPU has it (docs/protocol.md 2.14).
+xs, xl = seed.api("GET", "/api/v1/status")["transfer"], l2.api("GET", "/api/v1/status")["transfer"]
+c.equal((xs.get("cipher"), xl.get("cipher")), ("auto", "auto"), "the cipher setting defaults to auto")
+c.check(isinstance(xs.get("aes256gcm_available"), bool), "status says whether AES-256-GCM is there")
+aes_here = xs.get("aes256gcm_available") and xl.get("aes256gcm_available")
+c.equal(cipher, "aes256gcm" if aes_here else "xchacha20poly1305",
+        "two current daemons pick %s" % ("aes256gcm (both have AES-NI)" if aes_here else
+                                          "xchacha20poly1305 (no AES-NI here)"))
+sps = [p for p in seed.api("GET", "/api/v1/swarms/1/peers")["peers"]
+       if p["state"] == "active" and p["direction"] == "in"]
+c.check(sps and all(p.get("cipher") == cipher for p in sps),
+        "the seed shows the same cipher for its incoming peers", str([p.get("cipher") for p in sps]))
+r = l2.cli("peers", "1")
+c.check(r.returncode == 0 and ("aes-gcm" if aes_here else "xchacha") in r.stdout,
+        "shoal peers shows the cipher", r.stdout)
 wait_state(l2, 1, timeout=120)
 c.equal(tree_digest(os.path.join(dl2, "content")), want, "rate-limited leecher also byte-identical")
+
+# 2a. --cipher xchacha20poly1305 on one end keeps that connection on XChaCha20-Poly1305.
+lx = Daemon(tmp, "leech-xchacha", ["--cipher", "xchacha", "--download-limit", "1M"]).start()
+c.equal(lx.api("GET", "/api/v1/status")["transfer"].get("cipher"), "xchacha20poly1305",
+        "--cipher xchacha shows in the status")
+dlx = tmp.sub("dl-xchacha")
+os.makedirs(dlx)
+r = lx.cli("join", small_magnet, "--into", dlx, "--peer", seed_addr)
+c.equal(r.returncode, 0, "a --cipher xchacha leecher joins")
+deadline = time.monotonic() + 20
+xp = []
+while time.monotonic() < deadline and not xp:
+    xp = [p for p in lx.api("GET", "/api/v1/swarms/1/peers")["peers"] if p["state"] == "active"]
+    time.sleep(0.05)
+c.check(xp and all(p["encrypted"] and p.get("cipher") == "xchacha20poly1305" for p in xp),
+        "a --cipher xchacha daemon's connections use xchacha20poly1305",
+        str([(p["encrypted"], p.get("cipher")) for p in xp]))
+wait_state(lx, 1, timeout=60)
+c.equal(tree_digest(os.path.join(dlx, "small")), tree_digest(small), "--cipher xchacha download byte-identical")
+c.equal(lx.stop(), 0, "--cipher xchacha leecher stops cleanly")
+r = subprocess.run([SHOAL, "daemon", "--cipher", "rot13", "--data-dir", tmp.sub("badcipher")],
+                   capture_output=True, text=True, timeout=20)
+c.check(r.returncode == 2 and "cipher" in r.stderr, "an unknown --cipher is a usage error", r.stderr)
+
+# 2b. A shoal from before cipher negotiation closes a hello whose flags are not
+#     00 (so does any plain client): the node retries once offering nothing,
+#     and only then in plain.
+rp = RawPeer(bytes.fromhex(small_magnet.split("urn:btmh:1220")[1][:64]))
+lo = Daemon(tmp, "leech-oldpeer").start()
+aes_lo = lo.api("GET", "/api/v1/status")["transfer"].get("aes256gcm_available")
+dlo = tmp.sub("dl-oldpeer")
+os.makedirs(dlo)
+lo.cli("join", small_magnet, "--into", dlo, "--peer", rp.addr)
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and rp.conns == 0:
+    time.sleep(0.1)
+c.equal(rp.hello_flags, [1, 0] if aes_lo else [0],
+        "a closed AES-256-GCM offer is retried with flags 00 before plain")
+c.check(rp.conns >= 1, "then in plain BitTorrent", "(%d plain connections)" % rp.conns)
+c.equal(lo.stop(), 0, "that leecher stops cleanly")
+rp.stop()
 
 # 3. One seed, three leechers at once (they also trade among themselves).
 leechers = [Daemon(tmp, "many%d" % i).start() for i in range(3)]

@@ -143,6 +143,19 @@ static void test_reset_on_success(void **state)
 	assert_int_equal(e.next_dial_ms, 0);
 	assert_int_equal(addrbook_set_plain_only(ab, h, false), 0);
 	assert_false(get(ab, h).plain_only);
+	/* So does the fallback to a hello that offers no cipher. */
+	failed_dial(ab, h, now + ADDRBOOK_BACKOFF_BASE_MS);
+	assert_false(get(ab, h).legacy_hello);
+	assert_int_equal(addrbook_set_legacy_hello(ab, h, true), 0);
+	e = get(ab, h);
+	assert_true(e.legacy_hello);
+	assert_false(e.plain_only);
+	assert_int_equal(e.failures, 0);
+	assert_int_equal(e.next_dial_ms, 0);
+	assert_true(is_candidate(ab, h, now));
+	assert_int_equal(addrbook_set_legacy_hello(ab, h, false), 0);
+	assert_false(get(ab, h).legacy_hello);
+	assert_int_equal(addrbook_set_legacy_hello(ab, 12345678, true), -ENOENT);
 	addrbook_free(ab);
 }
 

@@ -45,6 +45,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.api_port, CONFIG_DEFAULT_API_PORT);
 	assert_string_equal(cfg.api_bind, "127.0.0.1");
 	assert_int_equal(cfg.encryption, ENCRYPTION_PREFER);
+	assert_int_equal(cfg.cipher, CIPHER_AUTO);
+	assert_string_equal(config_cipher_name(cfg.cipher), "auto");
 	assert_int_equal(cfg.upload_limit, 0);
 }
 
@@ -69,6 +71,13 @@ static void test_set_values(void **state)
 	assert_string_equal(cfg.download_dir, "/srv/dl");
 	assert_int_equal(config_set(&cfg, "encryption", "require", err, sizeof err), 0);
 	assert_int_equal(cfg.encryption, ENCRYPTION_REQUIRE);
+	assert_int_equal(config_set(&cfg, "cipher", "xchacha20poly1305", err, sizeof err), 0);
+	assert_int_equal(cfg.cipher, CIPHER_XCHACHA);
+	assert_string_equal(config_cipher_name(cfg.cipher), "xchacha20poly1305");
+	assert_int_equal(config_set(&cfg, "cipher", "auto", err, sizeof err), 0);
+	assert_int_equal(cfg.cipher, CIPHER_AUTO);
+	assert_int_equal(config_set(&cfg, "cipher", "xchacha", err, sizeof err), 0);
+	assert_int_equal(cfg.cipher, CIPHER_XCHACHA);
 	assert_int_equal(config_set(&cfg, "log-level", "debug", err, sizeof err), 0);
 	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
 	assert_int_equal(config_set(&cfg, "api-bind", "::1", err, sizeof err), 0);
@@ -91,6 +100,9 @@ static void test_set_rejects(void **state)
 	assert_int_equal(config_set(&cfg, "bootstrap", "a:1,,b:2", err, sizeof err), -EINVAL);
 	assert_int_equal(config_set(&cfg, "api-bind", "localhost", err, sizeof err), -EINVAL);
 	assert_int_equal(config_set(&cfg, "encryption", "maybe", err, sizeof err), -EINVAL);
+	assert_int_equal(config_set(&cfg, "cipher", "aes", err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "auto or xchacha20poly1305"));
+	assert_int_equal(config_set(&cfg, "cipher", "", err, sizeof err), -EINVAL);
 	assert_int_equal(config_set(&cfg, "download-dir", "Downloads", err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "absolute"));
 	assert_int_equal(config_set(&cfg, "colour", "blue", err, sizeof err), -EINVAL);
