@@ -57,17 +57,19 @@ static void conn_closed(void *owner, const char *why, bool crypt_refused)
 	struct engine *eng = p->eng;
 	(void)why; /* conn.c logged it */
 	/* An encrypted hello to a client that only speaks plain BitTorrent
-	 * is answered by a close: remember that and retry in plain.  A hello
-	 * that offered AES-256-GCM is first retried offering nothing, which a
-	 * shoal from before cipher negotiation accepts (it refuses any other
-	 * flags): that keeps such a peer on XChaCha20-Poly1305 instead of
-	 * plain (docs/protocol.md 2.16 on why this is no downgrade worth
-	 * having). */
+	 * is answered by a close: remember that and retry in plain (prefer).
+	 * Under require there is no plain: a hello that offered AES-256-GCM is
+	 * retried offering nothing, which a shoal from before cipher
+	 * negotiation accepts (it refuses any other flags), so such a peer
+	 * stays reachable on XChaCha20-Poly1305 (docs/protocol.md 2.16).
+	 * Under prefer that extra round is not tried: nearly every peer that
+	 * refuses a hello is a plain BitTorrent client, and each of them would
+	 * pay one more refused connection before plain. */
 	if (crypt_refused && p->known) {
-		if (p->conn && conn_offered_ciphers(p->conn) && !known_legacy_hello(p))
-			known_refuses_offer(p);
-		else if (eng->node->cfg.encryption == ENCRYPTION_PREFER)
+		if (eng->node->cfg.encryption == ENCRYPTION_PREFER)
 			known_speaks_plain(p);
+		else if (p->conn && conn_offered_ciphers(p->conn) && !known_legacy_hello(p))
+			known_refuses_offer(p);
 	}
 	p->conn = NULL; /* not ours to touch from here on */
 	engine_on_peer_gone(p);

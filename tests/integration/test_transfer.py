@@ -143,23 +143,34 @@ r = subprocess.run([SHOAL, "daemon", "--cipher", "rot13", "--data-dir", tmp.sub(
                    capture_output=True, text=True, timeout=20)
 c.check(r.returncode == 2 and "cipher" in r.stderr, "an unknown --cipher is a usage error", r.stderr)
 
-# 2b. A shoal from before cipher negotiation closes a hello whose flags are not
-#     00 (so does any plain client): the node retries once offering nothing,
-#     and only then in plain.
-rp = RawPeer(bytes.fromhex(small_magnet.split("urn:btmh:1220")[1][:64]))
-lo = Daemon(tmp, "leech-oldpeer").start()
-aes_lo = lo.api("GET", "/api/v1/status")["transfer"].get("aes256gcm_available")
-dlo = tmp.sub("dl-oldpeer")
-os.makedirs(dlo)
-lo.cli("join", small_magnet, "--into", dlo, "--peer", rp.addr)
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline and rp.conns == 0:
-    time.sleep(0.1)
-c.equal(rp.hello_flags, [1, 0] if aes_lo else [0],
-        "a closed AES-256-GCM offer is retried with flags 00 before plain")
-c.check(rp.conns >= 1, "then in plain BitTorrent", "(%d plain connections)" % rp.conns)
-c.equal(lo.stop(), 0, "that leecher stops cleanly")
-rp.stop()
+# 2b. A peer that closes an encrypted hello (every plain client; also a shoal
+#     from before cipher negotiation, which refuses flags other than 00):
+#     under prefer the node goes straight to plain, with no extra round;
+#     under require it retries once offering nothing (XChaCha), never plain.
+for policy in ("prefer", "require"):
+    rp = RawPeer(bytes.fromhex(small_magnet.split("urn:btmh:1220")[1][:64]))
+    lo = Daemon(tmp, "leech-oldpeer-" + policy, ["--encryption", policy]).start()
+    aes_lo = lo.api("GET", "/api/v1/status")["transfer"].get("aes256gcm_available")
+    dlo = tmp.sub("dl-oldpeer-" + policy)
+    os.makedirs(dlo)
+    lo.cli("join", small_magnet, "--into", dlo, "--peer", rp.addr)
+    deadline = time.monotonic() + 30
+    if policy == "prefer":
+        while time.monotonic() < deadline and rp.conns == 0:
+            time.sleep(0.1)
+        c.equal(rp.hello_flags, [1] if aes_lo else [0],
+                "prefer: a closed hello is not retried encrypted")
+        c.check(rp.conns >= 1, "prefer: then plain BitTorrent", "(%d plain connections)" % rp.conns)
+    else:
+        flags = [1, 0] if aes_lo else [0]
+        while time.monotonic() < deadline and len(rp.hello_flags) < len(flags):
+            time.sleep(0.1)
+        time.sleep(1)
+        c.equal(rp.hello_flags[:len(flags)], flags,
+                "require: a closed AES-256-GCM offer is retried once offering nothing")
+        c.equal(rp.conns, 0, "require: never plain BitTorrent")
+    c.equal(lo.stop(), 0, "that leecher (%s) stops cleanly" % policy)
+    rp.stop()
 
 # 3. One seed, three leechers at once (they also trade among themselves).
 leechers = [Daemon(tmp, "many%d" % i).start() for i in range(3)]
