@@ -1,6 +1,7 @@
 """Many swarms on one daemon: GET /api/v1/swarms in pages and filtered, the
 counts by state of GET /api/v1/status, `shoal status`'s summary when the
 swarms do not fit on a screen, and a restart that re-hashes nothing."""
+import http.client
 import os
 import sys
 import time
@@ -81,6 +82,25 @@ doc = get("/api/v1/swarms?limit=%d" % N)
 c.equal((len(doc["swarms"]), doc["next"]), (N, None), "limit=N exactly: one page, next null")
 doc = get("/api/v1/swarms?limit=1000")
 c.equal(len(doc["swarms"]), N, "limit=1000 (the largest) is accepted")
+
+# Pages over one kept-alive connection, as a client walking them sends
+# them: a reply of ~100 KiB must not wait out the client's delayed ACK
+# (Nagle's algorithm on the API's socket held back its last segment: 40 ms).
+host, port = d.api_addr.rsplit(":", 1)
+conn = http.client.HTTPConnection(host, int(port), timeout=30)
+slow = []
+for i in range(20):
+    t0 = time.monotonic()
+    conn.request("GET", "/api/v1/swarms?limit=100&after=%d" % (all_ids[0] if i % 2 else 0),
+                 headers={"Host": d.api_addr, "Authorization": "Bearer " + d.token})
+    resp = conn.getresponse()
+    body = resp.read()
+    ms = (time.monotonic() - t0) * 1000
+    if ms >= 40:
+        slow.append(round(ms))
+conn.close()
+c.check(resp.status == 200 and len(body) > 50000 and len(slow) <= 2,
+        "20 pages over one connection: none waits for a delayed ACK", "(slow: %s ms)" % slow)
 
 # A swarm removed between two pages: the walk goes on after its id.
 first = get("/api/v1/swarms?limit=100")
