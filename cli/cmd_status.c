@@ -1,18 +1,36 @@
 /* cmd_status.c: `shoal status` and `shoal token`. */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/table.h"
 #include "common/util.h"
 
-static int on_json_opt(int val, const char *arg, void *ctx)
+/* Without --all, a node with more swarms than fit on a screen shows the
+ * counts by state and its busiest swarms instead of a row per swarm. */
+#define STATUS_ROWS_NOT_TTY 20 /* rows of swarms when stdout is not a terminal */
+#define STATUS_BUSIEST 10      /* swarms shown in the summary, at most */
+#define STATUS_ERRORS 5        /* swarms in error named in the summary */
+#define STATUS_PAGE 1000       /* swarms per request when listing them all */
+
+struct status_opts {
+	int json, all;
+};
+
+static int on_status_opt(int val, const char *arg, void *ctx)
 {
 	(void)arg;
-	*(int *)ctx = val == 'j';
+	struct status_opts *o = ctx;
+	if (val == 'j')
+		o->json = 1;
+	else if (val == 'a')
+		o->all = 1;
 	return 0;
 }
 
@@ -32,12 +50,66 @@ static void format_uptime(json_int_t s, char *out, size_t len)
 		snprintf(out, len, "%lldm%02llds", (long long)s / 60, (long long)s % 60);
 }
 
-static void print_status(const json_t *st, const json_t *swarms)
+/* How many swarm rows fit: the terminal's height less the lines around
+ * the table (the node's 7, two blank ones, the heading, the prompt), or
+ * STATUS_ROWS_NOT_TTY when stdout is not a terminal. */
+static size_t swarm_rows_that_fit(void)
+{
+	struct winsize ws;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+		return ws.ws_row > 16 ? (size_t)ws.ws_row - 11 : 5;
+	return STATUS_ROWS_NOT_TTY;
+}
+
+static const char *const state_order[] = { "seeding", "downloading", "metadata", "hashing",
+					    "checking", "paused", "error" };
+#define N_STATE_ORDER (sizeof state_order / sizeof state_order[0])
+
+static bool known_state(const char *name)
+{
+	for (size_t k = 0; k < N_STATE_ORDER; k++)
+		if (strcmp(state_order[k], name) == 0)
+			return true;
+	return false;
+}
+
+/* Append ", COUNT NAME" (": " before the first) when COUNT > 0. */
+static void add_count(char *out, size_t len, size_t *used, const char **sep, const char *name,
+		      json_int_t count)
+{
+	if (count <= 0 || *used >= len)
+		return;
+	*used += (size_t)snprintf(out + *used, len - *used, "%s%lld %s", *sep, (long long)count,
+				  name);
+	*sep = ", ";
+}
+
+/* "4: 3 seeding, 1 downloading" from status.swarms (states with no swarm
+ * left out): the usual states in this order, then any this CLI does not
+ * know yet. */
+static void format_counts(const json_t *swarms, char *out, size_t len)
+{
+	const json_t *by = json_object_get(swarms, "by_state");
+	size_t used = (size_t)snprintf(out, len, "%lld",
+				       (long long)json_integer_value(json_object_get(swarms, "total")));
+	const char *sep = ": ";
+	for (size_t k = 0; k < N_STATE_ORDER; k++)
+		add_count(out, len, &used, &sep, state_order[k],
+			  json_integer_value(json_object_get(by, state_order[k])));
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)by, name, v)
+		if (!known_state(name))
+			add_count(out, len, &used, &sep, name, json_integer_value(v));
+}
+
+static void print_node(const json_t *st)
 {
 	const json_t *node = json_object_get(st, "node");
 	const json_t *dht = json_object_get(st, "dht");
 	const json_t *xfer = json_object_get(st, "transfer");
-	char up[32], cell[160];
+	const json_t *swarms = json_object_get(st, "swarms");
+	char up[32], cell[TABLE_MAX_CELL];
 	format_uptime(json_integer_value(json_object_get(node, "uptime_s")), up, sizeof up);
 
 	struct table t;
@@ -67,18 +139,20 @@ static void print_status(const json_t *st, const json_t *swarms)
 	else
 		snprintf(cell, sizeof cell, "not running (%s)", str_or(xfer, "note", "off"));
 	e |= table_add(&t, "transfer", cell);
+	if (json_is_object(json_object_get(swarms, "by_state"))) {
+		format_counts(swarms, cell, sizeof cell);
+		e |= table_add(&t, "swarms", cell);
+	}
 	if (!e)
 		table_print(&t, stdout);
 	table_destroy(&t);
+}
 
-	const json_t *list = json_object_get(swarms, "swarms");
-	printf("\n");
-	if (json_array_size(list) == 0) {
-		printf("no swarms yet: `shoal share DIR` or `shoal join LINK`\n");
-		return;
-	}
+static void print_swarm_table(const json_t *list)
+{
+	struct table t;
 	table_init(&t, 9, 1u << 0 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 8);
-	e = table_add(&t, "ID", "NAME", "ROLE", "STATE", "DONE", "SIZE", "DOWN/s", "UP/s", "PEERS");
+	int e = table_add(&t, "ID", "NAME", "ROLE", "STATE", "DONE", "SIZE", "DOWN/s", "UP/s", "PEERS");
 	size_t i;
 	json_t *sw;
 	json_array_foreach(list, i, sw) {
@@ -102,22 +176,108 @@ static void print_status(const json_t *st, const json_t *swarms)
 	if (!e)
 		table_print(&t, stdout);
 	table_destroy(&t);
+}
+
+static bool in_list(const json_t *list, json_int_t id)
+{
+	size_t i;
+	json_t *sw;
+	json_array_foreach(list, i, sw)
+		if (json_integer_value(json_object_get(sw, "id")) == id)
+			return true;
+	return false;
+}
+
+/* "swarm N: why" for each swarm of `list` in error or with a disk error,
+ * leaving out those in `skip` (may be NULL).  Returns how many it printed. */
+static size_t print_swarm_errors(const json_t *list, const json_t *skip)
+{
+	size_t i, n = 0;
+	json_t *sw;
 	json_array_foreach(list, i, sw) {
+		json_int_t id = json_integer_value(json_object_get(sw, "id"));
 		const char *err = json_string_value(json_object_get(sw, "error"));
 		const char *disk = json_string_value(
 			json_object_get(json_object_get(sw, "transfer"), "disk_error"));
-		if (err || disk)
-			printf("swarm %lld: %s\n", (long long)json_integer_value(json_object_get(sw, "id")),
-			       err ? err : disk);
+		if ((err || disk) && !(skip && in_list(skip, id))) {
+			printf("swarm %lld: %s\n", (long long)id, err ? err : disk);
+			n++;
+		}
 	}
+	return n;
+}
+
+/* Every swarm, a page of STATUS_PAGE at a time (so no one request holds
+ * the daemon's loop for long, and no reply grows past the client's cap). */
+static int fetch_all_swarms(const struct cli_conn *conn, json_t **out)
+{
+	json_t *all = json_array();
+	char path[96];
+	snprintf(path, sizeof path, "/api/v1/swarms?limit=%d", STATUS_PAGE);
+	json_int_t after = 0;
+	for (;;) {
+		json_t *page = NULL;
+		int rc = cli_call(conn, "status", "GET", path, NULL, &page);
+		if (rc) {
+			json_decref(all);
+			return rc;
+		}
+		json_array_extend(all, json_object_get(page, "swarms"));
+		const json_t *next = json_object_get(page, "next");
+		bool more = json_is_integer(next) && json_integer_value(next) > after;
+		if (more)
+			after = json_integer_value(next);
+		json_decref(page);
+		if (!more)
+			break;
+		snprintf(path, sizeof path, "/api/v1/swarms?limit=%d&after=%lld", STATUS_PAGE,
+			 (long long)after);
+	}
+	*out = all;
+	return 0;
+}
+
+/* The summary: the busiest swarms, those in error, and how to see all. */
+static int print_summary(const struct cli_conn *conn, const json_t *st, size_t fit)
+{
+	json_int_t total = json_integer_value(json_object_get(json_object_get(st, "swarms"), "total"));
+	json_int_t in_error = json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "swarms"), "by_state"), "error"));
+	size_t shown = fit < STATUS_BUSIEST ? fit : STATUS_BUSIEST;
+	char path[96];
+	snprintf(path, sizeof path, "/api/v1/swarms?sort=busiest&limit=%zu", shown);
+	json_t *busy = NULL, *errs = NULL;
+	int rc = cli_call(conn, "status", "GET", path, NULL, &busy);
+	if (!rc && in_error > 0) {
+		snprintf(path, sizeof path, "/api/v1/swarms?state=error&limit=%d", STATUS_ERRORS);
+		rc = cli_call(conn, "status", "GET", path, NULL, &errs);
+	}
+	if (rc) {
+		json_decref(busy);
+		return rc;
+	}
+	const json_t *list = json_object_get(busy, "swarms");
+	printf("\nthe %zu busiest of %lld swarms (by transfer rate, then peers, then bytes moved):\n",
+	       json_array_size(list), (long long)total);
+	print_swarm_table(list);
+	print_swarm_errors(list, NULL);
+	size_t named = print_swarm_errors(json_object_get(errs, "swarms"), list);
+	if (in_error > (json_int_t)named && errs)
+		printf("(%lld swarms in error in all)\n", (long long)in_error);
+	printf("\n`shoal status --all` lists all %lld swarms.\n", (long long)total);
+	json_decref(busy);
+	json_decref(errs);
+	return CLI_OK;
 }
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "all", no_argument, NULL, 'a' },
+					      { 0 } };
 	struct cli_conn conn;
-	int json = 0;
-	int rc = cli_getopt("status", argc, argv, opts, on_json_opt, &json, &conn);
+	struct status_opts o = { 0, 0 };
+	int rc = cli_getopt("status", argc, argv, opts, on_status_opt, &o, &conn);
 	if (rc < 0)
 		return CLI_GETOPT_EXIT(rc);
 	if (rc < argc) {
@@ -129,18 +289,29 @@ int cmd_status(int argc, char **argv)
 	json_t *st = NULL, *swarms = NULL;
 	if ((rc = cli_call(&conn, "status", "GET", "/api/v1/status", NULL, &st)))
 		return rc;
-	if (json) {
+	if (o.json) {
 		json_dumpf(st, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 		json_decref(st);
 		return CLI_OK;
 	}
-	if ((rc = cli_call(&conn, "status", "GET", "/api/v1/swarms", NULL, &swarms))) {
+	print_node(st);
+	const json_t *total = json_object_get(json_object_get(st, "swarms"), "total");
+	size_t fit = swarm_rows_that_fit();
+	if (!o.all && json_is_integer(total) && json_integer_value(total) > (json_int_t)fit) {
+		rc = print_summary(&conn, st, fit);
 		json_decref(st);
 		return rc;
 	}
-	print_status(st, swarms);
 	json_decref(st);
+	if ((rc = fetch_all_swarms(&conn, &swarms)))
+		return rc;
+	printf("\n");
+	if (json_array_size(swarms) == 0)
+		printf("no swarms yet: `shoal share DIR` or `shoal join LINK`\n");
+	else
+		print_swarm_table(swarms);
+	print_swarm_errors(swarms, NULL);
 	json_decref(swarms);
 	return CLI_OK;
 }

@@ -50,11 +50,15 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "daemon", "run a node in the foreground",
 	  "shoal daemon [OPTIONS]   (see `shoal daemon --help`)\n", cmd_daemon },
-	{ "status", "show the node, its DHT and every swarm",
-	  "shoal status [--json] [--data-dir DIR]\n"
+	{ "status", "show the node, its DHT and its swarms",
+	  "shoal status [--all] [--json] [--data-dir DIR]\n"
 	  "\n"
-	  "Ask the running daemon for its status and print a summary; --json prints\n"
-	  "the raw reply of GET /api/v1/status (see docs/api.md).\n",
+	  "Ask the running daemon for its status and print the node, its DHT, the\n"
+	  "number of swarms in each state, and a row per swarm.  When there are more\n"
+	  "swarms than fit (the terminal's height, or 20 when the output is not a\n"
+	  "terminal), only the 10 busiest are listed (by transfer rate, then peers,\n"
+	  "then bytes moved), with those in error; --all lists every swarm.  --json\n"
+	  "prints the raw reply of GET /api/v1/status (see docs/api.md).\n",
 	  cmd_status },
 	{ "share", "hash a directory and seed it; print its magnet link",
 	  "shoal share DIR [--format hybrid|v2|v1] [--tracker URL[,URL...]]... [--json]\n"

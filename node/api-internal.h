@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "node/api.h"
 
@@ -35,6 +36,29 @@ struct swarm *api_swarm_or_404(struct api_req *r);
  * items are a URL (a tier of its own) or a list of URLs (one tier).
  * Returns false after replying 400. */
 bool api_read_trackers(struct api_req *r, struct tracker_list *out);
+
+/* The query of GET /api/v1/swarms (docs/api.md): a page of at most
+ * `limit` swarms (0: all of them) whose ids are above `after`, filtered by
+ * state and name, in id order or busiest first. */
+#define API_SWARMS_MAX_LIMIT 1000
+/* A page looks at no more swarms than this (a filter that matches few of
+ * them answers a short page and a `next` to go on from), so one request
+ * costs the loop a bounded time however many swarms there are. */
+#define API_SWARMS_PAGE_SCAN 10000
+#define API_SWARMS_MAX_QUERY 256
+struct api_swarms_query {
+	uint32_t limit;         /* 1..API_SWARMS_MAX_LIMIT, 0 = every swarm */
+	bool has_after;
+	int64_t after;
+	uint32_t states;        /* bit (1u << state) per wanted state; 0 = any */
+	char q[API_SWARMS_MAX_QUERY]; /* the name contains it, ASCII case folded; "" = any */
+	bool busiest;           /* sort=busiest: by rate, peers, bytes moved, newest */
+};
+/* Parse a URL query (NULL or "" for none; percent-encoded) into `out`.
+ * Returns 0, or -EINVAL with a message for the user in `err`: an unknown
+ * or repeated parameter, or a value out of its range. */
+int api_swarms_query_parse(const char *query, struct api_swarms_query *out, char *err,
+			   size_t err_len) __attribute__((warn_unused_result));
 
 /* The JSON bodies (node/api_json.c; docs/api.md). */
 struct swarm;

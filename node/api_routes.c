@@ -16,14 +16,6 @@
 #include "node/swarm.h"
 #include "node/swarms.h"
 
-/* O(1): node/swarm.c keeps the counts as states change. */
-static int count_swarms(struct node *node, enum swarm_state state, bool any)
-{
-	uint32_t counts[SWARM_STATE_COUNT];
-	uint32_t total = swarm_count_states(node, counts);
-	return (int)(any ? total : counts[state]);
-}
-
 static json_t *status_node(struct node *node)
 {
 	char id[2 * NODE_ID_LEN + 1], started[32];
@@ -39,16 +31,22 @@ static json_t *status_node(struct node *node)
 			 sha256_backend());
 }
 
+/* "swarms": every state's count (by_state), and the older summary keys
+ * that lump states together, kept for clients that read them.  O(1) in
+ * the number of swarms: node/swarm.c keeps the counts as states change. */
 static json_t *status_swarms(struct node *node)
 {
-	return json_pack("{s:i,s:i,s:i,s:i,s:i}", "total", count_swarms(node, 0, true), "seeding",
-			 count_swarms(node, SWARM_SEEDING, false), "downloading",
-			 count_swarms(node, SWARM_DOWNLOADING, false) +
-				 count_swarms(node, SWARM_METADATA, false),
-			 "hashing",
-			 count_swarms(node, SWARM_HASHING, false) +
-				 count_swarms(node, SWARM_CHECKING, false),
-			 "error", count_swarms(node, SWARM_ERROR, false));
+	uint32_t n[SWARM_STATE_COUNT];
+	uint32_t total = swarm_count_states(node, n);
+	json_t *by_state = json_object();
+	for (int s = 0; s < SWARM_STATE_COUNT; s++)
+		json_object_set_new(by_state, swarm_state_name((enum swarm_state)s),
+				    json_integer((json_int_t)n[s]));
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)total, "seeding",
+			 (json_int_t)n[SWARM_SEEDING], "downloading",
+			 (json_int_t)n[SWARM_DOWNLOADING] + n[SWARM_METADATA], "hashing",
+			 (json_int_t)n[SWARM_HASHING] + n[SWARM_CHECKING], "error",
+			 (json_int_t)n[SWARM_ERROR], "by_state", by_state);
 }
 
 static json_t *status_dht(struct node *node)

@@ -2,14 +2,18 @@
  * pause, resume, remove. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "common/addr.h"
@@ -24,13 +28,288 @@
 #include "transfer/metainfo.h"
 #include "transfer/tracker.h"
 
-static void api_swarms_list(struct api_req *r)
+/* ------------------------------------------------ GET /api/v1/swarms */
+
+static const char *const query_keys = "limit, after, state, q and sort";
+
+/* A decimal number without sign, spaces or leading junk, at most `max`. */
+static bool parse_count(const char *s, uint64_t max, uint64_t *out)
+{
+	if (!*s || strlen(s) > 19)
+		return false;
+	uint64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "seeding,downloading" into bits of enum swarm_state. */
+static bool parse_states(const char *s, uint32_t *out, char *err, size_t err_len)
+{
+	uint32_t bits = 0;
+	while (true) {
+		size_t n = strcspn(s, ",");
+		int found = -1;
+		for (int st = 0; st < SWARM_STATE_COUNT && found < 0; st++) {
+			const char *name = swarm_state_name((enum swarm_state)st);
+			if (strlen(name) == n && strncmp(name, s, n) == 0)
+				found = st;
+		}
+		if (found < 0) {
+			char names[160] = "";
+			for (int st = 0; st < SWARM_STATE_COUNT; st++)
+				snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+					 st ? ", " : "", swarm_state_name((enum swarm_state)st));
+			snprintf(err, err_len,
+				 "state: '%.*s' is not a state (give one or more of %s, separated "
+				 "by commas)",
+				 (int)(n > 64 ? 64 : n), s, names);
+			return false;
+		}
+		bits |= 1u << found;
+		if (!s[n])
+			break;
+		s += n + 1;
+	}
+	*out = bits;
+	return true;
+}
+
+int api_swarms_query_parse(const char *query, struct api_swarms_query *out, char *err,
+			   size_t err_len)
+{
+	memset(out, 0, sizeof *out);
+	if (!query || !*query)
+		return 0;
+	struct evkeyvalq params;
+	TAILQ_INIT(&params);
+	if (evhttp_parse_query_str(query, &params) != 0) {
+		snprintf(err, err_len, "the query string cannot be parsed (expected "
+				       "NAME=VALUE pairs joined by &, percent-encoded)");
+		return -EINVAL;
+	}
+	int rc = 0;
+	unsigned seen = 0;
+	const char *const keys[] = { "limit", "after", "state", "q", "sort" };
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, &params, next) {
+		const char *k = kv->key, *v = kv->value;
+		unsigned which = 0;
+		while (which < sizeof keys / sizeof keys[0] && strcmp(k, keys[which]) != 0)
+			which++;
+		if (which == sizeof keys / sizeof keys[0]) {
+			snprintf(err, err_len, "unknown parameter '%.64s' (GET /api/v1/swarms takes %s)",
+				 k, query_keys);
+			rc = -EINVAL;
+			break;
+		}
+		if (seen & (1u << which)) {
+			snprintf(err, err_len, "'%s' is given twice", k);
+			rc = -EINVAL;
+			break;
+		}
+		seen |= 1u << which;
+		uint64_t n = 0;
+		switch (which) {
+		case 0: /* limit */
+			if (!parse_count(v, API_SWARMS_MAX_LIMIT, &n) || n == 0) {
+				snprintf(err, err_len,
+					 "limit must be a whole number from 1 to %d (leave it out "
+					 "for every swarm at once)",
+					 API_SWARMS_MAX_LIMIT);
+				rc = -EINVAL;
+			}
+			out->limit = (uint32_t)n;
+			break;
+		case 1: /* after */
+			if (!parse_count(v, INT64_MAX, &n)) {
+				snprintf(err, err_len,
+					 "after must be a swarm id (a whole number: the \"next\" of "
+					 "the page before)");
+				rc = -EINVAL;
+			}
+			out->has_after = true;
+			out->after = (int64_t)n;
+			break;
+		case 2: /* state */
+			if (!parse_states(v, &out->states, err, err_len))
+				rc = -EINVAL;
+			break;
+		case 3: /* q */
+			if (!*v || strlen(v) >= sizeof out->q) {
+				snprintf(err, err_len, "q must be 1 to %d bytes of a name to look for",
+					 API_SWARMS_MAX_QUERY - 1);
+				rc = -EINVAL;
+				break;
+			}
+			snprintf(out->q, sizeof out->q, "%s", v);
+			break;
+		default: /* sort */
+			if (strcmp(v, "busiest") == 0) {
+				out->busiest = true;
+			} else if (strcmp(v, "id") != 0) {
+				snprintf(err, err_len, "sort must be \"id\" (the default) or \"busiest\"");
+				rc = -EINVAL;
+			}
+			break;
+		}
+		if (rc)
+			break;
+	}
+	evhttp_clear_headers(&params);
+	if (rc == 0 && out->busiest && out->has_after) {
+		snprintf(err, err_len, "after pages through the swarms in id order; sort=busiest "
+				       "answers one page (its limit)");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Does `name` contain `q`, ASCII letters compared without case? */
+static bool name_has(const char *name, const char *q)
+{
+	size_t nq = strlen(q);
+	for (const char *p = name; *p; p++) {
+		size_t i = 0;
+		while (i < nq && p[i] &&
+		       tolower((unsigned char)p[i]) == tolower((unsigned char)q[i]))
+			i++;
+		if (i == nq)
+			return true;
+		if (!p[i])
+			return false;
+	}
+	return nq == 0;
+}
+
+static bool query_matches(const struct api_swarms_query *qy, const struct swarm *sw)
+{
+	return !sw->remove_pending &&
+	       (!qy->states || ((unsigned)sw->state < 32 && (qy->states & (1u << sw->state)))) &&
+	       (!qy->q[0] || name_has(sw->name, qy->q));
+}
+
+/* One page in id order: `next` is the id to give as `after` for the rest,
+ * or -1 when the walk reached the end. */
+static json_t *list_by_id(struct node *node, const struct api_swarms_query *qy, int64_t *next)
 {
 	json_t *list = json_array();
-	for (struct swarm *sw = r->node->swarms; sw; sw = sw->next)
-		if (!sw->remove_pending)
-			json_array_append_new(list, swarm_to_json(r->node, sw, false));
-	api_reply(r, 200, json_pack("{s:o}", "swarms", list));
+	uint32_t count = 0, scanned = 0;
+	int64_t last_returned = 0, last_looked_at = 0;
+	*next = -1;
+	struct swarm *sw = qy->has_after ? swarm_first_after(node, qy->after) : node->swarms;
+	for (; sw; sw = sw->next) {
+		if (qy->limit && scanned == API_SWARMS_PAGE_SCAN) {
+			/* Nothing looked at since the last one returned
+			 * matched: the next page starts past all of them. */
+			*next = last_looked_at;
+			break;
+		}
+		scanned++;
+		last_looked_at = sw->id;
+		if (!query_matches(qy, sw))
+			continue;
+		if (qy->limit && count == qy->limit) {
+			*next = last_returned; /* more follow */
+			break;
+		}
+		json_array_append_new(list, swarm_to_json(node, sw, false));
+		count++;
+		last_returned = sw->id;
+	}
+	return list;
+}
+
+struct busy_entry {
+	double rate;
+	unsigned peers;
+	uint64_t moved;
+	int64_t id;
+	const struct swarm *sw;
+};
+
+static int cmp_busiest(const void *pa, const void *pb)
+{
+	const struct busy_entry *a = pa, *b = pb;
+	if (a->rate != b->rate)
+		return a->rate > b->rate ? -1 : 1;
+	if (a->peers != b->peers)
+		return a->peers > b->peers ? -1 : 1;
+	if (a->moved != b->moved)
+		return a->moved > b->moved ? -1 : 1;
+	return a->id > b->id ? -1 : a->id < b->id;
+}
+
+/* The matching swarms busiest first: by transfer rate (down + up), then
+ * connected peers, then bytes moved since the daemon started, then the
+ * newest.  O(M log M) in the M swarms that match. */
+static json_t *list_busiest(struct node *node, const struct api_swarms_query *qy, bool *oom)
+{
+	size_t n = 0, cap = 0;
+	struct busy_entry *e = NULL;
+	*oom = false;
+	for (const struct swarm *sw = node->swarms; sw; sw = sw->next) {
+		if (!query_matches(qy, sw))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 256;
+			struct busy_entry *ne = realloc(e, ncap * sizeof *e);
+			if (!ne) {
+				free(e);
+				*oom = true;
+				return NULL;
+			}
+			e = ne;
+			cap = ncap;
+		}
+		struct engine_swarm_stats st;
+		swarms_swarm_stats(sw, &st);
+		e[n++] = (struct busy_entry){ .rate = st.down_rate + st.up_rate,
+					      .peers = st.peers,
+					      .moved = st.downloaded + st.uploaded,
+					      .id = sw->id,
+					      .sw = sw };
+	}
+	if (n)
+		qsort(e, n, sizeof *e, cmp_busiest);
+	json_t *list = json_array();
+	for (size_t i = 0; i < n && (!qy->limit || i < qy->limit); i++)
+		json_array_append_new(list, swarm_to_json(node, e[i].sw, false));
+	free(e);
+	return list;
+}
+
+static void api_swarms_list(struct api_req *r)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
+	struct api_swarms_query qy;
+	char err[320];
+	if (api_swarms_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, &qy, err, sizeof err) !=
+	    0) {
+		api_reply_error(r, 400, "bad_request", "%s", err);
+		return;
+	}
+	int64_t next = -1;
+	json_t *list;
+	if (qy.busiest) {
+		bool oom;
+		list = list_busiest(r->node, &qy, &oom);
+		if (oom) {
+			api_reply_error(r, 500, "internal", "out of memory");
+			return;
+		}
+	} else {
+		list = list_by_id(r->node, &qy, &next);
+	}
+	api_reply(r, 200,
+		  json_pack("{s:o,s:o}", "swarms", list, "next",
+			    next >= 0 ? json_integer(next) : json_null()));
 }
 
 /* {"share": "/abs/dir"}: start sharing, or return the swarm already sharing it. */

@@ -45,6 +45,12 @@ TESTS += tests/unit/test_dht_tracks
 tests_unit_test_dht_tracks_SOURCES = tests/unit/test_dht_tracks.c
 tests_unit_test_dht_tracks_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_dht_tracks_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+# Seeking to a swarm id, and the query of GET /api/v1/swarms.
+check_PROGRAMS += tests/unit/test_swarm_pages
+TESTS += tests/unit/test_swarm_pages
+tests_unit_test_swarm_pages_SOURCES = tests/unit/test_swarm_pages.c
+tests_unit_test_swarm_pages_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(EVENT_CFLAGS)
+tests_unit_test_swarm_pages_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 # The disk layer alone, on a real worker pool and event loop.
 check_PROGRAMS += tests/unit/test_diskio
 TESTS += tests/unit/test_diskio

@@ -279,6 +279,35 @@ struct swarm *swarm_find(struct node *node, const char *key)
 	return found;
 }
 
+static struct swarm *find_by_id(const struct node *node, int64_t id)
+{
+	size_t pos = 0;
+	for (struct swarm *sw; (sw = hmap_next(&node->swarm_ix.by_id, id_hash(id), &pos));)
+		if (sw->id == id)
+			return sw;
+	return NULL;
+}
+
+struct swarm *swarm_first_after(const struct node *node, int64_t after)
+{
+	struct swarm *head = node->swarms, *tail = node->swarm_ix.tail;
+	if (!head || after >= tail->id)
+		return NULL;
+	if (after < head->id)
+		return head;
+	/* head->id <= after < tail->id: the answer exists.  Look up `after`
+	 * and the ids past it, and walk back from the tail, in step. */
+	struct swarm *back = tail;
+	for (int64_t id = after;; id++) {
+		struct swarm *sw = find_by_id(node, id);
+		if (sw)
+			return id == after ? sw->next : sw;
+		if (back->prev->id <= after)
+			return back;
+		back = back->prev;
+	}
+}
+
 struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root)
 {
 	struct swarm *found = NULL;

@@ -152,6 +152,14 @@ int swarm_report_peer(struct node *node, struct swarm *sw, const char *host, uin
 struct swarm *swarm_find(struct node *node, const char *key);
 struct swarm *swarm_find_by_root(struct node *node, enum swarm_role role, const char *root);
 struct swarm *swarm_find_by_hash(struct node *node, const uint8_t info_hash[32]);
+/* The first swarm in id order whose id is greater than `after` (less than
+ * the first id: the first swarm), or NULL when there is none; the ones
+ * after it are its ->next.  For paging (GET /api/v1/swarms?after=ID).
+ * O(1) when the swarm `after` names, or one soon after it, still exists;
+ * when the ids past `after` were removed, O(min(removed ids, swarms
+ * after)) (one lookup per missing id, or one step back from the tail per
+ * swarm, whichever ends first). */
+struct swarm *swarm_first_after(const struct node *node, int64_t after);
 /* By the first 20 bytes of its key (what a handshake or the DHT carries). */
 struct swarm *swarm_find_by_key20(struct node *node, const uint8_t key[20]);
 /* A hybrid's v1 key (its v1 info-hash and 12 zero bytes, what a swarm

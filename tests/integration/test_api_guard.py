@@ -107,8 +107,9 @@ for path, allow in (("/api/v1/swarms/1/pause", "POST"), ("/api/v1/swarms/1/resum
 for method in ("HEAD", "PUT", "PATCH"):
     status, _, _ = req(method + " pause", method, "/api/v1/swarms/1/pause", raw_body=b"")
     c.equal(status, 405, "%s /swarms/1/pause -> 405" % method)
-status, _, _ = req("GET swarms?share", "GET", "/api/v1/swarms?share=" + target)
-c.equal(status, 200, "GET /swarms with a query string is just a listing")
+status, doc, _ = req("GET swarms?share", "GET", "/api/v1/swarms?share=" + target)
+c.check(status == 400 and "share" in ((doc or {}).get("error") or {}).get("message", ""),
+        "GET /swarms?share=DIR shares nothing: 400, an unknown parameter", "(%s %s)" % (status, doc))
 c.equal([(s["id"], s["state"]) for s in swarms()], [(s["id"], s["state"]) for s in before],
         "no GET changed anything")
 

@@ -36,7 +36,8 @@ for section in ("dht", "transfer", "swarms", "peers"):
     c.check(section in (doc or {}), "status has a %s section" % section)
 c.check(isinstance(doc["dht"].get("running"), bool), "dht section says whether it runs")
 status, doc, _ = d.request("GET", "/api/v1/swarms")
-c.equal((status, doc), (200, {"swarms": []}), "GET /swarms is an empty list")
+c.equal((status, doc), (200, {"swarms": [], "next": None}),
+        "GET /swarms is an empty list, and no page follows")
 
 # Authentication.
 status, doc, headers = d.request("GET", "/api/v1/status", token=None)
