@@ -306,7 +306,9 @@ void dht_tracks_sync(struct dht_tracks *tt, struct node *node, uint64_t now)
 {
 	tt->round++;
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
-		if (!sw->has_info_hash || sw->remove_pending)
+		/* BEP 27: a private torrent's peers come from its trackers only
+		 * (a magnet's swarm learns it with the metadata: its tracks go). */
+		if (!sw->has_info_hash || sw->remove_pending || swarm_private(sw))
 			continue;
 		sync_track(tt, sw, sw->info_hash, now);
 		if (sw->has_info_hash_v1 && !sw->key_v1)

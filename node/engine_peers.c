@@ -468,7 +468,9 @@ static void send_greeting(struct peer *p)
 	struct wire_ext_hs ext;
 	memset(&ext, 0, sizeof ext);
 	ext.ut_metadata = EXT_UT_METADATA;
-	ext.ut_pex = EXT_UT_PEX;
+	/* BEP 27: no peer exchange in a private torrent (its metadata may come
+	 * later; from then on we neither send PEX nor take it). */
+	ext.ut_pex = swarm_private(sw) ? 0 : EXT_UT_PEX;
 	ext.metadata_size = sw->meta ? (uint32_t)sw->meta->info_len : 0;
 	ext.port = eng->node->cfg.peer_port;
 	ext.reqq = PEER_MAX_INQ;
@@ -655,6 +657,8 @@ static bool peer_listen_addr(const struct peer *p, struct wire_peer *out)
 void send_pex(struct xfer *xf)
 {
 	static struct wire_pex pex; /* loop thread only; too large for the stack */
+	if (swarm_private(xf->sw))
+		return;
 	struct buf b;
 	buf_init(&b, 64 * 1024);
 	for (struct peer *to = xf->peers; to; to = to->next) {
@@ -677,7 +681,7 @@ void on_pex(struct peer *p, const uint8_t *payload, size_t len)
 {
 	static struct wire_pex pex;
 	struct xfer *xf = p->xf;
-	if (wire_pex_parse(&pex, payload, payload + len) != 0)
+	if (swarm_private(xf->sw) || wire_pex_parse(&pex, payload, payload + len) != 0)
 		return;
 	for (size_t i = 0; i < pex.n_added; i++) {
 		const struct wire_peer *w = &pex.added[i];

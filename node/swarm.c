@@ -348,6 +348,11 @@ struct swarm *swarm_find_by_key20(struct node *node, const uint8_t key[20])
 	return find_in(&node->swarm_ix.by_key, key, match_key20, key);
 }
 
+bool swarm_private(const struct swarm *sw)
+{
+	return sw->meta && sw->meta->private_flag;
+}
+
 bool swarm_v1_key(const struct swarm *sw, uint8_t out[32])
 {
 	if (!sw->has_info_hash_v1 || sw->key_v1)

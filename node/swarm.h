@@ -169,6 +169,9 @@ bool swarm_v1_key(const struct swarm *sw, uint8_t out[32]);
 /* Walk the swarms whose key (v1: whose v1 info-hash) starts with the 20
  * bytes `key`, in no particular order: *pos = 0 first, NULL at the end. */
 struct swarm *swarm_next_by_key20(struct node *node, const uint8_t key[20], bool v1, size_t *pos);
+/* Its metadata says "private" (BEP 27): peers from its trackers only, no
+ * DHT, no peer exchange. */
+bool swarm_private(const struct swarm *sw);
 /* By the v1 info-hash (a v1 swarm's, or a hybrid's). */
 struct swarm *swarm_find_by_v1(struct node *node, const uint8_t info_hash_v1[20]);
 

@@ -3,8 +3,9 @@ a folder whose pieces span files (an empty file, a file smaller than a
 piece, one spanning several), joined by a urn:btih magnet alone and by the
 .torrent; a restart that keeps every piece without fetching again; a crash
 mid-download that resumes; a hybrid joined by its v1 link alone, which must
-end up keyed by its v2 hash; and hostile v1 metadata refused with a clear
-error while the other swarms go on."""
+end up keyed by its v2 hash; hostile v1 metadata refused with a clear
+error while the other swarms go on; and a private torrent (BEP 27) kept off
+the DHT and out of peer exchange."""
 import os
 import sys
 import time
@@ -170,5 +171,40 @@ for what, data in bad.items():
 c.check(not os.path.exists(os.path.join(os.path.dirname(tmp.sub("x")), "escape")),
         "nothing written outside the target")
 c.equal(seed.api("GET", "/api/v1/swarms/1")["state"], "seeding", "the v1 share seeds on")
+
+# 6. BEP 27: a private torrent is never announced on the DHT and exchanges
+#    no peers (no ut_pex in our extension handshake); the same torrent
+#    without the flag does both.
+import hashlib  # noqa: E402
+from rawpeer import Dialer  # noqa: E402
+pdata = os.urandom(40000)
+hashes = {}
+for priv in (True, False):
+    info = {"name": "priv" if priv else "open", "piece length": 16384, "length": len(pdata),
+            "pieces": b"".join(hashlib.sha1(pdata[i:i + 16384]).digest()
+                               for i in range(0, len(pdata), 16384))}
+    if priv:
+        info["private"] = 1
+    hashes[priv] = hashlib.sha1(bencode(info)).digest()
+    path = tmp.sub("%s.torrent" % info["name"])
+    with open(path, "wb") as f:
+        f.write(bencode({"info": info}))
+    out = tmp.sub("dl-" + info["name"])
+    os.makedirs(out)
+    r = seed.cli("join", path, "--into", out)
+    c.equal(r.returncode, 0, "joins the %s torrent" % ("private" if priv else "public"))
+keys = lambda: {t["key"] for t in seed.api("GET", "/api/v1/dht").get("swarms", [])}
+c.check(wait_for("public tracked", lambda: hashes[False].hex() in keys(), 10),
+        "the public torrent is tracked on the DHT")
+c.check(hashes[True].hex() not in keys(), "the private torrent is not on the DHT (BEP 27)")
+for priv in (True, False):
+    d = Dialer(seed.port, hashes[priv]).dial(ext={"m": {"ut_pex": 1, "ut_metadata": 2}})
+    d.pump(3, until=lambda: d.ut_metadata)
+    if priv:
+        c.check(d.handshaken and d.ut_metadata and not d.ut_pex,
+                "a private swarm's extension handshake offers no ut_pex", str(d.counts))
+    else:
+        c.check(d.handshaken and d.ut_pex, "a public swarm's offers ut_pex", str(d.counts))
+    d.close()
 c.equal(seed.stop(), 0, "seed stops cleanly")
 c.done()
