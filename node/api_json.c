@@ -216,3 +216,15 @@ json_t *node_transfer_json(struct node *node)
 	}
 	return o;
 }
+
+/* The swarm a route's {id} names (shared by node/api_swarms.c and
+ * node/api_trackers.c, so neither calls the other for it). */
+struct swarm *api_swarm_or_404(struct api_req *r)
+{
+	struct swarm *sw = swarm_find(r->node, r->param);
+	if (!sw || sw->remove_pending)
+		api_reply_error(r, 404, "no_such_swarm",
+				"no swarm '%s' (use its id or at least 8 hex digits of its info-hash)",
+				r->param);
+	return sw && !sw->remove_pending ? sw : NULL;
+}

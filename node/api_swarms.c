@@ -680,16 +680,6 @@ static void handle_swarms_add(struct api_req *r)
 			"link or .torrent path)");
 }
 
-struct swarm *api_swarm_or_404(struct api_req *r)
-{
-	struct swarm *sw = swarm_find(r->node, r->param);
-	if (!sw || sw->remove_pending)
-		api_reply_error(r, 404, "no_such_swarm",
-				"no swarm '%s' (use its id or at least 8 hex digits of its info-hash)",
-				r->param);
-	return sw && !sw->remove_pending ? sw : NULL;
-}
-
 static void handle_swarm_get(struct api_req *r)
 {
 	struct swarm *sw = api_swarm_or_404(r);
