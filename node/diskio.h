@@ -39,7 +39,8 @@
  *               per-file mtime array and a per-file failure array.
  *
  * Everything else (the write and verify queues, the unsynced/syncing
- * bitmaps, the counters) is the loop's own and never seen by a worker.
+ * bitmaps, the counters, and the caller's total given to
+ * diskio_count_into) is the loop's own and never seen by a worker.
  *
  * Completions may run after the engine is freed (workers_free drains them):
  * the callbacks get the `ctx` given to diskio_new, which must outlive every
