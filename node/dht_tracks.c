@@ -19,6 +19,7 @@
 #define DHTT_RETRY_MIN_MS (5 * 1000)        /* a lookup that failed, doubling ... */
 #define DHTT_RETRY_MAX_MS (5 * 60 * 1000)   /* ... up to this */
 #define DHTT_BUSY_RETRY_MS 1000             /* the library had no lookup slot */
+#define DHTT_CHANGE_SYNC_MS 1000            /* a changed swarm list is walked this soon */
 
 #define NOT_QUEUED SIZE_MAX
 
@@ -60,7 +61,11 @@ struct dht_tracks {
 	unsigned running[DHTT_FAMS];
 	uint64_t round;            /* sync rounds */
 	uint64_t synced_gen;       /* node->swarm_ix.gen at the last sync */
-	uint64_t next_sync_ms;
+	uint64_t next_sync_ms;     /* the safety-net walk */
+	uint64_t last_sync_ms;
+	/* The library refused a start for every key (an empty routing table,
+	 * no lookup slot): nothing starts in that family before this. */
+	uint64_t blocked_until[DHTT_FAMS];
 	bool want_sync;
 };
 
@@ -269,7 +274,10 @@ static bool swarm_downloading(const struct swarm *sw)
 
 bool dht_tracks_sync_due(const struct dht_tracks *tt, const struct node *node, uint64_t now)
 {
-	return tt->want_sync || node->swarm_ix.gen != tt->synced_gen || now >= tt->next_sync_ms;
+	/* A change is followed within DHTT_CHANGE_SYNC_MS, not at once: adding
+	 * thousands of swarms one by one must not walk the list per swarm. */
+	return tt->want_sync || now >= tt->next_sync_ms ||
+	       (node->swarm_ix.gen != tt->synced_gen && now >= tt->last_sync_ms + DHTT_CHANGE_SYNC_MS);
 }
 
 void dht_tracks_want_sync(struct dht_tracks *tt)
@@ -320,6 +328,7 @@ void dht_tracks_sync(struct dht_tracks *tt, struct node *node, uint64_t now)
 			drop(tt, t);
 	}
 	tt->synced_gen = node->swarm_ix.gen;
+	tt->last_sync_ms = now;
 	tt->next_sync_ms = now + DHTT_SYNC_MS;
 	tt->want_sync = false;
 }
@@ -370,15 +379,29 @@ uint64_t dht_tracks_run(struct dht_tracks *tt, struct dht *const dht[DHTT_FAMS],
 		struct heap *h = &tt->heap[f];
 		if (!dht[f])
 			continue;
+		if (now < tt->blocked_until[f]) {
+			if (h->n && tt->blocked_until[f] < wake)
+				wake = tt->blocked_until[f];
+			continue;
+		}
 		while (h->n && h->t[0]->fam[f].due_ms <= now && tt->running[f] < DHTT_MAX_RUNNING) {
 			struct track *t = h->t[0];
 			heap_remove(h, f, t);
-			if (start(tt, t, f, dht[f], port, now) != 0)
+			int rc = start(tt, t, f, dht[f], port, now);
+			if (rc != 0) {
+				/* No key can start now: try again later, with one key,
+				 * instead of spinning through every due one. */
+				tt->blocked_until[f] =
+					now + (rc == -ENETUNREACH ? DHTT_RETRY_MIN_MS : DHTT_BUSY_RETRY_MS);
 				break;
+			}
 		}
+		uint64_t next = h->n ? h->t[0]->fam[f].due_ms : UINT64_MAX;
+		if (next < tt->blocked_until[f])
+			next = tt->blocked_until[f];
 		/* At the cap, a finished lookup wakes the loop (dht_tracks_done). */
-		if (h->n && tt->running[f] < DHTT_MAX_RUNNING && h->t[0]->fam[f].due_ms < wake)
-			wake = h->t[0]->fam[f].due_ms;
+		if (h->n && tt->running[f] < DHTT_MAX_RUNNING && next < wake)
+			wake = next;
 	}
 	return wake;
 }
@@ -394,6 +417,7 @@ void dht_tracks_done(struct dht_tracks *tt, int f, const uint8_t key[DHT_ID_LEN]
 	fm->running = false;
 	fm->announcing = false;
 	tt->running[f]--;
+	tt->blocked_until[f] = 0; /* a slot is free (and the table is not empty) */
 	fm->lookups++;
 	fm->last_responded = s->responded;
 	fm->last_announced = s->announced;

@@ -195,27 +195,27 @@ static void test_follows_changes(void **state)
 	fx->sw[victim] = NULL;
 	gone->xfer = NULL;
 	swarm_free(&fx->node, gone);
-	assert_true(dht_tracks_sync_due(fx->tt, &fx->node, now + 2));
-	dht_tracks_sync(fx->tt, &fx->node, now + 2);
+	assert_true(dht_tracks_sync_due(fx->tt, &fx->node, now + 2000));
+	dht_tracks_sync(fx->tt, &fx->node, now + 2000);
 	assert_int_equal(dht_tracks_count(fx->tt), NSWARMS - 1);
 	assert_int_equal(dht_tracks_running(fx->tt, 0), DHTT_MAX_RUNNING - 1);
 
 	/* Everything else gets its turn; the paused one does not. */
-	while (finish_running(fx, now + 4) > 0)
-		(void)dht_tracks_run(fx->tt, fx->dht, 6881, now + 4);
+	while (finish_running(fx, now + 4000) > 0)
+		(void)dht_tracks_run(fx->tt, fx->dht, 6881, now + 4000);
 	memset(lookups, 0, sizeof lookups);
-	lookups_of(fx, now + 5, lookups, running);
+	lookups_of(fx, now + 5000, lookups, running);
 	for (int i = 0; i < NSWARMS - 1; i++)
 		assert_int_equal(lookups[i], i == victim ? 0 : 1);
 	assert_int_equal(lookups[NSWARMS - 1], 0);
 
 	/* Resumed: due at once. */
 	swarm_set_state(&fx->node, p, SWARM_SEEDING);
-	assert_true(dht_tracks_sync_due(fx->tt, &fx->node, now + 6));
-	dht_tracks_sync(fx->tt, &fx->node, now + 6);
-	(void)dht_tracks_run(fx->tt, fx->dht, 6881, now + 6);
+	assert_true(dht_tracks_sync_due(fx->tt, &fx->node, now + 6000));
+	dht_tracks_sync(fx->tt, &fx->node, now + 6000);
+	(void)dht_tracks_run(fx->tt, fx->dht, 6881, now + 6000);
 	assert_int_equal(dht_tracks_running(fx->tt, 0), 1);
-	lookups_of(fx, now + 6, lookups, running);
+	lookups_of(fx, now + 6000, lookups, running);
 	assert_true(running[NSWARMS - 1]);
 }
 
@@ -267,12 +267,39 @@ static void test_state_counts(void **state)
 	assert_ptr_equal(fx->node.swarm_ix.tail, fx->sw[NSWARMS - 1]);
 }
 
+/* With an empty routing table every start fails: one key is tried, the
+ * family waits DHTT's retry, and the loop is told to sleep until then. */
+static void test_empty_table_does_not_spin(void **state)
+{
+	struct fixture *fx = *state;
+	struct dht_config cfg;
+	dht_config_default(&cfg);
+	cfg.port = 6881;
+	struct dht_callbacks cb = { .send = on_send };
+	struct dht *empty = dht_new(&cfg, &cb, NULL);
+	assert_non_null(empty);
+	struct dht *d[DHTT_FAMS] = { empty, NULL };
+	uint64_t now = 9000000;
+	dht_tracks_sync(fx->tt, &fx->node, now);
+	uint64_t wake = dht_tracks_run(fx->tt, d, 6881, now);
+	assert_int_equal(dht_tracks_running(fx->tt, 0), 0);
+	assert_true(wake >= now + 5000 && wake != UINT64_MAX);
+	/* Asked again before then: nothing is tried, same answer. */
+	assert_true(dht_tracks_run(fx->tt, d, 6881, now + 10) == wake);
+	/* A changed list is walked within a second, not at every call. */
+	swarm_set_state(&fx->node, fx->sw[1], SWARM_PAUSED);
+	assert_false(dht_tracks_sync_due(fx->tt, &fx->node, now + 10));
+	assert_true(dht_tracks_sync_due(fx->tt, &fx->node, now + 1000));
+	dht_free(empty);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cap_and_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follows_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_table_does_not_spin, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
