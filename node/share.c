@@ -924,8 +924,14 @@ static uint32_t apply_verify(struct share_job *job)
 		log_warn("swarm %" PRId64 ": %u pieces no longer match their hashes and are no longer "
 			 "offered",
 			 sw->id, dropped);
-	log_info("swarm %" PRId64 ": checked; %u of %u pieces verified (%u newly)", sw->id,
-		 sw->have_count, sw->meta->total_pieces, gained);
+	/* One line per swarm at every start would be 50,000 lines: a check
+	 * that read nothing is logged at debug level. */
+	if (sw->last_check.files_hashed || dropped)
+		log_info("swarm %" PRId64 ": checked; %u of %u pieces verified (%u newly)", sw->id,
+			 sw->have_count, sw->meta->total_pieces, gained);
+	else
+		log_debug("swarm %" PRId64 ": checked; nothing changed (%u pieces)", sw->id,
+			  sw->have_count);
 	return dropped;
 }
 

@@ -214,10 +214,44 @@ fail:
 	return NULL;
 }
 
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	size_t i = 0;
+	for (; i < STORE_STMT_CACHE && st->cache[i].sql; i++) {
+		if (st->cache[i].sql == sql) {
+			sqlite3_reset(st->cache[i].stmt);
+			sqlite3_clear_bindings(st->cache[i].stmt);
+			return st->cache[i].stmt;
+		}
+	}
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+		return NULL;
+	if (i == STORE_STMT_CACHE) {
+		/* Full: the caller still gets a statement, which store_stmt_done
+		 * cannot tell from a cached one, so keep it in the last slot. */
+		i = STORE_STMT_CACHE - 1;
+		sqlite3_finalize(st->cache[i].stmt);
+	}
+	st->cache[i].sql = sql;
+	st->cache[i].stmt = stmt;
+	return stmt;
+}
+
+void store_stmt_done(sqlite3_stmt *stmt)
+{
+	if (stmt) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	for (size_t i = 0; i < STORE_STMT_CACHE && st->cache[i].sql; i++)
+		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
 	int rc = sqlite3_close(st->db);
 	if (rc != SQLITE_OK)

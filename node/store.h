@@ -11,9 +11,17 @@
 /* Bump with every migration appended to store.c's table. */
 #define STORE_SCHEMA_VERSION 4
 
+#define STORE_STMT_CACHE 16
+
 struct store {
 	sqlite3 *db;
 	char path[4096];
+	/* Statements prepared once and reused (store_stmt): per-swarm queries
+	 * run 50,000 times at a start would otherwise be parsed each time. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+	} cache[STORE_STMT_CACHE];
 };
 
 /* Open (creating with mode 0600 if absent) the database at `path`, check its
@@ -41,6 +49,13 @@ int store_setting_set(struct store *st, const char *key, const void *value, size
 
 /* Run a statement with no result rows (BEGIN, COMMIT, ...).  Returns 0 or -EIO. */
 int store_exec(struct store *st, const char *sql) __attribute__((warn_unused_result));
+
+/* The prepared statement for `sql`, which must be a string literal (it is
+ * cached by its address), ready to bind and step; owned by the store (never
+ * finalize it).  Call store_stmt_done when finished with it, so it holds no
+ * read lock.  NULL when it cannot be prepared (logged by the caller). */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql);
+void store_stmt_done(sqlite3_stmt *stmt);
 
 /* Roll back the open transaction; failures are logged (nothing else to do). */
 void store_rollback(struct store *st);

@@ -824,7 +824,7 @@ int swarm_db_delete(struct node *node, struct swarm *sw)
 /* Load files' mtimes, piece layers and the bitmap of one swarm. */
 static int load_details(struct node *node, struct swarm *sw)
 {
-	sqlite3 *db = node->store->db;
+	struct store *store = node->store;
 	sqlite3_stmt *st = NULL;
 	int rc = -EIO;
 	struct metainfo *mi = sw->meta;
@@ -835,8 +835,7 @@ static int load_details(struct node *node, struct swarm *sw)
 	sw->file_access = calloc(mi->file_count ? mi->file_count : 1, 1);
 	if (!sw->file_access)
 		return -ENOMEM;
-	if (sqlite3_prepare_v2(db, "SELECT idx, mtime_ns, owned FROM files WHERE swarm_id = ?1;",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (!(st = store_stmt(store, "SELECT idx, mtime_ns, owned FROM files WHERE swarm_id = ?1;")))
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -848,10 +847,8 @@ static int load_details(struct node *node, struct swarm *sw)
 				swarm_file_access_from_code(sw->role, sqlite3_column_int(st, 2));
 		}
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT file_idx, hashes FROM piece_layers WHERE swarm_id = ?1;",
-			       -1, &st, NULL) != SQLITE_OK)
+	store_stmt_done(st);
+	if (!(st = store_stmt(store, "SELECT file_idx, hashes FROM piece_layers WHERE swarm_id = ?1;")))
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -864,10 +861,8 @@ static int load_details(struct node *node, struct swarm *sw)
 				  sw->id, (long long)idx);
 		}
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT bitmap FROM have WHERE swarm_id = ?1;", -1, &st, NULL) !=
-	    SQLITE_OK)
+	store_stmt_done(st);
+	if (!(st = store_stmt(store, "SELECT bitmap FROM have WHERE swarm_id = ?1;")))
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -881,7 +876,7 @@ static int load_details(struct node *node, struct swarm *sw)
 	}
 	rc = 0;
 done:
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	return rc;
 }
 
@@ -1000,18 +995,17 @@ void swarm_db_load_peers(struct node *node, const struct swarm *sw,
 				    bool banned),
 			 void *ctx)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(node->store->db,
-			       "SELECT host, port, source, banned FROM peers WHERE swarm_id = ?1"
-			       " ORDER BY last_seen DESC LIMIT 500;",
-			       -1, &st, NULL) == SQLITE_OK) {
+	sqlite3_stmt *st = store_stmt(node->store,
+				      "SELECT host, port, source, banned FROM peers WHERE swarm_id = ?1"
+				      " ORDER BY last_seen DESC LIMIT 500;");
+	if (st) {
 		sqlite3_bind_int64(st, 1, sw->id);
 		while (sqlite3_step(st) == SQLITE_ROW)
 			fn(ctx, (const char *)sqlite3_column_text(st, 0),
 			   (uint16_t)sqlite3_column_int(st, 1), (const char *)sqlite3_column_text(st, 2),
 			   sqlite3_column_int(st, 3) != 0);
 	}
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 }
 
 int swarm_db_save_limits(struct node *node, const struct swarm *sw)

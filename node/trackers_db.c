@@ -55,10 +55,9 @@ fail:
 int trackers_db_load(struct node *node, const struct swarm *sw, struct tracker_list *out)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(node->store->db,
-			       "SELECT tier, url FROM trackers WHERE swarm_id = ?1 ORDER BY tier, pos;",
-			       -1, &st, NULL) != SQLITE_OK) {
+	sqlite3_stmt *st = store_stmt(node->store, "SELECT tier, url FROM trackers WHERE swarm_id = ?1"
+						   " ORDER BY tier, pos;");
+	if (!st) {
 		log_error("swarm %" PRId64 ": cannot read its trackers: %s", sw->id,
 			  sqlite3_errmsg(node->store->db));
 		return -EIO;
@@ -71,7 +70,7 @@ int trackers_db_load(struct node *node, const struct swarm *sw, struct tracker_l
 		if (tier < 0 || !url || tracker_list_add(out, (unsigned)tier, url) < 0)
 			out->dropped++; /* a row this shoal cannot use: left out */
 	}
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		memset(out, 0, sizeof *out);
 		return -EIO;
