@@ -381,8 +381,9 @@ static void gcm_nonce(uint8_t nonce[GCM_NONCE_LEN], uint64_t seq)
  * AES-256-GCM says confirmation or data by the record's place alone (the
  * first of a direction is the confirmation).  0, or -EOVERFLOW when the
  * AES-GCM nonces of this direction are spent, or -EIO if the AES-GCM
- * library fails (the counter then stays: no nonce is used twice, and the
- * caller closes the connection anyway). */
+ * library fails.  A failure may have run the cipher part way under this
+ * nonce, so the direction then counts as spent: it seals nothing more and
+ * no nonce can ever be used twice (the caller closes the connection). */
 static int seal_record(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, uint8_t tag,
 		       size_t *len_out)
 {
@@ -393,8 +394,10 @@ static int seal_record(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out
 		gcm_nonce(nonce, c->tx_seq);
 		wr32(out, (uint32_t)(n + CRYPT_GCM_ABYTES));
 		int rc = aesgcm_seal(&c->gcm_tx, out + CRYPT_LEN_LEN, m, n, out, CRYPT_LEN_LEN, nonce);
-		if (rc < 0)
+		if (rc < 0) {
+			c->tx_spent = true;
 			return -EIO;
+		}
 		if (c->tx_seq == UINT64_MAX)
 			c->tx_spent = true;
 		else

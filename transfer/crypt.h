@@ -184,7 +184,7 @@ bool crypt_offers_ciphers(const struct crypt *c);
  * handshake output is still pending; -EMSGSIZE if n is too large;
  * -EOVERFLOW when an AES-256-GCM direction has used all 2^64 nonces (close
  * the connection: nothing was written); -EIO if the AES-256-GCM library
- * fails (close the connection; no nonce was used). */
+ * fails (close the connection: this direction seals nothing more). */
 int crypt_seal(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, size_t *len_out)
 	__attribute__((warn_unused_result));
 
