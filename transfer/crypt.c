@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "common/bytes.h"
+#include "transfer/aesgcm.h"
 #include "transfer/crypt.h"
 
 #include <errno.h>
@@ -26,7 +27,7 @@ static const uint8_t pers_r2i[16] = { 's', 'h', 'o', 'a', 'l', '-', 'v', '1',
 
 #define TAG_DATA crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define TAG_CONFIRM crypto_secretstream_xchacha20poly1305_TAG_PUSH
-#define GCM_NONCE_LEN crypto_aead_aes256gcm_NPUBBYTES /* 12 */
+#define GCM_NONCE_LEN AESGCM_NONCE_LEN /* 12 */
 
 enum state {
 	S_I_AWAIT_REPLY,  /* initiator: hello sent, want pk_r (| cipher byte, if it offered) */
@@ -65,9 +66,11 @@ struct crypt {
 	uint8_t k_i2r[32], k_r2i[32];
 	bool have_keys;
 	crypto_secretstream_xchacha20poly1305_state tx, rx;
-	/* AES-256-GCM: expanded keys, and each direction's record counter (the
-	 * nonce), with `spent` once record 2^64 - 1 has been used. */
-	crypto_aead_aes256gcm_state gcm_tx, gcm_rx;
+	/* AES-256-GCM: expanded keys (transfer/aesgcm.h: OpenSSL's or
+	 * libsodium's, chosen at build time), made once when the session
+	 * starts, and each direction's record counter (the nonce), with
+	 * `spent` once record 2^64 - 1 has been used. */
+	struct aesgcm gcm_tx, gcm_rx;
 	uint64_t tx_seq, rx_seq;
 	bool tx_spent, rx_spent;
 
@@ -88,7 +91,12 @@ struct crypt {
 
 bool crypt_aes256gcm_available(void)
 {
-	return sodium_init() >= 0 && crypto_aead_aes256gcm_is_available() == 1;
+	return aesgcm_hw_available();
+}
+
+const char *crypt_aes256gcm_backend(void)
+{
+	return aesgcm_backend();
 }
 
 const char *crypt_cipher_name(enum crypt_cipher cipher)
@@ -138,8 +146,9 @@ bool crypt_hello_matches(const uint8_t hello[CRYPT_HELLO_LEN],
 	return ok;
 }
 
-/* The struct holds libsodium's AES-GCM states, which want 16-byte
- * alignment: ask for the struct's own alignment rather than trust malloc. */
+/* Built without OpenSSL, the struct holds libsodium's AES-GCM states, which
+ * want 16-byte alignment: ask for the struct's own alignment rather than
+ * trust malloc. */
 static int crypt_alloc(struct crypt **c_out, enum crypt_ciphers ciphers,
 		       const struct crypt_det *det)
 {
@@ -159,7 +168,7 @@ static int crypt_alloc(struct crypt **c_out, enum crypt_ciphers ciphers,
 		crypto_kx_keypair(c->pk, c->sk);
 	}
 	c->aes_ok = ciphers == CRYPT_CIPHERS_AUTO && !(det && det->no_aes) &&
-		    crypto_aead_aes256gcm_is_available() == 1;
+		    aesgcm_hw_available();
 	*c_out = c;
 	return 0;
 }
@@ -228,6 +237,8 @@ void crypt_free(struct crypt *c)
 		sodium_memzero(c->rec, CRYPT_ABYTES + CRYPT_MAX_PLAIN);
 		free(c->rec);
 	}
+	aesgcm_destroy(&c->gcm_tx); /* frees and wipes the expanded keys */
+	aesgcm_destroy(&c->gcm_rx);
 	sodium_memzero(c, sizeof *c); /* keys, both ciphers' states */
 	free(c);
 }
@@ -322,14 +333,15 @@ static void derive_keys(struct crypt *c, const uint8_t kx_i2r[32], const uint8_t
 }
 
 /* Start our sending direction.  XChaCha20-Poly1305: write its 24-byte
- * secretstream header to `header_out`.  AES-256-GCM: expand the key; the
- * nonce is the record counter, so there is no header. */
-static void start_tx(struct crypt *c, uint8_t header_out[CRYPT_HEADER_LEN])
+ * secretstream header to `header_out`.  AES-256-GCM: expand the key, once
+ * per connection (the only allocation of the OpenSSL backend); the nonce
+ * is the record counter, so there is no header.  0, -ENOMEM or -EIO. */
+static int start_tx(struct crypt *c, uint8_t header_out[CRYPT_HEADER_LEN])
 {
 	const uint8_t *key = c->initiator ? c->k_i2r : c->k_r2i;
 	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
-		crypto_aead_aes256gcm_beforenm(&c->gcm_tx, key);
 		c->tx_seq = 0;
+		return aesgcm_init(&c->gcm_tx, key, true);
 	} else if (c->det_set) {
 		/* The secretstream state from a given header is the same whether
 		 * made by init_push or init_pull (libsodium: HChaCha20 of the
@@ -339,6 +351,7 @@ static void start_tx(struct crypt *c, uint8_t header_out[CRYPT_HEADER_LEN])
 	} else {
 		crypto_secretstream_xchacha20poly1305_init_push(&c->tx, header_out, key);
 	}
+	return 0;
 }
 
 /* Start our receiving direction: from the peer's secretstream header, */
@@ -348,11 +361,12 @@ static int start_rx(struct crypt *c, const uint8_t header[CRYPT_HEADER_LEN])
 	return crypto_secretstream_xchacha20poly1305_init_pull(&c->rx, header, key) == 0 ? 0 : -EBADMSG;
 }
 
-/* ... or, for AES-256-GCM, by expanding the key (there is no header). */
-static void start_rx_aes(struct crypt *c)
+/* ... or, for AES-256-GCM, by expanding the key (there is no header).
+ * 0, -ENOMEM or -EIO. */
+static int start_rx_aes(struct crypt *c)
 {
-	crypto_aead_aes256gcm_beforenm(&c->gcm_rx, c->initiator ? c->k_r2i : c->k_i2r);
 	c->rx_seq = 0;
+	return aesgcm_init(&c->gcm_rx, c->initiator ? c->k_r2i : c->k_i2r, false);
 }
 
 /* AES-256-GCM nonce of record `seq`: 4 zero bytes | seq, big-endian. */
@@ -366,7 +380,10 @@ static void gcm_nonce(uint8_t nonce[GCM_NONCE_LEN], uint64_t seq)
 /* One record; the length prefix is its AD.  Secretstream carries `tag`;
  * AES-256-GCM says confirmation or data by the record's place alone (the
  * first of a direction is the confirmation).  0, or -EOVERFLOW when the
- * AES-GCM nonces of this direction are spent. */
+ * AES-GCM nonces of this direction are spent, or -EIO if the AES-GCM
+ * library fails.  A failure may have run the cipher part way under this
+ * nonce, so the direction then counts as spent: it seals nothing more and
+ * no nonce can ever be used twice (the caller closes the connection). */
 static int seal_record(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, uint8_t tag,
 		       size_t *len_out)
 {
@@ -376,8 +393,11 @@ static int seal_record(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out
 		uint8_t nonce[GCM_NONCE_LEN];
 		gcm_nonce(nonce, c->tx_seq);
 		wr32(out, (uint32_t)(n + CRYPT_GCM_ABYTES));
-		crypto_aead_aes256gcm_encrypt_afternm(out + CRYPT_LEN_LEN, NULL, m, n, out,
-						      CRYPT_LEN_LEN, NULL, nonce, &c->gcm_tx);
+		int rc = aesgcm_seal(&c->gcm_tx, out + CRYPT_LEN_LEN, m, n, out, CRYPT_LEN_LEN, nonce);
+		if (rc < 0) {
+			c->tx_spent = true;
+			return -EIO;
+		}
 		if (c->tx_seq == UINT64_MAX)
 			c->tx_spent = true;
 		else
@@ -455,18 +475,19 @@ static int on_hello(struct crypt *c)
 	n += CRYPT_PK_LEN;
 	if (c->flags)
 		o[n++] = (uint8_t)c->cipher;
-	start_tx(c, o + n);
+	int rc = start_tx(c, o + n);
+	if (rc < 0)
+		return rc;
 	if (c->cipher == CRYPT_CIPHER_XCHACHA20POLY1305)
 		n += CRYPT_HEADER_LEN;
-	int rc = seal_record(c, NULL, 0, o + n, TAG_CONFIRM, &rec_len);
+	rc = seal_record(c, NULL, 0, o + n, TAG_CONFIRM, &rec_len);
 	if (rc < 0)
 		return rc;
 	c->hs_out_len = n + rec_len;
 	c->hs_have = 0;
 	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
 		c->state = S_AWAIT_CONFIRM;
-		start_rx_aes(c);
-		return 0;
+		return start_rx_aes(c);
 	}
 	c->state = S_R_AWAIT_HEADER;
 	return 0;
@@ -493,8 +514,7 @@ static int on_reply(struct crypt *c)
 	c->hs_have = 0;
 	if (c->cipher == CRYPT_CIPHER_AES256GCM) {
 		c->state = S_AWAIT_CONFIRM;
-		start_rx_aes(c);
-		return 0;
+		return start_rx_aes(c);
 	}
 	c->state = S_I_AWAIT_HEADER;
 	return 0;
@@ -510,8 +530,10 @@ static int on_record(struct crypt *c, size_t n, uint8_t tag)
 			/* finish = XChaCha: header_i2r(24) | confirmation(21)
 			 *        | AES-GCM: confirmation(20) */
 			size_t at = c->cipher == CRYPT_CIPHER_AES256GCM ? 0 : CRYPT_HEADER_LEN, len = 0;
-			start_tx(c, c->hs_out);
-			int rc = seal_record(c, NULL, 0, c->hs_out + at, TAG_CONFIRM, &len);
+			int rc = start_tx(c, c->hs_out);
+			if (rc < 0)
+				return rc;
+			rc = seal_record(c, NULL, 0, c->hs_out + at, TAG_CONFIRM, &len);
 			if (rc < 0)
 				return rc;
 			c->hs_out_len = at + len;
@@ -532,9 +554,9 @@ static int open_record(struct crypt *c, const uint8_t *ct, uint8_t *out, size_t 
 			return -EOVERFLOW;
 		uint8_t nonce[GCM_NONCE_LEN];
 		gcm_nonce(nonce, c->rx_seq);
-		if (crypto_aead_aes256gcm_decrypt_afternm(out, &mlen, NULL, ct, c->rec_len, c->len_in,
-							  CRYPT_LEN_LEN, nonce, &c->gcm_rx) != 0)
+		if (aesgcm_open(&c->gcm_rx, out, ct, c->rec_len, c->len_in, CRYPT_LEN_LEN, nonce) != 0)
 			return -EBADMSG;
+		mlen = c->rec_len - CRYPT_GCM_ABYTES;
 		*tag_out = c->rx_seq == 0 ? TAG_CONFIRM : TAG_DATA;
 		if (c->rx_seq == UINT64_MAX)
 			c->rx_spent = true;

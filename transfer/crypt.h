@@ -44,7 +44,7 @@
 /* The record ciphers.  The values are the reply's cipher byte. */
 enum crypt_cipher {
 	CRYPT_CIPHER_XCHACHA20POLY1305 = 0, /* secretstream: every shoal has it, the fallback */
-	CRYPT_CIPHER_AES256GCM = 1,         /* only where libsodium finds AES-NI and PCLMUL */
+	CRYPT_CIPHER_AES256GCM = 1,         /* only where the CPU has AES-NI and PCLMUL */
 };
 
 /* What one end is willing to use (crypt_new_*). */
@@ -53,9 +53,15 @@ enum crypt_ciphers {
 	CRYPT_CIPHERS_XCHACHA_ONLY, /* offer and pick nothing but XChaCha20-Poly1305 */
 };
 
-/* Does this CPU run libsodium's AES-256-GCM?  (Initialises libsodium; false
- * if it cannot.) */
+/* Does this CPU run AES-256-GCM in hardware (AES-NI and PCLMUL, as
+ * libsodium's crypto_aead_aes256gcm_is_available() sees them)?  Only then
+ * is it offered or picked.  (Initialises libsodium; false if it cannot.) */
 bool crypt_aes256gcm_available(void);
+
+/* Which library seals and opens AES-256-GCM records: "openssl" (EVP, the
+ * default build) or "libsodium" (./configure --without-openssl).  The bytes
+ * on the wire are the same either way. */
+const char *crypt_aes256gcm_backend(void);
 
 /* "xchacha20poly1305" or "aes256gcm" (the API's names). */
 const char *crypt_cipher_name(enum crypt_cipher cipher);
@@ -140,7 +146,10 @@ void crypt_output_done(struct crypt *c);
  *                misplaced confirmation record, an unknown record tag, or
  *                a reply naming a cipher the hello did not offer
  *   -EOVERFLOW   AES-256-GCM: a record after the 2^64th in its direction
- *   -ENOMEM      out of memory for the reassembly buffer
+ *   -ENOMEM      out of memory for the reassembly buffer or, once per
+ *                direction, the AES-256-GCM key context
+ *   -EIO         the AES-256-GCM library failed (a key, or sealing our
+ *                confirmation)
  * A record that arrives whole is decrypted straight from the input; a split
  * one is copied once into a per-connection buffer. */
 int crypt_feed(struct crypt *c, const uint8_t **pp, const uint8_t *end, uint8_t *out,
@@ -174,7 +183,8 @@ bool crypt_offers_ciphers(const struct crypt *c);
  * Returns 0; -ENOTCONN before the session is established or while
  * handshake output is still pending; -EMSGSIZE if n is too large;
  * -EOVERFLOW when an AES-256-GCM direction has used all 2^64 nonces (close
- * the connection: nothing was written). */
+ * the connection: nothing was written); -EIO if the AES-256-GCM library
+ * fails (close the connection: this direction seals nothing more). */
 int crypt_seal(struct crypt *c, const uint8_t *m, size_t n, uint8_t *out, size_t *len_out)
 	__attribute__((warn_unused_result));
 

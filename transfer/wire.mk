@@ -1,7 +1,8 @@
 # transfer/wire.mk: BitTorrent peer wire codec and the encrypted shoal transport.
 transfer_libtransfer_a_SOURCES += \
 	transfer/wire.c transfer/wire.h \
-	transfer/crypt.c transfer/crypt.h
+	transfer/crypt.c transfer/crypt.h \
+	transfer/aesgcm.c transfer/aesgcm.h
 
 check_PROGRAMS += tests/unit/test_crypt
 TESTS += tests/unit/test_crypt
@@ -9,6 +10,14 @@ tests_unit_test_crypt_SOURCES = tests/unit/test_crypt.c
 tests_unit_test_crypt_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_crypt_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crypt_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
+
+# The AES-256-GCM primitive (OpenSSL's or libsodium's) against libsodium's.
+check_PROGRAMS += tests/unit/test_aesgcm
+TESTS += tests/unit/test_aesgcm
+tests_unit_test_aesgcm_SOURCES = tests/unit/test_aesgcm.c
+tests_unit_test_aesgcm_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_aesgcm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aesgcm_LDADD = $(TRANSFER_LIBS) $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_wire
 TESTS += tests/unit/test_wire
