@@ -208,6 +208,11 @@ json_t *node_transfer_json(struct node *node)
 	if (o) {
 		json_object_set_new(o, "cipher", json_string(config_cipher_name(node->cfg.cipher)));
 		json_object_set_new(o, "aes256gcm_available", json_boolean(crypt_aes256gcm_available()));
+		json_t *ct = json_pack("{s:i,s:I,s:I}", "threads", st.crypto_threads, "sealed_bytes",
+				       (json_int_t)st.sealed_off_loop, "opened_bytes",
+				       (json_int_t)st.opened_off_loop);
+		if (ct)
+			json_object_set_new(o, "crypto_threads", ct);
 		json_object_set_new(o, "peer_db_commits", json_integer((json_int_t)st.peer_db_commits));
 		json_object_set_new(o, "serve_queued_bytes", json_integer((json_int_t)st.serve_queued));
 		json_object_set_new(o, "serve_budget_bytes", json_integer((json_int_t)st.serve_budget));

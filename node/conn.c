@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -19,6 +20,7 @@
 #include "common/util.h"
 #include "node/conn.h"
 #include "node/ratelimit.h"
+#include "node/workers.h"
 
 enum conn_state {
 	CONN_CONNECTING,   /* outgoing TCP connect in progress */
@@ -45,6 +47,16 @@ struct conn {
 	char name[64];               /* "1.2.3.4:5", for the log */
 	uint64_t connected_ms, last_recv_ms, last_send_ms;
 	struct conn *prev, *next;    /* in hub->live, or (next only) hub->dead */
+
+	/* Sealing and opening on the hub's crypto threads (see "Crypto
+	 * threads" below).  Loop-only fields, except what a job in flight
+	 * lends its thread. */
+	struct evbuffer *tx_plain;   /* plaintext queued behind tx_job, in order */
+	struct evbuffer *rx_cipher;  /* ciphertext read while rx_job runs, in order */
+	struct crypt_job *tx_job, *rx_job; /* in flight: at most one each way */
+	size_t tx_inflight;          /* plaintext bytes tx_job is sealing */
+	bool rx_paused;              /* reading stopped: rx_cipher is full */
+	bool rx_eof;                 /* the peer closed; close once rx_cipher is opened */
 };
 
 struct conn_hub {
@@ -59,6 +71,9 @@ struct conn_hub {
 	uint8_t scratch[CRYPT_MAX_PLAIN];    /* decrypted record */
 	uint8_t sendplain[CRYPT_MAX_PLAIN];  /* plaintext being sealed */
 	uint8_t rbuf[CONN_MAX_SINGLE_IO];    /* socket reads on the fast path */
+	struct workers *crypto;              /* NULL: seal and open on the loop */
+	int crypto_threads;
+	uint64_t sealed_off_loop, opened_off_loop; /* plaintext bytes, for the API */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -74,7 +89,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
 			      enum encryption_policy policy, enum crypt_ciphers ciphers,
-			      const struct conn_ops *ops, void *lookup_arg)
+			      int crypto_threads, const struct conn_ops *ops, void *lookup_arg)
 {
 	struct conn_hub *hub = calloc(1, sizeof *hub);
 	if (!hub)
@@ -90,16 +105,34 @@ struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
 		free(hub);
 		return NULL;
 	}
+	if (crypto_threads > 0 && policy != ENCRYPTION_OFF) {
+		hub->crypto = workers_new(base, crypto_threads);
+		if (!hub->crypto) {
+			event_free(hub->reaper);
+			free(hub);
+			return NULL;
+		}
+		hub->crypto_threads = crypto_threads;
+	}
 	return hub;
 }
 
 void conn_hub_reap(struct conn_hub *hub)
 {
-	while (hub->dead) {
-		struct conn *c = hub->dead;
-		hub->dead = c->next;
+	struct conn **link = &hub->dead;
+	while (*link) {
+		struct conn *c = *link;
+		if (c->tx_job || c->rx_job) { /* a crypto thread still holds it */
+			link = &c->next;
+			continue;
+		}
+		*link = c->next;
 		wire_decoder_destroy(&c->dec);
 		crypt_free(c->crypt);
+		if (c->tx_plain)
+			evbuffer_free(c->tx_plain);
+		if (c->rx_cipher)
+			evbuffer_free(c->rx_cipher);
 		if (c->limit_cfg) /* its bufferevent dropped it in conn_close */
 			ev_token_bucket_cfg_free(c->limit_cfg);
 		free(c);
@@ -112,9 +145,24 @@ void conn_hub_free(struct conn_hub *hub)
 		return;
 	while (hub->live)
 		conn_close(hub->live, "shutting down");
+	/* Joins the crypto threads and hands back every job still owed, so
+	 * no closed connection is held any more. */
+	workers_free(hub->crypto);
+	hub->crypto = NULL;
 	conn_hub_reap(hub);
 	event_free(hub->reaper);
 	free(hub);
+}
+
+int conn_hub_crypto_threads(const struct conn_hub *hub)
+{
+	return hub->crypto_threads;
+}
+
+void conn_hub_off_loop(const struct conn_hub *hub, uint64_t *sealed, uint64_t *opened)
+{
+	*sealed = hub->sealed_off_loop;
+	*opened = hub->opened_off_loop;
 }
 
 static struct conn *conn_alloc(struct conn_hub *hub, const struct sockaddr *sa, socklen_t len,
@@ -210,9 +258,19 @@ struct conn *conn_connect(struct conn_hub *hub, const struct sockaddr *sa, sockl
 	return c;
 }
 
+/* Unsent bytes: the socket's output buffer, plus plaintext being sealed or
+ * waiting to be. */
+static size_t pending_out(const struct conn *c)
+{
+	size_t n = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+	if (c->tx_plain)
+		n += evbuffer_get_length(c->tx_plain);
+	return n + c->tx_inflight;
+}
+
 size_t conn_outbuf_len(const struct conn *c)
 {
-	return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+	return pending_out(c);
 }
 
 void conn_set_write_lowmark(struct conn *c, size_t n)
@@ -227,6 +285,306 @@ static void free_owner(const void *data, size_t len, void *owner)
 	(void)data;
 	(void)len;
 	free(owner);
+}
+
+/* ---- Crypto threads ---------------------------------------------------
+ *
+ * With a hub made with crypto threads, an established encrypted
+ * connection's bulk sealing and opening runs on them, beside the loop:
+ *   - Sending: a message of CONN_OFFLOAD_MIN bytes or more (a served
+ *     block), or any message while a seal job is in flight, is queued as
+ *     plaintext on c->tx_plain (a served block by reference: no copy).
+ *     When no seal job is in flight, everything queued becomes one job;
+ *     its records are appended to the socket's output buffer when it
+ *     returns, and whatever was queued meanwhile becomes the next job.
+ *     Small messages with nothing queued are sealed at once, on the loop.
+ *   - Receiving: ciphertext read while an open job is in flight, or a read
+ *     of CONN_OFFLOAD_MIN bytes or more, goes to c->rx_cipher; with no job
+ *     in flight it all becomes one job, whose plaintext the loop then feeds
+ *     to the wire decoder.  Reading pauses while CONN_RX_QUEUE_MAX bytes
+ *     wait, and an EOF waits until what came before it is opened.
+ * Contract: one seal job and one open job per connection at a time, so
+ * records keep their order and each direction's cipher state (transfer/
+ * crypt.h says the two halves are disjoint once established) has one user.
+ * While a job is in flight its thread owns that half of c->crypt, the
+ * job's input evbuffer's bytes (read only; the loop peeked its chains into
+ * job->iov before submitting, and neither changes nor frees the evbuffer
+ * until the job returns) and job->out; the thread calls no libevent
+ * function and touches nothing else of the conn.  The hub's reaper does
+ * not free a conn with a job in flight; a job that returns to a closed conn
+ * is discarded. */
+
+/* Below this a message or a read is sealed or opened on the loop: handing
+ * it to a thread would cost more than the cipher. */
+#define CONN_OFFLOAD_MIN 8192u
+/* Ciphertext queued behind an open job before reading pauses. */
+#define CONN_RX_QUEUE_MAX (4u << 20)
+
+struct crypt_job {
+	struct conn *c;
+	bool ran;
+	int rc;                      /* 0, or the crypt error */
+	struct evbuffer *in;         /* plaintext to seal, or ciphertext to open */
+	struct evbuffer_iovec *iov;  /* its chains */
+	int n_iov;
+	size_t in_len;
+	uint8_t *out;                /* sealed records, or opened plaintext */
+	size_t out_len, out_cap;
+};
+
+static void close_as(struct conn *c, const char *why, bool crypt_refused);
+static void feed_plain(struct conn *c, const uint8_t *data, size_t len);
+static void feed_crypt(struct conn *c, const uint8_t *data, size_t len);
+static void start_seal_job(struct conn *c);
+static void rx_kick(struct conn *c);
+static void set_reading(struct conn *c);
+
+static void job_free(struct crypt_job *j)
+{
+	if (!j)
+		return;
+	if (j->in)
+		evbuffer_free(j->in); /* runs the owners' cleanups: loop thread */
+	free(j->iov);
+	free(j->out);
+	free(j);
+}
+
+/* Move all of `from` into a new job.  NULL when out of memory (`from`
+ * keeps its bytes). */
+static struct crypt_job *job_new(struct conn *c, struct evbuffer *from)
+{
+	struct crypt_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return NULL;
+	j->c = c;
+	j->in = evbuffer_new();
+	if (!j->in || evbuffer_add_buffer(j->in, from) != 0)
+		goto fail;
+	j->in_len = evbuffer_get_length(j->in);
+	j->n_iov = evbuffer_peek(j->in, -1, NULL, NULL, 0);
+	j->iov = calloc((size_t)(j->n_iov > 0 ? j->n_iov : 1), sizeof *j->iov);
+	if (!j->iov || evbuffer_peek(j->in, -1, NULL, j->iov, j->n_iov) != j->n_iov)
+		goto fail;
+	return j;
+fail:
+	if (j->in && evbuffer_get_length(j->in))
+		evbuffer_prepend_buffer(from, j->in);
+	job_free(j);
+	return NULL;
+}
+
+/* Crypto thread: seal every chain of the job's plaintext into records. */
+static void seal_work(void *arg)
+{
+	struct crypt_job *j = arg;
+	j->ran = true;
+	size_t records = 0;
+	for (int i = 0; i < j->n_iov; i++)
+		records += (j->iov[i].iov_len + CRYPT_MAX_PLAIN - 1) / CRYPT_MAX_PLAIN;
+	j->out_cap = j->in_len + records * CRYPT_RECORD_OVERHEAD;
+	j->out = malloc(j->out_cap ? j->out_cap : 1);
+	if (!j->out) {
+		j->rc = -ENOMEM;
+		return;
+	}
+	for (int i = 0; i < j->n_iov; i++) {
+		const uint8_t *p = j->iov[i].iov_base;
+		size_t left = j->iov[i].iov_len;
+		while (left > 0) {
+			size_t n = left < CRYPT_MAX_PLAIN ? left : CRYPT_MAX_PLAIN, len = 0;
+			int rc = crypt_seal(j->c->crypt, p, n, j->out + j->out_len, &len);
+			if (rc < 0) {
+				j->rc = rc;
+				return;
+			}
+			j->out_len += len;
+			p += n;
+			left -= n;
+		}
+	}
+}
+
+/* Loop: a seal job came back. */
+static void seal_done(void *arg)
+{
+	struct crypt_job *j = arg;
+	struct conn *c = j->c;
+	c->tx_job = NULL;
+	c->tx_inflight = 0;
+	if (c->state == CONN_DEAD || !j->ran) {
+		job_free(j);
+		if (c->state == CONN_DEAD && !c->rx_job)
+			event_active(c->hub->reaper, EV_TIMEOUT, 0);
+		return;
+	}
+	if (j->rc < 0) {
+		char why[80];
+		snprintf(why, sizeof why, "encrypted transport: %s", strerror(-j->rc));
+		job_free(j);
+		close_as(c, why, false);
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (j->out_len && evbuffer_add_reference(out, j->out, j->out_len, free_owner, j->out) != 0) {
+		job_free(j);
+		close_as(c, "out of memory", false);
+		return;
+	}
+	if (j->out_len)
+		j->out = NULL; /* the output buffer frees it once sent */
+	c->hub->sealed_off_loop += j->in_len;
+	job_free(j);
+	if (evbuffer_get_length(c->tx_plain))
+		start_seal_job(c);
+}
+
+/* Hand everything queued on tx_plain to a crypto thread.  On failure the
+ * connection is closed. */
+static void start_seal_job(struct conn *c)
+{
+	struct crypt_job *j = job_new(c, c->tx_plain);
+	if (!j) {
+		close_as(c, "out of memory", false);
+		return;
+	}
+	c->tx_job = j;
+	c->tx_inflight = j->in_len;
+	if (workers_submit(c->hub->crypto, seal_work, seal_done, j) != 0) {
+		c->tx_job = NULL;
+		c->tx_inflight = 0;
+		job_free(j);
+		close_as(c, "cannot queue sealing", false);
+	}
+}
+
+/* Crypto thread: open the job's ciphertext, record after record. */
+static void open_work(void *arg)
+{
+	struct crypt_job *j = arg;
+	j->ran = true;
+	j->out_cap = j->in_len + CRYPT_MAX_PLAIN;
+	j->out = malloc(j->out_cap);
+	if (!j->out) {
+		j->rc = -ENOMEM;
+		return;
+	}
+	for (int i = 0; i < j->n_iov; i++) {
+		const uint8_t *cur = j->iov[i].iov_base, *end = cur + j->iov[i].iov_len;
+		while (cur < end) {
+			if (j->out_cap - j->out_len < CRYPT_MAX_PLAIN) {
+				/* A record begun in an earlier job ends here, so this
+				 * one's plaintext may outgrow its ciphertext. */
+				uint8_t *grown = realloc(j->out, j->out_cap + CRYPT_MAX_PLAIN);
+				if (!grown) {
+					j->rc = -ENOMEM;
+					return;
+				}
+				j->out = grown;
+				j->out_cap += CRYPT_MAX_PLAIN;
+			}
+			size_t n = 0;
+			int rc = crypt_feed(j->c->crypt, &cur, end, j->out + j->out_len, &n);
+			if (rc < 0) {
+				j->rc = rc;
+				return;
+			}
+			if (rc == 1)
+				j->out_len += n;
+		}
+	}
+}
+
+/* Loop: an open job came back: feed its plaintext on, then the next. */
+static void open_done(void *arg)
+{
+	struct crypt_job *j = arg;
+	struct conn *c = j->c;
+	c->rx_job = NULL;
+	if (c->state == CONN_DEAD || !j->ran) {
+		job_free(j);
+		if (c->state == CONN_DEAD && !c->tx_job)
+			event_active(c->hub->reaper, EV_TIMEOUT, 0);
+		return;
+	}
+	c->hub->opened_off_loop += j->out_len;
+	/* What was opened before an error still counts, as on the loop. */
+	if (j->out_len)
+		feed_plain(c, j->out, j->out_len);
+	if (c->state != CONN_DEAD && j->rc < 0) {
+		char why[80];
+		snprintf(why, sizeof why, "encrypted transport: %s", strerror(-j->rc));
+		close_as(c, why, false);
+	}
+	job_free(j);
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->rx_paused && !c->rx_eof && evbuffer_get_length(c->rx_cipher) < CONN_RX_QUEUE_MAX) {
+		c->rx_paused = false;
+		set_reading(c);
+	}
+	rx_kick(c);
+}
+
+/* Open what rx_cipher holds: on the loop when it is small and nothing is
+ * in flight, else on a crypto thread.  Closes on EOF once all is opened. */
+static void rx_kick(struct conn *c)
+{
+	if (c->rx_job || c->state == CONN_DEAD)
+		return;
+	size_t n = evbuffer_get_length(c->rx_cipher);
+	if (n >= CONN_OFFLOAD_MIN) {
+		struct crypt_job *j = job_new(c, c->rx_cipher);
+		if (!j) {
+			close_as(c, "out of memory", false);
+			return;
+		}
+		c->rx_job = j;
+		if (workers_submit(c->hub->crypto, open_work, open_done, j) != 0) {
+			c->rx_job = NULL;
+			job_free(j);
+			close_as(c, "cannot queue opening", false);
+		}
+		return;
+	}
+	while (c->state != CONN_DEAD && evbuffer_get_length(c->rx_cipher) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(c->rx_cipher, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		feed_crypt(c, v.iov_base, v.iov_len);
+		if (c->state == CONN_DEAD)
+			return;
+		evbuffer_drain(c->rx_cipher, v.iov_len);
+	}
+	if (c->rx_eof && c->state != CONN_DEAD)
+		close_as(c, "closed by peer", false);
+}
+
+/* Should bytes read from this connection go through rx_cipher? */
+static bool rx_offloaded(const struct conn *c)
+{
+	return c->hub->crypto && c->crypt && c->state != CONN_CRYPT && c->state != CONN_SNIFFING &&
+	       crypt_established(c->crypt);
+}
+
+/* Take `n` bytes just read for an offloaded connection (copied, or moved
+ * from `src` when given). */
+static void rx_queue(struct conn *c, const uint8_t *data, size_t n, struct evbuffer *src)
+{
+	if (!c->rx_cipher && !(c->rx_cipher = evbuffer_new())) {
+		close_as(c, "out of memory", false);
+		return;
+	}
+	int rc = src ? evbuffer_add_buffer(c->rx_cipher, src) : evbuffer_add(c->rx_cipher, data, n);
+	if (rc != 0) {
+		close_as(c, "out of memory", false);
+		return;
+	}
+	if (!c->rx_paused && evbuffer_get_length(c->rx_cipher) >= CONN_RX_QUEUE_MAX) {
+		c->rx_paused = true;
+		set_reading(c);
+	}
+	rx_kick(c);
 }
 
 /* Seal one record of `n` plaintext bytes into a buffer of its own that the
@@ -260,33 +618,54 @@ static struct evbuffer *output_for_send(struct conn *c, int *rc)
 		*rc = -ENOTCONN;
 		return NULL;
 	}
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) > CONN_MAX_OUTBUF_HARD) {
+	if (pending_out(c) > CONN_MAX_OUTBUF_HARD) {
 		conn_close(c, "not reading what it asked for");
 		*rc = -ENOBUFS;
 		return NULL;
 	}
-	return out;
+	return bufferevent_get_output(c->bev);
+}
+
+/* Does this message go to a crypto thread (see "Crypto threads")?  Makes
+ * tx_plain when it does.  *rc gets -ENOMEM when it cannot. */
+static bool tx_offloaded(struct conn *c, size_t len, int *rc)
+{
+	*rc = 0;
+	if (!c->hub->crypto || !crypt_established(c->crypt))
+		return false;
+	if (!c->tx_job && len < CONN_OFFLOAD_MIN &&
+	    (!c->tx_plain || evbuffer_get_length(c->tx_plain) == 0))
+		return false;
+	if (!c->tx_plain && !(c->tx_plain = evbuffer_new())) {
+		*rc = -ENOMEM;
+		return false;
+	}
+	return true;
 }
 
 int conn_send_owned(struct conn *c, const void *msg, size_t len, void *owner)
 {
-	if (c->crypt) {
-		int rc = conn_send(c, msg, len, NULL, 0);
-		free(owner);
-		return rc;
-	}
 	int rc;
 	struct evbuffer *out = output_for_send(c, &rc);
 	if (!out) {
 		free(owner);
 		return rc;
 	}
+	if (c->crypt) {
+		if (!tx_offloaded(c, len, &rc)) {
+			rc = rc ? rc : conn_send(c, msg, len, NULL, 0);
+			free(owner);
+			return rc;
+		}
+		out = c->tx_plain; /* sealed from the caller's block, no copy */
+	}
 	if (evbuffer_add_reference(out, msg, len, free_owner, owner) != 0) {
 		free(owner);
 		return -ENOMEM;
 	}
 	c->last_send_ms = now_ms();
+	if (c->crypt && !c->tx_job)
+		start_seal_job(c);
 	return 0;
 }
 
@@ -296,11 +675,17 @@ int conn_send(struct conn *c, const void *a, size_t alen, const void *b, size_t 
 	struct evbuffer *out = output_for_send(c, &rc);
 	if (!out)
 		return rc;
-	if (!c->crypt) {
-		if ((alen && evbuffer_add(out, a, alen) != 0) ||
-		    (blen && evbuffer_add(out, b, blen) != 0))
+	rc = 0;
+	bool queue = !c->crypt || tx_offloaded(c, alen + blen, &rc);
+	if (rc)
+		return rc;
+	if (queue) {
+		struct evbuffer *q = c->crypt ? c->tx_plain : out;
+		if ((alen && evbuffer_add(q, a, alen) != 0) || (blen && evbuffer_add(q, b, blen) != 0))
 			return -ENOMEM;
 		c->last_send_ms = now_ms();
+		if (c->crypt && !c->tx_job)
+			start_seal_job(c);
 		return 0;
 	}
 	/* Seal a || b into records of at most CRYPT_MAX_PLAIN bytes.  A message
@@ -497,12 +882,43 @@ static int sniff(struct conn *c, struct evbuffer *in)
 	}
 }
 
+/* One recv of up to CONN_MAX_SINGLE_IO bytes into the end of `buf`
+ * (evbuffer_read stops at 4 KiB a call in libevent 2.1). */
+static ssize_t read_into(struct evbuffer *buf, evutil_socket_t fd)
+{
+	struct evbuffer_iovec v[2];
+	int nv = evbuffer_reserve_space(buf, CONN_MAX_SINGLE_IO, v, 2);
+	if (nv < 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	struct iovec iov[2];
+	for (int i = 0; i < nv; i++)
+		iov[i] = (struct iovec){ .iov_base = v[i].iov_base, .iov_len = v[i].iov_len };
+	ssize_t n = readv(fd, iov, nv);
+	size_t left = n > 0 ? (size_t)n : 0;
+	for (int i = 0; i < nv; i++) {
+		v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
+		left -= v[i].iov_len;
+	}
+	int saved = errno;
+	evbuffer_commit_space(buf, v, nv);
+	errno = saved;
+	return n;
+}
+
 static void on_fast_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct conn_hub *hub = c->hub;
 	(void)what;
-	ssize_t n = recv(fd, hub->rbuf, sizeof hub->rbuf, 0);
+	bool queue = rx_offloaded(c);
+	if (queue && !c->rx_cipher && !(c->rx_cipher = evbuffer_new())) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	/* Offloaded: read straight into the queue, no copy. */
+	ssize_t n = queue ? read_into(c->rx_cipher, fd) : recv(fd, hub->rbuf, sizeof hub->rbuf, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -510,13 +926,39 @@ static void on_fast_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n == 0) {
+		if (c->rx_job || (c->rx_cipher && evbuffer_get_length(c->rx_cipher))) {
+			c->rx_eof = true; /* close once what came before is opened */
+			c->rx_paused = true;
+			set_reading(c);
+			return;
+		}
 		conn_close(c, "closed by peer");
 		return;
 	}
-	if (c->crypt)
+	if (queue)
+		rx_queue(c, NULL, 0, NULL);
+	else if (c->crypt)
 		feed_crypt(c, hub->rbuf, (size_t)n);
 	else
 		feed_plain(c, hub->rbuf, (size_t)n);
+}
+
+/* Read or not: not while paused (rx_cipher full, or an EOF waiting), else
+ * through our own event on the fast path or the bufferevent. */
+static void set_reading(struct conn *c)
+{
+	if (c->state == CONN_DEAD || !c->bev)
+		return;
+	if (c->fast_read) {
+		if (c->rx_paused)
+			event_del(c->fast_read);
+		else
+			event_add(c->fast_read, NULL);
+	} else if (c->rx_paused) {
+		bufferevent_disable(c->bev, EV_READ);
+	} else {
+		bufferevent_enable(c->bev, EV_READ);
+	}
 }
 
 void conn_set_fast_read(struct conn *c, bool fast)
@@ -526,7 +968,7 @@ void conn_set_fast_read(struct conn *c, bool fast)
 	if (fast) {
 		c->fast_read = event_new(c->hub->base, bufferevent_getfd(c->bev),
 					 EV_READ | EV_PERSIST, on_fast_read, c);
-		if (!c->fast_read || event_add(c->fast_read, NULL) != 0) {
+		if (!c->fast_read || (!c->rx_paused && event_add(c->fast_read, NULL) != 0)) {
 			if (c->fast_read)
 				event_free(c->fast_read);
 			c->fast_read = NULL;
@@ -538,7 +980,7 @@ void conn_set_fast_read(struct conn *c, bool fast)
 	} else {
 		event_free(c->fast_read);
 		c->fast_read = NULL;
-		bufferevent_enable(c->bev, EV_READ);
+		set_reading(c);
 	}
 }
 
@@ -618,6 +1060,10 @@ static void on_read(struct bufferevent *bev, void *arg)
 	if (c->state == CONN_SNIFFING && sniff(c, in) <= 0)
 		return;
 	while (c->state != CONN_DEAD && evbuffer_get_length(in) > 0) {
+		if (rx_offloaded(c)) {
+			rx_queue(c, NULL, 0, in); /* moves the chains, no copy */
+			return;
+		}
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
@@ -664,6 +1110,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->connected_ms = c->last_recv_ms = now_ms();
 		start_transport(c);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (c->rx_job || (c->rx_cipher && evbuffer_get_length(c->rx_cipher)))) {
+		c->rx_eof = true; /* close once what came before it is opened */
+		c->rx_paused = true;
+		set_reading(c);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {

@@ -7,7 +7,12 @@
  * callbacks of struct conn_ops, each given the `owner` pointer the
  * connection was made with.
  *
- * Threading: everything here runs on the event-loop thread.
+ * Threading: everything here runs on the event-loop thread, except the
+ * sealing and opening of an established encrypted connection's bulk
+ * records, which a hub made with crypto threads runs on them (conn.c,
+ * "Crypto threads", has the contract: one job each way per connection,
+ * the thread owns that half of the struct crypt and the job's buffers,
+ * and calls no libevent function).  Callbacks all run on the loop.
  *
  * Ownership and lifetime (the contract):
  *   - A conn is made by conn_accept or conn_connect and belongs to its hub.
@@ -90,11 +95,17 @@ struct conn_ops {
  * reaper.  `limit` (may be NULL) is the rate-limit group every connection
  * joins; `policy` decides which transports incoming connections may use;
  * `ciphers` which record ciphers the encrypted transport may pick or offer
- * (transfer/crypt.h); `lookup_arg` is passed to ops->lookup_hello.  NULL
- * when out of memory. */
+ * (transfer/crypt.h); `crypto_threads` (0: none, everything on the loop)
+ * how many threads seal and open bulk records beside the loop;
+ * `lookup_arg` is passed to ops->lookup_hello.  NULL when out of memory or
+ * the threads cannot start. */
 struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
 			      enum encryption_policy policy, enum crypt_ciphers ciphers,
-			      const struct conn_ops *ops, void *lookup_arg);
+			      int crypto_threads, const struct conn_ops *ops, void *lookup_arg);
+/* The hub's crypto threads (0 when none, or with encryption off). */
+int conn_hub_crypto_threads(const struct conn_hub *hub);
+/* Plaintext bytes sealed and opened on the crypto threads so far. */
+void conn_hub_off_loop(const struct conn_hub *hub, uint64_t *sealed, uint64_t *opened);
 /* Close every connection still open (each owner's on_close runs), free
  * those already closed, then the hub.  NULL does nothing. */
 void conn_hub_free(struct conn_hub *hub);
@@ -130,7 +141,8 @@ void conn_close_timeout(struct conn *c, const char *why);
 
 /* Queue a || b (either may be empty) to be sent, sealed when encrypted.
  * The bytes are copied (or sealed) before the call returns: the caller
- * keeps its buffers.  0, -ENOTCONN (closed), -ENOBUFS (dropped: see the
+ * keeps its buffers.  (With crypto threads the sealing may happen later,
+ * and a failure of it closes the connection then.)  0, -ENOTCONN (closed), -ENOBUFS (dropped: see the
  * contract), -ENOMEM or -EIO. */
 int conn_send(struct conn *c, const void *a, size_t alen, const void *b, size_t blen);
 /* Queue one message that lies inside `owner` (a malloc'd block).  The conn
@@ -138,7 +150,7 @@ int conn_send(struct conn *c, const void *a, size_t alen, const void *b, size_t 
  * copy), once sealed (encrypted), or at once on failure. */
 int conn_send_owned(struct conn *c, const void *msg, size_t len, void *owner);
 
-/* Unsent bytes queued. */
+/* Unsent bytes queued (with crypto threads: also plaintext being sealed). */
 size_t conn_outbuf_len(const struct conn *c);
 /* Call on_writable when unsent bytes drop to `n`. */
 void conn_set_write_lowmark(struct conn *c, size_t n);

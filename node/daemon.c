@@ -53,6 +53,9 @@ void node_daemon_usage(FILE *out)
 		"  --cipher NAME         record cipher between shoal nodes: auto (AES-256-GCM\n"
 		"                        when both CPUs have AES-NI, else XChaCha20-Poly1305)\n"
 		"                        or xchacha20poly1305 (alias xchacha) (default auto)\n"
+		"  --crypto-threads N    threads that seal and open encrypted records beside\n"
+		"                        the event loop: auto (one fewer than the CPUs, at\n"
+		"                        most 4; none on one CPU) or 0-16 (default auto)\n"
 		"  --no-upload           never upload (the client-server experiment's leechers)\n"
 		"  --no-dht              no DHT: find peers only through trackers, peer exchange\n"
 		"                        and --peer (the DHT is on by default)\n"
@@ -150,6 +153,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "download-limit", required_argument, NULL, 'D' },
 		{ "encryption", required_argument, NULL, 'e' },
 		{ "cipher", required_argument, NULL, 'C' },
+		{ "crypto-threads", required_argument, NULL, 'X' },
 		{ "no-upload", no_argument, NULL, 'N' },
 		{ "no-dht", no_argument, NULL, 'H' },
 		{ "tracker-timeout", required_argument, NULL, 'T' },

@@ -118,6 +118,7 @@ struct engine *engine_new(struct node *node, char *err, size_t err_len)
 	eng->conns = conn_hub_new(node->base, eng->limit, node->cfg.encryption,
 				  node->cfg.cipher == CIPHER_XCHACHA ? CRYPT_CIPHERS_XCHACHA_ONLY
 								     : CRYPT_CIPHERS_AUTO,
+				  config_crypto_threads(&node->cfg, sysconf(_SC_NPROCESSORS_ONLN)),
 				  &peer_conn_ops, eng);
 	if (!eng->conns) {
 		snprintf(err, err_len, "out of memory");
@@ -440,6 +441,10 @@ void engine_node_stats(const struct engine *eng, struct engine_node_stats *out)
 	daemon_queued(node, &out->serve_queued, &out->write_queued, &unchoked);
 	out->serve_budget = ENGINE_SERVE_BUDGET;
 	out->write_budget = ENGINE_WRITE_BUDGET;
+	if (eng->conns) {
+		out->crypto_threads = conn_hub_crypto_threads(eng->conns);
+		conn_hub_off_loop(eng->conns, &out->sealed_off_loop, &out->opened_off_loop);
+	}
 }
 
 void engine_swarm_stats(const struct swarm *sw, struct engine_swarm_stats *out)

@@ -62,6 +62,8 @@ struct engine_node_stats {
 	double down_rate, up_rate;  /* bytes/s, summed over the swarms */
 	uint64_t peer_db_commits;   /* address-book commits to SQLite */
 	size_t serve_queued, serve_budget, write_queued, write_budget; /* bytes */
+	int crypto_threads;         /* sealing and opening beside the loop (0: none) */
+	uint64_t sealed_off_loop, opened_off_loop; /* plaintext bytes they handled */
 };
 void engine_node_stats(const struct engine *eng, struct engine_node_stats *out);
 

@@ -23,6 +23,7 @@ int config_defaults(struct node_config *cfg)
 	cfg->encryption = ENCRYPTION_PREFER;
 	cfg->tracker_timeout = CONFIG_DEFAULT_TRACKER_TIMEOUT;
 	cfg->tracker_min_interval = CONFIG_DEFAULT_TRACKER_MIN_INTERVAL;
+	cfg->crypto_threads = -1;
 	const char *xdg = getenv("XDG_DOWNLOAD_DIR"), *home = getenv("HOME");
 	if (xdg && xdg[0] == '/' && strlen(xdg) < sizeof cfg->download_dir)
 		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s", xdg);
@@ -152,11 +153,27 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 			return fail(err, err_len, key, value,
 				    is_timeout ? "seconds, 1-120 (default 15)" : "seconds, 1-3600 (default 30)");
 		*(is_timeout ? &cfg->tracker_timeout : &cfg->tracker_min_interval) = (unsigned)v;
+	} else if (strcmp(key, "crypto-threads") == 0) {
+		char *end = NULL;
+		errno = 0;
+		long v = strcmp(value, "auto") == 0 ? -1 : strtol(value, &end, 10);
+		if (v != -1 && (!*value || *end || errno || v < 0 || v > CONFIG_MAX_CRYPTO_THREADS))
+			return fail(err, err_len, key, value, "auto, or 0-16 (0: seal and open on the event loop)");
+		cfg->crypto_threads = (int)v;
 	} else {
 		snprintf(err, err_len, "unknown setting '%s'", key);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int config_crypto_threads(const struct node_config *cfg, long cpus)
+{
+	if (cfg->crypto_threads >= 0)
+		return cfg->crypto_threads;
+	if (cpus < 2)
+		return 0;
+	return cpus - 1 > CONFIG_AUTO_CRYPTO_THREADS_MAX ? CONFIG_AUTO_CRYPTO_THREADS_MAX : (int)(cpus - 1);
 }
 
 static char *trim(char *s)

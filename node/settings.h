@@ -39,7 +39,15 @@ struct node_config {
 	bool no_dht;             /* no DHT: peers only from trackers, PEX and --peer */
 	unsigned tracker_timeout;      /* s: an HTTP request, the first UDP wait (15) */
 	unsigned tracker_min_interval; /* s: the least time between announces (30) */
+	int crypto_threads;      /* threads sealing and opening records; -1 = auto */
 };
+
+/* "crypto-threads = auto": one fewer than the CPUs, at most this many; none
+ * on one CPU, where a thread could only take turns with the loop. */
+#define CONFIG_MAX_CRYPTO_THREADS 16
+#define CONFIG_AUTO_CRYPTO_THREADS_MAX 4
+/* The number "auto" (or an explicit count) comes to on `cpus` CPUs. */
+int config_crypto_threads(const struct node_config *cfg, long cpus);
 
 /* Fill `cfg` with the defaults (data dir from default_data_dir(); download
  * dir $XDG_DOWNLOAD_DIR when set and absolute, else $HOME/Downloads, else
@@ -49,7 +57,7 @@ int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result))
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
  * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "tracker-timeout",
- * "tracker-min-interval", "data-dir", "download-dir") from
+ * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,

@@ -297,10 +297,15 @@ int crypt_skip_records(struct crypt *c, uint64_t tx, uint64_t rx)
 	return 0;
 }
 
+/* A hard error.  Once the session is open only the receiving half fails
+ * (`err`, which crypt_feed and crypt_finish return from then on): the state
+ * is left alone, because the sending half may be in use on another thread
+ * (crypt.h, "Threads") and the caller closes the connection anyway. */
 static int fail(struct crypt *c, int err)
 {
 	c->err = err;
-	c->state = S_FAILED;
+	if (c->state != S_OPEN)
+		c->state = S_FAILED;
 	return err;
 }
 

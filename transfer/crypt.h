@@ -77,7 +77,16 @@ enum crypt_class {
  * 20 bytes; never reads past p[len-1]. */
 enum crypt_class crypt_classify(const uint8_t *p, size_t len);
 
-/* One end of one connection.  Opaque: it holds secret keys and wipes them. */
+/* One end of one connection.  Opaque: it holds secret keys and wipes them.
+ *
+ * Threads: a struct crypt is used by one thread at a time, with one
+ * exception.  Once crypt_established() is true its two halves are
+ * disjoint: crypt_seal touches only the sending half and crypt_feed only
+ * the receiving half (an error there is kept as the receiving half's own;
+ * it does not change what crypt_established, crypt_cipher or crypt_seal
+ * see), so one thread may seal while another opens.  crypt_established,
+ * crypt_cipher, crypt_info_hash and crypt_offers_ciphers only read what
+ * the handshake wrote and may be called beside either. */
 struct crypt;
 
 /* A responder's way to find the swarm a hello is for: return 0 and fill

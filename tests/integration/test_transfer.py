@@ -43,6 +43,35 @@ speers = seed.api("GET", "/api/v1/swarms/1/peers")["peers"]
 c.check(any(p["encrypted"] for p in speers) or any(p["encrypted"] for p in peers) or
         sw["transfer"]["downloaded"] > 0, "transfer happened")
 
+# 1. (cont.) Bulk records are sealed and opened on the crypto threads, beside
+# the event loop (node/conn.c, "Crypto threads"): "auto" is one fewer than
+# the CPUs, at most 4.
+cpus = os.cpu_count() or 1
+auto_threads = 0 if cpus < 2 else min(cpus - 1, 4)
+cts, ctl = (d.api("GET", "/api/v1/status")["transfer"].get("crypto_threads") or {} for d in (seed, l1))
+c.equal(ctl.get("threads"), auto_threads, "crypto-threads auto is one fewer than the CPUs (at most 4)")
+if auto_threads:
+    c.check(cts.get("sealed_bytes", 0) >= 24 * 1024 * 1024,
+            "the seed sealed the download's records on its crypto threads", str(cts))
+    c.check(ctl.get("opened_bytes", 0) >= 24 * 1024 * 1024,
+            "the leecher opened them on its crypto threads", str(ctl))
+l0 = Daemon(tmp, "leech-nothreads", ["--crypto-threads", "0"]).start()
+dl0 = tmp.sub("dl0")
+os.makedirs(dl0)
+r = l0.cli("join", magnet, "--into", dl0, "--peer", seed_addr, "--wait", timeout=120)
+c.equal(r.returncode, 0, "a --crypto-threads 0 leecher completes")
+c.equal(tree_digest(os.path.join(dl0, "content")), want, "... byte-identical, sealed and opened on the loop")
+ct0 = l0.api("GET", "/api/v1/status")["transfer"].get("crypto_threads") or {}
+c.equal((ct0.get("threads"), ct0.get("opened_bytes"), ct0.get("sealed_bytes")), (0, 0, 0),
+        "--crypto-threads 0: nothing goes to a crypto thread")
+c.check(any(p["encrypted"] for p in l0.api("GET", "/api/v1/swarms/1/peers")["peers"]) or
+        l0.api("GET", "/api/v1/swarms/1")["transfer"]["downloaded"] > 0, "... and it was encrypted")
+c.equal(l0.stop(), 0, "leech-nothreads stops cleanly")
+r = subprocess.run([SHOAL, "daemon", "--crypto-threads", "17", "--data-dir", tmp.sub("bad-ct")],
+                   capture_output=True, text=True, timeout=30)
+c.check(r.returncode == 2 and "crypto-threads" in r.stderr, "--crypto-threads 17 is a usage error",
+        r.stderr.strip())
+
 # 1a. IPv6: a leecher reaches the seed over ::1.
 if seed.api("GET", "/api/v1/status")["transfer"].get("ipv6"):
     l6 = Daemon(tmp, "leech6").start()
