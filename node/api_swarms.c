@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -394,9 +396,26 @@ static void share_dir(struct api_req *r, const char *path)
 static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi,
 			struct tracker_list *trk)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
+	/* O_NONBLOCK: a FIFO (or a device) named like a .torrent must not
+	 * block the event loop in open or read; only a regular file is read. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		api_reply_error(r, 400, "bad_link", "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		api_reply_error(r, 400, "bad_link", "%s is not a regular file (expected a .torrent)",
+				path);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		api_reply_error(r, 500, "internal", "out of memory");
 		return -1;
 	}
 	uint8_t *data = malloc(METAINFO_MAX_TORRENT_SIZE + 1);
@@ -412,7 +431,7 @@ static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi
 	free(from);
 	free(data);
 	if (rc) {
-		api_reply_error(r, 400, "bad_link", "%s is not a usable BitTorrent v2 file: %s", path,
+		api_reply_error(r, 400, "bad_link", "%s is not a usable .torrent file: %s", path,
 				metainfo_strerror(rc));
 		return -1;
 	}
