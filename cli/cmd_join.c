@@ -9,22 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/join.h"
 #include "cli/progress.h"
 #include "cli/table.h"
 #include "common/util.h"
-
-#define JOIN_MAX_PEERS 32
-
-struct join_opts {
-	const char *into;
-	const char *peers[JOIN_MAX_PEERS];
-	size_t n_peers;
-	int wait;
-	int json;
-	int overwrite;
-};
 
 static int on_join_opt(int val, const char *arg, void *ctx)
 {
@@ -53,12 +45,18 @@ static int on_join_opt(int val, const char *arg, void *ctx)
 	return CLI_USAGE;
 }
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t join_interrupted;
 
 static void on_sigint(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	join_interrupted = 1;
+}
+
+void join_catch_sigint(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigaction(SIGINT, &sa, NULL);
 }
 
 static void sleep_ms(long ms)
@@ -74,10 +72,9 @@ static int wait_done(const struct cli_conn *conn, long long id)
 	snprintf(path, sizeof path, "/api/v1/swarms/%lld", id);
 	struct progress bar;
 	progress_init(&bar, stderr, "downloading");
-	struct sigaction sa = { .sa_handler = on_sigint };
-	sigaction(SIGINT, &sa, NULL);
+	join_catch_sigint();
 	for (;;) {
-		if (interrupted) {
+		if (join_interrupted) {
 			progress_finish(&bar);
 			fprintf(stderr, "still downloading in the daemon; `shoal status` shows progress\n");
 			return 130;
@@ -121,6 +118,56 @@ static int wait_done(const struct cli_conn *conn, long long id)
 	}
 }
 
+json_t *join_body(const struct join_opts *o, const char *link, const char *into)
+{
+	json_t *peers = json_array();
+	for (size_t i = 0; peers && i < o->n_peers; i++)
+		json_array_append_new(peers, json_string(o->peers[i]));
+	json_t *body = json_pack("{s:s,s:o,s:b}", "link", link, "peers", peers, "overwrite",
+				 o->overwrite);
+	if (body && into[0])
+		json_object_set_new(body, "into", json_string(into));
+	return body;
+}
+
+/* Is `arg` a directory (of .torrent files to join)?  A magnet never is. */
+static bool is_dir_arg(const char *arg)
+{
+	struct stat st;
+	return strncmp(arg, "magnet:", 7) != 0 && stat(arg, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* One magnet link or .torrent file: the reply's swarm, and with --wait its
+ * download followed to the end. */
+static int join_one(const struct cli_conn *conn, const struct join_opts *o, const char *link,
+		    const char *into)
+{
+	json_t *body = join_body(o, link, into);
+	if (!body) {
+		fprintf(stderr, "shoal join: out of memory\n");
+		return CLI_FAIL;
+	}
+	json_t *reply = NULL;
+	int rc = cli_call(conn, "join", "POST", "/api/v1/swarms", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	json_t *sw = json_object_get(reply, "swarm");
+	long long id = (long long)json_integer_value(json_object_get(sw, "id"));
+	if (o->json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("swarm %lld: %s %s into %s\n", id,
+		       json_is_true(json_object_get(reply, "existing")) ? "already joined:" : "joining",
+		       json_string_value(json_object_get(sw, "name")) ?: "?",
+		       json_string_value(json_object_get(sw, "root")) ?: into);
+	}
+	json_decref(reply);
+	fflush(stdout);
+	return o->wait ? wait_done(conn, id) : CLI_OK;
+}
+
 int cmd_join(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -133,24 +180,23 @@ int cmd_join(int argc, char **argv)
 	int rc = cli_getopt("join", argc, argv, opts, on_join_opt, &o, &conn);
 	if (rc < 0)
 		return CLI_GETOPT_EXIT(rc);
-	if (rc + 1 != argc) {
-		fprintf(stderr, "shoal join: expected exactly one magnet link or .torrent file\n");
+	if (rc == argc) {
+		fprintf(stderr, "shoal join: expected a magnet link, a .torrent file or a directory "
+				"of .torrent files\n");
 		cli_usage(cli_find("join"), stderr);
 		return CLI_USAGE;
 	}
-	const char *link = argv[rc];
-	char abs_link[PATH_MAX], into[PATH_MAX];
-	if (strncmp(link, "magnet:", 7) != 0) {
-		if (!realpath(link, abs_link)) {
-			fprintf(stderr, "shoal join: %s: %s (expected a magnet link or a .torrent file)\n",
-				link, strerror(errno));
-			return CLI_FAIL;
-		}
-		link = abs_link;
+	size_t n_args = (size_t)(argc - rc);
+	bool many = n_args > 1 || is_dir_arg(argv[rc]);
+	if (many && o.wait) {
+		fprintf(stderr, "shoal join: --wait follows one download: give one magnet link or "
+				".torrent file (`shoal status` shows many)\n");
+		return CLI_USAGE;
 	}
 	/* --into is made absolute but not resolved: the daemon creates it when
 	 * missing and must see a symlink to refuse it.  Without --into the
 	 * daemon's download-dir is used, never this process's directory. */
+	char into[PATH_MAX];
 	into[0] = '\0';
 	if (o.into && o.into[0] == '/') {
 		snprintf(into, sizeof into, "%s", o.into);
@@ -173,34 +219,21 @@ int cmd_join(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if ((rc = cli_load_conn(&conn)))
-		return rc;
-	json_t *peers = json_array();
-	for (size_t i = 0; i < o.n_peers; i++)
-		json_array_append_new(peers, json_string(o.peers[i]));
-	json_t *body = json_pack("{s:s,s:o,s:b}", "link", link, "peers", peers, "overwrite",
-				 o.overwrite);
-	if (into[0])
-		json_object_set_new(body, "into", json_string(into));
-	json_t *reply = NULL;
-	rc = cli_call(&conn, "join", "POST", "/api/v1/swarms", body, &reply);
-	json_decref(body);
-	if (rc)
-		return rc;
-	json_t *sw = json_object_get(reply, "swarm");
-	long long id = (long long)json_integer_value(json_object_get(sw, "id"));
-	if (o.json) {
-		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		putchar('\n');
-	} else {
-		printf("swarm %lld: %s %s into %s\n", id,
-		       json_is_true(json_object_get(reply, "existing")) ? "already joined:" : "joining",
-		       json_string_value(json_object_get(sw, "name")) ?: "?",
-		       json_string_value(json_object_get(sw, "root")) ?: into);
+	char **args = argv + rc;
+	const char *link = args[0];
+	char abs_link[PATH_MAX];
+	if (!many && strncmp(link, "magnet:", 7) != 0) {
+		if (!realpath(link, abs_link)) {
+			fprintf(stderr, "shoal join: %s: %s (expected a magnet link, a .torrent file or "
+					"a directory of them)\n",
+				link, strerror(errno));
+			return CLI_FAIL;
+		}
+		link = abs_link;
 	}
-	json_decref(reply);
-	fflush(stdout);
-	return o.wait ? wait_done(&conn, id) : CLI_OK;
+	if ((rc = cli_load_conn(&conn)) != 0)
+		return rc;
+	return many ? join_many(&conn, &o, into, args, n_args) : join_one(&conn, &o, link, into);
 }
 
 static const char *str_or(const json_t *o, const char *k, const char *d)

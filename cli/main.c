@@ -82,17 +82,30 @@ static const struct cli_command commands[] = {
 	  "tier per --tracker; URLs joined by ',' in one --tracker share a tier) and the\n"
 	  "magnet link (tr=), and the swarm announces to them.  See `shoal trackers`.\n",
 	  cmd_share },
-	{ "join", "download a swarm from a magnet link or .torrent",
-	  "shoal join LINK|FILE [--into DIR] [--overwrite] [--peer HOST:PORT]... [--wait]\n"
-	  "                     [--json] [--data-dir DIR]\n"
+	{ "join", "download from magnet links, .torrent files or directories of them",
+	  "shoal join LINK|FILE|FOLDER... [--into DIR] [--overwrite] [--peer HOST:PORT]...\n"
+	  "                     [--wait] [--json] [--data-dir DIR]\n"
 	  "\n"
-	  "Join the swarm of a magnet link (magnet:?xt=urn:btmh:1220...) or a BitTorrent\n"
-	  "v2 .torrent file and download it into DIR/<name>/ (a single-file torrent into\n"
-	  "DIR/<name>).  DIR is created if missing; without --into it is the daemon's\n"
-	  "download-dir (`shoal daemon --help`), not the current directory.  --peer adds\n"
-	  "a peer to contact (repeatable); peers are also found through the DHT, peer\n"
-	  "exchange and the trackers of the link (tr=) or the .torrent (announce-list).  With --wait, show a progress bar until the download is complete,\n"
-	  "then exit 0; Ctrl-C leaves it running in the daemon.\n"
+	  "Join the swarm of a magnet link (magnet:?xt=urn:btih:... or urn:btmh:1220...)\n"
+	  "or a .torrent file (BitTorrent v1, v2 or hybrid) and download it into\n"
+	  "DIR/<name>/ (a single-file torrent into DIR/<name>).  DIR is created if\n"
+	  "missing; without --into it is the daemon's download-dir (`shoal daemon\n"
+	  "--help`), not the current directory.  --peer adds a peer to contact\n"
+	  "(repeatable); peers are also found through the DHT, peer exchange and the\n"
+	  "trackers of the link (tr=) or the .torrent (announce-list).  With --wait,\n"
+	  "show a progress bar until the download is complete, then exit 0; Ctrl-C\n"
+	  "leaves it running in the daemon.  --json prints the daemon's reply.\n"
+	  "\n"
+	  "Given a FOLDER, join every *.torrent directly in it (not in directories\n"
+	  "below; hidden files left out), in name order; several arguments are joined\n"
+	  "one after the other, each as above, with the same options (--wait takes one\n"
+	  "swarm only).  A progress line shows on a terminal; at the end one line per\n"
+	  "failure names the file and why, then \"joined N, already present N, failed\n"
+	  "N\".  One that fails does not stop the others.  Exit 0 when every one\n"
+	  "joined or was already there, 1 when any failed, 3 when no daemon answers\n"
+	  "(those not tried are counted).  --json prints {\"results\": [{\"link\",\n"
+	  "\"result\": \"joined\"|\"existing\"|\"failed\", \"swarm\" or \"error\"}...],\n"
+	  "\"joined\", \"existing\", \"failed\", \"not_tried\"} (docs/api.md).\n"
 	  "\n"
 	  "A join never writes into a file it did not create.  A file already at one of\n"
 	  "the torrent's names is used as downloaded data if every piece of it matches\n"
@@ -187,8 +200,9 @@ void cli_usage(const struct cli_command *cmd, FILE *out)
 static void main_usage(FILE *out)
 {
 	fprintf(out, "Usage: shoal COMMAND [OPTIONS]\n\n"
-		     "shoal is a peer-to-peer file sharing node: BitTorrent v2 content, a\n"
-		     "Mainline DHT, encrypted transfers between shoal nodes.\n\nCommands:\n");
+		     "shoal is a peer-to-peer file sharing node: BitTorrent v1, v2 and hybrid\n"
+		     "content, a Mainline DHT, encrypted transfers between shoal nodes.\n\n"
+		     "Commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun `shoal help COMMAND` or `shoal COMMAND --help` for details.\n");
