@@ -23,6 +23,15 @@ one left dirty, so no contender pays for another's writeback.  MB = 10^6
 bytes.  Every shoal process's peak RSS (VmHWM from /proc/PID/status, read
 before it stops) and CPU time are recorded.
 
+Reference line, measured in the same run (each repeat, interleaved with
+the others): the disk's durable write rate, `dd if=/dev/zero
+of=TMP/dd-rN.bin bs=1M count=<the data set's MiB> conv=fdatasync` into the
+same temporary directory the downloads go to, os.sync() first like every
+leecher; MB/s from the bytes and seconds dd prints (its own wall clock when
+that line cannot be parsed).  A download is durable too (a piece is recorded
+only once it is on disk), so this is the ceiling of shoal plain; the issue's
+target is shoal plain / durable write >= 0.9.
+
 Reference line: bench/aead_speed (the record layer's seal and open speed on
 one core, each cipher, at shoal's 64 KiB records; built next to the shoal
 binary as bench/aead_speed, or --aead-speed BIN; skipped when absent) runs
@@ -30,6 +39,7 @@ once before the transfers, so the encrypted figure can be read against what
 its cipher costs.
 
 Targets: shoal plain / libtorrent >= 1.5, shoal encrypted / libtorrent >= 1,
+shoal plain / durable disk write >= 0.9,
 every shoal process's peak RSS <= 64 MiB.
 Run with /usr/bin/python3 (Debian's, which has libtorrent).
 """
@@ -46,6 +56,7 @@ import sys
 import tempfile
 import threading
 import queue
+import re
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -378,6 +389,39 @@ def run_curl(curl, url, size):
 
 # ---------------------------------------------------------------- main
 
+def run_dd(tmp, tag, size):
+    """One durable write of `size` bytes (rounded up to MiB) into `tmp` with
+    dd conv=fdatasync; returns {"seconds", "bytes", "mbps", "source"}."""
+    os.sync()
+    path = os.path.join(tmp, "dd-%s.bin" % tag)
+    count = (size + bl.MiB - 1) // bl.MiB
+    t0 = time.monotonic()
+    r = subprocess.run(["dd", "if=/dev/zero", "of=" + path, "bs=1M", "count=%d" % count,
+                        "conv=fdatasync"], capture_output=True, text=True, timeout=600)
+    wall = time.monotonic() - t0
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    if r.returncode != 0:
+        raise RuntimeError("dd failed: %s" % r.stderr.strip()[-300:])
+    # "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2.34567 s, 458 MB/s"
+    res = {"bytes": count * bl.MiB, "seconds": wall, "source": "wall clock",
+           "dd_line": (r.stderr.strip().splitlines() or [""])[-1]}
+    m = re.match(r"(\d+) bytes .*copied, ([0-9.]+) s", res["dd_line"])
+    if m and float(m.group(2)) > 0:
+        res.update(bytes=int(m.group(1)), seconds=float(m.group(2)), source="dd")
+    res["mbps"] = res["bytes"] / res["seconds"] / 1e6
+    return res
+
+
+def spread(xs):
+    """"median of N: min-max" of a list of MB/s figures, for a row's note."""
+    if not xs:
+        return ""
+    return "median of %d, range %.0f-%.0f MB/s" % (len(xs), min(xs), max(xs))
+
+
 def aead_speed_binary(explicit, shoal):
     """bench/aead_speed: --aead-speed, else beside the shoal binary (its build dir)."""
     for cand in (explicit, os.path.join(os.path.dirname(shoal), "bench", "aead_speed")):
@@ -400,7 +444,7 @@ def run_aead_speed(exe, mib):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bl.data_set_args(ap)
-    ap.add_argument("--only", help="comma-separated subset of: plain,encrypted,libtorrent,nginx")
+    ap.add_argument("--only", help="comma-separated subset of: plain,encrypted,libtorrent,nginx,disk")
     ap.add_argument("--aead-speed", help="bench/aead_speed binary (default: beside the shoal binary)")
     ap.add_argument("--aead-mib", type=int, default=256, help="MiB per cipher for aead_speed (256)")
     a = ap.parse_args()
@@ -408,7 +452,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     m = bl.machine()
     size = bl.data_set_bytes(a)
-    want = set((a.only or "plain,encrypted,libtorrent,nginx").split(","))
+    want = set((a.only or "plain,encrypted,libtorrent,nginx,disk").split(","))
 
     shoal = bl.shoal_binary(a.shoal)
     if not shoal:
@@ -430,6 +474,7 @@ def main():
     raw = {"size_bytes": size, "repeats": a.repeats, "shoal_bin": shoal, "tmp": tmp,
            "libtorrent_version": ltv, "poll_seconds": 0.1,
            "shoal_plain": [], "shoal_encrypted": [], "libtorrent": [], "nginx_curl": [],
+           "disk_durable": [],
            "seeds": {}, "aead_speed": None}
     seeds = {}
     lt_seed = ngx = None
@@ -508,6 +553,10 @@ def main():
                 res = run_curl(curl, url, size)
                 raw["nginx_curl"].append(res)
                 line.append("nginx->curl %.0f MB/s" % res["mbps"])
+            if "disk" in want:
+                res = run_dd(tmp, tag, size)
+                raw["disk_durable"].append(res)
+                line.append("dd conv=fdatasync %.0f MB/s" % res["mbps"])
             print("  repeat %d: %s" % (rep + 1, ", ".join(line)))
             sys.stdout.flush()
     except Exception as e:
@@ -530,7 +579,12 @@ def main():
         return bl.median([r[field] for r in raw[key]]) if raw[key] else None
 
     plain, enc, lt, ng = med("shoal_plain"), med("shoal_encrypted"), med("libtorrent"), med("nginx_curl")
+    disk = med("disk_durable")
     r_plain, r_enc = bl.ratio(plain, lt), bl.ratio(enc, lt)
+    r_disk = bl.ratio(plain, disk)
+
+    def mbps(key):
+        return [r["mbps"] for r in raw[key]]
     rss = {}
     for mode in ("plain", "encrypted"):
         runs = raw["shoal_" + mode]
@@ -547,6 +601,10 @@ def main():
                ">= 1", (r_enc >= 1) if r_enc is not None else None),
         bl.row("transfer shoal plain vs nginx -> curl", plain, "MB/s", "nginx -> curl (HTTP, sendfile)",
                ng, None, None, note="informational: a plain TCP copy over the same loopback"),
+        bl.row("transfer shoal plain vs durable disk write", plain, "MB/s",
+               "dd bs=1M conv=fdatasync, same tmp dir", disk, ">= 0.9",
+               (r_disk >= 0.9) if r_disk is not None else None,
+               note="shoal %s; dd %s" % (spread(mbps("shoal_plain")), spread(mbps("disk_durable")))),
         bl.row("transfer shoal peak RSS (max of seeds and leechers)", rss_max, "MiB", None, None,
                "<= 64 MiB", (rss_max <= 64) if rss_max is not None else None,
                higher_is_better=False),
@@ -564,6 +622,7 @@ def main():
     raw["summary"] = {"shoal_plain_mbps": plain, "shoal_encrypted_mbps": enc, "libtorrent_mbps": lt,
                       "encrypted_ciphers": enc_ciphers,
                       "nginx_curl_mbps": ng, "plain_over_lt": r_plain, "encrypted_over_lt": r_enc,
+                      "disk_durable_mbps": disk, "plain_over_disk": r_disk,
                       "peak_rss_mib": rss}
     bl.write_result(out, NAME, "ok", rows=rows, raw=raw, quick=a.quick, m=m)
 
@@ -585,7 +644,10 @@ def main():
          bl.median([r["leech_peak_rss_kib"] for r in raw["libtorrent"]]) / 1024 if raw["libtorrent"] else None,
          (raw["seeds"].get("libtorrent") or {}).get("peak_rss_kib", 0) / 1024 if raw["libtorrent"] else None],
         ["nginx -> curl", ng, bl.ratio(ng, lt), None, None, None, None],
+        ["dd conv=fdatasync (durable write)", disk, bl.ratio(disk, lt), None, None, None, None],
     ]))
+    print("shoal plain / durable write rate: %s (target >= 0.9; dd %s)" % (
+        bl.fmt(r_disk, 2) if r_disk is not None else "n/a", spread(mbps("disk_durable")) or "not run"))
     print("(libtorrent's RSS counts the file pages it mmaps; shoal's does not.)")
     return bl.EXIT_OK
 
