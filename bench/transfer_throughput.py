@@ -112,12 +112,20 @@ def warm(path):
 
 # ---------------------------------------------------------------- shoal
 
+def mode_args(mode):
+    """Daemon flags of a contender: plain (no encryption), encrypted (the
+    defaults: crypto threads "auto"), encloop (encrypted, every record sealed
+    and opened on the event loop: --crypto-threads 0)."""
+    return {"plain": ["--encryption", "off"], "encrypted": [],
+            "encloop": ["--crypto-threads", "0"]}[mode]
+
+
 class ShoalSeed:
     def __init__(self, shoal, tmp, mode, data_dir, fmt="v2"):
         """A seed daemon sharing data_dir in torrent format `fmt` (v2 here, so
         the figures stay comparable across runs; bench/client_throughput.py
         measures v1 and hybrid)."""
-        args = ["--encryption", "off"] if mode == "plain" else []
+        args = mode_args(mode)
         self.mode = mode
         self.name = mode if fmt == "v2" else "%s-%s" % (mode, fmt)
         self.d = bl.Daemon(shoal, os.path.join(tmp, "shoal-seed-" + self.name), args).start()
@@ -138,7 +146,7 @@ class ShoalSeed:
 
 def run_shoal(shoal, tmp, seed, tag, size, poll=0.1, timeout=300, check_sha=None):
     os.sync()   # the previous leecher's dirty pages are not written back on this one's time
-    args = ["--encryption", "off"] if seed.mode == "plain" else []
+    args = mode_args(seed.mode)
     d = bl.Daemon(shoal, os.path.join(tmp, "shoal-leech-%s-%s" % (seed.name, tag)), args).start()
     into = os.path.join(tmp, "shoal-out-%s-%s" % (seed.name, tag))
     os.makedirs(into)
@@ -444,7 +452,7 @@ def run_aead_speed(exe, mib):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bl.data_set_args(ap)
-    ap.add_argument("--only", help="comma-separated subset of: plain,encrypted,libtorrent,nginx,disk")
+    ap.add_argument("--only", help="comma-separated subset of: plain,encrypted,encloop,libtorrent,nginx,disk")
     ap.add_argument("--aead-speed", help="bench/aead_speed binary (default: beside the shoal binary)")
     ap.add_argument("--aead-mib", type=int, default=256, help="MiB per cipher for aead_speed (256)")
     a = ap.parse_args()
@@ -452,7 +460,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     m = bl.machine()
     size = bl.data_set_bytes(a)
-    want = set((a.only or "plain,encrypted,libtorrent,nginx,disk").split(","))
+    want = set((a.only or "plain,encrypted,encloop,libtorrent,nginx,disk").split(","))
 
     shoal = bl.shoal_binary(a.shoal)
     if not shoal:
@@ -473,7 +481,7 @@ def main():
     aead_exe = aead_speed_binary(a.aead_speed, shoal)
     raw = {"size_bytes": size, "repeats": a.repeats, "shoal_bin": shoal, "tmp": tmp,
            "libtorrent_version": ltv, "poll_seconds": 0.1,
-           "shoal_plain": [], "shoal_encrypted": [], "libtorrent": [], "nginx_curl": [],
+           "shoal_plain": [], "shoal_encrypted": [], "shoal_encloop": [], "libtorrent": [], "nginx_curl": [],
            "disk_durable": [],
            "seeds": {}, "aead_speed": None}
     seeds = {}
@@ -498,7 +506,7 @@ def main():
         sys.stdout.flush()
 
         t = time.monotonic()
-        for mode in ("plain", "encrypted"):
+        for mode in ("plain", "encrypted", "encloop"):
             if mode in want or ("libtorrent" in want and not seeds):
                 seeds[mode] = ShoalSeed(shoal, tmp, mode, data)
         print("  shoal seeds ready (hashed %d MiB each) in %.1fs, piece length %d KiB" % (
@@ -544,6 +552,10 @@ def main():
                 raw["shoal_encrypted"].append(res)
                 line.append("shoal encrypted %.0f MB/s%s (%s)" % (
                     res["mbps"], "" if res["encrypted"] else " (NOT ENCRYPTED?)", res.get("cipher")))
+            if "encloop" in want:
+                res = run_shoal(shoal, tmp, seeds["encloop"], tag, size)
+                raw["shoal_encloop"].append(res)
+                line.append("shoal encrypted, crypto on the loop %.0f MB/s" % res["mbps"])
             if "libtorrent" in want:
                 res = run_lt(tmp, torrent, lt_seed, tag, size, check_sha=want_sha if first else None,
                              rel=lt_rel)
@@ -580,13 +592,15 @@ def main():
 
     plain, enc, lt, ng = med("shoal_plain"), med("shoal_encrypted"), med("libtorrent"), med("nginx_curl")
     disk = med("disk_durable")
+    encloop = med("shoal_encloop")
+    r_enc_plain, r_threads = bl.ratio(enc, plain), bl.ratio(enc, encloop)
     r_plain, r_enc = bl.ratio(plain, lt), bl.ratio(enc, lt)
     r_disk = bl.ratio(plain, disk)
 
     def mbps(key):
         return [r["mbps"] for r in raw[key]]
     rss = {}
-    for mode in ("plain", "encrypted"):
+    for mode in ("plain", "encrypted", "encloop"):
         runs = raw["shoal_" + mode]
         if runs:
             rss["leech_" + mode] = max(r["leech_peak_rss_kib"] for r in runs) / 1024
@@ -599,6 +613,13 @@ def main():
                ">= 1.5", (r_plain >= 1.5) if r_plain is not None else None),
         bl.row("transfer shoal encrypted vs libtorrent", enc, "MB/s", ltname, lt,
                ">= 1", (r_enc >= 1) if r_enc is not None else None),
+        bl.row("transfer shoal encrypted vs shoal plain", enc, "MB/s", "shoal plain", plain,
+               ">= 0.9", (r_enc_plain >= 0.9) if r_enc_plain is not None else None,
+               note="encrypted %s; plain %s" % (spread(mbps("shoal_encrypted")), spread(mbps("shoal_plain")))),
+        bl.row("transfer shoal encrypted, crypto threads vs on the loop", enc, "MB/s",
+               "shoal encrypted --crypto-threads 0", encloop, None, None,
+               note="informational: what sealing and opening beside the loop buys; loop %s" %
+               spread(mbps("shoal_encloop"))),
         bl.row("transfer shoal plain vs nginx -> curl", plain, "MB/s", "nginx -> curl (HTTP, sendfile)",
                ng, None, None, note="informational: a plain TCP copy over the same loopback"),
         bl.row("transfer shoal plain vs durable disk write", plain, "MB/s",
@@ -623,6 +644,8 @@ def main():
                       "encrypted_ciphers": enc_ciphers,
                       "nginx_curl_mbps": ng, "plain_over_lt": r_plain, "encrypted_over_lt": r_enc,
                       "disk_durable_mbps": disk, "plain_over_disk": r_disk,
+                      "shoal_encloop_mbps": encloop, "encrypted_over_plain": r_enc_plain,
+                      "threads_over_loop": r_threads,
                       "peak_rss_mib": rss}
     bl.write_result(out, NAME, "ok", rows=rows, raw=raw, quick=a.quick, m=m)
 
@@ -639,6 +662,9 @@ def main():
         ["shoal encrypted", enc, r_enc, cpu_per_gb("shoal_encrypted", "leech_cpu_seconds"),
          cpu_per_gb("shoal_encrypted", "seed_cpu_seconds"), rss.get("leech_encrypted"),
          rss.get("seed_encrypted")],
+        ["shoal encrypted, crypto on the loop", encloop, bl.ratio(encloop, lt),
+         cpu_per_gb("shoal_encloop", "leech_cpu_seconds"), cpu_per_gb("shoal_encloop", "seed_cpu_seconds"),
+         rss.get("leech_encloop"), rss.get("seed_encloop")],
         ["libtorrent -> libtorrent", lt, 1.0 if lt else None,
          cpu_per_gb("libtorrent", "leech_cpu_seconds"), cpu_per_gb("libtorrent", "seed_cpu_seconds"),
          bl.median([r["leech_peak_rss_kib"] for r in raw["libtorrent"]]) / 1024 if raw["libtorrent"] else None,

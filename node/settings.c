@@ -156,9 +156,13 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 	} else if (strcmp(key, "crypto-threads") == 0) {
 		char *end = NULL;
 		errno = 0;
-		long v = strcmp(value, "auto") == 0 ? -1 : strtol(value, &end, 10);
-		if (v != -1 && (!*value || *end || errno || v < 0 || v > CONFIG_MAX_CRYPTO_THREADS))
-			return fail(err, err_len, key, value, "auto, or 0-16 (0: seal and open on the event loop)");
+		long v = -1;
+		if (strcmp(value, "auto") != 0) {
+			v = strtol(value, &end, 10);
+			if (!*value || *end || errno || v < 0 || v > CONFIG_MAX_CRYPTO_THREADS)
+				return fail(err, err_len, key, value,
+					    "auto, or 0-16 (0: seal and open on the event loop)");
+		}
 		cfg->crypto_threads = (int)v;
 	} else {
 		snprintf(err, err_len, "unknown setting '%s'", key);
@@ -171,9 +175,16 @@ int config_crypto_threads(const struct node_config *cfg, long cpus)
 {
 	if (cfg->crypto_threads >= 0)
 		return cfg->crypto_threads;
-	if (cpus < 2)
+	/* Measured on 2 CPUs (bench/RESULTS.md, 2026-12-03): handing records
+	 * to a thread cost more than it saved (434 vs 574 MB/s, 3.19 vs
+	 * 2.83 CPU s/GB), because the thread competes with the loop and the
+	 * disk workers for the same cores. So below 4 CPUs auto keeps sealing
+	 * on the loop; from 4 it takes one thread per 4 CPUs (not yet
+	 * measured there). */
+	if (cpus < CONFIG_AUTO_CRYPTO_THREADS_MIN_CPUS)
 		return 0;
-	return cpus - 1 > CONFIG_AUTO_CRYPTO_THREADS_MAX ? CONFIG_AUTO_CRYPTO_THREADS_MAX : (int)(cpus - 1);
+	long n = cpus / CONFIG_AUTO_CRYPTO_THREADS_MIN_CPUS;
+	return n > CONFIG_AUTO_CRYPTO_THREADS_MAX ? CONFIG_AUTO_CRYPTO_THREADS_MAX : (int)n;
 }
 
 static char *trim(char *s)

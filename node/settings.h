@@ -46,6 +46,7 @@ struct node_config {
  * on one CPU, where a thread could only take turns with the loop. */
 #define CONFIG_MAX_CRYPTO_THREADS 16
 #define CONFIG_AUTO_CRYPTO_THREADS_MAX 4
+#define CONFIG_AUTO_CRYPTO_THREADS_MIN_CPUS 4
 /* The number "auto" (or an explicit count) comes to on `cpus` CPUs. */
 int config_crypto_threads(const struct node_config *cfg, long cpus);
 

@@ -47,6 +47,14 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.encryption, ENCRYPTION_PREFER);
 	assert_int_equal(cfg.cipher, CIPHER_AUTO);
 	assert_string_equal(config_cipher_name(cfg.cipher), "auto");
+	assert_int_equal(cfg.crypto_threads, -1);
+	/* auto: on the loop below 4 CPUs, then one per 4 CPUs, at most 4 */
+	assert_int_equal(config_crypto_threads(&cfg, 1), 0);
+	assert_int_equal(config_crypto_threads(&cfg, 2), 0);
+	assert_int_equal(config_crypto_threads(&cfg, 3), 0);
+	assert_int_equal(config_crypto_threads(&cfg, 4), 1);
+	assert_int_equal(config_crypto_threads(&cfg, 8), 2);
+	assert_int_equal(config_crypto_threads(&cfg, 64), CONFIG_AUTO_CRYPTO_THREADS_MAX);
 	assert_int_equal(cfg.upload_limit, 0);
 }
 
@@ -78,6 +86,12 @@ static void test_set_values(void **state)
 	assert_int_equal(cfg.cipher, CIPHER_AUTO);
 	assert_int_equal(config_set(&cfg, "cipher", "xchacha", err, sizeof err), 0);
 	assert_int_equal(cfg.cipher, CIPHER_XCHACHA);
+	assert_int_equal(config_set(&cfg, "crypto-threads", "0", err, sizeof err), 0);
+	assert_int_equal(config_crypto_threads(&cfg, 8), 0);
+	assert_int_equal(config_set(&cfg, "crypto-threads", "16", err, sizeof err), 0);
+	assert_int_equal(config_crypto_threads(&cfg, 2), 16);
+	assert_int_equal(config_set(&cfg, "crypto-threads", "auto", err, sizeof err), 0);
+	assert_int_equal(cfg.crypto_threads, -1);
 	assert_int_equal(config_set(&cfg, "log-level", "debug", err, sizeof err), 0);
 	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
 	assert_int_equal(config_set(&cfg, "api-bind", "::1", err, sizeof err), 0);
@@ -103,6 +117,11 @@ static void test_set_rejects(void **state)
 	assert_int_equal(config_set(&cfg, "cipher", "aes", err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "auto or xchacha20poly1305"));
 	assert_int_equal(config_set(&cfg, "cipher", "", err, sizeof err), -EINVAL);
+	assert_int_equal(config_set(&cfg, "crypto-threads", "17", err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "crypto-threads"));
+	assert_int_equal(config_set(&cfg, "crypto-threads", "-1", err, sizeof err), -EINVAL);
+	assert_int_equal(config_set(&cfg, "crypto-threads", "", err, sizeof err), -EINVAL);
+	assert_int_equal(config_set(&cfg, "crypto-threads", "2x", err, sizeof err), -EINVAL);
 	assert_int_equal(config_set(&cfg, "download-dir", "Downloads", err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "absolute"));
 	assert_int_equal(config_set(&cfg, "colour", "blue", err, sizeof err), -EINVAL);
