@@ -57,6 +57,7 @@ struct conn {
 	size_t tx_inflight;          /* plaintext bytes tx_job is sealing */
 	bool rx_paused;              /* reading stopped: rx_cipher is full */
 	bool rx_eof;                 /* the peer closed; close once rx_cipher is opened */
+	const char *rx_end_why;      /* ... with this reason (NULL: "closed by peer") */
 };
 
 struct conn_hub {
@@ -317,8 +318,11 @@ static void free_owner(const void *data, size_t len, void *owner)
 /* Below this a message or a read is sealed or opened on the loop: handing
  * it to a thread would cost more than the cipher. */
 #define CONN_OFFLOAD_MIN 8192u
-/* Ciphertext queued behind an open job before reading pauses. */
-#define CONN_RX_QUEUE_MAX (4u << 20)
+/* Ciphertext queued behind an open job before reading pauses.  A
+ * connection then holds at most this plus one read queued, about as much
+ * in the job out, and the job's plaintext (docs/architecture.md, "Memory
+ * ceilings"); past it the bytes wait in the kernel's socket buffer. */
+#define CONN_RX_QUEUE_MAX (1u << 20)
 
 struct crypt_job {
 	struct conn *c;
@@ -335,7 +339,7 @@ struct crypt_job {
 static void close_as(struct conn *c, const char *why, bool crypt_refused);
 static void feed_plain(struct conn *c, const uint8_t *data, size_t len);
 static void feed_crypt(struct conn *c, const uint8_t *data, size_t len);
-static void start_seal_job(struct conn *c);
+static int start_seal_job(struct conn *c);
 static void rx_kick(struct conn *c);
 static void set_reading(struct conn *c);
 
@@ -436,17 +440,18 @@ static void seal_done(void *arg)
 	c->hub->sealed_off_loop += j->in_len;
 	job_free(j);
 	if (evbuffer_get_length(c->tx_plain))
-		start_seal_job(c);
+		(void)start_seal_job(c); /* closes the connection when it fails */
 }
 
-/* Hand everything queued on tx_plain to a crypto thread.  On failure the
- * connection is closed. */
-static void start_seal_job(struct conn *c)
+/* Hand everything queued on tx_plain to a crypto thread.  Returns 0, or
+ * -ENOBUFS after closing the connection (what conn_send promises when a
+ * send closed it). */
+static int start_seal_job(struct conn *c)
 {
 	struct crypt_job *j = job_new(c, c->tx_plain);
 	if (!j) {
 		close_as(c, "out of memory", false);
-		return;
+		return -ENOBUFS;
 	}
 	c->tx_job = j;
 	c->tx_inflight = j->in_len;
@@ -455,7 +460,9 @@ static void start_seal_job(struct conn *c)
 		c->tx_inflight = 0;
 		job_free(j);
 		close_as(c, "cannot queue sealing", false);
+		return -ENOBUFS;
 	}
+	return 0;
 }
 
 /* Crypto thread: open the job's ciphertext, record after record. */
@@ -519,11 +526,14 @@ static void open_done(void *arg)
 	job_free(j);
 	if (c->state == CONN_DEAD)
 		return;
-	if (c->rx_paused && !c->rx_eof && evbuffer_get_length(c->rx_cipher) < CONN_RX_QUEUE_MAX) {
+	/* Kick first: the queue that paused reading may now be out as the next
+	 * job, and reading can overlap with it. */
+	rx_kick(c);
+	if (c->state != CONN_DEAD && c->rx_paused && !c->rx_eof &&
+	    evbuffer_get_length(c->rx_cipher) < CONN_RX_QUEUE_MAX) {
 		c->rx_paused = false;
 		set_reading(c);
 	}
-	rx_kick(c);
 }
 
 /* Open what rx_cipher holds: on the loop when it is small and nothing is
@@ -557,7 +567,7 @@ static void rx_kick(struct conn *c)
 		evbuffer_drain(c->rx_cipher, v.iov_len);
 	}
 	if (c->rx_eof && c->state != CONN_DEAD)
-		close_as(c, "closed by peer", false);
+		close_as(c, c->rx_end_why ? c->rx_end_why : "closed by peer", false);
 }
 
 /* Should bytes read from this connection go through rx_cipher? */
@@ -665,7 +675,7 @@ int conn_send_owned(struct conn *c, const void *msg, size_t len, void *owner)
 	}
 	c->last_send_ms = now_ms();
 	if (c->crypt && !c->tx_job)
-		start_seal_job(c);
+		return start_seal_job(c);
 	return 0;
 }
 
@@ -681,11 +691,15 @@ int conn_send(struct conn *c, const void *a, size_t alen, const void *b, size_t 
 		return rc;
 	if (queue) {
 		struct evbuffer *q = c->crypt ? c->tx_plain : out;
-		if ((alen && evbuffer_add(q, a, alen) != 0) || (blen && evbuffer_add(q, b, blen) != 0))
-			return -ENOMEM;
+		if ((alen && evbuffer_add(q, a, alen) != 0) || (blen && evbuffer_add(q, b, blen) != 0)) {
+			/* Half a message may be queued: it must never reach the
+			 * peer, whose framing it would break. */
+			close_as(c, "out of memory", false);
+			return -ENOBUFS;
+		}
 		c->last_send_ms = now_ms();
 		if (c->crypt && !c->tx_job)
-			start_seal_job(c);
+			return start_seal_job(c);
 		return 0;
 	}
 	/* Seal a || b into records of at most CRYPT_MAX_PLAIN bytes.  A message
@@ -882,6 +896,26 @@ static int sniff(struct conn *c, struct evbuffer *in)
 	}
 }
 
+/* Is ciphertext of this connection still queued or being opened? */
+static bool rx_waiting(const struct conn *c)
+{
+	return c->rx_job || (c->rx_cipher && evbuffer_get_length(c->rx_cipher));
+}
+
+/* The peer closed, or reading failed: close now, or, when ciphertext read
+ * before that still waits to be opened, once it is (rx_kick). */
+static void rx_end(struct conn *c, const char *why)
+{
+	if (!rx_waiting(c)) {
+		conn_close(c, why);
+		return;
+	}
+	c->rx_eof = true;
+	c->rx_end_why = why;
+	c->rx_paused = true;
+	set_reading(c);
+}
+
 /* One recv of up to CONN_MAX_SINGLE_IO bytes into the end of `buf`
  * (evbuffer_read stops at 4 KiB a call in libevent 2.1). */
 static ssize_t read_into(struct evbuffer *buf, evutil_socket_t fd)
@@ -919,20 +953,17 @@ static void on_fast_read(evutil_socket_t fd, short what, void *arg)
 	}
 	/* Offloaded: read straight into the queue, no copy. */
 	ssize_t n = queue ? read_into(c->rx_cipher, fd) : recv(fd, hub->rbuf, sizeof hub->rbuf, 0);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		conn_close(c, "connection error");
-		return;
-	}
-	if (n == 0) {
-		if (c->rx_job || (c->rx_cipher && evbuffer_get_length(c->rx_cipher))) {
-			c->rx_eof = true; /* close once what came before is opened */
-			c->rx_paused = true;
-			set_reading(c);
-			return;
-		}
-		conn_close(c, "closed by peer");
+		const char *why = n == 0 ? "closed by peer" : errno == ENOMEM ? "out of memory"
+									  : "connection error";
+		/* What was read before the end is still opened and acted on, as
+		 * it would have been on the loop. */
+		if (n == 0 || errno != ENOMEM)
+			rx_end(c, why);
+		else
+			conn_close(c, why);
 		return;
 	}
 	if (queue)
@@ -1112,11 +1143,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		start_transport(c);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    (c->rx_job || (c->rx_cipher && evbuffer_get_length(c->rx_cipher)))) {
-		c->rx_eof = true; /* close once what came before it is opened */
-		c->rx_paused = true;
-		set_reading(c);
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && (what & BEV_EVENT_READING) &&
+	    rx_waiting(c)) {
+		rx_end(c, (what & BEV_EVENT_EOF) ? "closed by peer" : "connection error");
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
