@@ -42,5 +42,6 @@ int cmd_resume(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_limit(int argc, char **argv);
 int cmd_trackers(int argc, char **argv);
+int cmd_web(int argc, char **argv);
 
 #endif

@@ -169,6 +169,20 @@ static const struct cli_command commands[] = {
 	  "Print the token that authorises requests to the control API, e.g.\n"
 	  "  curl -H \"Authorization: Bearer $(shoal token)\" http://127.0.0.1:7881/api/v1/status\n",
 	  cmd_token },
+	{ "web", "print a one-time login address for the web dashboard",
+	  "shoal web [--open] [--json] [--data-dir DIR]\n"
+	  "\n"
+	  "Ask the daemon for a one-time login code and print the address that\n"
+	  "logs a browser into the web dashboard, http://127.0.0.1:7881/login#CODE\n"
+	  "(the API's own address).  It works once, within 60 seconds, in a browser\n"
+	  "on this machine; the session it opens lasts 12 hours (or until the daemon\n"
+	  "stops, or you log out).  The code is in the address's fragment, which the\n"
+	  "browser sends to no server.  Run `shoal web` again for a new one.\n"
+	  "--open also opens the address with xdg-open (when xdg-open is missing the\n"
+	  "address is printed and the exit status is 1).  --json prints the daemon's\n"
+	  "reply: {\"code\", \"expires_in\", \"url\"} (POST /api/v1/web/codes, see\n"
+	  "docs/api.md and docs/web.md).\n",
+	  cmd_web },
 	{ "help", "show help for a command", "shoal help [COMMAND]\n", cmd_help },
 };
 

@@ -25,6 +25,30 @@ extern const size_t api_swarm_routes_count;
 extern const struct api_route api_tracker_routes[];
 extern const size_t api_tracker_routes_count;
 
+/* --- the web dashboard (api_web.c, docs/web.md) --- */
+#define API_WEB_CODES_PATH "/api/v1/web/codes"
+#define API_WEB_SESSION_PATH "/api/v1/web/session"
+extern const struct api_route api_web_routes[];
+extern const size_t api_web_routes_count;
+struct evkeyvalq;
+struct web_auth;
+/* Add the headers every response carries (CSP, X-Frame-Options,
+ * Referrer-Policy, X-Content-Type-Options) to `h`. */
+void api_security_headers(struct evkeyvalq *h);
+/* True for the paths of the pages: "/", "/login" and "/web/...". */
+bool api_web_is_page(const char *path);
+/* Answer a page path (api_web_is_page) from the web directory; anything
+ * but GET and HEAD is a 405. */
+void api_web_serve(struct api_req *r, const char *path, bool get_or_head);
+/* The login codes and sessions of this server (api.c). */
+struct web_auth *api_web_auth(struct api *api);
+/* "HOST:PORT" a browser on this machine reaches the API at: the bound
+ * address, a wildcard one replaced by loopback (api.c). */
+void api_page_host(const struct api *api, char *out, size_t out_len);
+/* Count a failed credential (a wrong login code) against the source's
+ * budget; when it is over, reply 429 and return true (api.c). */
+bool api_auth_failed(struct api_req *r);
+
 /* POST /api/v1/limits: the daemon-wide limits (api_swarms.c). */
 void api_set_global_limits(struct api_req *r);
 

@@ -1,4 +1,4 @@
-/* api.c: the HTTP server: Host and token checks, routing, JSON bodies and replies. */
+/* api.c: the HTTP server: Host, Origin, token and session checks, routing, JSON bodies and replies. */
 #include "config.h"
 
 #include "common/addr.h"
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -25,6 +26,7 @@
 #include "common/util.h"
 #include "node/api-internal.h"
 #include "node/node.h"
+#include "node/web_auth.h"
 
 /* Per-source back-off on failed authentication: a small fixed table (LRU
  * replacement), so a flood of bad tokens costs bounded memory.  A source
@@ -50,7 +52,26 @@ struct api {
 	char bind[64];
 	char address[96];
 	uint8_t token[API_TOKEN_LEN];
+	struct web_auth web; /* the dashboard's login codes and sessions */
 };
+
+/* A test knob (docs/web.md): SHOAL_TEST_WEB_CODE_TTL=S makes login codes
+ * live S seconds, 1-60, so a test sees one expire without waiting a
+ * minute.  It can only shorten the life of a code. */
+static uint64_t web_code_ttl_ms(void)
+{
+	const char *v = getenv("SHOAL_TEST_WEB_CODE_TTL");
+	if (!v || !*v)
+		return WEB_CODE_TTL_MS;
+	char *end = NULL;
+	long s = strtol(v, &end, 10);
+	if (*end || s < 1 || s > (long)(WEB_CODE_TTL_MS / 1000)) {
+		log_warn("SHOAL_TEST_WEB_CODE_TTL=%s ignored: expected 1-60 seconds", v);
+		return WEB_CODE_TTL_MS;
+	}
+	log_warn("login codes live %ld s (SHOAL_TEST_WEB_CODE_TTL, a test knob)", s);
+	return (uint64_t)s * 1000;
+}
 
 static void on_request(struct evhttp_request *req, void *arg);
 
@@ -64,6 +85,7 @@ struct api *api_new(struct node *node, const char *bind_addr, uint16_t port,
 	}
 	api->node = node;
 	memcpy(api->token, token, API_TOKEN_LEN);
+	web_auth_init(&api->web, web_code_ttl_ms());
 	snprintf(api->bind, sizeof api->bind, "%s", bind_addr);
 	api->http = evhttp_new(node->base);
 	if (!api->http) {
@@ -110,6 +132,7 @@ void api_free(struct api *api)
 	if (api->http)
 		evhttp_free(api->http);
 	sodium_memzero(api->token, sizeof api->token);
+	web_auth_destroy(&api->web);
 	free(api);
 }
 
@@ -121,6 +144,21 @@ const char *api_address(const struct api *api)
 uint16_t api_port(const struct api *api)
 {
 	return api->port;
+}
+
+struct web_auth *api_web_auth(struct api *api)
+{
+	return &api->web;
+}
+
+void api_page_host(const struct api *api, char *out, size_t out_len)
+{
+	if (strcmp(api->bind, "0.0.0.0") == 0)
+		snprintf(out, out_len, "127.0.0.1:%u", (unsigned)api->port);
+	else if (strcmp(api->bind, "::") == 0)
+		snprintf(out, out_len, "[::1]:%u", (unsigned)api->port);
+	else
+		snprintf(out, out_len, "%s", api->address);
 }
 
 static const char *reason_phrase(int status)
@@ -150,7 +188,6 @@ void api_reply(struct api_req *r, int status, json_t *json)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	struct evbuffer *out = evbuffer_new();
 	char *text = json_dumps(json, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (out && text) {
@@ -285,6 +322,42 @@ static bool auth_failed(struct api *api, const char *source)
 	return s->fails > API_AUTH_MAX_FAILS;
 }
 
+bool api_auth_failed(struct api_req *r)
+{
+	char *peer = NULL;
+	ev_uint16_t peer_port = 0;
+	evhttp_connection_get_peer(evhttp_request_get_connection(r->req), &peer, &peer_port);
+	if (!auth_failed(r->api, peer ? peer : "?"))
+		return false;
+	char wait[16];
+	snprintf(wait, sizeof wait, "%d", API_AUTH_WINDOW_S);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", wait);
+	api_reply_error(r, 429, "too_many_failures",
+			"too many requests with a wrong token or login code from %s; wait a minute",
+			peer ? peer : "this address");
+	return true;
+}
+
+/* The live session named by a shoal_session cookie of the request, or
+ * NULL.  Every Cookie header and every cookie of that name is tried (a
+ * browser may hold a stale one beside the live one). */
+static struct web_session *request_session(struct api *api, struct evkeyvalq *in)
+{
+	uint64_t now = now_ms();
+	for (struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next) {
+		if (strcasecmp(kv->key, "Cookie") != 0)
+			continue;
+		const char *cursor = kv->value, *v;
+		size_t n;
+		while (web_cookie_next(&cursor, WEB_COOKIE_NAME, &v, &n)) {
+			struct web_session *s = web_session_find(&api->web, v, n, now);
+			if (s)
+				return s;
+		}
+	}
+	return NULL;
+}
+
 /* Replies go out at once: with Nagle's algorithm the last segment of a
  * reply larger than one segment (a page of swarms) waited for the ACK of
  * the one before, which a kept-alive client delays by 40 ms.  evhttp has
@@ -306,29 +379,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct api_req r = { .api = api, .node = api->node, .req = req };
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	set_nodelay(req);
+	/* On every response, pages and API alike (docs/web.md). */
+	api_security_headers(evhttp_request_get_output_headers(req));
 
-	if (!api_host_allowed(evhttp_find_header(in, "Host"), api->port, api->bind)) {
+	/* Host, then Origin: before any route, pages included. */
+	const char *host = evhttp_find_header(in, "Host");
+	if (!api_host_allowed(host, api->port, api->bind)) {
 		api_reply_error(&r, 403, "forbidden_host",
 				"the Host header must name this node by a loopback address");
 		return;
 	}
-	if (!api_bearer_ok(evhttp_find_header(in, "Authorization"), api->token)) {
-		char *peer = NULL;
-		ev_uint16_t peer_port = 0;
-		evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &peer_port);
-		if (auth_failed(api, peer ? peer : "?")) {
-			char wait[16];
-			snprintf(wait, sizeof wait, "%d", API_AUTH_WINDOW_S);
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", wait);
-			api_reply_error(&r, 429, "too_many_failures",
-					"too many requests with a wrong token from %s; wait a minute",
-					peer ? peer : "this address");
-			return;
-		}
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-				  "Bearer realm=\"shoal\"");
-		api_reply_error(&r, 401, "unauthorized",
-				"missing or wrong bearer token (see `shoal token`)");
+	const char *origin = evhttp_find_header(in, "Origin");
+	if (origin && !web_origin_matches(origin, host)) {
+		api_reply_error(&r, 403, "forbidden_origin",
+				"requests from another origin are refused (Origin must be http://%s)",
+				host);
 		return;
 	}
 
@@ -343,7 +408,41 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	if (!path)
 		path = "/";
-	enum api_method m = method_of(evhttp_request_get_command(req));
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	/* Pages hold no data: they need no credential. */
+	if (api_web_is_page(path)) {
+		api_web_serve(&r, path, cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD);
+		return;
+	}
+
+	/* The API: the bearer token, or a live session cookie, which for
+	 * anything but GET and HEAD must come with that session's CSRF
+	 * header.  Trading a login code needs neither (the code is the
+	 * credential); minting one takes the bearer token only, so a page
+	 * cannot mint codes for itself. */
+	bool bearer = api_bearer_ok(evhttp_find_header(in, "Authorization"), api->token);
+	r.session = request_session(api, in);
+	bool is_codes = strcmp(path, API_WEB_CODES_PATH) == 0;
+	bool is_login = cmd == EVHTTP_REQ_POST && strcmp(path, API_WEB_SESSION_PATH) == 0;
+	if (!bearer && !is_login && (!r.session || is_codes)) {
+		if (api_auth_failed(&r))
+			return;
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				  "Bearer realm=\"shoal\"");
+		api_reply_error(&r, 401, "unauthorized",
+				is_codes ? "minting login codes takes the bearer token (see `shoal token`)"
+					 : "missing or wrong bearer token (see `shoal token`), and no "
+					   "live session cookie");
+		return;
+	}
+	if (!bearer && !is_login && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD &&
+	    !web_session_csrf_ok(r.session, evhttp_find_header(in, WEB_CSRF_HEADER))) {
+		api_reply_error(&r, 403, "csrf",
+				"a request with the session cookie that changes anything must carry "
+				"the session's " WEB_CSRF_HEADER " header");
+		return;
+	}
+	enum api_method m = method_of(cmd);
 	char param[256];
 	bool path_known = false;
 	char allow[64] = "";
@@ -351,7 +450,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		const struct api_route *routes;
 		size_t count;
 	} tables[] = { { api_routes, api_routes_count }, { api_swarm_routes, api_swarm_routes_count },
-		       { api_tracker_routes, api_tracker_routes_count } };
+		       { api_tracker_routes, api_tracker_routes_count },
+		       { api_web_routes, api_web_routes_count } };
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
 		for (size_t i = 0; i < tables[t].count; i++) {
 			const struct api_route *rt = &tables[t].routes[i];

@@ -52,12 +52,15 @@ int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN],
 
 /* --- for request handlers (api_routes.c and friends) --- */
 
+struct web_session;
+
 struct api_req {
 	struct api *api;
 	struct node *node;
 	struct evhttp_request *req;
 	const char *param;  /* the {id} path segment, or NULL */
 	json_t *body;       /* parsed JSON body of POST/DELETE, or NULL */
+	struct web_session *session; /* the live session of its cookie, or NULL */
 };
 
 /* Send `json` (reference taken) with `status`.  Exactly one reply per request. */

@@ -63,6 +63,9 @@ void node_daemon_usage(FILE *out)
 		"                        first UDP wait (doubling, 3 tries) (default %d)\n"
 		"  --tracker-min-interval S  least seconds between two announces to a tracker,\n"
 		"                        whatever it asks (default %d)\n"
+		"  --web-dir DIR         the web dashboard's files (default: the source tree's\n"
+		"                        web/ when run from the build tree, else\n"
+		"                        " SHOAL_PKG_WEBDIR ")\n"
 		"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 		"  -h, --help            show this help\n"
 		"\n"
@@ -120,6 +123,28 @@ static int take_lock(const char *data_dir, char *err, size_t err_len)
 	return fd;
 }
 
+/* Where the dashboard's files are when no web-dir is set: the source
+ * tree's web/ when this program is the one in its build tree (so a
+ * developer sees their edits without `make install`), else where `make
+ * install` put them.  Both paths come from configure (node/local.mk). */
+static void default_web_dir(char *out, size_t out_len)
+{
+	char self[PATH_MAX], build[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0 && realpath(SHOAL_ABS_BUILDDIR, build)) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash && slash != self) {
+			*slash = '\0';
+			if (strcmp(self, build) == 0) {
+				snprintf(out, out_len, "%s", SHOAL_SRC_WEBDIR);
+				return;
+			}
+		}
+	}
+	snprintf(out, out_len, "%s", SHOAL_PKG_WEBDIR);
+}
+
 /* Publish where the API listens, atomically, for the CLI. */
 static int write_api_addr(const char *data_dir, const char *addr)
 {
@@ -159,6 +184,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "tracker-timeout", required_argument, NULL, 'T' },
 		{ "tracker-min-interval", required_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "web-dir", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -205,6 +231,7 @@ int node_daemon_main(int argc, char **argv)
 	size_t n_flags = 0;
 	bool help = false;
 	bool addr_written = false;
+	char resolved_web[PATH_MAX];
 
 	if (config_defaults(&node->cfg) != 0)
 		node->cfg.data_dir[0] = '\0';
@@ -255,6 +282,11 @@ int node_daemon_main(int argc, char **argv)
 		}
 	}
 	log_set_level(node->cfg.log_level);
+	if (!node->cfg.web_dir[0])
+		default_web_dir(node->cfg.web_dir, sizeof node->cfg.web_dir);
+	else if (realpath(node->cfg.web_dir, resolved_web) &&
+		 strlen(resolved_web) < sizeof node->cfg.web_dir)
+		snprintf(node->cfg.web_dir, sizeof node->cfg.web_dir, "%s", resolved_web);
 	/* The download directory is the user's own choice, and often a symlink
 	 * (~/Downloads on another disk): resolve it once, so only what lies
 	 * below it must be free of symlinks.  A missing one is resolved when a
@@ -350,6 +382,7 @@ int node_daemon_main(int argc, char **argv)
 	log_info("shoal %s running: data dir %s, API http://%s/api/v1/, peer port %u",
 		 NODE_VERSION_STRING, node->cfg.data_dir, api_address(node->api),
 		 (unsigned)node->cfg.peer_port);
+	log_info("web dashboard: run `shoal web` to log in (pages from %s)", node->cfg.web_dir);
 	if (event_base_dispatch(node->base) < 0) {
 		log_error("event loop failed");
 		goto done;

@@ -1,9 +1,12 @@
 # node/: the daemon (config, SQLite store, HTTP API, glue).
 noinst_LIBRARIES += node/libnode.a
 node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLITE_CFLAGS) \
-	$(JANSSON_CFLAGS) $(EVSSL_CFLAGS)
+	$(JANSSON_CFLAGS) $(EVSSL_CFLAGS) \
+	-DSHOAL_ABS_BUILDDIR='"$(abs_top_builddir)"' -DSHOAL_SRC_WEBDIR='"$(abs_top_srcdir)/web"' \
+	-DSHOAL_PKG_WEBDIR='"$(pkgdatadir)/web"'
 node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
+	node/api_web.c node/web_auth.c node/web_auth.h \
 	node/api_swarms.c node/api_json.c node/api_trackers.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
@@ -72,3 +75,9 @@ tests_fuzz_replay_peer_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_peer.c
 tests_fuzz_replay_peer_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) $(EVENT_CFLAGS) \
 	$(SQLITE_CFLAGS) $(SODIUM_CFLAGS) -DFUZZ_SURFACE=\"peer\"
 tests_fuzz_replay_peer_LDADD = $(NODE_LIBS)
+# The dashboard's login codes, sessions, cookie parsing and request checks.
+check_PROGRAMS += tests/unit/test_web_auth
+TESTS += tests/unit/test_web_auth
+tests_unit_test_web_auth_SOURCES = tests/unit/test_web_auth.c
+tests_unit_test_web_auth_CFLAGS = $(UNIT_CFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_web_auth_LDADD = $(NODE_LIBS) $(UNIT_LIBS)

@@ -91,6 +91,10 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 		if (value[0] != '/' || strlen(value) >= sizeof cfg->download_dir)
 			return fail(err, err_len, key, value, "an absolute directory path");
 		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s", value);
+	} else if (strcmp(key, "web-dir") == 0) {
+		if (!*value || strlen(value) >= sizeof cfg->web_dir)
+			return fail(err, err_len, key, value, "a directory path");
+		snprintf(cfg->web_dir, sizeof cfg->web_dir, "%s", value);
 	} else if (strcmp(key, "port") == 0) {
 		uint16_t port;
 		if (parse_port(value, &port) || port == 0)

@@ -40,6 +40,9 @@ struct node_config {
 	unsigned tracker_timeout;      /* s: an HTTP request, the first UDP wait (15) */
 	unsigned tracker_min_interval; /* s: the least time between announces (30) */
 	int crypto_threads;      /* threads sealing and opening records; -1 = auto */
+	char web_dir[PATH_MAX];  /* the dashboard's files; "" = the default
+				  * (node/daemon.c: the source tree's web/ from
+				  * the build tree, else $(pkgdatadir)/web) */
 };
 
 /* "crypto-threads = auto": one fewer than the CPUs, at most this many; none
@@ -58,7 +61,7 @@ int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result))
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
  * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "tracker-timeout",
- * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir") from
+ * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir", "web-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,

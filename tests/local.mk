@@ -41,3 +41,6 @@ EXTRA_DIST += tests/integration/fake_tracker.py tests/interop/opentracker.py
 # that wake for a peer, restart without re-hashing (node/swarm.c indexes,
 # node/engine_base.c awake list, node/dht_tracks.c).
 TESTS += tests/integration/test_swarm_scale.py
+# The web dashboard's pages, login codes, sessions and request checks
+# (node/api_web.c, node/web_auth.c, cli/cmd_web.c; docs/web.md).
+TESTS += tests/integration/test_web_auth.py
