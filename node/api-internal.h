@@ -24,6 +24,23 @@ extern const struct api_route api_swarm_routes[];
 extern const size_t api_swarm_routes_count;
 extern const struct api_route api_tracker_routes[];
 extern const size_t api_tracker_routes_count;
+extern const struct api_route api_event_routes[];
+extern const size_t api_event_routes_count;
+
+/* The event streams of GET /api/v1/events (node/api_events.c, whose
+ * header comment says who owns and frees what).  struct api owns one:
+ * made by api_new, freed by api_free before the HTTP server (it closes
+ * every stream).  NULL when out of memory. */
+struct api_events;
+struct node;
+struct api_events *api_events_new(struct node *node);
+void api_events_free(struct api_events *ev);
+/* The api's event streams (node/api.c); NULL when none could be made. */
+struct api_events *api_events_of(struct api *api);
+/* {"streams": open now, "dropped": closed for not reading} (GET /status). */
+json_t *api_events_status_json(const struct api_events *ev);
+/* "swarms" of GET /api/v1/status: totals and by_state (api_routes.c). */
+json_t *api_status_swarms_json(struct node *node);
 
 /* --- the web dashboard (api_web.c, docs/web.md) --- */
 #define API_WEB_CODES_PATH "/api/v1/web/codes"

@@ -48,6 +48,7 @@ struct api {
 	struct node *node;
 	struct auth_slot auth[API_AUTH_SLOTS];
 	struct evhttp *http;
+	struct api_events *events; /* GET /api/v1/events (node/api_events.c) */
 	uint16_t port;
 	char bind[64];
 	char address[96];
@@ -88,7 +89,8 @@ struct api *api_new(struct node *node, const char *bind_addr, uint16_t port,
 	web_auth_init(&api->web, web_code_ttl_ms());
 	snprintf(api->bind, sizeof api->bind, "%s", bind_addr);
 	api->http = evhttp_new(node->base);
-	if (!api->http) {
+	api->events = api_events_new(node);
+	if (!api->http || !api->events) {
 		snprintf(err, err_len, "cannot create the HTTP server");
 		goto fail;
 	}
@@ -129,6 +131,7 @@ void api_free(struct api *api)
 {
 	if (!api)
 		return;
+	api_events_free(api->events); /* closes its streams first */
 	if (api->http)
 		evhttp_free(api->http);
 	sodium_memzero(api->token, sizeof api->token);
@@ -159,6 +162,11 @@ void api_page_host(const struct api *api, char *out, size_t out_len)
 		snprintf(out, out_len, "[::1]:%u", (unsigned)api->port);
 	else
 		snprintf(out, out_len, "%s", api->address);
+}
+
+struct api_events *api_events_of(struct api *api)
+{
+	return api->events;
 }
 
 static const char *reason_phrase(int status)
@@ -451,7 +459,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		size_t count;
 	} tables[] = { { api_routes, api_routes_count }, { api_swarm_routes, api_swarm_routes_count },
 		       { api_tracker_routes, api_tracker_routes_count },
-		       { api_web_routes, api_web_routes_count } };
+		       { api_web_routes, api_web_routes_count },
+		       { api_event_routes, api_event_routes_count } };
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
 		for (size_t i = 0; i < tables[t].count; i++) {
 			const struct api_route *rt = &tables[t].routes[i];

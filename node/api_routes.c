@@ -34,7 +34,7 @@ static json_t *status_node(struct node *node)
 /* "swarms": every state's count (by_state), and the older summary keys
  * that lump states together, kept for clients that read them.  O(1) in
  * the number of swarms: node/swarm.c keeps the counts as states change. */
-static json_t *status_swarms(struct node *node)
+json_t *api_status_swarms_json(struct node *node)
 {
 	uint32_t n[SWARM_STATE_COUNT];
 	uint32_t total = swarm_count_states(node, n);
@@ -64,11 +64,12 @@ static void handle_status(struct api_req *r)
 	struct node *node = r->node;
 	json_t *status = json_object();
 	json_object_set_new(status, "node", status_node(node));
-	json_object_set_new(status, "swarms", status_swarms(node));
+	json_object_set_new(status, "swarms", api_status_swarms_json(node));
 	json_object_set_new(status, "peers",
 			    json_pack("{s:i}", "connected", (int)swarms_peer_count(node)));
 	json_object_set_new(status, "dht", status_dht(node));
 	json_object_set_new(status, "transfer", node_transfer_json(node));
+	json_object_set_new(status, "events", api_events_status_json(api_events_of(r->api)));
 	api_reply(r, 200, status);
 }
 

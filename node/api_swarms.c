@@ -17,6 +17,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <sodium.h>
 
 #include "common/addr.h"
 #include "common/log.h"
@@ -391,8 +392,29 @@ static void share_dir(struct api_req *r, const char *path)
 			    rc == 1));
 }
 
-/* Read a .torrent file (absolute path) into a parsed metainfo, and its
- * announce / announce-list into `trk`. */
+/* Parse the bytes of a .torrent (`what` names it in messages: its path,
+ * or "the uploaded .torrent") into `mi`, and its announce / announce-list
+ * into `trk`.  Replies 400 bad_link and returns -1 when it is unusable. */
+static int parse_torrent(struct api_req *r, const char *what, const uint8_t *data, size_t n,
+			 struct metainfo *mi, struct tracker_list *trk)
+{
+	int rc = n > METAINFO_MAX_TORRENT_SIZE ? METAINFO_E_TOO_BIG
+					       : metainfo_parse_torrent(mi, data, data + n);
+	struct tracker_list *from = rc ? NULL : malloc(sizeof *from);
+	if (from && tracker_list_from_torrent(data, data + n, from) == 0)
+		for (size_t i = 0; i < from->count; i++)
+			if (tracker_list_add(trk, from->e[i].tier, from->e[i].url) == -ENOSPC)
+				break;
+	free(from);
+	if (rc) {
+		api_reply_error(r, 400, "bad_link", "%s is not a usable .torrent file: %s", what,
+				metainfo_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Read a .torrent file (absolute path) and parse it (parse_torrent). */
 static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi,
 			struct tracker_list *trk)
 {
@@ -421,21 +443,40 @@ static int load_torrent(struct api_req *r, const char *path, struct metainfo *mi
 	uint8_t *data = malloc(METAINFO_MAX_TORRENT_SIZE + 1);
 	size_t n = data ? fread(data, 1, METAINFO_MAX_TORRENT_SIZE + 1, f) : 0;
 	fclose(f);
-	int rc = !data ? -ENOMEM : n > METAINFO_MAX_TORRENT_SIZE ? METAINFO_E_TOO_BIG
-								 : metainfo_parse_torrent(mi, data, data + n);
-	struct tracker_list *from = rc ? NULL : malloc(sizeof *from);
-	if (from && tracker_list_from_torrent(data, data + n, from) == 0)
-		for (size_t i = 0; i < from->count; i++)
-			if (tracker_list_add(trk, from->e[i].tier, from->e[i].url) == -ENOSPC)
-				break;
-	free(from);
-	free(data);
-	if (rc) {
-		api_reply_error(r, 400, "bad_link", "%s is not a usable .torrent file: %s", path,
-				metainfo_strerror(rc));
+	if (!data) {
+		api_reply_error(r, 500, "internal", "out of memory");
 		return -1;
 	}
-	return 0;
+	int rc = parse_torrent(r, path, data, n, mi, trk);
+	free(data);
+	return rc;
+}
+
+/* A .torrent sent in the body as base64 ("torrent"), decoded into
+ * *data_out (owned by the caller) and *n_out.  Replies 400 bad_link and
+ * returns false when it is not base64 (RFC 4648, padded; whitespace is
+ * ignored) or empty. */
+static bool decode_torrent(struct api_req *r, const char *b64, uint8_t **data_out, size_t *n_out)
+{
+	size_t len = strlen(b64);
+	/* The body is at most API_MAX_BODY, so this is bounded. */
+	uint8_t *data = malloc(len / 4 * 3 + 3);
+	size_t n = 0;
+	if (!data) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return false;
+	}
+	if (len == 0 || sodium_base642bin(data, len / 4 * 3 + 3, b64, len, " \t\r\n", &n, NULL,
+					  sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    n == 0) {
+		free(data);
+		api_reply_error(r, 400, "bad_link",
+				"\"torrent\" must be the bytes of a .torrent file in base64");
+		return false;
+	}
+	*data_out = data;
+	*n_out = n;
+	return true;
 }
 
 /* Read the "peers" list of a join request and the magnet's x.pe peers
@@ -585,12 +626,14 @@ static void join_replied(void *ctx, int rc, struct swarm *sw, const char *msg)
 }
 
 /* {"link": magnet or /abs/file.torrent, "into": "/abs/dir", "peers": [...],
- *  "overwrite": false} */
-static void join_link(struct api_req *r, const char *link)
+ *  "overwrite": false}, or instead of "link" the .torrent's bytes
+ *  (`upload`, `upload_len`: from "torrent", decoded) with `link` NULL. */
+static void join_link(struct api_req *r, const char *link, const uint8_t *upload,
+		      size_t upload_len)
 {
 	struct magnet mg;
 	struct metainfo *mi = NULL;
-	bool is_magnet = strncmp(link, "magnet:", 7) == 0;
+	bool is_magnet = link && strncmp(link, "magnet:", 7) == 0;
 	memset(&mg, 0, sizeof mg);
 	json_t *ow = json_object_get(r->body, "overwrite");
 	if (ow && !json_is_boolean(ow)) {
@@ -605,7 +648,7 @@ static void join_link(struct api_req *r, const char *link)
 			return;
 		}
 
-	} else if (link[0] != '/') {
+	} else if (link && link[0] != '/') {
 		api_reply_error(r, 400, "bad_link",
 				"a .torrent must be given by its absolute path (got '%s')", link);
 		return;
@@ -650,7 +693,10 @@ static void join_link(struct api_req *r, const char *link)
 		struct tracker_list *trk = malloc(sizeof *trk);
 		if (trk)
 			memset(trk, 0, sizeof *trk);
-		if (!mi || !trk || load_torrent(r, link, mi, trk) != 0) {
+		if (!mi || !trk ||
+		    (link ? load_torrent(r, link, mi, trk)
+			  : parse_torrent(r, "the uploaded .torrent", upload, upload_len, mi, trk)) !=
+			    0) {
 			if (!mi || !trk)
 				api_reply_error(r, 500, "internal", "out of memory");
 			free(mi);
@@ -686,17 +732,27 @@ static void handle_swarms_add(struct api_req *r)
 	}
 	json_t *share = json_object_get(r->body, "share");
 	json_t *link = json_object_get(r->body, "link");
-	if (share && json_is_string(share) && !link) {
+	json_t *torrent = json_object_get(r->body, "torrent");
+	int given = !!share + !!link + !!torrent;
+	if (given == 1 && share && json_is_string(share)) {
 		share_dir(r, json_string_value(share));
 		return;
 	}
-	if (link && json_is_string(link) && !share) {
-		join_link(r, json_string_value(link));
+	if (given == 1 && link && json_is_string(link)) {
+		join_link(r, json_string_value(link), NULL, 0);
+		return;
+	}
+	if (given == 1 && torrent && json_is_string(torrent)) {
+		uint8_t *data = NULL;
+		size_t n = 0;
+		if (decode_torrent(r, json_string_value(torrent), &data, &n))
+			join_link(r, NULL, data, n);
+		free(data);
 		return;
 	}
 	api_reply_error(r, 400, "bad_request",
-			"expected exactly one of \"share\" (a directory) or \"link\" (a magnet "
-			"link or .torrent path)");
+			"expected exactly one of \"share\" (a directory), \"link\" (a magnet "
+			"link or .torrent path) or \"torrent\" (a .torrent file in base64)");
 }
 
 static void handle_swarm_get(struct api_req *r)
@@ -712,6 +768,37 @@ static void handle_swarm_peers(struct api_req *r)
 	if (sw)
 		api_reply(r, 200, json_pack("{s:I,s:o}", "id", (json_int_t)sw->id, "peers",
 					    swarm_peers_json(sw)));
+}
+
+/* GET /api/v1/swarms/{id}/pieces: the verified pieces as a BEP 3
+ * bitfield (piece 0 in the high bit of the first byte), base64. */
+static void handle_swarm_pieces(struct api_req *r)
+{
+	struct swarm *sw = api_swarm_or_404(r);
+	if (!sw)
+		return;
+	uint32_t n = sw->meta ? sw->meta->total_pieces : 0;
+	size_t bytes = ((size_t)n + 7) / 8;
+	uint8_t *bits = calloc(1, bytes + 1);
+	size_t b64_len = sodium_base64_encoded_len(bytes, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(b64_len);
+	if (!bits || !b64) {
+		free(bits);
+		free(b64);
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (sw->have && bytes) {
+		memcpy(bits, sw->have, bytes);
+		if (n % 8) /* bits past the last piece are zero */
+			bits[bytes - 1] &= (uint8_t)(0xff00u >> (n % 8));
+	}
+	sodium_bin2base64(b64, b64_len, bits, bytes, sodium_base64_VARIANT_ORIGINAL);
+	api_reply(r, 200,
+		  json_pack("{s:I,s:i,s:i,s:s}", "id", (json_int_t)sw->id, "num_pieces", (int)n,
+			    "pieces_have", (int)(sw->meta ? sw->have_count : 0), "bitfield", b64));
+	free(bits);
+	free(b64);
 }
 
 static void handle_swarm_delete(struct api_req *r)
@@ -855,6 +942,7 @@ const struct api_route api_swarm_routes[] = {
 	{ API_GET, "/api/v1/swarms/{id}", handle_swarm_get },
 	{ API_DELETE, "/api/v1/swarms/{id}", handle_swarm_delete },
 	{ API_GET, "/api/v1/swarms/{id}/peers", handle_swarm_peers },
+	{ API_GET, "/api/v1/swarms/{id}/pieces", handle_swarm_pieces },
 	{ API_POST, "/api/v1/swarms/{id}/verify", handle_swarm_verify },
 	{ API_POST, "/api/v1/swarms/{id}/limits", handle_swarm_limits },
 	{ API_POST, "/api/v1/swarms/{id}/pause", handle_swarm_pause },

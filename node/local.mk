@@ -7,7 +7,7 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 node_libnode_a_SOURCES = \
 	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
 	node/api_web.c node/web_auth.c node/web_auth.h \
-	node/api_swarms.c node/api_json.c node/api_trackers.c \
+	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
 	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
