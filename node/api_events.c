@@ -55,7 +55,7 @@
 
 /* Events kept for resuming (Last-Event-ID), and the bytes they may use. */
 #define EVENTS_RING 4096
-#define EVENTS_RING_MAX_BYTES (16u << 20)
+#define EVENTS_RING_MAX_BYTES (8u << 20)
 #define EVENTS_MAX_STREAMS 128
 /* A stream with more than this written to it and not yet taken by the
  * kernel (its connection's output buffer) is closed: a client that stops
