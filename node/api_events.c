@@ -61,6 +61,9 @@
  * kernel (its connection's output buffer) is closed: a client that stops
  * reading holds at most this much of the daemon's memory. */
 #define EVENTS_MAX_UNSENT (8u << 20)
+/* What a stream's client may send that is kept unread (it should send
+ * nothing). */
+#define EVENTS_MAX_INPUT (64u << 10)
 #define EVENTS_TICK_MS 1000
 #define EVENTS_PING_MS 15000
 #define EVENTS_RETRY_MS 2000
@@ -608,6 +611,13 @@ static void handle_events(struct api_req *r)
 	evhttp_connection_set_timeout(evcon, 0);
 	evhttp_connection_set_closecb(evcon, on_stream_closed, s);
 	evhttp_send_reply_start(r->req, 200, "OK");
+	/* evhttp keeps reading while it writes, to see the client close, and
+	 * keeps what it reads: a client that sends on would grow that buffer
+	 * without end.  Past EVENTS_MAX_INPUT reading stops (a close is then
+	 * noticed when a write fails, at the latest with the next ping). */
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	if (bev)
+		bufferevent_setwatermark(bev, EV_READ, 0, EVENTS_MAX_INPUT);
 	char retry[32];
 	snprintf(retry, sizeof retry, "retry: %d\n\n", EVENTS_RETRY_MS);
 	stream_send_text(s, retry);

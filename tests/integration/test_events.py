@@ -8,6 +8,7 @@ stay fed while a leecher downloads 32 MiB; the 129th stream is refused (503);
 no token is 401; a client that never reads is closed by the daemon once
 8 MiB wait unsent, and the daemon's memory stays bounded."""
 import base64
+import json
 import os
 import socket
 import sys
@@ -15,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shoal_harness import Checks, Daemon, TestDir, wait_for, wait_state, write_file  # noqa: E402
-import json  # noqa: E402
+
 
 c = Checks("events")
 tmp = TestDir("shoal-events-")
@@ -172,7 +173,8 @@ run = first["id"].split("-")[0] if first else ""
 c.check(len(run) == 8 and all(ch in "0123456789abcdef" for ch in run), "RUN is 8 hex digits")
 
 src = tmp.sub("share1")
-# 64 MiB (sparse) so that hashing may still run at the first round; the
+# 64 MiB (sparse: no disk): hashing may still run at the first round (it
+# usually ends within the second, so the test takes either path); the
 # test does not rely on it.
 os.makedirs(src)
 with open(os.path.join(src, "big.bin"), "wb") as f:
