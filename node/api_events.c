@@ -255,17 +255,19 @@ static uint64_t ring_first(const struct api_events *ev)
 
 /* ------------------------------------------------------------ diffing */
 
-/* What of `now` differs from `before`: objects key by key, recursively
- * (only the keys that changed), a key gone from `now` as null, anything
- * else whole.  NULL when nothing changed. */
-static json_t *json_diff(json_t *before, json_t *now)
+/* What of `now` differs from `before`: the top-level fields that changed,
+ * whole, except the object named `merge_key` (NULL: none), given key by
+ * key (only its keys that changed); a key gone from `now` is null.  NULL
+ * when nothing changed.  One level of key-by-key merge is what a client
+ * applies (web/app.js merges "transfer" so; docs/api.md, "Events"). */
+static json_t *json_diff(json_t *before, json_t *now, const char *merge_key)
 {
 	json_t *d = NULL, *v;
 	const char *k;
 	json_object_foreach(now, k, v) {
 		json_t *old = json_object_get(before, k), *c = NULL;
-		if (old && json_is_object(old) && json_is_object(v))
-			c = json_diff(old, v);
+		if (merge_key && strcmp(k, merge_key) == 0 && json_is_object(old) && json_is_object(v))
+			c = json_diff(old, v, NULL);
 		else if (!old || !json_equal(old, v))
 			c = json_incref(v);
 		if (!c)
@@ -385,7 +387,7 @@ static struct ev_block *run_round(struct api_events *ev)
 			if (!quiet)
 				emit(ev, round, "swarm-added", j);
 		} else {
-			json_t *d = quiet ? NULL : json_diff(e->json, j);
+			json_t *d = quiet ? NULL : json_diff(e->json, j, "transfer");
 			if (d) {
 				json_t *data = json_pack("{s:I}", "id", (json_int_t)sw->id);
 				json_object_update(data, d);
@@ -409,7 +411,7 @@ static struct ev_block *run_round(struct api_events *ev)
 	}
 	json_t *n = node_json(node);
 	if (n) {
-		json_t *d = ev->node_last && !quiet ? json_diff(ev->node_last, n) : NULL;
+		json_t *d = ev->node_last && !quiet ? json_diff(ev->node_last, n, NULL) : NULL;
 		if (d)
 			emit(ev, round, "node", d);
 		json_decref(d);

@@ -212,6 +212,12 @@ d.api("DELETE", "/api/v1/swarms/%d" % sid)
 more = s.until(lambda e: e["event"] == "swarm-removed")
 c.check(more is not None and more[-1]["data"] == {"id": sid}, "swarm-removed {id} after DELETE")
 events += more or []
+nodes = [e["data"] for e in events if e["event"] == "node" and "swarms" in e["data"]]
+c.check(nodes and all(set(x["swarms"]) >= {"total", "seeding", "by_state"} and
+                      len(x["swarms"]["by_state"]) == 7 for x in nodes),
+        "node events give a changed field whole (swarms with every count)", repr(nodes[:1]))
+changes = [e["data"] for e in events if e["event"] == "swarm-changed"]
+c.check(all(set(x) - {"id"} for x in changes), "no swarm-changed without a change")
 ids = [seq(e) for e in events]
 c.check(ids == sorted(ids) and len(set(ids)) == len(ids) and all(i > 0 for i in ids),
         "event ids increase", repr(ids))
