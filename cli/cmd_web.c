@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -26,6 +27,51 @@ static int on_opt(int val, const char *arg, void *ctx)
 		o->open = 1;
 	else
 		return CLI_USAGE;
+	return 0;
+}
+
+/* Is `url` what our daemon answers: "http://HOST:PORT/login#" and the
+ * reply's `code` of 32 hex digits, HOST:PORT plain characters?  Whatever
+ * holds the port while the daemon is down must not get xdg-open to open
+ * a file or pass it an option. */
+static bool url_is_login(const char *url, const char *code)
+{
+	if (!url || !code || strlen(code) != 32 || strspn(code, "0123456789abcdef") != 32)
+		return false;
+	if (strncmp(url, "http://", 7) != 0)
+		return false;
+	const char *host = url + 7;
+	size_t n = strspn(host, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:[]-");
+	if (n == 0 || strncmp(host + n, "/login#", 7) != 0)
+		return false;
+	return strcmp(host + n + 7, code) == 0;
+}
+
+/* Write a page that sends the browser on to `url` into DIR/shoal-login.html
+ * (0600, made anew: an old one or anything else at that name is removed
+ * first, never followed) and put its path in `path`.  The browser is then
+ * started with this path, so the code is never on a command line, where
+ * any local user could read it in /proc (docs/security.md). */
+static int write_redirect(const char *dir, char *path, size_t path_len, const char *url)
+{
+	if ((size_t)snprintf(path, path_len, "%s/shoal-login.html", dir) >= path_len)
+		return ENAMETOOLONG;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
+	fprintf(f, "<!DOCTYPE html>\n<meta charset=\"utf-8\">\n<title>shoal: logging in</title>\n"
+		   "<meta http-equiv=\"refresh\" content=\"0;url=%s\">\n"
+		   "<p><a href=\"%s\">Log in to shoal</a></p>\n", url, url);
+	if (fclose(f) != 0)
+		return errno ? errno : EIO;
 	return 0;
 }
 
@@ -93,9 +139,11 @@ int cmd_web(int argc, char **argv)
 	if ((rc = cli_call(&conn, "web", "POST", "/api/v1/web/codes", NULL, &reply)))
 		return rc;
 	const char *url = json_string_value(json_object_get(reply, "url"));
+	const char *code = json_string_value(json_object_get(reply, "code"));
 	json_int_t ttl = json_integer_value(json_object_get(reply, "expires_in"));
-	if (!url) {
-		fprintf(stderr, "shoal web: the daemon's reply holds no login address\n");
+	if (!url_is_login(url, code)) {
+		fprintf(stderr, "shoal web: the reply from %s is not a login address of a shoal "
+				"daemon\n", conn.addr);
 		json_decref(reply);
 		return CLI_FAIL;
 	}
@@ -109,7 +157,21 @@ int cmd_web(int argc, char **argv)
 	}
 	rc = CLI_OK;
 	if (o.open) {
-		int e = open_in_browser(url);
+		const char *runtime = getenv("XDG_RUNTIME_DIR");
+		struct stat st;
+		const char *dir = runtime && *runtime == '/' && stat(runtime, &st) == 0 &&
+					  S_ISDIR(st.st_mode) && st.st_uid == getuid()
+				  ? runtime
+				  : conn.data_dir;
+		char page[PATH_MAX];
+		int e = write_redirect(dir, page, sizeof page, url);
+		if (e) {
+			fprintf(stderr, "shoal web: cannot write %s/shoal-login.html (%s); open the "
+					"address above yourself\n", dir, strerror(e));
+			json_decref(reply);
+			return CLI_FAIL;
+		}
+		e = open_in_browser(page);
 		if (e) {
 			fprintf(stderr, "shoal web: cannot run xdg-open (%s)%s; open the address "
 					"above yourself\n",

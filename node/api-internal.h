@@ -27,6 +27,8 @@ extern const size_t api_tracker_routes_count;
 extern const struct api_route api_event_routes[];
 extern const size_t api_event_routes_count;
 
+#define API_EVENTS_PATH "/api/v1/events"
+
 /* The event streams of GET /api/v1/events (node/api_events.c, whose
  * header comment says who owns and frees what).  struct api owns one:
  * made by api_new, freed by api_free before the HTTP server (it closes

@@ -366,6 +366,31 @@ static struct web_session *request_session(struct api *api, struct evkeyvalq *in
 	return NULL;
 }
 
+/* The session token a request carries: the X-Shoal-CSRF header, or for
+ * GET /api/v1/events (EventSource sends no custom header) the query's
+ * csrf=, copied into `buf`.  NULL when neither. */
+static const char *request_csrf(struct evhttp_request *req, struct evkeyvalq *in,
+				enum evhttp_cmd_type cmd, char buf[WEB_SECRET_HEX + 1])
+{
+	const char *h = evhttp_find_header(in, WEB_CSRF_HEADER);
+	if (h || cmd != EVHTTP_REQ_GET)
+		return h;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	if (!path || !query || strcmp(path, API_EVENTS_PATH) != 0)
+		return NULL;
+	buf[0] = '\0';
+	struct evkeyvalq q; /* evhttp_parse_query_str initialises it */
+	if (evhttp_parse_query_str(query, &q) == 0) {
+		const char *v = evhttp_find_header(&q, "csrf");
+		if (v && strlen(v) == WEB_SECRET_HEX)
+			memcpy(buf, v, WEB_SECRET_HEX + 1);
+	}
+	evhttp_clear_headers(&q);
+	return buf[0] ? buf : NULL;
+}
+
 /* Replies go out at once: with Nagle's algorithm the last segment of a
  * reply larger than one segment (a page of swarms) waited for the ACK of
  * the one before, which a kept-alive client delays by 40 ms.  evhttp has
@@ -423,6 +448,19 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 
+	/* A browser says where an API request comes from: only the page
+	 * itself ("same-origin") or the user ("none": typed, a bookmark) may
+	 * call it; another site, or another port of this host ("same-site"),
+	 * may not, whatever it carries. */
+	const char *fetch_site = evhttp_find_header(in, "Sec-Fetch-Site");
+	if (fetch_site && strcasecmp(fetch_site, "same-origin") != 0 &&
+	    strcasecmp(fetch_site, "none") != 0) {
+		api_reply_error(&r, 403, "forbidden_origin",
+				"API requests from another site are refused (Sec-Fetch-Site: %s)",
+				fetch_site);
+		return;
+	}
+
 	/* The API: the bearer token, or a live session cookie, which for
 	 * anything but GET and HEAD must come with that session's CSRF
 	 * header.  Trading a login code needs neither (the code is the
@@ -443,11 +481,19 @@ static void on_request(struct evhttp_request *req, void *arg)
 					   "live session cookie");
 		return;
 	}
-	if (!bearer && !is_login && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD &&
-	    !web_session_csrf_ok(r.session, evhttp_find_header(in, WEB_CSRF_HEADER))) {
+	/* With the cookie, every request (GET too) also proves it comes from
+	 * the page that logged in: browsers send a cookie of 127.0.0.1 to every
+	 * port of it, so a server of another local user that the owner is lured
+	 * to would get the cookie, but never the token, which the page keeps in
+	 * storage no other origin (port) can read.  EventSource cannot set a
+	 * header: the event stream also takes the token as ?csrf=. */
+	char qtoken[WEB_SECRET_HEX + 1];
+	if (!bearer && !is_login &&
+	    !web_session_csrf_ok(r.session, request_csrf(req, in, cmd, qtoken))) {
 		api_reply_error(&r, 403, "csrf",
-				"a request with the session cookie that changes anything must carry "
-				"the session's " WEB_CSRF_HEADER " header");
+				"a request with the session cookie must carry the session's "
+				WEB_CSRF_HEADER " header: log in again with `shoal web` if the page "
+				"lost it");
 		return;
 	}
 	enum api_method m = method_of(cmd);

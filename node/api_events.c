@@ -13,8 +13,9 @@
  *     (or evhttp drops the connection); evhttp has already taken the
  *     request off the connection then, so it is freed here with
  *     evhttp_send_reply_end;
- *   - stream_drop, when this module ends it (over EVENTS_MAX_UNSENT, or
- *     api_events_free): the close callback is cleared first, then
+ *   - stream_drop, when this module ends it (over EVENTS_MAX_UNSENT, the
+ *     streams together over EVENTS_MAX_UNSENT_TOTAL, the session that opened
+ *     it ended, or api_events_free): the close callback is cleared first, then
  *     evhttp_connection_free frees the connection and its request.
  * The bytes of one round of events are serialized once into a
  * reference-counted block (struct ev_block) that every stream's output
@@ -50,6 +51,7 @@
 #include "node/dht_node.h"
 #include "node/engine.h"
 #include "node/node.h"
+#include "node/web_auth.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
 
@@ -61,6 +63,9 @@
  * kernel (its connection's output buffer) is closed: a client that stops
  * reading holds at most this much of the daemon's memory. */
 #define EVENTS_MAX_UNSENT (8u << 20)
+/* ... and all streams together: past it the streams holding most are
+ * closed, so 128 clients that stop reading cannot hold 128 x 8 MiB. */
+#define EVENTS_MAX_UNSENT_TOTAL (64u << 20)
 /* What a stream's client may send that is kept unread (it should send
  * nothing). */
 #define EVENTS_MAX_INPUT (64u << 10)
@@ -88,6 +93,8 @@ struct ev_stream {
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
 	struct ev_stream *prev, *next;
+	bool by_session;                  /* opened with a session cookie, not the token */
+	uint8_t session[WEB_SECRET_LEN];  /* ... that session's id: the stream ends with it */
 };
 
 struct ev_saved {
@@ -484,8 +491,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	bool ping = now - ev->last_ping_ms >= EVENTS_PING_MS;
 	if (ping)
 		ev->last_ping_ms = now;
+	size_t total = 0;
 	for (struct ev_stream *s = ev->streams, *next; s; s = next) {
 		next = s->next;
+		if (s->by_session &&
+		    !web_session_alive(api_web_auth(ev->node->api), s->session, now)) {
+			log_info("API: closing an event stream whose session ended");
+			stream_drop(s);
+			continue;
+		}
 		if (b)
 			stream_send(s, b);
 		if (ping)
@@ -496,7 +510,27 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 				 unsent);
 			ev->dropped++;
 			stream_drop(s);
+			continue;
 		}
+		total += unsent;
+	}
+	while (total > EVENTS_MAX_UNSENT_TOTAL) {
+		struct ev_stream *most = NULL;
+		size_t most_unsent = 0;
+		for (struct ev_stream *s = ev->streams; s; s = s->next) {
+			size_t u = stream_unsent(s);
+			if (!most || u > most_unsent) {
+				most = s;
+				most_unsent = u;
+			}
+		}
+		if (!most)
+			break;
+		log_info("API: closing an event stream: %zu bytes unsent over all streams, %zu on it",
+			 total, most_unsent);
+		ev->dropped++;
+		stream_drop(most);
+		total -= most_unsent < total ? most_unsent : total;
 	}
 	block_unref(b);
 }
@@ -599,6 +633,12 @@ static void handle_events(struct api_req *r)
 	s->ev = ev;
 	s->req = r->req;
 	s->evcon = evcon;
+	if (r->session) {
+		/* Opened with the cookie (on_request checked its token): it ends
+		 * when the session does (logout, expiry, eviction). */
+		s->by_session = true;
+		memcpy(s->session, r->session->id, WEB_SECRET_LEN);
+	}
 	s->next = ev->streams;
 	if (ev->streams)
 		ev->streams->prev = s;
@@ -632,6 +672,6 @@ static void handle_events(struct api_req *r)
 }
 
 const struct api_route api_event_routes[] = {
-	{ API_GET, "/api/v1/events", handle_events },
+	{ API_GET, API_EVENTS_PATH, handle_events },
 };
 const size_t api_event_routes_count = sizeof api_event_routes / sizeof api_event_routes[0];

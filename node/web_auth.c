@@ -89,6 +89,18 @@ struct web_session *web_code_redeem(struct web_auth *w, const char *hex, size_t 
 	return s;
 }
 
+bool web_session_alive(const struct web_auth *w, const uint8_t id[WEB_SECRET_LEN], uint64_t now)
+{
+	bool alive = false;
+	for (size_t i = 0; i < WEB_MAX_SESSIONS; i++) {
+		const struct web_session *s = &w->sessions[i];
+		if (s->expires_ms && now < s->expires_ms &&
+		    sodium_memcmp(s->id, id, WEB_SECRET_LEN) == 0)
+			alive = true;
+	}
+	return alive;
+}
+
 struct web_session *web_session_find(struct web_auth *w, const char *hex, size_t len,
 				     uint64_t now)
 {

@@ -104,33 +104,26 @@
   }
   ApiError.prototype = Object.create(Error.prototype);
 
+  /* The session's token, which the login page put in localStorage: it
+   * goes with every request (GET too) beside the cookie.  Browsers send
+   * a cookie of 127.0.0.1 to any port of it; localStorage is per port, so
+   * a server of another local user never sees the token (docs/web.md). */
   var csrfToken = null;
-  function csrf() {
-    if (csrfToken) return Promise.resolve(csrfToken);
-    try { csrfToken = sessionStorage.getItem(CSRF_KEY); } catch (e) { csrfToken = null; }
-    if (csrfToken) return Promise.resolve(csrfToken);
-    return refreshCsrf();
+  function csrfNow() {
+    if (!csrfToken) {
+      try { csrfToken = localStorage.getItem(CSRF_KEY); } catch (e) { csrfToken = null; }
+    }
+    return csrfToken;
   }
-  /* A reloaded page in a new tab has no sessionStorage: the session's token
-   * comes again from GET /api/v1/web/session (cookie only). */
-  function refreshCsrf() {
-    return fetch('/api/v1/web/session', { credentials: 'same-origin', cache: 'no-store' })
-      .then(function (r) {
-        if (r.status === 401) { notLoggedIn(); throw new ApiError(401, 'unauthorized', 'not logged in'); }
-        return r.json();
-      })
-      .then(function (doc) {
-        csrfToken = doc && doc.csrf ? doc.csrf : null;
-        if (csrfToken) { try { sessionStorage.setItem(CSRF_KEY, csrfToken); } catch (e) { /* private mode */ } }
-        return csrfToken;
-      });
+  function forgetCsrf() {
+    csrfToken = null;
+    try { localStorage.removeItem(CSRF_KEY); } catch (e) { /* ignore */ }
   }
 
   /* fetch() one API path; resolves to the parsed JSON, rejects with an
    * ApiError whose message is the daemon's own (shown verbatim). */
-  function api(method, path, body, retried) {
-    var needsCsrf = method !== 'GET' && method !== 'HEAD';
-    return (needsCsrf ? csrf() : Promise.resolve(null)).then(function (token) {
+  function api(method, path, body) {
+    return Promise.resolve(csrfNow()).then(function (token) {
       var headers = {};
       if (token) headers['X-Shoal-CSRF'] = token;
       var init = { method: method, credentials: 'same-origin', cache: 'no-store', headers: headers };
@@ -148,10 +141,10 @@
           }
           var err = doc && doc.error ? doc.error : {};
           if (r.status === 401) notLoggedIn();
-          if (r.status === 403 && err.code === 'csrf' && !retried) {
-            csrfToken = null;
-            try { sessionStorage.removeItem(CSRF_KEY); } catch (e) { /* ignore */ }
-            return refreshCsrf().then(function () { return api(method, path, body, true); });
+          if (r.status === 403 && err.code === 'csrf') {
+            /* The session is gone or the token lost: log in again. */
+            forgetCsrf();
+            notLoggedIn();
           }
           throw new ApiError(r.status, err.code || 'http_' + r.status,
                              err.message || ('HTTP ' + r.status + ' ' + r.statusText));
@@ -283,7 +276,10 @@
     if (conn.es) { conn.es.close(); conn.es = null; }
     var es;
     try {
-      es = new EventSource('/api/v1/events', { withCredentials: false });
+      /* EventSource sends no custom header: the token goes in the query. */
+      var t = csrfNow();
+      es = new EventSource('/api/v1/events' + (t ? '?csrf=' + encodeURIComponent(t) : ''),
+                           { withCredentials: false });
     } catch (e) {
       streamFailed();
       return;
@@ -1165,8 +1161,7 @@
     $('btn-logout').addEventListener('click', function () {
       api('DELETE', '/api/v1/web/session').catch(function () { /* gone already */ }).then(function () {
         loggedOut = true;
-        csrfToken = null;
-        try { sessionStorage.removeItem(CSRF_KEY); } catch (e) { /* ignore */ }
+        forgetCsrf();
         if (conn.es) { conn.es.close(); conn.es = null; }
         stopPolling();
         setConn('offline');

@@ -32,7 +32,9 @@
   }).then(function (resp) {
     return resp.json().catch(function () { return null; }).then(function (doc) {
       if (resp.ok && doc && typeof doc.csrf === "string") {
-        window.sessionStorage.setItem(CSRF_KEY, doc.csrf);
+        // localStorage is per origin, port included: a server on another
+        // port of 127.0.0.1, which would get the cookie, cannot read it.
+        window.localStorage.setItem(CSRF_KEY, doc.csrf);
         window.location.replace("/");
         return;
       }

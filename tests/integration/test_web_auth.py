@@ -196,19 +196,29 @@ status, _, text = raw(d, "POST", "/api/v1/web/codes", headers={"Cookie": cookie,
 c.equal(status, 401, "the session cookie cannot mint codes (bearer only)")
 
 # --- the cookie as a credential ----------------------------------------------------------
+# Browsers send a cookie of 127.0.0.1 to every port of it, so the cookie
+# alone is no credential, not even for a GET: a server on another local
+# port that the owner is lured to would get it (docs/web.md).
 status, _, text = raw(d, "GET", "/api/v1/status", headers={"Cookie": cookie})
-c.equal(status, 200, "cookie + GET /status -> 200")
+c.equal((status, err(text)), (403, "csrf"), "cookie alone, GET /status -> 403 csrf")
+status, _, text = raw(d, "GET", "/api/v1/web/session", headers={"Cookie": cookie})
+c.equal((status, err(text)), (403, "csrf"), "cookie alone cannot fetch the CSRF token")
+status, _, text = raw(d, "GET", "/api/v1/status", headers={"Cookie": cookie, "X-Shoal-CSRF": csrf})
+c.equal(status, 200, "cookie + X-Shoal-CSRF, GET /status -> 200")
 c.check("node" in (doc_of(text) or {}), "  ... the status")
+status, _, text = raw(d, "GET", "/api/v1/status?csrf=" + csrf, headers={"Cookie": cookie})
+c.equal(status, 403, "  ?csrf= is taken by the event stream only")
 for hdr in ("a=1; %s; b=2" % cookie, "  a=1 ;%s  " % cookie, ["x=y", "a=b; " + cookie],
             "shoal_session=00; " + cookie, 'shoal_session="%s"' % cookie.split("=", 1)[1]):
-    status, _, _ = raw(d, "GET", "/api/v1/status", headers={"Cookie": hdr})
+    status, _, _ = raw(d, "GET", "/api/v1/status", headers={"Cookie": hdr, "X-Shoal-CSRF": csrf})
     c.equal(status, 200, "  Cookie header %r works" % (hdr if isinstance(hdr, str) else hdr)[:50])
 status, _, _ = raw(d, "GET", "/api/v1/status", headers={"Cookie": "xshoal_session=" +
                                                         cookie.split("=", 1)[1]})
 c.equal(status, 401, "  a cookie of another name is not the session")
-status, _, text = raw(d, "GET", "/api/v1/web/session", headers={"Cookie": cookie})
-c.equal((status, (doc_of(text) or {}).get("csrf")), (200, csrf),
-        "GET /web/session gives the CSRF token again")
+status, _, text = raw(d, "GET", "/api/v1/web/session", headers={"Cookie": cookie,
+                                                              "X-Shoal-CSRF": csrf})
+c.check(status == 200 and (doc_of(text) or {}).get("expires_in", 0) > 0,
+        "GET /web/session with the token: the session's time left", text[:100])
 share = tmp.sub("shared")
 os.makedirs(share)
 with open(os.path.join(share, "f.bin"), "wb") as f:
@@ -250,8 +260,56 @@ c.check(cleared.startswith("shoal_session=;") and "Max-Age=0" in cleared,
         "  Set-Cookie clears the cookie", cleared)
 status, _, _ = raw(d, "GET", "/api/v1/status", headers={"Cookie": cookie})
 c.equal(status, 401, "the logged-out cookie no longer works")
-status, _, _ = raw(d, "GET", "/api/v1/status", headers={"Cookie": cookie2})
+status, _, _ = raw(d, "GET", "/api/v1/status", headers={"Cookie": cookie2, "X-Shoal-CSRF": csrf2})
 c.equal(status, 200, "  the other session still does")
+
+for site in ("cross-site", "same-site"):
+    status, _, text = raw(d, "GET", "/api/v1/status", token=True, headers={"Sec-Fetch-Site": site})
+    c.equal((status, err(text)), (403, "forbidden_origin"), "Sec-Fetch-Site: %s on the API -> 403" % site)
+for site in ("same-origin", "none"):
+    status, _, _ = raw(d, "GET", "/api/v1/status", token=True, headers={"Sec-Fetch-Site": site})
+    c.equal(status, 200, "Sec-Fetch-Site: %s on the API -> 200" % site)
+status, _, _ = raw(d, "GET", "/login", headers={"Sec-Fetch-Site": "cross-site"})
+c.equal(status, 200, "  a page may be reached from a link elsewhere (cross-site)")
+
+# --- an event stream opened with the cookie ends with its session -------------------------------
+def open_stream(daemon, path, headers):
+    hostname, port = daemon.api_addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(hostname.strip("[]"), int(port), timeout=10)
+    conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", daemon.api_addr)
+    for k, v in headers.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    return conn, conn.getresponse()
+
+
+status, hdrs3, text = login(d, mint(d)["code"])
+cookie3, csrf3 = (cookie_of(hdrs3) or "").split(";")[0], (doc_of(text) or {}).get("csrf")
+conn, resp = open_stream(d, "/api/v1/events", {"Cookie": cookie3})
+c.equal(resp.status, 403, "GET /events with the cookie alone -> 403")
+conn.close()
+conn, resp = open_stream(d, "/api/v1/events?csrf=" + "0" * 64, {"Cookie": cookie3})
+c.equal(resp.status, 403, "  ... with a wrong ?csrf= -> 403")
+conn.close()
+conn, resp = open_stream(d, "/api/v1/events?csrf=" + csrf3, {"Cookie": cookie3})
+c.equal(resp.status, 200, "GET /events with the cookie and ?csrf= (EventSource sends no header) -> 200")
+first = resp.readline()
+c.check(first.startswith(b"retry:"), "  the stream starts", repr(first))
+status, _, _ = raw(d, "DELETE", "/api/v1/web/session", headers={"Cookie": cookie3, "X-Shoal-CSRF": csrf3})
+c.equal(status, 200, "  its session logs out")
+t0 = time.monotonic()
+ended = False
+try:
+    while time.monotonic() - t0 < 8:
+        if not resp.readline():
+            ended = True
+            break
+except (OSError, http.client.HTTPException):
+    ended = True
+c.check(ended and time.monotonic() - t0 < 8, "  ... and the daemon ends the stream within seconds (%.1f s)"
+        % (time.monotonic() - t0))
+conn.close()
 
 # --- the bearer token everywhere -------------------------------------------------------------
 for method, path, body in (("GET", "/api/v1/status", None), ("GET", "/api/v1/swarms", None),
@@ -283,17 +341,31 @@ opened = tmp.sub("opened.txt")
 with open(os.path.join(fakebin, "xdg-open"), "w") as f:
     f.write('#!/bin/sh\nprintf "%%s\\n" "$1" > "%s"\n' % opened)
 os.chmod(os.path.join(fakebin, "xdg-open"), 0o755)
-r = d.cli("web", "--open", env={"PATH": fakebin + ":/usr/bin:/bin"})
+runtime = tmp.sub("runtime")
+os.makedirs(runtime, mode=0o700)
+r = d.cli("web", "--open", env={"PATH": fakebin + ":/usr/bin:/bin", "XDG_RUNTIME_DIR": runtime})
 c.equal(r.returncode, 0, "shoal web --open exits 0 with an xdg-open")
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline and not os.path.exists(opened):
     time.sleep(0.05)
 time.sleep(0.1)
+# The code must never be on a command line (any local user reads those in
+# /proc): xdg-open gets a 0600 page that sends the browser on.
+page = os.path.join(runtime, "shoal-login.html")
 try:
     with open(opened) as f:
-        c.equal(f.read().strip(), r.stdout.splitlines()[0], "  it ran xdg-open URL")
+        arg = f.read().strip()
+    url = r.stdout.splitlines()[0]
+    c.equal(arg, page, "  it ran xdg-open PAGE, a file in $XDG_RUNTIME_DIR")
+    c.check(url.split("#", 1)[1] not in arg, "  ... whose name holds no code")
+    with open(page) as f:
+        html = f.read()
+    c.check('content="0;url=%s"' % url in html, "  the page sends the browser to the login address")
+    c.equal(stat.S_IMODE(os.stat(page).st_mode), 0o600, "  the page is 0600")
+    status, _, _ = login(d, url.split("#", 1)[1])
+    c.equal(status, 200, "  its code logs in")
 except (OSError, IndexError):
-    c.check(False, "  it ran xdg-open URL", r.stdout + r.stderr)
+    c.check(False, "  it ran xdg-open PAGE", r.stdout + r.stderr)
 emptybin = tmp.sub("emptybin")
 os.makedirs(emptybin)
 r = d.cli("web", "--open", env={"PATH": emptybin})
