@@ -186,6 +186,12 @@ def run(c, tmp, ui, seed, seeded, magnet, dl, src, drv):
     c.check(live, "the connection indicator says live (the event stream is open)",
             "(%s)" % drv.find_element(By.ID, "conn").get_attribute("data-state"))
     c.check(not visible(drv, "notice-login"), "no 'not logged in' notice")
+    # The session cookie never reaches the page's JavaScript (HttpOnly),
+    # though the browser holds it.
+    c.equal(drv.execute_script("return document.cookie"), "", "document.cookie is empty")
+    c.check(any(k.get("name") == "shoal_session" and k.get("httpOnly") for k in drv.get_cookies()),
+            "  ... while the browser holds the HttpOnly shoal_session cookie",
+            str([(k.get("name"), k.get("httpOnly")) for k in drv.get_cookies()]))
     drv.execute_script("window.__shoalTestNoReload = 1;")
     shot(drv, "swarms-empty")
 
