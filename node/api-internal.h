@@ -109,6 +109,25 @@ struct node;
 /* GET /swarms and /swarms/{id}; `full` adds files. */
 json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full);
 json_t *swarm_peers_json(const struct swarm *sw);   /* one entry per connection */
+/* What of a swarm changes swarm_to_json(.., false) while the daemon runs,
+ * as plain values: equal prints mean the same JSON, but for what no print
+ * holds (the .torrent file appearing, the trackers' URLs in the magnet, a
+ * stalled hashing's rate), which node/api_events.c catches with a full
+ * comparison of each swarm every few seconds.  Compared with memcmp:
+ * zero it first. */
+struct swarm_print {
+	int64_t id;
+	int state, role;
+	bool has_info_hash, key_v1, has_info_hash_v1, has_meta, active, disk_error,
+		waiting_layers;
+	uint8_t info_hash[8];
+	uint32_t have_count, total_pieces;
+	uint64_t work_done, work_total, last_check_seq, upload_limit, download_limit;
+	uint64_t trackers, peers, known_peers, downloaded, uploaded, hash_failures;
+	double down_rate, up_rate;
+	uint64_t error_hash; /* of sw->error while in error or with a disk error */
+};
+void swarm_json_print(const struct swarm *sw, struct swarm_print *out);
 json_t *node_transfer_json(struct node *node);      /* "transfer" of /status */
 
 #endif

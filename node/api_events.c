@@ -63,6 +63,9 @@
  * kernel (its connection's output buffer) is closed: a client that stops
  * reading holds at most this much of the daemon's memory. */
 #define EVENTS_MAX_UNSENT (8u << 20)
+/* Each swarm's JSON is compared in full at least once in this many rounds
+ * (seconds), whether or not its print moved (struct swarm_print). */
+#define EVENTS_FULL_EVERY 10u
 /* ... and all streams together: past it the streams holding most are
  * closed, so 128 clients that stop reading cannot hold 128 x 8 MiB. */
 #define EVENTS_MAX_UNSENT_TOTAL (64u << 20)
@@ -83,7 +86,8 @@ struct ev_block {
 /* The last JSON sent for one swarm. */
 struct ev_last {
 	int64_t id;
-	json_t *json;             /* owned: swarm_to_json as of the last round */
+	json_t *json;             /* owned: swarm_to_json as of the last full look */
+	struct swarm_print print; /* ... and what changes of it, as of then */
 	uint64_t round;           /* the last round that saw the swarm */
 	struct ev_last *prev, *next; /* in the order added (ids only grow) */
 };
@@ -372,10 +376,21 @@ static struct ev_block *run_round(struct api_events *ev)
 	for (struct swarm *sw = node->swarms; sw; sw = sw->next) {
 		if (sw->remove_pending)
 			continue;
+		/* Build and compare the JSON only of a swarm whose print moved,
+		 * and of every swarm once in EVENTS_FULL_EVERY rounds (what no
+		 * print holds); an idle swarm costs a print a round. */
+		struct swarm_print print;
+		swarm_json_print(sw, &print);
+		struct ev_last *seen = last_find(ev, sw->id);
+		if (seen && (uint64_t)sw->id % EVENTS_FULL_EVERY != ev->round % EVENTS_FULL_EVERY &&
+		    memcmp(&seen->print, &print, sizeof print) == 0) {
+			seen->round = ev->round;
+			continue;
+		}
 		json_t *j = swarm_to_json(node, sw, false);
 		if (!j)
 			continue;
-		struct ev_last *e = last_find(ev, sw->id);
+		struct ev_last *e = seen;
 		if (!e) {
 			e = calloc(1, sizeof *e);
 			if (!e || hmap_add(&ev->by_id, hmap_hash_u64((uint64_t)sw->id), e) != 0) {
@@ -405,6 +420,7 @@ static struct ev_block *run_round(struct api_events *ev)
 			json_decref(e->json);
 			e->json = j;
 		}
+		e->print = print;
 		e->round = ev->round;
 	}
 	for (struct ev_last *e = ev->first, *next; e; e = next) {

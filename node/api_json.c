@@ -169,6 +169,47 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 	return o;
 }
 
+void swarm_json_print(const struct swarm *sw, struct swarm_print *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = sw->id;
+	out->state = (int)sw->state;
+	out->role = (int)sw->role;
+	out->has_info_hash = sw->has_info_hash;
+	out->key_v1 = sw->key_v1;
+	out->has_info_hash_v1 = sw->has_info_hash_v1;
+	memcpy(out->info_hash, sw->info_hash, sizeof out->info_hash);
+	out->has_meta = sw->meta != NULL;
+	out->total_pieces = sw->meta ? sw->meta->total_pieces : 0;
+	out->have_count = sw->have_count;
+	out->work_done = atomic_load(&sw->work_done);
+	out->work_total = sw->work_total;
+	out->last_check_seq = sw->last_check.seq;
+	out->upload_limit = sw->upload_limit;
+	out->download_limit = sw->download_limit;
+	out->trackers = trackers_swarm_count(sw);
+	struct engine_swarm_stats st;
+	swarms_swarm_stats(sw, &st);
+	out->active = st.active;
+	if (st.active) {
+		out->peers = st.peers;
+		out->known_peers = st.known_peers;
+		out->down_rate = st.down_rate;
+		out->up_rate = st.up_rate;
+		out->downloaded = st.downloaded;
+		out->uploaded = st.uploaded;
+		out->hash_failures = st.hash_failures;
+		out->disk_error = st.disk_error;
+		out->waiting_layers = st.waiting_layers;
+	}
+	if (sw->state == SWARM_ERROR || out->disk_error) {
+		uint64_t h = 1469598103934665603ull; /* FNV-1a */
+		for (const char *c = sw->error; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+		out->error_hash = h;
+	}
+}
+
 static void add_peer_json(void *ctx, const struct engine_peer_info *p)
 {
 	json_t *o = json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:b,s:i}",
