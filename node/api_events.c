@@ -25,8 +25,10 @@
  * points back here.
  *
  * Cost.  A round (one per second while a stream is open, none otherwise)
- * builds every swarm's JSON once and compares it with the baseline: O(N)
- * in swarms, independent of the streams; each stream then costs O(1)
+ * takes every swarm's print (struct swarm_print, a few plain values) and
+ * builds and compares the JSON only of a swarm whose print moved, and of
+ * each swarm once in EVENTS_FULL_EVERY rounds: O(N) in swarms, cheap per
+ * idle swarm, independent of the streams; each stream then costs O(1)
  * (one reference and one length check). */
 #include "config.h"
 
