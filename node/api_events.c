@@ -99,6 +99,7 @@ struct ev_stream {
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
 	struct ev_stream *prev, *next;
+	struct event *hup;                /* the client hung up (EV_CLOSED), when the backend can tell */
 	bool by_session;                  /* opened with a session cookie, not the token */
 	uint8_t session[WEB_SECRET_LEN];  /* ... that session's id: the stream ends with it */
 };
@@ -212,6 +213,10 @@ static void stream_unlink(struct ev_stream *s)
 	ev->n_streams--;
 	if (ev->n_streams == 0)
 		event_del(ev->tick);
+	if (s->hup) {
+		event_free(s->hup);
+		s->hup = NULL;
+	}
 }
 
 static void on_stream_closed(struct evhttp_connection *evcon, void *arg)
@@ -234,6 +239,17 @@ static void stream_drop(struct ev_stream *s)
 	evhttp_connection_set_closecb(s->evcon, NULL, NULL);
 	evhttp_connection_free(s->evcon); /* frees s->req with it */
 	free(s);
+}
+
+/* The client hung up.  evhttp sees it only when a write fails (it does not
+ * read while it sends a reply), which on a quiet stream can be a ping or
+ * two later: a closed tab would hold one of the EVENTS_MAX_STREAMS for
+ * that long. */
+static void on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	stream_drop(arg);
 }
 
 /* ------------------------------------------------------------ the ring */
@@ -678,6 +694,12 @@ static void handle_events(struct api_req *r)
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
 	if (bev)
 		bufferevent_setwatermark(bev, EV_READ, 0, EVENTS_MAX_INPUT);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd >= 0 && (event_base_get_features(ev->node->base) & EV_FEATURE_EARLY_CLOSE)) {
+		s->hup = event_new(ev->node->base, fd, EV_CLOSED | EV_PERSIST, on_hup, s);
+		if (s->hup)
+			event_add(s->hup, NULL);
+	}
 	char retry[32];
 	snprintf(retry, sizeof retry, "retry: %d\n\n", EVENTS_RETRY_MS);
 	stream_send_text(s, retry);

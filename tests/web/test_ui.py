@@ -21,6 +21,7 @@ Exit 77 (skip) when selenium, chromium or chromedriver is not installed
 (scripts/deps.sh installs them).  Every wait is bounded; the daemons are
 stopped by PID.
 """
+import http.client
 import os
 import re
 import sys
@@ -419,6 +420,41 @@ def run(c, tmp, ui, seed, seeded, magnet, dl, src, drv):
             "the swarm's page fits 375 px")
         shot(drv, "swarm-375px")
     drv.set_window_size(1280, 900)
+
+    # ---- the stream breaks: the page polls, and still follows the daemon.
+    # The daemon serves at most 128 streams: with the page away, take them
+    # all, so the page's EventSource gets 503 when it comes back.
+    old_tab = drv.current_window_handle
+    drv.switch_to.new_window("tab")
+    new_tab = drv.current_window_handle
+    drv.switch_to.window(old_tab)
+    drv.close()
+    drv.switch_to.window(new_tab)
+    c.check(wait_for(lambda: ui.api("GET", "/api/v1/status").get("events", {}).get("streams") == 0, 10),
+            "the page's stream closes with its tab",
+            str(ui.api("GET", "/api/v1/status").get("events")))
+    hogs = []
+    hostname, port = ui.api_addr.rsplit(":", 1)
+    for _ in range(200):
+        h = http.client.HTTPConnection(hostname.strip("[]"), int(port), timeout=10)
+        h.request("GET", "/api/v1/events", headers={"Host": ui.api_addr,
+                                                    "Authorization": "Bearer " + ui.token})
+        resp = h.getresponse()
+        if resp.status != 200:
+            h.close()
+            break
+        hogs.append(h)
+    c.equal(len(hogs), 128, "128 streams fill the daemon's limit")
+    drv.get(base + "/#/swarms")
+    c.check(wait_for(lambda: drv.find_element(By.ID, "conn").get_attribute("data-state") == "polling", 20),
+            "with no stream to be had the page falls back to polling",
+            "(%s)" % drv.find_element(By.ID, "conn").get_attribute("data-state"))
+    ui.api("POST", "/api/v1/swarms/%d/pause" % shid, {})
+    c.check(wait_for(lambda: row_for(drv, shid) and cell(row_for(drv, shid), "state").text == "paused", 12),
+            "... and a change made through the API shows while polling")
+    ui.api("POST", "/api/v1/swarms/%d/resume" % shid, {})
+    for h in hogs:
+        h.close()
 
     # ---- log out
     drv.find_element(By.ID, "nav-node").click()
