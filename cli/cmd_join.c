@@ -45,20 +45,6 @@ static int on_join_opt(int val, const char *arg, void *ctx)
 	return CLI_USAGE;
 }
 
-volatile sig_atomic_t join_interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	join_interrupted = 1;
-}
-
-void join_catch_sigint(void)
-{
-	struct sigaction sa = { .sa_handler = on_sigint };
-	sigaction(SIGINT, &sa, NULL);
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -116,18 +102,6 @@ static int wait_done(const struct cli_conn *conn, long long id)
 		json_decref(sw);
 		sleep_ms(300);
 	}
-}
-
-json_t *join_body(const struct join_opts *o, const char *link, const char *into)
-{
-	json_t *peers = json_array();
-	for (size_t i = 0; peers && i < o->n_peers; i++)
-		json_array_append_new(peers, json_string(o->peers[i]));
-	json_t *body = json_pack("{s:s,s:o,s:b}", "link", link, "peers", peers, "overwrite",
-				 o->overwrite);
-	if (body && into[0])
-		json_object_set_new(body, "into", json_string(into));
-	return body;
 }
 
 /* Is `arg` a directory (of .torrent files to join)?  A magnet never is. */

@@ -49,7 +49,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "node/api-internal.h"
+#include "node/api_server.h"
 #include "node/dht_node.h"
 #include "node/engine.h"
 #include "node/node.h"

@@ -10,7 +10,7 @@
 
 #include "common/sha256.h"
 #include "common/util.h"
-#include "node/api-internal.h"
+#include "node/api_server.h"
 #include "node/dht_node.h"
 #include "node/node.h"
 #include "node/swarm.h"
@@ -29,24 +29,6 @@ static json_t *status_node(struct node *node)
 			 "pid", (json_int_t)getpid(), "data_dir", node->cfg.data_dir, "peer_port",
 			 (int)node->cfg.peer_port, "api", api_address(node->api), "sha256",
 			 sha256_backend());
-}
-
-/* "swarms": every state's count (by_state), and the older summary keys
- * that lump states together, kept for clients that read them.  O(1) in
- * the number of swarms: node/swarm.c keeps the counts as states change. */
-json_t *api_status_swarms_json(struct node *node)
-{
-	uint32_t n[SWARM_STATE_COUNT];
-	uint32_t total = swarm_count_states(node, n);
-	json_t *by_state = json_object();
-	for (int s = 0; s < SWARM_STATE_COUNT; s++)
-		json_object_set_new(by_state, swarm_state_name((enum swarm_state)s),
-				    json_integer((json_int_t)n[s]));
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)total, "seeding",
-			 (json_int_t)n[SWARM_SEEDING], "downloading",
-			 (json_int_t)n[SWARM_DOWNLOADING] + n[SWARM_METADATA], "hashing",
-			 (json_int_t)n[SWARM_HASHING] + n[SWARM_CHECKING], "error",
-			 (json_int_t)n[SWARM_ERROR], "by_state", by_state);
 }
 
 static json_t *status_dht(struct node *node)

@@ -22,7 +22,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "node/api-internal.h"
+#include "node/api_server.h"
 #include "node/engine.h"
 #include "node/node.h"
 #include "node/swarm.h"

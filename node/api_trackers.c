@@ -14,7 +14,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "node/api-internal.h"
+#include "node/api_server.h"
 #include "node/node.h"
 #include "node/swarm.h"
 #include "node/swarms.h"

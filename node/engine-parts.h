@@ -1,7 +1,7 @@
 /* engine-parts.h: what the files of the engine (engine*.c) share with each other
  * and nothing else: constants, the disk pipeline's job structs, and the
  * functions one file calls in another.  Outside node/engine*.c use
- * node/engine.h (and node/engine-internal.h for the connection layer). */
+ * node/engine.h (and node/engine_state.h for the connection layer). */
 #ifndef SHOAL_NODE_ENGINE_PARTS_H
 #define SHOAL_NODE_ENGINE_PARTS_H
 
@@ -13,7 +13,7 @@
 #include <event2/util.h>
 
 #include "node/diskio.h"
-#include "node/engine-internal.h"
+#include "node/engine_state.h"
 #include "transfer/metainfo.h"
 #include "transfer/wire.h"
 
@@ -62,10 +62,10 @@ struct swarm;
  *   engine_peers.c    address book, bans, accept, handshakes, PEX
  *   engine_send.c     choke, interest, requests, HAVEs; the write budget
  *   engine_base.c     small helpers every file may call
- *   peer.c            making peers, sending and closing (engine-internal.h)
+ *   peer.c            making peers, sending and closing (engine_state.h)
  *
  * The one call that goes up is a pointer set by the file above:
- * eng->have_changed (engine-internal.h), engine.c's
+ * eng->have_changed (engine_state.h), engine.c's
  * engine_swarm_have_changed, called by engine_durable.c's durable_lost
  * when a failed sync may have lost data of a running swarm.  The disk layer's callbacks (diskio_ops) and the
  * conn's (conn_ops) are set by the file they call. */

@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/diskio.h"
-#include "node/engine-internal.h"
+#include "node/engine_state.h"
 #include "node/node.h"
 #include "node/swarm.h"
 #include "transfer/merkle.h"

@@ -26,7 +26,7 @@
 #include "common/sha256.h"
 #include "common/util.h"
 #include "node/diskio.h"
-#include "node/engine-internal.h"
+#include "node/engine_state.h"
 #include "node/joincheck.h"
 #include "node/node.h"
 #include "node/ratelimit.h"
@@ -85,7 +85,7 @@ _Static_assert(offsetof(struct block, data) == offsetof(struct block, hdr) + WIR
 /* ------------------------------------ serving and writing budgets
  *
  * Blocks in memory are counted in bytes against named ceilings
- * (engine-internal.h, docs/architecture.md "Memory ceilings"), because a
+ * (engine_state.h, docs/architecture.md "Memory ceilings"), because a
  * count of requests per peer multiplies by the number of peers: 60 peers of
  * one swarm could each hold PEER_MAX_OUTBUF (4 MiB) of served blocks.
  *

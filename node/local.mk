@@ -5,12 +5,12 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 	-DSHOAL_ABS_BUILDDIR='"$(abs_top_builddir)"' -DSHOAL_SRC_WEBDIR='"$(abs_top_srcdir)/web"' \
 	-DSHOAL_PKG_WEBDIR='"$(pkgdatadir)/web"'
 node_libnode_a_SOURCES = \
-	node/api.c node/api.h node/api-internal.h node/api_auth.c node/api_routes.c \
+	node/api.c node/api_reply.c node/api.h node/api_server.h node/api_auth.c node/api_routes.c \
 	node/api_web.c node/web_auth.c node/web_auth.h \
 	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
-	node/engine.c node/engine.h node/engine-internal.h node/engine-parts.h \
+	node/engine.c node/engine.h node/engine_state.h node/engine-parts.h \
 	node/engine_base.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
 	node/engine_peers.c node/engine_send.c node/engine_wire.c node/peer.c node/peer_conn.c \
 	node/conn.c node/conn.h \

@@ -12,7 +12,7 @@
 #include <event2/event.h>
 
 #include "node/conn.h"
-#include "node/engine-internal.h"
+#include "node/engine_state.h"
 #include "node/node.h"
 
 /* ------------------------------------------------ the conn's callbacks */

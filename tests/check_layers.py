@@ -84,7 +84,7 @@ def self_test():
             "dht/a.c": '#include "transfer/wire.h"\n#include <event2/event.h>\n',
             "transfer/a.c": '#include "node/node.h"\n#include <sqlite3.h>\n',
             "node/a.c": '#include "cli/cli.h"\n',
-            "node/conn.c": '#include "node/engine-internal.h"\n',
+            "node/conn.c": '#include "node/engine_state.h"\n',
             "cli/a.c": '#include "node/node.h"\n#include <event2/http.h>\n',
         }
         for rel, text in bad.items():

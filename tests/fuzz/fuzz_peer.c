@@ -26,7 +26,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/util.h"
-#include "node/engine-internal.h"
+#include "node/engine_state.h"
 #include "node/node.h"
 #include "node/store.h"
 #include "node/swarm.h"

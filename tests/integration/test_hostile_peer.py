@@ -37,7 +37,7 @@ RSV[5] |= 0x10  # BEP 10 extension protocol
 RSV[7] |= 0x10  # BEP 52 v2
 RSV = bytes(RSV)
 MAGIC = b"\x00shoal"
-HANDSHAKE_TIMEOUT = 15.0   # node/engine-internal.h PEER_HANDSHAKE_TIMEOUT_MS
+HANDSHAKE_TIMEOUT = 15.0   # node/engine_state.h PEER_HANDSHAKE_TIMEOUT_MS
 CLOSE_WAIT = 5.0           # how long a violation may take to close the connection
 
 

@@ -34,7 +34,7 @@ from rawpeer import Dialer, msg  # noqa: E402
 
 N_SWARMS = 5
 PER_SWARM = 8              # ENGINE_UPLOAD_SLOTS: every peer of a swarm holds a slot
-REQS = 256                 # node/engine-internal.h PEER_MAX_INQ
+REQS = 256                 # node/engine_state.h PEER_MAX_INQ
 BLOCK = 16384
 FILE_SIZE = 8 * 1024 * 1024 + 77
 RSS_GOAL_KIB = 64 * 1024

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "node/api-internal.h"
+#include "node/api_server.h"
 #include "node/node.h"
 #include "node/swarm.h"
 

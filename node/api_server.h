@@ -1,12 +1,44 @@
-/* api-internal.h: the route table shared by api.c and the handler files. */
-#ifndef SHOAL_NODE_API_INTERNAL_H
-#define SHOAL_NODE_API_INTERNAL_H
+/* api_server.h: what api.c, api_reply.c and the handler files share: the
+ * server's state, the route tables, the JSON builders. */
+#ifndef SHOAL_NODE_API_SERVER_H
+#define SHOAL_NODE_API_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "node/api.h"
+#include "node/web_auth.h"
+
+/* Per-source back-off on failed authentication: a small fixed table (LRU
+ * replacement), so a flood of bad tokens costs bounded memory.  A source
+ * with API_AUTH_MAX_FAILS failures inside API_AUTH_WINDOW_S gets 429 for
+ * failed attempts until the window passes; the right token still works,
+ * so a local attacker cannot lock the owner out. */
+#define API_AUTH_SLOTS 64
+#define API_AUTH_MAX_FAILS 10
+#define API_AUTH_WINDOW_S 60
+
+struct auth_slot {
+	char source[64];
+	unsigned fails;
+	uint64_t window_start_ms;
+	uint64_t last_ms;
+};
+
+/* The API server (node/api.c makes and routes; node/api_reply.c answers).
+ * The handler files reach it only through the functions below. */
+struct api {
+	struct node *node;
+	struct auth_slot auth[API_AUTH_SLOTS];
+	struct evhttp *http;
+	struct api_events *events; /* GET /api/v1/events (node/api_events.c) */
+	uint16_t port;
+	char bind[64];
+	char address[96];
+	uint8_t token[API_TOKEN_LEN];
+	struct web_auth web; /* the dashboard's login codes and sessions */
+};
 
 enum api_method { API_GET = 1, API_POST = 2, API_DELETE = 4 };
 

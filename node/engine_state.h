@@ -1,4 +1,4 @@
-/* engine-internal.h: the transfer engine's state, shared by engine*.c (swarm
+/* engine_state.h: the transfer engine's state, shared by engine*.c (swarm
  * logic), peer.c (making peers, sending and closing) and peer_conn.c (the
  * connection itself, transport, framing and sending, is node/conn.h, whose
  * callbacks peer_conn.c turns into engine calls).  How the files are
@@ -21,8 +21,8 @@
  * A struct peer owns its struct conn * until the conn's on_close (peer_conn.c),
  * which clears p->conn; the peer itself is freed only by engine_reap, on a
  * later loop turn (node/conn.h). */
-#ifndef SHOAL_NODE_ENGINE_INTERNAL_H
-#define SHOAL_NODE_ENGINE_INTERNAL_H
+#ifndef SHOAL_NODE_ENGINE_STATE_H
+#define SHOAL_NODE_ENGINE_STATE_H
 
 #include <stdbool.h>
 #include <stdint.h>
