@@ -30,21 +30,31 @@ static int on_opt(int val, const char *arg, void *ctx)
 	return 0;
 }
 
-/* Is `url` what our daemon answers: "http://HOST:PORT/login#" and the
- * reply's `code` of 32 hex digits, HOST:PORT plain characters?  Whatever
- * holds the port while the daemon is down must not get xdg-open to open
- * a file or pass it an option. */
-static bool url_is_login(const char *url, const char *code)
+/* Is `url` what our daemon answers: "http://ADDR/login#" and the reply's
+ * `code` of 32 hex digits, ADDR the address we asked (`addr`, from
+ * api.addr; a wildcard bind is answered with loopback)?  Whatever holds
+ * the port while the daemon is down must not steer the browser elsewhere,
+ * nor get xdg-open to open a file or take an option. */
+static bool url_is_login(const char *url, const char *code, const char *addr)
 {
 	if (!url || !code || strlen(code) != 32 || strspn(code, "0123456789abcdef") != 32)
 		return false;
 	if (strncmp(url, "http://", 7) != 0)
 		return false;
 	const char *host = url + 7;
-	size_t n = strspn(host, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:[]-");
-	if (n == 0 || strncmp(host + n, "/login#", 7) != 0)
+	const char *end = strstr(host, "/login#");
+	if (!end || strcmp(end + 7, code) != 0)
 		return false;
-	return strcmp(host + n + 7, code) == 0;
+	size_t n = (size_t)(end - host);
+	char want[160];
+	const char *port = strrchr(addr, ':');
+	if (strncmp(addr, "0.0.0.0:", 8) == 0 && port)
+		snprintf(want, sizeof want, "127.0.0.1%s", port);
+	else if (strncmp(addr, "[::]:", 5) == 0 && port)
+		snprintf(want, sizeof want, "[::1]%s", port);
+	else
+		snprintf(want, sizeof want, "%s", addr);
+	return strlen(want) == n && strncmp(host, want, n) == 0;
 }
 
 /* Write a page that sends the browser on to `url` into DIR/shoal-login.html
@@ -141,7 +151,7 @@ int cmd_web(int argc, char **argv)
 	const char *url = json_string_value(json_object_get(reply, "url"));
 	const char *code = json_string_value(json_object_get(reply, "code"));
 	json_int_t ttl = json_integer_value(json_object_get(reply, "expires_in"));
-	if (!url_is_login(url, code)) {
+	if (!url_is_login(url, code, conn.addr)) {
 		fprintf(stderr, "shoal web: the reply from %s is not a login address of a shoal "
 				"daemon\n", conn.addr);
 		json_decref(reply);
@@ -159,8 +169,11 @@ int cmd_web(int argc, char **argv)
 	if (o.open) {
 		const char *runtime = getenv("XDG_RUNTIME_DIR");
 		struct stat st;
+		/* Only a directory of ours that nobody else can write: another
+		 * user could otherwise swap the page before the browser reads it. */
 		const char *dir = runtime && *runtime == '/' && stat(runtime, &st) == 0 &&
-					  S_ISDIR(st.st_mode) && st.st_uid == getuid()
+					  S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+					  (st.st_mode & 077) == 0
 				  ? runtime
 				  : conn.data_dir;
 		char page[PATH_MAX];

@@ -241,10 +241,10 @@ static void stream_drop(struct ev_stream *s)
 	free(s);
 }
 
-/* The client hung up.  evhttp sees it only when a write fails (it does not
- * read while it sends a reply), which on a quiet stream can be a ping or
- * two later: a closed tab would hold one of the EVENTS_MAX_STREAMS for
- * that long. */
+/* The client hung up.  evhttp notices that itself while it reads, but it
+ * stops reading a stream past EVENTS_MAX_INPUT (see handle_events); then
+ * only a failed write would tell, a ping or two later, and a closed tab
+ * would hold one of the EVENTS_MAX_STREAMS that long. */
 static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -385,7 +385,7 @@ static void last_remove(struct api_events *ev, struct ev_last *e)
  * difference and move the baseline on.  Returns the events' bytes, or NULL
  * when nothing changed.  The first round fills the baseline silently (a
  * new stream is sent a snapshot of it). */
-static struct ev_block *run_round(struct api_events *ev)
+static struct ev_block *run_round(struct api_events *ev, bool full)
 {
 	struct node *node = ev->node;
 	struct evbuffer *round = ev->primed ? evbuffer_new() : NULL;
@@ -400,7 +400,7 @@ static struct ev_block *run_round(struct api_events *ev)
 		struct swarm_print print;
 		swarm_json_print(sw, &print);
 		struct ev_last *seen = last_find(ev, sw->id);
-		if (seen && (uint64_t)sw->id % EVENTS_FULL_EVERY != ev->round % EVENTS_FULL_EVERY &&
+		if (seen && !full && (uint64_t)sw->id % EVENTS_FULL_EVERY != ev->round % EVENTS_FULL_EVERY &&
 		    memcmp(&seen->print, &print, sizeof print) == 0) {
 			seen->round = ev->round;
 			continue;
@@ -520,7 +520,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct api_events *ev = arg;
 	(void)fd;
 	(void)what;
-	struct ev_block *b = run_round(ev);
+	struct ev_block *b = run_round(ev, false);
 	uint64_t now = now_ms();
 	bool ping = now - ev->last_ping_ms >= EVENTS_PING_MS;
 	if (ping)
@@ -654,7 +654,7 @@ static void handle_events(struct api_req *r)
 	 * current.  With streams open it is at most a round old, and the
 	 * next round's events bring this stream along with the others. */
 	if (ev->n_streams == 0) {
-		block_unref(run_round(ev));
+		block_unref(run_round(ev, true)); /* in full: nothing moved for a while */
 		ev->last_ping_ms = now_ms();
 		struct timeval tv = { EVENTS_TICK_MS / 1000, (EVENTS_TICK_MS % 1000) * 1000 };
 		event_add(ev->tick, &tv);

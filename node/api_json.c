@@ -191,8 +191,8 @@ void swarm_json_print(const struct swarm *sw, struct swarm_print *out)
 {
 	memset(out, 0, sizeof *out);
 	out->id = sw->id;
-	out->state = (int)sw->state;
-	out->role = (int)sw->role;
+	out->state = (int32_t)sw->state;
+	out->role = (int32_t)sw->role;
 	out->has_info_hash = sw->has_info_hash;
 	out->key_v1 = sw->key_v1;
 	out->has_info_hash_v1 = sw->has_info_hash_v1;

@@ -149,16 +149,19 @@ json_t *swarm_peers_json(const struct swarm *sw);   /* one entry per connection 
  * zero it first. */
 struct swarm_print {
 	int64_t id;
-	int state, role;
-	bool has_info_hash, key_v1, has_info_hash_v1, has_meta, active, disk_error,
-		waiting_layers;
-	uint8_t info_hash[8];
-	uint32_t have_count, total_pieces;
 	uint64_t work_done, work_total, last_check_seq, upload_limit, download_limit;
 	uint64_t trackers, peers, known_peers, downloaded, uploaded, hash_failures;
-	double down_rate, up_rate;
 	uint64_t error_hash; /* of sw->error while in error or with a disk error */
+	double down_rate, up_rate;
+	int32_t state, role;
+	uint32_t have_count, total_pieces;
+	uint8_t info_hash[8];
+	bool has_info_hash, key_v1, has_info_hash_v1, has_meta, active, disk_error,
+		waiting_layers, spare; /* spare: so no byte is padding */
 };
+/* memcmp compares every byte: there must be no padding. */
+_Static_assert(sizeof(struct swarm_print) == 15 * 8 + 4 * 4 + 8 + 8,
+	       "struct swarm_print has padding");
 void swarm_json_print(const struct swarm *sw, struct swarm_print *out);
 json_t *node_transfer_json(struct node *node);      /* "transfer" of /status */
 

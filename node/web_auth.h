@@ -72,9 +72,10 @@ bool web_session_csrf_ok(const struct web_session *s, const char *header);
 /* Forget one session (logout), zeroing it. */
 void web_session_end(struct web_session *s);
 
-/* Hex of a session's cookie value / CSRF token into out (NUL-terminated). */
 /* Is the session of this id still live (not ended, expired or evicted)? */
 bool web_session_alive(const struct web_auth *w, const uint8_t id[WEB_SECRET_LEN], uint64_t now);
+
+/* Hex of a session's cookie value / CSRF token into out (NUL-terminated). */
 void web_session_id_hex(const struct web_session *s, char out[WEB_SECRET_HEX + 1]);
 void web_session_csrf_hex(const struct web_session *s, char out[WEB_SECRET_HEX + 1]);
 

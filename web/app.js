@@ -108,21 +108,23 @@
    * goes with every request (GET too) beside the cookie.  Browsers send
    * a cookie of 127.0.0.1 to any port of it; localStorage is per port, so
    * a server of another local user never sees the token (docs/web.md). */
-  var csrfToken = null;
+  /* Read each time: a login in another tab replaces the session and its
+   * token, and this tab then follows it. */
   function csrfNow() {
-    if (!csrfToken) {
-      try { csrfToken = localStorage.getItem(CSRF_KEY); } catch (e) { csrfToken = null; }
-    }
-    return csrfToken;
+    try { return localStorage.getItem(CSRF_KEY); } catch (e) { return null; }
   }
-  function forgetCsrf() {
-    csrfToken = null;
-    try { localStorage.removeItem(CSRF_KEY); } catch (e) { /* ignore */ }
+  /* Forget the token the daemon refused, not one a newer login stored. */
+  function forgetCsrf(refused) {
+    try {
+      if (refused === undefined || localStorage.getItem(CSRF_KEY) === refused) {
+        localStorage.removeItem(CSRF_KEY);
+      }
+    } catch (e) { /* ignore */ }
   }
 
   /* fetch() one API path; resolves to the parsed JSON, rejects with an
    * ApiError whose message is the daemon's own (shown verbatim). */
-  function api(method, path, body) {
+  function api(method, path, body, retried) {
     return Promise.resolve(csrfNow()).then(function (token) {
       var headers = {};
       if (token) headers['X-Shoal-CSRF'] = token;
@@ -142,8 +144,11 @@
           var err = doc && doc.error ? doc.error : {};
           if (r.status === 401) notLoggedIn();
           if (r.status === 403 && err.code === 'csrf') {
-            /* The session is gone or the token lost: log in again. */
-            forgetCsrf();
+            /* A newer login (another tab) may have stored another token:
+             * try once with it; else the session is gone, log in again. */
+            var now = csrfNow();
+            if (!retried && now && now !== token) return api(method, path, body, true);
+            forgetCsrf(token);
             notLoggedIn();
           }
           throw new ApiError(r.status, err.code || 'http_' + r.status,

@@ -34,7 +34,14 @@
       if (resp.ok && doc && typeof doc.csrf === "string") {
         // localStorage is per origin, port included: a server on another
         // port of 127.0.0.1, which would get the cookie, cannot read it.
-        window.localStorage.setItem(CSRF_KEY, doc.csrf);
+        try {
+          window.localStorage.setItem(CSRF_KEY, doc.csrf);
+        } catch (e) {
+          show("Logged in, but this browser does not let the page keep its " +
+               "session token (site data blocked?): allow it for this address " +
+               "and run `shoal web` again.");
+          return;
+        }
         window.location.replace("/");
         return;
       }

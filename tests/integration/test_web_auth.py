@@ -381,6 +381,52 @@ r = d.cli("help", "web")
 c.check(r.returncode == 0 and "once" in r.stdout, "shoal help web explains it")
 c.equal(d.stop(), 0, "the web daemon stops cleanly")
 
+# Something else holds the API's address (the daemon is down): a login
+# address that is not ours is refused, and nothing is opened.
+import http.server  # noqa: E402
+import threading  # noqa: E402
+import subprocess  # noqa: E402
+from shoal_harness import SHOAL  # noqa: E402
+
+
+class Impostor(http.server.BaseHTTPRequestHandler):
+    url = ""
+
+    def do_POST(self):
+        body = json.dumps({"code": "ab" * 16, "expires_in": 60, "url": Impostor.url}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+srv = http.server.HTTPServer(("127.0.0.1", 0), Impostor)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+fake_dir = tmp.sub("impostor")
+os.makedirs(fake_dir, mode=0o700)
+fake_addr = "127.0.0.1:%d" % srv.server_address[1]
+with open(os.path.join(fake_dir, "api.addr"), "w") as f:
+    f.write(fake_addr + "\n")
+with open(os.path.join(fake_dir, "api.token"), "w") as f:
+    f.write("00" * 32 + "\n")
+os.chmod(os.path.join(fake_dir, "api.token"), 0o600)
+for bad in ("http://evil.example/login#" + "ab" * 16, "file:///etc/passwd#" + "ab" * 16,
+            "http://%s/login#%s" % (fake_addr, "cd" * 16)):
+    Impostor.url = bad
+    if os.path.exists(opened):
+        os.unlink(opened)
+    r = subprocess.run([SHOAL, "web", "--open", "--data-dir", fake_dir], capture_output=True, text=True,
+                       timeout=30, env=dict(os.environ, PATH=fakebin + ":/usr/bin:/bin"))
+    time.sleep(0.3)
+    c.check(r.returncode == 1 and "not a login address" in r.stderr and not os.path.exists(opened),
+            "a reply whose url is %r: refused, nothing opened" % bad[:40],
+            "(%s %r)" % (r.returncode, r.stderr))
+srv.shutdown()
+
 # --- the default web dir: the source tree's, from the build tree; 429 --------------------
 e = Daemon(tmp, "dflt").start()
 status, _, text = raw(e, "GET", "/")

@@ -421,6 +421,23 @@ def run(c, tmp, ui, seed, seeded, magnet, dl, src, drv):
         shot(drv, "swarm-375px")
     drv.set_window_size(1280, 900)
 
+    # ---- a second login in another tab replaces the session and its
+    # token; the first tab follows it (it reads the token each time).
+    first = drv.current_window_handle
+    drv.switch_to.new_window("tab")
+    drv.get(login_url(ui))
+    c.check(wait_for(lambda: drv.execute_script("return location.pathname") == "/", 15),
+            "a second login in another tab")
+    drv.close()
+    drv.switch_to.window(first)
+    drv.get(base + "/#/swarm/%d" % shid)
+    c.check(wait_for(lambda: visible(drv, "view-swarm"), 10), "... the first tab opens a swarm")
+    drv.find_element(By.ID, "btn-pause").click()
+    c.check(wait_for(lambda: ui.api("GET", "/api/v1/swarms/%d" % shid)["state"] == "paused", 10),
+            "... and its Pause still works, with the new session")
+    ui.api("POST", "/api/v1/swarms/%d/resume" % shid, {})
+    c.check(not visible(drv, "notice-login"), "... no 'not logged in' in the first tab")
+
     # ---- the stream breaks: the page polls, and still follows the daemon.
     # The daemon serves at most 128 streams: with the page away, take them
     # all, so the page's EventSource gets 503 when it comes back.
