@@ -213,7 +213,7 @@ void cli_usage(const struct cli_command *cmd, FILE *out)
 
 static void main_usage(FILE *out)
 {
-	fprintf(out, "Usage: shoal COMMAND [OPTIONS]\n\n"
+	fprintf(out, "Usage: shoal [--data-dir DIR] COMMAND [OPTIONS]\n\n"
 		     "shoal is a peer-to-peer file sharing node: BitTorrent v1, v2 and hybrid\n"
 		     "content, a Mainline DHT, encrypted transfers between shoal nodes.\n\n"
 		     "Commands:\n");
@@ -252,11 +252,53 @@ int main(int argc, char **argv)
 		printf("shoal %s\n", PACKAGE_VERSION);
 		return CLI_OK;
 	}
-	const struct cli_command *cmd = cli_find(argv[1]);
+	/* `shoal --data-dir D COMMAND ...` (or --data-dir=D): the option goes
+	 * to the command, right after its name, as if written there. */
+	char *moved[2] = { NULL, NULL };
+	int skip = 0;
+	if (strcmp(argv[1], "--data-dir") == 0) {
+		if (argc < 4) {
+			fprintf(stderr, "shoal: --data-dir needs a directory and then a command\n");
+			main_usage(stderr);
+			return CLI_USAGE;
+		}
+		moved[0] = argv[1];
+		moved[1] = argv[2];
+		skip = 2;
+	} else if (strncmp(argv[1], "--data-dir=", 11) == 0) {
+		if (argc < 3) {
+			fprintf(stderr, "shoal: --data-dir=DIR needs a command after it\n");
+			main_usage(stderr);
+			return CLI_USAGE;
+		}
+		moved[0] = argv[1];
+		skip = 1;
+	}
+	const char *name = argv[1 + skip];
+	const struct cli_command *cmd = cli_find(name);
 	if (!cmd) {
-		fprintf(stderr, "shoal: unknown command '%s'\n", argv[1]);
+		fprintf(stderr, "shoal: unknown command '%s'\n", name);
 		main_usage(stderr);
 		return CLI_USAGE;
 	}
-	return cmd->run(argc - 1, argv + 1);
+	if (!skip)
+		return cmd->run(argc - 1, argv + 1);
+	if (cmd->run == cmd_help) /* help takes no data dir: drop it */
+		return cmd_help(argc - 1 - skip, argv + 1 + skip);
+	/* COMMAND, the moved option, then the rest. */
+	int n = argc - 1; /* the same count: only the order changes */
+	char **args = calloc((size_t)n + 1, sizeof *args);
+	if (!args) {
+		fprintf(stderr, "shoal: out of memory\n");
+		return CLI_FAIL;
+	}
+	int k = 0;
+	args[k++] = argv[1 + skip];
+	for (int i = 0; i < skip; i++)
+		args[k++] = moved[i];
+	for (int i = 2 + skip; i < argc; i++)
+		args[k++] = argv[i];
+	int rc = cmd->run(k, args);
+	free(args);
+	return rc;
 }

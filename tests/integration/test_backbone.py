@@ -96,6 +96,15 @@ except ValueError:
     c.check(False, "status --json is the API's JSON", r.stdout[:200])
 r = d.cli("token")
 c.equal(r.stdout.strip(), d.token, "shoal token prints the token")
+# --data-dir may also come before the command, as in `shoal --data-dir D status`.
+for pre in (["--data-dir", d.data_dir], ["--data-dir=" + d.data_dir]):
+    r = subprocess.run([SHOAL] + pre + ["token"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, SHOAL_DATA_DIR="/nonexistent"))
+    c.check(r.returncode == 0 and r.stdout.strip() == d.token,
+            "shoal %s token: the option before the command" % pre[0][:10], r.stderr.strip())
+r = subprocess.run([SHOAL, "--data-dir"], capture_output=True, text=True, timeout=10)
+c.check(r.returncode == 2 and "--data-dir" in r.stderr, "shoal --data-dir (no value, no command) is a usage error",
+        r.stderr.strip())
 r = subprocess.run([SHOAL, "frobnicate"], capture_output=True, text=True, timeout=10)
 c.equal(r.returncode, 2, "unknown command exits 2")
 c.check("unknown command" in r.stderr and "Usage" in r.stderr, "unknown command prints usage on stderr")
