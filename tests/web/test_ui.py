@@ -473,6 +473,29 @@ def run(c, tmp, ui, seed, seeded, magnet, dl, src, drv):
     for h in hogs:
         h.close()
 
+    # ---- verify, then remove with "Delete data" (the uploaded "album",
+    # whose files were adopted: shoal deletes only files it created)
+    if up:
+        aid = up[0]["id"]
+        seq0 = (ui.api("GET", "/api/v1/swarms/%d" % aid).get("last_check") or {}).get("seq", 0)
+        drv.get(base + "/#/swarm/%d" % aid)
+        c.check(wait_for(lambda: visible(drv, "view-swarm") and
+                         drv.find_element(By.ID, "btn-verify").is_enabled(), 10), "a swarm's Verify button")
+        drv.find_element(By.ID, "btn-verify").click()
+        c.check(wait_for(lambda: ((ui.api("GET", "/api/v1/swarms/%d" % aid).get("last_check") or {})
+                                  .get("seq", 0)) == seq0 + 1, 20), "Verify re-checks the files (API last_check)")
+        c.equal((ui.api("GET", "/api/v1/swarms/%d" % aid).get("last_check") or {}).get("result"), "ok",
+                "... and every piece matched")
+        c.check(wait_for(lambda: text(drv, "detail-state") == "seeding", 10), "... the page says seeding again")
+        drv.find_element(By.ID, "btn-remove").click()
+        c.check(wait_for(lambda: visible(drv, "remove-dialog"), 5), "Remove asks first")
+        drv.find_element(By.ID, "remove-delete").click()
+        c.check(wait_for(lambda: ui.request("GET", "/api/v1/swarms/%d" % aid)[0] == 404, 10),
+                "'Delete data' removes the swarm (API 404)")
+        time.sleep(0.5)
+        c.check(os.path.exists(os.path.join(dl, "album", "big.bin")),
+                "... but never files it adopted rather than created (they were already there)")
+
     # ---- log out
     drv.find_element(By.ID, "nav-node").click()
     drv.find_element(By.ID, "btn-logout").click()
