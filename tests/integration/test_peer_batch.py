@@ -68,8 +68,15 @@ def known():
     return seed.api("GET", "/api/v1/swarms/1")["transfer"]["known_peers"]
 
 
+# The ports of the addresses sent: never the seed's own listen port, which
+# on any 127.x address the seed takes for itself and drops (is_self in
+# node/engine_peers.c); a seed on a port in this range once made the test
+# count one address short.
+PEX_BASE = 40000 if not 40000 <= seed.port < 40100 else 50000
+
+
 def pex_added(first, n):
-    addrs = b"".join(socket.inet_aton("127.0.1.%d" % (first + i)) + struct.pack(">H", 40000 + first + i)
+    addrs = b"".join(socket.inet_aton("127.0.1.%d" % (first + i)) + struct.pack(">H", PEX_BASE + first + i)
                      for i in range(n))
     return benc({"added": addrs, "added.f": b"\x00" * n})
 
