@@ -89,16 +89,25 @@ struct web_session *web_code_redeem(struct web_auth *w, const char *hex, size_t 
 	return s;
 }
 
-bool web_session_alive(const struct web_auth *w, const uint8_t id[WEB_SECRET_LEN], uint64_t now)
+/* The live session of this id, or NULL; ends the expired ones on the way.
+ * Every slot is compared (constant time in which one matches). */
+static struct web_session *session_by_id(struct web_auth *w, const uint8_t id[WEB_SECRET_LEN],
+					 uint64_t now)
 {
-	bool alive = false;
+	struct web_session *match = NULL;
 	for (size_t i = 0; i < WEB_MAX_SESSIONS; i++) {
-		const struct web_session *s = &w->sessions[i];
-		if (s->expires_ms && now < s->expires_ms &&
-		    sodium_memcmp(s->id, id, WEB_SECRET_LEN) == 0)
-			alive = true;
+		struct web_session *s = &w->sessions[i];
+		if (s->expires_ms && s->expires_ms <= now)
+			web_session_end(s);
+		if (s->expires_ms && sodium_memcmp(s->id, id, WEB_SECRET_LEN) == 0)
+			match = s;
 	}
-	return alive;
+	return match;
+}
+
+bool web_session_alive(struct web_auth *w, const uint8_t id[WEB_SECRET_LEN], uint64_t now)
+{
+	return session_by_id(w, id, now) != NULL;
 }
 
 struct web_session *web_session_find(struct web_auth *w, const char *hex, size_t len,
@@ -107,14 +116,7 @@ struct web_session *web_session_find(struct web_auth *w, const char *hex, size_t
 	uint8_t given[WEB_SECRET_LEN];
 	if (!hex || hex_decode(hex, len, given, sizeof given))
 		return NULL;
-	struct web_session *match = NULL;
-	for (size_t i = 0; i < WEB_MAX_SESSIONS; i++) {
-		struct web_session *s = &w->sessions[i];
-		if (s->expires_ms && s->expires_ms <= now)
-			web_session_end(s);
-		if (s->expires_ms && sodium_memcmp(s->id, given, WEB_SECRET_LEN) == 0)
-			match = s;
-	}
+	struct web_session *match = session_by_id(w, given, now);
 	sodium_memzero(given, sizeof given);
 	return match;
 }

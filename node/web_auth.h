@@ -73,7 +73,7 @@ bool web_session_csrf_ok(const struct web_session *s, const char *header);
 void web_session_end(struct web_session *s);
 
 /* Is the session of this id still live (not ended, expired or evicted)? */
-bool web_session_alive(const struct web_auth *w, const uint8_t id[WEB_SECRET_LEN], uint64_t now);
+bool web_session_alive(struct web_auth *w, const uint8_t id[WEB_SECRET_LEN], uint64_t now);
 
 /* Hex of a session's cookie value / CSRF token into out (NUL-terminated). */
 void web_session_id_hex(const struct web_session *s, char out[WEB_SECRET_HEX + 1]);
