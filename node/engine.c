@@ -493,3 +493,34 @@ void engine_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct
 		fn(ctx, &i);
 	}
 }
+
+/* ---------------------------------------------------------- streaming readers */
+
+bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
+{
+	if (!sw->meta || piece >= sw->meta->total_pieces)
+		return false;
+	if (swarm_have_test(sw, piece))
+		return true;
+	const struct xfer *xf = sw->xfer;
+	return xf && xf->picker && bitfield_test(picker_have(xf->picker), piece);
+}
+
+int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
+			 uint64_t offset)
+{
+	(void)eng;
+	(void)owner;
+	if (!sw->meta)
+		return -ENODATA;
+	if (file >= sw->meta->file_count || offset > sw->meta->files[file].size)
+		return -ERANGE;
+	return 0; /* the window itself lands with issue 17's picker priorities */
+}
+
+void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner)
+{
+	(void)eng;
+	(void)sw;
+	(void)owner;
+}

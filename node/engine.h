@@ -41,6 +41,24 @@ bool engine_swarm_busy(const struct swarm *sw);
 /* Free a stopped swarm's transfer state. */
 void engine_swarm_free(struct swarm *sw);
 
+/* Streaming readers (node/api_stream.c).  Is the piece verified (its data
+ * on disk and checked, perhaps not yet durable)?  False without metadata. */
+bool engine_piece_ready(const struct swarm *sw, uint32_t piece);
+/* At most this many reading windows per swarm. */
+#define ENGINE_STREAM_WINDOWS 16
+/* Reader `owner` (a nonzero id of the caller's, one per reader) reads file
+ * `file` from `offset`: the pieces from there on (a window: docs/streaming.md)
+ * are requested before any other, in order, and a window piece already
+ * requested may be asked of a second peer.  Calling it again moves the
+ * window (a seek).  Returns 0; -ENOSPC when the swarm has
+ * ENGINE_STREAM_WINDOWS windows already (the reader is still served as
+ * pieces arrive); -ENODATA without metadata; -ERANGE for a file or offset
+ * out of range; -EPERM for a skipped file. */
+int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
+			 uint64_t offset);
+/* The reader is gone or done: its window is dropped (unknown owner: no-op). */
+void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner);
+
 /* Remember a peer address for the swarm and connect when there is room.
  * Returns 0 (also when it was known), -EINVAL for a bad address (not
  * numeric, port 0, the unspecified address), a source the address book

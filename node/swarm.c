@@ -451,6 +451,23 @@ uint64_t swarm_bytes_have(const struct swarm *sw)
 	return total;
 }
 
+int swarm_file_pieces(const struct swarm *sw, size_t file, uint64_t off, uint64_t len,
+		      uint32_t *first_out, uint32_t *last_out)
+{
+	const struct metainfo *mi = sw->meta;
+	if (!mi)
+		return -ENODATA;
+	if (file >= mi->file_count || len == 0 || off >= mi->files[file].size ||
+	    len > mi->files[file].size - off)
+		return -ERANGE;
+	/* Both layouts: the file's offset in the piece stream (v2: its first
+	 * piece times the piece length) plus the offset in the file. */
+	uint64_t start = mi->files[file].offset + off;
+	*first_out = (uint32_t)(start / mi->piece_length);
+	*last_out = (uint32_t)((start + len - 1) / mi->piece_length);
+	return 0;
+}
+
 bool swarm_file_owned(const struct swarm *sw, size_t file)
 {
 	if (sw->role != SWARM_ROLE_JOIN)

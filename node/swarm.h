@@ -235,6 +235,11 @@ void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *o
 
 /* Bytes of the verified pieces. */
 uint64_t swarm_bytes_have(const struct swarm *sw);
+/* The pieces holding bytes [off, off + len) of file `file` (len >= 1, the
+ * range inside the file): *first_out and *last_out, inclusive.  Returns 0,
+ * -ERANGE for a file or range out of bounds, -ENODATA without metadata. */
+int swarm_file_pieces(const struct swarm *sw, size_t file, uint64_t off, uint64_t len,
+		      uint32_t *first_out, uint32_t *last_out) __attribute__((warn_unused_result));
 
 /* Database.  Insert the swarm, its files, piece layers and `have` (its
  * durable verified pieces: what a swarm starts with, before any transfer;
