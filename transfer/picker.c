@@ -12,7 +12,8 @@
 #include "transfer/transfer.h"
 
 #define NOT_IN_PROGRESS UINT32_MAX
-#define FLAG_WANTED 0x01u
+/* flags[piece]: its priority (enum picker_prio) in the low bits. */
+#define PRIO_MASK 0x07u
 
 /* Per-block state of a piece in progress. */
 struct dl_block {
@@ -30,15 +31,18 @@ struct dl_piece {
 	struct dl_block blocks[];
 };
 
-/* A candidate new piece during a pick: ordered by (avail, key, piece). */
+/* A candidate new piece during a pick: ordered by (rank, key, piece), where
+ * rank is the priority (highest first) then the availability. */
 struct cand {
-	uint32_t avail;
+	uint64_t rank;
 	uint32_t piece;
 	uint64_t key;
 };
 
-/* A partial piece during a pick: ordered by (open blocks, avail, piece). */
+/* A partial piece during a pick: ordered by (priority, open blocks, avail,
+ * piece), or (priority, piece) in sequential mode. */
 struct partial {
+	uint32_t prio;
 	uint32_t open;
 	uint32_t avail;
 	uint32_t piece;
@@ -49,7 +53,8 @@ struct picker {
 	uint32_t num_pieces;
 	uint32_t *piece_len;
 	uint32_t *avail;   /* connected peers having each piece */
-	uint8_t *flags;    /* FLAG_WANTED */
+	uint8_t *flags;    /* priority (PRIO_MASK) */
+	bool sequential;   /* new pieces in index order, not rarest first */
 	uint32_t *dl_pos;  /* index in dl[] or NOT_IN_PROGRESS */
 	struct bitfield have;
 	struct dl_piece **dl;
@@ -73,9 +78,14 @@ static uint32_t block_len(const struct picker *p, uint32_t piece, uint32_t block
 	return len - start < XFER_BLOCK_SIZE ? len - start : XFER_BLOCK_SIZE;
 }
 
+static unsigned prio_of(const struct picker *p, uint32_t piece)
+{
+	return p->flags[piece] & PRIO_MASK;
+}
+
 static bool is_wanted(const struct picker *p, uint32_t piece)
 {
-	return p->flags[piece] & FLAG_WANTED;
+	return prio_of(p, piece) != PICKER_PRIO_SKIP;
 }
 
 static bool counts_open(const struct picker *p, uint32_t piece)
@@ -123,7 +133,7 @@ int picker_new(const uint32_t *piece_len, uint32_t num_pieces, struct picker **p
 	if (!p->piece_len || !p->avail || !p->flags || !p->dl_pos)
 		goto fail;
 	memcpy(p->piece_len, piece_len, num_pieces * sizeof *p->piece_len);
-	memset(p->flags, FLAG_WANTED, num_pieces);
+	memset(p->flags, PICKER_PRIO_NORMAL, num_pieces);
 	for (uint32_t i = 0; i < num_pieces; i++) {
 		p->dl_pos[i] = NOT_IN_PROGRESS;
 		p->open_blocks += blocks_of_len(piece_len[i]);
@@ -334,6 +344,8 @@ bool picker_is_interesting(const struct picker *p, const struct bitfield *peer_h
 static int partial_cmp(const void *a, const void *b)
 {
 	const struct partial *x = a, *y = b;
+	if (x->prio != y->prio)
+		return x->prio > y->prio ? -1 : 1;
 	if (x->open != y->open)
 		return x->open < y->open ? -1 : 1;
 	if (x->avail != y->avail)
@@ -343,8 +355,8 @@ static int partial_cmp(const void *a, const void *b)
 
 static bool cand_less(const struct cand *x, const struct cand *y)
 {
-	if (x->avail != y->avail)
-		return x->avail < y->avail;
+	if (x->rank != y->rank)
+		return x->rank < y->rank;
 	if (x->key != y->key)
 		return x->key < y->key;
 	return x->piece < y->piece;
@@ -395,9 +407,10 @@ static void pick_add(const struct picker *p, struct picker_block *out, size_t *n
 	(*n)++;
 }
 
-/* Keep the `k` best never-started pieces the peer has, sorted best first.
- * Random mode ignores availability; the random key breaks ties so that
- * equally rare pieces are chosen uniformly. */
+/* Keep the `k` best never-started pieces the peer has, sorted best first:
+ * the highest priority, then the rarest.  Random mode ignores availability;
+ * the random key breaks ties so that equally rare pieces are chosen
+ * uniformly.  Sequential mode ranks by priority, then index. */
 static size_t best_new_pieces(struct picker *p, const struct bitfield *has, size_t k, bool random_mode,
 			      uint64_t salt)
 {
@@ -405,7 +418,10 @@ static size_t best_new_pieces(struct picker *p, const struct bitfield *has, size
 	for (uint32_t i = 0; i < p->num_pieces; i++) {
 		if (!bitfield_test(has, i) || !counts_open(p, i) || p->dl_pos[i] != NOT_IN_PROGRESS)
 			continue;
-		struct cand c = { random_mode ? 0 : p->avail[i], i, mix64(salt ^ i) };
+		uint64_t rank = (uint64_t)(PICKER_PRIO_MAX - prio_of(p, i)) << 32;
+		if (!random_mode && !p->sequential)
+			rank |= p->avail[i];
+		struct cand c = { rank, i, p->sequential ? i : mix64(salt ^ i) };
 		if (n < k) {
 			p->heap[n] = c;
 			heap_sift_up(p->heap, n++);
@@ -435,31 +451,57 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 	if (want == 0)
 		return 0;
 
-	/* 1. Finish what is started: fewest open blocks first. */
+	/* 0. The most urgent streaming piece (the lowest-numbered one of
+	 * PICKER_PRIO_DEADLINE in progress): its blocks already asked of one
+	 * other peer are asked of this one too, so one slow peer cannot hold
+	 * up the reader. */
+	const struct dl_piece *urgent = NULL;
+	for (size_t k = 0; k < p->ndl; k++) {
+		const struct dl_piece *dp = p->dl[k];
+		if (prio_of(p, dp->piece) == PICKER_PRIO_DEADLINE && counts_open(p, dp->piece) &&
+		    (!urgent || dp->piece < urgent->piece))
+			urgent = dp;
+	}
+	if (urgent && bitfield_test(peer->has, urgent->piece)) {
+		for (uint32_t b = 0; b < urgent->nblocks && n < want; b++) {
+			const struct dl_block *bl = &urgent->blocks[b];
+			if (bl->state == PICKER_BLOCK_REQUESTED && bl->nreq == 1 &&
+			    find_req(bl, peer->id) < 0)
+				pick_add(p, out, &n, urgent->piece, b);
+		}
+	}
+
+	/* 1. Pieces already started (fewest open blocks first) and 2. new
+	 * pieces (random at first, then rarest first), merged by priority: a
+	 * started piece goes before a new one of the same priority, never
+	 * before one of a higher priority. */
 	size_t np = 0;
 	for (size_t k = 0; k < p->ndl; k++) {
 		const struct dl_piece *dp = p->dl[k];
 		if (dp->n[PICKER_BLOCK_NONE] == 0 || !counts_open(p, dp->piece) ||
 		    !bitfield_test(peer->has, dp->piece))
 			continue;
-		p->partials[np++] = (struct partial){ dp->n[PICKER_BLOCK_NONE], p->avail[dp->piece],
+		p->partials[np++] = (struct partial){ prio_of(p, dp->piece),
+						      p->sequential ? 0 : dp->n[PICKER_BLOCK_NONE],
+						      p->sequential ? 0 : p->avail[dp->piece],
 						      dp->piece, (uint32_t)k };
 	}
 	if (np > 1)
 		qsort(p->partials, np, sizeof p->partials[0], partial_cmp);
-	for (size_t k = 0; k < np && n < want; k++) {
-		const struct dl_piece *dp = p->dl[p->partials[k].dl_index];
-		for (uint32_t b = 0; b < dp->nblocks && n < want; b++)
-			if (dp->blocks[b].state == PICKER_BLOCK_NONE)
-				pick_add(p, out, &n, dp->piece, b);
-	}
-
-	/* 2. New pieces: random at first, then rarest first. */
+	size_t nc = 0;
 	if (n < want) {
 		bool random_mode = bitfield_count(&p->have) < PICKER_RANDOM_FIRST;
-		size_t nc = best_new_pieces(p, peer->has, want - n, random_mode, splitmix64_next(rng));
-		for (size_t k = 0; k < nc && n < want; k++) {
-			uint32_t piece = p->heap[k].piece;
+		nc = best_new_pieces(p, peer->has, want - n, random_mode, splitmix64_next(rng));
+	}
+	for (size_t kp = 0, kc = 0; (kp < np || kc < nc) && n < want;) {
+		uint32_t new_prio = kc < nc ? prio_of(p, p->heap[kc].piece) : 0;
+		if (kp < np && p->partials[kp].prio >= new_prio) {
+			const struct dl_piece *dp = p->dl[p->partials[kp++].dl_index];
+			for (uint32_t b = 0; b < dp->nblocks && n < want; b++)
+				if (dp->blocks[b].state == PICKER_BLOCK_NONE)
+					pick_add(p, out, &n, dp->piece, b);
+		} else {
+			uint32_t piece = p->heap[kc++].piece;
 			uint32_t nb = blocks_of_len(p->piece_len[piece]);
 			for (uint32_t b = 0; b < nb && n < want; b++)
 				pick_add(p, out, &n, piece, b);
@@ -677,13 +719,14 @@ int picker_load_have(struct picker *p, const struct bitfield *verified)
 	return 0;
 }
 
-int picker_set_wanted(struct picker *p, uint32_t piece, bool wanted)
+int picker_set_priority(struct picker *p, uint32_t piece, enum picker_prio prio)
 {
 	if (piece >= p->num_pieces)
 		return -ERANGE;
-	if (is_wanted(p, piece) == wanted)
-		return 0;
-	if (!bitfield_test(&p->have, piece)) {
+	if ((unsigned)prio > PICKER_PRIO_MAX)
+		return -EINVAL;
+	bool wanted = prio != PICKER_PRIO_SKIP;
+	if (is_wanted(p, piece) != wanted && !bitfield_test(&p->have, piece)) {
 		uint32_t none = piece_none(p, piece);
 		if (wanted) {
 			p->open_blocks += none;
@@ -693,11 +736,27 @@ int picker_set_wanted(struct picker *p, uint32_t piece, bool wanted)
 			p->num_wanted_missing--;
 		}
 	}
-	if (wanted)
-		p->flags[piece] |= FLAG_WANTED;
-	else
-		p->flags[piece] &= (uint8_t)~FLAG_WANTED;
+	p->flags[piece] = (uint8_t)((p->flags[piece] & ~PRIO_MASK) | (unsigned)prio);
 	return 0;
+}
+
+int picker_set_wanted(struct picker *p, uint32_t piece, bool wanted)
+{
+	if (piece >= p->num_pieces)
+		return -ERANGE;
+	if (is_wanted(p, piece) == wanted)
+		return 0;
+	return picker_set_priority(p, piece, wanted ? PICKER_PRIO_NORMAL : PICKER_PRIO_SKIP);
+}
+
+enum picker_prio picker_priority(const struct picker *p, uint32_t piece)
+{
+	return piece < p->num_pieces ? (enum picker_prio)prio_of(p, piece) : PICKER_PRIO_SKIP;
+}
+
+void picker_set_sequential(struct picker *p, bool on)
+{
+	p->sequential = on;
 }
 
 const struct bitfield *picker_have(const struct picker *p)

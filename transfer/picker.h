@@ -221,11 +221,35 @@ int picker_piece_failed(struct picker *p, uint32_t piece, uint32_t *blame_out, s
 int picker_load_have(struct picker *p, const struct bitfield *verified)
 	__attribute__((warn_unused_result));
 
-/* Want or skip a piece.  A skipped piece is never picked; its blocks in
- * progress keep their state so un-skipping resumes them.  Returns 0 or
- * -ERANGE. */
+/* Piece priorities.  A piece of a higher priority is always picked before
+ * one of a lower (a started piece before a new one of the same priority);
+ * within a priority, rarest first (or in index order, sequential mode).
+ * SKIP is never picked; its blocks in progress keep their state so
+ * un-skipping resumes them.  FIRST is for the caller's "first and last
+ * piece of a file first", DEADLINE for a streaming reader's window: the
+ * lowest-numbered DEADLINE piece in progress also has its requested blocks
+ * asked of a second peer. */
+enum picker_prio {
+	PICKER_PRIO_SKIP = 0,
+	PICKER_PRIO_LOW,
+	PICKER_PRIO_NORMAL, /* every piece starts here */
+	PICKER_PRIO_HIGH,
+	PICKER_PRIO_FIRST,
+	PICKER_PRIO_DEADLINE,
+	PICKER_PRIO_MAX = PICKER_PRIO_DEADLINE,
+};
+/* Set a piece's priority.  Returns 0, -ERANGE or -EINVAL (no such priority). */
+int picker_set_priority(struct picker *p, uint32_t piece, enum picker_prio prio)
+	__attribute__((warn_unused_result));
+/* The piece's priority (SKIP out of range). */
+enum picker_prio picker_priority(const struct picker *p, uint32_t piece);
+/* Want (NORMAL, or the priority it had if wanted) or skip a piece.  Returns
+ * 0 or -ERANGE. */
 int picker_set_wanted(struct picker *p, uint32_t piece, bool wanted)
 	__attribute__((warn_unused_result));
+/* Sequential mode: new pieces in index order within a priority, not rarest
+ * first (and started pieces in index order too). */
+void picker_set_sequential(struct picker *p, bool on);
 
 /* The pieces we have (verified), for our own BITFIELD message. */
 const struct bitfield *picker_have(const struct picker *p);

@@ -672,6 +672,113 @@ static void test_simulated_swarm(void **state)
 	picker_free(p);
 }
 
+
+/* Priorities: a higher one always first (a started low piece waits behind a
+ * new high one), skip never; sequential mode goes in index order. */
+static void test_priorities(void **state)
+{
+	(void)state;
+	struct picker *p = make_uniform(16, 2 * BS);
+	struct bitfield all;
+	int every[17];
+	for (int i = 0; i < 16; i++)
+		every[i] = i;
+	every[16] = -1;
+	peer_with(p, &all, every);
+	load_have(p, 12, 4); /* out of random-first mode */
+	struct picker_peer pp = { 1, &all };
+	uint64_t rng = 7;
+	struct picker_block out[32];
+	size_t n = 0;
+	/* Piece 3 low and started by peer 2; 9 and 10 high; 0-2 skipped. */
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(picker_set_priority(p, i, PICKER_PRIO_SKIP), 0);
+	assert_int_equal(picker_set_priority(p, 3, PICKER_PRIO_LOW), 0);
+	assert_int_equal(picker_set_priority(p, 9, PICKER_PRIO_HIGH), 0);
+	assert_int_equal(picker_set_priority(p, 10, PICKER_PRIO_HIGH), 0);
+	assert_int_equal(picker_set_priority(p, 11, 9), -EINVAL);
+	assert_int_equal(picker_priority(p, 9), PICKER_PRIO_HIGH);
+	assert_int_equal(picker_mark_requested(p, 2, 0, 0), -EPERM);
+	assert_int_equal(picker_mark_requested(p, 2, 3, 0), 0);
+	assert_int_equal(picker_pick(p, &pp, 32, out, 32, &n, &rng), 0);
+	assert_int_equal(n, 2 * 8 + 1);
+	assert_true(out[0].piece == 9 || out[0].piece == 10);
+	assert_true(out[2].piece == 9 || out[2].piece == 10);
+	for (size_t i = 4; i < n - 1; i++)
+		assert_true(out[i].piece >= 4 && out[i].piece <= 11 && out[i].piece != 9 &&
+			    out[i].piece != 10);
+	assert_int_equal(out[n - 1].piece, 3); /* low: last, although started */
+	assert_int_equal(out[n - 1].block, 1);
+	/* Sequential: index order within a priority. */
+	picker_set_sequential(p, true);
+	assert_int_equal(picker_pick(p, &pp, 32, out, 32, &n, &rng), 0);
+	assert_int_equal(n, 17);
+	uint32_t want[] = { 9, 10, 4, 5, 6, 7, 8, 11 };
+	for (size_t i = 0; i < 16; i++)
+		assert_int_equal(out[i].piece, want[i / 2]);
+	assert_int_equal(out[16].piece, 3);
+	check(p);
+	/* Every wanted piece had: complete although 0-2 are missing. */
+	for (uint32_t i = 3; i < 12; i++) {
+		for (uint32_t blk = 0; blk < 2; blk++) {
+			uint32_t who = i == 3 && blk == 0 ? 2 : 1;
+			if (who == 1)
+				assert_int_equal(picker_mark_requested(p, 1, i, blk), 0);
+			size_t nc = 0;
+			uint32_t cancel[PICKER_MAX_REQUESTERS];
+			assert_int_equal(picker_mark_writing(p, who, i, blk, cancel,
+							     PICKER_MAX_REQUESTERS, &nc),
+					 0);
+			assert_true(picker_mark_finished(p, i, blk) >= 0);
+		}
+		assert_int_equal(picker_piece_verified(p, i), 0);
+	}
+	assert_true(picker_is_complete(p));
+	assert_int_equal(picker_set_priority(p, 1, PICKER_PRIO_NORMAL), 0);
+	assert_false(picker_is_complete(p));
+	check(p);
+	bitfield_destroy(&all);
+	picker_free(p);
+}
+
+/* The most urgent streaming piece: blocks asked of one peer are asked of a
+ * second too, before anything else; other DEADLINE pieces are not. */
+static void test_deadline_duplicates(void **state)
+{
+	(void)state;
+	struct picker *p = make_uniform(8, 4 * BS);
+	struct bitfield a, b;
+	int every[] = { 0, 1, 2, 3, 4, 5, 6, 7, -1 };
+	peer_with(p, &a, every);
+	peer_with(p, &b, every);
+	load_have(p, 6, 2);
+	struct picker_peer pa = { 1, &a }, pb = { 2, &b };
+	uint64_t rng = 3;
+	struct picker_block out[32];
+	size_t n = 0;
+	assert_int_equal(picker_set_priority(p, 4, PICKER_PRIO_DEADLINE), 0);
+	assert_int_equal(picker_set_priority(p, 5, PICKER_PRIO_DEADLINE), 0);
+	/* Peer 1 takes the window (8 blocks). */
+	assert_int_equal(picker_pick(p, &pa, 8, out, 32, &n, &rng), 0);
+	assert_int_equal(n, 8);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(out[i].piece == 4 || out[i].piece == 5);
+		assert_int_equal(picker_mark_requested(p, 1, out[i].piece, out[i].block), 0);
+	}
+	/* Peer 2 is asked for piece 4's four blocks again first, then new
+	 * pieces; piece 5's blocks are not duplicated. */
+	assert_int_equal(picker_pick(p, &pb, 8, out, 32, &n, &rng), 0);
+	assert_int_equal(n, 8);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(out[i].piece, 4);
+	for (size_t i = 4; i < n; i++)
+		assert_true(out[i].piece < 4);
+	check(p);
+	bitfield_destroy(&a);
+	bitfield_destroy(&b);
+	picker_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +795,8 @@ int main(void)
 		cmocka_unit_test(test_peer_gone_and_timeout),
 		cmocka_unit_test(test_resume_and_wanted),
 		cmocka_unit_test(test_simulated_swarm),
+		cmocka_unit_test(test_priorities),
+		cmocka_unit_test(test_deadline_duplicates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
