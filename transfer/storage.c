@@ -48,7 +48,18 @@ struct storage {
 	uint64_t clock;       /* use counter for LRU */
 	char **made_dirs;     /* owned: directories this storage created, in order */
 	size_t n_made_dirs;
+	/* Where STORAGE_SKIP files' bytes go (storage_set_part_file): a
+	 * directory descriptor and a name, or -1 / NULL. */
+	int partdirfd;
+	char *partname;
 };
+
+/* Where a byte at `off` of file f is in its descriptor: a skipped file's
+ * bytes sit in the part file at their stream position (sparse). */
+static uint64_t disk_off(const struct sfile *f, uint64_t off)
+{
+	return f->access == STORAGE_SKIP ? f->offset + off : off;
+}
 
 /* ---- paths ------------------------------------------------------------- */
 
@@ -185,6 +196,39 @@ static void evict_lru(struct storage *st)
 	close_file(st, st->open_list[victim]);
 }
 
+/* A skipped file's descriptor: the part file, made (0600) on the first
+ * write, its directory synced so the name survives a crash.  Never under
+ * the root. */
+static int part_fd(struct storage *st, struct sfile *f, bool create, int base, int *fd_out)
+{
+	if (st->partdirfd < 0)
+		return -EACCES;
+	int fd = openat(st->partdirfd, st->partname, O_RDWR | base);
+	if (fd < 0 && errno == ENOENT && create) {
+		fd = openat(st->partdirfd, st->partname, O_RDWR | O_CREAT | O_EXCL | base, 0600);
+		if (fd >= 0 && fsync(st->partdirfd) < 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		if (fd < 0 && errno == EEXIST) /* another storage of the swarm made it */
+			fd = openat(st->partdirfd, st->partname, O_RDWR | base);
+	}
+	if (fd < 0)
+		return -errno;
+	struct stat sb;
+	int rc = fstat(fd, &sb) < 0 ? -errno : S_ISREG(sb.st_mode) ? 0 : -EINVAL;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	f->fd = fd;
+	f->writable = true;
+	st->open_list[st->n_open++] = (size_t)(f - st->files);
+	*fd_out = fd;
+	return 0;
+}
+
 /* Open file `fi` (creating it when `create`), keeping under max_open.
  * Returns 0 and the fd, -ENOENT when missing and not creating, or another
  * negative errno. */
@@ -199,14 +243,16 @@ static int file_fd(struct storage *st, size_t fi, bool create, int *fd_out)
 	if (st->n_open >= st->max_open)
 		evict_lru(st);
 
+	/* O_NONBLOCK: a FIFO planted in the tree must not hang the worker; it
+	 * is refused below anyway. */
+	const int base = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	if (f->access == STORAGE_SKIP)
+		return part_fd(st, f, create, base, fd_out);
 	int dirfd;
 	const char *name;
 	int rc = open_parent(st, f->path, create, &dirfd, &name);
 	if (rc < 0)
 		return rc;
-	/* O_NONBLOCK: a FIFO planted in the tree must not hang the worker; it
-	 * is refused below anyway. */
-	const int base = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	bool writable = f->access != STORAGE_READ, created = false;
 	int fd = -1;
 	errno = ENOENT;
@@ -299,6 +345,7 @@ static int storage_alloc(const struct storage_file *files, size_t nfiles, uint32
 	if (st == NULL)
 		return -ENOMEM;
 	st->rootfd = -1;
+	st->partdirfd = -1;
 	st->piece_len = piece_len;
 	st->num_pieces = (uint32_t)npieces;
 	st->max_open = max_open ? max_open : STORAGE_MAX_OPEN_DEFAULT;
@@ -337,7 +384,7 @@ static int check_args(const char *root, const struct storage_file *files, size_t
 		return -EINVAL;
 	for (size_t i = 0; i < nfiles; i++)
 		if (files[i].path == NULL || !path_ok(files[i].path) || files[i].size > INT64_MAX ||
-		    files[i].access > STORAGE_REPLACE)
+		    files[i].access > STORAGE_SKIP)
 			return -EINVAL;
 	return check_duplicates(files, nfiles);
 }
@@ -464,6 +511,9 @@ void storage_free(struct storage *st)
 	}
 	if (st->rootfd >= 0)
 		close(st->rootfd);
+	if (st->partdirfd >= 0)
+		close(st->partdirfd);
+	free(st->partname);
 	for (size_t i = 0; i < st->n_made_dirs; i++)
 		free(st->made_dirs[i]);
 	free(st->made_dirs);
@@ -505,6 +555,8 @@ int storage_create_files(struct storage *st, size_t *bad_file_out)
 	for (size_t i = 0; i < st->nfiles; i++) {
 		int fd;
 		*bad_file_out = i;
+		if (st->files[i].access == STORAGE_SKIP)
+			continue; /* never created: its bytes go to the part file */
 		int rc = file_fd(st, i, true, &fd);
 		if (rc < 0)
 			return rc;
@@ -666,7 +718,7 @@ int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const voi
 			if (rc == 0 && !st->files[sp.fi].writable)
 				rc = -EACCES;
 			if (rc == 0) {
-				rc = pwrite_all(fd, p + done, sp.len, sp.off);
+				rc = pwrite_all(fd, p + done, sp.len, disk_off(&st->files[sp.fi], sp.off));
 				st->files[sp.fi].dirty = true; /* even a short write may have landed */
 			}
 		} /* a gap (pad file): never on disk */
@@ -710,13 +762,14 @@ static int read_impl(struct storage *st, uint32_t piece, uint32_t offset, void *
 		rc = file_fd(st, sp.fi, false, &fd);
 		if (rc < 0)
 			return rc == -ENOENT ? -ENODATA : rc;
+		uint64_t off = disk_off(&st->files[sp.fi], sp.off);
 		if (check_holes) {
-			rc = range_present(fd, sp.off, sp.len);
+			rc = range_present(fd, off, sp.len);
 			if (rc <= 0)
 				return rc == 0 ? -ENODATA : rc;
 		}
 		for (size_t got = 0; got < sp.len;) {
-			ssize_t r = pread(fd, p + done + got, sp.len - got, (off_t)(sp.off + got));
+			ssize_t r = pread(fd, p + done + got, sp.len - got, (off_t)(off + got));
 			if (r < 0) {
 				if (errno == EINTR)
 					continue;
@@ -869,7 +922,7 @@ int storage_piece_on_disk(struct storage *st, uint32_t piece)
 			return 0;
 		if (rc < 0)
 			return rc;
-		rc = range_present(fd, sp.off, sp.len);
+		rc = range_present(fd, disk_off(&st->files[sp.fi], sp.off), sp.len);
 		if (rc <= 0)
 			return rc;
 	}
@@ -884,6 +937,8 @@ int storage_check_files(struct storage *st, size_t *bad_file_out)
 		const char *name;
 		struct stat sb;
 		*bad_file_out = i;
+		if (f->access == STORAGE_SKIP)
+			continue;
 		int rc = open_parent(st, f->path, false, &dirfd, &name);
 		if (rc == 0) {
 			rc = fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
@@ -1008,4 +1063,44 @@ int storage_delete_owned(struct storage *st)
 			first_err = rc;
 	}
 	return n > 0 || first_err == 0 ? n : first_err;
+}
+
+int storage_set_part_file(struct storage *st, const char *dir, const char *name)
+{
+	if (!dir || !name || !*name || strchr(name, '/') || st->partdirfd >= 0)
+		return -EINVAL;
+	char *copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = -errno;
+		free(copy);
+		return e;
+	}
+	st->partdirfd = fd;
+	st->partname = copy;
+	return 0;
+}
+
+int storage_set_access(struct storage *st, size_t fi, enum storage_access access)
+{
+	if (fi >= st->nfiles)
+		return -ERANGE;
+	if ((unsigned)access > STORAGE_SKIP)
+		return -EINVAL;
+	struct sfile *f = &st->files[fi];
+	if (f->access == access)
+		return 0;
+	/* Its descriptor is the old access's (the part file, or read-only):
+	 * close it (syncing what was written, the error kept for the next
+	 * sync of the file). */
+	close_file(st, fi);
+	f->access = access;
+	return 0;
+}
+
+enum storage_access storage_file_access(const struct storage *st, size_t fi)
+{
+	return fi < st->nfiles ? st->files[fi].access : STORAGE_READ;
 }

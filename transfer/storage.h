@@ -74,6 +74,14 @@ enum storage_access {
 	 * symlink, never a directory): the user asked to overwrite.  Writes go
 	 * to a new inode, so hard links to the old file keep their content. */
 	STORAGE_REPLACE,
+	/* A join's file the user chose not to download and that does not
+	 * exist: never created, nothing under the root is touched for it.  In
+	 * a v1 torrent a piece may hold bytes of a wanted file and of a skipped
+	 * one; the skipped file's bytes of it (needed to check the piece's
+	 * SHA-1, and to serve it whole) go to the part file
+	 * (storage_set_part_file) at their stream position, a sparse file
+	 * outside the root.  Without a part file, writing them is -EACCES. */
+	STORAGE_SKIP,
 };
 
 /* One file of the swarm, in the caller's order. */
@@ -221,6 +229,24 @@ int storage_piece_on_disk(struct storage *st, uint32_t piece) __attribute__((war
  * in *bad_file_out; or another negative errno. */
 int storage_check_files(struct storage *st, size_t *bad_file_out)
 	__attribute__((warn_unused_result));
+
+/* Where STORAGE_SKIP files' bytes go: file `name` (one component) in the
+ * directory `dir` (opened now; normally the daemon's own data directory,
+ * never the download directory), created 0600 on the first write to a
+ * skipped file.  Call once, before any I/O.  Returns 0, -EINVAL, -ENOMEM
+ * or the error of opening `dir`. */
+int storage_set_part_file(struct storage *st, const char *dir, const char *name)
+	__attribute__((warn_unused_result));
+
+/* Change file `fi`'s access (e.g. STORAGE_SKIP -> STORAGE_CREATE when the
+ * user un-skips a file: the next write creates it with O_EXCL).  Its open
+ * descriptor, if any, is closed first (synced; an error kept for the next
+ * sync).  Under the caller's lock like every other call.  Returns 0,
+ * -ERANGE or -EINVAL. */
+int storage_set_access(struct storage *st, size_t fi, enum storage_access access)
+	__attribute__((warn_unused_result));
+/* File `fi`'s access now (STORAGE_READ out of range). */
+enum storage_access storage_file_access(const struct storage *st, size_t fi);
 
 /* Undo a failed storage_create_files: unlink every file this storage
  * created (only if its name still holds that same inode: a file someone

@@ -737,6 +737,68 @@ static void test_stream_layout(void **state)
 	free(back_buf);
 }
 
+
+/* A skipped file of a v1 layout: never created under the root; its bytes of
+ * a piece shared with wanted files go to the part file outside it, so the
+ * piece reads back whole; un-skipping makes the file with the next write. */
+static void test_skipped_file(void **state)
+{
+	struct tmp *t = *state;
+	/* a: 40000 (wanted) | b: 30000 (skipped) | c: 10000 (wanted); pieces of
+	 * PL: 0 = a, 1 = a + b, 2 = b + c. */
+	struct storage_file files[] = {
+		{ "d/a", 40000, 0, STORAGE_CREATE, 0 },
+		{ "d/b", 30000, 0, STORAGE_SKIP, 40000 },
+		{ "d/c", 10000, 0, STORAGE_CREATE, 70000 },
+	};
+	struct storage *st;
+	assert_int_equal(storage_new_stream(t->root, files, 3, PL, 80000, 0, &st), 0);
+	size_t bad;
+	assert_int_equal(storage_create_files(st, &bad), 0);
+	char path[700];
+	struct stat sb;
+	path_in(path, sizeof path, t->root, "d/b");
+	assert_int_equal(lstat(path, &sb), -1);
+	uint8_t *buf = malloc(PL), *back = malloc(PL);
+	assert_non_null(buf);
+	assert_non_null(back);
+	/* Without a part file the skipped bytes cannot be written. */
+	fill(buf, 1, 0, PL);
+	assert_int_equal(storage_write(st, 1, 0, buf, PL), -EACCES);
+	assert_int_equal(storage_set_part_file(st, t->out, "7.part"), 0);
+	for (uint32_t p = 0; p < 3; p++) {
+		uint32_t n = storage_piece_size(st, p);
+		fill(buf, p, 0, n);
+		assert_int_equal(storage_write(st, p, 0, buf, n), 0);
+		assert_int_equal(storage_sync_piece(st, p), 0);
+		assert_int_equal(storage_piece_on_disk(st, p), 1);
+		assert_int_equal(storage_read(st, p, 0, back, n), 0);
+		assert_memory_equal(back, buf, n);
+	}
+	assert_int_equal(lstat(path, &sb), -1); /* still not under the root */
+	char part[700];
+	path_in(part, sizeof part, t->out, "7.part");
+	assert_int_equal(stat(part, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_size, 70000); /* b's bytes at their stream position */
+	assert_int_equal(storage_check_files(st, &bad), 0);
+	/* Un-skip: the file is made by the next write into it, and reads
+	 * come from it (a hole until written). */
+	assert_int_equal(storage_set_access(st, 1, STORAGE_CREATE), 0);
+	assert_int_equal(storage_file_access(st, 1), STORAGE_CREATE);
+	assert_int_equal(storage_piece_on_disk(st, 2), 0);
+	fill(buf, 2, 0, storage_piece_size(st, 2));
+	assert_int_equal(storage_write(st, 2, 0, buf, storage_piece_size(st, 2)), 0);
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_int_equal(storage_file_access(st, 1), STORAGE_OWN);
+	assert_int_equal(storage_read(st, 2, 0, back, storage_piece_size(st, 2)), 0);
+	assert_memory_equal(back, buf, storage_piece_size(st, 2));
+	assert_int_equal(storage_set_access(st, 9, STORAGE_OWN), -ERANGE);
+	free(buf);
+	free(back);
+	storage_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +813,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_access_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_undo_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_owned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skipped_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
