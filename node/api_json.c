@@ -57,6 +57,8 @@ static json_t *json_text(const char *s)
 	return json_string(shown);
 }
 
+static json_t *selection_json(const struct swarm *sw);
+
 json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 {
 	json_t *o = json_object();
@@ -152,6 +154,8 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 	json_object_set_new(t, "upload_limit", json_integer((json_int_t)sw->upload_limit));
 	json_object_set_new(t, "download_limit", json_integer((json_int_t)sw->download_limit));
 	json_object_set_new(o, "transfer", t);
+	json_object_set_new(o, "sequential", json_boolean(sw->sequential));
+	json_object_set_new(o, "selection", selection_json(sw));
 	if (full && mi) {
 		json_t *files = json_array();
 		for (size_t f = 0; f < mi->file_count; f++) {
@@ -160,11 +164,96 @@ json_t *swarm_to_json(struct node *node, const struct swarm *sw, bool full)
 			for (uint32_t i = 0; i < file->piece_count; i++)
 				have += swarm_have_test(sw, file->first_piece + i);
 			json_array_append_new(
-				files, json_pack("{s:s,s:I,s:i,s:i}", "path", file->path, "size",
+				files, json_pack("{s:s,s:I,s:i,s:i,s:s}", "path", file->path, "size",
 						 (json_int_t)file->size, "pieces", (int)file->piece_count,
-						 "pieces_have", (int)have));
+						 "pieces_have", (int)have, "priority",
+						 swarm_prio_name(swarm_file_prio(sw, f))));
 		}
 		json_object_set_new(o, "files", files);
+	}
+	return o;
+}
+
+/* Bytes of file f in verified pieces (a v1 piece may hold several files:
+ * only the file's own bytes of it count). */
+static uint64_t file_bytes_have(const struct swarm *sw, size_t f)
+{
+	const struct metainfo *mi = sw->meta;
+	const struct metainfo_file *mf = &mi->files[f];
+	uint64_t start = mf->offset, end = mf->offset + mf->size, n = 0;
+	for (uint32_t i = 0; i < mf->piece_count; i++) {
+		uint32_t p = mf->first_piece + i;
+		if (!swarm_have_test(sw, p))
+			continue;
+		uint64_t ps = (uint64_t)p * mi->piece_length, pe = ps + mi->piece_length;
+		n += (pe < end ? pe : end) - (ps > start ? ps : start);
+	}
+	return n;
+}
+
+/* null when every file is wanted, else what is chosen and how far along. */
+static json_t *selection_json(const struct swarm *sw)
+{
+	const struct metainfo *mi = sw->meta;
+	if (!mi || !sw->wanted)
+		return json_null();
+	unsigned wanted = 0, skipped = 0;
+	uint64_t bytes = 0, have = 0;
+	for (size_t f = 0; f < mi->file_count; f++) {
+		if (swarm_file_prio(sw, f) == SWARM_PRIO_SKIP) {
+			skipped++;
+			continue;
+		}
+		wanted++;
+		bytes += mi->files[f].size;
+		have += file_bytes_have(sw, f);
+	}
+	return json_pack("{s:i,s:i,s:I,s:I,s:b}", "files_wanted", (int)wanted, "files_skipped",
+			 (int)skipped, "bytes_wanted", (json_int_t)bytes, "bytes_have_wanted",
+			 (json_int_t)have, "done", swarm_done(sw));
+}
+
+json_t *swarm_files_json(const struct swarm *sw)
+{
+	const struct metainfo *mi = sw->meta;
+	json_t *files = json_array();
+	for (size_t f = 0; mi && f < mi->file_count; f++) {
+		const struct metainfo_file *mf = &mi->files[f];
+		uint32_t have = 0;
+		for (uint32_t i = 0; i < mf->piece_count; i++)
+			have += swarm_have_test(sw, mf->first_piece + i);
+		uint64_t bytes = file_bytes_have(sw, f);
+		/* On disk: a skipped file never made is not; the rest are (made
+		 * at the start, or the user's). */
+		bool on_disk = !(sw->role == SWARM_ROLE_JOIN &&
+				 (!sw->file_access || sw->file_access[f] == STORAGE_SKIP ||
+				  sw->file_access[f] == STORAGE_CREATE ||
+				  sw->file_access[f] == STORAGE_REPLACE));
+		json_array_append_new(
+			files, json_pack("{s:I,s:s,s:I,s:s,s:i,s:i,s:I,s:f,s:b}", "index", (json_int_t)f,
+					 "path", mf->path, "size", (json_int_t)mf->size, "priority",
+					 swarm_prio_name(swarm_file_prio(sw, f)), "pieces",
+					 (int)mf->piece_count, "pieces_have", (int)have, "bytes_have",
+					 (json_int_t)bytes, "progress",
+					 mf->size ? (double)bytes / (double)mf->size : 1.0, "on_disk",
+					 on_disk));
+	}
+	json_t *o = json_pack("{s:I,s:b,s:b,s:o}", "swarm", (json_int_t)sw->id, "metadata",
+			      mi != NULL, "sequential", sw->sequential, "files", files);
+	if (!mi) {
+		json_t *only = json_array(), *skip = json_array();
+		char pat[1024];
+		for (const char *line = sw->select_rules; line && *line;) {
+			const char *end = strchr(line, '\n');
+			size_t len = end ? (size_t)(end - line) : strlen(line);
+			if (len >= 2 && len - 1 < sizeof pat) {
+				memcpy(pat, line + 1, len - 1);
+				pat[len - 1] = '\0';
+				json_array_append_new(line[0] == '+' ? only : skip, json_string(pat));
+			}
+			line = end ? end + 1 : NULL;
+		}
+		json_object_set_new(o, "rules", json_pack("{s:o,s:o}", "only", only, "skip", skip));
 	}
 	return o;
 }
@@ -200,6 +289,9 @@ void swarm_json_print(const struct swarm *sw, struct swarm_print *out)
 	out->has_meta = sw->meta != NULL;
 	out->total_pieces = sw->meta ? sw->meta->total_pieces : 0;
 	out->have_count = sw->have_count;
+	out->wanted_count = sw->wanted ? sw->wanted_count : UINT32_MAX;
+	out->wanted_have = sw->wanted_have;
+	out->sequential = sw->sequential;
 	out->work_done = atomic_load(&sw->work_done);
 	out->work_total = sw->work_total;
 	out->last_check_seq = sw->last_check.seq;

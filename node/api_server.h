@@ -154,15 +154,17 @@ struct swarm_print {
 	uint64_t error_hash; /* of sw->error while in error or with a disk error */
 	double down_rate, up_rate;
 	int32_t state, role;
-	uint32_t have_count, total_pieces;
+	uint32_t have_count, total_pieces, wanted_count, wanted_have;
 	uint8_t info_hash[8];
 	bool has_info_hash, key_v1, has_info_hash_v1, has_meta, active, disk_error,
-		waiting_layers, spare; /* spare: so no byte is padding */
+		waiting_layers, sequential;
 };
 /* memcmp compares every byte: there must be no padding. */
-_Static_assert(sizeof(struct swarm_print) == 15 * 8 + 4 * 4 + 8 + 8,
+_Static_assert(sizeof(struct swarm_print) == 15 * 8 + 6 * 4 + 8 + 8,
 	       "struct swarm_print has padding");
 void swarm_json_print(const struct swarm *sw, struct swarm_print *out);
 json_t *node_transfer_json(struct node *node);      /* "transfer" of /status */
+/* GET /api/v1/swarms/{id}/files: docs/api.md, "Files". */
+json_t *swarm_files_json(const struct swarm *sw);
 
 #endif

@@ -585,6 +585,55 @@ static bool join_dir(struct api_req *r, char dir[PATH_MAX])
 	return true;
 }
 
+/* "only" and "skip": lists of globs, as "+GLOB" / "-GLOB" lines in a new
+ * string (*out, NULL when neither is given).  False when answered 400. */
+#define JOIN_MAX_GLOBS 64
+#define JOIN_MAX_GLOB_LEN 1000
+static bool read_rules(struct api_req *r, char **out)
+{
+	*out = NULL;
+	static const char *const keys[2] = { "only", "skip" };
+	size_t len = 0;
+	for (int k = 0; k < 2; k++) {
+		json_t *a = json_object_get(r->body, keys[k]);
+		if (!a)
+			continue;
+		size_t i;
+		json_t *e;
+		if (!json_is_array(a) || json_array_size(a) > JOIN_MAX_GLOBS) {
+			api_reply_error(r, 400, "bad_request",
+					"\"%s\" must be a list of at most %d file patterns", keys[k],
+					JOIN_MAX_GLOBS);
+			return false;
+		}
+		json_array_foreach(a, i, e) {
+			const char *s = json_is_string(e) ? json_string_value(e) : NULL;
+			if (!s || !*s || strlen(s) > JOIN_MAX_GLOB_LEN || strchr(s, '\n')) {
+				api_reply_error(r, 400, "bad_request",
+						"\"%s\"[%zu] must be a non-empty pattern of at most %d "
+						"bytes on one line", keys[k], i, JOIN_MAX_GLOB_LEN);
+				return false;
+			}
+			len += strlen(s) + 2;
+		}
+	}
+	if (len == 0)
+		return true;
+	char *rules = malloc(len + 1), *p = rules;
+	if (!rules) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return false;
+	}
+	for (int k = 0; k < 2; k++) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(r->body, keys[k]), i, e)
+			p += sprintf(p, "%c%s\n", k == 0 ? '+' : '-', json_string_value(e));
+	}
+	*out = rules;
+	return true;
+}
+
 /* The reply to a join, sent when the mediator is done (maybe later, after
  * the existing files were hashed: evhttp keeps the request until then). */
 struct join_ctx {
@@ -610,6 +659,9 @@ static void join_replied(void *ctx, int rc, struct swarm *sw, const char *msg)
 		break; /* the daemon is stopping: nobody to answer */
 	case -EEXIST:
 		api_reply_error(r, 409, "path_conflict", "%s", msg);
+		break;
+	case -EDOM:
+		api_reply_error(r, 400, "bad_request", "%s", msg);
 		break;
 	case -EIO:
 		api_reply_error(r, 500, "database", "%s", msg);
@@ -640,6 +692,11 @@ static void join_link(struct api_req *r, const char *link, const uint8_t *upload
 		api_reply_error(r, 400, "bad_request", "\"overwrite\" must be true or false");
 		return;
 	}
+	json_t *seq = json_object_get(r->body, "sequential");
+	if (seq && !json_is_boolean(seq)) {
+		api_reply_error(r, 400, "bad_request", "\"sequential\" must be true or false");
+		return;
+	}
 	if (is_magnet) {
 		int rc = magnet_parse(&mg, (const uint8_t *)link, (const uint8_t *)link + strlen(link));
 		if (rc) {
@@ -653,16 +710,21 @@ static void join_link(struct api_req *r, const char *link, const uint8_t *upload
 				"a .torrent must be given by its absolute path (got '%s')", link);
 		return;
 	}
+	char *rules = NULL;
+	if (!read_rules(r, &rules))
+		return;
 	struct swarms_peer peers[JOIN_MAX_PEERS];
 	struct swarms_join_req req;
 	memset(&req, 0, sizeof req);
 	struct join_ctx *jc = calloc(1, sizeof *jc);
 	if (!jc) {
+		free(rules);
 		api_reply_error(r, 500, "internal", "out of memory");
 		return;
 	}
 	if (!read_peers(r, is_magnet ? &mg : NULL, peers, &req.n_peers) || !join_dir(r, req.dir) ||
 	    !api_read_trackers(r, &jc->trackers)) {
+		free(rules);
 		free(jc);
 		return;
 	}
@@ -702,6 +764,7 @@ static void join_link(struct api_req *r, const char *link, const uint8_t *upload
 			free(mi);
 			free(trk);
 			free(jc);
+			free(rules);
 			return;
 		}
 		/* The torrent's tiers after the body's. */
@@ -717,6 +780,8 @@ static void join_link(struct api_req *r, const char *link, const uint8_t *upload
 		snprintf(req.name, sizeof req.name, "%s", mi->name);
 		req.meta = mi;
 	}
+	req.rules = rules; /* the mediator's now */
+	req.sequential = json_is_true(seq);
 	jc->r = *r;
 	jc->r.param = NULL;
 	jc->r.body = json_incref(r->body);
@@ -898,6 +963,93 @@ static bool read_limits(struct api_req *r, uint64_t *up, uint64_t *down)
 	return true;
 }
 
+/* GET /api/v1/swarms/{id}/files */
+static void handle_files_get(struct api_req *r)
+{
+	struct swarm *sw = api_swarm_or_404(r);
+	if (sw)
+		api_reply(r, 200, swarm_files_json(sw));
+}
+
+/* POST /api/v1/swarms/{id}/files {"priorities": [{"index", "priority"}],
+ * "sequential": bool} */
+static void handle_files_set(struct api_req *r)
+{
+	struct swarm *sw = api_swarm_or_404(r);
+	if (!sw)
+		return;
+	json_t *pr = r->body ? json_object_get(r->body, "priorities") : NULL;
+	json_t *seq = r->body ? json_object_get(r->body, "sequential") : NULL;
+	if (!r->body || (!pr && !seq) || (pr && !json_is_array(pr)) ||
+	    (seq && !json_is_boolean(seq))) {
+		api_reply_error(r, 400, "bad_request",
+				"send {\"priorities\": [{\"index\": N, \"priority\": "
+				"\"skip|low|normal|high\"}], \"sequential\": true|false} (either or both)");
+		return;
+	}
+	if (sw->role != SWARM_ROLE_JOIN) {
+		api_reply_error(r, 409, "not_a_join",
+				"swarm %" PRId64 " is a share: every file of it is seeded", sw->id);
+		return;
+	}
+	if (!sw->meta) {
+		api_reply_error(r, 409, "no_metadata",
+				"swarm %" PRId64 " has no metadata yet, so its files are not known; "
+				"choose files at the join (--only/--skip) or once it has them",
+				sw->id);
+		return;
+	}
+	size_t n = sw->meta->file_count;
+	int *prio = malloc((n ? n : 1) * sizeof *prio);
+	if (!prio) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	for (size_t f = 0; f < n; f++)
+		prio[f] = -1;
+	size_t i;
+	json_t *e;
+	json_array_foreach(pr, i, e) {
+		json_t *ix = json_object_get(e, "index"), *pv = json_object_get(e, "priority");
+		int p = json_is_string(pv) ? swarm_prio_from_name(json_string_value(pv)) : -1;
+		json_int_t k = json_is_integer(ix) ? json_integer_value(ix) : -1;
+		if (!json_is_object(e) || k < 0 || (size_t)k >= n || p < 0 || prio[k] >= 0) {
+			api_reply_error(r, 400, "bad_request",
+					"priorities[%zu]: %s", i,
+					!json_is_object(e) || !json_is_integer(ix)
+						? "needs \"index\" (a number) and \"priority\""
+					: k < 0 || (size_t)k >= n ? "index out of range"
+					: p < 0 ? "priority must be skip, low, normal or high"
+						: "that file is named twice");
+			free(prio);
+			return;
+		}
+		prio[k] = p;
+	}
+	char msg[4600];
+	int rc = swarms_set_files(r->node, sw, prio, seq ? json_is_true(seq) : -1, msg,
+				  sizeof msg);
+	free(prio);
+	switch (rc) {
+	case 0:
+		api_reply(r, 200, swarm_files_json(sw));
+		break;
+	case -EEXIST:
+		api_reply_error(r, 409, "path_conflict", "%s", msg);
+		break;
+	case -EBUSY:
+		api_reply_error(r, 409, "busy", "swarm %" PRId64 " is being checked; try again when "
+				"it is done", sw->id);
+		break;
+	case -EIO:
+		api_reply_error(r, 500, "database", "cannot record the files' priorities");
+		break;
+	default:
+		api_reply_error(r, 500, "internal", "%s", strerror(-rc));
+		break;
+	}
+}
+
 static void handle_swarm_limits(struct api_req *r)
 {
 	struct swarm *sw = api_swarm_or_404(r);
@@ -945,6 +1097,8 @@ const struct api_route api_swarm_routes[] = {
 	{ API_GET, "/api/v1/swarms/{id}/pieces", handle_swarm_pieces },
 	{ API_POST, "/api/v1/swarms/{id}/verify", handle_swarm_verify },
 	{ API_POST, "/api/v1/swarms/{id}/limits", handle_swarm_limits },
+	{ API_GET, "/api/v1/swarms/{id}/files", handle_files_get },
+	{ API_POST, "/api/v1/swarms/{id}/files", handle_files_set },
 	{ API_POST, "/api/v1/swarms/{id}/pause", handle_swarm_pause },
 	{ API_POST, "/api/v1/swarms/{id}/resume", handle_swarm_resume },
 };

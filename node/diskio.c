@@ -213,6 +213,24 @@ size_t diskio_file_count(const struct diskio *dio)
 	return storage_file_count(dio->storage);
 }
 
+int diskio_set_file_access(struct diskio *dio, size_t fi, int access)
+{
+	pthread_mutex_lock(&dio->lock);
+	int rc = storage_file_access(dio->storage, fi) == (enum storage_access)access
+			 ? 0
+			 : storage_set_access(dio->storage, fi, (enum storage_access)access);
+	pthread_mutex_unlock(&dio->lock);
+	return rc;
+}
+
+int diskio_create_files(struct diskio *dio, size_t *bad_out)
+{
+	pthread_mutex_lock(&dio->lock);
+	int rc = storage_create_files(dio->storage, bad_out);
+	pthread_mutex_unlock(&dio->lock);
+	return rc;
+}
+
 void diskio_new_generation(struct diskio *dio)
 {
 	pthread_mutex_lock(&dio->lock);

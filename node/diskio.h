@@ -162,6 +162,18 @@ void diskio_count_into(struct diskio *dio, size_t *total);
 size_t diskio_piece_file(const struct diskio *dio, uint32_t piece);
 size_t diskio_file_count(const struct diskio *dio);
 
+/* Change file `fi`'s access (an enum storage_access) under the I/O lock, so
+ * no job is between its check and its write (storage_set_access).  An
+ * access the storage already has is left alone (a file it created itself
+ * is STORAGE_OWN there before the caller hears of it).  Returns 0 or a
+ * negative errno. */
+int diskio_set_file_access(struct diskio *dio, size_t fi, int access)
+	__attribute__((warn_unused_result));
+
+/* storage_create_files under the I/O lock (files un-skipped: made now, so
+ * they are the swarm's own before it records them so). */
+int diskio_create_files(struct diskio *dio, size_t *bad_out) __attribute__((warn_unused_result));
+
 /* A new generation (the engine's picker was rebuilt): queued writes are
  * freed (and leave diskio_write_queued), queued verifies dropped; jobs in
  * flight come back stale, and write jobs not yet run write nothing. */

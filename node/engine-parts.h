@@ -62,6 +62,7 @@ struct swarm;
  *   engine_peers.c    address book, bans, accept, handshakes, PEX
  *   engine_send.c     choke, interest, requests, HAVEs; the write budget
  *   engine_base.c     small helpers every file may call
+ *   engine_select.c   piece priorities: the files', sequential, readers' windows
  *   peer.c            making peers, sending and closing (engine_state.h)
  *
  * The one call that goes up is a pointer set by the file above:
@@ -139,6 +140,12 @@ void broadcast_have(struct xfer *xf, uint32_t piece);
 void daemon_queued(const struct node *node, size_t *serve, size_t *write,
 			  unsigned *unchoked);
 bool write_budget_full(const struct xfer *xf);
+
+/* engine_select.c */
+int select_apply(struct xfer *xf) __attribute__((warn_unused_result));
+int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t count)
+	__attribute__((warn_unused_result));
+void select_window_drop(struct xfer *xf, uint64_t owner);
 
 /* engine_base.c */
 void update_read_mode(struct peer *p);

@@ -209,8 +209,7 @@ void engine_swarm_have_changed(struct engine *eng, struct swarm *sw)
 		swarm_fail(xf);
 		return;
 	}
-	if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING &&
-	    sw->have_count < sw->meta->total_pieces)
+	if (sw->role == SWARM_ROLE_JOIN && sw->state == SWARM_SEEDING && !swarm_done(sw))
 		swarm_set_state(eng->node, sw, SWARM_DOWNLOADING);
 	if (running && engine_swarm_start(eng, sw) != 0)
 		log_error("swarm %" PRId64 ": cannot restart transfers", sw->id);
@@ -246,7 +245,7 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 	/* A complete swarm needs no picker or open files until a peer comes
 	 * (xfer_wake_disk): tens of thousands of idle seeds hold no file
 	 * descriptor and little memory. */
-	bool complete = sw->meta && sw->have_count == sw->meta->total_pieces;
+	bool complete = sw->meta && swarm_done(sw);
 	if (sw->meta && !xf->picker && !complete) {
 		int rc = xfer_setup_meta(xf);
 		if (rc) {
@@ -264,7 +263,7 @@ int engine_swarm_start(struct engine *eng, struct swarm *sw)
 		log_error("swarm %" PRId64 ": cannot rebuild its piece picker", sw->id);
 	}
 	if (sw->meta && sw->role == SWARM_ROLE_JOIN)
-		swarm_set_state(eng->node, sw, sw->have_count == sw->meta->total_pieces ? SWARM_SEEDING : SWARM_DOWNLOADING);
+		swarm_set_state(eng->node, sw, swarm_done(sw) ? SWARM_SEEDING : SWARM_DOWNLOADING);
 	else if (!sw->meta)
 		swarm_set_state(eng->node, sw, SWARM_METADATA);
 	/* Retry every remembered address soon. */
@@ -506,21 +505,106 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
 	return xf && xf->picker && bitfield_test(picker_have(xf->picker), piece);
 }
 
+/* Bytes a reader's window covers ahead of its position: a few seconds of a
+ * high-bitrate video, and never fewer than ENGINE_STREAM_MIN_PIECES pieces. */
+#define ENGINE_STREAM_WINDOW_BYTES (8u << 20)
+#define ENGINE_STREAM_MIN_PIECES 4u
+#define ENGINE_STREAM_MAX_PIECES 64u
+
+/* Peers may now want other pieces first: ask them at once, not at their
+ * next block. */
+static void selection_moved(struct xfer *xf)
+{
+	for (struct peer *p = xf->peers; p; p = p->next) {
+		if (p->state != PEER_ACTIVE)
+			continue;
+		update_interest(p);
+		request_more(p);
+	}
+}
+
 int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset)
 {
 	(void)eng;
-	(void)owner;
-	if (!sw->meta)
+	const struct metainfo *mi = sw->meta;
+	if (!mi)
 		return -ENODATA;
-	if (file >= sw->meta->file_count || offset > sw->meta->files[file].size)
+	if (file >= mi->file_count || offset > mi->files[file].size || owner == 0)
 		return -ERANGE;
-	return 0; /* the window itself lands with issue 17's picker priorities */
+	if (swarm_file_prio(sw, file) == SWARM_PRIO_SKIP)
+		return -EPERM;
+	const struct metainfo_file *mf = &mi->files[file];
+	struct xfer *xf = sw->xfer;
+	if (!xf || mf->size == 0)
+		return 0;
+	if (offset == mf->size)
+		offset = mf->size - 1;
+	uint32_t first, last;
+	if (swarm_file_pieces(sw, file, offset, mf->size - offset, &first, &last) != 0)
+		return -ERANGE;
+	uint32_t count = (uint32_t)(ENGINE_STREAM_WINDOW_BYTES / mi->piece_length);
+	if (count < ENGINE_STREAM_MIN_PIECES)
+		count = ENGINE_STREAM_MIN_PIECES;
+	if (count > ENGINE_STREAM_MAX_PIECES)
+		count = ENGINE_STREAM_MAX_PIECES;
+	if (count > last - first + 1)
+		count = last - first + 1;
+	int rc = select_window(xf, owner, first, count);
+	if (rc == 0)
+		selection_moved(xf);
+	return rc;
 }
 
 void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner)
 {
 	(void)eng;
-	(void)sw;
-	(void)owner;
+	if (sw->xfer)
+		select_window_drop(sw->xfer, owner);
+}
+
+int engine_swarm_selection_changed(struct engine *eng, struct swarm *sw)
+{
+	struct xfer *xf = sw->xfer;
+	if (!eng || !xf)
+		return 0;
+	if (xf->dio && sw->file_access) {
+		for (size_t f = 0; f < sw->meta->file_count; f++)
+			if (diskio_set_file_access(xf->dio, f, sw->file_access[f]) != 0)
+				return -EIO;
+		/* Un-skipped files are made now (O_EXCL) and recorded as ours. */
+		size_t bad = 0;
+		int rc = diskio_create_files(xf->dio, &bad);
+		if (rc) {
+			snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s", sw->root,
+				 sw->meta->files[bad].path, strerror(-rc));
+			return rc;
+		}
+		bool created = false;
+		for (size_t f = 0; f < sw->meta->file_count; f++) {
+			if (sw->file_access[f] == STORAGE_CREATE ||
+			    sw->file_access[f] == STORAGE_REPLACE) {
+				sw->file_access[f] = STORAGE_OWN;
+				created = true;
+			}
+		}
+		if (created && swarm_db_save_owned(eng->node, sw) != 0)
+			return -EIO;
+	}
+	if (select_apply(xf) != 0)
+		return -ENOMEM;
+	if (!swarm_done(sw) && sw->state == SWARM_SEEDING && sw->role == SWARM_ROLE_JOIN) {
+		/* More to fetch: a complete swarm has no picker yet (an idle
+		 * seed), and a running one goes back to downloading. */
+		if (!xf->picker && !xf->stopped) {
+			engine_swarm_stop(eng, sw);
+			return engine_swarm_start(eng, sw);
+		}
+		swarm_set_state(eng->node, sw, SWARM_DOWNLOADING);
+	} else if (swarm_done(sw) && sw->state == SWARM_DOWNLOADING) {
+		swarm_set_state(eng->node, sw, SWARM_SEEDING);
+	}
+	xfer_wake(xf);
+	selection_moved(xf);
+	return 0;
 }

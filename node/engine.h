@@ -56,6 +56,15 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece);
  * out of range; -EPERM for a skipped file. */
 int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset);
+/* The swarm's file priorities, sequential flag or file access (an
+ * un-skipped file is STORAGE_CREATE now) changed: the picker and the disk
+ * layer follow, and the state moves between downloading and seeding.  The
+ * caller (the mediator) has recorded them.  Un-skipped files are created
+ * now when the swarm has its files open (else at its next start).
+ * Returns 0, -ENOMEM, -EIO, or the error creating a file (-EEXIST: one
+ * appeared at its name; sw->error names it, the swarm is not failed). */
+int engine_swarm_selection_changed(struct engine *eng, struct swarm *sw)
+	__attribute__((warn_unused_result));
 /* The reader is gone or done: its window is dropped (unknown owner: no-op). */
 void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner);
 

@@ -4,6 +4,8 @@
  * budget).  Above peer.c and below everything else; it calls only peer.c. */
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -194,7 +196,7 @@ bool xfer_can_sleep(const struct xfer *xf)
 	const struct swarm *sw = xf->sw;
 	if (xf->stopped)
 		return true;
-	return sw->meta && sw->have_count == sw->meta->total_pieces && !xf->peers &&
+	return sw->meta && swarm_done(sw) && !xf->peers &&
 	       !xf->dirty && xf->n_rows == 0 && !xf->disk_full && !xf->mdf &&
 	       (!xf->dio || diskio_quiet(xf->dio)) && xf->down_rate < 1.0 && xf->up_rate < 1.0;
 }
@@ -230,6 +232,8 @@ int rebuild_picker(struct xfer *xf)
 	}
 	picker_free(xf->picker);
 	xf->picker = np;
+	if (select_apply(xf) != 0)
+		log_error("swarm %" PRId64 ": cannot set its piece priorities", xf->sw->id);
 	/* Disk work queued for the old picker is dropped; jobs in flight for
 	 * it come back stale and are ignored, and writes not yet run write
 	 * nothing (diskio_new_generation). */

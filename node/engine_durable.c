@@ -242,12 +242,14 @@ static void free_disk(struct xfer *xf)
 		free(xf->hash_trees[f]);
 	free(xf->hash_trees);
 	xf->hash_trees = NULL;
+	free(xf->base_prio);
+	xf->base_prio = NULL;
 }
 
 bool xfer_release_disk(struct xfer *xf)
 {
 	const struct swarm *sw = xf->sw;
-	if (!xf->dio || !sw->meta || sw->have_count != sw->meta->total_pieces || xf->peers ||
+	if (!xf->dio || !sw->meta || !swarm_done(sw) || xf->peers ||
 	    xf->dirty || !diskio_quiet(xf->dio))
 		return false;
 	free_disk(xf);

@@ -266,8 +266,13 @@ static void swarm_completed(struct xfer *xf)
 	swarm_set_state(xf->node, sw, SWARM_SEEDING);
 	xf->dirty = true; /* awake: it has a peer, or it would not complete */
 	flush_have(xf);
-	log_info("swarm %" PRId64 ": download complete (%" PRIu64 " bytes); seeding", sw->id,
-		 sw->meta->total_size);
+	if (sw->wanted)
+		log_info("swarm %" PRId64 ": the chosen files are complete (%" PRIu32 " of %" PRIu32
+			 " pieces); seeding what it has", sw->id, sw->have_count,
+			 sw->meta->total_pieces);
+	else
+		log_info("swarm %" PRId64 ": download complete (%" PRIu64 " bytes); seeding", sw->id,
+			 sw->meta->total_size);
 	swarm_report_completed(xf->node, sw); /* the mediator tells the trackers */
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
@@ -317,8 +322,8 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		note_unsynced(xf, piece);
 		xf->dirty = true;
 		broadcast_have(xf, piece);
-		if (sw->have_count == sw->meta->total_pieces)
-			swarm_completed(xf);
+		if (swarm_done(sw) && sw->state != SWARM_SEEDING)
+			swarm_completed(xf); /* every wanted piece: every piece, or the files chosen */
 		return;
 	}
 	/* One slot per block names every contributor (at most PICKER_MAX_BLAME).

@@ -443,7 +443,29 @@ int check_fresh_join(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
 	struct join_check *jc = NULL;
-	int rc = join_check_new(sw->root, sw->meta, sw->overwrite, &jc);
+	/* The join's --only/--skip, known only now that the names are. */
+	uint8_t *skip = NULL;
+	if (sw->select_rules) {
+		int left = swarm_apply_rules(sw, sw->select_rules);
+		if (left == 0) {
+			snprintf(sw->error, sizeof sw->error,
+				 "the selection (--only/--skip) leaves no file to download");
+			return -EDOM;
+		}
+		if (left < 0)
+			return left;
+		free(sw->select_rules);
+		sw->select_rules = NULL;
+	}
+	if (sw->file_prio) {
+		skip = malloc(sw->meta->file_count ? sw->meta->file_count : 1);
+		if (!skip)
+			return -ENOMEM;
+		for (size_t f = 0; f < sw->meta->file_count; f++)
+			skip[f] = sw->file_prio[f] == SWARM_PRIO_SKIP;
+	}
+	int rc = join_check_new(sw->root, sw->meta, sw->overwrite, skip, &jc);
+	free(skip);
 	if (rc) {
 		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s%s", sw->root, strerror(-rc),
 			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
@@ -460,7 +482,7 @@ int check_fresh_join(struct xfer *xf)
 	join_check_free(jc);
 	if (!sw->file_access)
 		return -ENOMEM;
-	if (store_meta(xf) != 0) {
+	if (store_meta(xf) != 0 || swarm_db_save_selection(xf->node, sw) != 0) {
 		snprintf(sw->error, sizeof sw->error, "cannot record the metadata");
 		return -EIO;
 	}
@@ -506,6 +528,26 @@ int xfer_wake_disk(struct peer *p)
 	return p->state == PEER_ACTIVE ? peer_meta_ready(p) : 0;
 }
 
+/* Where a join's skipped files' bytes of shared v1 pieces go:
+ * DATA_DIR/parts/<id>.part (docs/transfer.md, "Choosing files"), never
+ * the download directory. */
+static int set_part_file(struct xfer *xf, struct storage *st)
+{
+	struct swarm *sw = xf->sw;
+	char dir[4200], name[32];
+	snprintf(dir, sizeof dir, "%s/parts", xf->node->cfg.data_dir);
+	snprintf(name, sizeof name, "%" PRId64 ".part", sw->id);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int rc = -errno;
+		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	int rc = storage_set_part_file(st, dir, name);
+	if (rc)
+		snprintf(sw->error, sizeof sw->error, "cannot use %s: %s", dir, strerror(-rc));
+	return rc;
+}
+
 int xfer_setup_meta(struct xfer *xf)
 {
 	struct swarm *sw = xf->sw;
@@ -527,6 +569,8 @@ int xfer_setup_meta(struct xfer *xf)
 			 rc == -ELOOP ? " (a symbolic link: shoal never downloads through one)" : "");
 		goto done;
 	}
+	if (sw->role == SWARM_ROLE_JOIN && (rc = set_part_file(xf, st)) != 0)
+		goto done;
 	size_t bad = 0;
 	if (sw->role == SWARM_ROLE_JOIN && (rc = storage_create_files(st, &bad)) != 0) {
 		if (rc == -ENOENT && layout.files[bad].access == STORAGE_READ)

@@ -310,7 +310,7 @@ void connect_more(struct xfer *xf, uint64_t now)
 	if (xf->stopped || !swarm_runnable(xf->sw))
 		return;
 	/* A complete swarm waits to be asked; it does not dial out. */
-	if (xf->sw->meta && xf->sw->have_count == xf->sw->meta->total_pieces)
+	if (xf->sw->meta && swarm_done(xf->sw))
 		return;
 	if (xf->n_peers >= ENGINE_MAX_PEERS_SWARM || eng->n_peers >= ENGINE_MAX_PEERS_TOTAL)
 		return;

@@ -234,6 +234,14 @@ struct xfer {
 	 * complete swarm with no peer and nothing to flush sleeps. */
 	bool awake;
 	struct xfer *awake_next, *awake_prev;
+	/* What to fetch first (engine_select.c): each piece's priority from
+	 * the files' (owned, per piece, an enum picker_prio; NULL until the
+	 * picker is made), and the streaming readers' windows over it. */
+	uint8_t *base_prio;
+	struct stream_window {
+		uint64_t owner;                  /* 0: a free slot */
+		uint32_t first, count;           /* pieces [first, first + count) */
+	} win[ENGINE_STREAM_WINDOWS];
 };
 
 struct engine {

@@ -23,6 +23,7 @@ enum fate {
 	FATE_ADOPT,    /* hashed and every piece matches */
 	FATE_REPLACE,  /* in the way, and the user said overwrite */
 	FATE_CONFLICT, /* in the way */
+	FATE_SKIP,     /* not to be downloaded: whatever is there is left alone */
 };
 
 struct join_check {
@@ -118,7 +119,7 @@ static const char *const WHY_V1 =
 	"join into another directory, or use --overwrite)";
 
 int join_check_new(const char *root, const struct metainfo *mi, bool overwrite,
-		   struct join_check **jc_out)
+		   const uint8_t *skip, struct join_check **jc_out)
 {
 	*jc_out = NULL;
 	struct join_check *jc = calloc(1, sizeof *jc);
@@ -137,6 +138,10 @@ int join_check_new(const char *root, const struct metainfo *mi, bool overwrite,
 	for (size_t f = 0; f < mi->file_count; f++) {
 		enum storage_probe probe;
 		size_t depth = 0;
+		if (skip && skip[f]) {
+			jc->fate[f] = FATE_SKIP;
+			continue;
+		}
 		rc = storage_probe_file(jc->st, f, &probe, &depth);
 		if (rc)
 			goto fail;
@@ -295,6 +300,7 @@ uint8_t *join_check_access(const struct join_check *jc)
 	for (size_t f = 0; a && f < n; f++)
 		a[f] = jc->fate[f] == FATE_ADOPT     ? STORAGE_READ
 		       : jc->fate[f] == FATE_REPLACE ? STORAGE_REPLACE
+		       : jc->fate[f] == FATE_SKIP    ? STORAGE_SKIP
 						     : STORAGE_CREATE;
 	return a;
 }

@@ -56,11 +56,13 @@ int join_layout_storage(const struct join_layout *l, const char *root, unsigned 
 
 /* Look at every file of `mi` under `root` (the join's download directory,
  * which must not be a symlink): a walk and an fstatat per file, nothing
- * read or written.  `mi` must outlive the check.  Returns 0 and *jc_out
+ * read or written.  Files with skip[f] nonzero (skip may be NULL) are not
+ * looked at: they are not downloaded (STORAGE_SKIP), so whatever is at
+ * their names is left alone and is no conflict.  `mi` must outlive the check.  Returns 0 and *jc_out
  * (free with join_check_free), -ELOOP / -ENOTDIR / -ENOENT / -EACCES when
  * the root cannot be opened, or -ENOMEM. */
 int join_check_new(const char *root, const struct metainfo *mi, bool overwrite,
-		   struct join_check **jc_out) __attribute__((warn_unused_result));
+		   const uint8_t *skip, struct join_check **jc_out) __attribute__((warn_unused_result));
 void join_check_free(struct join_check *jc);
 
 /* NULL when the join may go ahead, else a message naming the first path in

@@ -11,7 +11,7 @@ node_libnode_a_SOURCES = \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
 	node/engine.c node/engine.h node/engine_state.h node/engine-parts.h \
-	node/engine_base.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
+	node/engine_base.c node/engine_select.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
 	node/engine_peers.c node/engine_send.c node/engine_wire.c node/peer.c node/peer_conn.c \
 	node/conn.c node/conn.h \
 	node/ratelimit.c node/ratelimit.h \

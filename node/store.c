@@ -96,6 +96,15 @@ static const char *const migrations[] = {
 	"  pos INTEGER NOT NULL,"
 	"  url TEXT NOT NULL,"
 	"  PRIMARY KEY (swarm_id, url));",
+	/* 4 -> 5: choosing what to download.  files.priority: 0 skip, 1 low,
+	 * 2 normal, 3 high; files.owned 3: skipped and never created (its
+	 * bytes of a shared v1 piece are in DATA_DIR/parts/<id>.part).
+	 * swarms.sequential: pieces in file order.  swarms.select_rules: a
+	 * magnet join's --only/--skip globs until its metadata comes, one
+	 * per line, "+" (only) or "-" (skip) first; NULL once applied. */
+	"ALTER TABLE files ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;"
+	"ALTER TABLE swarms ADD COLUMN sequential INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE swarms ADD COLUMN select_rules TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

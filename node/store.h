@@ -9,7 +9,7 @@
 
 #define STORE_FILE_NAME "shoal.db"
 /* Bump with every migration appended to store.c's table. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 #define STORE_STMT_CACHE 16
 

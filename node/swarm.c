@@ -5,6 +5,7 @@
 #include "node/swarm.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,9 @@ void swarm_free(struct node *node, struct swarm *sw)
 	}
 	free(sw->mtimes_ns);
 	free(sw->file_access);
+	free(sw->file_prio);
+	free(sw->wanted);
+	free(sw->select_rules);
 	free(sw->have);
 	free(sw->name);
 	free(sw->root);
@@ -409,6 +413,8 @@ bool swarm_have_set(struct swarm *sw, uint32_t piece)
 		return false;
 	bit_set(sw->have, piece);
 	sw->have_count++;
+	if (sw->wanted && bit_get(sw->wanted, piece))
+		sw->wanted_have++;
 	return true;
 }
 
@@ -422,6 +428,8 @@ void swarm_have_clear(struct swarm *sw, uint32_t piece)
 	if (bit_get(sw->have, piece)) {
 		bit_clear(sw->have, piece);
 		sw->have_count--;
+		if (sw->wanted && bit_get(sw->wanted, piece))
+			sw->wanted_have--;
 	}
 }
 
@@ -449,6 +457,177 @@ uint64_t swarm_bytes_have(const struct swarm *sw)
 				total += merkle_piece_size(file->size, mi->piece_length, i);
 	}
 	return total;
+}
+
+/* ------------------------------------------------------------ selection */
+
+static int bind_exec(sqlite3_stmt *stmt);
+
+static const char *const prio_names[] = { "skip", "low", "normal", "high" };
+
+const char *swarm_prio_name(enum swarm_prio p)
+{
+	return (unsigned)p <= SWARM_PRIO_HIGH ? prio_names[p] : "normal";
+}
+
+int swarm_prio_from_name(const char *name)
+{
+	for (int i = 0; i <= SWARM_PRIO_HIGH; i++)
+		if (name && strcmp(name, prio_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+enum swarm_prio swarm_file_prio(const struct swarm *sw, size_t file)
+{
+	if (!sw->file_prio || !sw->meta || file >= sw->meta->file_count)
+		return SWARM_PRIO_NORMAL;
+	return (enum swarm_prio)sw->file_prio[file];
+}
+
+int swarm_selection_update(struct swarm *sw)
+{
+	const struct metainfo *mi = sw->meta;
+	if (!mi)
+		return 0;
+	bool any_skip = false;
+	for (size_t f = 0; sw->file_prio && f < mi->file_count && !any_skip; f++)
+		any_skip = sw->file_prio[f] == SWARM_PRIO_SKIP && mi->files[f].size > 0;
+	uint8_t *w = NULL;
+	uint32_t count = 0, have = 0;
+	if (any_skip) {
+		w = calloc((mi->total_pieces + 7) / 8 + 1, 1);
+		if (!w)
+			return -ENOMEM;
+		for (size_t f = 0; f < mi->file_count; f++) {
+			const struct metainfo_file *mf = &mi->files[f];
+			if (sw->file_prio[f] == SWARM_PRIO_SKIP || mf->size == 0)
+				continue;
+			for (uint32_t i = 0; i < mf->piece_count; i++)
+				bit_set(w, mf->first_piece + i);
+		}
+		for (uint32_t i = 0; i < mi->total_pieces; i++) {
+			if (!bit_get(w, i))
+				continue;
+			count++;
+			have += swarm_have_test(sw, i) ? 1 : 0;
+		}
+	}
+	free(sw->wanted);
+	sw->wanted = w;
+	sw->wanted_count = count;
+	sw->wanted_have = have;
+	return 0;
+}
+
+bool swarm_done(const struct swarm *sw)
+{
+	if (!sw->meta)
+		return false;
+	return sw->wanted ? sw->wanted_have == sw->wanted_count
+			  : sw->have_count == sw->meta->total_pieces;
+}
+
+bool swarm_piece_wanted(const struct swarm *sw, uint32_t piece)
+{
+	return !sw->wanted || bit_get(sw->wanted, piece);
+}
+
+bool swarm_glob_match(const char *pattern, const char *path)
+{
+	if (fnmatch(pattern, path, 0) == 0)
+		return true;
+	const char *base = strrchr(path, '/');
+	return !strchr(pattern, '/') && base && fnmatch(pattern, base + 1, 0) == 0;
+}
+
+/* Does any rule of `kind` ('+' or '-') match the path?  *any_out: is there a
+ * rule of that kind at all. */
+static bool rules_match(const char *rules, char kind, const char *path, bool *any_out)
+{
+	bool hit = false;
+	*any_out = false;
+	char pat[1024];
+	for (const char *line = rules; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (len >= 2 && line[0] == kind && len - 1 < sizeof pat) {
+			memcpy(pat, line + 1, len - 1);
+			pat[len - 1] = '\0';
+			*any_out = true;
+			hit = hit || swarm_glob_match(pat, path);
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return hit;
+}
+
+int swarm_rules_prio(const struct metainfo *mi, const char *rules, uint8_t *prio)
+{
+	size_t n = mi->file_count;
+	int left = 0;
+	for (size_t f = 0; f < n; f++) {
+		bool any_only, any_skip;
+		bool only = rules_match(rules, '+', mi->files[f].path, &any_only);
+		bool skip = rules_match(rules, '-', mi->files[f].path, &any_skip);
+		bool keep = (!any_only || only) && !skip;
+		prio[f] = keep ? SWARM_PRIO_NORMAL : SWARM_PRIO_SKIP;
+		left += keep && mi->files[f].size > 0;
+	}
+	return left;
+}
+
+int swarm_apply_rules(struct swarm *sw, const char *rules)
+{
+	size_t n = sw->meta->file_count;
+	uint8_t *prio = malloc(n ? n : 1);
+	if (!prio)
+		return -ENOMEM;
+	int left = swarm_rules_prio(sw->meta, rules, prio);
+	free(sw->file_prio);
+	sw->file_prio = prio;
+	int rc = swarm_selection_update(sw);
+	return rc < 0 ? rc : left;
+}
+
+int swarm_db_save_selection(struct node *node, struct swarm *sw)
+{
+	sqlite3 *db = node->store->db;
+	sqlite3_stmt *fs = NULL, *ss = NULL;
+	int rc = -EIO;
+	if (!sw->in_db)
+		return 0;
+	if (store_exec(node->store, "BEGIN IMMEDIATE;"))
+		return -EIO;
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE files SET priority = ?3, owned = ?4"
+			       " WHERE swarm_id = ?1 AND idx = ?2;",
+			       -1, &fs, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "UPDATE swarms SET sequential = ?2, select_rules = ?3 WHERE id = ?1;",
+			       -1, &ss, NULL) != SQLITE_OK)
+		goto done;
+	for (size_t f = 0; sw->meta && f < sw->meta->file_count; f++) {
+		sqlite3_bind_int64(fs, 1, sw->id);
+		sqlite3_bind_int64(fs, 2, (sqlite3_int64)f);
+		sqlite3_bind_int(fs, 3, (int)swarm_file_prio(sw, f));
+		sqlite3_bind_int(fs, 4, swarm_file_owned_code(sw, f));
+		if (bind_exec(fs))
+			goto done;
+	}
+	sqlite3_bind_int64(ss, 1, sw->id);
+	sqlite3_bind_int(ss, 2, sw->sequential);
+	if (sw->select_rules)
+		sqlite3_bind_text(ss, 3, sw->select_rules, -1, SQLITE_STATIC);
+	if (bind_exec(ss))
+		goto done;
+	rc = 0;
+done:
+	sqlite3_finalize(fs);
+	sqlite3_finalize(ss);
+	if (store_exec(node->store, rc == 0 ? "COMMIT;" : "ROLLBACK;") && rc == 0)
+		rc = -EIO;
+	return rc;
 }
 
 int swarm_file_pieces(const struct swarm *sw, size_t file, uint64_t off, uint64_t len,
@@ -487,6 +666,8 @@ int swarm_file_owned_code(const struct swarm *sw, size_t file)
 	case STORAGE_CREATE:
 	case STORAGE_REPLACE:
 		return SWARM_FILE_TO_CREATE;
+	case STORAGE_SKIP:
+		return SWARM_FILE_SKIPPED;
 	default:
 		return SWARM_FILE_NOT_OWNED;
 	}
@@ -501,6 +682,7 @@ enum storage_access swarm_file_access_from_code(enum swarm_role role, int code)
 	 * may be the user's.  --overwrite is not kept across a restart. */
 	return code == SWARM_FILE_OWNED       ? STORAGE_OWN
 	       : code == SWARM_FILE_TO_CREATE ? STORAGE_CREATE
+	       : code == SWARM_FILE_SKIPPED   ? STORAGE_SKIP
 					      : STORAGE_READ;
 }
 
@@ -655,8 +837,8 @@ static int store_meta_rows(struct node *node, struct swarm *sw, const uint8_t *h
 			       -1, &s_upd, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO files(swarm_id, idx, path, size, pieces_root,"
-			       " first_piece, num_pieces, mtime_ns, owned)"
-			       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9);",
+			       " first_piece, num_pieces, mtime_ns, owned, priority)"
+			       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10);",
 			       -1, &s_file, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO piece_layers(swarm_id, file_idx, hashes)"
@@ -689,6 +871,7 @@ static int store_meta_rows(struct node *node, struct swarm *sw, const uint8_t *h
 		if (sw->mtimes_ns)
 			sqlite3_bind_int64(s_file, 8, sw->mtimes_ns[f]);
 		sqlite3_bind_int(s_file, 9, swarm_file_owned_code(sw, f));
+		sqlite3_bind_int(s_file, 10, (int)swarm_file_prio(sw, f));
 		if (bind_exec(s_file))
 			goto done;
 		if (file->piece_count > 1 && file->layer) {
@@ -724,7 +907,8 @@ int swarm_db_insert(struct node *node, struct swarm *sw, const uint8_t *have)
 		return -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO swarms(id, info_hash, name, role, root, state, added_at,"
-			       " key_v1) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);",
+			       " key_v1, sequential, select_rules)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
@@ -735,6 +919,9 @@ int swarm_db_insert(struct node *node, struct swarm *sw, const uint8_t *have)
 	sqlite3_bind_text(st, 6, swarm_state_name(sw->state), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, sw->added_at);
 	sqlite3_bind_int(st, 8, sw->key_v1);
+	sqlite3_bind_int(st, 9, sw->sequential);
+	if (sw->select_rules)
+		sqlite3_bind_text(st, 10, sw->select_rules, -1, SQLITE_STATIC);
 	if (bind_exec(st))
 		goto done;
 	if (sw->meta && store_meta_rows(node, sw, have) != 0)
@@ -852,7 +1039,12 @@ static int load_details(struct node *node, struct swarm *sw)
 	sw->file_access = calloc(mi->file_count ? mi->file_count : 1, 1);
 	if (!sw->file_access)
 		return -ENOMEM;
-	if (!(st = store_stmt(store, "SELECT idx, mtime_ns, owned FROM files WHERE swarm_id = ?1;")))
+	sw->file_prio = malloc(mi->file_count ? mi->file_count : 1);
+	if (!sw->file_prio)
+		return -ENOMEM;
+	memset(sw->file_prio, SWARM_PRIO_NORMAL, mi->file_count ? mi->file_count : 1);
+	if (!(st = store_stmt(store,
+			      "SELECT idx, mtime_ns, owned, priority FROM files WHERE swarm_id = ?1;")))
 		goto done;
 	sqlite3_bind_int64(st, 1, sw->id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -862,6 +1054,12 @@ static int load_details(struct node *node, struct swarm *sw)
 			/* Only a join's own files are ever written again. */
 			sw->file_access[idx] =
 				swarm_file_access_from_code(sw->role, sqlite3_column_int(st, 2));
+			int prio = sqlite3_column_int(st, 3);
+			sw->file_prio[idx] = (uint8_t)(sw->role == SWARM_ROLE_JOIN &&
+							       prio >= SWARM_PRIO_SKIP &&
+							       prio <= SWARM_PRIO_HIGH
+						       ? prio
+						       : SWARM_PRIO_NORMAL);
 		}
 	}
 	store_stmt_done(st);
@@ -891,7 +1089,7 @@ static int load_details(struct node *node, struct swarm *sw)
 				sw->have_count += swarm_have_test(sw, i) ? 1 : 0;
 		}
 	}
-	rc = 0;
+	rc = swarm_selection_update(sw);
 done:
 	store_stmt_done(st);
 	return rc;
@@ -904,7 +1102,8 @@ int swarm_db_load_all(struct node *node)
 	int rc = -EIO;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, info_hash, name, role, root, state, error, info, paused,"
-			       " added_at, upload_limit, download_limit, key_v1 FROM swarms ORDER BY id;",
+			       " added_at, upload_limit, download_limit, key_v1, sequential, select_rules"
+			       " FROM swarms ORDER BY id;",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -922,6 +1121,10 @@ int swarm_db_load_all(struct node *node)
 		sw->added_at = sqlite3_column_int64(st, 9);
 		sw->upload_limit = (uint64_t)sqlite3_column_int64(st, 10);
 		sw->download_limit = (uint64_t)sqlite3_column_int64(st, 11);
+		sw->sequential = sqlite3_column_int(st, 13) != 0;
+		if (sqlite3_column_text(st, 14) &&
+		    !(sw->select_rules = strdup((const char *)sqlite3_column_text(st, 14))))
+			goto done;
 		if (swarm_set_key(node, sw, sqlite3_column_blob(st, 1),
 				  sqlite3_column_int(st, 12) != 0) != 0)
 			goto done;

@@ -62,6 +62,19 @@ struct swarm {
 	bool overwrite;             /* join: replace files in the way (not persisted) */
 	uint8_t *have;              /* owned bitmap of verified pieces (BEP 3 bit order) */
 	uint32_t have_count;
+	/* What the user chose to download (docs/api.md, "Files").  Owned, per
+	 * meta file, an enum swarm_prio; NULL: every file normal.  `wanted`
+	 * (owned; NULL when every piece is) marks the pieces holding a byte of
+	 * a file not skipped, counted in wanted_count, of which wanted_have
+	 * are had (kept by swarm_have_set/clear; swarm_selection_update
+	 * recomputes them).  Persisted as files.priority. */
+	uint8_t *file_prio;
+	uint8_t *wanted;
+	uint32_t wanted_count, wanted_have;
+	bool sequential;            /* pieces in file order (swarms.sequential) */
+	/* A join's --only/--skip globs ("+GLOB" / "-GLOB" lines), owned, kept
+	 * until the metadata comes (swarms.select_rules); NULL after. */
+	char *select_rules;
 	int64_t added_at;
 	uint64_t upload_limit, download_limit; /* bytes/s for this swarm, 0 = none */
 	/* Progress of hashing or checking, written by workers. */
@@ -205,12 +218,48 @@ void swarm_content_root(const struct swarm *sw, char *out, size_t len);
  * delete_data)?  Never for a share, nor for a file a join adopted. */
 bool swarm_file_owned(const struct swarm *sw, size_t file);
 
+/* A file's priority (files.priority, and the JSON names below). */
+enum swarm_prio {
+	SWARM_PRIO_SKIP = 0,
+	SWARM_PRIO_LOW,
+	SWARM_PRIO_NORMAL,
+	SWARM_PRIO_HIGH,
+};
+const char *swarm_prio_name(enum swarm_prio p);
+/* -1 for an unknown name. */
+int swarm_prio_from_name(const char *name);
+enum swarm_prio swarm_file_prio(const struct swarm *sw, size_t file);
+/* Recompute `wanted` and its counts from file_prio (after it changed or was
+ * loaded).  Returns 0 or -ENOMEM (the swarm is left as before). */
+int swarm_selection_update(struct swarm *sw) __attribute__((warn_unused_result));
+/* Is every wanted piece had?  (Every piece, when no file is skipped.)
+ * False without metadata. */
+bool swarm_done(const struct swarm *sw);
+/* Does the piece hold a byte of a file that is not skipped? */
+bool swarm_piece_wanted(const struct swarm *sw, uint32_t piece);
+/* Apply the "+GLOB" / "-GLOB" rules (select_rules format) to the files of
+ * sw->meta: file_prio gets SKIP for the files they leave out, NORMAL for
+ * the rest (and `wanted` is updated).  Returns the number of non-empty
+ * files left to download (0: the rules skip everything), or -ENOMEM. */
+int swarm_apply_rules(struct swarm *sw, const char *rules);
+/* The same into prio[mi->file_count] (SKIP or NORMAL), for a join not yet
+ * made: returns the number of non-empty files kept. */
+int swarm_rules_prio(const struct metainfo *mi, const char *rules, uint8_t *prio);
+/* Does a --only/--skip glob match this file path (fnmatch, no flags; a
+ * pattern without '/' is also tried on the base name)? */
+bool swarm_glob_match(const char *pattern, const char *path);
+/* Record every file's priority and owned code, and the swarm's sequential
+ * flag and select_rules, in one transaction.  Returns 0 or -EIO. */
+int swarm_db_save_selection(struct node *node, struct swarm *sw)
+	__attribute__((warn_unused_result));
+
 /* files.owned in the database: what the join may do with the file. */
 enum {
 	SWARM_FILE_NOT_OWNED = 0, /* a share's, or adopted: never written */
 	SWARM_FILE_OWNED = 1,     /* shoal created it: reopened read-write */
 	SWARM_FILE_TO_CREATE = 2, /* decided, not created yet: reloads as
 				   * STORAGE_CREATE (O_EXCL) */
+	SWARM_FILE_SKIPPED = 3,   /* skipped, never created: STORAGE_SKIP */
 };
 int swarm_file_owned_code(const struct swarm *sw, size_t file);
 enum storage_access swarm_file_access_from_code(enum swarm_role role, int code);

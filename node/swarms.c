@@ -258,11 +258,25 @@ static struct swarm *find_join_twin(struct node *node, const struct swarms_join_
 	return sw;
 }
 
+static void join_create_swarm(struct node *node, struct swarms_join_req *req,
+			      struct metainfo *mi, char *rules, struct join_check *jc,
+			      swarms_join_done done, void *ctx);
+
 static void join_create(struct node *node, struct swarms_join_req *req, struct join_check *jc,
 			swarms_join_done done, void *ctx)
 {
 	struct metainfo *mi = req->meta;
 	req->meta = NULL;
+	char *rules = req->rules; /* ours, whatever happens */
+	req->rules = NULL;
+	join_create_swarm(node, req, mi, rules, jc, done, ctx);
+	free(rules);
+}
+
+static void join_create_swarm(struct node *node, struct swarms_join_req *req,
+			      struct metainfo *mi, char *rules, struct join_check *jc,
+			      swarms_join_done done, void *ctx)
+{
 	const char *conflict = jc ? join_check_conflict(jc) : NULL;
 	if (conflict) {
 		free_meta(mi);
@@ -292,21 +306,33 @@ static void join_create(struct node *node, struct swarms_join_req *req, struct j
 		return;
 	}
 	sw->overwrite = req->overwrite;
+	sw->sequential = req->sequential;
+	if (!mi && rules && !(sw->select_rules = strdup(rules))) {
+		swarms_free(node, sw);
+		done(ctx, -ENOMEM, NULL, "out of memory");
+		return;
+	}
 	if (mi) {
 		sw->have = calloc((mi->total_pieces + 7) / 8 + 1, 1);
 		sw->mtimes_ns = calloc(mi->file_count ? mi->file_count : 1, sizeof *sw->mtimes_ns);
 		sw->file_access = join_check_access(jc);
-		if (!sw->have || !sw->mtimes_ns || !sw->file_access) {
+		if (!sw->have || !sw->mtimes_ns || !sw->file_access ||
+		    (rules && swarm_apply_rules(sw, rules) < 0)) {
 			swarms_free(node, sw);
 			done(ctx, -ENOMEM, NULL, "out of memory");
 			return;
 		}
 		/* Adopted files are downloaded data: their pieces are had. */
 		sw->have_count = join_check_mark_have(jc, sw->have);
+		if (swarm_selection_update(sw) != 0) {
+			swarms_free(node, sw);
+			done(ctx, -ENOMEM, NULL, "out of memory");
+			return;
+		}
 	}
 	swarm_set_state(node, sw, !mi ? SWARM_METADATA
-		    : sw->have_count == mi->total_pieces ? SWARM_SEEDING
-							  : SWARM_DOWNLOADING);
+		    : swarm_done(sw) ? SWARM_SEEDING
+				     : SWARM_DOWNLOADING);
 	/* Nothing is pending a sync before the swarm starts: what it has is
 	 * adopted data, which join_check_hash made durable. */
 	if (swarm_db_insert(node, sw, sw->have) != 0) {
@@ -363,6 +389,7 @@ static void done_join_hash(void *arg)
 	struct join_hash_job *j = arg;
 	if (j->node->stopping) {
 		free_meta(j->req.meta);
+		free(j->req.rules);
 		j->done(j->ctx, -ECANCELED, NULL, "the daemon is stopping");
 	} else {
 		join_create(j->node, &j->req, j->jc, j->done, j->ctx);
@@ -380,14 +407,37 @@ void swarms_join(struct node *node, struct swarms_join_req *req, swarms_join_don
 		join_create(node, req, NULL, done, ctx); /* a magnet, or "existing" */
 		return;
 	}
+	/* The files the rules leave out are not looked at: they are never
+	 * created, so nothing at their names is in the way. */
+	uint8_t *skip = NULL;
+	if (req->rules) {
+		skip = malloc(mi->file_count ? mi->file_count : 1);
+		int left = skip ? swarm_rules_prio(mi, req->rules, skip) : -ENOMEM;
+		if (left <= 0) {
+			free(skip);
+			free_meta(mi);
+			req->meta = NULL;
+			free(req->rules);
+			req->rules = NULL;
+			done(ctx, left == 0 ? -EDOM : -ENOMEM, NULL,
+			     left == 0 ? "the selection (--only/--skip) leaves no file to download"
+				       : "out of memory");
+			return;
+		}
+		for (size_t f = 0; f < mi->file_count; f++)
+			skip[f] = skip[f] == SWARM_PRIO_SKIP;
+	}
 	/* What is already where the files go (node/joincheck.h). */
 	struct join_check *jc = NULL;
-	int rc = join_check_new(req->dir, mi, req->overwrite, &jc);
+	int rc = join_check_new(req->dir, mi, req->overwrite, skip, &jc);
+	free(skip);
 	if (rc) {
 		char msg[4200];
 		snprintf(msg, sizeof msg, "cannot use %s: %s", req->dir, strerror(-rc));
 		free_meta(mi);
 		req->meta = NULL;
+		free(req->rules);
+		req->rules = NULL;
 		done(ctx, -EEXIST, NULL, msg);
 		return;
 	}
@@ -420,10 +470,13 @@ void swarms_join(struct node *node, struct swarms_join_req *req, swarms_join_don
 		join_check_free(jc);
 		free_meta(mi);
 		req->meta = NULL;
+		free(req->rules);
+		req->rules = NULL;
 		done(ctx, -EBUSY, NULL, "cannot start checking the existing files");
 		return;
 	}
-	req->meta = NULL; /* the job's now */
+	req->meta = NULL; /* the job's now, and the rules */
+	req->rules = NULL;
 }
 
 int swarms_add_peer(struct node *node, struct swarm *sw, const char *host, uint16_t port,
@@ -449,6 +502,126 @@ static int set_paused(struct node *node, struct swarm *sw, bool pause)
 			return -EFAULT;
 	}
 	return swarm_db_save_state(node, sw) != 0 ? -EIO : 0;
+}
+
+/* Files the change un-skips that were never created: is anything at their
+ * names?  NULL when all are free, else a message (in `msg`). */
+static const char *unskip_conflict(struct swarm *sw, const uint8_t *unskip, char *msg,
+				   size_t msg_len)
+{
+	size_t n = sw->meta->file_count;
+	uint8_t *skip = malloc(n ? n : 1);
+	if (!skip) {
+		snprintf(msg, msg_len, "out of memory");
+		return msg;
+	}
+	for (size_t f = 0; f < n; f++)
+		skip[f] = !unskip[f];
+	struct join_check *jc = NULL;
+	int rc = join_check_new(sw->root, sw->meta, false, skip, &jc);
+	free(skip);
+	if (rc) {
+		snprintf(msg, msg_len, "cannot use %s: %s", sw->root, strerror(-rc));
+		return msg;
+	}
+	/* A file of the right size could be the data, but only hashing could
+	 * say so: it is the user's, so it is in the way like any other. */
+	join_check_refuse_unhashed(jc);
+	const char *c = join_check_conflict(jc);
+	if (c)
+		snprintf(msg, msg_len, "%s", c);
+	join_check_free(jc);
+	return c ? msg : NULL;
+}
+
+int swarms_set_files(struct node *node, struct swarm *sw, const int *prio, int sequential,
+		     char *msg, size_t msg_len)
+{
+	msg[0] = '\0';
+	if (sw->role != SWARM_ROLE_JOIN)
+		return -EPERM;
+	const struct metainfo *mi = sw->meta;
+	if (!mi)
+		return -ENODATA;
+	if (sw->job || sw->remove_pending)
+		return -EBUSY;
+	size_t n = mi->file_count;
+	uint8_t *np = malloc(n ? n : 1), *unskip = calloc(n ? n : 1, 1);
+	if (!np || !unskip) {
+		free(np);
+		free(unskip);
+		return -ENOMEM;
+	}
+	bool any_unskip = false;
+	for (size_t f = 0; f < n; f++) {
+		np[f] = (uint8_t)(prio && prio[f] >= 0 ? prio[f] : (int)swarm_file_prio(sw, f));
+		/* Back from skipped, and never made: it is created now. */
+		if (np[f] != SWARM_PRIO_SKIP && sw->file_access &&
+		    sw->file_access[f] == STORAGE_SKIP && mi->files[f].size > 0)
+			unskip[f] = any_unskip = true;
+	}
+	int rc = 0;
+	if (any_unskip && unskip_conflict(sw, unskip, msg, msg_len)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	/* Skipping a file not yet made (decided "to create"): it never will
+	 * be.  A file already on disk stays as it is. */
+	for (size_t f = 0; sw->file_access && f < n; f++) {
+		if (unskip[f])
+			sw->file_access[f] = STORAGE_CREATE;
+		else if (np[f] == SWARM_PRIO_SKIP && sw->file_access[f] == STORAGE_CREATE)
+			sw->file_access[f] = STORAGE_SKIP;
+	}
+	/* Pieces of an un-skipped file that were had hold its bytes in the
+	 * part file, not in the file: fetched again. */
+	bool dropped = false;
+	for (size_t f = 0; f < n; f++) {
+		for (uint32_t i = 0; unskip[f] && i < mi->files[f].piece_count; i++) {
+			uint32_t p = mi->files[f].first_piece + i;
+			if (swarm_have_test(sw, p)) {
+				swarm_have_clear(sw, p);
+				dropped = true;
+			}
+		}
+	}
+	free(sw->file_prio);
+	sw->file_prio = np;
+	np = NULL;
+	if (sequential >= 0)
+		sw->sequential = sequential != 0;
+	if (swarm_selection_update(sw) != 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (swarm_db_save_selection(node, sw) != 0 ||
+	    (dropped && engine_swarm_save_have(node, sw) != 0)) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = engine_swarm_selection_changed(node->engine, sw);
+	if (rc == -EEXIST || rc == -ELOOP || rc == -ENOTDIR) {
+		snprintf(msg, msg_len, "%s (it appeared after the check; shoal never writes into a "
+			 "file it did not create)", sw->error);
+		sw->error[0] = '\0';
+		rc = -EEXIST;
+		goto out;
+	}
+	if (dropped && rc == 0)
+		engine_swarm_have_changed(node->engine, sw);
+	if (sw->state == SWARM_SEEDING && !swarm_done(sw))
+		swarm_set_state(node, sw, SWARM_DOWNLOADING);
+	else if (sw->state == SWARM_DOWNLOADING && swarm_done(sw))
+		swarm_set_state(node, sw, SWARM_SEEDING);
+	if (swarm_db_save_state(node, sw) != 0)
+		rc = -EIO;
+	log_info("swarm %" PRId64 ": file selection changed (%" PRIu32 " of %" PRIu32
+		 " pieces wanted%s)", sw->id, sw->wanted ? sw->wanted_count : mi->total_pieces,
+		 mi->total_pieces, sw->sequential ? ", sequential" : "");
+out:
+	free(np);
+	free(unskip);
+	return rc;
 }
 
 int swarms_pause(struct node *node, struct swarm *sw)

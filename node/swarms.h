@@ -61,11 +61,16 @@ struct swarms_join_req {
 	bool overwrite;
 	const struct swarms_peer *peers;
 	size_t n_peers;
+	/* --only / --skip as "+GLOB" / "-GLOB" lines (struct swarm's
+	 * select_rules), or NULL: owned, and always taken by swarms_join. */
+	char *rules;
+	bool sequential;           /* pieces in file order */
 };
 
 /* The outcome of a join: rc 0 joined (sw is the new swarm), 1 already
  * joined (sw is that swarm; the peers were added to it), -EEXIST a file in
- * the way (msg names it: nothing was written), -ENOMEM, -EIO the database
+ * the way (msg names it: nothing was written), -EDOM the rules leave no
+ * file to download, -ENOMEM, -EIO the database
  * refused, -EBUSY the existing files could not be queued for checking,
  * -ECANCELED the daemon is stopping (nothing was created), or -EFAULT the
  * transfer could not start (the join was undone). */
@@ -81,6 +86,17 @@ void swarms_join(struct node *node, struct swarms_join_req *req, swarms_join_don
  * a numeric address; 0 otherwise (a swarm not transferring ignores it). */
 int swarms_add_peer(struct node *node, struct swarm *sw, const char *host, uint16_t port,
 		    const char *source);
+
+/* Change a joined swarm's file priorities (prio[f]: an enum swarm_prio, or
+ * -1 to keep file f's; prio may be NULL) and sequential mode (0, 1, or -1
+ * to keep it); recorded, then the engine follows.  A file un-skipped that
+ * was never created is created now (O_EXCL) or at the next start, and its
+ * pieces that were had are fetched again.  Returns 0; -EPERM for a share;
+ * -ENODATA without metadata; -EBUSY while a check runs; -EEXIST when
+ * something is at an un-skipped file's name (msg says what; nothing
+ * changed); -ENOMEM; -EIO. */
+int swarms_set_files(struct node *node, struct swarm *sw, const int *prio, int sequential,
+		     char *msg, size_t msg_len) __attribute__((warn_unused_result));
 
 /* Pause (stop transfers, keep everything) or resume.  Returns 0 (also when
  * already so), -EBUSY while a job runs or the swarm is in error, -EFAULT

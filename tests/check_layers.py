@@ -125,7 +125,7 @@ def daemon_symbols_in_cli(shoal):
 # The engine's files, top to bottom (docs/architecture.md, "The engine's
 # files"): each may call only files below it; what goes up is a callback.
 ENGINE_LAYERS = ["engine", "peer_conn", "engine_wire", "engine_meta", "engine_io",
-                 "engine_durable", "engine_peers", "engine_send", "engine_base", "peer"]
+                 "engine_durable", "engine_peers", "engine_send", "engine_base", "engine_select", "peer"]
 
 
 def undefined(path):

@@ -146,7 +146,10 @@ static void test_migrates_forward(void **state)
 	struct store *st = store_open(path, err, sizeof err);
 	assert_non_null(st);
 	/* Turn it back into a schema-1 file with one swarm in it. */
-	assert_int_equal(store_exec(st, "DROP TABLE trackers;"
+	assert_int_equal(store_exec(st, "ALTER TABLE files DROP COLUMN priority;"
+					"ALTER TABLE swarms DROP COLUMN sequential;"
+					"ALTER TABLE swarms DROP COLUMN select_rules;"
+					"DROP TABLE trackers;"
 					"ALTER TABLE swarms DROP COLUMN key_v1;"
 					"ALTER TABLE swarms DROP COLUMN upload_limit;"
 					"ALTER TABLE swarms DROP COLUMN download_limit;"
