@@ -535,8 +535,7 @@ static int set_part_file(struct xfer *xf, struct storage *st)
 {
 	struct swarm *sw = xf->sw;
 	char dir[4200], name[32];
-	snprintf(dir, sizeof dir, "%s/parts", xf->node->cfg.data_dir);
-	snprintf(name, sizeof name, "%" PRId64 ".part", sw->id);
+	swarm_part_file(xf->node, sw, dir, sizeof dir, name, sizeof name);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		int rc = -errno;
 		snprintf(sw->error, sizeof sw->error, "cannot create %s: %s", dir, strerror(-rc));

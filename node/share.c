@@ -61,6 +61,7 @@ struct job_file {
 	const uint8_t *expect;  /* verify: stored piece hashes (borrowed), or NULL */
 	bool check;             /* verify: hash this file */
 	bool missing;           /* verify: could not be opened / wrong size */
+	bool skipped;           /* verify: a skipped file never made: not looked at */
 };
 
 struct job_unit {
@@ -779,6 +780,13 @@ static void work_stat(void *arg)
 		snprintf(path, sizeof path, "%s/%s", job->root, file->path);
 		struct stat st;
 		int64_t recorded = file->mtime_ns;
+		if (file->skipped) {
+			/* Not downloaded, so absent by design: its pieces (and, in
+			 * v1, the bytes of it a neighbour's piece holds, in the part
+			 * file) stay as they are. */
+			file->check = false;
+			continue;
+		}
 		/* Larger than it should be: changed.  Smaller: a download in
 		 * progress (or a truncated file); its whole pieces are checked. */
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
@@ -1103,6 +1111,7 @@ int share_verify_start(struct node *node, struct swarm *sw, bool full)
 		file->expect = mi->files[f].layer;
 		file->offset = mi->files[f].offset;
 		file->mtime_ns = full ? -1 : sw->mtimes_ns[f]; /* -1 never matches: check all */
+		file->skipped = sw->file_access && sw->file_access[f] == STORAGE_SKIP;
 	}
 	if (!mi->has_v2) {
 		job->stream = true;

@@ -806,6 +806,13 @@ void swarm_write_torrent(struct node *node, const struct swarm *sw)
 		log_error("swarm %" PRId64 ": cannot write %s: %s", sw->id, path, strerror(-rc));
 }
 
+void swarm_part_file(const struct node *node, const struct swarm *sw, char *dir, size_t dir_len,
+		     char *name, size_t name_len)
+{
+	snprintf(dir, dir_len, "%s/parts", node->cfg.data_dir);
+	snprintf(name, name_len, "%" PRId64 ".part", sw->id);
+}
+
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len)
 {
 	char hex[65];

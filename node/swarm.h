@@ -279,6 +279,11 @@ int swarm_delete_data(const struct swarm *sw);
  * record). */
 void swarm_write_torrent(struct node *node, const struct swarm *sw);
 
+/* Where a join keeps its skipped files' bytes of shared v1 pieces:
+ * DATA_DIR/parts (dir) and "<id>.part" (name). */
+void swarm_part_file(const struct node *node, const struct swarm *sw, char *dir, size_t dir_len,
+		     char *name, size_t name_len);
+
 /* DATA_DIR/torrents/<info-hash hex>.torrent */
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len);
 

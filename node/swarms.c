@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -656,6 +657,12 @@ int swarms_remove(struct node *node, struct swarm *sw, bool delete_data, int *fi
 		*files_deleted = deleted;
 	if (swarm_db_delete(node, sw) != 0)
 		return -EIO;
+	/* The skipped files' bytes are the daemon's own, never the user's. */
+	char dir[4200], name[32], path[4300];
+	swarm_part_file(node, sw, dir, sizeof dir, name, sizeof name);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("swarm %" PRId64 ": cannot remove %s: %s", sw->id, path, strerror(errno));
 	if (sw->job || engine_swarm_busy(sw)) {
 		share_job_cancel(sw->job);
 		swarm_mark_removed(node, sw);
