@@ -418,10 +418,12 @@ static size_t best_new_pieces(struct picker *p, const struct bitfield *has, size
 	for (uint32_t i = 0; i < p->num_pieces; i++) {
 		if (!bitfield_test(has, i) || !counts_open(p, i) || p->dl_pos[i] != NOT_IN_PROGRESS)
 			continue;
-		uint64_t rank = (uint64_t)(PICKER_PRIO_MAX - prio_of(p, i)) << 32;
-		if (!random_mode && !p->sequential)
+		unsigned prio = prio_of(p, i);
+		bool ordered = p->sequential || prio == PICKER_PRIO_DEADLINE;
+		uint64_t rank = (uint64_t)(PICKER_PRIO_MAX - prio) << 32;
+		if (!random_mode && !ordered)
 			rank |= p->avail[i];
-		struct cand c = { rank, i, p->sequential ? i : mix64(salt ^ i) };
+		struct cand c = { rank, i, ordered ? i : mix64(salt ^ i) };
 		if (n < k) {
 			p->heap[n] = c;
 			heap_sift_up(p->heap, n++);
@@ -481,10 +483,11 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 		if (dp->n[PICKER_BLOCK_NONE] == 0 || !counts_open(p, dp->piece) ||
 		    !bitfield_test(peer->has, dp->piece))
 			continue;
-		p->partials[np++] = (struct partial){ prio_of(p, dp->piece),
-						      p->sequential ? 0 : dp->n[PICKER_BLOCK_NONE],
-						      p->sequential ? 0 : p->avail[dp->piece],
-						      dp->piece, (uint32_t)k };
+		unsigned prio = prio_of(p, dp->piece);
+		bool ordered = p->sequential || prio == PICKER_PRIO_DEADLINE;
+		p->partials[np++] = (struct partial){ prio, ordered ? 0 : dp->n[PICKER_BLOCK_NONE],
+						      ordered ? 0 : p->avail[dp->piece], dp->piece,
+						      (uint32_t)k };
 	}
 	if (np > 1)
 		qsort(p->partials, np, sizeof p->partials[0], partial_cmp);

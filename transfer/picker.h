@@ -226,9 +226,9 @@ int picker_load_have(struct picker *p, const struct bitfield *verified)
  * within a priority, rarest first (or in index order, sequential mode).
  * SKIP is never picked; its blocks in progress keep their state so
  * un-skipping resumes them.  FIRST is for the caller's "first and last
- * piece of a file first", DEADLINE for a streaming reader's window: the
- * lowest-numbered DEADLINE piece in progress also has its requested blocks
- * asked of a second peer. */
+ * piece of a file first", DEADLINE for a streaming reader's window, taken
+ * in index order (whatever the mode); the lowest-numbered DEADLINE piece
+ * in progress also has its requested blocks asked of a second peer. */
 enum picker_prio {
 	PICKER_PRIO_SKIP = 0,
 	PICKER_PRIO_LOW,
