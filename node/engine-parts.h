@@ -143,6 +143,8 @@ bool write_budget_full(const struct xfer *xf);
 
 /* engine_select.c */
 int select_apply(struct xfer *xf) __attribute__((warn_unused_result));
+/* Set reader `owner`'s window to pieces [first, first + count): 1 when it
+ * changed, 0 when it was so already, -ENOSPC without a free slot. */
 int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t count)
 	__attribute__((warn_unused_result));
 void select_window_drop(struct xfer *xf, uint64_t owner);

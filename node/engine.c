@@ -551,9 +551,9 @@ int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, s
 	if (count > last - first + 1)
 		count = last - first + 1;
 	int rc = select_window(xf, owner, first, count);
-	if (rc == 0)
+	if (rc == 1)
 		selection_moved(xf);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner)

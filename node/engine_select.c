@@ -116,7 +116,7 @@ int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t coun
 	if (!slot) {
 		slot = free_slot;
 	} else if (slot->first == first && slot->count == count) {
-		return 0;
+		return 0; /* unchanged */
 	} else {
 		/* Moved (a seek, or reading on): the old pieces go back. */
 		uint32_t of = slot->first, oc = slot->count;
@@ -125,7 +125,7 @@ int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t coun
 	}
 	*slot = (struct stream_window){ owner, first, count };
 	refresh(xf, first, count);
-	return 0;
+	return 1;
 }
 
 void select_window_drop(struct xfer *xf, uint64_t owner)
