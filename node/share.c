@@ -78,6 +78,8 @@ struct share_job {
 	struct swarm *sw;
 	enum job_kind kind;
 	char root[PATH_MAX];         /* where the files are (a join's content root) */
+	char part[PATH_MAX];         /* verify of a v1 join: its part file, where the
+				      * skipped files' bytes of shared pieces are */
 	uint64_t piece_length;
 	enum metainfo_format format; /* share: what to build */
 	struct job_file *files;
@@ -548,8 +550,13 @@ static void hash_stream(struct job_unit *u, struct sha1_ctx *sha1, uint8_t *buf)
 			if (open_fi != fi) {
 				if (fd >= 0)
 					close(fd);
-				char path[PATH_MAX];
-				snprintf(path, sizeof path, "%s/%s", job->root, f->path);
+				char path[PATH_MAX + 300];
+				/* A skipped file's bytes of this piece are in the part
+				 * file, at their stream position. */
+				if (f->skipped)
+					snprintf(path, sizeof path, "%s", job->part);
+				else
+					snprintf(path, sizeof path, "%s/%s", job->root, f->path);
 				fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 				open_fi = fi;
 				struct stat st;
@@ -570,7 +577,7 @@ static void hash_stream(struct job_unit *u, struct sha1_ctx *sha1, uint8_t *buf)
 			}
 			uint64_t stop = f->offset + f->size < end ? f->offset + f->size : end;
 			size_t want = stop - pos < READ_CHUNK ? (size_t)(stop - pos) : READ_CHUNK;
-			ssize_t n = pread(fd, buf, want, (off_t)(pos - f->offset));
+			ssize_t n = pread(fd, buf, want, (off_t)(f->skipped ? pos : pos - f->offset));
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -1112,6 +1119,11 @@ int share_verify_start(struct node *node, struct swarm *sw, bool full)
 		file->offset = mi->files[f].offset;
 		file->mtime_ns = full ? -1 : sw->mtimes_ns[f]; /* -1 never matches: check all */
 		file->skipped = sw->file_access && sw->file_access[f] == STORAGE_SKIP;
+		if (file->skipped && !job->part[0]) {
+			char dir[PATH_MAX], name[32];
+			swarm_part_file(node, sw, dir, sizeof dir, name, sizeof name);
+			snprintf(job->part, sizeof job->part, "%s/%s", dir, name);
+		}
 	}
 	if (!mi->has_v2) {
 		job->stream = true;
