@@ -135,6 +135,7 @@ void on_pex(struct peer *p, const uint8_t *payload, size_t len);
 void set_choke(struct peer *p, bool choke);
 void update_interest(struct peer *p);
 void drop_requests(struct peer *p);
+void cancel_for_window(struct peer *p);
 void request_more(struct peer *p);
 void broadcast_have(struct xfer *xf, uint32_t piece);
 void daemon_queued(const struct node *node, size_t *serve, size_t *write,
@@ -143,8 +144,9 @@ bool write_budget_full(const struct xfer *xf);
 
 /* engine_select.c */
 int select_apply(struct xfer *xf) __attribute__((warn_unused_result));
-/* Set reader `owner`'s window to pieces [first, first + count): 1 when it
- * changed, 0 when it was so already, -ENOSPC without a free slot. */
+/* Set reader `owner`'s window to pieces [first, first + count): 2 for a
+ * new window or a jump (a seek), 1 when it moved on from inside the old
+ * one, 0 when it was so already, -ENOSPC without a free slot. */
 int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t count)
 	__attribute__((warn_unused_result));
 void select_window_drop(struct xfer *xf, uint64_t owner);

@@ -512,13 +512,16 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
 #define ENGINE_STREAM_MAX_PIECES 64u
 
 /* Peers may now want other pieces first: ask them at once, not at their
- * next block. */
-static void selection_moved(struct xfer *xf)
+ * next block (after a reader's jump, cancelling what is out for pieces
+ * outside the windows). */
+static void selection_moved(struct xfer *xf, bool jump)
 {
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
 			continue;
 		update_interest(p);
+		if (jump)
+			cancel_for_window(p);
 		request_more(p);
 	}
 }
@@ -551,8 +554,8 @@ int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, s
 	if (count > last - first + 1)
 		count = last - first + 1;
 	int rc = select_window(xf, owner, first, count);
-	if (rc == 1)
-		selection_moved(xf);
+	if (rc > 0)
+		selection_moved(xf, rc == 2);
 	return rc < 0 ? rc : 0;
 }
 
@@ -605,6 +608,6 @@ int engine_swarm_selection_changed(struct engine *eng, struct swarm *sw)
 		swarm_set_state(eng->node, sw, SWARM_SEEDING);
 	}
 	xfer_wake(xf);
-	selection_moved(xf);
+	selection_moved(xf, false);
 	return 0;
 }

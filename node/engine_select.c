@@ -122,10 +122,15 @@ int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t coun
 		uint32_t of = slot->first, oc = slot->count;
 		slot->owner = 0;
 		refresh(xf, of, oc);
+		*slot = (struct stream_window){ owner, first, count };
+		refresh(xf, first, count);
+		/* Reading on starts inside the old window; anything else is a
+		 * jump. */
+		return first >= of && first - of <= oc ? 1 : 2;
 	}
 	*slot = (struct stream_window){ owner, first, count };
 	refresh(xf, first, count);
-	return 1;
+	return 2;
 }
 
 void select_window_drop(struct xfer *xf, uint64_t owner)

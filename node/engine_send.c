@@ -65,6 +65,33 @@ void drop_requests(struct peer *p)
 	p->n_reqs = 0;
 }
 
+/* A reader jumped (a seek): requests out for pieces outside every window
+ * are cancelled (BEP 3 CANCEL; a peer that has not read them yet drops
+ * them, an answer already on its way is ignored), so the window's blocks
+ * do not wait behind seconds of pipelined requests. */
+void cancel_for_window(struct peer *p)
+{
+	struct xfer *xf = p->xf;
+	if (!xf || !xf->picker)
+		return;
+	for (size_t i = 0; i < p->n_reqs;) {
+		const struct peer_req *r = &p->reqs[i];
+		if (picker_priority(xf->picker, r->piece) == PICKER_PRIO_DEADLINE) {
+			i++;
+			continue;
+		}
+		uint32_t len = picker_piece_len(xf->picker, r->piece) - r->block * XFER_BLOCK_SIZE;
+		struct wire_block b = { r->piece, r->block * XFER_BLOCK_SIZE,
+					len < XFER_BLOCK_SIZE ? len : XFER_BLOCK_SIZE };
+		uint8_t m[WIRE_BLOCK_MSG_LEN];
+		wire_put_block(m, WIRE_CANCEL, &b);
+		(void)peer_send(p, m, sizeof m, NULL, 0);
+		if (picker_abort_request(xf->picker, p->uid, r->piece, r->block) != 0)
+			log_debug("picker: stale request %u/%u", r->piece, r->block);
+		p->reqs[i] = p->reqs[--p->n_reqs];
+	}
+}
+
 /* How many requests to keep in flight: about two seconds of this peer's
  * rate in 16 KiB blocks, or the window of quick answers if larger, within
  * [PEER_MIN_REQS, PEER_MAX_REQS] and the peer's own reqq. */
