@@ -35,6 +35,7 @@ int cmd_status(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_share(int argc, char **argv);
 int cmd_join(int argc, char **argv);
+int cmd_files(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_pause(int argc, char **argv);

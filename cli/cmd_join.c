@@ -41,6 +41,26 @@ static int on_join_opt(int val, const char *arg, void *ctx)
 	case 'O':
 		o->overwrite = 1;
 		return 0;
+	case 'o':
+	case 's': {
+		const char **v = val == 'o' ? o->only : o->skip;
+		size_t *n = val == 'o' ? &o->n_only : &o->n_skip;
+		if (!arg[0]) {
+			fprintf(stderr, "shoal join: --%s needs a pattern (e.g. '*.mkv')\n",
+				val == 'o' ? "only" : "skip");
+			return CLI_USAGE;
+		}
+		if (*n == JOIN_MAX_GLOBS) {
+			fprintf(stderr, "shoal join: at most %d --%s patterns\n", JOIN_MAX_GLOBS,
+				val == 'o' ? "only" : "skip");
+			return CLI_USAGE;
+		}
+		v[(*n)++] = arg;
+		return 0;
+	}
+	case 'q':
+		o->sequential = 1;
+		return 0;
 	}
 	return CLI_USAGE;
 }
@@ -49,6 +69,20 @@ static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
+}
+
+/* The bytes to download and those verified: of the wanted files when some
+ * are skipped (the swarm's "selection"), else of the whole swarm. */
+static void wanted_bytes(const json_t *sw, uint64_t *have_out, uint64_t *total_out)
+{
+	const json_t *sel = json_object_get(sw, "selection");
+	if (json_is_object(sel)) {
+		*have_out = (uint64_t)json_integer_value(json_object_get(sel, "bytes_have_wanted"));
+		*total_out = (uint64_t)json_integer_value(json_object_get(sel, "bytes_wanted"));
+	} else {
+		*have_out = (uint64_t)json_integer_value(json_object_get(sw, "bytes_have"));
+		*total_out = (uint64_t)json_integer_value(json_object_get(sw, "total_size"));
+	}
 }
 
 /* Poll the swarm until it seeds (0), fails (CLI_FAIL) or Ctrl-C (130). */
@@ -73,9 +107,10 @@ static int wait_done(const struct cli_conn *conn, long long id)
 		}
 		const char *state = json_string_value(json_object_get(sw, "state"));
 		json_t *xfer = json_object_get(sw, "transfer");
+		uint64_t have, total;
+		wanted_bytes(sw, &have, &total);
 		if (state && strcmp(state, "seeding") == 0) {
-			progress_update(&bar, (uint64_t)json_integer_value(json_object_get(sw, "total_size")),
-					(uint64_t)json_integer_value(json_object_get(sw, "total_size")),
+			progress_update(&bar, total, total,
 					json_real_value(json_object_get(xfer, "download_rate")), "done");
 			progress_finish(&bar);
 			json_decref(sw);
@@ -96,9 +131,7 @@ static int wait_done(const struct cli_conn *conn, long long id)
 			snprintf(extra, sizeof extra, "%lld peers%s%s",
 				 (long long)json_integer_value(json_object_get(xfer, "peers")),
 				 disk ? ", disk full" : "", strcmp(state, "paused") == 0 ? ", paused" : "");
-		progress_update(&bar, (uint64_t)json_integer_value(json_object_get(sw, "bytes_have")),
-				(uint64_t)json_integer_value(json_object_get(sw, "total_size")),
-				json_real_value(json_object_get(xfer, "download_rate")), extra);
+		progress_update(&bar, have, total, json_real_value(json_object_get(xfer, "download_rate")), extra);
 		json_decref(sw);
 		sleep_ms(300);
 	}
@@ -132,10 +165,17 @@ static int join_one(const struct cli_conn *conn, const struct join_opts *o, cons
 		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 	} else {
-		printf("swarm %lld: %s %s into %s\n", id,
+		printf("swarm %lld: %s %s into %s", id,
 		       json_is_true(json_object_get(reply, "existing")) ? "already joined:" : "joining",
 		       json_string_value(json_object_get(sw, "name")) ?: "?",
 		       json_string_value(json_object_get(sw, "root")) ?: into);
+		const json_t *sel = json_object_get(sw, "selection");
+		if (json_is_object(sel))
+			printf(" (%lld of %lld files)",
+			       (long long)json_integer_value(json_object_get(sel, "files_wanted")),
+			       (long long)(json_integer_value(json_object_get(sel, "files_wanted")) +
+					   json_integer_value(json_object_get(sel, "files_skipped"))));
+		putchar('\n');
 	}
 	json_decref(reply);
 	fflush(stdout);
@@ -147,7 +187,9 @@ int cmd_join(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "into", required_argument, NULL, 'i' }, { "peer", required_argument, NULL, 'p' },
 		{ "wait", no_argument, NULL, 'w' },       { "json", no_argument, NULL, 'j' },
-		{ "overwrite", no_argument, NULL, 'O' },  { 0 },
+		{ "overwrite", no_argument, NULL, 'O' },  { "only", required_argument, NULL, 'o' },
+		{ "skip", required_argument, NULL, 's' }, { "sequential", no_argument, NULL, 'q' },
+		{ 0 },
 	};
 	struct cli_conn conn;
 	struct join_opts o = { 0 };

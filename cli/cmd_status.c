@@ -161,15 +161,28 @@ static void print_swarm_table(const json_t *list)
 		snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(sw, "id")));
 		format_bytes((uint64_t)json_integer_value(json_object_get(sw, "total_size")), size,
 			     sizeof size);
-		snprintf(done, sizeof done, "%.1f%%",
-			 100.0 * json_number_value(json_object_get(sw, "progress")));
+		/* With files skipped, DONE is of the wanted files, and a swarm
+		 * that has them all says how many of its files it holds. */
+		const json_t *sel = json_object_get(sw, "selection");
+		double progress = json_number_value(json_object_get(sw, "progress"));
+		json_int_t wanted = json_integer_value(json_object_get(sel, "bytes_wanted"));
+		if (json_is_object(sel) && wanted > 0)
+			progress = (double)json_integer_value(json_object_get(sel, "bytes_have_wanted")) /
+				   (double)wanted;
+		snprintf(done, sizeof done, "%.1f%%", 100.0 * progress);
 		format_bytes((uint64_t)json_number_value(json_object_get(x, "download_rate")), down,
 			     sizeof down);
 		format_bytes((uint64_t)json_number_value(json_object_get(x, "upload_rate")), upr,
 			     sizeof upr);
 		snprintf(peers, sizeof peers, "%lld",
 			 (long long)json_integer_value(json_object_get(x, "peers")));
-		const char *state = str_or(sw, "state", "");
+		char state[64];
+		snprintf(state, sizeof state, "%s", str_or(sw, "state", ""));
+		if (json_is_object(sel) && strcmp(state, "seeding") == 0)
+			snprintf(state, sizeof state, "seeding (%lld of %lld files)",
+				 (long long)json_integer_value(json_object_get(sel, "files_wanted")),
+				 (long long)(json_integer_value(json_object_get(sel, "files_wanted")) +
+					     json_integer_value(json_object_get(sel, "files_skipped"))));
 		e |= table_add(&t, id, str_or(sw, "name", ""), str_or(sw, "role", ""), state, done,
 			       size, down, upr, peers);
 	}

@@ -11,6 +11,8 @@
 #include "cli/client.h"
 
 #define JOIN_MAX_PEERS 32
+/* The daemon's ceiling on each of a join's "only" and "skip" lists. */
+#define JOIN_MAX_GLOBS 64
 
 struct join_opts {
 	const char *into;
@@ -19,6 +21,11 @@ struct join_opts {
 	int wait;
 	int json;
 	int overwrite;
+	const char *only[JOIN_MAX_GLOBS]; /* --only: download only the files matching one */
+	size_t n_only;
+	const char *skip[JOIN_MAX_GLOBS]; /* --skip: never download the files matching one */
+	size_t n_skip;
+	int sequential; /* --sequential: fetch pieces in file order */
 };
 
 /* Set by the SIGINT handler that join_catch_sigint installs: a long
@@ -27,8 +34,9 @@ extern volatile sig_atomic_t join_interrupted;
 void join_catch_sigint(void);
 
 /* The body of POST /api/v1/swarms joining `link` (a magnet link or an
- * absolute .torrent path) with the options' peers and overwrite, and
- * `into` when not empty.  A new reference, or NULL when out of memory. */
+ * absolute .torrent path) with the options' peers and overwrite, their
+ * "only", "skip" and "sequential" when given, and `into` when not empty.
+ * A new reference, or NULL when out of memory. */
 json_t *join_body(const struct join_opts *o, const char *link, const char *into);
 
 /* Join every magnet link, .torrent file and directory of .torrent files

@@ -84,6 +84,7 @@ static const struct cli_command commands[] = {
 	  cmd_share },
 	{ "join", "download from magnet links, .torrent files or directories of them",
 	  "shoal join LINK|FILE|FOLDER... [--into DIR] [--overwrite] [--peer HOST:PORT]...\n"
+	  "                     [--only GLOB]... [--skip GLOB]... [--sequential]\n"
 	  "                     [--wait] [--json] [--data-dir DIR]\n"
 	  "\n"
 	  "Join the swarm of a magnet link (magnet:?xt=urn:btih:... or urn:btmh:1220...)\n"
@@ -95,6 +96,17 @@ static const struct cli_command commands[] = {
 	  "trackers of the link (tr=) or the .torrent (announce-list).  With --wait,\n"
 	  "show a progress bar until the download is complete, then exit 0; Ctrl-C\n"
 	  "leaves it running in the daemon.  --json prints the daemon's reply.\n"
+	  "\n"
+	  "--only GLOB downloads only the files matching one --only; --skip GLOB never\n"
+	  "downloads the files matching one --skip (each repeatable, up to 64; quote\n"
+	  "them from the shell).  A GLOB is matched as fnmatch(3) does, '*' matching\n"
+	  "'/' too, against the file's path inside the torrent as `shoal files` shows\n"
+	  "it; one without '/' is also tried against the file's base name, so\n"
+	  "--skip '*.nfo' skips them in every folder.  Skipped files are never created\n"
+	  "(`shoal files` changes the choice later).  A join whose rules leave no file\n"
+	  "fails (a magnet's, when its metadata arrives).  --sequential fetches the\n"
+	  "pieces in file order, each file's first and last piece first (for playing\n"
+	  "while it downloads).  With --wait the bar counts the wanted files only.\n"
 	  "\n"
 	  "Given a FOLDER, join every *.torrent directly in it (not in directories\n"
 	  "below; hidden files left out), in name order; several arguments are joined\n"
@@ -114,6 +126,32 @@ static const struct cli_command commands[] = {
 	  "new one).  No symbolic link is followed: DIR itself or a directory below it\n"
 	  "being one is an error.\n",
 	  cmd_join },
+	{ "files", "list a swarm's files; skip or prioritize them",
+	  "shoal files SWARM [--set N=PRIORITY]... [--sequential on|off] [--json]\n"
+	  "                  [--data-dir DIR]\n"
+	  "\n"
+	  "List the files of SWARM (its id, or 8+ hex digits of its info-hash): INDEX,\n"
+	  "PRIORITY, DONE (the file's bytes in verified pieces), SIZE and PATH (inside\n"
+	  "the torrent).  A priority is skip, low, normal (the default) or high: the\n"
+	  "pieces of high files are fetched before normal ones, normal before low, and\n"
+	  "a skipped file is not downloaded and not created (in a v1 torrent, the\n"
+	  "bytes of a piece it shares with a wanted file are kept in the data dir,\n"
+	  "never in the download folder).  A swarm whose wanted files are complete\n"
+	  "seeds them: `shoal status` shows it as \"seeding (3 of 5 files)\".\n"
+	  "\n"
+	  "--set N=PRIORITY (repeatable) sets the priority of file N (its INDEX), or\n"
+	  "of every file matching the GLOB N (as `shoal join --only` matches: '*'\n"
+	  "matches '/' too; a GLOB without '/' is also tried against the base name).\n"
+	  "A later --set wins for a file that several name; a GLOB that matches no\n"
+	  "file is an error and nothing is changed.  Un-skipping a file creates it;\n"
+	  "when something already has its name the change is refused and that file\n"
+	  "left untouched.  Skipping a file already on disk keeps it as it is.\n"
+	  "--sequential on fetches the wanted pieces in file order (each file's first\n"
+	  "and last piece first), off goes back to rarest first.  The table is\n"
+	  "printed after the change.  A share's files are all normal and cannot be\n"
+	  "changed.  --json prints the API's reply (GET /api/v1/swarms/ID/files,\n"
+	  "docs/api.md).\n",
+	  cmd_files },
 	{ "trackers", "show, add or remove a swarm's trackers; announce now",
 	  "shoal trackers SWARM [--json] [--add URL | --remove URL | --reannounce]\n"
 	  "                     [--data-dir DIR]\n"
