@@ -45,6 +45,10 @@ TESTS += tests/integration/test_swarm_scale.py
 # The web dashboard's pages, login codes, sessions and request checks
 # (node/api_web.c, node/web_auth.c, cli/cmd_web.c; docs/web.md).
 TESTS += tests/integration/test_web_auth.py
+# Choosing files: skipped files never created, v1 pieces that straddle a
+# skipped file (node/ and transfer/storage.c part files), priorities and
+# sequential mode across restarts, the join's only/skip rules, shoal files.
+TESTS += tests/integration/test_selection.py
 # The web dashboard (web/) in headless Chromium driven by selenium, against
 # real daemons on loopback; skips (77) without chromium / python3-selenium.
 TESTS += tests/web/test_ui.py
