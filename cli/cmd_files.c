@@ -2,7 +2,6 @@
  * changes to them (GET and POST /api/v1/swarms/{id}/files). */
 #include "config.h"
 
-#include <fnmatch.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,19 +85,6 @@ static int on_files_opt(int val, const char *arg, void *ctx)
 	return CLI_USAGE;
 }
 
-/* The matching of the join's "only"/"skip" rules (docs/api.md): fnmatch(3)
- * with no flags, so '*' matches '/' too, against the path inside the
- * torrent; a pattern without '/' is also tried against the base name. */
-static bool glob_matches(const char *pattern, const char *path)
-{
-	if (fnmatch(pattern, path, 0) == 0)
-		return true;
-	if (strchr(pattern, '/'))
-		return false;
-	const char *base = strrchr(path, '/');
-	return base && fnmatch(pattern, base + 1, 0) == 0;
-}
-
 static bool all_digits(const char *s, size_t n)
 {
 	if (n == 0 || n > 18)
@@ -151,7 +137,7 @@ static json_t *resolve_sets(const struct files_opts *o, const char *id, const js
 		json_t *f;
 		json_array_foreach((json_t *)files, i, f) {
 			const char *path = json_string_value(json_object_get(f, "path"));
-			if (path && glob_matches(target, path)) {
+			if (path && path_glob_match(target, path)) {
 				chosen[i] = s->prio;
 				hits++;
 			}

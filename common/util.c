@@ -4,6 +4,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -279,4 +280,12 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 	if (rc != 0)
 		unlink(tmp);
 	return rc;
+}
+
+bool path_glob_match(const char *pattern, const char *path)
+{
+	if (fnmatch(pattern, path, 0) == 0)
+		return true;
+	const char *base = strrchr(path, '/');
+	return !strchr(pattern, '/') && base && fnmatch(pattern, base + 1, 0) == 0;
 }

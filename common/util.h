@@ -11,6 +11,11 @@
 /* Lower-case hex of `len` bytes into `out`, which must hold 2*len+1 bytes. */
 void hex_encode(const uint8_t *in, size_t len, char *out);
 
+/* A file-selection pattern (`--only`, `--skip`, `shoal files --set`)
+ * against a path inside a torrent: fnmatch(3) without flags (so '*' also
+ * matches '/'), and a pattern without '/' also against the base name. */
+bool path_glob_match(const char *pattern, const char *path);
+
 /* Value 0..15 of one hex digit (either case), or -1. */
 int hex_digit_value(int c);
 

@@ -5,7 +5,6 @@
 #include "node/swarm.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,14 +532,6 @@ bool swarm_piece_wanted(const struct swarm *sw, uint32_t piece)
 	return !sw->wanted || bit_get(sw->wanted, piece);
 }
 
-bool swarm_glob_match(const char *pattern, const char *path)
-{
-	if (fnmatch(pattern, path, 0) == 0)
-		return true;
-	const char *base = strrchr(path, '/');
-	return !strchr(pattern, '/') && base && fnmatch(pattern, base + 1, 0) == 0;
-}
-
 /* Does any rule of `kind` ('+' or '-') match the path?  *any_out: is there a
  * rule of that kind at all. */
 static bool rules_match(const char *rules, char kind, const char *path, bool *any_out)
@@ -555,7 +546,7 @@ static bool rules_match(const char *rules, char kind, const char *path, bool *an
 			memcpy(pat, line + 1, len - 1);
 			pat[len - 1] = '\0';
 			*any_out = true;
-			hit = hit || swarm_glob_match(pat, path);
+			hit = hit || path_glob_match(pat, path);
 		}
 		line = end ? end + 1 : NULL;
 	}

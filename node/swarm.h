@@ -245,9 +245,6 @@ int swarm_apply_rules(struct swarm *sw, const char *rules);
 /* The same into prio[mi->file_count] (SKIP or NORMAL), for a join not yet
  * made: returns the number of non-empty files kept. */
 int swarm_rules_prio(const struct metainfo *mi, const char *rules, uint8_t *prio);
-/* Does a --only/--skip glob match this file path (fnmatch, no flags; a
- * pattern without '/' is also tried on the base name)? */
-bool swarm_glob_match(const char *pattern, const char *path);
 /* Record every file's priority and owned code, and the swarm's sequential
  * flag and select_rules, in one transaction.  Returns 0 or -EIO. */
 int swarm_db_save_selection(struct node *node, struct swarm *sw)

@@ -138,6 +138,18 @@ static void test_sha256_vectors(void **state)
 	sha256_free(ctx);
 }
 
+static void test_path_glob(void **state)
+{
+	(void)state;
+	assert_true(path_glob_match("*.mkv", "Season 1/e01.mkv")); /* '*' crosses '/' */
+	assert_true(path_glob_match("e0?.mkv", "Season 1/e01.mkv")); /* base name */
+	assert_true(path_glob_match("Season 1/*", "Season 1/e01.mkv"));
+	assert_false(path_glob_match("Season 2/*", "Season 1/e01.mkv"));
+	assert_false(path_glob_match("1/e01.mkv", "Season 1/e01.mkv")); /* '/': whole path only */
+	assert_false(path_glob_match("*.nfo", "a.mkv"));
+	assert_true(path_glob_match("a.mkv", "a.mkv"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_buf_bounded),
 		cmocka_unit_test(test_sha256_vectors),
+		cmocka_unit_test(test_path_glob),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
