@@ -505,6 +505,17 @@ static int set_paused(struct node *node, struct swarm *sw, bool pause)
 	return swarm_db_save_state(node, sw) != 0 ? -EIO : 0;
 }
 
+/* The skipped files' bytes of shared v1 pieces are the daemon's own, never
+ * the user's: gone with the swarm, or once no file is skipped. */
+static void remove_part_file(struct node *node, const struct swarm *sw)
+{
+	char dir[4200], name[32], path[4300];
+	swarm_part_file(node, sw, dir, sizeof dir, name, sizeof name);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("swarm %" PRId64 ": cannot remove %s: %s", sw->id, path, strerror(errno));
+}
+
 /* Files the change un-skips that were never created: is anything at their
  * names?  NULL when all are free, else a message (in `msg`). */
 static const char *unskip_conflict(struct swarm *sw, const uint8_t *unskip, char *msg,
@@ -616,6 +627,11 @@ int swarms_set_files(struct node *node, struct swarm *sw, const int *prio, int s
 		swarm_set_state(node, sw, SWARM_SEEDING);
 	if (swarm_db_save_state(node, sw) != 0)
 		rc = -EIO;
+	bool any_skipped = false;
+	for (size_t f = 0; sw->file_access && f < n; f++)
+		any_skipped = any_skipped || sw->file_access[f] == STORAGE_SKIP;
+	if (!any_skipped)
+		remove_part_file(node, sw); /* nothing of a skipped file is kept any more */
 	log_info("swarm %" PRId64 ": file selection changed (%" PRIu32 " of %" PRIu32
 		 " pieces wanted%s)", sw->id, sw->wanted ? sw->wanted_count : mi->total_pieces,
 		 mi->total_pieces, sw->sequential ? ", sequential" : "");
@@ -657,12 +673,7 @@ int swarms_remove(struct node *node, struct swarm *sw, bool delete_data, int *fi
 		*files_deleted = deleted;
 	if (swarm_db_delete(node, sw) != 0)
 		return -EIO;
-	/* The skipped files' bytes are the daemon's own, never the user's. */
-	char dir[4200], name[32], path[4300];
-	swarm_part_file(node, sw, dir, sizeof dir, name, sizeof name);
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("swarm %" PRId64 ": cannot remove %s: %s", sw->id, path, strerror(errno));
+	remove_part_file(node, sw);
 	if (sw->job || engine_swarm_busy(sw)) {
 		share_job_cancel(sw->job);
 		swarm_mark_removed(node, sw);

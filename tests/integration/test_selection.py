@@ -272,6 +272,31 @@ c.check(two[:4096] in blob and four[-4096:] in blob,
 c.check(not any(n.endswith(".part") or n.startswith(".") for n in
                 (os.path.basename(p) for p in everything_under(dl2))),
         "no part file or hidden file in the download folder")
+# `shoal verify` of the partial v1 seed hashes the straddling pieces with
+# their part-file bytes: nothing is dropped; a damaged part file drops the
+# piece, which is fetched again.
+def check_seq(d, sid, seq):
+    return wait_for("check %d" % seq, lambda: (
+        lambda lc: lc if lc and lc.get("seq") == seq else None)(
+        d.api("GET", "/api/v1/swarms/%d" % sid).get("last_check")), 30)
+have2 = l2.api("GET", "/api/v1/swarms/%d" % sid2)["pieces_have"]
+l2.api("POST", "/api/v1/swarms/%d/verify" % sid2, expect=202)
+lc = check_seq(l2, sid2, 1)
+c.check(lc and lc["result"] == "ok" and lc["pieces_dropped"] == 0,
+        "verify of a partial v1 seed drops nothing", str(lc))
+part_path = os.path.join(parts, "%d.part" % sid2)
+off = blob.index(two[:4096]) if two[:4096] in blob else 0
+with open(part_path, "r+b") as fh:
+    fh.seek(off + 10)
+    byte = fh.read(1)
+    fh.seek(off + 10)
+    fh.write(bytes([byte[0] ^ 0xFF]))
+l2.api("POST", "/api/v1/swarms/%d/verify" % sid2, expect=202)
+lc = check_seq(l2, sid2, 2)
+c.check(lc and lc["pieces_dropped"] == 1, "a damaged part file drops the piece it holds bytes of",
+        str(lc))
+c.check(wait_for("refetched", lambda: l2.api("GET", "/api/v1/swarms/%d" % sid2)["pieces_have"]
+                 == have2, 30), "and the piece is fetched again")
 # Un-skip a/two.nfo with the API: the piece whose bytes of it were in the
 # part file is fetched again, and the file arrives byte for byte.
 st, doc, _ = l2.request("POST", "/api/v1/swarms/%d/files" % sid2,
@@ -296,6 +321,8 @@ sw = wait_for("every file of the v1 swarm", lambda: (
 c.check(sw and sw.get("selection") is None, "with every file wanted, selection is null",
         str(sw and sw.get("selection")))
 same_files(dl2, "vone", src_1, ORDER, "v1: all five files are the seed's")
+c.check(not os.path.exists(os.path.join(parts, "%d.part" % sid2)),
+        "with no file skipped, the part file is gone")
 c.equal(l2.stop(), 0, "leecher 2 stops cleanly")
 
 # ---------- 3. priorities and sequential mode across restarts mid-download
