@@ -150,6 +150,16 @@ int swarms_reannounce(struct node *node, struct swarm *sw);
 void swarms_each_tracker(const struct swarm *sw,
 			 void (*fn)(void *ctx, const struct trackers_info *), void *ctx);
 
+/* Streaming readers (node/api_stream.c, docs/streaming.md): the engine's
+ * calls of node/engine.h (engine_piece_ready, engine_stream_window,
+ * engine_stream_window_drop), through here like every other.  Without an
+ * engine (the daemon stopping) the window calls do nothing and return 0.
+ * Defined in node/swarms_stream.c. */
+bool swarms_piece_ready(const struct swarm *sw, uint32_t piece);
+int swarms_stream_window(struct node *node, struct swarm *sw, uint64_t owner, size_t file,
+			 uint64_t offset);
+void swarms_stream_window_drop(struct node *node, struct swarm *sw, uint64_t owner);
+
 /* At start-up, once the engine exists: check or start every swarm loaded
  * from the database (a joined swarm's files are checked too). */
 void swarms_start_all(struct node *node);

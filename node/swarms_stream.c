@@ -1,0 +1,27 @@
+/* swarms_stream.c: the mediator's part of streaming: the engine calls a
+ * reader of a file's content makes (node/swarms.h, "Streaming readers"). */
+#include "config.h"
+
+#include "node/engine.h"
+#include "node/node.h"
+#include "node/swarm.h"
+#include "node/swarms.h"
+
+bool swarms_piece_ready(const struct swarm *sw, uint32_t piece)
+{
+	return engine_piece_ready(sw, piece);
+}
+
+int swarms_stream_window(struct node *node, struct swarm *sw, uint64_t owner, size_t file,
+			 uint64_t offset)
+{
+	if (!node->engine)
+		return 0;
+	return engine_stream_window(node->engine, sw, owner, file, offset);
+}
+
+void swarms_stream_window_drop(struct node *node, struct swarm *sw, uint64_t owner)
+{
+	if (node->engine)
+		engine_stream_window_drop(node->engine, sw, owner);
+}
