@@ -62,13 +62,14 @@ struct api *api_new(struct node *node, const char *bind_addr, uint16_t port,
 	snprintf(api->bind, sizeof api->bind, "%s", bind_addr);
 	api->http = evhttp_new(node->base);
 	api->events = api_events_new(node);
-	if (!api->http || !api->events) {
+	api->streams = api_streams_new(node);
+	if (!api->http || !api->events || !api->streams) {
 		snprintf(err, err_len, "cannot create the HTTP server");
 		goto fail;
 	}
 	evhttp_set_max_body_size(api->http, API_HARD_MAX_BODY);
 	evhttp_set_max_headers_size(api->http, 16 * 1024);
-	evhttp_set_timeout(api->http, 30);
+	evhttp_set_timeout(api->http, API_HTTP_TIMEOUT_S);
 	/* Let every method reach us so wrong ones get a JSON 405. */
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
@@ -104,6 +105,7 @@ void api_free(struct api *api)
 	if (!api)
 		return;
 	api_events_free(api->events); /* closes its streams first */
+	api_streams_free(api->streams); /* and the readers of files */
 	if (api->http)
 		evhttp_free(api->http);
 	sodium_memzero(api->token, sizeof api->token);
@@ -112,18 +114,22 @@ void api_free(struct api *api)
 }
 
 /* Match `path` against `pattern`; a "{id}" segment matches one non-empty
- * segment, copied into `param`. */
-static bool route_match(const char *pattern, const char *path, char *param, size_t param_len)
+ * segment, copied into `param`, and a "{n}" segment one copied into
+ * `param2` (both `param_len` bytes). */
+static bool route_match(const char *pattern, const char *path, char *param, char *param2,
+			size_t param_len)
 {
 	while (*pattern && *path) {
-		if (strncmp(pattern, "{id}", 4) == 0) {
-			size_t n = strcspn(path, "/");
-			if (n == 0 || n >= param_len)
+		bool id = strncmp(pattern, "{id}", 4) == 0, n = strncmp(pattern, "{n}", 3) == 0;
+		if (id || n) {
+			size_t len = strcspn(path, "/");
+			if (len == 0 || len >= param_len)
 				return false;
-			memcpy(param, path, n);
-			param[n] = '\0';
-			path += n;
-			pattern += 4;
+			char *out = id ? param : param2;
+			memcpy(out, path, len);
+			out[len] = '\0';
+			path += len;
+			pattern += id ? 4 : 3;
 			continue;
 		}
 		if (*pattern != *path)
@@ -134,12 +140,19 @@ static bool route_match(const char *pattern, const char *path, char *param, size
 	return *pattern == '\0' && *path == '\0';
 }
 
+/* Does a route of method `route` answer a request of method `m`? */
+static bool method_fits(enum api_method route, enum api_method m)
+{
+	return route == m || (route == API_GET_HEAD && (m == API_GET || m == API_HEAD));
+}
+
 static enum api_method method_of(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
 	case EVHTTP_REQ_GET: return API_GET;
 	case EVHTTP_REQ_POST: return API_POST;
 	case EVHTTP_REQ_DELETE: return API_DELETE;
+	case EVHTTP_REQ_HEAD: return API_HEAD;
 	default: return 0;
 	}
 }
@@ -288,6 +301,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 		api_web_serve(&r, path, cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD);
 		return;
 	}
+	/* A stream address carries its own credential, good for one file and
+	 * nothing else: it never reaches the routes below.  It is opened by
+	 * players and by the user (typed, pasted), so Sec-Fetch-Site is not
+	 * asked; Host and Origin were. */
+	if (api_stream_is_capability(path)) {
+		api_stream_capability(&r, path);
+		return;
+	}
 
 	/* A browser says where an API request comes from: only the page
 	 * itself ("same-origin") or the user ("none": typed, a bookmark) may
@@ -338,7 +359,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	enum api_method m = method_of(cmd);
-	char param[256];
+	char param[256], param2[256];
 	bool path_known = false;
 	char allow[64] = "";
 	const struct {
@@ -347,23 +368,26 @@ static void on_request(struct evhttp_request *req, void *arg)
 	} tables[] = { { api_routes, api_routes_count }, { api_swarm_routes, api_swarm_routes_count },
 		       { api_tracker_routes, api_tracker_routes_count },
 		       { api_web_routes, api_web_routes_count },
-		       { api_event_routes, api_event_routes_count } };
+		       { api_event_routes, api_event_routes_count },
+		       { api_stream_routes, api_stream_routes_count } };
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
 		for (size_t i = 0; i < tables[t].count; i++) {
 			const struct api_route *rt = &tables[t].routes[i];
-			if (!route_match(rt->pattern, path, param, sizeof param))
+			if (!route_match(rt->pattern, path, param, param2, sizeof param))
 				continue;
 			path_known = true;
-			if (rt->method != m) {
-				const char *name = rt->method == API_GET    ? "GET"
-						   : rt->method == API_POST ? "POST"
-									    : "DELETE";
+			if (!method_fits(rt->method, m)) {
+				const char *name = rt->method == API_GET	  ? "GET"
+						   : rt->method == API_GET_HEAD ? "GET, HEAD"
+						   : rt->method == API_POST	  ? "POST"
+										  : "DELETE";
 				if (!strstr(allow, name))
 					snprintf(allow + strlen(allow), sizeof allow - strlen(allow),
 						 "%s%s", *allow ? ", " : "", name);
 				continue;
 			}
 			r.param = strstr(rt->pattern, "{id}") ? param : NULL;
+			r.param2 = strstr(rt->pattern, "{n}") ? param2 : NULL;
 			if ((m == API_POST || m == API_DELETE) && !read_body(&r))
 				return;
 			rt->handler(&r);

@@ -59,6 +59,7 @@ struct api_req {
 	struct node *node;
 	struct evhttp_request *req;
 	const char *param;  /* the {id} path segment, or NULL */
+	const char *param2; /* the {n} path segment, or NULL */
 	json_t *body;       /* parsed JSON body of POST/DELETE, or NULL */
 	struct web_session *session; /* the live session of its cookie, or NULL */
 };

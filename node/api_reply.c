@@ -48,20 +48,29 @@ struct api_events *api_events_of(struct api *api)
 	return api->events;
 }
 
+struct api_streams *api_streams_of(struct api *api)
+{
+	return api->streams;
+}
+
 static const char *reason_phrase(int status)
 {
 	switch (status) {
 	case 200: return "OK";
 	case 201: return "Created";
 	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";

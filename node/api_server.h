@@ -33,6 +33,7 @@ struct api {
 	struct auth_slot auth[API_AUTH_SLOTS];
 	struct evhttp *http;
 	struct api_events *events; /* GET /api/v1/events (node/api_events.c) */
+	struct api_streams *streams; /* file contents and stream tokens (node/api_stream.c) */
 	uint16_t port;
 	char bind[64];
 	char address[96];
@@ -40,11 +41,19 @@ struct api {
 	struct web_auth web; /* the dashboard's login codes and sessions */
 };
 
-enum api_method { API_GET = 1, API_POST = 2, API_DELETE = 4 };
+/* API_HEAD is what a HEAD request asks; a route of API_GET_HEAD answers
+ * both GET and HEAD (its handler tells them apart). */
+enum api_method { API_GET = 1, API_POST = 2, API_DELETE = 4, API_HEAD = 8, API_GET_HEAD = 16 };
+
+/* evhttp's idle timeout of every connection, seconds (a stream lifts it
+ * while it sends and puts it back when done). */
+#define API_HTTP_TIMEOUT_S 30
 
 struct api_route {
 	enum api_method method;
-	const char *pattern; /* "/api/v1/swarms/{id}/peers": {id} matches one segment */
+	/* "/api/v1/swarms/{id}/peers": {id} matches one segment (r->param),
+	 * {n} another (r->param2) */
+	const char *pattern;
 	void (*handler)(struct api_req *r);
 };
 
@@ -58,6 +67,26 @@ extern const struct api_route api_tracker_routes[];
 extern const size_t api_tracker_routes_count;
 extern const struct api_route api_event_routes[];
 extern const size_t api_event_routes_count;
+extern const struct api_route api_stream_routes[];
+extern const size_t api_stream_routes_count;
+
+/* --- streaming a file (node/api_stream.c, docs/streaming.md) --- */
+/* Where the capability addresses live: /stream/TOKEN/NAME. */
+#define API_STREAM_PREFIX "/stream/"
+/* The readers and stream tokens of the server.  struct api owns one: made
+ * by api_new, freed by api_free before the HTTP server (it closes every
+ * reader's connection).  NULL when out of memory. */
+struct api_streams;
+struct api_streams *api_streams_new(struct node *node);
+void api_streams_free(struct api_streams *s);
+/* The api's streams (node/api.c); NULL when none could be made. */
+struct api_streams *api_streams_of(struct api *api);
+/* True for a path under API_STREAM_PREFIX. */
+bool api_stream_is_capability(const char *path);
+/* Answer a request under API_STREAM_PREFIX: its token alone authorizes it
+ * (no bearer token, no cookie), for GET and HEAD of that one file.  The
+ * Host and Origin checks have passed. */
+void api_stream_capability(struct api_req *r, const char *path);
 
 #define API_EVENTS_PATH "/api/v1/events"
 

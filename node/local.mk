@@ -7,7 +7,7 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 node_libnode_a_SOURCES = \
 	node/api.c node/api_reply.c node/api.h node/api_server.h node/api_auth.c node/api_routes.c \
 	node/api_web.c node/web_auth.c node/web_auth.h \
-	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c \
+	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c node/api_stream.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
 	node/engine.c node/engine.h node/engine_state.h node/engine-parts.h \
@@ -18,7 +18,7 @@ node_libnode_a_SOURCES = \
 	node/joincheck.c node/joincheck.h \
 	node/share.c node/share.h \
 	node/swarm.c node/swarm.h \
-	node/swarms.c node/swarms.h \
+	node/swarms.c node/swarms.h node/swarms_stream.c \
 	node/workers.c node/workers.h \
 	node/diskio.c node/diskio.h \
 	node/settings.c node/settings.h \
