@@ -2,14 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
+#include "cli/browser.h"
 #include "cli/cli.h"
 #include "cli/client.h"
 
@@ -57,76 +56,6 @@ static bool url_is_login(const char *url, const char *code, const char *addr)
 	return strlen(want) == n && strncmp(host, want, n) == 0;
 }
 
-/* Write a page that sends the browser on to `url` into DIR/shoal-login.html
- * (0600, made anew: an old one or anything else at that name is removed
- * first, never followed) and put its path in `path`.  The browser is then
- * started with this path, so the code is never on a command line, where
- * any local user could read it in /proc (docs/security.md). */
-static int write_redirect(const char *dir, char *path, size_t path_len, const char *url)
-{
-	if ((size_t)snprintf(path, path_len, "%s/shoal-login.html", dir) >= path_len)
-		return ENAMETOOLONG;
-	if (unlink(path) != 0 && errno != ENOENT)
-		return errno;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno;
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		int e = errno;
-		close(fd);
-		return e;
-	}
-	fprintf(f, "<!DOCTYPE html>\n<meta charset=\"utf-8\">\n<title>shoal: logging in</title>\n"
-		   "<meta http-equiv=\"refresh\" content=\"0;url=%s\">\n"
-		   "<p><a href=\"%s\">Log in to shoal</a></p>\n", url, url);
-	if (fclose(f) != 0)
-		return errno ? errno : EIO;
-	return 0;
-}
-
-/* Start `xdg-open url` without waiting for it (it may run the browser in
- * the foreground).  Returns 0 once xdg-open is running, or the errno of
- * its exec (ENOENT: not installed), which the child reports through a
- * close-on-exec pipe. */
-static int open_in_browser(const char *url)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return errno;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(p[0]);
-		close(p[1]);
-		return e;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			close(devnull);
-		}
-		char *args[] = { (char *)"xdg-open", (char *)url, NULL };
-		execvp(args[0], args);
-		int e = errno;
-		ssize_t w = write(p[1], &e, sizeof e);
-		(void)w;
-		_exit(127);
-	}
-	close(p[1]);
-	int e = 0;
-	ssize_t n;
-	do
-		n = read(p[0], &e, sizeof e);
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	return n == (ssize_t)sizeof e ? e : 0;
-}
-
 int cmd_web(int argc, char **argv)
 {
 	static const struct option extra[] = {
@@ -167,24 +96,17 @@ int cmd_web(int argc, char **argv)
 	}
 	rc = CLI_OK;
 	if (o.open) {
-		const char *runtime = getenv("XDG_RUNTIME_DIR");
-		struct stat st;
-		/* Only a directory of ours that nobody else can write: another
-		 * user could otherwise swap the page before the browser reads it. */
-		const char *dir = runtime && *runtime == '/' && stat(runtime, &st) == 0 &&
-					  S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
-					  (st.st_mode & 077) == 0
-				  ? runtime
-				  : conn.data_dir;
+		const char *dir = cli_private_dir(conn.data_dir);
 		char page[PATH_MAX];
-		int e = write_redirect(dir, page, sizeof page, url);
+		int e = cli_write_redirect(dir, "shoal-login.html", "shoal: logging in",
+					   "Log in to shoal", url, page, sizeof page);
 		if (e) {
 			fprintf(stderr, "shoal web: cannot write %s/shoal-login.html (%s); open the "
 					"address above yourself\n", dir, strerror(e));
 			json_decref(reply);
 			return CLI_FAIL;
 		}
-		e = open_in_browser(page);
+		e = cli_open_in_browser(page);
 		if (e) {
 			fprintf(stderr, "shoal web: cannot run xdg-open (%s)%s; open the address "
 					"above yourself\n",
