@@ -44,5 +44,6 @@ int cmd_remove(int argc, char **argv);
 int cmd_limit(int argc, char **argv);
 int cmd_trackers(int argc, char **argv);
 int cmd_web(int argc, char **argv);
+int cmd_stream(int argc, char **argv);
 
 #endif

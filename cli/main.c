@@ -221,6 +221,32 @@ static const struct cli_command commands[] = {
 	  "reply: {\"code\", \"expires_in\", \"url\"} (POST /api/v1/web/codes, see\n"
 	  "docs/api.md and docs/web.md).\n",
 	  cmd_web },
+	{ "stream", "print an address a player can read a file from, while it downloads",
+	  "shoal stream SWARM FILE [--ttl SECONDS] [--open] [--json] [--data-dir DIR]\n"
+	  "       shoal stream --list [--json] | --revoke ID\n"
+	  "\n"
+	  "Print an address, http://127.0.0.1:PORT/stream/TOKEN/NAME, that a video\n"
+	  "player or browser on this machine opens to read FILE of SWARM (its id, or\n"
+	  "8+ hex digits of its info-hash) while the swarm still downloads: the bytes\n"
+	  "come as their pieces arrive and are verified, the pieces the player reads\n"
+	  "next are fetched first, and a seek (an HTTP Range request) moves that\n"
+	  "window.  FILE is the file's path inside the swarm (as `shoal files` shows\n"
+	  "it) or its index.  For example:\n"
+	  "  mpv \"$(shoal stream 3 movie.mkv)\"\n"
+	  "\n"
+	  "The address needs no token: the one in it is the credential, good for\n"
+	  "that one file only (GET and HEAD), for --ttl SECONDS (default 86400, one\n"
+	  "day; 1 to 604800), until revoked, or until the daemon stops (addresses live\n"
+	  "in its memory only).  Anyone on this machine who sees it (shell history, a\n"
+	  "player's log or recent files) can read the file until then: see\n"
+	  "docs/security.md.  --list shows the addresses that still work (never their\n"
+	  "tokens); --revoke ID ends one now, and closes the readers that use it.\n"
+	  "--open also opens the address with xdg-open, through a page written into\n"
+	  "$XDG_RUNTIME_DIR (or the data dir) so the token is on no command line (when\n"
+	  "xdg-open is missing the address is printed and the exit status is 1).\n"
+	  "--json prints the daemon's reply: {\"id\", \"url\", \"swarm\", \"file\",\n"
+	  "\"path\", \"expires_at\"} (docs/api.md, docs/streaming.md).\n",
+	  cmd_stream },
 	{ "help", "show help for a command", "shoal help [COMMAND]\n", cmd_help },
 };
 
