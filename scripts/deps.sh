@@ -10,6 +10,7 @@ PKGS=(
   transmission-daemon transmission-cli aria2             # v1 peers for interop tests (tests/interop/realpeers.py)
   opentracker                                            # the tracker interop test
   gnuplot-nox valgrind                                   # distribution plot; memcheck leg
+  ffmpeg curl                                            # the streaming test makes a video and plays it (ffprobe)
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
 )
 missing=()

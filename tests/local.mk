@@ -49,6 +49,9 @@ TESTS += tests/integration/test_web_auth.py
 # skipped file (node/ and transfer/storage.c part files), priorities and
 # sequential mode across restarts, the join's only/skip rules, shoal files.
 TESTS += tests/integration/test_selection.py
+# A file read over HTTP while it downloads, and its stream addresses
+# (node/api_stream.c, cli/cmd_stream.c; docs/streaming.md).
+TESTS += tests/integration/test_stream.py
 # The web dashboard (web/) in headless Chromium driven by selenium, against
 # real daemons on loopback; skips (77) without chromium / python3-selenium.
 TESTS += tests/web/test_ui.py
