@@ -587,7 +587,7 @@ static void serve_content(struct api_req *r, struct swarm *sw, size_t file, cons
 		return;
 	}
 	uint64_t len = size ? last - first + 1 : 0;
-	if (!s || s->n_readers >= STREAM_MAX_READERS) {
+	if (!s || (!head && len && s->n_readers >= STREAM_MAX_READERS)) {
 		api_reply_error(r, 503, "too_many_streams",
 				"%d readers are open already; close one", STREAM_MAX_READERS);
 		return;

@@ -184,9 +184,11 @@ path = url[len("http://" + lee.api_addr):]
 token = path.split("/")[2]
 
 
-def raw(method, p, headers=None):
-    conn = http.client.HTTPConnection(host, int(port), timeout=20)
-    h = {"Host": lee.api_addr}
+def raw(method, p, headers=None, d=None):
+    d = d or lee
+    hst, prt = d.api_addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(hst, int(prt), timeout=20)
+    h = {"Host": d.api_addr}
     h.update(headers or {})
     conn.request(method, p, headers=h)
     resp = conn.getresponse()
@@ -288,6 +290,27 @@ r = lee.cli("stream", "1", "clip.mp4", "--ttl", "0")
 c.equal(r.returncode, 2, "--ttl 0 is a usage error")
 r = lee.cli("stream", "1", "nosuch.mkv")
 c.check(r.returncode == 1 and "clip.mp4" in r.stderr, "an unknown FILE lists the files", r.stderr)
+
+# ---- a share's own files, and a v1 swarm whose files do not start on
+# piece boundaries (its reads cut pieces shared with the neighbour)
+v1dir = tmp.sub("v1content")
+os.makedirs(v1dir)
+a_bytes, b_bytes = os.urandom(100000), os.urandom(300001)
+write_file(os.path.join(v1dir, "a.bin"), a_bytes)
+write_file(os.path.join(v1dir, "b.bin"), b_bytes)
+r = seed.cli("share", v1dir, "--format", "v1", "--json")
+c.equal(r.returncode, 0, "the seed shares a v1 directory")
+v1id = json.loads(r.stdout)["id"]
+wait_state(seed, v1id, timeout=30)
+bearer = {"Authorization": "Bearer " + seed.token}
+st, body, _ = raw("GET", "/api/v1/swarms/%d/files/1/content" % v1id,
+                  dict(bearer, Range="bytes=1000-250000"), d=seed)
+c.check(st == 206 and body == b_bytes[1000:250001], "a v1 file's range, across pieces", st)
+st, body, _ = raw("GET", "/api/v1/swarms/%d/files/0/content" % v1id, bearer, d=seed)
+c.check(st == 200 and body == a_bytes, "a v1 file that ends inside a piece", st)
+st, body, _ = raw("GET", "/api/v1/swarms/1/files/%d/content" % vi,
+                  dict(bearer, Range="bytes=5000000-5100000"), d=seed)
+c.check(st == 206 and body == data[5000000:5100001], "a share's own file", st)
 
 # ---- a reader waiting for pieces that cannot come
 c.equal(seed.cli("pause", "1").returncode, 0, "the seed pauses: nothing more comes")
