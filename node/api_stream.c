@@ -548,6 +548,10 @@ static void pump(struct stream_reader *rd)
 	window_move(rd, sw, now);
 	size_t n = plan_read(rd, sw);
 	if (n == 0) {
+		if (swarm_file_prio(sw, rd->file) == SWARM_PRIO_SKIP) {
+			reader_abort(rd, "its file is skipped");
+			return;
+		}
 		if (sw->state == SWARM_PAUSED || sw->state == SWARM_ERROR) {
 			reader_abort(rd, sw->state == SWARM_PAUSED ? "the swarm is paused"
 								   : "the swarm is in error");
