@@ -798,6 +798,13 @@ static void handle_stream_new(struct api_req *r)
 	struct swarm *sw = file_or_error(r, &file);
 	if (!sw)
 		return;
+	if (swarm_file_prio(sw, file) == SWARM_PRIO_SKIP) {
+		api_reply_error(r, 409, "file_skipped",
+				"file %zu is skipped: set its priority to download it first "
+				"(shoal files %" PRId64 " --set %zu=normal)",
+				file, sw->id, file);
+		return;
+	}
 	json_int_t ttl = STREAM_TTL_DEFAULT;
 	if (r->body) {
 		const char *k;

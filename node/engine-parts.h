@@ -146,7 +146,8 @@ bool write_budget_full(const struct xfer *xf);
 int select_apply(struct xfer *xf) __attribute__((warn_unused_result));
 /* Set reader `owner`'s window to pieces [first, first + count): 2 for a
  * new window or a jump (a seek), 1 when it moved on from inside the old
- * one, 0 when it was so already, -ENOSPC without a free slot. */
+ * one, 0 when it was so already.  With every slot taken, the window set
+ * or moved longest ago is dropped for it. */
 int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t count)
 	__attribute__((warn_unused_result));
 void select_window_drop(struct xfer *xf, uint64_t owner);

@@ -50,10 +50,11 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece);
  * `file` from `offset`: the pieces from there on (a window: docs/streaming.md)
  * are requested before any other, in order, and a window piece already
  * requested may be asked of a second peer.  Calling it again moves the
- * window (a seek).  Returns 0; -ENOSPC when the swarm has
- * ENGINE_STREAM_WINDOWS windows already (the reader is still served as
- * pieces arrive); -ENODATA without metadata; -ERANGE for a file or offset
- * out of range; -EPERM for a skipped file. */
+ * window (a seek).  With ENGINE_STREAM_WINDOWS windows already, the one
+ * set or moved longest ago gives way (its reader is still served as pieces
+ * arrive, and gets a window back when it next calls).  Returns 0; -ENODATA
+ * without metadata; -ERANGE for a file or offset out of range; -EPERM for
+ * a skipped file. */
 int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset);
 /* The swarm's file priorities, sequential flag or file access (an

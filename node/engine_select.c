@@ -104,31 +104,44 @@ static void refresh(struct xfer *xf, uint32_t first, uint32_t count)
 
 int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t count)
 {
-	struct stream_window *slot = NULL, *free_slot = NULL;
+	struct stream_window *slot = NULL, *free_slot = NULL, *oldest = NULL;
 	for (size_t w = 0; w < ENGINE_STREAM_WINDOWS; w++) {
-		if (xf->win[w].owner == owner)
-			slot = &xf->win[w];
-		else if (!xf->win[w].owner && !free_slot)
-			free_slot = &xf->win[w];
+		struct stream_window *win = &xf->win[w];
+		if (win->owner == owner)
+			slot = win;
+		else if (!win->owner && !free_slot)
+			free_slot = win;
+		else if (win->owner && (!oldest || win->used < oldest->used))
+			oldest = win;
 	}
-	if (!slot && !free_slot)
-		return -ENOSPC;
+	uint64_t now = ++xf->win_clock;
+	if (!slot && !free_slot) {
+		/* Every slot taken: the window set or moved longest ago gives
+		 * way (its reader is served as pieces come, and takes a window
+		 * back when it next moves), so the newest reader - a player
+		 * that just seeked - is never the one left without. */
+		struct stream_window old = *oldest;
+		oldest->owner = 0;
+		refresh(xf, old.first, old.count);
+		free_slot = oldest;
+	}
 	if (!slot) {
 		slot = free_slot;
 	} else if (slot->first == first && slot->count == count) {
+		slot->used = now;
 		return 0; /* unchanged */
 	} else {
 		/* Moved (a seek, or reading on): the old pieces go back. */
 		uint32_t of = slot->first, oc = slot->count;
 		slot->owner = 0;
 		refresh(xf, of, oc);
-		*slot = (struct stream_window){ owner, first, count };
+		*slot = (struct stream_window){ owner, now, first, count };
 		refresh(xf, first, count);
 		/* Reading on starts inside the old window; anything else is a
 		 * jump. */
 		return first >= of && first - of <= oc ? 1 : 2;
 	}
-	*slot = (struct stream_window){ owner, first, count };
+	*slot = (struct stream_window){ owner, now, first, count };
 	refresh(xf, first, count);
 	return 2;
 }

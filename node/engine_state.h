@@ -240,8 +240,10 @@ struct xfer {
 	uint8_t *base_prio;
 	struct stream_window {
 		uint64_t owner;                  /* 0: a free slot */
+		uint64_t used;                   /* win_clock when last set or moved */
 		uint32_t first, count;           /* pieces [first, first + count) */
 	} win[ENGINE_STREAM_WINDOWS];
+	uint64_t win_clock;
 };
 
 struct engine {

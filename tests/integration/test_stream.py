@@ -366,6 +366,9 @@ c.equal(st, 200, "the second leecher skips notes.txt")
 st, doc2, _ = lee2.request("GET", "/api/v1/swarms/1/files/%d/content" % ni)
 c.check(st == 409 and doc2["error"]["code"] == "file_skipped",
         "a skipped file that is not there is 409 file_skipped", (st, doc2))
+st, doc2, _ = lee2.request("POST", "/api/v1/swarms/1/files/%d/stream" % ni, {})
+c.check(st == 409 and doc2["error"]["code"] == "file_skipped",
+        "no stream address for a skipped file either", (st, doc2))
 s2 = waiting_reader(lee2, 1, vi)
 time.sleep(1.0)
 r = lee2.cli("pause", "1")
