@@ -93,8 +93,6 @@ static void work_write(void *arg);
 static void done_write(void *arg);
 static int submit_write(struct diskio *dio);
 static void kick_writes(struct diskio *dio);
-static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
-					      uint32_t *local_out);
 static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
 		      struct sha256_ctx *ctx, struct sha1_ctx *sha1, uint8_t *buf, size_t buf_len);
 static void work_verify(void *arg);
@@ -372,38 +370,6 @@ int diskio_verify(struct diskio *dio, uint32_t piece, uint8_t *leaves)
 	return 0;
 }
 
-/* Which file holds global piece `piece`, and its index inside the file. */
-static const struct metainfo_file *piece_file(const struct metainfo *mi, uint32_t piece,
-					      uint32_t *local_out)
-{
-	size_t lo = 0, hi = mi->file_count;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct metainfo_file *f = &mi->files[mid];
-		if (f->piece_count == 0 || piece >= f->first_piece + f->piece_count) {
-			if (f->piece_count == 0 && piece < f->first_piece)
-				hi = mid;
-			else
-				lo = mid + 1;
-		} else if (piece < f->first_piece) {
-			hi = mid;
-		} else {
-			*local_out = piece - f->first_piece;
-			return f;
-		}
-	}
-	/* Empty files share first_piece values with their neighbours; fall back
-	 * to a scan when the bisection lands between them. */
-	for (size_t i = 0; i < mi->file_count; i++) {
-		const struct metainfo_file *f = &mi->files[i];
-		if (f->piece_count && piece >= f->first_piece && piece < f->first_piece + f->piece_count) {
-			*local_out = piece - f->first_piece;
-			return f;
-		}
-	}
-	return NULL;
-}
-
 /* Read [0, size) of `piece` in chunks of `buf`, holding the lock only while
  * reading, so writes go on while we hash; each chunk to `fn`. */
 static int read_piece(struct diskio *dio, uint32_t piece, uint64_t size, uint8_t *buf,
@@ -469,7 +435,7 @@ static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
 		return rc ? rc : v1_final(mi, piece, size, sha1);
 	}
 	uint32_t local;
-	const struct metainfo_file *f = piece_file(mi, piece, &local);
+	const struct metainfo_file *f = metainfo_v2_piece_file(mi, piece, &local);
 	if (!f || !f->layer)
 		return -EINVAL;
 	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);

@@ -55,6 +55,8 @@ struct ratelimit;
 				       * are written in one transaction at the next
 				       * tick, when this many wait, or at stop */
 #define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
+#define PEER_MAX_INQ_OVERFLOW 1024     /* requests past a full queue, none fitting
+					 * between, before it counts as a flood */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define PEER_MIN_REQS 16
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
@@ -147,6 +149,7 @@ struct peer {
 	size_t window;               /* requests in flight that answers keep up with */
 	struct wire_block inq[PEER_MAX_INQ]; /* its requests to us, oldest first */
 	size_t n_inq;
+	unsigned inq_overflow;        /* requests ignored since one last fitted */
 	unsigned reads_inflight;      /* read batches at the workers */
 	size_t reads_blocks;          /* blocks in them */
 	size_t serve_target;          /* see serve_target() in engine_io.c */

@@ -146,8 +146,15 @@ static int on_request(struct peer *p, const struct wire_block *b)
 	if (p->am_choking || xf->node->cfg.no_upload || sw->state == SWARM_PAUSED ||
 	    !swarm_have_test(sw, b->index))
 		return 0; /* not served; BEP 3 lets us ignore it */
-	if (p->n_inq >= PEER_MAX_INQ)
-		return -ENOBUFS; /* request flood */
+	if (p->n_inq >= PEER_MAX_INQ) {
+		/* Past its reqq: ignored (BEP 3 allows it; the peer asks again
+		 * when its request times out).  libtorrent's deadline requests
+		 * (streaming) come on top of a full queue, so a few over are not
+		 * a flood; a peer whose queue never drains while it keeps asking
+		 * is. */
+		return ++p->inq_overflow > PEER_MAX_INQ_OVERFLOW ? -ENOBUFS : 0;
+	}
+	p->inq_overflow = 0;
 	p->inq[p->n_inq++] = *b;
 	serve_requests(p);
 	return 0;

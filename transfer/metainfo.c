@@ -1164,3 +1164,35 @@ int metainfo_set_layer(struct metainfo *mi, size_t index, const uint8_t *layer, 
 			mi->all_layers = false;
 	return 0;
 }
+
+const struct metainfo_file *metainfo_v2_piece_file(const struct metainfo *mi, uint32_t piece,
+						   uint32_t *local_out)
+{
+	size_t lo = 0, hi = mi->file_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct metainfo_file *f = &mi->files[mid];
+		if (f->piece_count == 0 || piece >= f->first_piece + f->piece_count) {
+			if (f->piece_count == 0 && piece < f->first_piece)
+				hi = mid;
+			else
+				lo = mid + 1;
+		} else if (piece < f->first_piece) {
+			hi = mid;
+		} else {
+			*local_out = piece - f->first_piece;
+			return f;
+		}
+	}
+	/* Empty files share first_piece values with their neighbours; fall back
+	 * to a scan when the bisection lands between them. */
+	for (size_t i = 0; i < mi->file_count; i++) {
+		const struct metainfo_file *f = &mi->files[i];
+		if (f->piece_count && piece >= f->first_piece && piece < f->first_piece + f->piece_count) {
+			*local_out = piece - f->first_piece;
+			return f;
+		}
+	}
+	return NULL;
+}
+

@@ -49,6 +49,12 @@ int metainfo_format_parse(const char *name, enum metainfo_format *out);
  * the last piece.  0 out of range. */
 uint64_t metainfo_v1_piece_size(const struct metainfo *mi, uint32_t piece);
 
+/* A v2 (or hybrid) torrent's file holding global piece `piece` (every piece
+ * lies in one file), with the piece's index inside the file in
+ * *local_out; NULL for a piece no file holds. */
+const struct metainfo_file *metainfo_v2_piece_file(const struct metainfo *mi, uint32_t piece,
+						   uint32_t *local_out);
+
 /* The file tree order of two '/'-separated paths (a depth-first walk with
  * keys sorted bytewise: "a" < "a/b" < "a-b"); <0, 0 or >0 like strcmp. */
 int metainfo_path_cmp(const char *a, const char *b);
