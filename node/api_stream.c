@@ -18,7 +18,8 @@
  * a slower timer, which also notices a removed swarm).  So a reader holds
  * at most about 3 x STREAM_CHUNK of memory, whatever the client does.  Its
  * position drives the engine's window (swarms_stream_window): set when it
- * starts and moved each STREAM_WINDOW_STEP bytes, dropped when it ends.
+ * starts and moved each half window (at most STREAM_WINDOW_STEP bytes),
+ * dropped when it ends.
  *
  * Ownership and threading.  Everything but the read itself (read_work, on
  * a worker, touching only the reader's storage, buffer and plan) runs on
@@ -498,7 +499,13 @@ static void window_move(struct stream_reader *rd, struct swarm *sw, uint64_t now
 {
 	if (!rd->window)
 		return;
-	bool due = rd->window_set ? rd->pos >= rd->window_at + STREAM_WINDOW_STEP
+	/* Moved at half the window (at most STREAM_WINDOW_STEP): with small
+	 * pieces a window is smaller than the step, and a reader moving it
+	 * only every STREAM_WINDOW_STEP ran off its end. */
+	uint64_t step = swarms_stream_window_span(sw) / 2;
+	if (step == 0 || step > STREAM_WINDOW_STEP)
+		step = STREAM_WINDOW_STEP;
+	bool due = rd->window_set ? rd->pos >= rd->window_at + step
 				  : now >= rd->window_retry_ms;
 	if (!due)
 		return;

@@ -526,6 +526,22 @@ static void selection_moved(struct xfer *xf, bool jump)
 	}
 }
 
+/* Pieces in a reader's window. */
+static uint32_t window_pieces(const struct metainfo *mi)
+{
+	uint64_t count = ENGINE_STREAM_WINDOW_BYTES / mi->piece_length;
+	if (count < ENGINE_STREAM_MIN_PIECES)
+		count = ENGINE_STREAM_MIN_PIECES;
+	if (count > ENGINE_STREAM_MAX_PIECES)
+		count = ENGINE_STREAM_MAX_PIECES;
+	return (uint32_t)count;
+}
+
+uint64_t engine_stream_window_span(const struct swarm *sw)
+{
+	return sw->meta ? (uint64_t)window_pieces(sw->meta) * sw->meta->piece_length : 0;
+}
+
 int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset)
 {
@@ -546,11 +562,7 @@ int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, s
 	uint32_t first, last;
 	if (swarm_file_pieces(sw, file, offset, mf->size - offset, &first, &last) != 0)
 		return -ERANGE;
-	uint32_t count = (uint32_t)(ENGINE_STREAM_WINDOW_BYTES / mi->piece_length);
-	if (count < ENGINE_STREAM_MIN_PIECES)
-		count = ENGINE_STREAM_MIN_PIECES;
-	if (count > ENGINE_STREAM_MAX_PIECES)
-		count = ENGINE_STREAM_MAX_PIECES;
+	uint32_t count = window_pieces(mi);
 	if (count > last - first + 1)
 		count = last - first + 1;
 	int rc = select_window(xf, owner, first, count);

@@ -66,6 +66,10 @@ int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, s
  * appeared at its name; sw->error names it, the swarm is not failed). */
 int engine_swarm_selection_changed(struct engine *eng, struct swarm *sw)
 	__attribute__((warn_unused_result));
+/* Bytes a window covers from the reader's position (before the file's end
+ * cuts it): a reader moves its window well before it reads past it.  0
+ * without metadata. */
+uint64_t engine_stream_window_span(const struct swarm *sw);
 /* The reader is gone or done: its window is dropped (unknown owner: no-op). */
 void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner);
 

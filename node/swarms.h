@@ -159,6 +159,7 @@ bool swarms_piece_ready(const struct swarm *sw, uint32_t piece);
 int swarms_stream_window(struct node *node, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset);
 void swarms_stream_window_drop(struct node *node, struct swarm *sw, uint64_t owner);
+uint64_t swarms_stream_window_span(const struct swarm *sw);
 
 /* At start-up, once the engine exists: check or start every swarm loaded
  * from the database (a joined swarm's files are checked too). */

@@ -20,6 +20,11 @@ int swarms_stream_window(struct node *node, struct swarm *sw, uint64_t owner, si
 	return engine_stream_window(node->engine, sw, owner, file, offset);
 }
 
+uint64_t swarms_stream_window_span(const struct swarm *sw)
+{
+	return engine_stream_window_span(sw);
+}
+
 void swarms_stream_window_drop(struct node *node, struct swarm *sw, uint64_t owner)
 {
 	if (node->engine)
