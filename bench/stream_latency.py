@@ -72,7 +72,6 @@ OUT/stream_latency.json in the shape bench/lib/benchlib.py documents.
 Run with /usr/bin/python3 (Debian's, which has python3-libtorrent).
 """
 import argparse
-import hashlib
 import json
 import os
 import select
