@@ -483,13 +483,24 @@ static size_t plan_read(struct stream_reader *rd, const struct swarm *sw)
 	while (got < want && rd->nsegs < STREAM_MAX_SEGS) {
 		uint64_t at = rd->base + rd->pos + got;
 		uint32_t piece = (uint32_t)(at / plen);
-		if (!swarms_piece_ready(sw, piece))
-			break;
 		uint64_t off = at % plen, len = plen - off;
+		if (!swarms_piece_ready(sw, piece)) {
+			/* Not verified whole: the blocks from `off` verified on
+			 * their own (a v2 piece in the window), if any. */
+			uint64_t end = off;
+			while (end < plen &&
+			       swarms_block_ready(sw, piece, (uint32_t)(end / XFER_BLOCK_SIZE)))
+				end = (end / XFER_BLOCK_SIZE + 1) * XFER_BLOCK_SIZE;
+			if (end <= off)
+				break;
+			len = (end < plen ? end : plen) - off;
+		}
 		if (len > want - got)
 			len = want - got;
 		rd->segs[rd->nsegs++] = (struct stream_seg){ piece, (uint32_t)off, (uint32_t)len };
 		got += len;
+		if (!swarms_piece_ready(sw, piece))
+			break; /* the rest of the piece is not there yet */
 	}
 	return (size_t)got;
 }

@@ -583,6 +583,75 @@ int diskio_read(struct diskio *dio, uint32_t peer, struct block *const *b, size_
 	return 0;
 }
 
+/* ------------------------------------------------------- block hashes */
+
+struct leaves_job {
+	struct diskio *dio;
+	uint32_t peer, piece;
+	size_t width;
+	int rc;
+	uint8_t *out;         /* width * 32 */
+	size_t tag_len;
+	uint8_t tag[64];
+};
+
+static void work_leaves(void *arg)
+{
+	struct leaves_job *j = arg;
+	struct diskio *dio = j->dio;
+	uint8_t *buf = malloc(XFER_BLOCK_SIZE);
+	struct sha256_ctx *ctx = sha256_new();
+	uint32_t size = storage_piece_size(dio->storage, j->piece);
+	size_t n = (size + XFER_BLOCK_SIZE - 1) / XFER_BLOCK_SIZE;
+	j->rc = !buf || !ctx ? -ENOMEM : n > j->width ? -EINVAL : 0;
+	for (size_t i = 0; i < n && j->rc == 0; i++) {
+		uint32_t off = (uint32_t)(i * XFER_BLOCK_SIZE);
+		uint32_t len = size - off < XFER_BLOCK_SIZE ? size - off : XFER_BLOCK_SIZE;
+		pthread_mutex_lock(&dio->lock);
+		j->rc = storage_read_fast(dio->storage, j->piece, off, buf, len);
+		pthread_mutex_unlock(&dio->lock);
+		if (j->rc == 0)
+			sha256_once(ctx, buf, len, j->out + 32 * i);
+	}
+	if (j->rc == 0)
+		memset(j->out + 32 * n, 0, 32 * (j->width - n));
+	sha256_free(ctx);
+	free(buf);
+}
+
+static void done_leaves(void *arg)
+{
+	struct leaves_job *j = arg;
+	struct diskio *dio = j->dio;
+	dio->ops.leaves(dio->ctx, j->peer, j->piece, j->out, j->width, j->rc, j->tag, j->tag_len);
+	free(j->out);
+	free(j);
+	job_ended(dio);
+}
+
+int diskio_leaves(struct diskio *dio, uint32_t peer, uint32_t piece, size_t width,
+		  const void *tag, size_t tag_len)
+{
+	if (piece >= dio->npieces || width == 0 || width > (1u << 16) || tag_len > 64)
+		return -EINVAL;
+	struct leaves_job *j = calloc(1, sizeof *j);
+	uint8_t *out = j ? malloc(width * 32) : NULL;
+	if (!out) {
+		free(j);
+		return -ENOMEM;
+	}
+	*j = (struct leaves_job){ dio, peer, piece, width, -ECANCELED, out, tag_len, { 0 } };
+	memcpy(j->tag, tag, tag_len);
+	int rc = workers_submit(dio->workers, work_leaves, done_leaves, j);
+	if (rc != 0) {
+		free(out);
+		free(j);
+		return rc;
+	}
+	dio->jobs++;
+	return 0;
+}
+
 /* ---------------------------------------------------------- durability */
 
 void diskio_note_verified(struct diskio *dio, uint32_t piece)

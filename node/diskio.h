@@ -119,6 +119,12 @@ struct diskio_ops {
 	 * zero-padded past avail) or a negative errno.  The callee takes every
 	 * block (sends or frees it). */
 	void (*read)(void *ctx, uint32_t peer, struct block **b, size_t n);
+	/* A block-hash job (diskio_leaves) for peer `peer` came back: rc 0 and
+	 * `width` leaves (the piece's blocks' SHA-256, then zeros: BEP 52's
+	 * base layer under one piece), or a negative errno.  `leaves` is freed
+	 * after the call. */
+	void (*leaves)(void *ctx, uint32_t peer, uint32_t piece, const uint8_t *leaves,
+		       size_t width, int rc, const void *tag, size_t tag_len);
 	/* The sync of some files failed: the pieces set in `lost` (a bitmap of
 	 * the swarm's pieces) were verified but may be gone from the disk;
 	 * they are no longer pending here.  The engine un-verifies them and
@@ -173,6 +179,14 @@ int diskio_set_file_access(struct diskio *dio, size_t fi, int access)
 /* storage_create_files under the I/O lock (files un-skipped: made now, so
  * they are the swarm's own before it records them so). */
 int diskio_create_files(struct diskio *dio, size_t *bad_out) __attribute__((warn_unused_result));
+
+/* Hash piece `piece`'s blocks from disk on a worker, for a peer that asked
+ * for them (BEP 52 hash request of the base layer): ops->leaves gets
+ * `width` hashes (the piece's blocks, then 32 zero bytes each) and the
+ * caller's `tag` (at most 64 bytes, copied: the request to answer).
+ * Returns 0, -EINVAL or -ENOMEM. */
+int diskio_leaves(struct diskio *dio, uint32_t peer, uint32_t piece, size_t width,
+		  const void *tag, size_t tag_len) __attribute__((warn_unused_result));
 
 /* A new generation (the engine's picker was rebuilt): queued writes are
  * freed (and leave diskio_write_queued), queued verifies dropped; jobs in

@@ -93,6 +93,8 @@ int queue_block(struct peer *p, uint32_t piece, uint32_t begin, const uint8_t *d
 void serve_wake(evutil_socket_t fd, short what, void *arg);
 bool strike(struct peer *p, unsigned n, const char *what);
 void serve_requests(struct peer *p);
+void serve_block_hashes(struct peer *p, const struct wire_hash_req *r, uint32_t piece,
+			size_t width);
 
 /* engine_durable.c */
 void swarm_fail(struct xfer *xf);
@@ -151,6 +153,17 @@ int select_apply(struct xfer *xf) __attribute__((warn_unused_result));
 int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t count)
 	__attribute__((warn_unused_result));
 void select_window_drop(struct xfer *xf, uint64_t owner);
+/* Block proofs: a window piece's block hashes (engine_select.c). */
+int proof_want(struct xfer *xf, uint32_t piece, uint32_t peer, struct wire_hash_req *req,
+	       uint64_t now);
+int proof_hashes(struct xfer *xf, uint32_t peer, const struct wire_hash_req *r,
+		 const uint8_t *hashes, size_t n);
+void proof_rejected(struct xfer *xf, uint32_t peer, const struct wire_hash_req *r);
+void proof_block_written(struct xfer *xf, uint32_t piece, uint32_t block, const uint8_t leaf[32]);
+void proof_piece_reset(struct xfer *xf, uint32_t piece);
+void proof_piece_done(struct xfer *xf, uint32_t piece);
+void proof_reset_all(struct xfer *xf);
+bool proof_block_ok(const struct xfer *xf, uint32_t piece, uint32_t block);
 
 /* engine_base.c */
 void update_read_mode(struct peer *p);

@@ -542,6 +542,14 @@ uint64_t engine_stream_window_span(const struct swarm *sw)
 	return sw->meta ? (uint64_t)window_pieces(sw->meta) * sw->meta->piece_length : 0;
 }
 
+bool engine_block_ready(const struct swarm *sw, uint32_t piece, uint32_t block)
+{
+	if (engine_piece_ready(sw, piece))
+		return true;
+	const struct xfer *xf = sw->xfer;
+	return xf && xf->picker && proof_block_ok(xf, piece, block);
+}
+
 int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset)
 {

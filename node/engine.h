@@ -44,6 +44,11 @@ void engine_swarm_free(struct swarm *sw);
 /* Streaming readers (node/api_stream.c).  Is the piece verified (its data
  * on disk and checked, perhaps not yet durable)?  False without metadata. */
 bool engine_piece_ready(const struct swarm *sw, uint32_t piece);
+/* Is block `block` (16 KiB) of the piece on disk and verified: its piece
+ * verified, or (a v2 piece in a reader's window) its own hash matched the
+ * block hashes a peer sent, checked against the piece layer?  (docs/
+ * streaming.md, "Block proofs"). */
+bool engine_block_ready(const struct swarm *sw, uint32_t piece, uint32_t block);
 /* At most this many reading windows per swarm. */
 #define ENGINE_STREAM_WINDOWS 16
 /* Reader `owner` (a nonzero id of the caller's, one per reader) reads file

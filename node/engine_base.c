@@ -232,6 +232,7 @@ int rebuild_picker(struct xfer *xf)
 	}
 	picker_free(xf->picker);
 	xf->picker = np;
+	proof_reset_all(xf); /* blocks verified for the old picker mean nothing now */
 	if (select_apply(xf) != 0)
 		log_error("swarm %" PRId64 ": cannot set its piece priorities", xf->sw->id);
 	/* Disk work queued for the old picker is dropped; jobs in flight for

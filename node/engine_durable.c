@@ -244,6 +244,7 @@ static void free_disk(struct xfer *xf)
 	xf->hash_trees = NULL;
 	free(xf->base_prio);
 	xf->base_prio = NULL;
+	proof_reset_all(xf);
 }
 
 bool xfer_release_disk(struct xfer *xf)

@@ -51,6 +51,8 @@ static void swarm_completed(struct xfer *xf);
 static void piece_checked(struct xfer *xf, uint32_t piece, int rc);
 static void on_verified(void *ctx, const uint32_t *piece, const int *rc, size_t n, bool current);
 static void on_read(void *ctx, uint32_t peer, struct block **b, size_t n);
+static void on_leaves(void *ctx, uint32_t peer, uint32_t piece, const uint8_t *leaves,
+		      size_t width, int rc, const void *tag, size_t tag_len);
 static size_t serve_target(const struct peer *p);
 static size_t fair_share(size_t budget, unsigned n);
 
@@ -63,6 +65,7 @@ static const struct diskio_ops disk_ops = {
 	.written = on_written,
 	.verified = on_verified,
 	.read = on_read,
+	.leaves = on_leaves,
 	.lost = durable_lost,
 	.durable = durable_synced,
 	.job_ended = job_done,
@@ -245,6 +248,8 @@ static void on_written(void *ctx, struct block *const *bl, size_t n, enum diskio
 			uint8_t *leaves = xf->leaves ? xf->leaves[b->piece] : NULL;
 			if (leaves)
 				memcpy(leaves + 32 * (size_t)block, b->leaf, 32);
+			if (b->hash)
+				proof_block_written(xf, b->piece, block, b->leaf);
 			if (picker_mark_finished(xf->picker, b->piece, block) == 1)
 				queue_verify(xf, b->piece);
 		}
@@ -315,6 +320,10 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		free(xf->leaves[piece]); /* re-fetched blocks hash afresh */
 		xf->leaves[piece] = NULL;
 	}
+	if (rc == 0)
+		proof_piece_done(xf, piece); /* whole now */
+	else
+		proof_piece_reset(xf, piece); /* its blocks come again */
 	if (rc == 0) {
 		if (picker_piece_verified(xf->picker, piece) != 0)
 			log_error("picker refused verified piece %u", piece);
@@ -378,6 +387,47 @@ static void on_verified(void *ctx, const uint32_t *piece, const int *rc, size_t 
 }
 
 /* A read batch came back (diskio_ops.read): send what was read. */
+/* A peer asked for the block hashes under a piece we have (BEP 52, base
+ * layer 0): hashed from disk on a worker, at most ENGINE_LEAVES_SERVING at
+ * once for the swarm; otherwise, or while its output waits, rejected. */
+void serve_block_hashes(struct peer *p, const struct wire_hash_req *r, uint32_t piece,
+			size_t width)
+{
+	struct xfer *xf = p->xf;
+	int rc = -EBUSY;
+	if (xf->dio && xf->leaves_serving < ENGINE_LEAVES_SERVING &&
+	    peer_outbuf_len(p) < PEER_MAX_OUTBUF && swarm_have_test(xf->sw, piece))
+		rc = diskio_leaves(xf->dio, p->uid, piece, width, r, sizeof *r);
+	if (rc == 0) {
+		xf->leaves_serving++;
+		return;
+	}
+	uint8_t hdr[WIRE_HASH_MSG_LEN];
+	size_t len = wire_put_hash_msg(hdr, WIRE_HASH_REJECT, r, 0);
+	(void)peer_send(p, hdr, len, NULL, 0);
+}
+
+static void on_leaves(void *ctx, uint32_t peer, uint32_t piece, const uint8_t *leaves,
+		      size_t width, int rc, const void *tag, size_t tag_len)
+{
+	struct xfer *xf = ctx;
+	(void)piece;
+	xf->leaves_serving--;
+	struct peer *p = xf->stopped ? NULL : find_peer(xf, peer);
+	if (!p || p->state != PEER_ACTIVE || tag_len != sizeof(struct wire_hash_req))
+		return;
+	struct wire_hash_req r;
+	memcpy(&r, tag, sizeof r);
+	uint8_t hdr[WIRE_HASH_MSG_LEN];
+	if (rc != 0) {
+		size_t len = wire_put_hash_msg(hdr, WIRE_HASH_REJECT, &r, 0);
+		(void)peer_send(p, hdr, len, NULL, 0);
+		return;
+	}
+	wire_put_hash_msg(hdr, WIRE_HASHES, &r, (uint32_t)width);
+	(void)peer_send(p, hdr, sizeof hdr, leaves, width * 32);
+}
+
 static void on_read(void *ctx, uint32_t peer, struct block **bl, size_t n)
 {
 	struct xfer *xf = ctx;

@@ -264,6 +264,17 @@ void on_hashes(struct peer *p, const struct wire_msg *m)
 {
 	struct xfer *xf = p->xf;
 	struct metainfo *mi = xf->sw->meta;
+	if (mi && m->u.hashes.req.base_layer == 0) {
+		/* Block hashes we asked for a reader: hashes that do not make the
+		 * piece's layer hash are a lie. */
+		int rc = proof_hashes(xf, p->uid, &m->u.hashes.req, m->u.hashes.hashes,
+				      m->u.hashes.count);
+		log_debug("peer %s: block hashes at %u: %s", p->name, m->u.hashes.req.index,
+			  rc == 0 ? "verified" : strerror(-rc));
+		if (rc == -EBADMSG)
+			strike(p, 1, "block hashes");
+		return;
+	}
 	if (!mi || !xf->layers_pending || !xf->lf)
 		return;
 	const struct wire_hash_req *r = &m->u.hashes.req;
@@ -356,6 +367,15 @@ void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 			file = &mi->files[f];
 			fidx = f;
 		}
+	}
+	/* The block hashes under one piece (a streaming reader's proofs):
+	 * exactly one piece's subtree, no proof above it (the asker has the
+	 * piece layer). */
+	uint64_t bw = file ? merkle_piece_leaves(file->size, mi->piece_length) : 0;
+	if (file && r->base_layer == 0 && bw >= 2 && r->length == bw && r->index % bw == 0 &&
+	    r->index / bw < file->piece_count && r->proof_layers == 0) {
+		serve_block_hashes(p, r, file->first_piece + (uint32_t)(r->index / bw), (size_t)bw);
+		return;
 	}
 	uint64_t width = file ? pow2_ceil(file->piece_count) : 0;
 	unsigned levels = log2_floor(width);

@@ -557,6 +557,8 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	}
 	if (eng->node->cfg.encryption == ENCRYPTION_REQUIRE && !conn_encrypted(p->conn))
 		return -EPROTO;
+	/* BEP 52's bit, on the v2 hash: it answers hash requests. */
+	p->v2_hashes = (wire_handshake_flags(hs) & WIRE_RSV_V2) && !p->v1_hello;
 	/* One connection per remote node and swarm. */
 	for (struct peer *o = xf->peers; o; o = o->next) {
 		if (o != p && o->state == PEER_ACTIVE &&

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sha256.h"
 #include "node/engine-parts.h"
 #include "node/engine_state.h"
+#include "transfer/merkle.h"
 #include "transfer/metainfo.h"
 #include "transfer/picker.h"
 
@@ -155,4 +157,194 @@ void select_window_drop(struct xfer *xf, uint64_t owner)
 		xf->win[w].owner = 0;
 		refresh(xf, old.first, old.count);
 	}
+}
+
+/* ------------------------------------------------------- block proofs
+ *
+ * A reader waits for verified bytes.  A piece is verified whole, from its
+ * blocks' hashes, once every block is in: with 16 MiB pieces at 2 MiB/s
+ * that is 8 s before the reader's first byte.  BitTorrent v2 lets one do
+ * better: a peer that has the piece sends its blocks' hashes (a BEP 52
+ * hash request of the base layer, the one under the piece), which we check
+ * against the piece's hash in the piece layer (already verified against
+ * the file's root); then each block written whose own SHA-256 (hashed by
+ * the write job) matches is verified on its own and may be read.  Only
+ * for window pieces, of v2 files with a layer, wider than one block. */
+
+static bool proof_shape(const struct xfer *xf, uint32_t piece, const struct metainfo_file **f_out,
+			uint32_t *local_out, uint64_t *width_out, uint32_t *nblocks_out)
+{
+	const struct metainfo *mi = xf->sw->meta;
+	if (!mi || !mi->has_v2)
+		return false;
+	uint32_t local;
+	const struct metainfo_file *f = metainfo_v2_piece_file(mi, piece, &local);
+	if (!f || !f->layer)
+		return false;
+	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
+	if (width < 2 || width > ENGINE_HASH_REQ_MAX)
+		return false;
+	uint64_t size = merkle_piece_size(f->size, mi->piece_length, local);
+	*f_out = f;
+	*local_out = local;
+	*width_out = width;
+	*nblocks_out = (uint32_t)((size + XFER_BLOCK_SIZE - 1) / XFER_BLOCK_SIZE);
+	return true;
+}
+
+static struct block_proof *proof_find(const struct xfer *xf, uint32_t piece)
+{
+	for (size_t i = 0; xf->proofs && i < ENGINE_BLOCK_PROOFS; i++)
+		if (xf->proofs[i].used && xf->proofs[i].piece == piece)
+			return &xf->proofs[i];
+	return NULL;
+}
+
+static void proof_clear(struct block_proof *bp)
+{
+	free(bp->leaves);
+	free(bp->ok);
+	memset(bp, 0, sizeof *bp);
+}
+
+int proof_want(struct xfer *xf, uint32_t piece, uint32_t peer, struct wire_hash_req *req,
+	       uint64_t now)
+{
+	const struct metainfo_file *f;
+	uint32_t local, nblocks;
+	uint64_t width;
+	if (!xf->picker || picker_priority(xf->picker, piece) != PICKER_PRIO_DEADLINE ||
+	    bitfield_test(picker_have(xf->picker), piece) ||
+	    !proof_shape(xf, piece, &f, &local, &width, &nblocks))
+		return 0;
+	struct block_proof *bp = proof_find(xf, piece);
+	if (bp && (bp->have || (bp->asked_ms && now - bp->asked_ms < ENGINE_PROOF_RETRY_MS)))
+		return 0;
+	if (!bp) {
+		if (!xf->proofs && !(xf->proofs = calloc(ENGINE_BLOCK_PROOFS, sizeof *xf->proofs)))
+			return 0;
+		for (size_t i = 0; i < ENGINE_BLOCK_PROOFS && !bp; i++)
+			if (!xf->proofs[i].used)
+				bp = &xf->proofs[i];
+		/* Every slot used: the one used longest ago goes. */
+		if (!bp) {
+			size_t oldest = 0;
+			for (size_t i = 1; i < ENGINE_BLOCK_PROOFS; i++)
+				if (xf->proofs[i].clock < xf->proofs[oldest].clock)
+					oldest = i;
+			bp = &xf->proofs[oldest];
+			proof_clear(bp);
+		}
+		bp->used = true;
+		bp->piece = piece;
+		bp->nblocks = nblocks;
+	}
+	bp->asked_peer = peer;
+	bp->asked_ms = now;
+	bp->clock = ++xf->proof_clock;
+	memset(req, 0, sizeof *req);
+	memcpy(req->pieces_root, f->root, 32);
+	req->base_layer = 0;
+	req->index = (uint32_t)(local * width);
+	req->length = (uint32_t)width;
+	req->proof_layers = 0;
+	return 1;
+}
+
+int proof_hashes(struct xfer *xf, uint32_t peer, const struct wire_hash_req *r,
+		 const uint8_t *hashes, size_t n)
+{
+	const struct metainfo *mi = xf->sw->meta;
+	const struct metainfo_file *f = NULL;
+	for (size_t i = 0; mi && i < mi->file_count && !f; i++)
+		if (mi->files[i].has_root && memcmp(mi->files[i].root, r->pieces_root, 32) == 0)
+			f = &mi->files[i];
+	if (!f || r->base_layer != 0 || r->length < 2 || f->piece_count == 0)
+		return -ENOENT;
+	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);
+	if (width != r->length || r->index % width != 0 || r->index / width >= f->piece_count)
+		return -ENOENT;
+	uint32_t local = (uint32_t)(r->index / width);
+	struct block_proof *bp = proof_find(xf, f->first_piece + local);
+	if (!bp || bp->have || bp->asked_peer != peer || n != width || !f->layer)
+		return -ENOENT; /* not what we asked of this peer */
+	uint8_t *tree = malloc(width * 32);
+	struct sha256_ctx *ctx = sha256_new();
+	int rc = !tree || !ctx ? -ENOMEM : 0;
+	if (rc == 0) {
+		memcpy(tree, hashes, width * 32);
+		for (uint64_t w = width; w > 1; w /= 2)
+			for (uint64_t i = 0; i < w / 2; i++)
+				sha256_once(ctx, tree + 64 * i, 64, tree + 32 * i);
+		rc = memcmp(tree, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
+	}
+	sha256_free(ctx);
+	free(tree);
+	if (rc == 0) {
+		bp->leaves = malloc((size_t)bp->nblocks * 32);
+		bp->ok = calloc((bp->nblocks + 7) / 8, 1);
+		if (!bp->leaves || !bp->ok) {
+			proof_clear(bp);
+			return -ENOMEM;
+		}
+		memcpy(bp->leaves, hashes, (size_t)bp->nblocks * 32);
+		bp->have = true;
+		/* Blocks already on disk, their hashes kept by the write jobs. */
+		const uint8_t *got = xf->leaves ? xf->leaves[bp->piece] : NULL;
+		for (uint32_t b = 0; got && b < bp->nblocks; b++)
+			if (picker_block_state(xf->picker, bp->piece, b) == PICKER_BLOCK_FINISHED &&
+			    memcmp(got + 32 * (size_t)b, bp->leaves + 32 * (size_t)b, 32) == 0)
+				bp->ok[b / 8] |= (uint8_t)(1u << (b % 8));
+	} else if (rc == -EBADMSG) {
+		bp->asked_ms = 0; /* ask someone else */
+	}
+	return rc;
+}
+
+void proof_rejected(struct xfer *xf, uint32_t peer, const struct wire_hash_req *r)
+{
+	for (size_t i = 0; xf->proofs && i < ENGINE_BLOCK_PROOFS; i++) {
+		struct block_proof *bp = &xf->proofs[i];
+		if (bp->used && !bp->have && bp->asked_peer == peer && r->base_layer == 0)
+			bp->asked_ms = 0;
+	}
+}
+
+void proof_block_written(struct xfer *xf, uint32_t piece, uint32_t block, const uint8_t leaf[32])
+{
+	struct block_proof *bp = proof_find(xf, piece);
+	if (!bp || !bp->have || block >= bp->nblocks)
+		return;
+	if (memcmp(leaf, bp->leaves + 32 * (size_t)block, 32) == 0)
+		bp->ok[block / 8] |= (uint8_t)(1u << (block % 8));
+	else
+		bp->ok[block / 8] &= (uint8_t) ~(1u << (block % 8));
+}
+
+void proof_piece_reset(struct xfer *xf, uint32_t piece)
+{
+	struct block_proof *bp = proof_find(xf, piece);
+	if (bp && bp->ok)
+		memset(bp->ok, 0, (bp->nblocks + 7) / 8);
+}
+
+void proof_piece_done(struct xfer *xf, uint32_t piece)
+{
+	struct block_proof *bp = proof_find(xf, piece);
+	if (bp)
+		proof_clear(bp);
+}
+
+void proof_reset_all(struct xfer *xf)
+{
+	for (size_t i = 0; xf->proofs && i < ENGINE_BLOCK_PROOFS; i++)
+		proof_clear(&xf->proofs[i]);
+	free(xf->proofs);
+	xf->proofs = NULL;
+}
+
+bool proof_block_ok(const struct xfer *xf, uint32_t piece, uint32_t block)
+{
+	const struct block_proof *bp = proof_find(xf, piece);
+	return bp && bp->have && block < bp->nblocks && (bp->ok[block / 8] >> (block % 8)) & 1u;
 }

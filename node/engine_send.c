@@ -131,9 +131,22 @@ void request_more(struct peer *p)
 			&xf->eng->rng) != 0)
 		return;
 	uint64_t now = now_ms();
+	uint32_t last_asked = UINT32_MAX;
 	for (size_t i = 0; i < n; i++) {
 		if (picker_mark_requested(xf->picker, p->uid, blocks[i].piece, blocks[i].block) != 0)
 			continue;
+		/* A reader's window piece: its block hashes first, from the peer
+		 * sending its blocks (it has the piece), so each block can be
+		 * served as soon as it is in (engine_select.c, "Block proofs"). */
+		struct wire_hash_req hr;
+		if (p->v2_hashes && blocks[i].piece != last_asked &&
+		    proof_want(xf, blocks[i].piece, p->uid, &hr, now)) {
+			uint8_t hm[WIRE_HASH_MSG_LEN];
+			size_t len = wire_put_hash_msg(hm, WIRE_HASH_REQUEST, &hr, 0);
+			(void)peer_send(p, hm, len, NULL, 0);
+			log_debug("peer %s: block hashes of piece %u asked", p->name, blocks[i].piece);
+		}
+		last_asked = blocks[i].piece;
 		struct wire_block b = { blocks[i].piece, blocks[i].block * XFER_BLOCK_SIZE, blocks[i].len };
 		uint8_t m[WIRE_BLOCK_MSG_LEN];
 		wire_put_block(m, WIRE_REQUEST, &b);

@@ -58,6 +58,9 @@ struct ratelimit;
 #define PEER_MAX_INQ_OVERFLOW 1024     /* requests past a full queue, none fitting
 					 * between, before it counts as a flood */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
+#define ENGINE_BLOCK_PROOFS 64        /* pieces whose block hashes are held at once */
+#define ENGINE_PROOF_RETRY_MS 3000    /* block hashes unanswered: ask again (another peer) */
+#define ENGINE_LEAVES_SERVING 4       /* block-hash jobs at once for one swarm's peers */
 #define PEER_MIN_REQS 16
 #define PEER_BAN_STRIKES 2            /* failed pieces before a ban */
 #define PEER_MAX_CHATTER_PER_S 64     /* keep-alives + unknown-id messages; honest
@@ -150,6 +153,7 @@ struct peer {
 	struct wire_block inq[PEER_MAX_INQ]; /* its requests to us, oldest first */
 	size_t n_inq;
 	unsigned inq_overflow;        /* requests ignored since one last fitted */
+	bool v2_hashes;               /* set BEP 52's handshake bit: asks and answers hashes */
 	unsigned reads_inflight;      /* read batches at the workers */
 	size_t reads_blocks;          /* blocks in them */
 	size_t serve_target;          /* see serve_target() in engine_io.c */
@@ -247,6 +251,26 @@ struct xfer {
 		uint32_t first, count;           /* pieces [first, first + count) */
 	} win[ENGINE_STREAM_WINDOWS];
 	uint64_t win_clock;
+	/* Block hashes of pieces in readers' windows (engine_select.c,
+	 * "Block proofs"), so a block can be served to a reader once its own
+	 * hash matches, before its whole piece is in.  Owned,
+	 * ENGINE_BLOCK_PROOFS entries, NULL until a reader needs one. */
+	struct block_proof *proofs;
+	uint64_t proof_clock;
+	unsigned leaves_serving;             /* diskio_leaves jobs for its peers */
+};
+
+/* One piece's block hashes, asked of one peer (BEP 52 base layer). */
+struct block_proof {
+	bool used;
+	bool have;          /* leaves hash to the piece's layer hash */
+	uint32_t piece;
+	uint32_t asked_peer;
+	uint64_t asked_ms;  /* 0: ask again */
+	uint64_t clock;     /* xf->proof_clock at last use, for eviction */
+	uint32_t nblocks;   /* blocks of the piece holding data */
+	uint8_t *leaves;    /* owned, nblocks * 32, once `have` */
+	uint8_t *ok;        /* owned bitmap: block on disk and its hash matched */
 };
 
 struct engine {

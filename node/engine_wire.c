@@ -379,10 +379,10 @@ static int msg_hashes(struct peer *p, const struct wire_msg *m)
 static int msg_hash_reject(struct peer *p, const struct wire_msg *m)
 {
 	struct xfer *xf = p->xf;
-	(void)m;
 	/* Ask someone else at the next tick; only the peer asked may say so. */
 	if (xf->lf && p->uid == xf->layers_peer)
 		xf->layers_asked_ms = 0;
+	proof_rejected(xf, p->uid, &m->u.hash_req);
 	return 0;
 }
 

@@ -160,6 +160,7 @@ int swarms_stream_window(struct node *node, struct swarm *sw, uint64_t owner, si
 			 uint64_t offset);
 void swarms_stream_window_drop(struct node *node, struct swarm *sw, uint64_t owner);
 uint64_t swarms_stream_window_span(const struct swarm *sw);
+bool swarms_block_ready(const struct swarm *sw, uint32_t piece, uint32_t block);
 
 /* At start-up, once the engine exists: check or start every swarm loaded
  * from the database (a joined swarm's files are checked too). */

@@ -12,6 +12,11 @@ bool swarms_piece_ready(const struct swarm *sw, uint32_t piece)
 	return engine_piece_ready(sw, piece);
 }
 
+bool swarms_block_ready(const struct swarm *sw, uint32_t piece, uint32_t block)
+{
+	return engine_block_ready(sw, piece, block);
+}
+
 int swarms_stream_window(struct node *node, struct swarm *sw, uint64_t owner, size_t file,
 			 uint64_t offset)
 {

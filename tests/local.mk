@@ -52,6 +52,7 @@ TESTS += tests/integration/test_selection.py
 # A file read over HTTP while it downloads, and its stream addresses
 # (node/api_stream.c, cli/cmd_stream.c; docs/streaming.md).
 TESTS += tests/integration/test_stream.py
+TESTS += tests/integration/test_stream_blocks.py
 # The web dashboard (web/) in headless Chromium driven by selenium, against
 # real daemons on loopback; skips (77) without chromium / python3-selenium.
 TESTS += tests/web/test_ui.py

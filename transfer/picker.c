@@ -453,10 +453,10 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 	if (want == 0)
 		return 0;
 
-	/* 0. The most urgent streaming piece (the lowest-numbered one of
-	 * PICKER_PRIO_DEADLINE in progress): its blocks already asked of one
-	 * other peer are asked of this one too, so one slow peer cannot hold
-	 * up the reader. */
+	/* 0. The most urgent streaming piece (the lowest-numbered missing one
+	 * of PICKER_PRIO_DEADLINE, when it is in progress): its blocks already
+	 * asked of one other peer are asked of this one too, so one slow peer
+	 * cannot hold up the reader. */
 	const struct dl_piece *urgent = NULL;
 	for (size_t k = 0; k < p->ndl; k++) {
 		const struct dl_piece *dp = p->dl[k];
@@ -464,6 +464,11 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 		    (!urgent || dp->piece < urgent->piece))
 			urgent = dp;
 	}
+	/* Only if it is the lowest missing one: a lower one not started yet
+	 * comes first through the ordinary picks. */
+	for (uint32_t i = 0; urgent && i < urgent->piece; i++)
+		if (prio_of(p, i) == PICKER_PRIO_DEADLINE && counts_open(p, i))
+			urgent = NULL;
 	if (urgent && bitfield_test(peer->has, urgent->piece)) {
 		for (uint32_t b = 0; b < urgent->nblocks && n < want; b++) {
 			const struct dl_block *bl = &urgent->blocks[b];
@@ -475,8 +480,9 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 
 	/* 1. Pieces already started (fewest open blocks first) and 2. new
 	 * pieces (random at first, then rarest first), merged by priority: a
-	 * started piece goes before a new one of the same priority, never
-	 * before one of a higher priority. */
+	 * started piece goes before a new one of the same priority (unless
+	 * index order rules: then the lower index), never before one of a
+	 * higher priority. */
 	size_t np = 0;
 	for (size_t k = 0; k < p->ndl; k++) {
 		const struct dl_piece *dp = p->dl[k];
@@ -498,7 +504,15 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 	}
 	for (size_t kp = 0, kc = 0; (kp < np || kc < nc) && n < want;) {
 		uint32_t new_prio = kc < nc ? prio_of(p, p->heap[kc].piece) : 0;
-		if (kp < np && p->partials[kp].prio >= new_prio) {
+		/* Where index order rules (sequential mode, a reader's window) a
+		 * new piece before a started one of the same priority goes
+		 * first: the reader waits on the lowest. */
+		bool ordered = p->sequential || new_prio == PICKER_PRIO_DEADLINE;
+		bool partial_first =
+			kp < np && (p->partials[kp].prio > new_prio ||
+				    (p->partials[kp].prio == new_prio &&
+				     (kc >= nc || !ordered || p->partials[kp].piece < p->heap[kc].piece)));
+		if (partial_first) {
 			const struct dl_piece *dp = p->dl[p->partials[kp++].dl_index];
 			for (uint32_t b = 0; b < dp->nblocks && n < want; b++)
 				if (dp->blocks[b].state == PICKER_BLOCK_NONE)

@@ -717,6 +717,22 @@ static void test_priorities(void **state)
 	for (size_t i = 0; i < 16; i++)
 		assert_int_equal(out[i].piece, want[i / 2]);
 	assert_int_equal(out[16].piece, 3);
+	/* A reader's window over 4 and 5 while 7 is started at the same
+	 * priority: 4 and 5 go first, in order, then 7. */
+	picker_set_sequential(p, false);
+	assert_int_equal(picker_set_priority(p, 7, PICKER_PRIO_DEADLINE), 0);
+	assert_int_equal(picker_mark_requested(p, 2, 7, 0), 0);
+	assert_int_equal(picker_set_priority(p, 4, PICKER_PRIO_DEADLINE), 0);
+	assert_int_equal(picker_set_priority(p, 5, PICKER_PRIO_DEADLINE), 0);
+	assert_int_equal(picker_pick(p, &pp, 5, out, 32, &n, &rng), 0);
+	assert_int_equal(n, 5);
+	uint32_t win[] = { 4, 4, 5, 5, 7 };
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(out[i].piece, win[i]);
+	assert_int_equal(picker_abort_request(p, 2, 7, 0), 0);
+	for (uint32_t i = 4; i <= 7; i++)
+		assert_int_equal(picker_set_priority(p, i, PICKER_PRIO_NORMAL), 0);
+	picker_set_sequential(p, true);
 	check(p);
 	/* Every wanted piece had: complete although 0-2 are missing. */
 	for (uint32_t i = 3; i < 12; i++) {
