@@ -159,6 +159,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg);
 static void on_conn_closed(struct evhttp_connection *evcon, void *arg);
 static void on_drained(struct evhttp_connection *evcon, void *arg);
 static void pump(struct stream_reader *rd);
+static bool token_alive(const struct api_streams *s, const char *id, uint64_t now);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -169,6 +170,14 @@ static struct swarm *swarm_by_id(struct node *node, int64_t id)
 	snprintf(key, sizeof key, "%" PRId64, id);
 	struct swarm *sw = swarm_find(node, key);
 	return sw && sw->id == id && !sw->remove_pending ? sw : NULL;
+}
+
+/* A skipped file never made: nothing under the root is its (its bytes of
+ * shared v1 pieces are in the daemon's part file), so nothing is read at
+ * its name - whatever is there is the user's. */
+static bool never_made(const struct swarm *sw, size_t file)
+{
+	return sw->file_access && sw->file_access[file] == STORAGE_SKIP;
 }
 
 static const char *base_name(const char *path)
@@ -516,7 +525,9 @@ static void window_move(struct stream_reader *rd, struct swarm *sw, uint64_t now
 	uint64_t step = swarms_stream_window_span(sw) / 2;
 	if (step == 0 || step > STREAM_WINDOW_STEP)
 		step = STREAM_WINDOW_STEP;
-	bool due = rd->window_set ? rd->pos >= rd->window_at + step
+	/* Also said again every STREAM_WINDOW_RETRY_MS: a reader whose window
+	 * gave way to a newer reader's takes one back (engine.h). */
+	bool due = rd->window_set ? rd->pos >= rd->window_at + step || now >= rd->window_retry_ms
 				  : now >= rd->window_retry_ms;
 	if (!due)
 		return;
@@ -551,6 +562,10 @@ static void pump(struct stream_reader *rd)
 		return;
 	}
 	uint64_t now = now_ms();
+	if (rd->token_id[0] && !token_alive(rd->owner, rd->token_id, now)) {
+		reader_abort(rd, "its stream address expired");
+		return;
+	}
 	size_t u = unsent(rd);
 	if (u < rd->unsent_seen || u == 0)
 		rd->progress_ms = now;
@@ -561,6 +576,10 @@ static void pump(struct stream_reader *rd)
 			return;
 		}
 		arm(rd, STREAM_DRAIN_POLL_MS);
+		return;
+	}
+	if (never_made(sw, rd->file)) {
+		reader_abort(rd, "its file is skipped");
 		return;
 	}
 	window_move(rd, sw, now);
@@ -594,6 +613,13 @@ static void serve_content(struct api_req *r, struct swarm *sw, size_t file, cons
 	struct api_streams *s = api_streams_of(r->api);
 	const struct metainfo *mi = sw->meta;
 	bool head = evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD;
+	if (never_made(sw, file)) {
+		api_reply_error(r, 409, "file_skipped",
+				"file %zu is skipped and not on disk: set its priority to download it "
+				"first (shoal files %" PRId64 " --set %zu=normal)",
+				file, sw->id, file);
+		return;
+	}
 	const struct metainfo_file *mf = &mi->files[file];
 	uint64_t size = mf->size, first = 0, last = size ? size - 1 : 0;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
@@ -770,6 +796,17 @@ static void token_digest(const uint8_t token[STREAM_TOKEN_LEN], uint8_t out[cryp
 }
 
 /* Forget the tokens that expired. */
+/* Readers opened with stream address `id` end now: it was revoked or it
+ * expired (the address's limits hold for a reader already open too). */
+static void end_token_readers(struct api_streams *s, const char *id, const char *why)
+{
+	for (struct stream_reader *rd = s->readers, *next; rd; rd = next) {
+		next = rd->next;
+		if (strcmp(rd->token_id, id) == 0)
+			reader_abort(rd, why);
+	}
+}
+
 static void tokens_prune(struct api_streams *s, uint64_t now)
 {
 	for (struct stream_token **pp = &s->tokens; *pp;) {
@@ -780,9 +817,19 @@ static void tokens_prune(struct api_streams *s, uint64_t now)
 		}
 		*pp = t->next;
 		s->n_tokens--;
+		end_token_readers(s, t->id, "its stream address expired");
 		sodium_memzero(t, sizeof *t);
 		free(t);
 	}
+}
+
+/* Is stream address `id` still good? */
+static bool token_alive(const struct api_streams *s, const char *id, uint64_t now)
+{
+	for (const struct stream_token *t = s->tokens; t; t = t->next)
+		if (strcmp(t->id, id) == 0)
+			return now < t->expires_ms;
+	return false;
 }
 
 static void iso_time(time_t t, char out[32])
@@ -919,11 +966,7 @@ static void handle_stream_delete(struct api_req *r)
 			continue;
 		*pp = t->next;
 		s->n_tokens--;
-		for (struct stream_reader *rd = s->readers, *next; rd; rd = next) {
-			next = rd->next;
-			if (strcmp(rd->token_id, t->id) == 0)
-				reader_abort(rd, "its stream address was revoked");
-		}
+		end_token_readers(s, t->id, "its stream address was revoked");
 		log_info("API: stream address %s revoked", t->id);
 		sodium_memzero(t, sizeof *t);
 		free(t);

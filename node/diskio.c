@@ -221,10 +221,10 @@ int diskio_set_file_access(struct diskio *dio, size_t fi, int access)
 	return rc;
 }
 
-int diskio_create_files(struct diskio *dio, size_t *bad_out)
+int diskio_create_file(struct diskio *dio, size_t fi)
 {
 	pthread_mutex_lock(&dio->lock);
-	int rc = storage_create_files(dio->storage, bad_out);
+	int rc = storage_create_file(dio->storage, fi);
 	pthread_mutex_unlock(&dio->lock);
 	return rc;
 }

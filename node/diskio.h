@@ -176,9 +176,9 @@ size_t diskio_file_count(const struct diskio *dio);
 int diskio_set_file_access(struct diskio *dio, size_t fi, int access)
 	__attribute__((warn_unused_result));
 
-/* storage_create_files under the I/O lock (files un-skipped: made now, so
- * they are the swarm's own before it records them so). */
-int diskio_create_files(struct diskio *dio, size_t *bad_out) __attribute__((warn_unused_result));
+/* storage_create_file under the I/O lock (a file un-skipped: made now, so
+ * it is the swarm's own before it records it so). */
+int diskio_create_file(struct diskio *dio, size_t fi) __attribute__((warn_unused_result));
 
 /* Hash piece `piece`'s blocks from disk on a worker, for a peer that asked
  * for them (BEP 52 hash request of the base layer): ops->leaves gets

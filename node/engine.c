@@ -516,6 +516,14 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
  * outside the windows). */
 static void selection_moved(struct xfer *xf, bool jump)
 {
+	/* At most one cancelling round a second: players open a request per
+	 * seek, and many readers at once must not keep throwing away what is
+	 * on its way. */
+	uint64_t now = now_ms();
+	if (jump && xf->last_cancel_ms && now - xf->last_cancel_ms < ENGINE_CANCEL_EVERY_MS)
+		jump = false;
+	if (jump)
+		xf->last_cancel_ms = now;
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
 			continue;
@@ -591,29 +599,36 @@ int engine_swarm_selection_changed(struct engine *eng, struct swarm *sw)
 	struct xfer *xf = sw->xfer;
 	if (!eng || !xf)
 		return 0;
+	int failed = 0;
 	if (xf->dio && sw->file_access) {
-		for (size_t f = 0; f < sw->meta->file_count; f++)
-			if (diskio_set_file_access(xf->dio, f, sw->file_access[f]) != 0)
-				return -EIO;
-		/* Un-skipped files are made now (O_EXCL) and recorded as ours. */
-		size_t bad = 0;
-		int rc = diskio_create_files(xf->dio, &bad);
-		if (rc) {
-			snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s", sw->root,
-				 sw->meta->files[bad].path, strerror(-rc));
-			return rc;
-		}
 		bool created = false;
 		for (size_t f = 0; f < sw->meta->file_count; f++) {
-			if (sw->file_access[f] == STORAGE_CREATE ||
-			    sw->file_access[f] == STORAGE_REPLACE) {
-				sw->file_access[f] = STORAGE_OWN;
-				created = true;
+			if (diskio_set_file_access(xf->dio, f, sw->file_access[f]) != 0)
+				return -EIO;
+			if (sw->file_access[f] != STORAGE_CREATE && sw->file_access[f] != STORAGE_REPLACE)
+				continue;
+			/* Un-skipped: made now (O_EXCL) and recorded as ours.  One
+			 * that cannot be made is skipped again, and so are the
+			 * rest still to make (the caller says which and why). */
+			int rc = failed ? failed : diskio_create_file(xf->dio, f);
+			if (rc) {
+				if (!failed)
+					snprintf(sw->error, sizeof sw->error, "cannot create %s/%s: %s",
+						 sw->root, sw->meta->files[f].path, strerror(-rc));
+				failed = rc;
+				sw->file_access[f] = STORAGE_SKIP;
+				if (diskio_set_file_access(xf->dio, f, STORAGE_SKIP) != 0)
+					return -EIO;
+				continue;
 			}
+			sw->file_access[f] = STORAGE_OWN;
+			created = true;
 		}
 		if (created && swarm_db_save_owned(eng->node, sw) != 0)
 			return -EIO;
 	}
+	if (failed)
+		return failed;
 	if (select_apply(xf) != 0)
 		return -ENOMEM;
 	if (!swarm_done(sw) && sw->state == SWARM_SEEDING && sw->role == SWARM_ROLE_JOIN) {

@@ -549,12 +549,12 @@ int xfer_wake_disk(struct peer *p)
 }
 
 /* Where a join's skipped files' bytes of shared v1 pieces go:
- * DATA_DIR/parts/<id>.part (docs/transfer.md, "Choosing files"), never
+ * DATA_DIR/parts/<info-hash>.part (docs/transfer.md, "Choosing files"), never
  * the download directory. */
 static int set_part_file(struct xfer *xf, struct storage *st)
 {
 	struct swarm *sw = xf->sw;
-	char dir[4200], name[32];
+	char dir[4200], name[80];
 	swarm_part_file(xf->node, sw, dir, sizeof dir, name, sizeof name);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		int rc = -errno;

@@ -59,6 +59,7 @@ struct ratelimit;
 					 * between, before it counts as a flood */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define ENGINE_BLOCK_PROOFS 64        /* pieces whose block hashes are held at once */
+#define ENGINE_CANCEL_EVERY_MS 1000   /* readers' jumps cancel requests at most this often */
 #define ENGINE_PROOF_RETRY_MS 3000    /* block hashes unanswered: ask again (another peer) */
 #define ENGINE_LEAVES_SERVING 4       /* block-hash jobs at once for one swarm's peers */
 #define PEER_MIN_REQS 16
@@ -251,6 +252,7 @@ struct xfer {
 		uint32_t first, count;           /* pieces [first, first + count) */
 	} win[ENGINE_STREAM_WINDOWS];
 	uint64_t win_clock;
+	uint64_t last_cancel_ms;             /* a reader's jump last cancelled requests */
 	/* Block hashes of pieces in readers' windows (engine_select.c,
 	 * "Block proofs"), so a block can be served to a reader once its own
 	 * hash matches, before its whole piece is in.  Owned,

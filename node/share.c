@@ -1120,7 +1120,7 @@ int share_verify_start(struct node *node, struct swarm *sw, bool full)
 		file->mtime_ns = full ? -1 : sw->mtimes_ns[f]; /* -1 never matches: check all */
 		file->skipped = sw->file_access && sw->file_access[f] == STORAGE_SKIP;
 		if (file->skipped && !job->part[0]) {
-			char dir[PATH_MAX], name[32];
+			char dir[PATH_MAX], name[80];
 			swarm_part_file(node, sw, dir, sizeof dir, name, sizeof name);
 			snprintf(job->part, sizeof job->part, "%s/%s", dir, name);
 		}

@@ -98,7 +98,7 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (swarm_id, url));",
 	/* 4 -> 5: choosing what to download.  files.priority: 0 skip, 1 low,
 	 * 2 normal, 3 high; files.owned 3: skipped and never created (its
-	 * bytes of a shared v1 piece are in DATA_DIR/parts/<id>.part).
+	 * bytes of a shared v1 piece are in DATA_DIR/parts/<info-hash>.part).
 	 * swarms.sequential: pieces in file order.  swarms.select_rules: a
 	 * magnet join's --only/--skip globs until its metadata comes, one
 	 * per line, "+" (only) or "-" (skip) first; NULL once applied. */

@@ -801,7 +801,11 @@ void swarm_part_file(const struct node *node, const struct swarm *sw, char *dir,
 		     char *name, size_t name_len)
 {
 	snprintf(dir, dir_len, "%s/parts", node->cfg.data_dir);
-	snprintf(name, name_len, "%" PRId64 ".part", sw->id);
+	/* By the info-hash, not the id: ids are reused after a removal, and a
+	 * removed swarm's late write must not hand its bytes to another. */
+	char hex[65];
+	hex_encode(sw->info_hash, sw->key_v1 ? 20 : 32, hex);
+	snprintf(name, name_len, "%s.part", hex);
 }
 
 void swarm_torrent_path(const struct node *node, const struct swarm *sw, char *out, size_t len)

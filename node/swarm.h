@@ -277,7 +277,8 @@ int swarm_delete_data(const struct swarm *sw);
 void swarm_write_torrent(struct node *node, const struct swarm *sw);
 
 /* Where a join keeps its skipped files' bytes of shared v1 pieces:
- * DATA_DIR/parts (dir) and "<id>.part" (name). */
+ * DATA_DIR/parts (dir) and "<info-hash hex>.part" (name: 70 bytes with
+ * its NUL). */
 void swarm_part_file(const struct node *node, const struct swarm *sw, char *dir, size_t dir_len,
 		     char *name, size_t name_len);
 

@@ -509,7 +509,7 @@ static int set_paused(struct node *node, struct swarm *sw, bool pause)
  * the user's: gone with the swarm, or once no file is skipped. */
 static void remove_part_file(struct node *node, const struct swarm *sw)
 {
-	char dir[4200], name[32], path[4300];
+	char dir[4200], name[80], path[4300];
 	swarm_part_file(node, sw, dir, sizeof dir, name, sizeof name);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (unlink(path) < 0 && errno != ENOENT)
@@ -569,7 +569,7 @@ int swarms_set_files(struct node *node, struct swarm *sw, const int *prio, int s
 		np[f] = (uint8_t)(prio && prio[f] >= 0 ? prio[f] : (int)swarm_file_prio(sw, f));
 		/* Back from skipped, and never made: it is created now. */
 		if (np[f] != SWARM_PRIO_SKIP && sw->file_access &&
-		    sw->file_access[f] == STORAGE_SKIP && mi->files[f].size > 0)
+		    sw->file_access[f] == STORAGE_SKIP)
 			unskip[f] = any_unskip = true;
 	}
 	int rc = 0;
@@ -612,15 +612,30 @@ int swarms_set_files(struct node *node, struct swarm *sw, const int *prio, int s
 		goto out;
 	}
 	rc = engine_swarm_selection_changed(node->engine, sw);
-	if (rc == -EEXIST || rc == -ELOOP || rc == -ENOTDIR) {
-		snprintf(msg, msg_len, "%s (it appeared after the check; shoal never writes into a "
-			 "file it did not create)", sw->error);
+	if (rc != 0 && rc != -ENOMEM && rc != -EIO) {
+		/* A file could not be made (one appeared at its name since the
+		 * check): it, and those after it, are skipped again - recorded
+		 * so - and the rest of the change stands. */
+		snprintf(msg, msg_len, "%s%s", sw->error,
+			 rc == -EEXIST ? " (it appeared after the check; shoal never writes into a "
+					 "file it did not create); it stays skipped"
+				       : "; it stays skipped");
 		sw->error[0] = '\0';
+		for (size_t f = 0; f < n; f++)
+			if (unskip[f] && sw->file_access[f] == STORAGE_SKIP)
+				sw->file_prio[f] = SWARM_PRIO_SKIP;
+		if (swarm_selection_update(sw) != 0 || swarm_db_save_selection(node, sw) != 0 ||
+		    engine_swarm_selection_changed(node->engine, sw) != 0)
+			log_error("swarm %" PRId64 ": cannot restore its file selection", sw->id);
 		rc = -EEXIST;
-		goto out;
 	}
-	if (dropped && rc == 0)
+	/* Pieces of an un-skipped file in progress hold bytes in the part
+	 * file, which the new file lacks: the picker starts them afresh (a
+	 * new generation), and had ones were dropped above. */
+	if (any_unskip || dropped)
 		engine_swarm_have_changed(node->engine, sw);
+	if (rc == -EEXIST)
+		goto out;
 	if (sw->state == SWARM_SEEDING && !swarm_done(sw))
 		swarm_set_state(node, sw, SWARM_DOWNLOADING);
 	else if (sw->state == SWARM_DOWNLOADING && swarm_done(sw))

@@ -93,8 +93,9 @@ int swarms_add_peer(struct node *node, struct swarm *sw, const char *host, uint1
  * was never created is created now (O_EXCL) or at the next start, and its
  * pieces that were had are fetched again.  Returns 0; -EPERM for a share;
  * -ENODATA without metadata; -EBUSY while a check runs; -EEXIST when
- * something is at an un-skipped file's name (msg says what; nothing
- * changed); -ENOMEM; -EIO. */
+ * something is at an un-skipped file's name (msg says what: found by the
+ * check first, nothing changed; appeared after it, that file stays
+ * skipped and the rest of the change stands); -ENOMEM; -EIO. */
 int swarms_set_files(struct node *node, struct swarm *sw, const int *prio, int sequential,
 		     char *msg, size_t msg_len) __attribute__((warn_unused_result));
 

@@ -49,6 +49,7 @@ TESTS += tests/integration/test_web_auth.py
 # skipped file (node/ and transfer/storage.c part files), priorities and
 # sequential mode across restarts, the join's only/skip rules, shoal files.
 TESTS += tests/integration/test_selection.py
+TESTS += tests/integration/test_unskip_midpiece.py
 # A file read over HTTP while it downloads, and its stream addresses
 # (node/api_stream.c, cli/cmd_stream.c; docs/streaming.md).
 TESTS += tests/integration/test_stream.py

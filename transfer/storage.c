@@ -1093,11 +1093,32 @@ int storage_set_access(struct storage *st, size_t fi, enum storage_access access
 	if (f->access == access)
 		return 0;
 	/* Its descriptor is the old access's (the part file, or read-only):
-	 * close it (syncing what was written, the error kept for the next
-	 * sync of the file). */
-	close_file(st, fi);
+	 * closed without a sync - the caller drops every piece holding a byte
+	 * of the file (storage.h), so nothing written through it is kept, and
+	 * no fdatasync stalls the caller's lock. */
+	if (f->fd >= 0) {
+		f->dirty = false;
+		close_file(st, fi);
+	}
 	f->access = access;
 	return 0;
+}
+
+int storage_create_file(struct storage *st, size_t fi)
+{
+	if (fi >= st->nfiles)
+		return -ERANGE;
+	struct sfile *f = &st->files[fi];
+	if (f->access == STORAGE_SKIP || f->access == STORAGE_READ)
+		return 0;
+	int fd;
+	int rc = file_fd(st, fi, true, &fd);
+	if (rc == 0 && f->created) {
+		rc = sync_parent(st, f->path);
+		if (rc == 0)
+			f->created = false;
+	}
+	return rc;
 }
 
 enum storage_access storage_file_access(const struct storage *st, size_t fi)

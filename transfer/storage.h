@@ -239,12 +239,17 @@ int storage_set_part_file(struct storage *st, const char *dir, const char *name)
 	__attribute__((warn_unused_result));
 
 /* Change file `fi`'s access (e.g. STORAGE_SKIP -> STORAGE_CREATE when the
- * user un-skips a file: the next write creates it with O_EXCL).  Its open
- * descriptor, if any, is closed first (synced; an error kept for the next
- * sync).  Under the caller's lock like every other call.  Returns 0,
- * -ERANGE or -EINVAL. */
+ * user un-skips a file: the next write, or storage_create_file, creates it
+ * with O_EXCL).  Its open descriptor, if any, is closed first WITHOUT a
+ * sync: the caller must treat every piece holding a byte of the file as
+ * not had (they are fetched again).  Under the caller's lock like every
+ * other call.  Returns 0, -ERANGE or -EINVAL. */
 int storage_set_access(struct storage *st, size_t fi, enum storage_access access)
 	__attribute__((warn_unused_result));
+/* Create file `fi` if it is the swarm's to create and missing (as
+ * storage_create_files does for all), and sync its directory.  Returns 0
+ * or a negative errno (-EEXIST: something took its name). */
+int storage_create_file(struct storage *st, size_t fi) __attribute__((warn_unused_result));
 /* File `fi`'s access now (STORAGE_READ out of range). */
 enum storage_access storage_file_access(const struct storage *st, size_t fi);
 

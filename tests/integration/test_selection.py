@@ -257,11 +257,12 @@ l2 = Daemon(tmp, "leech2").start()
 dl2 = tmp.sub("dl2")
 st, doc = join(l2, v1_torrent, dl2, skip=["*.nfo"])
 sid2 = doc["swarm"]["id"]
+doc_hash2 = doc["swarm"]["info_hash"]
 check_partial_seed(l2, sid2, dl2, "vone", src_1, WANTED, "v1")
 parts = os.path.join(l2.data_dir, "parts")
 part_files = sorted(os.listdir(parts)) if os.path.isdir(parts) else []
-c.equal(part_files, ["%d.part" % sid2],
-        "the straddling bytes went to <data-dir>/parts/<swarm-id>.part")
+c.equal(part_files, ["%s.part" % doc_hash2],
+        "the straddling bytes went to <data-dir>/parts/<info-hash>.part")
 blob = b"".join(read(os.path.join(parts, n)) for n in part_files)
 # two.nfo's first bytes are in the piece it shares with one.bin, and
 # four.nfo's last ones in the piece it shares with three.bin.
@@ -272,6 +273,16 @@ c.check(two[:4096] in blob and four[-4096:] in blob,
 c.check(not any(n.endswith(".part") or n.startswith(".") for n in
                 (os.path.basename(p) for p in everything_under(dl2))),
         "no part file or hidden file in the download folder")
+# The content of a skipped file never made is not served: whatever is at
+# its name is the user's, not the torrent's (its shared pieces are had).
+user_nfo = os.path.join(dl2, "vone", "a", "two.nfo")
+with open(user_nfo, "wb") as fh:
+    fh.write(b"the user's own notes")
+st, doc, _ = l2.request("GET", "/api/v1/swarms/%d/files/%d/content" % (sid2, ORDER.index("a/two.nfo")),
+                        headers={"Range": "bytes=0-99"})
+c.check(st == 409 and doc and doc["error"]["code"] == "file_skipped",
+        "a skipped file's content is 409 file_skipped, not the user's bytes", (st, doc))
+os.unlink(user_nfo)
 # `shoal verify` of the partial v1 seed hashes the straddling pieces with
 # their part-file bytes: nothing is dropped; a damaged part file drops the
 # piece, which is fetched again.
@@ -284,7 +295,7 @@ l2.api("POST", "/api/v1/swarms/%d/verify" % sid2, expect=202)
 lc = check_seq(l2, sid2, 1)
 c.check(lc and lc["result"] == "ok" and lc["pieces_dropped"] == 0,
         "verify of a partial v1 seed drops nothing", str(lc))
-part_path = os.path.join(parts, "%d.part" % sid2)
+part_path = os.path.join(parts, "%s.part" % doc_hash2)
 off = blob.index(two[:4096]) if two[:4096] in blob else 0
 with open(part_path, "r+b") as fh:
     fh.seek(off + 10)
@@ -321,7 +332,7 @@ sw = wait_for("every file of the v1 swarm", lambda: (
 c.check(sw and sw.get("selection") is None, "with every file wanted, selection is null",
         str(sw and sw.get("selection")))
 same_files(dl2, "vone", src_1, ORDER, "v1: all five files are the seed's")
-c.check(not os.path.exists(os.path.join(parts, "%d.part" % sid2)),
+c.check(not os.path.exists(os.path.join(parts, "%s.part" % doc_hash2)),
         "with no file skipped, the part file is gone")
 c.equal(l2.stop(), 0, "leecher 2 stops cleanly")
 

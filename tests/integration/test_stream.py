@@ -298,6 +298,28 @@ c.equal(st, 200, "a 1 s address works at first")
 time.sleep(1.5)
 st, _, _ = raw("GET", short)
 c.equal(st, 403, "... and is 403 once expired")
+# A reader open when its address expires ends then too (the address's
+# limits hold for what is already open).
+r = lee.cli("stream", "1", "clip.mp4", "--ttl", "2")
+short = r.stdout.strip()[len("http://" + lee.api_addr):]
+sock = socket.create_connection((host, int(port)), timeout=20)
+sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (short, lee.api_addr)).encode())
+first = sock.recv(4096)
+c.check(first.startswith(b"HTTP/1.1 200"), "a reader that stops reading is open", first[:40])
+got, t0 = len(first), time.monotonic()
+try:
+    while True:
+        time.sleep(0.05)  # a slow reader: far less than the file in 2 s
+        b = sock.recv(16384)
+        if not b:
+            break
+        got += len(b)
+except OSError:
+    pass
+sock.close()
+c.check(got < SIZE and time.monotonic() - t0 < 20,
+        "an open reader ends when its address expires", "%d of %d bytes after %.1f s" % (
+            got, SIZE, time.monotonic() - t0))
 r = lee.cli("stream", "1", "clip.mp4", "--ttl", "0")
 c.equal(r.returncode, 2, "--ttl 0 is a usage error")
 r = lee.cli("stream", "1", "nosuch.mkv")
