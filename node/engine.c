@@ -509,7 +509,7 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
  * high-bitrate video, and never fewer than ENGINE_STREAM_MIN_PIECES pieces. */
 #define ENGINE_STREAM_WINDOW_BYTES (8u << 20)
 #define ENGINE_STREAM_MIN_PIECES 4u
-#define ENGINE_STREAM_MAX_PIECES 64u
+#define ENGINE_STREAM_MAX_PIECES 512u
 
 /* Peers may now want other pieces first: ask them at once, not at their
  * next block (after a reader's jump, cancelling what is out for pieces

@@ -264,7 +264,9 @@ void on_hashes(struct peer *p, const struct wire_msg *m)
 {
 	struct xfer *xf = p->xf;
 	struct metainfo *mi = xf->sw->meta;
-	if (mi && m->u.hashes.req.base_layer == 0) {
+	/* With 16 KiB pieces the piece layer is base layer 0 itself: those
+	 * are piece-layer answers, below. */
+	if (mi && m->u.hashes.req.base_layer == 0 && mi->piece_length > XFER_BLOCK_SIZE) {
 		/* Block hashes we asked for a reader: hashes that do not make the
 		 * piece's layer hash are a lie. */
 		int rc = proof_hashes(xf, p->uid, &m->u.hashes.req, m->u.hashes.hashes,

@@ -473,7 +473,7 @@ static void send_greeting(struct peer *p)
 	ext.ut_pex = swarm_private(sw) ? 0 : EXT_UT_PEX;
 	ext.metadata_size = sw->meta ? (uint32_t)sw->meta->info_len : 0;
 	ext.port = eng->node->cfg.peer_port;
-	ext.reqq = PEER_MAX_INQ;
+	ext.reqq = PEER_REQQ;
 	snprintf(ext.client, sizeof ext.client, "shoal %s", PACKAGE_VERSION);
 	struct buf b;
 	buf_init(&b, 4096);

@@ -54,7 +54,11 @@ struct ratelimit;
 #define ENGINE_PEER_WRITE_BATCH 64    /* address-book rows held before a write; they
 				       * are written in one transaction at the next
 				       * tick, when this many wait, or at stop */
-#define PEER_MAX_INQ 256              /* requests a peer may have queued with us */
+#define PEER_REQQ 256                 /* requests we tell a peer it may queue (BEP 10 reqq) */
+#define PEER_MAX_INQ 512              /* requests a peer may have queued with us: twice
+				       * reqq, since libtorrent's time-critical (streaming)
+				       * requests come on top of a queue kept at reqq, and
+				       * one ignored waits for libtorrent's timeout */
 #define PEER_MAX_INQ_OVERFLOW 1024     /* requests past a full queue, none fitting
 					 * between, before it counts as a flood */
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
