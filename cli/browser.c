@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,4 +84,34 @@ int cli_open_in_browser(const char *target)
 	while (n < 0 && errno == EINTR);
 	close(p[0]);
 	return n == (ssize_t)sizeof e ? e : 0;
+}
+
+int cli_open_address(const char *cmd, const char *data_dir, const char *name, const char *title,
+		     const char *link_text, const char *url)
+{
+	const char *dir = cli_private_dir(data_dir);
+	char page[PATH_MAX];
+	int e = cli_write_redirect(dir, name, title, link_text, url, page, sizeof page);
+	if (e) {
+		fprintf(stderr, "shoal %s: cannot write %s/%s (%s); open the address above yourself\n",
+			cmd, dir, name, strerror(e));
+		return e;
+	}
+	e = cli_open_in_browser(page);
+	if (e)
+		fprintf(stderr, "shoal %s: cannot run xdg-open (%s)%s; open the address above "
+				"yourself\n",
+			cmd, strerror(e), e == ENOENT ? ": it is not installed (xdg-utils)" : "");
+	return e;
+}
+
+void cli_reach_addr(const char *addr, char *out, size_t len)
+{
+	const char *port = strrchr(addr, ':');
+	if (strncmp(addr, "0.0.0.0:", 8) == 0 && port)
+		snprintf(out, len, "127.0.0.1%s", port);
+	else if (strncmp(addr, "[::]:", 5) == 0 && port)
+		snprintf(out, len, "[::1]%s", port);
+	else
+		snprintf(out, len, "%s", addr);
 }

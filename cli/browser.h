@@ -28,4 +28,15 @@ int cli_write_redirect(const char *dir, const char *name, const char *title,
  * close-on-exec pipe. */
 int cli_open_in_browser(const char *target);
 
+/* Both steps for `shoal CMD --open`: the page DIR/NAME (cli_private_dir
+ * of `data_dir`) sending the browser on to `url`, then xdg-open of it; a
+ * failure is said on stderr ("shoal CMD: ...; open the address above
+ * yourself").  Returns 0 or an errno. */
+int cli_open_address(const char *cmd, const char *data_dir, const char *name, const char *title,
+		     const char *link_text, const char *url);
+
+/* The host:port a browser on this machine reaches the API at `addr` by: a
+ * wildcard address (0.0.0.0:P, [::]:P) as loopback, else `addr` itself. */
+void cli_reach_addr(const char *addr, char *out, size_t len);
+
 #endif

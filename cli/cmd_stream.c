@@ -125,14 +125,9 @@ static bool url_is_stream(const char *url, const char *addr)
 {
 	if (!url || strncmp(url, "http://", 7) != 0)
 		return false;
-	char want[200];
-	const char *port = strrchr(addr, ':');
-	if (strncmp(addr, "0.0.0.0:", 8) == 0 && port)
-		snprintf(want, sizeof want, "http://127.0.0.1%s/stream/", port);
-	else if (strncmp(addr, "[::]:", 5) == 0 && port)
-		snprintf(want, sizeof want, "http://[::1]%s/stream/", port);
-	else
-		snprintf(want, sizeof want, "http://%s/stream/", addr);
+	char host[160], want[200];
+	cli_reach_addr(addr, host, sizeof host);
+	snprintf(want, sizeof want, "http://%s/stream/", host);
 	size_t n = strlen(want);
 	if (strncmp(url, want, n) != 0)
 		return false;
@@ -275,22 +270,9 @@ int cmd_stream(int argc, char **argv)
 			json_string_value(json_object_get(reply, "id")) ?: "?");
 	}
 	rc = CLI_OK;
-	if (o.open) {
-		const char *dir = cli_private_dir(conn.data_dir);
-		char page[PATH_MAX];
-		int e = cli_write_redirect(dir, "shoal-stream.html", "shoal: opening a stream",
-					   "Open the stream", url, page, sizeof page);
-		if (e) {
-			fprintf(stderr, "shoal stream: cannot write %s/shoal-stream.html (%s); open the "
-					"address above yourself\n", dir, strerror(e));
-			rc = CLI_FAIL;
-		} else if ((e = cli_open_in_browser(page))) {
-			fprintf(stderr, "shoal stream: cannot run xdg-open (%s)%s; open the address "
-					"above yourself\n",
-				strerror(e), e == ENOENT ? ": it is not installed (xdg-utils)" : "");
-			rc = CLI_FAIL;
-		}
-	}
+	if (o.open && cli_open_address("stream", conn.data_dir, "shoal-stream.html",
+				       "shoal: opening a stream", "Open the stream", url) != 0)
+		rc = CLI_FAIL;
 	json_decref(reply);
 	return rc;
 }

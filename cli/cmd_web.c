@@ -46,13 +46,7 @@ static bool url_is_login(const char *url, const char *code, const char *addr)
 		return false;
 	size_t n = (size_t)(end - host);
 	char want[160];
-	const char *port = strrchr(addr, ':');
-	if (strncmp(addr, "0.0.0.0:", 8) == 0 && port)
-		snprintf(want, sizeof want, "127.0.0.1%s", port);
-	else if (strncmp(addr, "[::]:", 5) == 0 && port)
-		snprintf(want, sizeof want, "[::1]%s", port);
-	else
-		snprintf(want, sizeof want, "%s", addr);
+	cli_reach_addr(addr, want, sizeof want);
 	return strlen(want) == n && strncmp(host, want, n) == 0;
 }
 
@@ -95,25 +89,9 @@ int cmd_web(int argc, char **argv)
 		       (long long)ttl);
 	}
 	rc = CLI_OK;
-	if (o.open) {
-		const char *dir = cli_private_dir(conn.data_dir);
-		char page[PATH_MAX];
-		int e = cli_write_redirect(dir, "shoal-login.html", "shoal: logging in",
-					   "Log in to shoal", url, page, sizeof page);
-		if (e) {
-			fprintf(stderr, "shoal web: cannot write %s/shoal-login.html (%s); open the "
-					"address above yourself\n", dir, strerror(e));
-			json_decref(reply);
-			return CLI_FAIL;
-		}
-		e = cli_open_in_browser(page);
-		if (e) {
-			fprintf(stderr, "shoal web: cannot run xdg-open (%s)%s; open the address "
-					"above yourself\n",
-				strerror(e), e == ENOENT ? ": it is not installed (xdg-utils)" : "");
-			rc = CLI_FAIL;
-		}
-	}
+	if (o.open && cli_open_address("web", conn.data_dir, "shoal-login.html",
+				       "shoal: logging in", "Log in to shoal", url) != 0)
+		rc = CLI_FAIL;
 	json_decref(reply);
 	return rc;
 }

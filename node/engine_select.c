@@ -63,18 +63,35 @@ static void compute_base(struct xfer *xf)
 	}
 }
 
-/* Give the picker piece p's priority: DEADLINE inside a window, else its
- * base. */
+/* Give the picker piece p's priority: NOW inside the newest window (the
+ * reader that started or seeked last: usually the one a person waits on),
+ * DEADLINE inside another, else its base. */
 static int set_piece(struct xfer *xf, uint32_t p)
 {
 	enum picker_prio prio = (enum picker_prio)xf->base_prio[p];
-	for (size_t w = 0; w < ENGINE_STREAM_WINDOWS; w++) {
+	for (size_t w = 0; w < ENGINE_STREAM_WINDOWS && prio != PICKER_PRIO_SKIP; w++) {
 		const struct stream_window *win = &xf->win[w];
-		if (win->owner && p >= win->first && p - win->first < win->count &&
-		    prio != PICKER_PRIO_SKIP)
+		if (!win->owner || p < win->first || p - win->first >= win->count)
+			continue;
+		if (win->owner == xf->win_newest)
+			prio = PICKER_PRIO_NOW;
+		else if (prio != PICKER_PRIO_NOW)
 			prio = PICKER_PRIO_DEADLINE;
 	}
 	return picker_set_priority(xf->picker, p, prio);
+}
+
+static void refresh(struct xfer *xf, uint32_t first, uint32_t count);
+
+/* `owner`'s window becomes the newest; the one that was goes back to
+ * DEADLINE. */
+static void make_newest(struct xfer *xf, uint64_t owner)
+{
+	uint64_t old = xf->win_newest;
+	xf->win_newest = owner;
+	for (size_t w = 0; old && old != owner && w < ENGINE_STREAM_WINDOWS; w++)
+		if (xf->win[w].owner == old)
+			refresh(xf, xf->win[w].first, xf->win[w].count);
 }
 
 int select_apply(struct xfer *xf)
@@ -124,6 +141,8 @@ int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t coun
 		 * that just seeked - is never the one left without. */
 		struct stream_window old = *oldest;
 		oldest->owner = 0;
+		if (xf->win_newest == old.owner)
+			xf->win_newest = 0;
 		refresh(xf, old.first, old.count);
 		free_slot = oldest;
 	}
@@ -138,12 +157,16 @@ int select_window(struct xfer *xf, uint64_t owner, uint32_t first, uint32_t coun
 		slot->owner = 0;
 		refresh(xf, of, oc);
 		*slot = (struct stream_window){ owner, now, first, count };
-		refresh(xf, first, count);
 		/* Reading on starts inside the old window; anything else is a
-		 * jump. */
-		return first >= of && first - of <= oc ? 1 : 2;
+		 * jump, and the jumper's window becomes the newest. */
+		bool on = first >= of && first - of <= oc;
+		if (!on)
+			make_newest(xf, owner);
+		refresh(xf, first, count);
+		return on ? 1 : 2;
 	}
 	*slot = (struct stream_window){ owner, now, first, count };
+	make_newest(xf, owner);
 	refresh(xf, first, count);
 	return 2;
 }
@@ -155,6 +178,8 @@ void select_window_drop(struct xfer *xf, uint64_t owner)
 			continue;
 		struct stream_window old = xf->win[w];
 		xf->win[w].owner = 0;
+		if (xf->win_newest == owner)
+			xf->win_newest = 0;
 		refresh(xf, old.first, old.count);
 	}
 }
@@ -213,7 +238,7 @@ int proof_want(struct xfer *xf, uint32_t piece, uint32_t peer, struct wire_hash_
 	const struct metainfo_file *f;
 	uint32_t local, nblocks;
 	uint64_t width;
-	if (!xf->picker || picker_priority(xf->picker, piece) != PICKER_PRIO_DEADLINE ||
+	if (!xf->picker || picker_priority(xf->picker, piece) < PICKER_PRIO_DEADLINE ||
 	    bitfield_test(picker_have(xf->picker), piece) ||
 	    !proof_shape(xf, piece, &f, &local, &width, &nblocks))
 		return 0;

@@ -76,7 +76,7 @@ void cancel_for_window(struct peer *p)
 		return;
 	for (size_t i = 0; i < p->n_reqs;) {
 		const struct peer_req *r = &p->reqs[i];
-		if (picker_priority(xf->picker, r->piece) == PICKER_PRIO_DEADLINE) {
+		if (picker_priority(xf->picker, r->piece) >= PICKER_PRIO_DEADLINE) {
 			i++;
 			continue;
 		}

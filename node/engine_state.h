@@ -256,6 +256,7 @@ struct xfer {
 		uint32_t first, count;           /* pieces [first, first + count) */
 	} win[ENGINE_STREAM_WINDOWS];
 	uint64_t win_clock;
+	uint64_t win_newest;                 /* owner of the window set or jumped last (NOW) */
 	uint64_t last_cancel_ms;             /* a reader's jump last cancelled requests */
 	/* Block hashes of pieces in readers' windows (engine_select.c,
 	 * "Block proofs"), so a block can be served to a reader once its own

@@ -419,7 +419,7 @@ static size_t best_new_pieces(struct picker *p, const struct bitfield *has, size
 		if (!bitfield_test(has, i) || !counts_open(p, i) || p->dl_pos[i] != NOT_IN_PROGRESS)
 			continue;
 		unsigned prio = prio_of(p, i);
-		bool ordered = p->sequential || prio == PICKER_PRIO_DEADLINE;
+		bool ordered = p->sequential || prio >= PICKER_PRIO_DEADLINE;
 		uint64_t rank = (uint64_t)(PICKER_PRIO_MAX - prio) << 32;
 		if (!random_mode && !ordered)
 			rank |= p->avail[i];
@@ -454,21 +454,30 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 		return 0;
 
 	/* 0. The most urgent streaming piece (the lowest-numbered missing one
-	 * of PICKER_PRIO_DEADLINE, when it is in progress): its blocks already
-	 * asked of one other peer are asked of this one too, so one slow peer
-	 * cannot hold up the reader. */
+	 * of the highest streaming priority, when it is in progress): its
+	 * blocks already asked of one other peer are asked of this one too, so
+	 * one slow peer cannot hold up the reader. */
 	const struct dl_piece *urgent = NULL;
+	unsigned up = 0;
 	for (size_t k = 0; k < p->ndl; k++) {
 		const struct dl_piece *dp = p->dl[k];
-		if (prio_of(p, dp->piece) == PICKER_PRIO_DEADLINE && counts_open(p, dp->piece) &&
-		    (!urgent || dp->piece < urgent->piece))
+		unsigned pr = prio_of(p, dp->piece);
+		if (pr >= PICKER_PRIO_DEADLINE && counts_open(p, dp->piece) &&
+		    (!urgent || pr > up || (pr == up && dp->piece < urgent->piece))) {
 			urgent = dp;
+			up = pr;
+		}
 	}
-	/* Only if it is the lowest missing one: a lower one not started yet
-	 * comes first through the ordinary picks. */
-	for (uint32_t i = 0; urgent && i < urgent->piece; i++)
-		if (prio_of(p, i) == PICKER_PRIO_DEADLINE && counts_open(p, i))
+	/* Only if it is the lowest missing one of the highest priority: a lower
+	 * one not started yet comes first through the ordinary picks. */
+	for (uint32_t i = 0; urgent && i < p->num_pieces; i++) {
+		if (up == PICKER_PRIO_NOW && i >= urgent->piece)
+			break; /* nothing is above NOW */
+		unsigned pr = prio_of(p, i);
+		if (counts_open(p, i) && p->dl_pos[i] == NOT_IN_PROGRESS &&
+		    (pr > up || (pr == up && i < urgent->piece)))
 			urgent = NULL;
+	}
 	if (urgent && bitfield_test(peer->has, urgent->piece)) {
 		for (uint32_t b = 0; b < urgent->nblocks && n < want; b++) {
 			const struct dl_block *bl = &urgent->blocks[b];
@@ -490,7 +499,7 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 		    !bitfield_test(peer->has, dp->piece))
 			continue;
 		unsigned prio = prio_of(p, dp->piece);
-		bool ordered = p->sequential || prio == PICKER_PRIO_DEADLINE;
+		bool ordered = p->sequential || prio >= PICKER_PRIO_DEADLINE;
 		p->partials[np++] = (struct partial){ prio, ordered ? 0 : dp->n[PICKER_BLOCK_NONE],
 						      ordered ? 0 : p->avail[dp->piece], dp->piece,
 						      (uint32_t)k };
@@ -507,7 +516,7 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 		/* Where index order rules (sequential mode, a reader's window) a
 		 * new piece before a started one of the same priority goes
 		 * first: the reader waits on the lowest. */
-		bool ordered = p->sequential || new_prio == PICKER_PRIO_DEADLINE;
+		bool ordered = p->sequential || new_prio >= PICKER_PRIO_DEADLINE;
 		bool partial_first =
 			kp < np && (p->partials[kp].prio > new_prio ||
 				    (p->partials[kp].prio == new_prio &&

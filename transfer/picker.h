@@ -226,9 +226,10 @@ int picker_load_have(struct picker *p, const struct bitfield *verified)
  * within a priority, rarest first (or in index order, sequential mode).
  * SKIP is never picked; its blocks in progress keep their state so
  * un-skipping resumes them.  FIRST is for the caller's "first and last
- * piece of a file first", DEADLINE for a streaming reader's window, taken
- * in index order (whatever the mode); the lowest-numbered DEADLINE piece
- * in progress also has its requested blocks asked of a second peer. */
+ * piece of a file first", DEADLINE for a streaming reader's window and NOW
+ * for the newest one's (a seek), both taken in index order (whatever the
+ * mode); the lowest-numbered piece of the highest of them in progress also
+ * has its requested blocks asked of a second peer. */
 enum picker_prio {
 	PICKER_PRIO_SKIP = 0,
 	PICKER_PRIO_LOW,
@@ -236,7 +237,8 @@ enum picker_prio {
 	PICKER_PRIO_HIGH,
 	PICKER_PRIO_FIRST,
 	PICKER_PRIO_DEADLINE,
-	PICKER_PRIO_MAX = PICKER_PRIO_DEADLINE,
+	PICKER_PRIO_NOW,    /* the newest reader's window: the one a person waits on */
+	PICKER_PRIO_MAX = PICKER_PRIO_NOW,
 };
 /* Set a piece's priority.  Returns 0, -ERANGE or -EINVAL (no such priority). */
 int picker_set_priority(struct picker *p, uint32_t piece, enum picker_prio prio)

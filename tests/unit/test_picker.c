@@ -729,6 +729,14 @@ static void test_priorities(void **state)
 	uint32_t win[] = { 4, 4, 5, 5, 7 };
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(out[i].piece, win[i]);
+	/* The newest reader's window (NOW) over 8 goes before the others. */
+	assert_int_equal(picker_set_priority(p, 8, PICKER_PRIO_NOW), 0);
+	assert_int_equal(picker_pick(p, &pp, 3, out, 32, &n, &rng), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].piece, 8);
+	assert_int_equal(out[1].piece, 8);
+	assert_int_equal(out[2].piece, 4);
+	assert_int_equal(picker_set_priority(p, 8, PICKER_PRIO_NORMAL), 0);
 	assert_int_equal(picker_abort_request(p, 2, 7, 0), 0);
 	for (uint32_t i = 4; i <= 7; i++)
 		assert_int_equal(picker_set_priority(p, i, PICKER_PRIO_NORMAL), 0);
