@@ -96,8 +96,9 @@ static void on_job_ended(void *ctx)
 	s->jobs_ended++;
 }
 
-static const struct diskio_ops ops = { on_written, on_verified, on_read,
-				       on_lost,    on_durable,  on_job_ended };
+static const struct diskio_ops ops = { .written = on_written, .verified = on_verified,
+				       .read = on_read,       .lost = on_lost,
+				       .durable = on_durable, .job_ended = on_job_ended };
 
 /* Run the loop until `done` holds (bounded: a hung job fails the test). */
 #define RUN_UNTIL(s, done)                                                            \
