@@ -447,9 +447,7 @@ static int verify_one(struct diskio *dio, uint32_t piece, const uint8_t *leaves,
 		uint64_t n = (size + XFER_BLOCK_SIZE - 1) / XFER_BLOCK_SIZE;
 		memcpy(buf, leaves, (size_t)n * 32);
 		memset(buf + n * 32, 0, (size_t)(width - n) * 32);
-		for (; width > 1; width /= 2)
-			for (uint64_t i = 0; i < width / 2; i++)
-				sha256_once(ctx, buf + 64 * i, 64, buf + 32 * i);
+		merkle_reduce(ctx, buf, width);
 		rc = memcmp(buf, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
 		if (rc == 0 && mi->has_v1) {
 			struct both_hashes h = { NULL, sha1 };

@@ -39,10 +39,10 @@ static void compute_base(struct xfer *xf)
 	uint32_t n = mi->total_pieces;
 	/* With nothing skipped every piece is wanted, even one no file holds
 	 * (wholly inside a v1 pad): swarm_done counts them all then. */
-	memset(xf->base_prio, sw->wanted ? PICKER_PRIO_SKIP : PICKER_PRIO_NORMAL, n);
-	if (sw->wanted || sw->file_prio) {
-		if (!sw->wanted)
-			memset(xf->base_prio, PICKER_PRIO_SKIP, n);
+	if (!sw->file_prio) {
+		memset(xf->base_prio, PICKER_PRIO_NORMAL, n);
+	} else {
+		memset(xf->base_prio, PICKER_PRIO_SKIP, n);
 		for (size_t f = 0; f < mi->file_count; f++) {
 			const struct metainfo_file *mf = &mi->files[f];
 			uint8_t pp = (uint8_t)picker_prio_of(swarm_file_prio(sw, f));
@@ -298,9 +298,7 @@ int proof_hashes(struct xfer *xf, uint32_t peer, const struct wire_hash_req *r,
 	int rc = !tree || !ctx ? -ENOMEM : 0;
 	if (rc == 0) {
 		memcpy(tree, hashes, width * 32);
-		for (uint64_t w = width; w > 1; w /= 2)
-			for (uint64_t i = 0; i < w / 2; i++)
-				sha256_once(ctx, tree + 64 * i, 64, tree + 32 * i);
+		merkle_reduce(ctx, tree, width);
 		rc = memcmp(tree, f->layer + 32 * (size_t)local, 32) == 0 ? 0 : -EBADMSG;
 	}
 	sha256_free(ctx);

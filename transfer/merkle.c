@@ -258,3 +258,11 @@ int merkle_file_hash(struct sha256_ctx *ctx, const void *data, uint64_t file_siz
 	fold_finish(ctx, pending, count, width, pad, root_out);
 	return 0;
 }
+
+void merkle_reduce(struct sha256_ctx *ctx, uint8_t *buf, uint64_t width)
+{
+	for (; width > 1; width /= 2)
+		for (uint64_t i = 0; i < width / 2; i++)
+			sha256_once(ctx, buf + 2 * MERKLE_HASH_LEN * i, 2 * MERKLE_HASH_LEN,
+				    buf + MERKLE_HASH_LEN * i);
+}

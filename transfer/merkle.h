@@ -60,6 +60,11 @@ uint64_t merkle_piece_size(uint64_t file_size, uint64_t piece_length, uint64_t i
 int merkle_zero_root(struct sha256_ctx *ctx, uint64_t leaves, uint8_t out[MERKLE_HASH_LEN])
 	__attribute__((warn_unused_result));
 
+/* Reduce `width` hashes (a power of two, at least 1) at `buf`, in place, to
+ * the root of the subtree they are the leaves of: it is left in the first
+ * 32 bytes (the rest of buf is overwritten).  Uses `ctx`. */
+void merkle_reduce(struct sha256_ctx *ctx, uint8_t *buf, uint64_t width);
+
 /* Incremental hasher of one piece subtree.  Embedded by the caller; holds no
  * heap memory.  `ctx` is borrowed and must not be used for anything else
  * between merkle_piece_init and merkle_piece_final. */

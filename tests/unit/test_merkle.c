@@ -158,6 +158,28 @@ static void test_zero_root(void **state)
 	assert_int_equal(merkle_zero_root(g_ctx, 0, got), -EINVAL);
 }
 
+/* merkle_reduce: leaves to their subtree root, in place; four zero
+ * leaves make merkle_zero_root(4), and one leaf is its own root. */
+static void test_reduce(void **state)
+{
+	(void)state;
+	uint8_t buf[4 * H], a[H], b[H], ab[H], want[H];
+	memset(a, 0x11, H);
+	memset(b, 0x22, H);
+	memcpy(buf, a, H);
+	memcpy(buf + H, b, H);
+	merkle_reduce(g_ctx, buf, 2);
+	pair(a, b, ab);
+	assert_memory_equal(buf, ab, H);
+	memset(buf, 0, sizeof buf);
+	merkle_reduce(g_ctx, buf, 4);
+	assert_int_equal(merkle_zero_root(g_ctx, 4, want), 0);
+	assert_memory_equal(buf, want, H);
+	memcpy(buf, a, H);
+	merkle_reduce(g_ctx, buf, 1);
+	assert_memory_equal(buf, a, H);
+}
+
 /* Hand-built vectors: each expected root written out as the BEP 52 tree. */
 static void test_one_byte(void **state)
 {
@@ -488,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_incremental),
 		cmocka_unit_test(test_verify_failures),
 		cmocka_unit_test(test_two_threads),
+		cmocka_unit_test(test_reduce),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
