@@ -59,6 +59,11 @@ void node_daemon_usage(FILE *out)
 		"  --no-upload           never upload (the client-server experiment's leechers)\n"
 		"  --no-dht              no DHT: find peers only through trackers, peer exchange\n"
 		"                        and --peer (the DHT is on by default)\n"
+		"  --no-lsd              no local peer discovery (BEP 14 multicast on the LAN;\n"
+		"                        on by default); --lsd turns it back on\n"
+		"  --no-port-mapping     do not ask the router to forward the peer port (UPnP\n"
+		"                        IGD, NAT-PMP; on by default); --port-mapping turns\n"
+		"                        it back on\n"
 		"  --tracker-timeout S   seconds before an HTTP tracker is given up, and the\n"
 		"                        first UDP wait (doubling, 3 tries) (default %d)\n"
 		"  --tracker-min-interval S  least seconds between two announces to a tracker,\n"
@@ -165,7 +170,7 @@ static int load_node_id(struct node *node)
 
 /* Parse flags; returns 0, or 2 after printing usage or an error. */
 static int parse_flags(struct node *node, int argc, char **argv, struct flag_value *flags,
-		       size_t *n_flags, bool *help)
+		       size_t max_flags, size_t *n_flags, bool *help)
 {
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
@@ -181,6 +186,10 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "crypto-threads", required_argument, NULL, 'X' },
 		{ "no-upload", no_argument, NULL, 'N' },
 		{ "no-dht", no_argument, NULL, 'H' },
+		{ "no-lsd", no_argument, NULL, 'L' },
+		{ "lsd", no_argument, NULL, 'l' + 256 },
+		{ "no-port-mapping", no_argument, NULL, 'M' },
+		{ "port-mapping", no_argument, NULL, 'M' + 256 },
 		{ "tracker-timeout", required_argument, NULL, 'T' },
 		{ "tracker-min-interval", required_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -201,6 +210,14 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		}
 		const char *key = opts[idx].name;
 		const char *value = optarg ? optarg : "true";
+		if (c == 'l' + 256 || c == 'M' + 256) { /* --lsd, --port-mapping: the no- key off */
+			key = c == 'M' + 256 ? "no-port-mapping" : "no-lsd";
+			value = "false";
+		}
+		if (*n_flags >= max_flags) {
+			fprintf(stderr, "shoal daemon: too many options (at most %zu)\n", max_flags);
+			return 2;
+		}
 		if (c == 'd') {
 			char err[256];
 			if (config_set(&node->cfg, key, value, err, sizeof err)) {
@@ -227,7 +244,7 @@ int node_daemon_main(int argc, char **argv)
 	node->next_swarm_id = 1;
 	int exit_code = 1;
 	char err[1024];
-	struct flag_value flags[32];
+	struct flag_value flags[64];
 	size_t n_flags = 0;
 	bool help = false;
 	bool addr_written = false;
@@ -235,7 +252,7 @@ int node_daemon_main(int argc, char **argv)
 
 	if (config_defaults(&node->cfg) != 0)
 		node->cfg.data_dir[0] = '\0';
-	int rc = parse_flags(node, argc, argv, flags, &n_flags, &help);
+	int rc = parse_flags(node, argc, argv, flags, sizeof flags / sizeof flags[0], &n_flags, &help);
 	if (rc)
 		return rc;
 	if (help) {

@@ -138,8 +138,12 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 			cfg->cipher = CIPHER_XCHACHA;
 		else
 			return fail(err, err_len, key, value, "auto or xchacha20poly1305 (xchacha)");
-	} else if (strcmp(key, "no-upload") == 0 || strcmp(key, "no-dht") == 0) {
-		bool *flag = key[3] == 'u' ? &cfg->no_upload : &cfg->no_dht;
+	} else if (strcmp(key, "no-upload") == 0 || strcmp(key, "no-dht") == 0 ||
+		   strcmp(key, "no-lsd") == 0 || strcmp(key, "no-port-mapping") == 0) {
+		bool *flag = key[3] == 'u'   ? &cfg->no_upload
+			     : key[3] == 'd' ? &cfg->no_dht
+			     : key[3] == 'l' ? &cfg->no_lsd
+					     : &cfg->no_port_mapping;
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
 			*flag = true;
 		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)

@@ -37,6 +37,8 @@ struct node_config {
 	enum cipher_policy cipher;
 	bool no_upload;          /* client-server experiment: never upload (leechers) */
 	bool no_dht;             /* no DHT: peers only from trackers, PEX and --peer */
+	bool no_lsd;             /* no BEP 14 local peer discovery (node/lsd.c) */
+	bool no_port_mapping;    /* no UPnP IGD / NAT-PMP port mapping (node/portmap.c) */
 	unsigned tracker_timeout;      /* s: an HTTP request, the first UDP wait (15) */
 	unsigned tracker_min_interval; /* s: the least time between announces (30) */
 	int crypto_threads;      /* threads sealing and opening records; -1 = auto */
@@ -60,7 +62,7 @@ int config_crypto_threads(const struct node_config *cfg, long cpus);
 int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result));
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
- * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "tracker-timeout",
+ * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "no-lsd", "no-port-mapping", "tracker-timeout",
  * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir", "web-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */

@@ -23,6 +23,7 @@ trap cleanup EXIT
 # start_node NAME PORT: run a daemon with its own data dir, wait for its API.
 start_node() {
   "$SHOAL" daemon --data-dir "$work/$1" --port "$2" --api-port 0 --bootstrap "" \
+    --no-lsd --no-port-mapping \
     >"$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do [ -f "$work/$1/api.addr" ] && return 0; sleep 0.1; done

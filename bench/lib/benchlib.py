@@ -196,7 +196,7 @@ class Daemon:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.shoal, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
-             "--api-port", "0", "--bootstrap", ""] + self.args,
+             "--api-port", "0", "--bootstrap", "", "--no-lsd", "--no-port-mapping"] + self.args,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         _started.append(self.proc)

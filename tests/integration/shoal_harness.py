@@ -94,7 +94,11 @@ class Daemon:
 
     def command(self):
         cmd = [SHOAL, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
-               "--api-port", "0", "--bootstrap", ""] + self.args
+               "--api-port", "0", "--bootstrap", "",
+               # Nothing leaves the machine: LAN discovery and the router's
+               # port mapping are off unless a test turns them on (--lsd,
+               # --port-mapping, later flags win), inside its own namespaces.
+               "--no-lsd", "--no-port-mapping"] + self.args
         if os.environ.get("SHOAL_VALGRIND"):
             # `shoal daemon` execs shoal-daemon; memcheck must watch the
             # daemon itself, not the CLI that starts it.
