@@ -362,14 +362,8 @@ void on_hash_request(struct peer *p, const struct wire_hash_req *r)
 {
 	struct xfer *xf = p->xf;
 	const struct metainfo *mi = xf->sw->meta;
-	const struct metainfo_file *file = NULL;
 	size_t fidx = 0;
-	for (size_t f = 0; mi && f < mi->file_count; f++) {
-		if (mi->files[f].has_root && memcmp(mi->files[f].root, r->pieces_root, 32) == 0) {
-			file = &mi->files[f];
-			fidx = f;
-		}
-	}
+	const struct metainfo_file *file = metainfo_file_by_root(mi, r->pieces_root, &fidx);
 	/* The block hashes under one piece (a streaming reader's proofs):
 	 * exactly one piece's subtree, no proof above it (the asker has the
 	 * piece layer). */

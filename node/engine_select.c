@@ -280,10 +280,7 @@ int proof_hashes(struct xfer *xf, uint32_t peer, const struct wire_hash_req *r,
 		 const uint8_t *hashes, size_t n)
 {
 	const struct metainfo *mi = xf->sw->meta;
-	const struct metainfo_file *f = NULL;
-	for (size_t i = 0; mi && i < mi->file_count && !f; i++)
-		if (mi->files[i].has_root && memcmp(mi->files[i].root, r->pieces_root, 32) == 0)
-			f = &mi->files[i];
+	const struct metainfo_file *f = metainfo_file_by_root(mi, r->pieces_root, NULL);
 	if (!f || r->base_layer != 0 || r->length < 2 || f->piece_count == 0)
 		return -ENOENT;
 	uint64_t width = merkle_piece_leaves(f->size, mi->piece_length);

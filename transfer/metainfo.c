@@ -1165,6 +1165,19 @@ int metainfo_set_layer(struct metainfo *mi, size_t index, const uint8_t *layer, 
 	return 0;
 }
 
+const struct metainfo_file *metainfo_file_by_root(const struct metainfo *mi, const uint8_t root[32],
+						  size_t *index_out)
+{
+	for (size_t f = 0; mi && f < mi->file_count; f++) {
+		if (mi->files[f].has_root && memcmp(mi->files[f].root, root, 32) == 0) {
+			if (index_out)
+				*index_out = f;
+			return &mi->files[f];
+		}
+	}
+	return NULL;
+}
+
 const struct metainfo_file *metainfo_v2_piece_file(const struct metainfo *mi, uint32_t piece,
 						   uint32_t *local_out)
 {

@@ -55,6 +55,11 @@ uint64_t metainfo_v1_piece_size(const struct metainfo *mi, uint32_t piece);
 const struct metainfo_file *metainfo_v2_piece_file(const struct metainfo *mi, uint32_t piece,
 						   uint32_t *local_out);
 
+/* The first file whose pieces root is `root` (a v2 hash request names its
+ * file so), with its index in *index_out when not NULL; NULL when none. */
+const struct metainfo_file *metainfo_file_by_root(const struct metainfo *mi, const uint8_t root[32],
+						  size_t *index_out);
+
 /* The file tree order of two '/'-separated paths (a depth-first walk with
  * keys sorted bytewise: "a" < "a/b" < "a-b"); <0, 0 or >0 like strcmp. */
 int metainfo_path_cmp(const char *a, const char *b);

@@ -451,6 +451,18 @@ static void test_torrent_roundtrip(void **state)
 	}
 	assert_int_equal(mi.total_pieces, next_piece);
 	assert_int_equal(mi.total_size, total);
+	/* A pieces root names its file; twins share one, the first answers. */
+	size_t at = 99;
+	assert_ptr_equal(metainfo_file_by_root(&mi, in[3].root, &at), &mi.files[2]); /* dir/sub/big */
+	assert_int_equal(at, 2);
+	assert_ptr_equal(metainfo_file_by_root(&mi, in[6].root, &at), &mi.files[5]); /* twin-b: twin-a's */
+	assert_int_equal(at, 5);
+	assert_ptr_equal(metainfo_file_by_root(&mi, in[0].root, NULL), &mi.files[4]); /* one-byte */
+	uint8_t nobody[H] = { 0 };
+	at = 99;
+	assert_null(metainfo_file_by_root(&mi, nobody, &at)); /* the empty file has no root */
+	assert_int_equal(at, 99);
+	assert_null(metainfo_file_by_root(NULL, in[3].root, NULL));
 	metainfo_destroy(&mi);
 	assert_null(mi.files);
 
