@@ -47,8 +47,6 @@ import argparse
 import hashlib
 import json
 import os
-import pwd
-import grp
 import shutil
 import signal
 import subprocess
@@ -301,90 +299,6 @@ def run_lt(tmp, torrent, seed, tag, size, timeout=300, check_sha=None, rel="data
 
 # ---------------------------------------------------------------- nginx
 
-NGINX_CONF = """daemon off;
-master_process on;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    types {{ application/octet-stream bin; }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-    }}
-}}
-"""
-
-
-def ensure_nginx():
-    missing = [b for b in ("nginx", "curl") if not (shutil.which(b) or os.path.exists("/usr/sbin/" + b))]
-    if missing and os.geteuid() == 0:
-        print("  installing nginx-light curl (apt-get) ...")
-        sys.stdout.flush()
-        subprocess.run(["apt-get", "install", "-y", "nginx-light", "curl"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    curl = shutil.which("curl")
-    return nginx, curl
-
-
-class Nginx:
-    def __init__(self, nginx, tmp, root):
-        self.dir = os.path.join(tmp, "nginx")
-        os.makedirs(self.dir)
-        self.port = bl.free_port()
-        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(d=self.dir, port=self.port, root=root))
-        pre = []
-        if os.geteuid() == 0:
-            # Unprivileged: the whole server (master too) runs as nobody.
-            uid = pwd.getpwnam("nobody").pw_uid
-            gid = grp.getgrnam("nogroup").gr_gid
-            os.chown(self.dir, uid, gid)
-            pre = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups", "--"]
-        self.log = open(os.path.join(self.dir, "stderr.log"), "wb")
-        self.proc = subprocess.Popen(pre + [nginx, "-p", self.dir, "-c",
-                                            os.path.join(self.dir, "nginx.conf")],
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        bl._started.append(self.proc)
-        deadline = time.monotonic() + 10
-        import socket
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                logs = ""
-                for name in ("stderr.log", "error.log"):
-                    p = os.path.join(self.dir, name)
-                    if os.path.exists(p):
-                        logs += open(p, errors="replace").read()
-                raise RuntimeError("nginx exited: " + logs[-800:])
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not listen within 10 s")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)     # fast shutdown, by PID
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log.close()
-
-
 def run_curl(curl, url, size):
     r = subprocess.run([curl, "-s", "-o", "/dev/null", "-w",
                         "%{time_total} %{size_download} %{http_code}", url],
@@ -527,12 +441,12 @@ def main():
                 lt_seed.wait_event(lambda e: e["event"] == "status" and e.get("is_seeding"), 120)
                 print("  libtorrent %s seed ready on port %d" % (ltv, lt_seed.port))
         if "nginx" in want:
-            nginx, curl = ensure_nginx()
+            nginx, curl = bl.ensure_nginx()
             if not nginx or not curl:
                 print("  (nginx or curl missing and not installable: skipped)")
                 want.discard("nginx")
             else:
-                ngx = Nginx(nginx, tmp, data_parent)
+                ngx = bl.Nginx(nginx, tmp, data_parent)
                 url = "http://127.0.0.1:%d/data/blob.bin" % ngx.port
                 run_curl(curl, url, size)        # one unmeasured warm-up request
         sys.stdout.flush()

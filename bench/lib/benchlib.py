@@ -181,11 +181,16 @@ def vm_hwm_kib(pid):
 class Daemon:
     """One shoal daemon on loopback with its own data dir and ports."""
 
-    def __init__(self, shoal, data_dir, args=()):
+    def __init__(self, shoal, data_dir, args=(), prefix=(), api_bind=None):
+        """prefix: a command to run the daemon under (bench/lib/netlab.py's
+        `ip netns exec NS` for a daemon in a namespace); api_bind: the API's
+        address (--api-bind) when 127.0.0.1 of its namespace is not ours."""
         self.shoal = shoal
         self.data_dir = data_dir
         self.port = free_port()
         self.args = list(args)
+        self.prefix = list(prefix)
+        self.api_bind = api_bind
         self.proc = None
         self.log_path = data_dir + ".log"
         self.api_addr = None
@@ -194,9 +199,12 @@ class Daemon:
     def start(self, timeout=20):
         os.makedirs(os.path.dirname(self.data_dir) or ".", exist_ok=True)
         log = open(self.log_path, "ab")
+        bind = ["--api-bind", self.api_bind] if self.api_bind else []
         self.proc = subprocess.Popen(
+            self.prefix +
             [self.shoal, "daemon", "--data-dir", self.data_dir, "--port", str(self.port),
-             "--api-port", "0", "--bootstrap", "", "--no-lsd", "--no-port-mapping"] + self.args,
+             "--api-port", "0", "--bootstrap", "", "--no-lsd", "--no-port-mapping"] + bind +
+            self.args,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         _started.append(self.proc)
@@ -257,6 +265,105 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(timeout=5)
             return None
+
+
+# ---------------------------------------------------------------- nginx
+
+NGINX_CONF = """daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    types {{ application/octet-stream bin; }}
+    server {{
+        listen {listen}:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def ensure_nginx():
+    """(nginx, curl) paths; as root, installs nginx-light and curl if missing."""
+    missing = [b for b in ("nginx", "curl") if not (shutil.which(b) or os.path.exists("/usr/sbin/" + b))]
+    if missing and os.geteuid() == 0:
+        print("  installing nginx-light curl (apt-get) ...")
+        sys.stdout.flush()
+        subprocess.run(["apt-get", "install", "-y", "nginx-light", "curl"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    curl = shutil.which("curl")
+    return nginx, curl
+
+
+class Nginx:
+    """nginx in the foreground with its own config and temp dirs under
+    WORK/nginx (no system service), serving `root`, stopped by PID.
+
+    listen: the address it listens on; probe: the address this process
+    connects to to see it listening (the same by default; a namespaced nginx
+    listens on every address and is probed over the management link);
+    prefix: a command it runs under (`ip netns exec NS`)."""
+
+    def __init__(self, nginx, work, root, listen="127.0.0.1", probe=None, prefix=()):
+        import grp
+        import pwd
+        self.dir = os.path.join(work, "nginx")
+        os.makedirs(self.dir)
+        self.port = free_port()
+        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF.format(d=self.dir, port=self.port, root=root, listen=listen))
+        pre = list(prefix)
+        if os.geteuid() == 0:
+            # Unprivileged: the whole server (master too) runs as nobody.
+            uid = pwd.getpwnam("nobody").pw_uid
+            gid = grp.getgrnam("nogroup").gr_gid
+            os.chown(self.dir, uid, gid)
+            pre += ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups", "--"]
+        self.log = open(os.path.join(self.dir, "stderr.log"), "wb")
+        self.proc = subprocess.Popen(pre + [nginx, "-p", self.dir, "-c",
+                                            os.path.join(self.dir, "nginx.conf")],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        _started.append(self.proc)
+        probe = probe or listen
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                logs = ""
+                for name in ("stderr.log", "error.log"):
+                    p = os.path.join(self.dir, name)
+                    if os.path.exists(p):
+                        logs += open(p, errors="replace").read()
+                raise RuntimeError("nginx exited: " + logs[-800:])
+            try:
+                socket.create_connection((probe, self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not listen within 10 s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)     # fast shutdown, by PID
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if not self.log.closed:
+            self.log.close()
 
 
 # ---------------------------------------------------------------- numbers
