@@ -240,8 +240,7 @@ def linkemu_ceiling(linkemu, seconds=1.0, payload=1400):
                  "    try: s.sendto(b,('%s',9)); n+=1\n"
                  "    except OSError: pass\n"
                  "print(n)\n") % (payload, seconds, lab.peer_addr(1))
-        # ARP first, so the count is switching only.
-        lab.nsrun(0, ["ping", "-c", "1", "-W", "2", lab.peer_addr(1)], check=False)
+        _probe(lab, 0, 1, 1, 1.0)   # ARP first, so the count is switching only
         before = lab.emu_stats().get(lab.taps[0], {})
         t0 = time.monotonic()
         r = lab.nsrun(0, ["/usr/bin/python3", "-c", flood])
@@ -258,3 +257,80 @@ def linkemu_ceiling(linkemu, seconds=1.0, payload=1400):
                 "queue_drops": after.get("queue_drops", 0) - before.get("queue_drops", 0)}
     finally:
         lab.delete()
+
+
+_ECHO = """import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7))
+s.settimeout(float(sys.argv[1]))
+try:
+    while True:
+        b, a = s.recvfrom(64)
+        s.sendto(b, a)
+except socket.timeout:
+    pass
+"""
+
+_PROBE = """import socket, sys, time
+dst, count, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(wait)
+rtts = []
+for k in range(count):
+    t = time.monotonic()
+    s.sendto(b"%08d" % k, (dst, 7))
+    try:
+        while True:
+            b, _ = s.recvfrom(64)
+            if b == b"%08d" % k:
+                rtts.append((time.monotonic() - t) * 1000.0)
+                break
+    except socket.timeout:
+        pass
+print(count, len(rtts), min(rtts) if rtts else -1)
+"""
+
+
+def _probe(lab, src, dst, count, wait):
+    """(sent, answered, min round trip in ms or None): UDP probes from host src
+    to an echo on host dst, one at a time (no ping on this machine)."""
+    echo = subprocess.Popen(lab.prefix(dst) + ["/usr/bin/python3", "-c", _ECHO,
+                                               str(count * wait + 5)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        r = lab.nsrun(src, ["/usr/bin/python3", "-c", _PROBE, lab.peer_addr(dst), str(count),
+                            str(wait)])
+        sent, got, rtt = r.stdout.split()
+        return int(sent), int(got), (float(rtt) if float(rtt) >= 0 else None)
+    finally:
+        echo.kill()
+        echo.wait(timeout=5)
+
+
+def linkemu_check(linkemu):
+    """linkemu does what it says: the round trip between a host with 10 ms
+    and one with 30 ms is 40 ms; 20 % loss on one side loses about 20 % of
+    the probes (UDP echo, one at a time).  Returns (ok, details)."""
+    out = {}
+    lab = Lab(linkemu, [10, 30], [0, 0], tag="c")
+    try:
+        lab.setup()
+        _probe(lab, 0, 1, 1, 1.0)                # ARP
+        sent, recv, rtt = _probe(lab, 0, 1, 10, 1.0)
+        out["rtt_ms"] = {"want": 40.0, "min_measured": rtt, "sent": sent, "received": recv}
+        ok = rtt is not None and 40.0 <= rtt <= 46.0 and recv == sent
+    finally:
+        lab.delete()
+    lab = Lab(linkemu, [0, 0], [20, 0], tag="c", seed=7)
+    try:
+        lab.setup()
+        _probe(lab, 1, 0, 3, 0.2)                # ARP (from the lossless side)
+        sent, recv, _ = _probe(lab, 0, 1, 400, 0.05)
+        lost = 100.0 * (sent - recv) / sent if sent else None
+        out["loss_pct"] = {"want": 20.0, "measured": lost, "sent": sent}
+        # 400 draws at p = 0.2: sd 2 %; 12..28 is four of them.
+        ok = ok and lost is not None and 12.0 <= lost <= 28.0
+    finally:
+        lab.delete()
+    return ok, out
