@@ -11,6 +11,7 @@ PKGS=(
   opentracker                                            # the tracker interop test
   gnuplot-nox valgrind                                   # distribution plot; memcheck leg
   ffmpeg curl                                            # the streaming test makes a video and plays it (ffprobe)
+  nginx-light                                            # bench/distribution --netns and transfer_throughput: the HTTP server row
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
 )
 missing=()

@@ -13,8 +13,9 @@ TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_pad_blocks.py tests/integration/test_v1.py \
 	tests/interop/test_hybrid_lt.py tests/interop/test_v1_lt.py \
 	tests/integration/test_many_swarms.py tests/integration/test_join_bulk.py \
-	tests/integration/test_events.py
-EXTRA_DIST += tests/integration/shoal_harness.py tests/integration/rawpeer.py
+	tests/integration/test_events.py tests/integration/test_distribution_netns.py
+EXTRA_DIST += tests/integration/shoal_harness.py tests/integration/rawpeer.py \
+	tests/integration/distribution_checks.py
 # The layering of docs/architecture.md, on every #include and on the CLI's link.
 TESTS += tests/check_layers.py
 EXTRA_DIST += tests/check_layers.py
