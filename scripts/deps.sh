@@ -31,3 +31,8 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 if [[ " ${missing[*]} " == *" transmission-daemon "* ]] && command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl disable --now transmission-daemon >/dev/null 2>&1 || true
 fi
+# nginx-light starts a system nginx on port 80; the benchmarks run their own
+# in the foreground (bench/lib/benchlib.py Nginx), so keep that one off too.
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
