@@ -144,8 +144,31 @@ class Lab:
             return {}
         return {p["name"]: p for p in doc.get("ports", [])}
 
+    def _drain(self, timeout):
+        """Wait (at most `timeout` s) until no host has a TCP connection left
+        (TIME-WAIT aside, which the kernel drops with the namespace):
+        a connection still closing when linkemu stops would retransmit its FIN
+        into a gone link for minutes, and hold its namespace (and the veth
+        on the bridge's side) alive as long."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = False
+            for i in range(len(self._made_ns)):
+                r = self.nsrun(i, ["ss", "-Htan"], check=False)
+                if any(line.split()[0] not in ("LISTEN", "TIME-WAIT")
+                       for line in r.stdout.splitlines() if line.strip()):
+                    busy = True
+                    break
+            if not busy:
+                return True
+            time.sleep(0.1)
+        return False
+
     def delete(self):
-        """Stop linkemu (its TAPs go with it), remove the namespaces and the bridge."""
+        """Stop linkemu (its TAPs go with it) once the hosts' connections have
+        closed, remove the namespaces and the bridge."""
+        if self.emu is not None and self.emu.poll() is None and self._made_ns:
+            self._drain(5.0)
         if self.emu is not None:
             if self.emu.poll() is None:
                 self.emu.terminate()
