@@ -3,7 +3,8 @@ own network namespace on fast links (1-2 ms one-way, 0.1 % loss, tbf), all
 four rows (nginx + curl, shoal client-server, shoal p2p, libtorrent).  Every
 row must finish with byte-identical copies and the CSV carries the link
 columns and the gap records (distribution_checks.py).  Then bench/linkemu's
-own check: the delay and loss it gives a host are the ones asked for.  Needs
+own check: the delay and loss it gives a host are the ones asked for (its
+ceiling, a 1 s flood, is left to the benchmark).  Needs
 root, /dev/net/tun, tc, nginx and curl: SKIP (77) otherwise."""
 import os
 import shutil
@@ -34,10 +35,11 @@ tmp = TestDir(prefix="shoal-dist-netns-")
 os.chmod(tmp.path, 0o755)   # nginx's workers (nobody) read the content under it
 link = {"delays": (1.0, 2.0), "loss_pct": 0.1, "shaper": "tbf"}
 doc = run_and_check(c, tmp, ["nginx", "client-server", "p2p", "libtorrent"], [2], 2 << 20, 1 << 20,
-              extra=["--netns", "--delay-ms", "1-2", "--loss-pct", "0.1", "--shaper", "tbf"],
+              extra=["--netns", "--no-linkemu-ceiling", "--delay-ms", "1-2", "--loss-pct", "0.1",
+                     "--shaper", "tbf"],
               link=link)
 r = subprocess.run(["/usr/bin/python3", os.path.join(SRCDIR, "bench", "distribution"),
-                    "--linkemu-check", "--shoal", SHOAL, "--out", tmp.sub("check")],
+                    "--linkemu-check", "--no-linkemu-ceiling", "--shoal", SHOAL, "--out", tmp.sub("check")],
                    capture_output=True, text=True, timeout=120)
 sys.stdout.write(r.stdout[-1500:])
 c.equal(r.returncode, 0, "bench/linkemu: 40 ms round trip and 20 % loss as asked")
