@@ -103,6 +103,24 @@ static void format_counts(const json_t *swarms, char *out, size_t len)
 			add_count(out, len, &used, &sep, name, json_integer_value(v));
 }
 
+/* The reachability cell: "reachable: 203.0.113.7:6881 via UPnP", "not
+ * mapped: <why>" or "port mapping off" (with what peers say we are). */
+static void format_reach(const json_t *r, char *cell, size_t len)
+{
+	const char *method = str_or(r, "method", "off");
+	const char *ext = str_or(r, "external_addr", NULL);
+	const json_t *port = json_object_get(r, "mapped_port");
+	if (strcmp(method, "upnp") == 0 || strcmp(method, "natpmp") == 0)
+		snprintf(cell, len, "reachable: %s:%lld via %s", ext ? ext : "(address unknown)",
+			 (long long)json_integer_value(port),
+			 strcmp(method, "upnp") == 0 ? "UPnP" : "NAT-PMP");
+	else if (strcmp(method, "off") == 0)
+		snprintf(cell, len, "port mapping off%s%s%s", ext ? " (peers see us as " : "",
+			 ext ? ext : "", ext ? ")" : "");
+	else
+		snprintf(cell, len, "not mapped: %s", str_or(r, "last_error", "no router answered"));
+}
+
 static void print_node(const json_t *st)
 {
 	const json_t *node = json_object_get(st, "node");
@@ -139,6 +157,10 @@ static void print_node(const json_t *st)
 	else
 		snprintf(cell, sizeof cell, "not running (%s)", str_or(xfer, "note", "off"));
 	e |= table_add(&t, "transfer", cell);
+	if (json_is_object(json_object_get(st, "reachability"))) {
+		format_reach(json_object_get(st, "reachability"), cell, sizeof cell);
+		e |= table_add(&t, "reach", cell);
+	}
 	if (json_is_object(json_object_get(swarms, "by_state"))) {
 		format_counts(swarms, cell, sizeof cell);
 		e |= table_add(&t, "swarms", cell);

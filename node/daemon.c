@@ -22,6 +22,7 @@
 #include "node/api.h"
 #include "node/dht_node.h"
 #include "node/engine.h"
+#include "node/portmap.h"
 #include "node/store.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
@@ -370,6 +371,13 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
+	if (node->cfg.no_port_mapping) {
+		log_info("port mapping off (--no-port-mapping): peers behind other NATs reach us only if "
+			 "the peer port is forwarded by hand");
+	} else if (!(node->portmap = portmap_new(node, err, sizeof err))) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
 	swarms_start_all(node);
 	node->started_ms = now_ms();
 	node->started_at = time(NULL);
@@ -417,6 +425,9 @@ done:
 	trackers_shutdown(node->trackers);
 	trackers_free(node->trackers);
 	node->trackers = NULL;
+	/* The router's mappings go, waiting at most ~2 s for a router that does not answer. */
+	portmap_free(node->portmap);
+	node->portmap = NULL;
 	node->stopping = true; /* join checks still on the workers create nothing */
 	dht_node_free(node->dht); /* saves the routing table; before the engine it feeds */
 	node->dht = NULL;
@@ -426,6 +437,7 @@ done:
 	workers_free(node->workers); /* joins the threads before their jobs are freed */
 	node->workers = NULL;
 	swarms_free_all(node);
+	reach_free(node);
 	if (node->sig_int)
 		event_free(node->sig_int);
 	if (node->sig_term)

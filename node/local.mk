@@ -1,7 +1,7 @@
 # node/: the daemon (config, SQLite store, HTTP API, glue).
 noinst_LIBRARIES += node/libnode.a
 node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLITE_CFLAGS) \
-	$(JANSSON_CFLAGS) $(EVSSL_CFLAGS) \
+	$(JANSSON_CFLAGS) $(EVSSL_CFLAGS) $(MINIUPNPC_CFLAGS) \
 	-DSHOAL_ABS_BUILDDIR='"$(abs_top_builddir)"' -DSHOAL_SRC_WEBDIR='"$(abs_top_srcdir)/web"' \
 	-DSHOAL_PKG_WEBDIR='"$(pkgdatadir)/web"'
 node_libnode_a_SOURCES = \
@@ -10,6 +10,7 @@ node_libnode_a_SOURCES = \
 	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c node/api_stream.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
+	node/portmap.c node/portmap.h \
 	node/engine.c node/engine.h node/engine_state.h node/engine-parts.h \
 	node/engine_base.c node/engine_select.c node/engine_durable.c node/engine_io.c node/engine_meta.c \
 	node/engine_peers.c node/engine_send.c node/engine_wire.c node/peer.c node/peer_conn.c \
@@ -29,7 +30,7 @@ bin_PROGRAMS += shoal-daemon
 shoal_daemon_SOURCES = node/main.c
 shoal_daemon_LDADD = $(NODE_LIBS)
 NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVSSL_LIBS) $(EVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
-	$(SODIUM_LIBS) -lpthread
+	$(SODIUM_LIBS) $(MINIUPNPC_LIBS) $(NATPMP_LIBS) -lpthread
 
 check_PROGRAMS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
 TESTS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth

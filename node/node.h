@@ -20,6 +20,8 @@ struct engine;
 struct dht_node;
 struct trackers;
 struct swarm_events;
+struct portmap;
+struct reach;
 
 #define NODE_ID_LEN 20
 #define NODE_SWARM_STATES 8 /* >= the number of enum swarm_state values */
@@ -71,6 +73,8 @@ struct node {
 	struct engine *engine;        /* peer connections and transfers */
 	struct dht_node *dht;         /* Mainline DHT on UDP peer_port (dht_node.c); NULL with no-dht */
 	struct trackers *trackers;    /* HTTP(S) and UDP trackers (trackers.c) */
+	struct portmap *portmap;      /* the router's port mapping (portmap.c); NULL with no-port-mapping */
+	struct reach *reach;          /* external address votes (portmap.c); made on the first vote */
 	struct swarm *swarms;         /* every swarm, in id order */
 	struct swarm_index swarm_ix;  /* node/swarm.c's indexes of `swarms` */
 	struct node_queues queues;    /* the engine's budget sums */

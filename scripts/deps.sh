@@ -5,6 +5,8 @@ set -euo pipefail
 PKGS=(
   build-essential autoconf automake pkg-config clang   # toolchain (gcc and clang)
   libsodium-dev libevent-dev libsqlite3-dev libjansson-dev libssl-dev   # shoal's libraries
+  libminiupnpc-dev libnatpmp-dev                         # port mapping (UPnP IGD, NAT-PMP)
+  miniupnpd-nftables miniupnpc natpmpc nftables          # the port mapping test's router (run in a namespace only)
   libcmocka-dev libclang-rt-dev                          # unit tests; libFuzzer
   python3 python3-libtorrent                             # integration + interop tests
   transmission-daemon transmission-cli aria2             # v1 peers for interop tests (tests/interop/realpeers.py)
@@ -25,7 +27,19 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# miniupnpd must never run on this machine's own network: keep its package
+# from starting a service (policy-rc.d 101) while it installs.
+policy_made=""
+if [[ " ${missing[*]} " == *" miniupnpd-nftables "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  policy_made=1
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+[ -z "$policy_made" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" miniupnpd-nftables "* ]] && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now miniupnpd >/dev/null 2>&1 || true
+fi
 # The package starts a system-wide transmission-daemon (DHT on, public peer
 # port); the tests run their own in namespaces, so keep that one off.
 if [[ " ${missing[*]} " == *" transmission-daemon "* ]] && command -v systemctl >/dev/null 2>&1; then

@@ -21,6 +21,7 @@ TESTS += tests/check_layers.py
 EXTRA_DIST += tests/check_layers.py
 # The DHT in real daemons, and against libtorrent's DHT (node/dht_node.c).
 TESTS += tests/integration/test_dht.py tests/interop/test_dht_libtorrent.py
+TESTS += tests/integration/test_portmap.py
 # Durability under a failing or slow disk: tests/fault/faultfs.so is an
 # LD_PRELOAD shim (test code, never linked into shoal) that the test loads
 # into its daemons.  Built without the sanitizers: it only forwards calls.
