@@ -256,6 +256,11 @@ struct krpc_msg {
 	int64_t ecode;
 	const uint8_t *emsg;
 	size_t emsg_len;
+	/* BEP 42: the top-level "ip" of a response, how the responder sees
+	 * us: compact IPv4 or IPv6 + port (6 or 18 bytes); NULL when absent
+	 * or of another size (then ignored, the message still counts). */
+	const uint8_t *ip;
+	size_t ip_len;
 };
 
 /* Decode one KRPC message from [p, end).  Checks the structure each message
@@ -284,6 +289,7 @@ int krpc_put_query(struct buf *b, const uint8_t *tid, size_t tid_len, const stru
 	__attribute__((warn_unused_result));
 
 struct krpc_reply {
+	const struct dht_addr *ip; /* BEP 42: the querier as we see it; may be NULL */
 	const uint8_t *id;
 	const uint8_t *nodes;   /* compact, may be NULL */
 	size_t nodes_len;

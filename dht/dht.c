@@ -285,7 +285,7 @@ static void handle_query(struct dht *dht, const struct krpc_msg *m, const struct
 	uint8_t nodes[DHT_K * KRPC_NODE6_LEN];
 	uint8_t token[DHT_TOKEN_LEN];
 	struct dht_addr values[DHT_MAX_VALUES];
-	struct krpc_reply r = { .id = dht->id };
+	struct krpc_reply r = { .id = dht->id, .ip = from };
 	bool v6 = dht->cfg.family == AF_INET6;
 	switch (m->q) {
 	case KRPC_PING:
@@ -611,6 +611,14 @@ static int handle_reply(struct dht *dht, const struct krpc_msg *m, const struct 
 	dht->tx[slot].used = false;
 
 	bool ok = m->y == KRPC_RESPONSE && memcmp(m->id, dht->id, DHT_ID_LEN) != 0;
+	if (ok && m->ip && dht->cb.external_addr) {
+		/* BEP 42: only from an answer to our own query (its transaction
+		 * and source checked above), so a forged datagram cannot vote. */
+		struct sockaddr_storage ss;
+		socklen_t len = dht_addr_to_sa(from, &ss);
+		dht->cb.external_addr(dht->ctx, (const struct sockaddr *)&ss, len,
+				      m->ip_len == 6 ? AF_INET : AF_INET6, m->ip);
+	}
 	if (ok) {
 		seen(dht, m->id, from, DHT_SEEN_REPLY, now);
 		/* A node answering under another id than we asked for cannot

@@ -49,6 +49,11 @@ struct dht_callbacks {
 	/* Fill `buf` with `n` random bytes.  NULL means libsodium's randombytes;
 	 * tests and simulations pass a seeded generator to be reproducible. */
 	void (*random_bytes)(void *ctx, void *buf, size_t n);
+	/* BEP 42: a node answering one of our queries says how it sees us:
+	 * `ip` is 4 (AF_INET) or 16 (AF_INET6) bytes, valid during the call;
+	 * `voter` is that node's address.  Optional. */
+	void (*external_addr)(void *ctx, const struct sockaddr *voter, socklen_t voter_len,
+			      int family, const uint8_t *ip);
 };
 
 /* Tunables.  Fill with dht_config_default, then change what you need. */

@@ -133,6 +133,8 @@ int krpc_decode(struct krpc_msg *m, const uint8_t *p, const uint8_t *end)
 	m->ecode = 0;
 	m->emsg = NULL;
 	m->emsg_len = 0;
+	m->ip = NULL;
+	m->ip_len = 0;
 	int rc = benc_parse(&doc, p, end, NULL);
 	if (rc)
 		return rc;
@@ -166,6 +168,11 @@ int krpc_decode(struct krpc_msg *m, const uint8_t *p, const uint8_t *end)
 		const struct benc_node *r = benc_dict_get_type(&doc, root, "r", BENC_DICT);
 		if (!r)
 			return -EILSEQ;
+		const struct benc_node *ip = benc_dict_get_type(&doc, root, "ip", BENC_STR);
+		if (ip && (ip->s_len == 6 || ip->s_len == 18)) {
+			m->ip = ip->s;
+			m->ip_len = ip->s_len;
+		}
 		/* A reply does not name its method: "target" never appears in
 		 * one, so read_body's target key does not matter here. */
 		if ((rc = read_body(m, &doc, r)))
@@ -244,6 +251,14 @@ int krpc_put_query(struct buf *b, const uint8_t *tid, size_t tid_len, const stru
 int krpc_put_reply(struct buf *b, const uint8_t *tid, size_t tid_len, const struct krpc_reply *r)
 {
 	TRY(benc_put_dict(b));
+	if (r->ip) {
+		uint8_t c[18];
+		size_t iplen = dht_addr_iplen(r->ip);
+		memcpy(c, r->ip->ip, iplen);
+		c[iplen] = (uint8_t)(r->ip->port >> 8);
+		c[iplen + 1] = (uint8_t)r->ip->port;
+		TRY(put_kv_str(b, "ip", c, iplen + 2));
+	}
 	TRY(benc_put_cstr(b, "r"));
 	TRY(benc_put_dict(b));
 	TRY(put_kv_str(b, "id", r->id, DHT_ID_LEN));

@@ -33,6 +33,7 @@
 #include "dht/dht.h"
 #include "node/engine.h"
 #include "node/node.h"
+#include "node/portmap.h"
 #include "node/store.h"
 #include "node/swarm.h"
 
@@ -251,6 +252,16 @@ static void on_peers_found(void *ctx, const uint8_t key[DHT_ID_LEN],
 	dht_tracks_found(dn->tracks, key, taken);
 }
 
+/* BEP 42: a node that answered us says how it sees us: one vote. */
+static void on_external_addr(void *ctx, const struct sockaddr *voter, socklen_t voter_len,
+			     int family, const uint8_t *ip)
+{
+	struct dhtn_inst *in = ctx;
+	(void)voter_len;
+	if (!in->dn->freeing)
+		reach_vote(in->dn->node, family, ip, voter, REACH_DHT);
+}
+
 static void on_lookup_done(void *ctx, const uint8_t key[DHT_ID_LEN],
 			   const struct dht_lookup_summary *s)
 {
@@ -354,6 +365,7 @@ static int inst_open(struct dht_node *dn, int f, char *err, size_t err_len)
 		.send = on_send,
 		.peers_found = on_peers_found,
 		.lookup_done = on_lookup_done,
+		.external_addr = on_external_addr,
 	};
 	in->dht = dht_new(&cfg, &cb, in);
 	if (!in->dht) {

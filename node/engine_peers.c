@@ -474,6 +474,17 @@ static void send_greeting(struct peer *p)
 	ext.metadata_size = sw->meta ? (uint32_t)sw->meta->info_len : 0;
 	ext.port = eng->node->cfg.peer_port;
 	ext.reqq = PEER_REQQ;
+	/* BEP 10 yourip: how we see the peer, which it may count towards
+	 * learning its external address (as we do: reach_vote). */
+	if (p->addr.ss_family == AF_INET) {
+		memcpy(ext.yourip, &((const struct sockaddr_in *)&p->addr)->sin_addr, 4);
+		ext.yourip_len = 4;
+	} else if (p->addr.ss_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&p->addr)->sin6_addr;
+		bool mapped = IN6_IS_ADDR_V4MAPPED(a6);
+		memcpy(ext.yourip, mapped ? a6->s6_addr + 12 : a6->s6_addr, mapped ? 4 : 16);
+		ext.yourip_len = mapped ? 4 : 16;
+	}
 	snprintf(ext.client, sizeof ext.client, "shoal %s", PACKAGE_VERSION);
 	struct buf b;
 	buf_init(&b, 4096);

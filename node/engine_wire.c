@@ -29,6 +29,7 @@
 #include "node/engine_state.h"
 #include "node/joincheck.h"
 #include "node/node.h"
+#include "node/portmap.h"
 #include "node/ratelimit.h"
 #include "transfer/ratesplit.h"
 #include "node/swarm.h"
@@ -322,6 +323,14 @@ static int ext_handshake(struct peer *p, const uint8_t *payload, size_t len)
 		return -EBADMSG;
 	p->ext_ok = true;
 	p->listen_port = p->ext.port;
+	/* BEP 10 yourip: one peer's vote on our external address. */
+	if (p->ext.yourip_len == 4 ||
+	    (p->ext.yourip_len == 16 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)p->ext.yourip)))
+		reach_vote(p->eng->node, AF_INET, p->ext.yourip + (p->ext.yourip_len == 16 ? 12 : 0),
+			   (const struct sockaddr *)&p->addr, REACH_PEER);
+	else if (p->ext.yourip_len == 16)
+		reach_vote(p->eng->node, AF_INET6, p->ext.yourip, (const struct sockaddr *)&p->addr,
+			   REACH_PEER);
 	snprintf(p->client, sizeof p->client, "%s", p->ext.client);
 	if (metadata_announced(p) != 0)
 		return -ENOMEM;

@@ -34,6 +34,11 @@ NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVSSL_LIBS) $(EVENT_LI
 
 check_PROGRAMS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
 TESTS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
+check_PROGRAMS += tests/unit/test_reach
+TESTS += tests/unit/test_reach
+tests_unit_test_reach_SOURCES = tests/unit/test_reach.c
+tests_unit_test_reach_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_reach_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(NODE_LIBS) $(UNIT_LIBS)

@@ -291,6 +291,10 @@ def mapped_case(tag, upnp, natpmp, method, label):
     leech = Daemon(tmp, "wan-" + tag, args=["--no-dht"], netns=wan).start()
     download(leech, magnet, "%s:%d" % (WAN_GW, r.get("mapped_port") or seed.port),
              "%s: a WAN peer through the router's mapped port" % label)
+    r = reach(seed)
+    c.check(r.get("peer_votes", 0) >= 1, "%s: the WAN peer's BEP 10 yourip was counted" % label,
+            "(%r)" % r)
+    c.equal(r.get("external_addr"), EXT_IP, "%s: ... and the router's word still wins" % label)
     c.equal(leech.stop(), 0, "%s: the WAN peer stops cleanly" % label)
     t0 = time.monotonic()
     c.equal(seed.stop(), 0, "%s: the node stops cleanly" % label)
@@ -363,6 +367,9 @@ for mode, hint in cases:
     node.api("GET", "/api/v1/status")
     c.check(time.monotonic() - t1 < 1.0, "%s: the API answers at once" % mode)
     download(node, lan_magnet, "%s:%d" % (LAN2_IP, lan_seed.port), "%s: a LAN transfer" % mode)
+    r = reach(node)
+    c.check(r.get("peer_votes", 0) >= 1 and r.get("external_addr") is None,
+            "%s: one peer's yourip is counted but is not enough for an address" % mode, "(%r)" % r)
     t0 = time.monotonic()
     c.equal(node.stop(), 0, "%s: the node stops cleanly" % mode)
     c.check(time.monotonic() - t0 < 4.5, "%s: ... within a bound" % mode)

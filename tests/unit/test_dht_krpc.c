@@ -229,6 +229,47 @@ static void test_values_capped(void **state)
 	buf_destroy(&b);
 }
 
+/* BEP 42: a response's top-level "ip" (how the responder sees us) is read
+ * when it is 6 or 18 bytes, ignored otherwise; replies carry the querier's. */
+static void test_bep42_ip(void **state)
+{
+	(void)state;
+	struct krpc_msg m;
+	/* 203.0.113.7:6881 */
+	assert_int_equal(DECODE(&m, "d2:ip6:\xcb\x00\x71\x07\x1a\xe1"
+				    "1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re"), 0);
+	assert_int_equal(m.y, KRPC_RESPONSE);
+	assert_non_null(m.ip);
+	assert_int_equal(m.ip_len, 6);
+	assert_memory_equal(m.ip, "\xcb\x00\x71\x07\x1a\xe1", 6);
+	/* IPv6 + port */
+	assert_int_equal(DECODE(&m, "d2:ip18:\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01\x1a\xe1"
+				    "1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re"), 0);
+	assert_int_equal(m.ip_len, 18);
+	/* A wrong size or type: no ip, the response itself still decodes. */
+	assert_int_equal(DECODE(&m, "d2:ip5:\x01\x02\x03\x04\x05"
+				    "1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re"), 0);
+	assert_null(m.ip);
+	assert_int_equal(DECODE(&m, "d2:ipi7e1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re"), 0);
+	assert_null(m.ip);
+	/* Absent. */
+	assert_int_equal(DECODE(&m, "d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re"), 0);
+	assert_null(m.ip);
+	/* Encoded before "r" (sorted keys) and read back. */
+	struct dht_addr a = { .family = AF_INET, .port = 6881, .ip = { 203, 0, 113, 7 } };
+	struct krpc_reply r = { .ip = &a, .id = ID_M };
+	struct buf b;
+	buf_init(&b, 512);
+	assert_int_equal(krpc_put_reply(&b, (const uint8_t *)"aa", 2, &r), 0);
+	const char want[] = "d2:ip6:\xcb\x00\x71\x07\x1a\xe1"
+			    "1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re";
+	assert_int_equal(b.len, sizeof want - 1);
+	assert_memory_equal(b.data, want, sizeof want - 1);
+	assert_int_equal(krpc_decode(&m, b.data, b.data + b.len), 0);
+	assert_int_equal(m.ip_len, 6);
+	buf_destroy(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_values_capped),
+		cmocka_unit_test(test_bep42_ip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
