@@ -18,6 +18,8 @@
  *                   (the loop may give up waiting and detach the thread);
  *   st              the latest status, written by the thread, copied out by
  *                   the loop (portmap_status_json, on_posted);
+ *   port, lease_ask written by portmap_new before the thread starts, then
+ *                   read-only (pthread_create orders them);
  *   efd             an eventfd the thread writes after changing `st` (only
  *                   while !stop), read by the loop's `posted` event.
  * Everything else is owned by one side: struct portmap (the loop), struct
@@ -79,11 +81,14 @@ struct pm_shared {
 	int refs;
 	int efd;
 	struct pm_status st;
+	uint16_t port;      /* the peer port to map */
+	uint32_t lease_ask; /* seconds asked of the router (PM_LEASE_S, or the test knob) */
 };
 
 /* The thread's own state. */
 struct pm_work {
 	uint16_t port;
+	uint32_t lease_ask; /* what we ask for */
 	enum pm_method method;
 	uint32_t lease_s; /* what the router granted; 0 = permanent (UPnP) */
 	/* NAT-PMP */
@@ -94,7 +99,7 @@ struct pm_work {
 	struct IGDdatas data;
 	bool igd;
 	char lanaddr[64];
-	const char *upnp_lease; /* "3600" or "0" */
+	char upnp_lease[12];    /* lease_ask as text, or "0" (permanent only) */
 };
 
 struct portmap {
@@ -262,10 +267,10 @@ static int try_natpmp(struct pm_work *w, char *ext, uint16_t *tcp, uint16_t *udp
 	}
 	if (!inet_ntop(AF_INET, &resp.pnu.publicaddress.addr, ext, INET6_ADDRSTRLEN))
 		ext[0] = '\0';
-	w->lease_s = PM_LEASE_S;
-	if (natpmp_map(w, NATPMP_PROTOCOL_TCP, PM_LEASE_S, tcp, err, errlen) != 0)
+	w->lease_s = w->lease_ask;
+	if (natpmp_map(w, NATPMP_PROTOCOL_TCP, w->lease_ask, tcp, err, errlen) != 0)
 		return -1;
-	if (natpmp_map(w, NATPMP_PROTOCOL_UDP, PM_LEASE_S, udp, err, errlen) != 0) {
+	if (natpmp_map(w, NATPMP_PROTOCOL_UDP, w->lease_ask, udp, err, errlen) != 0) {
 		uint16_t ignored;
 		char e2[64];
 		(void)natpmp_map(w, NATPMP_PROTOCOL_TCP, 0, &ignored, e2, sizeof e2);
@@ -288,7 +293,7 @@ static int upnp_add(struct pm_work *w, const char *proto, char *err, size_t errl
 	int r = UPNP_AddPortMapping(w->urls.controlURL, w->data.first.servicetype, port, port,
 				    w->lanaddr, "shoal", proto, NULL, w->upnp_lease);
 	if (r == 725 && strcmp(w->upnp_lease, "0") != 0) { /* OnlyPermanentLeasesSupported */
-		w->upnp_lease = "0";
+		snprintf(w->upnp_lease, sizeof w->upnp_lease, "0");
 		r = UPNP_AddPortMapping(w->urls.controlURL, w->data.first.servicetype, port, port,
 					w->lanaddr, "shoal", proto, NULL, w->upnp_lease);
 	}
@@ -308,6 +313,12 @@ static int upnp_add(struct pm_work *w, const char *proto, char *err, size_t errl
 			 "UPnP %s mapping: the router accepted it but does not list it as ours", proto);
 		return -1;
 	}
+	/* A router may grant less than we asked: renew by what it says. */
+	lease[sizeof lease - 1] = '\0';
+	char *end = NULL;
+	unsigned long granted = strtoul(lease, &end, 10);
+	if (end != lease && *end == '\0' && granted > 0 && granted < w->lease_s)
+		w->lease_s = (uint32_t)granted;
 	return 0;
 }
 
@@ -334,7 +345,7 @@ static int try_upnp(struct pm_work *w, char *ext, char *err, size_t errlen)
 					: "no valid Internet gateway in the devices that answered");
 			return -1;
 		}
-		w->upnp_lease = "3600";
+		snprintf(w->upnp_lease, sizeof w->upnp_lease, "%u", (unsigned)w->lease_ask);
 		struct in_addr probe;
 		if (!w->urls.controlURL || !w->urls.controlURL[0] ||
 		    inet_pton(AF_INET, w->lanaddr, &probe) != 1) {
@@ -351,6 +362,7 @@ static int try_upnp(struct pm_work *w, char *ext, char *err, size_t errlen)
 		if (inet_pton(AF_INET, ip, &a) == 1 && a.s_addr != 0)
 			snprintf(ext, INET6_ADDRSTRLEN, "%s", ip);
 	}
+	w->lease_s = w->lease_ask;
 	if (upnp_add(w, "TCP", err, errlen) != 0)
 		goto fail;
 	if (upnp_add(w, "UDP", err, errlen) != 0) {
@@ -360,7 +372,8 @@ static int try_upnp(struct pm_work *w, char *ext, char *err, size_t errlen)
 					     NULL);
 		goto fail;
 	}
-	w->lease_s = strcmp(w->upnp_lease, "0") == 0 ? 0 : PM_LEASE_S;
+	if (strcmp(w->upnp_lease, "0") == 0)
+		w->lease_s = 0; /* permanent: PM_PERMANENT_RENEW_S checks it is still there */
 	return 0;
 fail:
 	upnp_close(w); /* rediscover next time: the router may have changed */
@@ -414,10 +427,8 @@ static void *pm_main(void *arg)
 	struct pm_shared *sh = arg;
 	struct pm_work w;
 	memset(&w, 0, sizeof w);
-	pthread_mutex_lock(&sh->lock);
-	w.port = sh->st.tcp_port; /* portmap_new leaves the peer port here */
-	sh->st.tcp_port = 0;
-	pthread_mutex_unlock(&sh->lock);
+	w.port = sh->port;
+	w.lease_ask = sh->lease_ask;
 	uint64_t next = now_ms();
 	uint32_t backoff = PM_BACKOFF_MIN_S;
 	for (;;) {
@@ -489,6 +500,24 @@ static void on_posted(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
+/* A test knob (docs/reachability.md): SHOAL_TEST_PORTMAP_LEASE=S asks the
+ * router for S-second leases, 4-3600, so a test sees renewals without
+ * waiting half an hour.  It can only shorten them. */
+static uint32_t lease_ask(void)
+{
+	const char *v = getenv("SHOAL_TEST_PORTMAP_LEASE");
+	if (!v || !*v)
+		return PM_LEASE_S;
+	char *end = NULL;
+	long s = strtol(v, &end, 10);
+	if (*end || s < 4 || s > PM_LEASE_S) {
+		log_warn("SHOAL_TEST_PORTMAP_LEASE=%s ignored: expected 4-%d seconds", v, PM_LEASE_S);
+		return PM_LEASE_S;
+	}
+	log_warn("port mapping leases of %ld s (SHOAL_TEST_PORTMAP_LEASE, a test knob)", s);
+	return (uint32_t)s;
+}
+
 struct portmap *portmap_new(struct node *node, char *err, size_t errlen)
 {
 	struct portmap *pm = calloc(1, sizeof *pm);
@@ -521,8 +550,9 @@ struct portmap *portmap_new(struct node *node, char *err, size_t errlen)
 	}
 	snprintf(sh->st.last_error, sizeof sh->st.last_error, "looking for a router");
 	pm->seen = sh->st;
-	sh->st.tcp_port = node->cfg.peer_port; /* handed to the thread, see pm_main */
-	sh->refs = 2;                          /* and the thread's */
+	sh->port = node->cfg.peer_port;
+	sh->lease_ask = lease_ask();
+	sh->refs = 2; /* and the thread's */
 	if (pthread_create(&pm->thread, NULL, pm_main, sh) != 0) {
 		sh->refs = 1;
 		snprintf(err, errlen, "port mapping: cannot start its thread");

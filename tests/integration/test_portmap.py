@@ -209,6 +209,7 @@ def start_miniupnpd(upnp, natpmp, tag):
     with open(conf, "w") as f:
         f.write("ext_ifname=eth1\nlistening_ip=eth0\next_ip=%s\n"
                 "enable_upnp=%s\nenable_natpmp=%s\nsecure_mode=yes\nsystem_uptime=yes\n"
+                "min_lifetime=2\n"
                 "uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b\n"
                 "allow 1024-65535 10.151.1.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n"
                 % (EXT_IP, "yes" if upnp else "no", "yes" if natpmp else "no"))
@@ -266,17 +267,30 @@ def download(leech, magnet, peer, what):
     c.equal(got, want, "%s: byte-identical" % what)
 
 
-def mapped_case(tag, upnp, natpmp, method, label):
+def mapped_case(tag, upnp, natpmp, method, label, lease=None):
+    """lease: ask for leases that short (the SHOAL_TEST_PORTMAP_LEASE knob) and
+    check they are renewed at half-life."""
     mu = start_miniupnpd(upnp, natpmp, tag)
-    seed = Daemon(tmp, "seed-" + tag, args=["--port-mapping", "--no-dht"], netns=lan).start()
+    env = {"SHOAL_TEST_PORTMAP_LEASE": str(lease)} if lease else None
+    seed = Daemon(tmp, "seed-" + tag, args=["--port-mapping", "--no-dht"], netns=lan,
+                  env=env).start()
     st = wait_for("%s mapping" % method, lambda: reach(seed).get("method") == method, 30)
     r = reach(seed)
     c.check(st, "%s: the node maps its port (method %s)" % (label, method), "(status %r)" % r)
     c.equal(r.get("mapped_port"), seed.port, "%s: the TCP port is mapped to itself" % label)
     c.equal(r.get("external_addr"), EXT_IP, "%s: the external address is the router's word" % label)
     c.equal(r.get("external_addr_source"), "router", "%s: ... and says it is the router's" % label)
-    c.check(isinstance(r.get("lease_expires_in"), int) and 1700 < r["lease_expires_in"] <= 3600,
-            "%s: a lease of up to an hour (3600 s asked)" % label, "(%r)" % r.get("lease_expires_in"))
+    lo, hi = (0, lease) if lease else (1700, 3600)
+    c.check(isinstance(r.get("lease_expires_in"), int) and lo <= r["lease_expires_in"] <= hi,
+            "%s: a lease of up to %d s" % (label, hi), "(%r)" % r.get("lease_expires_in"))
+    if lease:
+        n0 = r.get("attempts", 0)
+        time.sleep(lease * 1.3)
+        r = reach(seed)
+        c.check(r.get("attempts", 0) >= n0 + 2 and r.get("method") == method,
+                "%s: the %d s lease is renewed at half-life, still mapped" % (label, lease),
+                "(attempts %r -> %r, %r)" % (n0, r.get("attempts"), r))
+        c.check(len(dnat_rules(seed.port)) >= 2, "%s: ... and the router still holds it" % label)
     c.equal(r.get("last_error"), None, "%s: no error" % label)
     rules = dnat_rules(seed.port)
     c.check(len(rules) >= 2, "%s: the router holds DNAT rules for TCP and UDP" % label, "(%r)" % rules)
@@ -308,7 +322,7 @@ def mapped_case(tag, upnp, natpmp, method, label):
 
 
 mapped_case("upnp", True, False, "upnp", "UPnP")
-mapped_case("natpmp", False, True, "natpmp", "NAT-PMP")
+mapped_case("natpmp", False, True, "natpmp", "NAT-PMP", lease=6)
 
 # --- 3. the router goes dark while we hold a mapping ------------------------
 mu = start_miniupnpd(True, False, "dark")
