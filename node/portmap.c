@@ -629,6 +629,17 @@ static bool addr_usable(int family, const uint8_t *a)
 	return false;
 }
 
+/* A LAN address (RFC 1918, shared 100.64/10, IPv6 ULA): how a neighbour
+ * sees us, not the Internet.  A router may report one (double NAT), a
+ * peer's vote for one is counted but is no candidate. */
+static bool addr_private(int family, const uint8_t *a)
+{
+	if (family == AF_INET)
+		return a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+		       (a[0] == 192 && a[1] == 168) || (a[0] == 100 && (a[1] & 0xc0) == 64);
+	return (a[0] & 0xfe) == 0xfc;
+}
+
 void reach_vote(struct node *node, int family, const uint8_t *addr, const struct sockaddr *voter,
 		enum reach_source source)
 {
@@ -652,6 +663,8 @@ void reach_vote(struct node *node, int family, const uint8_t *addr, const struct
 	else
 		return;
 	R->votes++;
+	if (addr_private(family, addr))
+		return;
 	uint64_t now = now_ms();
 	struct reach_cand *c = NULL, *victim = NULL;
 	for (int i = 0; i < REACH_ADDRS; i++) {

@@ -190,6 +190,30 @@ def veth_pair(ns, ifname, bridge_or_ns, addr4=None, addr6=None,
     return b
 
 
+def reap_stale(letter):
+    """Remove namespaces and root-namespace links named sh<letter><pid>-...
+    whose test process is gone (one killed with SIGKILL cannot clean up).
+    Only names of that part letter, only dead PIDs: a test running beside
+    this one keeps its own."""
+    import re
+    pat = re.compile(r"^sh%s(\d+)-" % re.escape(letter))
+
+    def dead(name):
+        m = pat.match(name)
+        return m and int(m.group(1)) != os.getpid() and not os.path.exists("/proc/" + m.group(1))
+
+    for line in _ip("netns", "list", check=False).stdout.splitlines():
+        ns = line.split()[0] if line.split() else ""
+        if dead(ns):
+            _ip("netns", "del", ns, check=False)
+    for line in _ip("-o", "link", "show", check=False).stdout.splitlines():
+        parts = line.split(":")
+        if len(parts) > 1:
+            link = parts[1].strip().split("@")[0]
+            if dead(link):
+                _ip("link", "del", link, check=False)
+
+
 def cleanup():
     """Delete every namespace and root-namespace link this process made."""
     for ns in list(_namespaces):

@@ -79,6 +79,16 @@ static void test_votes(void **state)
 	vote(&node, "239.1.2.3", "192.0.2.4", REACH_PEER);
 	external(&node, a, sizeof a, s, sizeof s);
 	assert_string_equal(a, "198.51.100.9");
+	/* Neighbours on the LAN see our LAN address: not an external one. */
+	for (int i = 0; i < 5; i++) {
+		char from[32];
+		snprintf(from, sizeof from, "192.168.1.%d", 10 + i);
+		vote(&node, "192.168.1.2", from, REACH_PEER);
+		vote(&node, "10.151.1.2", from, REACH_PEER);
+		vote(&node, "100.64.0.9", from, REACH_PEER);
+	}
+	external(&node, a, sizeof a, s, sizeof s);
+	assert_string_equal(a, "198.51.100.9");
 
 	/* One voter filling the table with made-up addresses does not push
 	 * out the one two voters agree on. */
