@@ -218,7 +218,13 @@ def start_miniupnpd(upnp, natpmp, tag):
     p = router.popen(["miniupnpd", "-d", "-f", conf, "-P", tmp.sub("miniupnpd-%s.pid" % tag)],
                      stdout=log, stderr=subprocess.STDOUT)
     log.close()
-    time.sleep(0.5)
+    # Ready when a client on the LAN gets an answer (SSDP joined, HTTP or
+    # NAT-PMP listening): a node started earlier would fail its first
+    # attempt and back off 30 s.
+    probe = ["upnpc", "-s"] if upnp else ["natpmpc"]
+    want = "ExternalIPAddress = " if upnp else "Public IP address : "
+    wait_for("miniupnpd to answer", lambda: p.poll() is None and want in lan.run(
+        probe, check=False, timeout=20).stdout, 30, interval=0.3)
     return p
 
 
@@ -275,7 +281,8 @@ def mapped_case(tag, upnp, natpmp, method, label, lease=None):
     env = {"SHOAL_TEST_PORTMAP_LEASE": str(lease)} if lease else None
     seed = Daemon(tmp, "seed-" + tag, args=["--port-mapping", "--no-dht"], netns=lan,
                   env=env).start()
-    st = wait_for("%s mapping" % method, lambda: reach(seed).get("method") == method, 30)
+    # 45 s: one retry (30 s backoff) if the first attempt lost a packet on a busy machine.
+    st = wait_for("%s mapping" % method, lambda: reach(seed).get("method") == method, 45)
     r = reach(seed)
     c.check(st, "%s: the node maps its port (method %s)" % (label, method), "(status %r)" % r)
     c.equal(r.get("mapped_port"), seed.port, "%s: the TCP port is mapped to itself" % label)
@@ -328,7 +335,7 @@ mapped_case("natpmp", False, True, "natpmp", "NAT-PMP", lease=6)
 # --- 3. the router goes dark while we hold a mapping ------------------------
 mu = start_miniupnpd(True, False, "dark")
 seed = Daemon(tmp, "seed-dark", args=["--port-mapping", "--no-dht"], netns=lan).start()
-c.check(wait_for("upnp mapping", lambda: reach(seed).get("method") == "upnp", 30),
+c.check(wait_for("upnp mapping", lambda: reach(seed).get("method") == "upnp", 45),
         "dark router: mapped first")
 router.run("nft", "add", "table", "inet", "dark")
 router.run("nft", "add", "chain", "inet", "dark", "in",
