@@ -15,7 +15,7 @@ TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_many_swarms.py tests/integration/test_join_bulk.py \
 	tests/integration/test_events.py tests/integration/test_distribution_netns.py
 EXTRA_DIST += tests/integration/shoal_harness.py tests/integration/rawpeer.py \
-	tests/integration/distribution_checks.py
+	tests/integration/distribution_checks.py tests/integration/netns.py
 # The layering of docs/architecture.md, on every #include and on the CLI's link.
 TESTS += tests/check_layers.py
 EXTRA_DIST += tests/check_layers.py

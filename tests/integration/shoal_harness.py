@@ -80,7 +80,15 @@ class TestDir:
 
 
 class Daemon:
-    def __init__(self, tmp, name, args=(), env=None):
+    def __init__(self, tmp, name, args=(), env=None, netns=None, api_bind=None):
+        """netns: a netns.Netns to run the daemon in (`ip netns exec`).  Its
+        API then binds `api_bind` (default: the namespace's first LAN
+        address, netns.addr4) and the test reaches it from the root
+        namespace over a bridge that has a host address of its own."""
+        self.netns = netns
+        self.api_bind = api_bind or (netns.addr4 if netns is not None else None)
+        if netns is not None and not self.api_bind:
+            raise ValueError("Daemon in netns %s needs an api_bind address" % netns.name)
         self.data_dir = tmp.sub(name)
         self.name = name
         self.port = free_port()
@@ -99,6 +107,8 @@ class Daemon:
                # port mapping are off unless a test turns them on (--lsd,
                # --port-mapping, later flags win), inside its own namespaces.
                "--no-lsd", "--no-port-mapping"] + self.args
+        if self.api_bind:
+            cmd[cmd.index("--api-port"):cmd.index("--api-port")] = ["--api-bind", self.api_bind]
         if os.environ.get("SHOAL_VALGRIND"):
             # `shoal daemon` execs shoal-daemon; memcheck must watch the
             # daemon itself, not the CLI that starts it.
@@ -108,6 +118,8 @@ class Daemon:
             cmd = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
                    "--track-fds=no"] + cmd
+        if self.netns is not None:
+            cmd = self.netns.exec_prefix() + cmd
         return cmd
 
     def start(self, timeout=None, expect_ok=True, env=None):
@@ -131,6 +143,8 @@ class Daemon:
                                      stdin=subprocess.DEVNULL, env=e)
         log.close()
         _started.append(self.proc)
+        if self.netns is not None:
+            self.netns.procs.append(self.proc)  # stopped before its namespace goes
         if not expect_ok:
             return self
         deadline = time.monotonic() + timeout
