@@ -18,6 +18,7 @@ struct swarm;
 struct workers;
 struct engine;
 struct dht_node;
+struct node_lsd;
 struct trackers;
 struct swarm_events;
 
@@ -71,6 +72,7 @@ struct node {
 	struct engine *engine;        /* peer connections and transfers */
 	struct dht_node *dht;         /* Mainline DHT on UDP peer_port (dht_node.c); NULL with no-dht */
 	struct trackers *trackers;    /* HTTP(S) and UDP trackers (trackers.c) */
+	struct node_lsd *lsd;         /* BEP 14 on the LAN (lsd.c); NULL with no-lsd */
 	struct swarm *swarms;         /* every swarm, in id order */
 	struct swarm_index swarm_ix;  /* node/swarm.c's indexes of `swarms` */
 	struct node_queues queues;    /* the engine's budget sums */
