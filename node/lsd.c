@@ -69,6 +69,7 @@
 #define LSD_RESCAN_MS (60u * 1000)     /* interfaces */
 #define LSD_MAX_IFACES 32u
 #define LSD_RECV_BATCH 64u             /* datagrams per wake-up, so the loop stays fair */
+#define LSD_SOCK_RCVBUF (256 * 1024)   /* absorbs a burst (many nodes starting, a flood) */
 #define LSD_MAX_SOURCES 64u
 #define LSD_SRC_BURST 8u               /* packets a source may send at once... */
 #define LSD_SRC_REFILL_MS 5000u        /* ...and one more every this long */
@@ -570,11 +571,12 @@ static int open_family(struct node_lsd *l, int f, char *why, size_t why_len)
 		snprintf(why, why_len, "socket: %s", strerror(errno));
 		return -1;
 	}
-	int one = 1, zero = 0, ttl = LSD_TTL;
+	int one = 1, zero = 0, ttl = LSD_TTL, rcvbuf = LSD_SOCK_RCVBUF;
 	struct sockaddr_storage bind_to;
 	memset(&bind_to, 0, sizeof bind_to);
 	socklen_t blen;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (f == LSD_V4) {
 		struct sockaddr_in *g = (struct sockaddr_in *)&l->group[f], *b = (struct sockaddr_in *)&bind_to;
 		g->sin_family = AF_INET;
