@@ -7,11 +7,14 @@
  * info-hashes in one packet of at most 1400 bytes (25 fit).  So:
  *   - a cursor walks node->swarms (by id, so a freed swarm never leaves it
  *     dangling), filling packets with the hashes of the swarms that
- *     transfer; one sweep of the whole list starts at most every
- *     LSD_SWEEP_MS (5 min), so no swarm is announced twice in that time;
+ *     transfer; one sweep of the list as it was when the sweep began
+ *     starts at most every LSD_SWEEP_MS (5 min), so no swarm is announced
+ *     twice in that time by it;
  *   - a swarm that appears while we run (a share that finished hashing, a
- *     join) is queued (at most LSD_FRESH_MAX) and goes out within a second
- *     or two instead of waiting for the next sweep;
+ *     join), and at start every swarm loaded, is queued (at most
+ *     LSD_FRESH_MAX) and goes out as soon as it transfers, within a second
+ *     or two while tokens last, instead of waiting for a sweep (the first
+ *     sweep comes LSD_SWEEP_MS after start);
  *   - every packet costs a token of one bucket: LSD_BURST tokens, one
  *     back a minute (the BEP's rate), and never two packets within
  *     LSD_MIN_GAP_MS.  With more than 125 swarms running a sweep takes
@@ -64,7 +67,7 @@
 #define LSD_BURST 5u                   /* ...after a start-up burst of this many */
 #define LSD_MIN_GAP_MS 1000u           /* never two packets closer than this */
 #define LSD_SCAN_MAX 256u              /* swarms looked at per packet built */
-#define LSD_FRESH_MAX 64u              /* new swarms waiting for a quick announce */
+#define LSD_FRESH_MAX 256u             /* new swarms waiting for a quick announce */
 #define LSD_FRESH_WAIT_MS (10u * 60 * 1000) /* a new swarm not running by then: sweep */
 #define LSD_RESCAN_MS (60u * 1000)     /* interfaces */
 #define LSD_MAX_IFACES 32u
@@ -83,7 +86,7 @@ enum { LSD_V4, LSD_V6, LSD_FAMS };
 struct lsd_iface {
 	unsigned index;
 	char name[IF_NAMESIZE];
-	bool has[LSD_FAMS];    /* an address of the family (v6: any) */
+	bool has[LSD_FAMS];    /* an address of the family (v6: not link-local) */
 	bool joined[LSD_FAMS]; /* the group is joined on it */
 };
 
@@ -113,6 +116,7 @@ struct node_lsd {
 	uint64_t next_rescan_ms;
 	/* Sending. */
 	int64_t cursor;          /* the id of the last swarm a sweep took */
+	int64_t sweep_end;       /* the last id when the sweep began: newer ones are fresh */
 	bool sweeping;           /* a sweep is under way */
 	uint64_t sweep_start_ms; /* when the last sweep started */
 	uint32_t tokens;
@@ -224,6 +228,11 @@ static void rescan(struct node_lsd *l)
 		int f = a->ifa_addr->sa_family == AF_INET ? LSD_V4
 			: a->ifa_addr->sa_family == AF_INET6 ? LSD_V6 : -1;
 		if (f < 0)
+			continue;
+		/* Only link-local IPv6: announces would leave from an address
+		 * no one can dial without its scope (see handle()). */
+		if (f == LSD_V6 &&
+		    IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)a->ifa_addr)->sin6_addr))
 			continue;
 		unsigned index = if_nametoindex(a->ifa_name);
 		if (index == 0)
@@ -388,15 +397,18 @@ static void take_fresh(struct node_lsd *l, struct lsd_batch *b, uint64_t now)
 static void take_sweep(struct node_lsd *l, struct lsd_batch *b, uint64_t now)
 {
 	if (!l->sweeping) {
-		if (l->sweep_start_ms && now - l->sweep_start_ms < LSD_SWEEP_MS)
+		if (now - l->sweep_start_ms < LSD_SWEEP_MS)
+			return;
+		if (!l->node->swarm_ix.tail)
 			return;
 		l->sweeping = true;
 		l->sweep_start_ms = now;
 		l->cursor = 0;
+		l->sweep_end = l->node->swarm_ix.tail->id;
 	}
 	for (unsigned k = 0; k < LSD_SCAN_MAX; k++) {
 		struct swarm *sw = swarm_first_after(l->node, l->cursor);
-		if (!sw) {
+		if (!sw || sw->id > l->sweep_end) {
 			l->sweeping = false;
 			return;
 		}
@@ -661,8 +673,9 @@ struct node_lsd *node_lsd_new(struct node *node, char *err, size_t err_len)
 	uint64_t now = now_ms();
 	l->tokens = LSD_BURST;
 	l->refill_ms = now;
+	l->sweep_start_ms = now; /* the loaded swarms go out as fresh ones */
 	/* The swarms loaded at start are "new" too: the first LSD_FRESH_MAX of
-	 * them go out in the first seconds, the rest with the first sweep. */
+	 * them go out as soon as they run, the rest with the first sweep. */
 	l->max_id_seen = 0;
 	if (ok4 || ok6) {
 		rescan(l);

@@ -10,7 +10,9 @@ the machine): DHT off, no --peer, no tracker.
    a malformed header, our own announce played back (own cookie), and
    1,000 packets a second from one source: counted, dropped, and a second
    transfer completes after.
-3. A node with --no-lsd (the harness's default) sends nothing.
+3. A node with --no-lsd (the harness's default) sends nothing.  A node
+   restarted with 30 swarms announces all of them at once in a few full
+   packets (two hashes each: hybrids), none twice, none over 1,400 bytes.
 4. IPv6 only (no IPv4 address on the veths): the same download over
    [ff15::efc0:988f]:6771.
 """
@@ -110,6 +112,9 @@ def swarm_state(d, info_hash):
     return None
 
 
+V1 = {}
+
+
 def share(d, name, size):
     src = tmp.sub(name)
     write_file(os.path.join(src, "payload.bin"), os.urandom(size))
@@ -118,6 +123,7 @@ def share(d, name, size):
     c.equal(r.returncode, 0, "%s shares %s" % (d.name, name))
     magnet = r.stdout.split("\n")[0]
     ih = magnet.split("urn:btmh:1220")[1][:64]
+    V1[ih] = magnet.split("urn:btih:")[1][:40].lower() if "urn:btih:" in magnet else None
     wait_for("the share to seed", lambda: swarm_state(d, ih) == "seeding", 30)
     return src, magnet, ih
 
@@ -141,14 +147,18 @@ LSD_ARGS = ["--no-dht", "--lsd"]
 try:
     # ------------------------------------------------------------ 1. IPv4
     br = netns.make_bridge(nsname("br"), "10.152.1.254/24", "fd52::fe/64")
-    na, nb, nx, ny = (netns.Netns(nsname(s)) for s in ("a", "b", "x", "y"))
-    for ns, i in ((na, 1), (nb, 2), (nx, 3), (ny, 4)):
+    na, nb, nx, ny, nz = (netns.Netns(nsname(s)) for s in ("a", "b", "x", "y", "z"))
+    for ns, i in ((na, 1), (nb, 2), (nx, 3), (ny, 4), (nz, 5)):
         netns.veth_pair(ns, "eth0", br, "10.152.1.%d/24" % i)
     seed = Daemon(tmp, "seed", LSD_ARGS, netns=na).start()
     leech = Daemon(tmp, "leech", LSD_ARGS, netns=nb).start()
     st = lsd(seed)
     c.check(st["enabled"] and st["interfaces"] == 1 and st["ipv4"],
             "LSD is on, on the one LAN interface (not loopback)", str(st))
+    if6 = json.loads(na.run("ip", "-j", "-6", "addr", "show", "dev", "eth0").stdout)
+    scopes = [a.get("scope") for i in if6 for a in i.get("addr_info", [])]
+    c.check(scopes and all(s == "link" for s in scopes),
+            "the IPv4 host's eth0 has only a link-local IPv6 address (%s)" % scopes)
     cap = tmp.sub("heard4.json")
     lp = listen(nx, "4", "10.152.1.3", 60, cap)
     ih1 = download(seed, leech, "first", 2 * 1024 * 1024 + 77, "a download found through LSD")
@@ -170,6 +180,9 @@ try:
             if line.lower().startswith("cookie: "):
                 cookie = line[8:]
     c.check(cookie and len(cookie) >= 8, "the announce carries a cookie (%r)" % cookie)
+    v1 = V1[ih1]
+    c.check(v1 is None or any(("Infohash: %s\r\n" % v1) in d for d in mine),
+            "a hybrid is announced by its v1 info-hash too (%s)" % v1)
 
     # ------------------------------------------------------------ 2. hostile
     before = {d.name: lsd(d) for d in (seed, leech)}
@@ -242,6 +255,39 @@ print("sent", time.monotonic() - t0)
     from_quiet = [d for src, d in heard(cap2) if src == "10.152.1.4"]
     c.check(not from_quiet, "a node with --no-lsd sends no announce (8 s listened, a swarm seeding)",
             repr(from_quiet[:2]))
+    c.check(seed.proc.poll() is None and lsd(seed)["announces_sent"] == 2,
+            "the seed sent one IPv4 packet per new swarm, none on IPv6 with only a link-local "
+            "address, none every second (%d packets)" % lsd(seed)["announces_sent"])
+
+    # 30 swarms, then a restart: all go out at once, batched.
+    many = Daemon(tmp, "many", LSD_ARGS, netns=nz).start()
+    keys = set()
+    for i in range(30):
+        d = tmp.sub("m%02d" % i)
+        write_file(os.path.join(d, "f.bin"), os.urandom(1000 + i))
+        r = many.cli("share", d)
+        if r.returncode == 0:
+            m = r.stdout.split("\n")[0]
+            keys.add(m.split("urn:btmh:1220")[1][:40])
+            if "urn:btih:" in m:
+                keys.add(m.split("urn:btih:")[1][:40].lower())
+    c.equal(len(keys), 60, "30 hybrid shares: 60 keys to announce")
+    wait_for("30 swarms seeding", lambda: many.api("GET", "/api/v1/status")["swarms"]["by_state"]
+             ["seeding"] == 30, 60)
+    c.equal(many.stop(), 0, "the node with 30 swarms stops")
+    cap3 = tmp.sub("heard-many.json")
+    lp3 = listen(nx, "4", "10.152.1.3", 12, cap3)
+    many.start()
+    lp3.wait(timeout=30)
+    pk = [d for src, d in heard(cap3) if src == "10.152.1.5"]
+    hashes = [line[10:].lower() for d in pk for line in d.split("\r\n")
+              if line.startswith("Infohash: ")]
+    c.check(set(hashes) == keys, "after a restart every swarm is announced within 12 s "
+            "(%d of %d keys)" % (len(set(hashes) & keys), len(keys)))
+    c.check(len(hashes) == len(set(hashes)), "no key twice (%d sent)" % len(hashes))
+    c.check(3 <= len(pk) <= 5 and max(len(d) for d in pk) <= 1400,
+            "in %d packets of at most 1,400 bytes (%s)" % (len(pk), [len(d) for d in pk]))
+    c.equal(many.stop(), 0, "many stops cleanly")
     r = seed.cli("status")
     c.check("LAN" in r.stdout and "interface" in r.stdout, "shoal status prints the LSD line",
             r.stdout)
