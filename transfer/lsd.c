@@ -196,12 +196,17 @@ static bool cookie_ok(const char *c)
 
 int lsd_packet_begin(struct lsd_packet *pk, bool ipv6, uint16_t port, const char *cookie)
 {
-	memset(pk, 0, sizeof *pk);
 	if (!cookie)
 		cookie = "";
-	if (port == 0 || !cookie_ok(cookie))
+	if (port == 0 || !cookie_ok(cookie)) {
+		memset(pk, 0, sizeof *pk);
 		return -EINVAL;
-	snprintf(pk->cookie, sizeof pk->cookie, "%s", cookie);
+	}
+	char keep[LSD_MAX_COOKIE + 1]; /* `cookie` may be pk->cookie itself */
+	snprintf(keep, sizeof keep, "%s", cookie);
+	memset(pk, 0, sizeof *pk);
+	memcpy(pk->cookie, keep, sizeof keep);
+	cookie = pk->cookie;
 	int n = snprintf((char *)pk->buf, sizeof pk->buf,
 			 REQUEST_LINE "\r\nHost: %s%s%s:%u\r\nPort: %u\r\n", ipv6 ? "[" : "",
 			 ipv6 ? LSD_GROUP6 : LSD_GROUP4, ipv6 ? "]" : "", (unsigned)LSD_PORT,
@@ -233,11 +238,18 @@ size_t lsd_packet_finish(struct lsd_packet *pk)
 {
 	if (pk->finished)
 		return pk->len;
-	char *w = (char *)pk->buf + pk->len;
-	size_t room = sizeof pk->buf - pk->len;
-	int n = pk->cookie[0] ? snprintf(w, room, "cookie: %s\r\n\r\n\r\n", pk->cookie)
-			      : snprintf(w, room, "\r\n\r\n");
-	pk->len += (size_t)n;
+	/* memcpy, not snprintf: the tail may end exactly at the buffer's end,
+	 * leaving no room for the NUL snprintf would write (and truncate for). */
+	uint8_t *w = pk->buf + pk->len;
+	size_t c = strlen(pk->cookie);
+	if (c) {
+		memcpy(w, "cookie: ", 8);
+		memcpy(w + 8, pk->cookie, c);
+		memcpy(w + 8 + c, "\r\n", 2);
+		w += 8 + c + 2;
+	}
+	memcpy(w, "\r\n\r\n", 4);
+	pk->len += pk->tail_len;
 	pk->finished = true;
 	return pk->len;
 }

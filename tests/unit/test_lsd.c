@@ -209,6 +209,35 @@ static void test_build_fills_to_the_limit(void **state)
 		assert_int_equal(a.hashes[i][0], (uint8_t)i);
 }
 
+/* Regression (found by fuzz_lsd): when the cookie line and the end filled
+ * the packet to exactly LSD_MAX_PACKET, the last byte was cut off (the
+ * formatter wanted room for a NUL) and the packet did not parse. */
+static void test_build_exactly_full(void **state)
+{
+	(void)state;
+	struct lsd_packet pk;
+	struct lsd_announce a;
+	uint8_t h[LSD_HASH_LEN] = { 0 };
+	bool hit = false;
+	for (size_t c = 1; c <= LSD_MAX_COOKIE && !hit; c++) {
+		char cookie[LSD_MAX_COOKIE + 1];
+		memset(cookie, 't', c);
+		cookie[c] = '\0';
+		for (int v6 = 0; v6 < 2; v6++) {
+			assert_int_equal(lsd_packet_begin(&pk, v6, 51413, cookie), 0);
+			for (h[0] = 0; lsd_packet_add(&pk, h) == 0; h[0]++)
+				;
+			size_t len = lsd_packet_finish(&pk);
+			assert_true(len <= LSD_MAX_PACKET);
+			hit |= len == LSD_MAX_PACKET;
+			assert_int_equal(lsd_parse(pk.buf, pk.buf + len, &a), 0);
+			assert_string_equal(a.cookie, cookie);
+			assert_int_equal(a.hash_count, pk.hash_count);
+		}
+	}
+	assert_true(hit); /* some cookie length fills it exactly */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_parse_ceilings),
 		cmocka_unit_test(test_build_round_trip),
 		cmocka_unit_test(test_build_fills_to_the_limit),
+		cmocka_unit_test(test_build_exactly_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
