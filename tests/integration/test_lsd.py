@@ -147,9 +147,17 @@ LSD_ARGS = ["--no-dht", "--lsd"]
 try:
     # ------------------------------------------------------------ 1. IPv4
     br = netns.make_bridge(nsname("br"), "10.152.1.254/24", "fd52::fe/64")
-    na, nb, nx, ny, nz = (netns.Netns(nsname(s)) for s in ("a", "b", "x", "y", "z"))
-    for ns, i in ((na, 1), (nb, 2), (nx, 3), (ny, 4), (nz, 5)):
+    na, nb, nx, ny, nz, nw = (netns.Netns(nsname(s)) for s in ("a", "b", "x", "y", "z", "w"))
+    for ns, i in ((na, 1), (nb, 2), (nx, 3), (ny, 4), (nz, 5), (nw, 6)):
         netns.veth_pair(ns, "eth0", br, "10.152.1.%d/24" % i)
+    # An interface without multicast is left alone; the minute's re-scan
+    # finds it once it has multicast (checked at the end of part 3).
+    nw.run("ip", "link", "set", "eth0", "multicast", "off")
+    late = Daemon(tmp, "late", LSD_ARGS, netns=nw).start()
+    c.equal(lsd(late)["interfaces"], 0, "an interface without multicast is not joined")
+    share(late, "late-share", 3000)
+    nw.run("ip", "link", "set", "eth0", "multicast", "on")
+    flipped = time.monotonic()
     seed = Daemon(tmp, "seed", LSD_ARGS, netns=na).start()
     leech = Daemon(tmp, "leech", LSD_ARGS, netns=nb).start()
     st = lsd(seed)
@@ -288,6 +296,13 @@ print("sent", time.monotonic() - t0)
     c.check(3 <= len(pk) <= 5 and max(len(d) for d in pk) <= 1400,
             "in %d packets of at most 1,400 bytes (%s)" % (len(pk), [len(d) for d in pk]))
     c.equal(many.stop(), 0, "many stops cleanly")
+    joined = wait_for("the re-scan", lambda: lsd(late)["interfaces"] == 1,
+                      max(1, 75 - (time.monotonic() - flipped)))
+    c.check(joined, "the interface is joined by the next re-scan, %.0fs after it got multicast"
+            % (time.monotonic() - flipped), str(lsd(late)))
+    c.check(wait_for("late's announce", lambda: lsd(late)["announces_sent"] >= 1, 5),
+            "the swarm that waited for an interface is announced then")
+    c.equal(late.stop(), 0, "late stops cleanly")
     r = seed.cli("status")
     c.check("LAN" in r.stdout and "interface" in r.stdout, "shoal status prints the LSD line",
             r.stdout)
