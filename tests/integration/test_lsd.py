@@ -71,7 +71,7 @@ while time.monotonic() < end:
         data, src = s.recvfrom(70000)
     except socket.timeout:
         continue
-    got.append([src[0], data.decode("latin-1")])
+    got.append([src[0], data.decode("latin-1"), time.monotonic()])
     with open(out + ".tmp", "w") as f:
         json.dump(got, f)
     import os; os.replace(out + ".tmp", out)
@@ -91,12 +91,48 @@ def listen(ns, fam, ifaddr, secs, out):
     return p
 
 
-def heard(out):
+def heard(out, times=False):
+    """[(source, text)] heard, or with times=True [(source, text, when)]."""
     try:
         with open(out) as f:
-            return json.load(f)
+            got = json.load(f)
     except (OSError, ValueError):
         return []
+    return [tuple(g) if times else (g[0], g[1]) for g in got]
+
+
+# Every UDP datagram leaving a namespace's eth0, seen by a packet socket
+# there (whatever its destination: a group, a unicast address, any port).
+SNIFFER = r"""
+import json, socket, struct, sys, time
+secs, out = float(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("eth0", 0))
+s.settimeout(0.2)
+print("listening", flush=True)
+got = []
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    try:
+        frame, addr = s.recvfrom(70000)
+    except socket.timeout:
+        continue
+    if addr[2] != socket.PACKET_OUTGOING:
+        continue
+    etype = struct.unpack("!H", frame[12:14])[0]
+    ip = frame[14:]
+    if etype == 0x0800 and len(ip) >= 28 and ip[9] == 17:
+        udp = ip[(ip[0] & 15) * 4:]
+        got.append([socket.inet_ntoa(ip[16:20]), struct.unpack("!H", udp[2:4])[0], udp[8:].hex()])
+    elif etype == 0x86dd and len(ip) >= 48 and ip[6] == 17:
+        got.append([socket.inet_ntop(socket.AF_INET6, ip[24:40]),
+                    struct.unpack("!H", ip[42:44])[0], ip[48:].hex()])
+with open(out, "w") as f:
+    json.dump(got, f)
+"""
+sniffer_py = tmp.sub("sniffer.py")
+with open(sniffer_py, "w") as f:
+    f.write(SNIFFER)
 
 
 
@@ -258,11 +294,29 @@ print("sent", time.monotonic() - t0)
             "shoal status prints LSD off", r.stdout)
     cap2 = tmp.sub("heard-quiet.json")
     lp2 = listen(nx, "4", "10.152.1.3", 8, cap2)
+    sniffed = tmp.sub("sniffed-quiet.json")
+    sp = ny.popen([sys.executable, sniffer_py, "8", sniffed], stdout=open(sniffed + ".log", "w"),
+                  stderr=subprocess.STDOUT)
+    wait_for("the sniffer to start", lambda: "listening" in open(sniffed + ".log").read(), 10)
     share(quiet, "quiet-share", 4096)
+    time.sleep(5)
+    # The sniffer's own control: one datagram sent from the namespace.
+    ny.run([sys.executable, "-c", "import socket; s = socket.socket(socket.AF_INET, "
+            "socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, "
+            "socket.inet_aton('10.152.1.4')); s.sendto(b'control', ('%s', %d))" % (GROUP4, PORT)])
     lp2.wait(timeout=20)
+    sp.wait(timeout=20)
     from_quiet = [d for src, d in heard(cap2) if src == "10.152.1.4"]
-    c.check(not from_quiet, "a node with --no-lsd sends no announce (8 s listened, a swarm seeding)",
-            repr(from_quiet[:2]))
+    try:
+        with open(sniffed) as f:
+            udp_out = json.load(f)
+    except (OSError, ValueError):
+        udp_out = None
+    c.check(udp_out == [[GROUP4, PORT, b"control".hex()]],
+            "a node with --no-lsd sends no UDP datagram at all (8 s sniffed on its interface, a "
+            "swarm seeding; only the sniffer's own control datagram seen)", repr(udp_out))
+    c.equal(from_quiet, ["control"],
+            "a listener on the group hears nothing from it but the control datagram")
     c.check(seed.proc.poll() is None and lsd(seed)["announces_sent"] == 2,
             "the seed sent one IPv4 packet per new swarm, none on IPv6 with only a link-local "
             "address, none every second (%d packets)" % lsd(seed)["announces_sent"])
@@ -287,7 +341,11 @@ print("sent", time.monotonic() - t0)
     lp3 = listen(nx, "4", "10.152.1.3", 12, cap3)
     many.start()
     lp3.wait(timeout=30)
-    pk = [d for src, d in heard(cap3) if src == "10.152.1.5"]
+    pk = [d for src, d, _ in heard(cap3, True) if src == "10.152.1.5"]
+    when = [t for src, _, t in heard(cap3, True) if src == "10.152.1.5"]
+    gaps = [b - a for a, b in zip(when, when[1:])]
+    c.check(all(g >= 0.8 for g in gaps), "never two packets within a second (gaps %s)" %
+            ["%.2f" % g for g in gaps])
     hashes = [line[10:].lower() for d in pk for line in d.split("\r\n")
               if line.startswith("Infohash: ")]
     c.check(set(hashes) == keys, "after a restart every swarm is announced within 12 s "
