@@ -393,7 +393,8 @@ static void take_fresh(struct node_lsd *l, struct lsd_batch *b, uint64_t now)
 }
 
 /* Fill `b` from the sweep's cursor, looking at no more than LSD_SCAN_MAX
- * swarms.  The sweep ends at the end of the list. */
+ * swarms.  The sweep ends past the last swarm that existed when it began
+ * (newer ones went out as fresh ones). */
 static void take_sweep(struct node_lsd *l, struct lsd_batch *b, uint64_t now)
 {
 	if (!l->sweeping) {
