@@ -147,6 +147,18 @@ static void print_node(const json_t *st)
 	else
 		snprintf(cell, sizeof cell, "not running (%s)", str_or(dht, "note", "off"));
 	e |= table_add(&t, "DHT", cell);
+	const json_t *lsd = json_object_get(st, "lsd");
+	if (json_is_true(json_object_get(lsd, "enabled")))
+		snprintf(cell, sizeof cell, "on %lld interface(s), %lld sent, %lld peers found, "
+			 "%lld malformed",
+			 (long long)json_integer_value(json_object_get(lsd, "interfaces")),
+			 (long long)json_integer_value(json_object_get(lsd, "announces_sent")),
+			 (long long)json_integer_value(json_object_get(lsd, "peers_found")),
+			 (long long)json_integer_value(json_object_get(lsd, "malformed")));
+	else
+		snprintf(cell, sizeof cell, "off (%s)", str_or(lsd, "note", "off"));
+	if (lsd)
+		e |= table_add(&t, "LAN", cell);
 	if (json_is_true(json_object_get(xfer, "running")))
 		snprintf(cell, sizeof cell, "listening on port %lld, encryption %s, cipher %s%s",
 			 (long long)json_integer_value(json_object_get(xfer, "peer_port")),

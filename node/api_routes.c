@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "node/api_server.h"
 #include "node/dht_node.h"
+#include "node/lsd.h"
 #include "node/node.h"
 #include "node/portmap.h"
 #include "node/swarm.h"
@@ -52,6 +53,7 @@ static void handle_status(struct api_req *r)
 			    json_pack("{s:i}", "connected", (int)swarms_peer_count(node)));
 	json_object_set_new(status, "dht", status_dht(node));
 	json_object_set_new(status, "reachability", portmap_status_json(node, node->portmap));
+	json_object_set_new(status, "lsd", node_lsd_status_json(node->lsd));
 	json_object_set_new(status, "transfer", node_transfer_json(node));
 	json_object_set_new(status, "events", api_events_status_json(api_events_of(r->api)));
 	api_reply(r, 200, status);

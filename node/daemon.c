@@ -23,6 +23,7 @@
 #include "node/dht_node.h"
 #include "node/engine.h"
 #include "node/portmap.h"
+#include "node/lsd.h"
 #include "node/store.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
@@ -366,6 +367,12 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
+	if (node->cfg.no_lsd) {
+		log_info("local peer discovery off (--no-lsd)");
+	} else if (!(node->lsd = node_lsd_new(node, err, sizeof err))) {
+		fprintf(stderr, "shoal daemon: %s\n", err);
+		goto done;
+	}
 	node->trackers = trackers_new(node, err, sizeof err);
 	if (!node->trackers) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
@@ -429,6 +436,8 @@ done:
 	portmap_free(node->portmap);
 	node->portmap = NULL;
 	node->stopping = true; /* join checks still on the workers create nothing */
+	node_lsd_free(node->lsd); /* leaves the groups; before the engine it feeds */
+	node->lsd = NULL;
 	dht_node_free(node->dht); /* saves the routing table; before the engine it feeds */
 	node->dht = NULL;
 	engine_free(node->engine); /* closes peers; transfers stop */

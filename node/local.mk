@@ -9,6 +9,7 @@ node_libnode_a_SOURCES = \
 	node/api_web.c node/web_auth.c node/web_auth.h \
 	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c node/api_stream.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
+	node/lsd.c node/lsd.h \
 	node/trackers.c node/trackers_db.c node/trackers.h \
 	node/portmap.c node/portmap.h \
 	node/engine.c node/engine.h node/engine_state.h node/engine-parts.h \

@@ -18,6 +18,7 @@ struct swarm;
 struct workers;
 struct engine;
 struct dht_node;
+struct node_lsd;
 struct trackers;
 struct swarm_events;
 struct portmap;
@@ -75,6 +76,7 @@ struct node {
 	struct trackers *trackers;    /* HTTP(S) and UDP trackers (trackers.c) */
 	struct portmap *portmap;      /* the router's port mapping (portmap.c); NULL with no-port-mapping */
 	struct reach *reach;          /* external address votes (portmap.c); made on the first vote */
+	struct node_lsd *lsd;         /* BEP 14 on the LAN (lsd.c); NULL with no-lsd */
 	struct swarm *swarms;         /* every swarm, in id order */
 	struct swarm_index swarm_ix;  /* node/swarm.c's indexes of `swarms` */
 	struct node_queues queues;    /* the engine's budget sums */

@@ -44,6 +44,9 @@ EXTRA_DIST += tests/integration/fake_tracker.py tests/interop/opentracker.py
 # that wake for a peer, restart without re-hashing (node/swarm.c indexes,
 # node/engine_base.c awake list, node/dht_tracks.c).
 TESTS += tests/integration/test_swarm_scale.py
+# Local peer discovery (node/lsd.c, BEP 14) between daemons in network
+# namespaces the test makes (skips, 77, without root); hostile LAN packets.
+TESTS += tests/integration/test_lsd.py
 # The web dashboard's pages, login codes, sessions and request checks
 # (node/api_web.c, node/web_auth.c, cli/cmd_web.c; docs/web.md).
 TESTS += tests/integration/test_web_auth.py

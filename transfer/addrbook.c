@@ -40,7 +40,7 @@ struct addrbook {
 static const char *const source_names[ADDRBOOK_SRC_COUNT] = {
 	[ADDRBOOK_SRC_DHT] = "dht",   [ADDRBOOK_SRC_PEX] = "pex",       [ADDRBOOK_SRC_INCOMING] = "incoming",
 	[ADDRBOOK_SRC_USER] = "user", [ADDRBOOK_SRC_MAGNET] = "magnet",
-	[ADDRBOOK_SRC_TRACKER] = "tracker",
+	[ADDRBOOK_SRC_TRACKER] = "tracker", [ADDRBOOK_SRC_LSD] = "lsd",
 };
 
 static size_t ip_len(uint8_t family)

@@ -96,6 +96,7 @@ enum addrbook_source {
 	ADDRBOOK_SRC_USER,      /* --peer, the API */
 	ADDRBOOK_SRC_MAGNET,    /* a magnet's x.pe: the user gave it too */
 	ADDRBOOK_SRC_TRACKER,   /* an HTTP or UDP tracker's announce answer */
+	ADDRBOOK_SRC_LSD,       /* a BEP 14 announce on the LAN (node/lsd.c) */
 	ADDRBOOK_SRC_COUNT
 };
 
