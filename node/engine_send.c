@@ -126,7 +126,7 @@ void request_more(struct peer *p)
 	}
 	struct picker_block blocks[PEER_MAX_REQS];
 	size_t n = 0;
-	struct picker_peer pp = { .id = p->uid, .has = &p->has };
+	struct picker_peer pp = { .id = p->uid, .has = &p->has, .busy = (uint32_t)p->n_reqs };
 	if (picker_pick(xf->picker, &pp, target - p->n_reqs, blocks, PEER_MAX_REQS, &n,
 			&xf->eng->rng) != 0)
 		return;

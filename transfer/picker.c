@@ -536,7 +536,9 @@ int picker_pick(struct picker *p, const struct picker_peer *peer, size_t want,
 
 	/* 3. Endgame: ask for blocks other peers are already sending, least
 	 * duplicated first, so the last pieces do not wait on one slow peer. */
-	if (n < want && picker_in_endgame(p)) {
+	if (n < want && picker_in_endgame(p) && peer->busy + n < PICKER_ENDGAME_BUSY) {
+		if (want > PICKER_ENDGAME_BUSY - peer->busy)
+			want = PICKER_ENDGAME_BUSY - peer->busy;
 		for (unsigned dup = 1; dup < PICKER_MAX_REQUESTERS && n < want; dup++) {
 			for (size_t k = 0; k < p->ndl && n < want; k++) {
 				const struct dl_piece *dp = p->dl[k];

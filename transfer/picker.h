@@ -60,6 +60,16 @@
  * picker_piece_blocks(piece) entries, never more than this, always holds
  * every contributor. */
 #define PICKER_MAX_BLAME (PICKER_MAX_PIECE_LEN / 16384u)
+/* In endgame a peer is offered blocks others are already sending only
+ * while it has fewer than this many requests in flight (picker_peer.busy),
+ * and only up to that many: a peer that is still sending our requests
+ * gains nothing from more, and over slow uplinks deep duplicate queues
+ * cost 10-20 % of the payload twice (bench/distribution --netns,
+ * 2026-12-03).  An idle peer takes a duplicate, delivers it and takes the
+ * next, so the last pieces still never wait on one slow peer. */
+#ifndef PICKER_ENDGAME_BUSY
+#define PICKER_ENDGAME_BUSY 2u
+#endif
 /* In endgame a block may be requested from at most this many peers. */
 #ifndef PICKER_MAX_REQUESTERS
 #define PICKER_MAX_REQUESTERS 4u
@@ -86,6 +96,7 @@ struct picker_block {
 struct picker_peer {
 	uint32_t id;                /* caller's name for the peer */
 	const struct bitfield *has; /* pieces it has; nbits == piece count */
+	uint32_t busy;              /* requests of ours it has in flight now */
 };
 
 /* Create a picker for `num_pieces` pieces whose exact byte lengths are
@@ -141,7 +152,8 @@ bool picker_is_interesting(const struct picker *p, const struct bitfield *peer_h
  * among equally rare pieces.  In endgame
  * (every missing wanted block is already requested) blocks already
  * requested from other peers are offered again, never ones this peer was
- * already asked for.
+ * already asked for, and only while the peer has fewer than
+ * PICKER_ENDGAME_BUSY requests in flight (peer->busy).
  *
  * The pick changes no block state: call picker_mark_requested() for each
  * block actually sent.  `rng` is the caller's PRNG state (any value;

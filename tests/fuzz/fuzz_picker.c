@@ -178,7 +178,7 @@ static void op(struct fp *f)
 	case 2: { /* pick and request */
 		if (!f->present[peer])
 			break;
-		struct picker_peer pp = { peer, &f->has[peer] };
+		struct picker_peer pp = { peer, &f->has[peer], 0 };
 		struct picker_block out[32];
 		size_t n = 0;
 		expect(picker_pick(f->pk, &pp, 1 + next(f) % 32, out, 32, &n, &f->rng) == 0, "a pick");

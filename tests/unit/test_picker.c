@@ -63,7 +63,7 @@ static void load_have(struct picker *p, uint32_t first, uint32_t count)
 static size_t pick(struct picker *p, uint32_t id, const struct bitfield *has, size_t want,
 		   struct picker_block *out, uint64_t seed)
 {
-	struct picker_peer peer = { id, has };
+	struct picker_peer peer = { id, has, 0 };
 	size_t n = 99;
 	assert_int_equal(picker_pick(p, &peer, want, out, PICKER_MAX_PICK, &n, &seed), 0);
 	return n;
@@ -383,6 +383,45 @@ static void test_endgame_requester_cap(void **state)
 	picker_free(p);
 }
 
+/* In endgame a peer still sending our requests gets no duplicates, an idle
+ * one at most PICKER_ENDGAME_BUSY: deep duplicate queues over slow links
+ * sent 10-20 % of the payload twice. */
+static void test_endgame_busy_cap(void **state)
+{
+	(void)state;
+	struct picker *p = make_uniform(2, 4 * BS);
+	struct bitfield a, b;
+	const int all[] = { 0, 1, -1 };
+	peer_with(p, &a, all);
+	peer_with(p, &b, all);
+	struct picker_block out[PICKER_MAX_PICK];
+	/* A is asked for all eight blocks: endgame. */
+	assert_int_equal(pick(p, 1, &a, 8, out, 1), 8);
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(picker_mark_requested(p, 1, out[i].piece, out[i].block), 0);
+	assert_true(picker_in_endgame(p));
+	uint64_t rng = 1;
+	size_t n = 99;
+	/* B with requests of its own in flight: nothing. */
+	struct picker_peer busy = { 2, &b, PICKER_ENDGAME_BUSY };
+	assert_int_equal(picker_pick(p, &busy, 8, out, PICKER_MAX_PICK, &n, &rng), 0);
+	assert_int_equal(n, 0);
+	/* B with one in flight: one more. */
+	struct picker_peer one = { 2, &b, PICKER_ENDGAME_BUSY - 1 };
+	assert_int_equal(picker_pick(p, &one, 8, out, PICKER_MAX_PICK, &n, &rng), 0);
+	assert_int_equal(n, 1);
+	/* B idle: PICKER_ENDGAME_BUSY of the eight, however many it wants. */
+	struct picker_peer idle = { 2, &b, 0 };
+	assert_int_equal(picker_pick(p, &idle, 8, out, PICKER_MAX_PICK, &n, &rng), 0);
+	assert_int_equal(n, PICKER_ENDGAME_BUSY);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(picker_mark_requested(p, 2, out[i].piece, out[i].block), 0);
+	check(p);
+	bitfield_destroy(&a);
+	bitfield_destroy(&b);
+	picker_free(p);
+}
+
 static void deliver(struct picker *p, uint32_t peer, uint32_t piece, uint32_t block)
 {
 	uint32_t cancel[PICKER_MAX_REQUESTERS];
@@ -623,7 +662,7 @@ static void test_simulated_swarm(void **state)
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
 		struct picker_block out[8];
 		size_t n;
-		struct picker_peer peer = { k, &has[k] };
+		struct picker_peer peer = { k, &has[k], 0 };
 		assert_int_equal(picker_pick(p, &peer, 3, out, 8, &n, &rng), 0);
 		for (size_t i = 0; i < n; i++)
 			assert_int_equal(picker_mark_requested(p, k, out[i].piece, out[i].block), 0);
@@ -686,7 +725,7 @@ static void test_priorities(void **state)
 	every[16] = -1;
 	peer_with(p, &all, every);
 	load_have(p, 12, 4); /* out of random-first mode */
-	struct picker_peer pp = { 1, &all };
+	struct picker_peer pp = { 1, &all, 0 };
 	uint64_t rng = 7;
 	struct picker_block out[32];
 	size_t n = 0;
@@ -776,7 +815,7 @@ static void test_deadline_duplicates(void **state)
 	peer_with(p, &a, every);
 	peer_with(p, &b, every);
 	load_have(p, 6, 2);
-	struct picker_peer pa = { 1, &a }, pb = { 2, &b };
+	struct picker_peer pa = { 1, &a, 0 }, pb = { 2, &b, 0 };
 	uint64_t rng = 3;
 	struct picker_block out[32];
 	size_t n = 0;
@@ -814,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_partial_preference),
 		cmocka_unit_test(test_endgame_cancels),
 		cmocka_unit_test(test_endgame_requester_cap),
+		cmocka_unit_test(test_endgame_busy_cap),
 		cmocka_unit_test(test_hash_fail_blame),
 		cmocka_unit_test(test_hash_fail_many_contributors),
 		cmocka_unit_test(test_peer_gone_and_timeout),
