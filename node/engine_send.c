@@ -155,7 +155,12 @@ void request_more(struct peer *p)
 	}
 }
 
-/* Tell every peer about a newly verified piece. */
+/* Tell every peer that lacks it about a newly verified piece.  A peer
+ * that has the piece learns nothing from it (libtorrent sends none either
+ * by default); near a swarm's end nearly every peer has nearly every
+ * piece, and those HAVEs, each a record and a segment of its own, were a
+ * tenth of the bytes on the wire (tests/integration/test_have_redundant.py,
+ * bench/RESULTS.md 2026-12-03 "distribution over emulated links"). */
 void broadcast_have(struct xfer *xf, uint32_t piece)
 {
 	uint8_t m[WIRE_HAVE_LEN];
@@ -163,7 +168,8 @@ void broadcast_have(struct xfer *xf, uint32_t piece)
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
 			continue;
-		(void)peer_send(p, m, sizeof m, NULL, 0);
+		if (!p->has.bits || !bitfield_test(&p->has, piece))
+			(void)peer_send(p, m, sizeof m, NULL, 0);
 		update_interest(p);
 	}
 }

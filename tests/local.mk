@@ -11,6 +11,7 @@ TESTS += tests/integration/test_backbone.py tests/integration/test_share.py \
 	tests/integration/test_join_safety.py tests/integration/test_ban_return.py \
 	tests/integration/test_serve_budget.py tests/integration/test_hash_proofs.py \
 	tests/integration/test_pad_blocks.py tests/integration/test_v1.py \
+	tests/integration/test_have_redundant.py \
 	tests/interop/test_hybrid_lt.py tests/interop/test_v1_lt.py \
 	tests/integration/test_many_swarms.py tests/integration/test_join_bulk.py \
 	tests/integration/test_events.py tests/integration/test_distribution_netns.py
