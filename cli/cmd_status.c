@@ -110,7 +110,16 @@ static void format_reach(const json_t *r, char *cell, size_t len)
 	const char *method = str_or(r, "method", "off");
 	const char *ext = str_or(r, "external_addr", NULL);
 	const json_t *port = json_object_get(r, "mapped_port");
-	if (strcmp(method, "upnp") == 0 || strcmp(method, "natpmp") == 0)
+	const char *router = str_or(r, "router_addr", NULL);
+	const char *src = str_or(r, "external_addr_source", "");
+	if ((strcmp(method, "upnp") == 0 || strcmp(method, "natpmp") == 0) && router &&
+	    strcmp(src, "router") != 0)
+		/* The router's own address is not public: another NAT is in the way. */
+		snprintf(cell, len, "mapped on the router via %s (port %lld), but its address %s is "
+				    "behind another NAT: not reachable from the Internet",
+			 strcmp(method, "upnp") == 0 ? "UPnP" : "NAT-PMP",
+			 (long long)json_integer_value(port), router);
+	else if (strcmp(method, "upnp") == 0 || strcmp(method, "natpmp") == 0)
 		snprintf(cell, len, "reachable: %s:%lld via %s", ext ? ext : "(address unknown)",
 			 (long long)json_integer_value(port),
 			 strcmp(method, "upnp") == 0 ? "UPnP" : "NAT-PMP");
@@ -118,7 +127,8 @@ static void format_reach(const json_t *r, char *cell, size_t len)
 		snprintf(cell, len, "port mapping off%s%s%s", ext ? " (peers see us as " : "",
 			 ext ? ext : "", ext ? ")" : "");
 	else
-		snprintf(cell, len, "not mapped: %s", str_or(r, "last_error", "no router answered"));
+		snprintf(cell, len, "not mapped: %s",
+			 str_or(r, "last_error", "looking for a router (no attempt finished yet)"));
 }
 
 static void print_node(const json_t *st)

@@ -611,20 +611,22 @@ static int handle_reply(struct dht *dht, const struct krpc_msg *m, const struct 
 	dht->tx[slot].used = false;
 
 	bool ok = m->y == KRPC_RESPONSE && memcmp(m->id, dht->id, DHT_ID_LEN) != 0;
-	if (ok && m->ip && dht->cb.external_addr) {
-		/* BEP 42: only from an answer to our own query (its transaction
-		 * and source checked above), so a forged datagram cannot vote. */
-		struct sockaddr_storage ss;
-		socklen_t len = dht_addr_to_sa(from, &ss);
-		dht->cb.external_addr(dht->ctx, (const struct sockaddr *)&ss, len,
-				      m->ip_len == 6 ? AF_INET : AF_INET6, m->ip);
-	}
 	if (ok) {
 		seen(dht, m->id, from, DHT_SEEN_REPLY, now);
 		/* A node answering under another id than we asked for cannot
 		 * serve the lookup that wanted the old one. */
 		if (t.id_known && memcmp(t.id, m->id, DHT_ID_LEN) != 0)
 			ok = false;
+		/* BEP 42: only from an answer to our own query (its transaction,
+		 * source and id checked above), so a forged datagram cannot vote,
+		 * and only of our own family (the address it saw us at). */
+		int fam = m->ip_len == 6 ? AF_INET : AF_INET6;
+		if (ok && m->ip && dht->cb.external_addr && fam == dht->cfg.family) {
+			struct sockaddr_storage ss;
+			socklen_t len = dht_addr_to_sa(from, &ss);
+			dht->cb.external_addr(dht->ctx, (const struct sockaddr *)&ss, len, fam,
+					      m->ip);
+		}
 	} else if (t.id_known && m->y == KRPC_ERROR) {
 		/* It answered, so it is alive, even though it refused. */
 		seen(dht, t.id, from, DHT_SEEN_REPLY, now);

@@ -428,7 +428,9 @@ done:
 	}
 	api_free(node->api);
 	node->api = NULL;
-	/* "stopped" to every tracker, the loop running at most 2 s more. */
+	/* The router's mappings go on the port-mapping thread while the
+	 * trackers hear "stopped", the loop running at most 2 s more. */
+	portmap_stop(node->portmap);
 	trackers_shutdown(node->trackers);
 	trackers_free(node->trackers);
 	node->trackers = NULL;

@@ -37,7 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/select.h>
+#include <poll.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +60,8 @@
 #define PM_NATPMP_WAIT_MS 1000    /* a gateway answers NAT-PMP within this, or is not one */
 #define PM_UPNP_DISCOVER_MS 2000  /* SSDP: how long we listen for IGDs */
 #define PM_STOP_WAIT_MS 2000      /* portmap_free: at most this for the removals */
-#define PM_PERMANENT_RENEW_S 1800 /* a permanent UPnP mapping: check it is still there */
+#define PM_PERMANENT_RENEW_S 1800
+#define PM_LEASE_MIN_S 4          /* a shorter lease granted is treated as this long */ /* a permanent UPnP mapping: check it is still there */
 
 enum pm_method { PM_NONE, PM_NATPMP, PM_UPNP };
 
@@ -108,6 +110,7 @@ struct portmap {
 	struct event *posted;
 	pthread_t thread;
 	struct pm_status seen; /* the loop's copy of sh->st */
+	uint64_t stop_ms;      /* when portmap_stop ran; 0 = not yet */
 };
 
 /* Peer votes: a handful of candidate addresses, each with the distinct
@@ -195,10 +198,11 @@ static int natpmp_wait(natpmp_t *np, int wait_ms, natpmpresp_t *resp)
 			tv.tv_sec = (time_t)(left / 1000);
 			tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
 		}
-		fd_set fds;
-		FD_ZERO(&fds);
-		FD_SET(np->s, &fds);
-		if (select(np->s + 1, &fds, NULL, NULL, &tv) < 0 && errno != EINTR)
+		/* poll, not select: a daemon with many swarms holds descriptors
+		 * past FD_SETSIZE, which FD_SET would write beyond. */
+		struct pollfd pfd = { .fd = np->s, .events = POLLIN };
+		int ms = (int)((uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000);
+		if (poll(&pfd, 1, ms > 0 ? ms : 1) < 0 && errno != EINTR)
 			return NATPMP_ERR_SOCKETERROR;
 		int r = readnatpmpresponseorretry(np, resp);
 		if (r == 0)
@@ -233,13 +237,21 @@ static int natpmp_map(struct pm_work *w, int proto, uint32_t lease, uint16_t *pu
 			 natpmp_why(r));
 		return -1;
 	}
-	if (lease && resp.pnu.newportmapping.mappedpublicport == 0) {
-		snprintf(err, errlen, "NAT-PMP: the gateway granted port 0");
+	if (lease && (resp.pnu.newportmapping.mappedpublicport == 0 ||
+		      resp.pnu.newportmapping.lifetime == 0 ||
+		      resp.pnu.newportmapping.privateport != w->port)) {
+		snprintf(err, errlen, "NAT-PMP: the gateway's answer maps nothing usable (port %u -> %u, "
+				      "%u s)",
+			 (unsigned)resp.pnu.newportmapping.privateport,
+			 (unsigned)resp.pnu.newportmapping.mappedpublicport,
+			 (unsigned)resp.pnu.newportmapping.lifetime);
 		return -1;
 	}
 	*pub_out = resp.pnu.newportmapping.mappedpublicport;
 	if (lease && resp.pnu.newportmapping.lifetime < w->lease_s)
-		w->lease_s = resp.pnu.newportmapping.lifetime;
+		w->lease_s = resp.pnu.newportmapping.lifetime < PM_LEASE_MIN_S
+				     ? PM_LEASE_MIN_S /* renewals no faster than every 2 s */
+				     : resp.pnu.newportmapping.lifetime;
 	return 0;
 }
 
@@ -405,9 +417,16 @@ static int attempt(struct pm_work *w, char *ext, uint16_t *tcp, uint16_t *udp, c
 		   size_t errlen)
 {
 	char e1[96] = "", e2[96] = "";
-	if (w->method != PM_UPNP && try_natpmp(w, ext, tcp, udp, e1, sizeof e1) == 0) {
-		w->method = PM_NATPMP;
-		return 0;
+	if (w->method != PM_UPNP) {
+		if (try_natpmp(w, ext, tcp, udp, e1, sizeof e1) == 0) {
+			w->method = PM_NATPMP;
+			return 0;
+		}
+		/* initnatpmp bound the socket to the gateway of its time: after
+		 * a move or a new lease from DHCP the next attempt asks anew. */
+		if (w->np_open)
+			closenatpmp(&w->np);
+		w->np_open = false;
 	}
 	if (try_upnp(w, ext, e2, sizeof e2) == 0) {
 		w->method = PM_UPNP;
@@ -433,10 +452,15 @@ static void *pm_main(void *arg)
 	uint32_t backoff = PM_BACKOFF_MIN_S;
 	for (;;) {
 		pthread_mutex_lock(&sh->lock);
-		while (!sh->stop && now_ms() < next) {
+		for (;;) {
+			/* One reading of the clock: two could straddle `next`, and
+			 * next - now would wrap to a sleep until shutdown. */
+			uint64_t now = now_ms();
+			if (sh->stop || now >= next)
+				break;
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t wait = next - now_ms();
+			uint64_t wait = next - now;
 			ts.tv_sec += (time_t)(wait / 1000);
 			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
 			if (ts.tv_nsec >= 1000000000L)
@@ -455,7 +479,7 @@ static void *pm_main(void *arg)
 			next = now_ms() + (uint64_t)(renew ? renew : 1) * 1000;
 			backoff = PM_BACKOFF_MIN_S;
 		} else {
-			publish(sh, &w, NULL, 0, 0, err, true);
+			publish(sh, &w, ext, 0, 0, err, true); /* "" clears the router's old word */
 			next = now_ms() + (uint64_t)backoff * 1000;
 			backoff = backoff * 2 > PM_BACKOFF_MAX_S ? PM_BACKOFF_MAX_S : backoff * 2;
 		}
@@ -491,13 +515,19 @@ static void on_posted(evutil_socket_t fd, short events, void *arg)
 			 st->method == PM_UPNP ? "UPnP" : "NAT-PMP", st->external[0] ? st->external : "?",
 			 (unsigned)st->tcp_port, (unsigned)st->udp_port,
 			 (unsigned)pm->node->cfg.peer_port);
+	if (st->method == PM_UPNP && st->lease_until_ms == 0 &&
+	    (was.method != PM_UPNP || was.lease_until_ms != 0))
+		log_warn("port mapping: the router grants only permanent UPnP mappings; if this "
+			 "daemon is killed the forward of port %u stays on the router until it "
+			 "restarts (remove it with `upnpc -d %u TCP` and `... UDP`)",
+			 (unsigned)pm->node->cfg.peer_port, (unsigned)pm->node->cfg.peer_port);
 	else if (st->method == PM_NONE && strcmp(was.last_error, st->last_error) != 0)
 		log_info("port mapping: not mapped: %s", st->last_error);
-	if (st->external[0]) {
-		uint8_t a[16];
-		if (inet_pton(AF_INET, st->external, a) == 1)
-			reach_vote(pm->node, AF_INET, a, NULL, REACH_ROUTER);
-	}
+	uint8_t a[16];
+	if (st->external[0] && inet_pton(AF_INET, st->external, a) == 1)
+		reach_vote(pm->node, AF_INET, a, NULL, REACH_ROUTER);
+	else
+		reach_vote(pm->node, 0, NULL, NULL, REACH_ROUTER); /* the router says nothing now */
 }
 
 /* A test knob (docs/reachability.md): SHOAL_TEST_PORTMAP_LEASE=S asks the
@@ -548,12 +578,18 @@ struct portmap *portmap_new(struct node *node, char *err, size_t errlen)
 		snprintf(err, errlen, "port mapping: cannot watch its eventfd");
 		goto fail;
 	}
-	snprintf(sh->st.last_error, sizeof sh->st.last_error, "looking for a router");
 	pm->seen = sh->st;
 	sh->port = node->cfg.peer_port;
 	sh->lease_ask = lease_ask();
 	sh->refs = 2; /* and the thread's */
-	if (pthread_create(&pm->thread, NULL, pm_main, sh) != 0) {
+	/* The thread takes no signal: a SIGTERM landing there would interrupt
+	 * a router call, fail the mapping and leave nothing to remove. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int prc = pthread_create(&pm->thread, NULL, pm_main, sh);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (prc != 0) {
 		sh->refs = 1;
 		snprintf(err, errlen, "port mapping: cannot start its thread");
 		goto fail;
@@ -567,15 +603,30 @@ fail:
 	return NULL;
 }
 
+void portmap_stop(struct portmap *pm)
+{
+	if (!pm)
+		return;
+	pm->stop_ms = now_ms();
+	pthread_mutex_lock(&pm->sh->lock);
+	pm->sh->stop = true;
+	pthread_cond_broadcast(&pm->sh->wake);
+	pthread_mutex_unlock(&pm->sh->lock);
+}
+
 void portmap_free(struct portmap *pm)
 {
 	if (!pm)
 		return;
 	struct pm_shared *sh = pm->sh;
+	/* The bound runs from portmap_stop when it was called. */
+	uint64_t now = now_ms();
+	uint64_t spent = pm->stop_ms && now > pm->stop_ms ? now - pm->stop_ms : 0;
+	uint64_t wait = spent < PM_STOP_WAIT_MS ? PM_STOP_WAIT_MS - spent : 0;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += PM_STOP_WAIT_MS / 1000;
-	ts.tv_nsec += (long)(PM_STOP_WAIT_MS % 1000) * 1000000L;
+	ts.tv_sec += (time_t)(wait / 1000);
+	ts.tv_nsec += (long)(wait % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L)
 		ts.tv_sec++, ts.tv_nsec -= 1000000000L;
 	pthread_mutex_lock(&sh->lock);
@@ -620,11 +671,12 @@ static bool addr_usable(int family, const uint8_t *a)
 {
 	static const uint8_t zero[16];
 	if (family == AF_INET)
-		return a[0] != 0 && a[0] != 127 && !(a[0] >= 224);
+		return a[0] != 0 && a[0] != 127 && !(a[0] >= 224) && !(a[0] == 169 && a[1] == 254);
 	if (family == AF_INET6) {
 		static const uint8_t one[16] = { [15] = 1 };
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 		return memcmp(a, zero, 16) != 0 && memcmp(a, one, 16) != 0 && a[0] != 0xff &&
-		       !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+		       !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && memcmp(a, mapped, 12) != 0;
 	}
 	return false;
 }
@@ -644,15 +696,23 @@ void reach_vote(struct node *node, int family, const uint8_t *addr, const struct
 		enum reach_source source)
 {
 	struct reach *R = reach_of(node);
-	if (!R || !addr || !addr_usable(family, addr))
+	if (!R)
 		return;
-	size_t alen = family == AF_INET ? 4 : 16;
 	if (source == REACH_ROUTER) {
-		R->router_family = family;
-		memcpy(R->router_addr, addr, alen);
-		R->router_votes++;
+		/* The router's word, while it has one and it is public: a router
+		 * behind another NAT (100.64/10, RFC 1918) reports an address the
+		 * Internet does not see (router_addr still shows it). */
+		R->router_family = 0;
+		if (addr && addr_usable(family, addr) && !addr_private(family, addr)) {
+			R->router_family = family;
+			memcpy(R->router_addr, addr, family == AF_INET ? 4 : 16);
+			R->router_votes++;
+		}
 		return;
 	}
+	if (!addr || !addr_usable(family, addr))
+		return;
+	size_t alen = family == AF_INET ? 4 : 16;
 	uint8_t who[8] = { 0 };
 	if (!voter)
 		return;

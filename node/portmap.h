@@ -27,6 +27,11 @@ struct portmap *portmap_new(struct node *node, char *err, size_t errlen);
  * router that does not answer is left behind (its leases expire). NULL ok. */
 void portmap_free(struct portmap *pm);
 
+/* Tell the thread to remove its mappings now, without waiting (so the
+ * removal runs beside the trackers' "stopped" announces); portmap_free
+ * then waits what is left of its bound.  NULL is fine. */
+void portmap_stop(struct portmap *pm);
+
 /* The `reachability` object of GET /api/v1/status.  pm may be NULL (port
  * mapping off); node gives the peer votes. */
 json_t *portmap_status_json(struct node *node, const struct portmap *pm);

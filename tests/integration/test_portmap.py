@@ -30,6 +30,7 @@ Run as the fake router: test_portmap.py --fake-router MODE (inside the router ns
 import os
 import random
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -125,6 +126,20 @@ def fake_router(mode):
         while True:
             data, src = s.recvfrom(1024)
             n += 1
+            if mode in ("cgnat", "zero-lease") and len(data) >= 2 and data[0] == 0:
+                # Well-formed answers: a public address from the shared
+                # 100.64/10 space (this router is behind another NAT), or
+                # a mapping granted for 0 s (maps nothing).
+                epoch = struct.pack(">I", n)
+                if data[1] == 0:
+                    s.sendto(b"\x00\x80\x00\x00" + epoch + socket.inet_aton("100.64.9.9"), src)
+                elif data[1] in (1, 2) and len(data) >= 12:
+                    priv, pub, life = struct.unpack(">HHI", data[4:12])
+                    if mode == "zero-lease":
+                        life = 0
+                    s.sendto(bytes([0, 128 + data[1], 0, 0]) + epoch +
+                             struct.pack(">HHI", priv, pub or priv, life), src)
+                continue
             junk = [os.urandom(random.randint(0, 64)),             # noise
                     b"\x01" + os.urandom(15),                       # wrong version
                     b"\x00" + bytes([128 + (data[1] if len(data) > 1 else 0)]) + b"\x00",  # short
@@ -358,6 +373,7 @@ cases = [
     ("huge-desc", "UPnP"),           # ... 12 MiB of it
     ("soap", "UPnP TCP mapping"),    # a valid IGD whose SOAP answers are noise, 12 MiB
     ("silent", "no answer"),         # nothing answers SSDP; NAT-PMP dropped
+    ("zero-lease", "maps nothing usable"),  # NAT-PMP grants every mapping for 0 s
 ]
 for mode, hint in cases:
     router_reset()
@@ -400,6 +416,28 @@ for mode, hint in cases:
         stop_proc(fake)
     else:
         router.run("nft", "delete", "table", "inet", "silent")
+
+# --- 5. a router behind another NAT: NAT-PMP maps, but its public address is
+# 100.64.9.9 (carrier-grade NAT): not our external address, and shoal status
+# does not call the node reachable.
+router_reset()
+flog = open(tmp.sub("fake-cgnat.log"), "w")
+fake = router.popen([sys.executable, os.path.abspath(__file__), "--fake-router", "cgnat"],
+                    stdout=flog, stderr=subprocess.STDOUT)
+flog.close()
+time.sleep(0.5)
+node = Daemon(tmp, "node-cgnat", args=["--port-mapping", "--no-dht"], netns=lan).start()
+wait_for("a mapping", lambda: reach(node).get("method") == "natpmp", 30)
+r = reach(node)
+c.equal(r.get("method"), "natpmp", "cgnat: the router's NAT-PMP maps the port")
+c.equal(r.get("router_addr"), "100.64.9.9", "cgnat: router_addr shows what the router said")
+c.equal((r.get("external_addr"), r.get("external_addr_source")), (None, None),
+        "cgnat: a shared (100.64/10) address is not taken for our external address")
+line = [ln for ln in node.cli("status").stdout.splitlines() if ln.startswith("reach")]
+c.check(line and "behind another NAT" in line[0] and "reachable:" not in line[0],
+        "cgnat: shoal status says the mapping does not make us reachable", "(%r)" % line)
+c.equal(node.stop(), 0, "cgnat: the node stops cleanly")
+stop_proc(fake)
 c.equal(lan_seed.stop(), 0, "the LAN seed stops cleanly")
 
 # Nothing of ours runs in the root namespace.
