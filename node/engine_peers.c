@@ -256,7 +256,12 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
 	int rc = known_add_text(sw->xfer, host, port, source, &h);
 	if (rc < 0)
 		return rc;
-	(void)addrbook_retry_now(sw->xfer->book, h); /* 0: h is live */
+	/* An address named again by the user, a magnet or a tracker is dialled
+	 * again at once; one the DHT or a LAN announce repeats keeps its
+	 * back-off, or a host spoofing LSD sources could have us redial a chosen
+	 * address every few seconds. */
+	if (strcmp(source, "lsd") != 0 && strcmp(source, "dht") != 0)
+		(void)addrbook_retry_now(sw->xfer->book, h); /* 0: h is live */
 	/* What the user gave (--peer, a magnet's x.pe) is recorded before the
 	 * request returns: a crash in the next second must not forget the one
 	 * address a join may have. */

@@ -88,6 +88,7 @@ struct lsd_iface {
 	char name[IF_NAMESIZE];
 	bool has[LSD_FAMS];    /* an address of the family (v6: not link-local) */
 	bool joined[LSD_FAMS]; /* the group is joined on it */
+	bool lan;              /* it carries a private address (lan_address) */
 };
 
 struct lsd_source {
@@ -202,6 +203,17 @@ static int join_leave(struct node_lsd *l, int f, unsigned index, bool join)
 	return rc == 0 ? 0 : -errno;
 }
 
+static bool lan_address(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		return a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+		       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254);
+	}
+	const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	return (a[0] & 0xfe) == 0xfc;
+}
+
 static struct lsd_iface *iface_find(struct lsd_iface *ifs, size_t n, unsigned index)
 {
 	for (size_t i = 0; i < n; i++)
@@ -222,8 +234,10 @@ static void rescan(struct node_lsd *l)
 		return;
 	}
 	for (struct ifaddrs *a = list; a; a = a->ifa_next) {
+		/* Not a tunnel (a VPN's tun is point-to-point and may say
+		 * MULTICAST): announces are for the LAN. */
 		if (!a->ifa_addr || !(a->ifa_flags & IFF_UP) || !(a->ifa_flags & IFF_MULTICAST) ||
-		    (a->ifa_flags & IFF_LOOPBACK))
+		    (a->ifa_flags & (IFF_LOOPBACK | IFF_POINTOPOINT)))
 			continue;
 		int f = a->ifa_addr->sa_family == AF_INET ? LSD_V4
 			: a->ifa_addr->sa_family == AF_INET6 ? LSD_V6 : -1;
@@ -247,6 +261,19 @@ static void rescan(struct node_lsd *l)
 			snprintf(i->name, sizeof i->name, "%s", a->ifa_name);
 		}
 		i->has[f] = true;
+		if (lan_address(a->ifa_addr))
+			i->lan = true;
+	}
+	/* A LAN interface carries a private address (RFC 1918, 169.254/16,
+	 * IPv6 ULA); one with only public addresses faces a provider's
+	 * network, where our info-hashes have no business. */
+	for (size_t k = 0; k < n;) {
+		if (now[k].lan) {
+			k++;
+			continue;
+		}
+		log_debug("lsd: %s has no private address: not a LAN interface", now[k].name);
+		now[k] = now[--n];
 	}
 	freeifaddrs(list);
 	/* Leave where gone. */
@@ -612,9 +639,10 @@ static int open_family(struct node_lsd *l, int f, char *why, size_t why_len)
 		g->sin6_port = htons(LSD_PORT);
 		inet_pton(AF_INET6, LSD_GROUP6, &g->sin6_addr);
 		l->group_len[f] = sizeof *g;
-		b->sin6_family = AF_INET6;
-		b->sin6_port = htons(LSD_PORT);
-		b->sin6_addr = in6addr_any;
+		/* Bound to the group too: a unicast datagram to port 6771 from
+		 * anywhere (a global address is reachable from the Internet) is
+		 * no announce of a LAN neighbour. */
+		*b = *g;
 		blen = sizeof *b;
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0 ||
 		    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) != 0 ||

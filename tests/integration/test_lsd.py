@@ -18,6 +18,7 @@ the machine): DHT off, no --peer, no tracker.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -179,6 +180,20 @@ def download(seed, leech, name, size, what):
     return ih
 
 
+def unicast(ns, host):
+    """Send three garbage datagrams to host:6771 from namespace ns."""
+    code = r"""
+import os, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+for _ in range(3):
+    s.sendto(b"\xff" + os.urandom(99), (sys.argv[1], %d))
+print("sent")
+""" % PORT
+    r = ns.run([sys.executable, "-c", code, host], timeout=10)
+    return "sent" in r.stdout
+
+
 LSD_ARGS = ["--no-dht", "--lsd"]
 try:
     # ------------------------------------------------------------ 1. IPv4
@@ -194,8 +209,22 @@ try:
     share(late, "late-share", 3000)
     nw.run("ip", "link", "set", "eth0", "multicast", "on")
     flipped = time.monotonic()
+    # Not LAN interfaces: one with public addresses only (it faces a
+    # provider's network) and a point-to-point tunnel (a VPN's tun says
+    # MULTICAST too), even with a private address.  The seed joins eth0 only.
+    na.run("ip", "link", "add", "pub0", "type", "veth", "peer", "name", "pub1")
+    na.run("ip", "addr", "add", "11.152.0.1/24", "dev", "pub0")
+    na.run("ip", "link", "set", "pub0", "up")
+    na.run("ip", "link", "set", "pub1", "up")
+    na.run("ip", "tuntap", "add", "mode", "tun", "name", "tun0")
+    na.run("ip", "link", "set", "tun0", "multicast", "on")
+    na.run("ip", "addr", "add", "10.152.9.1/32", "dev", "tun0")
+    na.run("ip", "link", "set", "tun0", "up")
     seed = Daemon(tmp, "seed", LSD_ARGS, netns=na).start()
     leech = Daemon(tmp, "leech", LSD_ARGS, netns=nb).start()
+    joined = re.findall(r"lsd: joined \S+ on (\S+)", seed.log())
+    c.check("eth0" in joined and "pub0" not in joined and "tun0" not in joined,
+            "neither a public-only interface nor a tunnel is joined, eth0 is", str(joined))
     st = lsd(seed)
     c.check(st["enabled"] and st["interfaces"] == 1 and st["ipv4"],
             "LSD is on, on the one LAN interface (not loopback)", str(st))
@@ -285,6 +314,15 @@ print("sent", time.monotonic() - t0)
                 str(grew))
         c.check(d.proc.poll() is None, "%s still runs" % d.name)
     download(seed, leech, "second", 1024 * 1024 + 5, "a download after the hostile packets")
+
+    # A unicast datagram to port 6771 (anyone who reaches the address can
+    # send one, from anywhere) is never read: the sockets are bound to the
+    # groups.  Garbage, so that read it would count as malformed (the LAN's
+    # own announces in the same second are well-formed).
+    a = lsd(seed)["malformed"]
+    c.check(unicast(nx, "10.152.1.1"), "three unicast datagrams sent to the seed's port 6771")
+    time.sleep(1)
+    c.equal(lsd(seed)["malformed"] - a, 0, "IPv4: a unicast datagram to port 6771 is never read")
 
     # ------------------------------------------------------------ 3. --no-lsd sends nothing
     quiet = Daemon(tmp, "quiet", ["--no-dht"], netns=ny).start()
@@ -380,6 +418,10 @@ print("sent", time.monotonic() - t0)
     download(seed6, leech6, "six", 1024 * 1024 + 66, "a download found over IPv6 LSD")
     st = lsd(seed6)
     c.check(st["peers_found"] + lsd(leech6)["peers_found"] >= 1, "IPv6: a peer came from LSD")
+    a = lsd(seed6)["malformed"]
+    c.check(unicast(n6b, "fd52::11"), "three unicast datagrams sent to the IPv6 seed's port 6771")
+    time.sleep(1)
+    c.equal(lsd(seed6)["malformed"] - a, 0, "IPv6: a unicast datagram to port 6771 is never read")
     six = [d for src, d in heard(cap6) if src == "fd52::11"]
     c.check(any(d.startswith("BT-SEARCH * HTTP/1.1\r\nHost: [ff15::efc0:988f]:6771\r\n")
                 for d in six), "a third host hears the IPv6 announce", repr(heard(cap6)[:3]))
