@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shoal_harness import Checks, Daemon, TestDir, tree_digest, write_file  # noqa: E402
+from shoal_harness import Checks, Daemon, TestDir, tree_digest, wait_for, write_file  # noqa: E402
 from rawpeer import Dialer  # noqa: E402
 
 c = Checks("have_redundant")
@@ -36,7 +36,9 @@ c.check(n_pieces >= 16, "the share has pieces enough to count", str(n_pieces))
 leech = Daemon(tmp, "leech").start()
 dl = tmp.sub("dl")
 os.makedirs(dl)
-r = leech.cli("join", torrent, "--into", dl, "--peer", "127.0.0.1:%d" % seed.port)
+# The leecher joins knowing no peer, so nothing arrives before both raw
+# peers are connected and the full one's bitfield is read.
+r = leech.cli("join", torrent, "--into", dl)
 c.equal(r.returncode, 0, "the leecher joins by .torrent")
 
 told = {"empty": set(), "full": set()}   # pieces named by a BITFIELD or a HAVE
@@ -59,6 +61,19 @@ empty = Dialer(leech.port, key, src="127.0.0.2", on_msg=watcher("empty")).dial(e
 full = Dialer(leech.port, key, src="127.0.0.3", on_msg=watcher("full")).dial(
     ext={"m": {}}, n_pieces=n_pieces)
 c.check(empty.handshaken and full.handshaken, "both raw peers are accepted by the leecher")
+
+
+def knows_full():
+    empty.pump(0.1)
+    full.pump(0.1)
+    peers = leech.api("GET", "/api/v1/swarms/1/peers")["peers"]
+    return any(p.get("progress") == 1.0 for p in peers)
+
+
+c.check(wait_for("the leecher to read the full peer's bitfield", knows_full, 20),
+        "the leecher knows one raw peer has every piece")
+r = leech.cli("join", torrent, "--into", dl, "--peer", "127.0.0.1:%d" % seed.port)
+c.equal(r.returncode, 0, "... then it is given the seed")
 deadline = time.monotonic() + 60
 state = None
 while time.monotonic() < deadline:
