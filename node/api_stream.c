@@ -166,10 +166,8 @@ static bool token_alive(const struct api_streams *s, const char *id, uint64_t no
 /* The swarm of id `id` unless it is gone or going. */
 static struct swarm *swarm_by_id(struct node *node, int64_t id)
 {
-	char key[24];
-	snprintf(key, sizeof key, "%" PRId64, id);
-	struct swarm *sw = swarm_find(node, key);
-	return sw && sw->id == id && !sw->remove_pending ? sw : NULL;
+	struct swarm *sw = swarm_find_id(node, id);
+	return sw && !sw->remove_pending ? sw : NULL;
 }
 
 /* A skipped file never made: nothing under the root is its (its bytes of

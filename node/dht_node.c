@@ -194,18 +194,6 @@ static bool is_self(const struct dht_node *dn, const struct sockaddr_storage *ss
 	return false;
 }
 
-static struct swarm *swarm_for_key(struct node *node, const uint8_t key[DHT_ID_LEN])
-{
-	struct swarm *found = NULL;
-	for (int v1 = 0; v1 < 2; v1++) {
-		size_t pos = 0;
-		for (struct swarm *sw; (sw = swarm_next_by_key20(node, key, v1, &pos));)
-			if (!sw->remove_pending && (!found || sw->id < found->id))
-				found = sw;
-	}
-	return found;
-}
-
 static void timer_in(struct dht_node *dn, uint64_t ms)
 {
 	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
@@ -230,7 +218,7 @@ static void on_peers_found(void *ctx, const uint8_t key[DHT_ID_LEN],
 {
 	struct dhtn_inst *in = ctx;
 	struct dht_node *dn = in->dn;
-	struct swarm *sw = swarm_for_key(dn->node, key);
+	struct swarm *sw = swarm_for_key20(dn->node, key);
 	if (!sw || !sw->xfer || dn->freeing)
 		return;
 	uint64_t taken = 0;

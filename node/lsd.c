@@ -164,26 +164,6 @@ static size_t swarm_keys(const struct swarm *sw, uint8_t out[2][LSD_HASH_LEN])
 	return 1;
 }
 
-static struct swarm *swarm_by_id(struct node *node, int64_t id)
-{
-	struct swarm *sw = swarm_first_after(node, id - 1);
-	return sw && sw->id == id ? sw : NULL;
-}
-
-/* The swarm a received 20-byte hash names (by key, else by a hybrid's v1
- * hash), the lowest id when several do; NULL when none. */
-static struct swarm *swarm_for_hash(struct node *node, const uint8_t key[LSD_HASH_LEN])
-{
-	struct swarm *found = NULL;
-	for (int v1 = 0; v1 < 2; v1++) {
-		size_t pos = 0;
-		for (struct swarm *sw; (sw = swarm_next_by_key20(node, key, v1, &pos));)
-			if (!sw->remove_pending && (!found || sw->id < found->id))
-				found = sw;
-	}
-	return found;
-}
-
 /* ------------------------------------------------------------ interfaces */
 
 static int join_leave(struct node_lsd *l, int f, unsigned index, bool join)
@@ -409,7 +389,7 @@ static void take_fresh(struct node_lsd *l, struct lsd_batch *b, uint64_t now)
 {
 	size_t keep = 0;
 	for (size_t i = 0; i < l->nfresh; i++) {
-		struct swarm *sw = swarm_by_id(l->node, l->fresh[i].id);
+		struct swarm *sw = swarm_find_id(l->node, l->fresh[i].id);
 		bool drop = !sw || sw->remove_pending || now - l->fresh[i].since_ms > LSD_FRESH_WAIT_MS;
 		if (!drop && announced(sw))
 			drop = batch_add(b, sw);
@@ -548,7 +528,7 @@ static void handle(struct node_lsd *l, const uint8_t *buf, size_t n,
 	if (!inet_ntop(from->ss_family, addr, host, sizeof host))
 		return;
 	for (size_t i = 0; i < a.hash_count; i++) {
-		struct swarm *sw = swarm_for_hash(l->node, a.hashes[i]);
+		struct swarm *sw = swarm_for_key20(l->node, a.hashes[i]);
 		if (!sw || !sw->xfer || swarm_private(sw)) {
 			l->unknown_swarm++;
 			continue;

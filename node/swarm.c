@@ -291,6 +291,23 @@ static struct swarm *find_by_id(const struct node *node, int64_t id)
 	return NULL;
 }
 
+struct swarm *swarm_find_id(const struct node *node, int64_t id)
+{
+	return find_by_id(node, id);
+}
+
+struct swarm *swarm_for_key20(struct node *node, const uint8_t key[20])
+{
+	struct swarm *found = NULL;
+	for (int v1 = 0; v1 < 2; v1++) {
+		size_t pos = 0;
+		for (struct swarm *sw; (sw = swarm_next_by_key20(node, key, v1, &pos));)
+			if (!sw->remove_pending && (!found || sw->id < found->id))
+				found = sw;
+	}
+	return found;
+}
+
 struct swarm *swarm_first_after(const struct node *node, int64_t after)
 {
 	struct swarm *head = node->swarms, *tail = node->swarm_ix.tail;

@@ -182,6 +182,12 @@ bool swarm_v1_key(const struct swarm *sw, uint8_t out[32]);
 /* Walk the swarms whose key (v1: whose v1 info-hash) starts with the 20
  * bytes `key`, in no particular order: *pos = 0 first, NULL at the end. */
 struct swarm *swarm_next_by_key20(struct node *node, const uint8_t key[20], bool v1, size_t *pos);
+/* The swarm a 20-byte hash from the wire (the DHT, an LSD announce) names:
+ * by its key, else by a hybrid's v1 info-hash; the lowest id when several
+ * do; swarms being removed are skipped.  NULL when none. */
+struct swarm *swarm_for_key20(struct node *node, const uint8_t key[20]);
+/* By id, through the index (O(1)); NULL when there is none. */
+struct swarm *swarm_find_id(const struct node *node, int64_t id);
 /* Its metadata says "private" (BEP 27): peers from its trackers only, no
  * DHT, no peer exchange. */
 bool swarm_private(const struct swarm *sw);
