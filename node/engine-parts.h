@@ -30,9 +30,13 @@ struct swarm;
  * a new connection spends its first second at PEER_MIN_REQS in flight.
  * The window grows by one block for each answer that comes back quickly
  * (doubling per round trip, like TCP's slow start) and halves when answers
- * queue up, which a rate-limited or slow peer's do. */
-#define PEER_FAST_REPLY_MS 100  /* an answer this quick: the link has room, grow */
-#define PEER_SLOW_REPLY_MS 1000 /* an answer this late waited in a queue: shrink */
+ * queue up, which a rate-limited or slow peer's do.  Quick and late are
+ * counted from the quickest answer the peer has given (its round trip): a
+ * fixed 100 ms never let the window grow over a 140 ms path, and the
+ * first second ran at 16 blocks a round trip (bench/RESULTS.md,
+ * 2026-12-03 "distribution over emulated links"). */
+#define PEER_FAST_REPLY_MS 100  /* this far above the round trip: the link has room, grow */
+#define PEER_SLOW_REPLY_MS 1000 /* this far above it: the answer waited in a queue, shrink */
 
 /* Read batches (node/diskio.h has the batch sizes) in flight per peer. */
 #define PEER_MAX_READ_BATCHES 2

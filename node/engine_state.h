@@ -155,6 +155,8 @@ struct peer {
 	struct peer_req *reqs;       /* our requests to it */
 	size_t n_reqs;
 	size_t window;               /* requests in flight that answers keep up with */
+	uint64_t min_reply_ms;       /* the quickest answer yet: the path's round
+				      * trip, what "quick" is measured from; 0 = none */
 	struct wire_block inq[PEER_MAX_INQ]; /* its requests to us, oldest first */
 	size_t n_inq;
 	unsigned inq_overflow;        /* requests ignored since one last fitted */

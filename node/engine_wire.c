@@ -54,9 +54,12 @@ static void adapt_window(struct peer *p, uint64_t latency_ms)
 {
 	if (p->window < PEER_MIN_REQS)
 		p->window = PEER_MIN_REQS;
-	if (latency_ms < PEER_FAST_REPLY_MS && p->window < PEER_MAX_REQS)
+	if (!p->min_reply_ms || latency_ms < p->min_reply_ms)
+		p->min_reply_ms = latency_ms ? latency_ms : 1;
+	uint64_t rtt = p->min_reply_ms;
+	if (latency_ms < rtt + PEER_FAST_REPLY_MS && p->window < PEER_MAX_REQS)
 		p->window++;
-	else if (latency_ms > PEER_SLOW_REPLY_MS && p->window > PEER_MIN_REQS)
+	else if (latency_ms > rtt + PEER_SLOW_REPLY_MS && p->window > PEER_MIN_REQS)
 		p->window = p->window / 2 > PEER_MIN_REQS ? p->window / 2 : PEER_MIN_REQS;
 }
 
