@@ -105,6 +105,17 @@ static void format_counts(const json_t *swarms, char *out, size_t len)
 
 /* The reachability cell: "reachable: 203.0.113.7:6881 via UPnP", "not
  * mapped: <why>" or "port mapping off" (with what peers say we are). */
+/* RFC 1918 or shared 100.64/10: a router reporting such a WAN address is
+ * itself behind another NAT. */
+static bool private_v4(const char *text)
+{
+	unsigned a, b;
+	if (sscanf(text, "%u.%u.", &a, &b) != 2)
+		return false;
+	return a == 10 || (a == 172 && (b & 0xf0) == 16) || (a == 192 && b == 168) ||
+	       (a == 100 && (b & 0xc0) == 64);
+}
+
 static void format_reach(const json_t *r, char *cell, size_t len)
 {
 	const char *method = str_or(r, "method", "off");
@@ -113,7 +124,7 @@ static void format_reach(const json_t *r, char *cell, size_t len)
 	const char *router = str_or(r, "router_addr", NULL);
 	const char *src = str_or(r, "external_addr_source", "");
 	if ((strcmp(method, "upnp") == 0 || strcmp(method, "natpmp") == 0) && router &&
-	    strcmp(src, "router") != 0)
+	    strcmp(src, "router") != 0 && private_v4(router))
 		/* The router's own address is not public: another NAT is in the way. */
 		snprintf(cell, len, "mapped on the router via %s (port %lld), but its address %s is "
 				    "behind another NAT: not reachable from the Internet",

@@ -155,13 +155,12 @@ void request_more(struct peer *p)
 	}
 }
 
-/* Tell every peer that lacks it about a newly verified piece.  A peer
- * that has the piece learns nothing from it (libtorrent sends none either
- * by default); near a swarm's end nearly every peer has nearly every
- * piece, and each of those HAVEs is a record and a segment of its own:
- * about 2 % of the bytes on the wire at 32 downloaders of 16 KiB pieces
- * (tests/integration/test_have_redundant.py, bench/RESULTS.md 2026-12-03
- * "distribution over emulated links"). */
+/* Tell the peers about a newly verified piece, but for seeds: a peer that
+ * has every piece learns nothing from it (tests/integration/
+ * test_have_redundant.py).  A peer that has only some pieces still hears
+ * of each, even one it has: a super-seed (BEP 16) shows us one piece at a
+ * time and offers the next only on our HAVE of the last, and libtorrent
+ * sends such HAVEs by default too (send_redundant_have). */
 void broadcast_have(struct xfer *xf, uint32_t piece)
 {
 	uint8_t m[WIRE_HAVE_LEN];
@@ -169,7 +168,7 @@ void broadcast_have(struct xfer *xf, uint32_t piece)
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
 			continue;
-		if (!p->has.bits || !bitfield_test(&p->has, piece))
+		if (!p->has.bits || !bitfield_all(&p->has))
 			(void)peer_send(p, m, sizeof m, NULL, 0);
 		update_interest(p);
 	}

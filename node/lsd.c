@@ -190,8 +190,9 @@ static bool lan_address(const struct sockaddr *sa)
 		return a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
 		       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254);
 	}
-	const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	return (a[0] & 0xfe) == 0xfc;
+	/* IPv6: a ULA or a global address (an IPv6 home LAN often has no
+	 * ULA); link-local ones never get here (rescan skips them). */
+	return sa->sa_family == AF_INET6;
 }
 
 static struct lsd_iface *iface_find(struct lsd_iface *ifs, size_t n, unsigned index)
@@ -244,9 +245,10 @@ static void rescan(struct node_lsd *l)
 		if (lan_address(a->ifa_addr))
 			i->lan = true;
 	}
-	/* A LAN interface carries a private address (RFC 1918, 169.254/16,
-	 * IPv6 ULA); one with only public addresses faces a provider's
-	 * network, where our info-hashes have no business. */
+	/* A LAN interface carries a private IPv4 address (RFC 1918,
+	 * 169.254/16) or a routable IPv6 one; one with only public IPv4
+	 * addresses faces a provider's network, where our info-hashes have no
+	 * business. */
 	for (size_t k = 0; k < n;) {
 		if (now[k].lan) {
 			k++;

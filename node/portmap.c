@@ -60,8 +60,8 @@
 #define PM_NATPMP_WAIT_MS 1000    /* a gateway answers NAT-PMP within this, or is not one */
 #define PM_UPNP_DISCOVER_MS 2000  /* SSDP: how long we listen for IGDs */
 #define PM_STOP_WAIT_MS 2000      /* portmap_free: at most this for the removals */
-#define PM_PERMANENT_RENEW_S 1800
-#define PM_LEASE_MIN_S 4          /* a shorter lease granted is treated as this long */ /* a permanent UPnP mapping: check it is still there */
+#define PM_PERMANENT_RENEW_S 1800 /* a permanent UPnP mapping: check it is still there */
+#define PM_LEASE_MIN_S 4          /* a shorter lease granted is treated as this long */
 
 enum pm_method { PM_NONE, PM_NATPMP, PM_UPNP };
 
@@ -586,6 +586,12 @@ struct portmap *portmap_new(struct node *node, char *err, size_t errlen)
 	 * a router call, fail the mapping and leave nothing to remove. */
 	sigset_t all, old;
 	sigfillset(&all);
+	/* Faults stay deliverable: a crash in a library call must be reported. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int prc = pthread_create(&pm->thread, NULL, pm_main, sh);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -1,11 +1,11 @@
-"""A HAVE goes only to peers that lack the piece.
+"""No HAVE goes to a seed.
 
-A peer that already has a piece learns nothing from our HAVE of it; in a
-swarm near its end nearly every peer has nearly every piece, so HAVEs to
-all of them were most of the protocol bytes on the wire (each one a small
-record and a TCP segment of its own: bench/distribution --netns measured
-shoal's wire bytes 1.13-1.17 x the payload against libtorrent's 1.10-1.11,
-and libtorrent does not send redundant HAVEs by default).
+A peer that has every piece learns nothing from our HAVEs; with 16 KiB
+pieces a seed connected to a downloader got one HAVE (a record and a TCP
+segment) per piece.  A peer with only some pieces still hears of every
+piece, even one it has: a super-seed (BEP 16) offers its next piece only on
+our HAVE of the last (a read-only review caught an earlier version that
+skipped those too).
 
 A leecher downloads from a capped seed while two raw peers are connected
 to it: one that has every piece (full bitfield, never unchokes), one that
