@@ -326,9 +326,12 @@ static int ext_handshake(struct peer *p, const uint8_t *payload, size_t len)
 		return -EBADMSG;
 	p->ext_ok = true;
 	p->listen_port = p->ext.port;
-	/* BEP 10 yourip: one peer's vote on our external address. */
+	/* BEP 10 yourip: one peer's vote on our external address.  The bytes
+	 * are compared, not cast to struct in6_addr: yourip sits unaligned
+	 * in the extension record (UBSan under a v6 peer). */
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
 	if (p->ext.yourip_len == 4 ||
-	    (p->ext.yourip_len == 16 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)p->ext.yourip)))
+	    (p->ext.yourip_len == 16 && memcmp(p->ext.yourip, v4mapped, sizeof v4mapped) == 0))
 		reach_vote(p->eng->node, AF_INET, p->ext.yourip + (p->ext.yourip_len == 16 ? 12 : 0),
 			   (const struct sockaddr *)&p->addr, REACH_PEER);
 	else if (p->ext.yourip_len == 16)

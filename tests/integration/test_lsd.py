@@ -235,6 +235,10 @@ try:
     cap = tmp.sub("heard4.json")
     lp = listen(nx, "4", "10.152.1.3", 60, cap)
     ih1 = download(seed, leech, "first", 2 * 1024 * 1024 + 77, "a download found through LSD")
+    # The leecher's swarm goes out on its next tick once it transfers; a
+    # download quicker than that (or a slow sanitizer build) must not race it.
+    wait_for("both nodes to announce",
+             lambda: lsd(seed)["announces_sent"] >= 1 and lsd(leech)["announces_sent"] >= 1, 15)
     s_st, l_st = lsd(seed), lsd(leech)
     c.check(s_st["announces_sent"] >= 1 and l_st["announces_sent"] >= 1,
             "both announced (%d, %d)" % (s_st["announces_sent"], l_st["announces_sent"]))
