@@ -1,6 +1,7 @@
 /* cmd_status.c: `shoal status` and `shoal token`. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,11 +110,10 @@ static void format_counts(const json_t *swarms, char *out, size_t len)
  * itself behind another NAT. */
 static bool private_v4(const char *text)
 {
-	unsigned a, b;
-	if (sscanf(text, "%u.%u.", &a, &b) != 2)
+	uint8_t a[4];
+	if (inet_pton(AF_INET, text, a) != 1)
 		return false;
-	return a == 10 || (a == 172 && (b & 0xf0) == 16) || (a == 192 && b == 168) ||
-	       (a == 100 && (b & 0xc0) == 64);
+	return ipv4_rfc1918(a) || (a[0] == 100 && (a[1] & 0xc0) == 64);
 }
 
 static void format_reach(const json_t *r, char *cell, size_t len)

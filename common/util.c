@@ -289,3 +289,8 @@ bool path_glob_match(const char *pattern, const char *path)
 	const char *base = strrchr(path, '/');
 	return !strchr(pattern, '/') && base && fnmatch(pattern, base + 1, 0) == 0;
 }
+
+bool ipv4_rfc1918(const uint8_t a[4])
+{
+	return a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168);
+}

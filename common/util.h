@@ -16,6 +16,10 @@ void hex_encode(const uint8_t *in, size_t len, char *out);
  * matches '/'), and a pattern without '/' also against the base name. */
 bool path_glob_match(const char *pattern, const char *path);
 
+/* An IPv4 address (4 bytes, network order) in RFC 1918 private space:
+ * 10/8, 172.16/12 or 192.168/16. */
+bool ipv4_rfc1918(const uint8_t a[4]);
+
 /* Value 0..15 of one hex digit (either case), or -1. */
 int hex_digit_value(int c);
 

@@ -187,8 +187,7 @@ static bool lan_address(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
 		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		return a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-		       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254);
+		return ipv4_rfc1918(a) || (a[0] == 169 && a[1] == 254);
 	}
 	/* IPv6: a ULA or a global address (an IPv6 home LAN often has no
 	 * ULA); link-local ones never get here (rescan skips them). */

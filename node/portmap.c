@@ -693,8 +693,7 @@ static bool addr_usable(int family, const uint8_t *a)
 static bool addr_private(int family, const uint8_t *a)
 {
 	if (family == AF_INET)
-		return a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-		       (a[0] == 192 && a[1] == 168) || (a[0] == 100 && (a[1] & 0xc0) == 64);
+		return ipv4_rfc1918(a) || (a[0] == 100 && (a[1] & 0xc0) == 64);
 	return (a[0] & 0xfe) == 0xfc;
 }
 

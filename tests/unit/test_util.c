@@ -150,6 +150,19 @@ static void test_path_glob(void **state)
 	assert_true(path_glob_match("a.mkv", "a.mkv"));
 }
 
+static void test_rfc1918(void **state)
+{
+	(void)state;
+	static const uint8_t yes[][4] = { { 10, 0, 0, 1 }, { 172, 16, 0, 1 }, { 172, 31, 255, 255 },
+					  { 192, 168, 1, 1 } };
+	static const uint8_t no[][4] = { { 11, 0, 0, 1 }, { 172, 15, 0, 1 }, { 172, 32, 0, 1 },
+					 { 192, 169, 0, 1 }, { 100, 64, 0, 1 }, { 169, 254, 0, 1 } };
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		assert_true(ipv4_rfc1918(yes[i]));
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		assert_false(ipv4_rfc1918(no[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_buf_bounded),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_path_glob),
+		cmocka_unit_test(test_rfc1918),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
