@@ -22,6 +22,8 @@ libs="$bd/node/libnode.a $bd/dht/libdht.a $bd/transfer/libtransfer.a $bd/common/
 syslibs=$(pkg-config --libs libsodium libevent_core libevent_extra sqlite3 jansson libcrypto)
 # https trackers (node/trackers.c): in libnode.a when OpenSSL is there.
 syslibs="$syslibs $(pkg-config --libs libevent_openssl libssl 2>/dev/null)"
+# The router's port mapping (node/portmap.c): miniupnpc and libnatpmp.
+syslibs="$syslibs $(pkg-config --libs miniupnpc) -lnatpmp"
 cflags=$(pkg-config --cflags jansson libsodium)
 surfaces=("$@")
 if [ ${#surfaces[@]} -eq 0 ]; then

@@ -190,6 +190,30 @@ def veth_pair(ns, ifname, bridge_or_ns, addr4=None, addr6=None,
     return b
 
 
+_locks = []  # open lock files, held until the process exits
+
+
+def exclusive(letter, timeout=900):
+    """Wait until no other process holds this part's address space
+    (each test has fixed subnets: 10.151.x for p, 10.152.x for l), then
+    hold it until this process exits.  Two copies of one test at once (a
+    distcheck beside a developer's run) would otherwise share a subnet on
+    two bridges and route each other's packets wrong."""
+    import fcntl
+    f = open("/tmp/shoal-netns-%s.lock" % letter, "a")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() >= deadline:
+                print("FAIL: another run has held the %s address space for %d s" % (letter, timeout))
+                sys.exit(1)
+            time.sleep(0.5)
+    _locks.append(f)
+
+
 def reap_stale(letter):
     """Remove namespaces and root-namespace links named sh<letter><pid>-...
     whose test process is gone (one killed with SIGKILL cannot clean up).

@@ -31,6 +31,7 @@ GROUP4, GROUP6, PORT = "239.192.152.143", "ff15::efc0:988f", 6771
 
 if not netns.netns_available():
     netns.skip("network namespaces are not available (needs root, ip, veth)")
+netns.exclusive("l")  # one run at a time owns 10.152.x and fd52::/64
 
 c = Checks("test_lsd")
 tmp = TestDir("shoal-lsd-")

@@ -168,6 +168,7 @@ for tool in ("miniupnpd", "upnpc", "nft"):
     if subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True).returncode:
         N.skip("%s is not installed (scripts/deps.sh installs it)" % tool)
 
+N.exclusive("p")   # one run at a time owns 10.151.x
 N.reap_stale("p")  # left by an earlier run that was killed with SIGKILL
 c = Checks("portmap")
 tmp = TestDir("shoal-portmap-")
