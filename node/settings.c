@@ -20,6 +20,7 @@ int config_defaults(struct node_config *cfg)
 	snprintf(cfg->api_bind, sizeof cfg->api_bind, "127.0.0.1");
 	snprintf(cfg->bootstrap, sizeof cfg->bootstrap, "%s", CONFIG_DEFAULT_BOOTSTRAP);
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->log_format = LOG_FMT_AUTO;
 	cfg->encryption = ENCRYPTION_PREFER;
 	cfg->tracker_timeout = CONFIG_DEFAULT_TRACKER_TIMEOUT;
 	cfg->tracker_min_interval = CONFIG_DEFAULT_TRACKER_MIN_INTERVAL;
@@ -122,6 +123,9 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 	} else if (strcmp(key, "log-level") == 0) {
 		if (log_parse_level(value, &cfg->log_level))
 			return fail(err, err_len, key, value, "error, warn, info or debug");
+	} else if (strcmp(key, "log-format") == 0) {
+		if (log_parse_format(value, &cfg->log_format))
+			return fail(err, err_len, key, value, "auto, text or journal");
 	} else if (strcmp(key, "encryption") == 0) {
 		if (strcmp(value, "prefer") == 0)
 			cfg->encryption = ENCRYPTION_PREFER;

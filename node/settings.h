@@ -33,6 +33,7 @@ struct node_config {
 	uint64_t upload_limit;   /* bytes/s, 0 = unlimited */
 	uint64_t download_limit; /* bytes/s, 0 = unlimited */
 	enum log_level log_level;
+	enum log_format log_format; /* auto: journal when stderr is journald's */
 	enum encryption_policy encryption;
 	enum cipher_policy cipher;
 	bool no_upload;          /* client-server experiment: never upload (leechers) */
@@ -62,7 +63,7 @@ int config_crypto_threads(const struct node_config *cfg, long cpus);
 int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result));
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
- * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "no-lsd", "no-port-mapping", "tracker-timeout",
+ * "download-limit", "log-level", "log-format", "encryption", "cipher", "no-upload", "no-dht", "no-lsd", "no-port-mapping", "tracker-timeout",
  * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir", "web-dir") from
  * its text form.  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
