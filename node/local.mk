@@ -25,6 +25,7 @@ node_libnode_a_SOURCES = \
 	node/diskio.c node/diskio.h \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \
+	node/notify.c node/notify.h \
 	node/store.c node/store.h
 # The daemon is its own program; `shoal daemon` execs it.
 bin_PROGRAMS += shoal-daemon
@@ -88,3 +89,11 @@ TESTS += tests/unit/test_web_auth
 tests_unit_test_web_auth_SOURCES = tests/unit/test_web_auth.c
 tests_unit_test_web_auth_CFLAGS = $(UNIT_CFLAGS) $(SODIUM_CFLAGS)
 tests_unit_test_web_auth_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
+
+# The service manager's side: sd_notify addresses and messages, journald's
+# log line format (node/notify.c, common/log.c; docs/service.md).
+check_PROGRAMS += tests/unit/test_service
+TESTS += tests/unit/test_service
+tests_unit_test_service_SOURCES = tests/unit/test_service.c
+tests_unit_test_service_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_service_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
