@@ -155,6 +155,11 @@ void conn_hub_free(struct conn_hub *hub)
 	free(hub);
 }
 
+void conn_hub_set_policy(struct conn_hub *hub, enum encryption_policy policy)
+{
+	hub->policy = policy;
+}
+
 int conn_hub_crypto_threads(const struct conn_hub *hub)
 {
 	return hub->crypto_threads;

@@ -102,6 +102,10 @@ struct conn_ops {
 struct conn_hub *conn_hub_new(struct event_base *base, struct ratelimit *limit,
 			      enum encryption_policy policy, enum crypt_ciphers ciphers,
 			      int crypto_threads, const struct conn_ops *ops, void *lookup_arg);
+/* Change the policy for connections accepted from now on (a reload); those
+ * already sniffed keep their transport.  Crypto threads are not started
+ * here: a hub made with encryption off seals on the loop after a change. */
+void conn_hub_set_policy(struct conn_hub *hub, enum encryption_policy policy);
 /* The hub's crypto threads (0 when none, or with encryption off). */
 int conn_hub_crypto_threads(const struct conn_hub *hub);
 /* Plaintext bytes sealed and opened on the crypto threads so far. */

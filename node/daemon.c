@@ -22,8 +22,10 @@
 #include "node/api.h"
 #include "node/dht_node.h"
 #include "node/engine.h"
-#include "node/portmap.h"
 #include "node/lsd.h"
+#include "node/notify.h"
+#include "node/portmap.h"
+#include "node/reload.h"
 #include "node/store.h"
 #include "node/swarm.h"
 #include "node/swarms.h"
@@ -35,7 +37,12 @@ void node_daemon_usage(FILE *out)
 	fprintf(out,
 		"Usage: shoal daemon [OPTIONS]\n"
 		"\n"
-		"Run a shoal node in the foreground until SIGINT or SIGTERM.\n"
+		"Run a shoal node in the foreground until SIGINT or SIGTERM.  SIGHUP re-reads\n"
+		"DIR/" CONFIG_FILE_NAME " (flags still win) and applies what can change while it\n"
+		"runs (log-level, log-format, upload-limit, download-limit, encryption,\n"
+		"tracker-timeout, tracker-min-interval, download-dir); other changes are\n"
+		"named in a warning and wait for a restart.  Under a service manager it\n"
+		"reports readiness on $NOTIFY_SOCKET (systemd Type=notify).\n"
 		"\n"
 		"Options:\n"
 		"  --data-dir DIR        state directory (default $SHOAL_DATA_DIR, else\n"
@@ -74,6 +81,10 @@ void node_daemon_usage(FILE *out)
 		"                        web/ when run from the build tree, else\n"
 		"                        " SHOAL_PKG_WEBDIR ")\n"
 		"  --log-level LEVEL     error, warn, info or debug (default info)\n"
+		"  --log-format FORMAT   auto, text or journal: journal starts each line with\n"
+		"                        its syslog priority (<3> error ... <7> debug) and no\n"
+		"                        time; auto picks it when stderr is the journal\n"
+		"                        ($JOURNAL_STREAM) (default auto)\n"
 		"  -h, --help            show this help\n"
 		"\n"
 		"Settings may also be written as 'key = value' lines in DIR/" CONFIG_FILE_NAME
@@ -87,16 +98,33 @@ void node_daemon_usage(FILE *out)
 		CONFIG_DEFAULT_TRACKER_MIN_INTERVAL);
 }
 
-struct flag_value {
-	const char *key;
-	const char *value;
+/* What a SIGHUP needs beside the node: the flags of the command line (a
+ * reload applies them again over the file) and the settings as last read. */
+struct daemon_reload {
+	struct node *node;
+	const struct node_flag *flags;
+	size_t n_flags;
+	struct node_config loaded;
+	struct event *sig_hup;
 };
 
 static void on_signal(evutil_socket_t sig, short events, void *arg)
 {
 	struct node *node = arg;
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_send("STOPPING=1\nSTATUS=stopping: telling trackers, saving state");
 	event_base_loopexit(node->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short events, void *arg)
+{
+	struct daemon_reload *dr = arg;
+	if (!dr->node) { /* the trackers' last loop runs during shutdown */
+		log_info("received SIGHUP while stopping: ignored");
+		return;
+	}
+	log_info("received SIGHUP, reloading settings");
+	node_reload(dr->node, &dr->loaded, dr->flags, dr->n_flags);
 }
 
 /* Take an exclusive lock on DIR/daemon.lock and write our pid into it.
@@ -171,7 +199,7 @@ static int load_node_id(struct node *node)
 }
 
 /* Parse flags; returns 0, or 2 after printing usage or an error. */
-static int parse_flags(struct node *node, int argc, char **argv, struct flag_value *flags,
+static int parse_flags(struct node *node, int argc, char **argv, struct node_flag *flags,
 		       size_t max_flags, size_t *n_flags, bool *help)
 {
 	static const struct option opts[] = {
@@ -195,6 +223,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "tracker-timeout", required_argument, NULL, 'T' },
 		{ "tracker-min-interval", required_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "web-dir", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -228,7 +257,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 			}
 			continue;
 		}
-		flags[(*n_flags)++] = (struct flag_value){ key, value };
+		flags[(*n_flags)++] = (struct node_flag){ key, value };
 	}
 	if (optind < argc) {
 		fprintf(stderr, "shoal daemon: unexpected argument '%s'\n", argv[optind]);
@@ -246,12 +275,15 @@ int node_daemon_main(int argc, char **argv)
 	node->next_swarm_id = 1;
 	int exit_code = 1;
 	char err[1024];
-	struct flag_value flags[64];
+	struct node_flag flags[64];
 	size_t n_flags = 0;
+	static struct daemon_reload reload; /* ~13 KiB of settings: not on the stack */
 	bool help = false;
 	bool addr_written = false;
 	char resolved_web[PATH_MAX];
 
+	/* Lines logged before the settings are read follow the stream too. */
+	log_set_format(LOG_FMT_AUTO);
 	if (config_defaults(&node->cfg) != 0)
 		node->cfg.data_dir[0] = '\0';
 	int rc = parse_flags(node, argc, argv, flags, sizeof flags / sizeof flags[0], &n_flags, &help);
@@ -289,18 +321,15 @@ int node_daemon_main(int argc, char **argv)
 				 node->cfg.data_dir);
 	}
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, CONFIG_FILE_NAME);
-	if (config_load_file(&node->cfg, path, err, sizeof err)) {
+	reload = (struct daemon_reload){ .node = node, .flags = flags, .n_flags = n_flags };
+	if (node_settings_read(&reload.loaded, node->cfg.data_dir, flags, n_flags, err,
+			       sizeof err)) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		return 2;
 	}
-	for (size_t i = 0; i < n_flags; i++) {
-		if (config_set(&node->cfg, flags[i].key, flags[i].value, err, sizeof err)) {
-			fprintf(stderr, "shoal daemon: %s\n", err);
-			return 2;
-		}
-	}
+	node->cfg = reload.loaded;
 	log_set_level(node->cfg.log_level);
+	log_set_format(node->cfg.log_format);
 	if (!node->cfg.web_dir[0])
 		default_web_dir(node->cfg.web_dir, sizeof node->cfg.web_dir);
 	else if (realpath(node->cfg.web_dir, resolved_web) &&
@@ -310,10 +339,7 @@ int node_daemon_main(int argc, char **argv)
 	 * (~/Downloads on another disk): resolve it once, so only what lies
 	 * below it must be free of symlinks.  A missing one is resolved when a
 	 * join creates it (node/api_swarms.c). */
-	char resolved[PATH_MAX];
-	if (node->cfg.download_dir[0] && realpath(node->cfg.download_dir, resolved) &&
-	    strlen(resolved) < sizeof node->cfg.download_dir)
-		snprintf(node->cfg.download_dir, sizeof node->cfg.download_dir, "%s", resolved);
+	node_resolve_download_dir(&node->cfg);
 	signal(SIGPIPE, SIG_IGN);
 
 	node->lock_fd = take_lock(node->cfg.data_dir, err, sizeof err);
@@ -406,8 +432,10 @@ int node_daemon_main(int argc, char **argv)
 	addr_written = true;
 	node->sig_int = evsignal_new(node->base, SIGINT, on_signal, node);
 	node->sig_term = evsignal_new(node->base, SIGTERM, on_signal, node);
-	if (!node->sig_int || !node->sig_term || evsignal_add(node->sig_int, NULL) ||
-	    evsignal_add(node->sig_term, NULL)) {
+	reload.sig_hup = evsignal_new(node->base, SIGHUP, on_hup, &reload);
+	if (!node->sig_int || !node->sig_term || !reload.sig_hup ||
+	    evsignal_add(node->sig_int, NULL) || evsignal_add(node->sig_term, NULL) ||
+	    evsignal_add(reload.sig_hup, NULL)) {
 		fprintf(stderr, "shoal daemon: cannot install signal handlers\n");
 		goto done;
 	}
@@ -415,12 +443,18 @@ int node_daemon_main(int argc, char **argv)
 		 NODE_VERSION_STRING, node->cfg.data_dir, api_address(node->api),
 		 (unsigned)node->cfg.peer_port);
 	log_info("web dashboard: run `shoal web` to log in (pages from %s)", node->cfg.web_dir);
+	/* Ready: the API answers and api.addr names it, so a unit ordered
+	 * after this one (or `systemctl start`'s caller) can use the CLI. */
+	notify_sendf("READY=1\nSTATUS=running: API http://%s/api/v1/, peer port %u, %u swarms",
+		     api_address(node->api), (unsigned)node->cfg.peer_port,
+		     (unsigned)node->swarm_ix.count);
 	if (event_base_dispatch(node->base) < 0) {
 		log_error("event loop failed");
 		goto done;
 	}
 	exit_code = 0;
 done:
+	reload.node = NULL; /* a SIGHUP from now on changes nothing */
 	/* Stop accepting first, then release state in reverse order. */
 	if (addr_written) {
 		snprintf(path, sizeof path, "%s/%s", node->cfg.data_dir, NODE_API_ADDR_FILE);
@@ -453,6 +487,8 @@ done:
 		event_free(node->sig_int);
 	if (node->sig_term)
 		event_free(node->sig_term);
+	if (reload.sig_hup)
+		event_free(reload.sig_hup);
 	store_close(node->store);
 	if (node->base)
 		event_base_free(node->base);

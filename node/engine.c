@@ -86,6 +86,14 @@ int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 	return 0;
 }
 
+/* node->cfg.encryption is read at each outgoing connection and each
+ * handshake; the hub keeps its own copy for sniffing incoming ones. */
+void engine_set_encryption(struct engine *eng, enum encryption_policy policy)
+{
+	eng->node->cfg.encryption = policy;
+	conn_hub_set_policy(eng->conns, policy);
+}
+
 struct engine *engine_new(struct node *node, char *err, size_t err_len)
 {
 	struct engine *eng = calloc(1, sizeof *eng);

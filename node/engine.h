@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "node/settings.h"
+
 struct node;
 struct swarm;
 struct engine;
@@ -91,6 +93,10 @@ int engine_add_peer(struct engine *eng, struct swarm *sw, const char *host, uint
  * (upload_limit, download_limit) and take effect within a second. */
 int engine_set_limits(struct engine *eng, uint64_t up, uint64_t down)
 	__attribute__((warn_unused_result));
+
+/* Change the encryption policy at run time (a SIGHUP reload): new
+ * connections follow it, established ones keep their transport. */
+void engine_set_encryption(struct engine *eng, enum encryption_policy policy);
 
 /* Figures for status and the API (which builds the JSON: node/api_json.c). */
 struct engine_node_stats {

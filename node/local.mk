@@ -25,7 +25,7 @@ node_libnode_a_SOURCES = \
 	node/diskio.c node/diskio.h \
 	node/settings.c node/settings.h \
 	node/daemon.c node/node.h \
-	node/notify.c node/notify.h \
+	node/notify.c node/notify.h node/reload.c node/reload.h \
 	node/store.c node/store.h
 # The daemon is its own program; `shoal daemon` execs it.
 bin_PROGRAMS += shoal-daemon
