@@ -15,6 +15,7 @@ PKGS=(
   ffmpeg curl                                            # the streaming test makes a video and plays it (ffprobe)
   nginx-light                                            # bench/distribution --netns and transfer_throughput: the HTTP server row
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
+  systemd                                                # systemd-analyze verify/security of dist/'s units (tests/integration/test_service.py); not run as PID 1
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -63,3 +63,7 @@ TESTS += tests/integration/test_stream_blocks.py
 # The web dashboard (web/) in headless Chromium driven by selenium, against
 # real daemons on loopback; skips (77) without chromium / python3-selenium.
 TESTS += tests/web/test_ui.py
+# The daemon as a systemd service: sd_notify readiness, journald's line
+# format, SIGHUP's reload, a bounded SIGTERM, and the units of dist/
+# checked by systemd-analyze (docs/service.md).
+TESTS += tests/integration/test_service.py
