@@ -163,8 +163,14 @@ static int apply_download_dir(struct node *node, struct node_config *loaded,
 
 /* Every key config_set knows but data-dir (which neither the file nor a
  * reload can change).  A new key goes here: with an apply function when
- * the running node can take a new value, else NULL.  (The metrics token
- * file, when it lands, is a live key: its apply re-reads the token.) */
+ * the running node can take a new value, else NULL (then a change is only
+ * warned about).  A key missing here is silently ignored by a reload.
+ *
+ * Hook for metrics-token-file (another branch adds the key): a DIFFERS_STR
+ * of its field and an entry { "metrics-token-file", differs_..., apply_... }
+ * whose apply re-reads the token file and, on success, copies the path into
+ * node->cfg and `loaded`; on failure it returns non-zero and the old token
+ * stays (the reload logs "could not apply metrics-token-file"). */
 static const struct reload_key reload_keys[] = {
 	{ "log-level", differs_log_level, apply_log_level },
 	{ "log-format", differs_log_format, apply_log_format },
