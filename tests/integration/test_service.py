@@ -299,7 +299,8 @@ def part_units(c, tmp):
         with open(src) as f:
             text = f.read()
         m = re.search(r"^ExecStart=(\S+)", text, re.M)
-        c.check(m and m.group(1).startswith("/") and m.group(1).endswith("/shoal-daemon") and not re.search(r"@[a-z_]+@", text),
+        c.check(m and m.group(1).startswith("/") and m.group(1).endswith("/shoal-daemon") and
+                not re.search(r"@[a-z_]+@", text),
                 "dist/%s: ExecStart names the installed shoal-daemon, nothing left to "
                 "substitute" % rel, m and m.group(1))
         # verify checks that ExecStart's program exists: point it at this
