@@ -277,7 +277,7 @@ int node_daemon_main(int argc, char **argv)
 	char err[1024];
 	struct node_flag flags[64];
 	size_t n_flags = 0;
-	static struct daemon_reload reload; /* ~13 KiB of settings: not on the stack */
+	struct daemon_reload reload = { .node = NULL };
 	bool help = false;
 	bool addr_written = false;
 	char resolved_web[PATH_MAX];
