@@ -63,3 +63,6 @@ TESTS += tests/integration/test_stream_blocks.py
 # The web dashboard (web/) in headless Chromium driven by selenium, against
 # real daemons on loopback; skips (77) without chromium / python3-selenium.
 TESTS += tests/web/test_ui.py
+# The man pages against `shoal help` and config_set, rendered by groff and
+# man; bash completion driven in bash against a daemon (man/, completion/).
+TESTS += tests/integration/test_manpages.py tests/integration/test_completion.py
