@@ -16,6 +16,9 @@ struct cli_command {
 
 /* Find a command by name, or NULL. */
 const struct cli_command *cli_find(const char *name);
+/* Every command, hidden ones (a name starting with '_') included; *n_out
+ * is how many. */
+const struct cli_command *cli_commands(size_t *n_out);
 /* Print "Usage: ..." of a command to `out`. */
 void cli_usage(const struct cli_command *cmd, FILE *out);
 
@@ -45,5 +48,6 @@ int cmd_limit(int argc, char **argv);
 int cmd_trackers(int argc, char **argv);
 int cmd_web(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
+int cmd_complete(int argc, char **argv);
 
 #endif

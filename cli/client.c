@@ -71,7 +71,7 @@ int cli_load_conn(struct cli_conn *conn)
 	return 0;
 }
 
-static int connect_to(const char *addr)
+static int connect_to(const char *addr, int timeout_ms)
 {
 	char host[100];
 	uint16_t port;
@@ -95,7 +95,7 @@ static int connect_to(const char *addr)
 			goto out;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		if (poll(&pfd, 1, 5000) != 1) {
+		if (poll(&pfd, 1, timeout_ms < 5000 ? timeout_ms : 5000) != 1) {
 			rc = -ETIMEDOUT;
 			goto out;
 		}
@@ -117,11 +117,11 @@ out:
 	return fd;
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n)
+static int send_all(int fd, const uint8_t *p, size_t n, int timeout_ms)
 {
 	while (n > 0) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		if (poll(&pfd, 1, CLIENT_TIMEOUT_MS) != 1)
+		if (poll(&pfd, 1, timeout_ms) != 1)
 			return -ETIMEDOUT;
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w < 0) {
@@ -138,12 +138,18 @@ static int send_all(int fd, const uint8_t *p, size_t n)
 int cli_request(const struct cli_conn *conn, const char *method, const char *path,
 		const json_t *body, int *status_out, json_t **json_out)
 {
+	return cli_request_within(conn, method, path, body, CLIENT_TIMEOUT_MS, status_out, json_out);
+}
+
+int cli_request_within(const struct cli_conn *conn, const char *method, const char *path,
+		       const json_t *body, int timeout_ms, int *status_out, json_t **json_out)
+{
 	*json_out = NULL;
 	char *body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct buf req, reply;
 	buf_init(&req, 1u << 20);
 	buf_init(&reply, CLIENT_MAX_REPLY);
-	int rc = CLI_FAIL, fd = connect_to(conn->addr);
+	int rc = CLI_FAIL, fd = connect_to(conn->addr, timeout_ms);
 	if (fd < 0) {
 		fprintf(stderr,
 			"shoal: no shoal daemon answers at %s for %s (%s); start one with `shoal daemon`\n",
@@ -160,16 +166,16 @@ int cli_request(const struct cli_conn *conn, const char *method, const char *pat
 			       strlen(body_text), body_text);
 	else if (!e)
 		e = buf_printf(&req, "Content-Length: 0\r\n\r\n");
-	if (e || send_all(fd, req.data, req.len) != 0) {
+	if (e || send_all(fd, req.data, req.len, timeout_ms) != 0) {
 		fprintf(stderr, "shoal: cannot send the request to %s\n", conn->addr);
 		goto done;
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, CLIENT_TIMEOUT_MS);
+		int pr = poll(&pfd, 1, timeout_ms);
 		if (pr == 0) {
-			fprintf(stderr, "shoal: the daemon at %s did not answer in %d s\n", conn->addr,
-				CLIENT_TIMEOUT_MS / 1000);
+			fprintf(stderr, "shoal: the daemon at %s did not answer in %d ms\n", conn->addr,
+				timeout_ms);
 			goto done;
 		}
 		if (pr < 0 && errno == EINTR)

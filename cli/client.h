@@ -35,6 +35,11 @@ int cli_load_conn(struct cli_conn *conn);
  * when the daemon cannot be reached. */
 int cli_request(const struct cli_conn *conn, const char *method, const char *path,
 		const json_t *body, int *status_out, json_t **json_out);
+/* cli_request waiting at most timeout_ms for each step (connect, send,
+ * each read) instead of 30 s: for callers that must stay quick, such as
+ * shell completion. */
+int cli_request_within(const struct cli_conn *conn, const char *method, const char *path,
+		       const json_t *body, int timeout_ms, int *status_out, json_t **json_out);
 
 /* cli_request expecting success (2xx): returns 0 with *reply_out (a new
  * reference, may be NULL), or prints the daemon's error prefixed with

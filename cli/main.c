@@ -248,7 +248,18 @@ static const struct cli_command commands[] = {
 	  "\"path\", \"expires_at\"} (docs/api.md, docs/streaming.md).\n",
 	  cmd_stream },
 	{ "help", "show help for a command", "shoal help [COMMAND]\n", cmd_help },
+	/* Hidden (a leading '_'): what bash completion asks, docs/completion.md. */
+	{ "__complete", "answer shell completion",
+	  "shoal __complete commands | flags COMMAND | args COMMAND\n"
+	  "       shoal __complete swarms [WORD] [--data-dir DIR]\n",
+	  cmd_complete },
 };
+
+const struct cli_command *cli_commands(size_t *n_out)
+{
+	*n_out = sizeof commands / sizeof commands[0];
+	return commands;
+}
 
 const struct cli_command *cli_find(const char *name)
 {
@@ -282,7 +293,8 @@ static void main_usage(FILE *out)
 		     "content, a Mainline DHT, encrypted transfers between shoal nodes.\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
+		if (commands[i].name[0] != '_')
+			fprintf(out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun `shoal help COMMAND` or `shoal COMMAND --help` for details.\n");
 }
 

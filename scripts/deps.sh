@@ -16,6 +16,7 @@ PKGS=(
   nginx-light                                            # bench/distribution --netns and transfer_throughput: the HTTP server row
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
   systemd                                                # systemd-analyze verify/security of dist/'s units (tests/integration/test_service.py); not run as PID 1
+  groff-base man-db bash-completion                      # tests/integration/test_manpages.py renders man/; test_completion drives completion/
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -67,3 +67,6 @@ TESTS += tests/web/test_ui.py
 # format, SIGHUP's reload, a bounded SIGTERM, and the units of dist/
 # checked by systemd-analyze (docs/service.md).
 TESTS += tests/integration/test_service.py
+# The man pages against `shoal help` and config_set, rendered by groff and
+# man; bash completion driven in bash against a daemon (man/, completion/).
+TESTS += tests/integration/test_manpages.py tests/integration/test_completion.py

@@ -1,0 +1,4 @@
+# man/: hand-written man(7) pages, installed into $(mandir)/man1 and man5.
+# tests/integration/test_manpages.py keeps them equal to `shoal help` and
+# to the settings node/settings.c takes.
+dist_man_MANS = man/shoal.1 man/shoal.conf.5
