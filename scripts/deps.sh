@@ -15,6 +15,7 @@ PKGS=(
   ffmpeg curl                                            # the streaming test makes a video and plays it (ffprobe)
   nginx-light                                            # bench/distribution --netns and transfer_throughput: the HTTP server row
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
+  debhelper dpkg-dev fakeroot lintian adduser            # the Debian package's build and test (tests/package/test_deb.py)
 )
 missing=()
 for p in "${PKGS[@]}"; do
