@@ -16,6 +16,7 @@ scripts/test.sh runs it as its own leg after distcheck; it is not part of
 """
 import atexit
 import glob
+import http.client
 import json
 import os
 import pwd
@@ -27,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import http.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "integration"))
