@@ -17,6 +17,7 @@ PKGS=(
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
   systemd                                                # systemd-analyze verify/security of dist/'s units (tests/integration/test_service.py); not run as PID 1
   groff-base man-db bash-completion                      # tests/integration/test_manpages.py renders man/; test_completion drives completion/
+  debhelper dpkg-dev fakeroot lintian adduser            # the Debian package's build and test (tests/package/test_deb.py)
 )
 missing=()
 for p in "${PKGS[@]}"; do

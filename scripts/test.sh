@@ -2,8 +2,8 @@
 # test.sh: the whole test suite.  Builds shoal three ways in _build/ (gcc,
 # clang, gcc with AddressSanitizer+UBSan), runs `make check` in each, runs the
 # threaded integration tests against a ThreadSanitizer daemon, checks
-# `make distcheck`, fuzzes every harness briefly, and ends with one line
-# "N passed, N failed".
+# `make distcheck`, builds, installs and purges the Debian package, fuzzes
+# every harness briefly, and ends with one line "N passed, N failed".
 #   --quick   only the gcc build
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -93,6 +93,20 @@ if [ $quick -eq 0 ]; then
     echo "PASS: make distcheck"; passed=$((passed + 1))
   else
     tail -40 "$top/_build/gcc/distcheck.out"; echo "FAIL: make distcheck"; failed=$((failed + 1))
+  fi
+  echo "=== debian package: build from the distcheck tarball, lintian, install, run as shoal, purge"
+  # Needs root and changes the machine (it undoes what it did); skips (77)
+  # when not root or when shoal is installed already.
+  tarball=$(ls -t "$top"/_build/gcc/shoal-*.tar.gz 2>/dev/null | head -1)
+  (cd "$top/_build/gcc" && timeout 1800 /usr/bin/python3 "$top/tests/package/test_deb.py" \
+      ${tarball:+"$tarball"} >"$top/_build/deb.out" 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "PASS: debian package"; passed=$((passed + 1))
+  elif [ $rc -eq 77 ]; then
+    tail -1 "$top/_build/deb.out"; echo "SKIP: debian package"
+  else
+    grep -v '^ok' "$top/_build/deb.out" | tail -40; echo "FAIL: debian package"; failed=$((failed + 1))
   fi
   echo "=== fuzz: every harness for 10 s under libFuzzer (clang, ASan, UBSan)"
   if bash scripts/fuzz.sh 10 >"$top/_build/fuzz.out" 2>&1; then
