@@ -174,8 +174,12 @@ int cli_request_within(const struct cli_conn *conn, const char *method, const ch
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int pr = poll(&pfd, 1, timeout_ms);
 		if (pr == 0) {
-			fprintf(stderr, "shoal: the daemon at %s did not answer in %d ms\n", conn->addr,
-				timeout_ms);
+			if (timeout_ms % 1000 == 0)
+				fprintf(stderr, "shoal: the daemon at %s did not answer in %d s\n",
+					conn->addr, timeout_ms / 1000);
+			else
+				fprintf(stderr, "shoal: the daemon at %s did not answer in %d ms\n",
+					conn->addr, timeout_ms);
 			goto done;
 		}
 		if (pr < 0 && errno == EINTR)

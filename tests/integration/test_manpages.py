@@ -146,10 +146,24 @@ c.equal(extra, [], "shoal.conf.5 documents no key config_set refuses")
 landed = sorted(k for k in pend5 if k in keys)
 c.check(not landed, "no pending-merge key of shoal.conf.5 exists yet",
         "(%s: merged, delete them from the pending-merge comment)" % ", ".join(landed))
-# Each entry says whether SIGHUP applies it.
+# Each entry says whether SIGHUP applies it, as node/reload.c's table does
+# (a key with an apply function is live; NULL takes a restart).
+with open(os.path.join(SRCDIR, "node", "reload.c")) as f:
+    reload_src = f.read()
+live = {k: a != "NULL" for k, a in
+        re.findall(r'\{ "([a-z][a-z0-9-]*)", differs_\w+, (\w+) \}', reload_src)}
+c.check(len(live) > 10 and live.get("upload-limit") and live.get("port") is False,
+        "node/reload.c's table of live keys found", "(%r)" % live)
 for m in re.finditer(r'^\.TP\n\.BI "([a-z\\-]+) = ".*?(?=^\.TP\n\.BI|\Z)', keys_sec, re.M | re.S):
-    c.check(re.search(r"SIGHUP applies it live\.|Takes a restart\.", m.group(0)),
-            "shoal.conf.5 says whether SIGHUP applies %s" % m.group(1).replace("\\-", "-"))
+    entry = m.group(0)
+    says_live = "SIGHUP applies it live" in entry
+    says_restart = "Takes a restart." in entry
+    for k in re.findall(r'^\.BI "([a-z][a-z0-9\\-]*) = "', entry, re.M):
+        k = k.replace("\\-", "-")
+        c.check(says_live != says_restart, "shoal.conf.5 says whether SIGHUP applies %s" % k)
+        if k in live:
+            c.equal("live" if says_live else "restart", "live" if live[k] else "restart",
+                    "shoal.conf.5 on whether SIGHUP applies %s, as node/reload.c does" % k)
 
 # The daemon's options are the same settings (its flags minus the common
 # ones and the on-switches of no-X keys).
