@@ -73,6 +73,9 @@ void node_daemon_usage(FILE *out)
 		"  --web-dir DIR         the web dashboard's files (default: the source tree's\n"
 		"                        web/ when run from the build tree, else\n"
 		"                        " SHOAL_PKG_WEBDIR ")\n"
+		"  --metrics-token-file FILE  a token (64 hex digits) good for GET /metrics\n"
+		"                        and nothing else (default DIR/metrics.token when it\n"
+		"                        exists; `shoal token --metrics` makes it)\n"
 		"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 		"  -h, --help            show this help\n"
 		"\n"
@@ -196,6 +199,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct flag_val
 		{ "tracker-min-interval", required_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "web-dir", required_argument, NULL, 'W' },
+		{ "metrics-token-file", required_argument, NULL, 'm' + 256 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -327,6 +331,7 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
+	node->store->commit_time = &node->metrics.sqlite_commit;
 	if (load_node_id(node) != 0) {
 		fprintf(stderr, "shoal daemon: cannot store the node id in %s\n", path);
 		goto done;
@@ -390,7 +395,7 @@ int node_daemon_main(int argc, char **argv)
 	node->started_at = time(NULL);
 	node->api = api_new(node, node->cfg.api_bind, node->cfg.api_port, token, err, sizeof err);
 	sodium_memzero(token, sizeof token);
-	if (!node->api) {
+	if (!node->api || api_metrics_token_setup(node->api, &node->cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
