@@ -174,8 +174,8 @@ static void reap(evutil_socket_t fd, short what, void *arg)
 void engine_wire_bytes(const struct engine *eng, uint64_t out[2])
 {
 	out[0] = out[1] = 0;
-	if (eng && eng->limit)
-		ratelimit_totals(eng->limit, &out[0], &out[1]);
+	if (eng)
+		conn_hub_wire_bytes(eng->conns, out);
 }
 
 unsigned engine_peer_count(const struct engine *eng)
