@@ -256,6 +256,32 @@ c.equal(grew(before, after, "shoal_api_requests_total", code="401"), 6,
 c.check(grew(before, after, "shoal_api_requests_total", code="200") >= 1,
         "the scrapes are counted as code=200")
 
+# ------------------------------------------------------------ 5. trackers
+# A share announcing to three trackers, one tier each: an HTTP tracker that
+# answers, one that gives a failure reason, and a UDP tracker that answers
+# (tests/integration/fake_tracker.py, on loopback).
+from fake_tracker import HttpTracker, UdpTracker  # noqa: E402
+ht, ut = HttpTracker(), UdpTracker()
+src2 = tmp.sub("tracked")
+write_file(os.path.join(src2, "t.bin"), os.urandom(100000))
+r = seed.cli("share", src2, "--tracker", ht.url("announce"), "--tracker", ht.url("fail/announce"),
+             "--tracker", ut.url())
+c.equal(r.returncode, 0, "the seed shares a directory with three trackers")
+
+
+def announces():
+    m = metrics(seed)
+    return {(p, res): value(m, "shoal_tracker_announces_total", protocol=p, result=res)
+            for p in ("http", "udp") for res in ("ok", "error")}
+
+
+got = wait_for("the announces", lambda: (lambda a: a[("http", "ok")] >= 1 and a[("http", "error")] >= 1
+                                         and a[("udp", "ok")] >= 1 and a)(announces()), 30)
+c.check(bool(got), "announces are counted by protocol and result (http ok, http error, udp ok)",
+        str(announces()))
+ht.stop()
+ut.stop()
+
 c.equal(leech.stop(), 0, "the leecher stops cleanly")
 c.equal(seed.stop(), 0, "the seed stops cleanly")
 c.done()
