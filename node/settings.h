@@ -65,8 +65,8 @@ int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result))
 
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
  * "download-limit", "log-level", "encryption", "cipher", "no-upload", "no-dht", "no-lsd", "no-port-mapping", "tracker-timeout",
- * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir", "web-dir", "metrics-token-file") from
- * its text form.  On error returns -EINVAL and writes a message naming the
+ * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir", "web-dir") from
+ * its text form, or "metrics-token-file" (a path).  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,
 	       size_t err_len) __attribute__((warn_unused_result));

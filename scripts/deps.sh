@@ -11,11 +11,11 @@ PKGS=(
   python3 python3-libtorrent                             # integration + interop tests
   transmission-daemon transmission-cli aria2             # v1 peers for interop tests (tests/interop/realpeers.py)
   opentracker                                            # the tracker interop test
+  prometheus                                             # promtool: tests/integration/test_metrics.py lints GET /metrics
   gnuplot-nox valgrind                                   # distribution plot; memcheck leg
   ffmpeg curl                                            # the streaming test makes a video and plays it (ffprobe)
   nginx-light                                            # bench/distribution --netns and transfer_throughput: the HTTP server row
   chromium chromium-driver python3-selenium              # the web dashboard's test (tests/web) and bench/web_render
-  prometheus                                             # promtool: tests/integration/test_metrics.py lints GET /metrics
 )
 missing=()
 for p in "${PKGS[@]}"; do
