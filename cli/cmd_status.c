@@ -2,10 +2,15 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -384,10 +389,44 @@ int cmd_status(int argc, char **argv)
 	return CLI_OK;
 }
 
+static int on_token_opt(int val, const char *arg, void *ctx)
+{
+	(void)arg;
+	if (val == 'm')
+		*(bool *)ctx = true;
+	return 0;
+}
+
+/* Make DATA_DIR/metrics.token: 32 random bytes as hex, 0600, never over an
+ * existing file (O_EXCL: a daemon or another `shoal token` may race us).
+ * Returns 0, or -errno. */
+static int make_metrics_token(const char *path)
+{
+	uint8_t raw[32];
+	char hex[2 * sizeof raw + 2];
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+		return -EIO;
+	hex_encode(raw, sizeof raw, hex);
+	memset(raw, 0, sizeof raw);
+	hex[2 * sizeof raw] = '\n';
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	ssize_t w = write(fd, hex, 2 * sizeof raw + 1);
+	int e = w == (ssize_t)(2 * sizeof raw + 1) && fsync(fd) == 0 ? 0 : (w < 0 ? -errno : -EIO);
+	close(fd);
+	memset(hex, 0, sizeof hex);
+	if (e)
+		unlink(path);
+	return e;
+}
+
 int cmd_token(int argc, char **argv)
 {
+	static const struct option opts[] = { { "metrics", no_argument, NULL, 'm' }, { 0 } };
 	struct cli_conn conn;
-	int rc = cli_getopt("token", argc, argv, NULL, NULL, NULL, &conn);
+	bool metrics = false;
+	int rc = cli_getopt("token", argc, argv, opts, on_token_opt, &metrics, &conn);
 	if (rc < 0)
 		return CLI_GETOPT_EXIT(rc);
 	if (rc < argc) {
@@ -395,7 +434,14 @@ int cmd_token(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	char path[PATH_MAX + 16];
-	snprintf(path, sizeof path, "%s/api.token", conn.data_dir);
+	snprintf(path, sizeof path, "%s/%s", conn.data_dir, metrics ? "metrics.token" : "api.token");
+	if (metrics) {
+		int e = make_metrics_token(path);
+		if (e) {
+			fprintf(stderr, "shoal token: cannot create %s: %s\n", path, strerror(-e));
+			return CLI_FAIL;
+		}
+	}
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		fprintf(stderr, "shoal token: no token in %s yet; start `shoal daemon` once to create it\n",

@@ -202,10 +202,15 @@ static const struct cli_command commands[] = {
 	  "limits.\n",
 	  cmd_limit },
 	{ "token", "print the API bearer token",
-	  "shoal token [--data-dir DIR]\n"
+	  "shoal token [--metrics] [--data-dir DIR]\n"
 	  "\n"
 	  "Print the token that authorises requests to the control API, e.g.\n"
-	  "  curl -H \"Authorization: Bearer $(shoal token)\" http://127.0.0.1:7881/api/v1/status\n",
+	  "  curl -H \"Authorization: Bearer $(shoal token)\" http://127.0.0.1:7881/api/v1/status\n"
+	  "\n"
+	  "--metrics prints the read-only token of GET /metrics instead, making\n"
+	  "DATA_DIR/metrics.token (0600) when there is none; it opens nothing else,\n"
+	  "so a Prometheus scraper can hold it.  A running daemon reads it at start:\n"
+	  "restart it after making the token.\n",
 	  cmd_token },
 	{ "web", "print a one-time login address for the web dashboard",
 	  "shoal web [--open] [--json] [--data-dir DIR]\n"

@@ -252,9 +252,32 @@ static void seen(struct dht *dht, const uint8_t id[DHT_ID_LEN], const struct dht
 
 /* ---- Answering queries (BEP 5 "DHT Queries") ---- */
 
+/* The stats' index of a method (dht.h's enum dht_method), or -1 for one
+ * we do not know. */
+static int method_index(unsigned q)
+{
+	return q >= KRPC_PING && q <= KRPC_ANNOUNCE_PEER ? (int)(q - KRPC_PING) : -1;
+}
+
+static void count_received(struct dht *dht, enum krpc_q q, bool refused)
+{
+	int i = method_index(q);
+	if (i >= 0)
+		dht->st.received[i][refused]++;
+}
+
+static void count_sent(struct dht *dht, unsigned q, enum dht_result how)
+{
+	int i = method_index(q);
+	if (i >= 0)
+		dht->st.sent[i][how]++;
+}
+
+/* Every query refused is answered here (and counted). */
 static void reply_error(struct dht *dht, const struct krpc_msg *m, const struct dht_addr *to,
 			int code, const char *msg)
 {
+	count_received(dht, m->q, true);
 	buf_reset(&dht->out);
 	if (krpc_put_error(&dht->out, m->tid, m->tid_len, code, msg) == 0)
 		send_out(dht, to);
@@ -347,6 +370,7 @@ static void handle_query(struct dht *dht, const struct krpc_msg *m, const struct
 		return;
 	}
 	dht->st.queries_in++;
+	count_received(dht, m->q, false);
 	buf_reset(&dht->out);
 	if (krpc_put_reply(&dht->out, m->tid, m->tid_len, &r) == 0)
 		send_out(dht, from);
@@ -609,6 +633,7 @@ static int handle_reply(struct dht *dht, const struct krpc_msg *m, const struct 
 	}
 	struct dht_tx t = dht->tx[slot];
 	dht->tx[slot].used = false;
+	count_sent(dht, t.q, m->y == KRPC_ERROR ? DHT_RESULT_ERROR : DHT_RESULT_OK);
 
 	bool ok = m->y == KRPC_RESPONSE && memcmp(m->id, dht->id, DHT_ID_LEN) != 0;
 	if (ok) {
@@ -762,6 +787,7 @@ static void tx_expire(struct dht *dht, uint64_t now)
 		if (!t->used || t->deadline > now)
 			continue;
 		dht->st.timeouts++;
+		count_sent(dht, t->q, DHT_RESULT_TIMEOUT);
 		if (t->id_known)
 			dht_table_failed(&dht->table, t->id, &t->addr);
 		if (t->retries > 0) {

@@ -137,6 +137,12 @@ struct dht_node_info {
 size_t dht_export_nodes(const struct dht *dht, struct dht_node_info *out, size_t cap,
 			uint64_t now_ms);
 
+/* The query methods, as the stats count them. */
+enum dht_method { DHT_PING, DHT_FIND_NODE, DHT_GET_PEERS, DHT_ANNOUNCE_PEER, DHT_METHODS };
+/* How a query we sent ended: a reply, an error reply, no answer in time
+ * (each unanswered try of a resent ping counts). */
+enum dht_result { DHT_RESULT_OK, DHT_RESULT_ERROR, DHT_RESULT_TIMEOUT, DHT_RESULTS };
+
 struct dht_stats {
 	uint8_t id[DHT_ID_LEN];
 	int family;
@@ -153,6 +159,9 @@ struct dht_stats {
 	uint64_t rate_limited;   /* dropped by the per-source or global limit */
 	uint64_t unexpected;     /* replies matching no transaction */
 	uint64_t timeouts;       /* queries that got no answer */
+	uint64_t sent[DHT_METHODS][DHT_RESULTS]; /* our queries, by how they ended */
+	uint64_t received[DHT_METHODS][2]; /* queries of others: [0] answered,
+					    * [1] refused with an error */
 	size_t memory_bytes;     /* heap held by the instance */
 };
 

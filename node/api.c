@@ -109,6 +109,7 @@ void api_free(struct api *api)
 	if (api->http)
 		evhttp_free(api->http);
 	sodium_memzero(api->token, sizeof api->token);
+	sodium_memzero(api->metrics_token, sizeof api->metrics_token);
 	web_auth_destroy(&api->web);
 	free(api);
 }
@@ -320,6 +321,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		api_reply_error(&r, 403, "forbidden_origin",
 				"API requests from another site are refused (Sec-Fetch-Site: %s)",
 				fetch_site);
+		return;
+	}
+
+	/* Metrics take a bearer token only: the API's, or the read-only one
+	 * of a scraper, which opens nothing else. */
+	if (strcmp(path, API_METRICS_PATH) == 0) {
+		api_metrics_serve(&r, cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD);
 		return;
 	}
 

@@ -50,6 +50,20 @@ int api_json_depth(const char *text, size_t len);
 int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err,
 			     size_t err_len) __attribute__((warn_unused_result));
 
+/* As api_token_load_or_create, but a missing file is -ENOENT (with a
+ * message): never created. */
+int api_token_load(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err, size_t err_len)
+	__attribute__((warn_unused_result));
+
+/* Also accept `token` for GET /metrics, and for nothing else (node/api_metrics.c). */
+void api_set_metrics_token(struct api *api, const uint8_t token[API_TOKEN_LEN]);
+/* The metrics token of `cfg`: its metrics-token-file (which must hold a
+ * token), else DATA_DIR/metrics.token when that exists, else none.
+ * Returns 0, or a negative errno with a message in `err`. */
+struct node_config;
+int api_metrics_token_setup(struct api *api, const struct node_config *cfg, char *err,
+			    size_t err_len) __attribute__((warn_unused_result));
+
 /* --- for request handlers (api_routes.c and friends) --- */
 
 struct web_session;

@@ -105,12 +105,13 @@ int api_json_depth(const char *text, size_t len)
 	return max;
 }
 
-int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err,
-			     size_t err_len)
+/* Read the token file at `path`; when it is absent and `create`, make it. */
+static int token_file(const char *path, bool create, const char *what,
+		      uint8_t token_out[API_TOKEN_LEN], char *err, size_t err_len)
 {
 	char hex[2 * API_TOKEN_LEN + 2];
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	if (fd < 0 && errno == ENOENT && create) {
 		randombytes_buf(token_out, API_TOKEN_LEN);
 		hex_encode(token_out, API_TOKEN_LEN, hex);
 		hex[2 * API_TOKEN_LEN] = '\n';
@@ -122,7 +123,7 @@ int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN],
 			int e = w < 0 ? errno : EIO;
 			close(fd);
 			unlink(path);
-			snprintf(err, err_len, "%s: cannot write the API token: %s", path, strerror(e));
+			snprintf(err, err_len, "%s: cannot write the %s: %s", path, what, strerror(e));
 			return -e;
 		}
 		close(fd);
@@ -145,8 +146,8 @@ int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN],
 	if (n < 0 || hex_decode(hex, len, token_out, API_TOKEN_LEN)) {
 		sodium_memzero(hex, sizeof hex);
 		snprintf(err, err_len,
-			 "%s does not hold a valid API token (64 hex digits); delete it to get a new one",
-			 path);
+			 "%s does not hold a valid %s (64 hex digits); delete it to get a new one",
+			 path, what);
 		return -EINVAL;
 	}
 	sodium_memzero(hex, sizeof hex);
@@ -155,4 +156,15 @@ sys_fail:;
 	int e = errno;
 	snprintf(err, err_len, "%s: %s", path, strerror(e));
 	return -e;
+}
+
+int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err,
+			     size_t err_len)
+{
+	return token_file(path, true, "API token", token_out, err, err_len);
+}
+
+int api_token_load(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err, size_t err_len)
+{
+	return token_file(path, false, "token", token_out, err, err_len);
 }

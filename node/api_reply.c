@@ -17,6 +17,8 @@
 
 #include "common/util.h"
 #include "node/api_server.h"
+#include "node/metrics.h"
+#include "node/node.h"
 
 const char *api_address(const struct api *api)
 {
@@ -79,8 +81,14 @@ static const char *reason_phrase(int status)
 	}
 }
 
+void api_count_reply(struct api_req *r, int status)
+{
+	metrics_api_reply(&r->node->metrics, status);
+}
+
 void api_reply(struct api_req *r, int status, json_t *json)
 {
+	api_count_reply(r, status);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, "Cache-Control", "no-store");

@@ -38,6 +38,8 @@ struct api {
 	char bind[64];
 	char address[96];
 	uint8_t token[API_TOKEN_LEN];
+	uint8_t metrics_token[API_TOKEN_LEN]; /* GET /metrics only, when has_metrics_token */
+	bool has_metrics_token;
 	struct web_auth web; /* the dashboard's login codes and sessions */
 };
 
@@ -89,6 +91,15 @@ bool api_stream_is_capability(const char *path);
 void api_stream_capability(struct api_req *r, const char *path);
 
 #define API_EVENTS_PATH "/api/v1/events"
+
+/* --- Prometheus metrics (node/api_metrics.c, docs/metrics.md) --- */
+#define API_METRICS_PATH "/metrics"
+/* Answer GET or HEAD /metrics: its own bearer check (the API token or the
+ * metrics token), after the Host, Origin and Sec-Fetch-Site checks. */
+void api_metrics_serve(struct api_req *r, bool get_or_head);
+/* Count a reply of `status` that did not go through api_reply (pages,
+ * streams, event streams): every reply is counted once (api_reply.c). */
+void api_count_reply(struct api_req *r, int status);
 
 /* The event streams of GET /api/v1/events (node/api_events.c, whose
  * header comment says who owns and frees what).  struct api owns one:

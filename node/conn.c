@@ -75,6 +75,7 @@ struct conn_hub {
 	struct workers *crypto;              /* NULL: seal and open on the loop */
 	int crypto_threads;
 	uint64_t sealed_off_loop, opened_off_loop; /* plaintext bytes, for the API */
+	uint64_t fast_read_bytes;            /* read past the bufferevents (on_fast_read) */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -163,6 +164,16 @@ void conn_hub_set_policy(struct conn_hub *hub, enum encryption_policy policy)
 int conn_hub_crypto_threads(const struct conn_hub *hub)
 {
 	return hub->crypto_threads;
+}
+
+void conn_hub_wire_bytes(const struct conn_hub *hub, uint64_t out[2])
+{
+	out[0] = out[1] = 0;
+	if (!hub)
+		return;
+	if (hub->limit)
+		ratelimit_totals(hub->limit, &out[0], &out[1]);
+	out[0] += hub->fast_read_bytes;
 }
 
 void conn_hub_off_loop(const struct conn_hub *hub, uint64_t *sealed, uint64_t *opened)
@@ -971,6 +982,7 @@ static void on_fast_read(evutil_socket_t fd, short what, void *arg)
 			conn_close(c, why);
 		return;
 	}
+	hub->fast_read_bytes += (uint64_t)n;
 	if (queue)
 		rx_queue(c, NULL, 0, NULL);
 	else if (c->crypt)

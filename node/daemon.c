@@ -80,6 +80,9 @@ void node_daemon_usage(FILE *out)
 		"  --web-dir DIR         the web dashboard's files (default: the source tree's\n"
 		"                        web/ when run from the build tree, else\n"
 		"                        " SHOAL_PKG_WEBDIR ")\n"
+		"  --metrics-token-file FILE  a token (64 hex digits) good for GET /metrics\n"
+		"                        and nothing else (default DIR/metrics.token when it\n"
+		"                        exists; `shoal token --metrics` makes it)\n"
 		"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 		"  --log-format FORMAT   auto, text or journal: journal starts each line with\n"
 		"                        its syslog priority (<3> error ... <7> debug) and no\n"
@@ -225,6 +228,7 @@ static int parse_flags(struct node *node, int argc, char **argv, struct node_fla
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "web-dir", required_argument, NULL, 'W' },
+		{ "metrics-token-file", required_argument, NULL, 'm' + 256 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -353,6 +357,7 @@ int node_daemon_main(int argc, char **argv)
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}
+	node->store->commit_time = &node->metrics.sqlite_commit;
 	if (load_node_id(node) != 0) {
 		fprintf(stderr, "shoal daemon: cannot store the node id in %s\n", path);
 		goto done;
@@ -416,7 +421,7 @@ int node_daemon_main(int argc, char **argv)
 	node->started_at = time(NULL);
 	node->api = api_new(node, node->cfg.api_bind, node->cfg.api_port, token, err, sizeof err);
 	sodium_memzero(token, sizeof token);
-	if (!node->api) {
+	if (!node->api || api_metrics_token_setup(node->api, &node->cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}

@@ -800,6 +800,27 @@ json_t *dht_node_status_json(struct dht_node *dn)
 }
 
 
+void dht_node_counts(struct dht_node *dn, struct dht_node_counts *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!dn)
+		return;
+	uint64_t now = now_ms();
+	for (int f = 0; f < FAM_N; f++) {
+		if (!dn->inst[f].dht)
+			continue;
+		struct dht_stats st;
+		dht_get_stats(dn->inst[f].dht, &st, now);
+		out->nodes[f == FAM_V6] += st.nodes_total;
+		for (int q = 0; q < DHT_METHODS; q++) {
+			for (int r = 0; r < DHT_RESULTS; r++)
+				out->sent[q][r] += st.sent[q][r];
+			out->received[q][0] += st.received[q][0];
+			out->received[q][1] += st.received[q][1];
+		}
+	}
+}
+
 json_t *dht_node_json(struct dht_node *dn)
 {
 	if (!dn)

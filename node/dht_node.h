@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "dht/dht.h"
+
 struct node;
 struct swarm;
 struct dht_node;
@@ -36,5 +38,16 @@ json_t *dht_node_status_json(struct dht_node *dn);
 /* GET /api/v1/dht: id, counts, buckets, lookups, store, drops, bootstrap
  * list, per-family figures and per-swarm lookup state.  New reference. */
 json_t *dht_node_json(struct dht_node *dn);
+
+/* The figures of GET /metrics, summed over both families: routing-table
+ * nodes per family ([0] IPv4, [1] IPv6; good and questionable) and the
+ * queries by method and outcome (dht/dht.h, struct dht_stats).  All zero
+ * for a NULL `dn` (no DHT). */
+struct dht_node_counts {
+	size_t nodes[2];
+	uint64_t sent[DHT_METHODS][DHT_RESULTS];
+	uint64_t received[DHT_METHODS][2];
+};
+void dht_node_counts(struct dht_node *dn, struct dht_node_counts *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/sha1.h"
 #include "common/sha256.h"
 #include "node/diskio.h"
+#include "node/metrics.h"
 #include "node/workers.h"
 #include "transfer/merkle.h"
 #include "transfer/metainfo.h"
@@ -51,6 +52,8 @@ struct diskio {
 	size_t nbytes, n_unsynced;
 	uint32_t npieces;
 	bool sync_inflight;
+	struct node_metrics *metrics; /* NULL: none; set before the first job, then
+				       * only read (workers add to its atomics) */
 };
 
 struct write_batch {
@@ -77,7 +80,7 @@ struct verify_batch {
 };
 
 struct sync_job {
-	struct diskio *dio;  /* on the worker: only storage and lock */
+	struct diskio *dio;  /* on the worker: only storage, lock and metrics */
 	uint8_t *pieces;     /* owned: bitmap of the pieces to make durable; the
 			      * worker clears each one that became durable */
 	int64_t *mtimes_ns;  /* owned, per file: its mtime just after a
@@ -88,6 +91,25 @@ struct sync_job {
 	size_t nbytes, nfiles;
 	int rc;              /* the first error, for the log */
 };
+
+/* The registry's disk counters (node/metrics.h: relaxed atomics, any thread). */
+static void count_disk(const struct diskio *dio, bool written, uint64_t n)
+{
+	if (dio->metrics && n)
+		atomic_fetch_add_explicit(written ? &dio->metrics->disk_written_bytes
+						  : &dio->metrics->disk_read_bytes,
+					  n, memory_order_relaxed);
+}
+
+/* fdatasync(fd), timed into the registry's histogram. */
+static int timed_fdatasync(const struct diskio *dio, int fd)
+{
+	uint64_t t0 = dio->metrics ? metrics_now_ns() : 0;
+	int rc = fdatasync(fd);
+	if (dio->metrics)
+		metrics_hist_observe(&dio->metrics->fdatasync, metrics_now_ns() - t0);
+	return rc;
+}
 
 static void work_write(void *arg);
 static void done_write(void *arg);
@@ -153,6 +175,11 @@ void diskio_count_into(struct diskio *dio, size_t *total)
 	dio->write_total = total;
 	if (total)
 		*total += dio->write_queued;
+}
+
+void diskio_set_metrics(struct diskio *dio, struct node_metrics *m)
+{
+	dio->metrics = m;
 }
 
 void diskio_free(struct diskio *dio)
@@ -262,11 +289,16 @@ static void work_write(void *arg)
 	struct diskio *dio = j->dio;
 	pthread_mutex_lock(&dio->lock);
 	bool current = j->gen == dio->gen;
-	for (size_t i = 0; i < j->n; i++)
+	uint64_t written = 0;
+	for (size_t i = 0; i < j->n; i++) {
 		j->b[i]->rc = !current ? -ECANCELED
 				       : storage_write(dio->storage, j->b[i]->piece, j->b[i]->begin,
 						       j->b[i]->data, j->b[i]->len);
+		if (j->b[i]->rc == 0)
+			written += j->b[i]->len;
+	}
 	pthread_mutex_unlock(&dio->lock);
+	count_disk(dio, true, written);
 	bool hash = false;
 	for (size_t i = 0; current && i < j->n; i++)
 		hash |= j->b[i]->hash;
@@ -381,8 +413,10 @@ static int read_piece(struct diskio *dio, uint32_t piece, uint64_t size, uint8_t
 		pthread_mutex_lock(&dio->lock);
 		rc = storage_read_fast(dio->storage, piece, (uint32_t)off, buf, n);
 		pthread_mutex_unlock(&dio->lock);
-		if (rc == 0)
+		if (rc == 0) {
+			count_disk(dio, false, n);
 			rc = fn(ctx, buf, n);
+		}
 		off += n;
 	}
 	return rc;
@@ -538,15 +572,19 @@ static void work_read(void *arg)
 {
 	struct read_batch *j = arg;
 	struct diskio *dio = j->dio;
+	uint64_t read = 0;
 	pthread_mutex_lock(&dio->lock);
 	for (size_t i = 0; i < j->n; i++) {
 		struct block *b = j->b[i];
 		b->rc = b->avail ? storage_read_fast(dio->storage, b->piece, b->begin, b->data, b->avail)
 				 : 0; /* wholly inside a pad file */
+		if (b->rc == 0)
+			read += b->avail;
 		if (b->avail < b->len)
 			memset(b->data + b->avail, 0, b->len - b->avail);
 	}
 	pthread_mutex_unlock(&dio->lock);
+	count_disk(dio, false, read);
 }
 
 static void done_read(void *arg)
@@ -728,7 +766,7 @@ static void work_sync(void *arg)
 		if (fds[f] < 0)
 			continue;
 		struct stat st;
-		if (fdatasync(fds[f]) < 0) {
+		if (timed_fdatasync(dio, fds[f]) < 0) {
 			bad[f] = 1;
 			if (j->rc == 0)
 				j->rc = -errno;
@@ -913,7 +951,7 @@ int diskio_flush_now(struct diskio *dio)
 		int fd;
 		int rc = storage_sync_begin(dio->storage, fi, &fd);
 		if (rc == 0 && fd >= 0) {
-			if (fdatasync(fd) < 0) {
+			if (timed_fdatasync(dio, fd) < 0) {
 				rc = -errno;
 				storage_sync_failed(dio->storage, fi);
 			}

@@ -29,6 +29,10 @@
  *               generation writes nothing, so a block fetched for an old
  *               picker can never land on a piece fetched again, verified and
  *               recorded since.
+ *   metrics     the pointer is set on the loop before the first job
+ *               (diskio_set_metrics) and only read after; workers add to
+ *               its disk byte counters and fdatasync histogram, which are
+ *               relaxed atomics (node/metrics.h says why that is enough).
  *   job structs allocated on the loop, handed to one worker by
  *               workers_submit, owned by the job until its completion frees
  *               it on the loop.  The worker writes only the job's own result
@@ -149,6 +153,11 @@ struct diskio_ops {
 int diskio_new(struct storage *storage, const struct metainfo *meta, struct workers *workers,
 	       const struct diskio_ops *ops, void *ctx, const char *label, struct diskio **out)
 	__attribute__((warn_unused_result));
+/* Count the disk bytes and time the fdatasyncs of this diskio into `m`
+ * (node/metrics.h), which must outlive every job.  Called before the
+ * first job; NULL (the default) counts nothing. */
+struct node_metrics;
+void diskio_set_metrics(struct diskio *dio, struct node_metrics *m);
 /* Free the queues, the bitmaps and the storage (closing files without
  * syncing).  Only when diskio_busy() is false.  NULL is fine. */
 void diskio_free(struct diskio *dio);

@@ -179,6 +179,13 @@ static void reap(evutil_socket_t fd, short what, void *arg)
 	engine_reap(arg);
 }
 
+void engine_wire_bytes(const struct engine *eng, uint64_t out[2])
+{
+	out[0] = out[1] = 0;
+	if (eng)
+		conn_hub_wire_bytes(eng->conns, out);
+}
+
 unsigned engine_peer_count(const struct engine *eng)
 {
 	return eng ? eng->n_peers : 0;

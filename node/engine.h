@@ -136,6 +136,9 @@ struct engine_peer_info {
 void engine_each_peer(const struct swarm *sw, void (*fn)(void *ctx, const struct engine_peer_info *),
 		      void *ctx);
 unsigned engine_peer_count(const struct engine *eng);
+/* Every byte on peer sockets so far: [0] received, [1] sent (zeros
+ * without an engine). */
+void engine_wire_bytes(const struct engine *eng, uint64_t out[2]);
 /* The peer id of our handshakes (trackers announce the same one); zeros
  * without an engine. */
 void engine_peer_id(const struct engine *eng, uint8_t out[20]);

@@ -77,8 +77,10 @@ int xfer_open_disk(struct xfer *xf, struct storage *st)
 	char label[32];
 	snprintf(label, sizeof label, "swarm %" PRId64, xf->sw->id);
 	int rc = diskio_new(st, xf->sw->meta, xf->node->workers, &disk_ops, xf, label, &xf->dio);
-	if (rc == 0)
+	if (rc == 0) {
+		diskio_set_metrics(xf->dio, &xf->node->metrics);
 		diskio_count_into(xf->dio, &xf->node->queues.write);
+	}
 	return rc;
 }
 
@@ -305,6 +307,7 @@ bool strike(struct peer *p, unsigned n, const char *what)
 	 * row that keeps the ban across restarts is the entry's address, or
 	 * for a peer that never named a listen port, the address it came
 	 * from: every banned row's host is refused again at load. */
+	xf->node->metrics.bans++;
 	ban_host(xf, (const struct sockaddr *)&p->addr);
 	ban_id(xf, p->peer_id);
 	ban_known(xf, p->known, &p->addr);
@@ -361,6 +364,7 @@ static void piece_checked(struct xfer *xf, uint32_t piece, int rc)
 		if (rc == -ENOSPC || rc == -EFBIG || rc == -EIO)
 			enter_disk_full(xf, rc);
 	} else {
+		xf->node->metrics.hash_failures++;
 		log_warn("swarm %" PRId64 ": piece %u failed its hash check", sw->id, piece);
 	}
 	for (size_t i = 0; rc == -EBADMSG && i < nb; i++) {
@@ -450,6 +454,7 @@ static void on_read(void *ctx, uint32_t peer, struct block **bl, size_t n)
 				p->up_tick += len;
 				xf->up_total += len;
 				xf->up_tick += len;
+				xf->node->metrics.payload_bytes[METRICS_UP] += len;
 			}
 			continue; /* b belongs to the output buffer now, or is freed */
 		} else if (p && b->rc != 0 && b->rc != -ECANCELED) {

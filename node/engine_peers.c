@@ -583,6 +583,9 @@ int engine_on_handshake(struct peer *p, const struct wire_handshake *hs)
 	}
 	memcpy(p->peer_id, hs->peer_id, WIRE_PEER_ID_LEN);
 	p->state = PEER_ACTIVE;
+	p->metered = true;
+	p->metered_encrypted = conn_encrypted(p->conn);
+	eng->node->metrics.peers[p->metered_encrypted][p->outgoing]++;
 	(void)addrbook_succeeded(xf->book, p->known); /* -ENOENT: no entry */
 	if (xf->sw->meta && xf->picker && peer_meta_ready(p) != 0)
 		return -ENOMEM;

@@ -161,6 +161,8 @@ struct peer {
 	size_t n_inq;
 	unsigned inq_overflow;        /* requests ignored since one last fitted */
 	bool v2_hashes;               /* set BEP 52's handshake bit: asks and answers hashes */
+	bool metered, metered_encrypted; /* counted in node->metrics.peers (as it was
+				       * when it joined its swarm) until it closes */
 	unsigned reads_inflight;      /* read batches at the workers */
 	size_t reads_blocks;          /* blocks in them */
 	size_t serve_target;          /* see serve_target() in engine_io.c */

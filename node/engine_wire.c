@@ -98,6 +98,7 @@ static int on_piece(struct peer *p, const struct wire_msg *m)
 	p->down_tick += len;
 	xf->down_total += len;
 	xf->down_tick += len;
+	xf->node->metrics.payload_bytes[METRICS_DOWN] += len;
 	adapt_window(p, p->last_block_ms - sent_ms);
 	if (piece >= picker_num_pieces(xf->picker) || block >= picker_piece_blocks(xf->picker, piece))
 		return -EBADMSG;

@@ -6,7 +6,7 @@ node_libnode_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(EVENT_CFLAGS) $(SQLI
 	-DSHOAL_PKG_WEBDIR='"$(pkgdatadir)/web"'
 node_libnode_a_SOURCES = \
 	node/api.c node/api_reply.c node/api.h node/api_server.h node/api_auth.c node/api_routes.c \
-	node/api_web.c node/web_auth.c node/web_auth.h \
+	node/api_web.c node/web_auth.c node/web_auth.h node/api_metrics.c node/metrics.c node/metrics.h \
 	node/api_swarms.c node/api_json.c node/api_trackers.c node/api_events.c node/api_stream.c \
 	node/dht_node.c node/dht_node.h node/dht_tracks.c node/dht_tracks.h \
 	node/lsd.c node/lsd.h \
@@ -37,6 +37,12 @@ NODE_LIBS = node/libnode.a $(DHT_LIBS) $(TRANSFER_LIBS) $(EVSSL_LIBS) $(EVENT_LI
 check_PROGRAMS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
 TESTS += tests/unit/test_config tests/unit/test_store tests/unit/test_api_auth
 check_PROGRAMS += tests/unit/test_reach
+# The Prometheus text format writer and the histograms (node/metrics.c).
+check_PROGRAMS += tests/unit/test_metrics
+TESTS += tests/unit/test_metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c
+tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_metrics_LDADD = $(NODE_LIBS) $(UNIT_LIBS)
 TESTS += tests/unit/test_reach
 tests_unit_test_reach_SOURCES = tests/unit/test_reach.c
 tests_unit_test_reach_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)

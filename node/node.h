@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/hmap.h"
+#include "node/metrics.h"
 #include "node/settings.h"
 
 struct event_base;
@@ -48,6 +49,7 @@ struct swarm_index {
 /* Files kept in the data directory. */
 #define NODE_LOCK_FILE "daemon.lock"
 #define NODE_TOKEN_FILE "api.token"
+#define NODE_METRICS_TOKEN_FILE "metrics.token" /* GET /metrics only (docs/metrics.md) */
 #define NODE_API_ADDR_FILE "api.addr"
 
 /* The engine's daemon-wide budget figures (node/engine_io.c, "serving and
@@ -83,6 +85,7 @@ struct node {
 	int64_t next_swarm_id;        /* ids are never reused while running */
 	const struct swarm_events *events; /* set by the mediator (node/swarms.c) */
 	bool stopping;                /* shutting down: jobs that end create nothing */
+	struct node_metrics metrics;  /* GET /metrics (node/metrics.h has its threading contract) */
 };
 
 /* `shoal daemon [flags]`: parse flags, run until SIGINT/SIGTERM.  Returns

@@ -72,6 +72,10 @@ static void conn_closed(void *owner, const char *why, bool crypt_refused)
 			known_refuses_offer(p);
 	}
 	p->conn = NULL; /* not ours to touch from here on */
+	if (p->metered) {
+		eng->node->metrics.peers[p->metered_encrypted][p->outgoing]--;
+		p->metered = false;
+	}
 	engine_on_peer_gone(p);
 	p->state = PEER_DEAD;
 	eng->n_peers--;

@@ -197,6 +197,15 @@ void ratelimit_attach(struct ratelimit *rl, struct bufferevent *bev)
 	bufferevent_add_to_rate_limit_group(bev, rl->group);
 }
 
+void ratelimit_totals(const struct ratelimit *rl, uint64_t *read_out, uint64_t *written_out)
+{
+	ev_uint64_t r = 0, w = 0;
+	if (rl && rl->group)
+		bufferevent_rate_limit_group_get_totals(rl->group, &r, &w);
+	*read_out = r;
+	*written_out = w;
+}
+
 void ratelimit_free(struct ratelimit *rl)
 {
 	if (!rl)

@@ -74,6 +74,10 @@ void ratelimit_attach(struct ratelimit *rl, struct bufferevent *bev);
  * (100 for 0, unlimited). */
 unsigned ratelimit_period_ms(uint64_t rate);
 
+/* Bytes read and written so far by every connection under the limits
+ * (libevent's group totals: every byte on a peer socket). */
+void ratelimit_totals(const struct ratelimit *rl, uint64_t *read_out, uint64_t *written_out);
+
 /* Frees `rl`; every connection must have left it. */
 void ratelimit_free(struct ratelimit *rl);
 

@@ -92,6 +92,10 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
 		if (value[0] != '/' || strlen(value) >= sizeof cfg->download_dir)
 			return fail(err, err_len, key, value, "an absolute directory path");
 		snprintf(cfg->download_dir, sizeof cfg->download_dir, "%s", value);
+	} else if (strcmp(key, "metrics-token-file") == 0) {
+		if (!*value || strlen(value) >= sizeof cfg->metrics_token_file)
+			return fail(err, err_len, key, value, "a file path");
+		snprintf(cfg->metrics_token_file, sizeof cfg->metrics_token_file, "%s", value);
 	} else if (strcmp(key, "web-dir") == 0) {
 		if (!*value || strlen(value) >= sizeof cfg->web_dir)
 			return fail(err, err_len, key, value, "a directory path");

@@ -46,6 +46,8 @@ struct node_config {
 	char web_dir[PATH_MAX];  /* the dashboard's files; "" = the default
 				  * (node/daemon.c: the source tree's web/ from
 				  * the build tree, else $(pkgdatadir)/web) */
+	char metrics_token_file[PATH_MAX]; /* a token accepted for GET /metrics only;
+					    * "" = DATA_DIR/metrics.token if it exists */
 };
 
 /* "crypto-threads = auto": one fewer than the CPUs, at most this many; none
@@ -65,7 +67,7 @@ int config_defaults(struct node_config *cfg) __attribute__((warn_unused_result))
 /* Set one key ("port", "api-port", "api-bind", "bootstrap", "upload-limit",
  * "download-limit", "log-level", "log-format", "encryption", "cipher", "no-upload", "no-dht", "no-lsd", "no-port-mapping", "tracker-timeout",
  * "tracker-min-interval", "crypto-threads", "data-dir", "download-dir", "web-dir") from
- * its text form.  On error returns -EINVAL and writes a message naming the
+ * its text form, or "metrics-token-file" (a path).  On error returns -EINVAL and writes a message naming the
  * key and the accepted forms into `err`. */
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,
 	       size_t err_len) __attribute__((warn_unused_result));

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "node/metrics.h"
 
 /* Forward migrations: entry i takes user_version i to i+1.  Never edit an
  * entry once released; append a new one and bump STORE_SCHEMA_VERSION. */
@@ -333,7 +334,12 @@ done:
 int store_exec(struct store *st, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	bool timed = st->commit_time && strcmp(sql, "COMMIT;") == 0;
+	uint64_t t0 = timed ? metrics_now_ns() : 0;
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+	if (timed)
+		metrics_hist_observe(st->commit_time, metrics_now_ns() - t0);
+	if (rc != SQLITE_OK) {
 		log_error("database: %s: %s", sql, msg ? msg : "error");
 		sqlite3_free(msg);
 		return -EIO;

@@ -22,6 +22,9 @@ struct store {
 		const char *sql;
 		sqlite3_stmt *stmt;
 	} cache[STORE_STMT_CACHE];
+	/* Each store_exec("COMMIT;") is timed into it (GET /metrics); NULL:
+	 * not timed.  Set by the daemon after store_open. */
+	struct metrics_hist *commit_time;
 };
 
 /* Open (creating with mode 0600 if absent) the database at `path`, check its
@@ -47,7 +50,9 @@ int store_setting_get(struct store *st, const char *key, void *out, size_t cap)
 int store_setting_set(struct store *st, const char *key, const void *value, size_t len)
 	__attribute__((warn_unused_result));
 
-/* Run a statement with no result rows (BEGIN, COMMIT, ...).  Returns 0 or -EIO. */
+struct metrics_hist;
+/* Run a statement with no result rows (BEGIN, COMMIT, ...).  Returns 0 or
+ * -EIO.  A "COMMIT;" is timed into st->commit_time. */
 int store_exec(struct store *st, const char *sql) __attribute__((warn_unused_result));
 
 /* The prepared statement for `sql`, which must be a string literal (it is

@@ -141,6 +141,7 @@ struct treq {
 	bool https;
 	unsigned redirects;
 	char http_error[160];
+	bool http_timeout;         /* http_error is evhttp's timeout */
 	bool in_go, failed_in_go;
 	/* orphans */
 	struct treq *next;
@@ -551,6 +552,18 @@ static void scrape_done(struct treq *q, int rc, const char *why, struct tracker_
 		t->downloaded = r->downloaded;
 }
 
+/* An announce ended: count it for GET /metrics, by protocol and outcome. */
+static void count_announce(struct treq *q, int rc, const struct tracker_reply *r)
+{
+	int proto = q->u.scheme == TRACKER_UDP	  ? METRICS_TRACKER_UDP
+		    : q->u.scheme == TRACKER_HTTPS ? METRICS_TRACKER_HTTPS
+						   : METRICS_TRACKER_HTTP;
+	int result = rc == -ETIMEDOUT		? METRICS_TRACKER_TIMEOUT
+		     : rc != 0 || r->failed ? METRICS_TRACKER_ERROR
+					    : METRICS_TRACKER_OK;
+	q->T->node->metrics.tracker_announces[proto][result]++;
+}
+
 /* Every request ends here exactly once; `q` is freed. */
 static void treq_done(struct treq *q, int rc, const char *why, struct tracker_reply *r)
 {
@@ -559,6 +572,8 @@ static void treq_done(struct treq *q, int rc, const char *why, struct tracker_re
 		tracker_reply_init(&empty);
 		r = &empty;
 	}
+	if (q->kind == TREQ_ANNOUNCE)
+		count_announce(q, rc, r);
 	if (q->t && q->t->conn_until_ms < q->conn_until_ms) {
 		q->t->conn_id = q->conn_id;
 		q->t->conn_until_ms = q->conn_until_ms;
@@ -798,6 +813,7 @@ static void http_error_cb(enum evhttp_request_error err, void *arg)
 			   : err == EVREQ_HTTP_INVALID_HEADER ? "invalid HTTP answer"
 			   : err == EVREQ_HTTP_DATA_TOO_LONG  ? "answer larger than 1 MiB"
 							      : "cannot connect";
+	q->http_timeout = err == EVREQ_HTTP_TIMEOUT;
 	if (err == EVREQ_HTTP_TIMEOUT)
 		snprintf(q->http_error, sizeof q->http_error, "no answer within %" PRId64 " s (HTTP)",
 			 timeout_s(q->T));
@@ -837,7 +853,8 @@ static void http_done_cb(struct evhttp_request *req, void *arg)
 	}
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	if (code == 0) {
-		treq_done(q, -ECONNREFUSED, q->http_error[0] ? q->http_error : "cannot connect", NULL);
+		treq_done(q, q->http_timeout ? -ETIMEDOUT : -ECONNREFUSED,
+			  q->http_error[0] ? q->http_error : "cannot connect", NULL);
 		return;
 	}
 	if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {

@@ -11,6 +11,7 @@ PKGS=(
   python3 python3-libtorrent                             # integration + interop tests
   transmission-daemon transmission-cli aria2             # v1 peers for interop tests (tests/interop/realpeers.py)
   opentracker                                            # the tracker interop test
+  prometheus                                             # promtool: tests/integration/test_metrics.py lints GET /metrics
   gnuplot-nox valgrind                                   # distribution plot; memcheck leg
   ffmpeg curl                                            # the streaming test makes a video and plays it (ffprobe)
   nginx-light                                            # bench/distribution --netns and transfer_throughput: the HTTP server row
@@ -30,10 +31,12 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# miniupnpd must never run on this machine's own network: keep its package
-# from starting a service (policy-rc.d 101) while it installs.
+# miniupnpd must never run on this machine's own network, and prometheus
+# (wanted for promtool alone) must not start a server on port 9090: keep
+# their packages from starting a service (policy-rc.d 101) while they install.
 policy_made=""
-if [[ " ${missing[*]} " == *" miniupnpd-nftables "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+if [[ " ${missing[*]} " == *" miniupnpd-nftables "* || " ${missing[*]} " == *" prometheus "* ]] &&
+   [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod 755 /usr/sbin/policy-rc.d
   policy_made=1
@@ -52,4 +55,8 @@ fi
 # in the foreground (bench/lib/benchlib.py Nginx), so keep that one off too.
 if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+# prometheus: only its promtool is used; the server stays off.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

@@ -60,6 +60,9 @@ TESTS += tests/integration/test_unskip_midpiece.py
 # (node/api_stream.c, cli/cmd_stream.c; docs/streaming.md).
 TESTS += tests/integration/test_stream.py
 TESTS += tests/integration/test_stream_blocks.py
+# GET /metrics (node/api_metrics.c, docs/metrics.md): promtool's lint,
+# names and bounded labels, counters across a download, the metrics token.
+TESTS += tests/integration/test_metrics.py
 # The web dashboard (web/) in headless Chromium driven by selenium, against
 # real daemons on loopback; skips (77) without chromium / python3-selenium.
 TESTS += tests/web/test_ui.py

@@ -15,6 +15,7 @@ Every wait is bounded; daemons are stopped by PID.  Exit 77 only if
 libtorrent cannot be imported.
 """
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -201,6 +202,19 @@ c.check(os.path.isfile(note) and open(note, "rb").read() == b"the honest copy\n"
 c.equal(listed_polls, 0, "the corrupt peer never reappeared in /peers after the ban")
 c.check(sw["transfer"]["hash_failures"] >= 1, "transfer.hash_failures >= 1 at the end (%d)"
         % sw["transfer"]["hash_failures"])
+
+# 4a. GET /metrics counts them too (docs/metrics.md).
+mhost, mport = leech.api_addr.rsplit(":", 1)
+mconn = http.client.HTTPConnection(mhost, int(mport), timeout=15)
+mconn.request("GET", "/metrics", headers={"Host": leech.api_addr,
+                                          "Authorization": "Bearer " + leech.token})
+mtext = mconn.getresponse().read().decode()
+mconn.close()
+mvals = dict(l.rsplit(" ", 1) for l in mtext.splitlines() if l and not l.startswith("#"))
+c.equal(int(mvals.get("shoal_hash_failures_total", -1)), sw["transfer"]["hash_failures"],
+        "shoal_hash_failures_total is the swarm's count of hash failures")
+c.check(int(mvals.get("shoal_peer_bans_total", 0)) >= 1, "shoal_peer_bans_total counts the ban",
+        mvals.get("shoal_peer_bans_total"))
 
 # 5. The log: a ban, and no outgoing connection to the banned address after it.
 log = leech.log()
