@@ -57,12 +57,15 @@ int api_token_load(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err
 
 /* Also accept `token` for GET /metrics, and for nothing else (node/api_metrics.c). */
 void api_set_metrics_token(struct api *api, const uint8_t token[API_TOKEN_LEN]);
-/* The metrics token of `cfg`: its metrics-token-file (which must hold a
- * token), else DATA_DIR/metrics.token when that exists, else none.
- * Returns 0, or a negative errno with a message in `err`. */
+/* (Re)read the metrics token of `cfg`: its metrics-token-file (which must
+ * hold a token), else DATA_DIR/metrics.token when that exists, else none
+ * (clearing a token read before).  Called at start and on every SIGHUP, so
+ * a token rewritten in place takes effect.  Returns 0 (with *changed, when
+ * given, telling whether the accepted token changed), or a negative errno
+ * with a message in `err` and the token as it was. */
 struct node_config;
-int api_metrics_token_setup(struct api *api, const struct node_config *cfg, char *err,
-			    size_t err_len) __attribute__((warn_unused_result));
+int api_metrics_token_setup(struct api *api, const struct node_config *cfg, bool *changed,
+			    char *err, size_t err_len) __attribute__((warn_unused_result));
 
 /* --- for request handlers (api_routes.c and friends) --- */
 

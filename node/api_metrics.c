@@ -216,8 +216,8 @@ void api_metrics_serve(struct api_req *r, bool get_or_head)
 	evbuffer_free(body);
 }
 
-int api_metrics_token_setup(struct api *api, const struct node_config *cfg, char *err,
-			    size_t err_len)
+int api_metrics_token_setup(struct api *api, const struct node_config *cfg, bool *changed,
+			    char *err, size_t err_len)
 {
 	char path[PATH_MAX + 32];
 	bool configured = cfg->metrics_token_file[0] != '\0';
@@ -225,20 +225,38 @@ int api_metrics_token_setup(struct api *api, const struct node_config *cfg, char
 		snprintf(path, sizeof path, "%s", cfg->metrics_token_file);
 	else
 		snprintf(path, sizeof path, "%s/%s", cfg->data_dir, NODE_METRICS_TOKEN_FILE);
+	if (changed)
+		*changed = false;
 	uint8_t token[API_TOKEN_LEN];
 	int rc = api_token_load(path, token, err, err_len);
-	if (rc == -ENOENT && !configured)
-		return 0; /* none: only the API token reads the metrics */
+	if (rc == -ENOENT && !configured) {
+		/* None: only the API token reads the metrics (a reload after
+		 * the file was deleted takes the old token away). */
+		if (api->has_metrics_token) {
+			sodium_memzero(api->metrics_token, sizeof api->metrics_token);
+			api->has_metrics_token = false;
+			if (changed)
+				*changed = true;
+			log_info("GET /metrics takes only the API token now (%s is gone)", path);
+		}
+		return 0;
+	}
 	if (rc != 0)
-		return rc; /* a token that was asked for and cannot be read stops the start */
+		return rc; /* asked for and unreadable: the start stops, a reload keeps the old */
 	if (sodium_memcmp(token, api->token, API_TOKEN_LEN) == 0) {
 		sodium_memzero(token, sizeof token);
 		snprintf(err, err_len, "%s holds the API token itself: a metrics token must be "
 			 "another one (delete it and run `shoal token --metrics`)", path);
 		return -EINVAL;
 	}
-	api_set_metrics_token(api, token);
+	bool same = api->has_metrics_token &&
+		    sodium_memcmp(token, api->metrics_token, API_TOKEN_LEN) == 0;
+	if (!same) {
+		api_set_metrics_token(api, token);
+		if (changed)
+			*changed = true;
+		log_info("GET /metrics also takes the token in %s", path);
+	}
 	sodium_memzero(token, sizeof token);
-	log_info("GET /metrics also takes the token in %s", path);
 	return 0;
 }

@@ -421,7 +421,7 @@ int node_daemon_main(int argc, char **argv)
 	node->started_at = time(NULL);
 	node->api = api_new(node, node->cfg.api_bind, node->cfg.api_port, token, err, sizeof err);
 	sodium_memzero(token, sizeof token);
-	if (!node->api || api_metrics_token_setup(node->api, &node->cfg, err, sizeof err) != 0) {
+	if (!node->api || api_metrics_token_setup(node->api, &node->cfg, NULL, err, sizeof err) != 0) {
 		fprintf(stderr, "shoal daemon: %s\n", err);
 		goto done;
 	}

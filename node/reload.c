@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "node/api.h"
 #include "node/engine.h"
 #include "node/node.h"
 #include "node/notify.h"
@@ -166,11 +167,9 @@ static int apply_download_dir(struct node *node, struct node_config *loaded,
  * the running node can take a new value, else NULL (then a change is only
  * warned about).  A key missing here is silently ignored by a reload.
  *
- * Hook for metrics-token-file (another branch adds the key): a DIFFERS_STR
- * of its field and an entry { "metrics-token-file", differs_..., apply_... }
- * whose apply re-reads the token file and, on success, copies the path into
- * node->cfg and `loaded`; on failure it returns non-zero and the old token
- * stays (the reload logs "could not apply metrics-token-file"). */
+ * metrics-token-file is not in this table: its file is re-read on every
+ * reload (node_reload below), so a token rewritten in place takes effect
+ * as a changed path does. */
 static const struct reload_key reload_keys[] = {
 	{ "log-level", differs_log_level, apply_log_level },
 	{ "log-format", differs_log_format, apply_log_format },
@@ -240,6 +239,19 @@ void node_reload(struct node *node, struct node_config *loaded, const struct nod
 			list_add(changed, sizeof changed, k->name);
 		else
 			list_add(failed, sizeof failed, k->name);
+	}
+	/* The metrics token: re-read whether or not its path changed. */
+	bool token_changed = false;
+	if (api_metrics_token_setup(node->api, want, &token_changed, err, sizeof err) != 0) {
+		list_add(failed, sizeof failed, "metrics-token-file");
+		log_error("reload: %s", err);
+	} else {
+		memcpy(loaded->metrics_token_file, want->metrics_token_file,
+		       sizeof loaded->metrics_token_file);
+		memcpy(node->cfg.metrics_token_file, want->metrics_token_file,
+		       sizeof node->cfg.metrics_token_file);
+		if (token_changed)
+			list_add(changed, sizeof changed, "metrics token");
 	}
 	if (later[0])
 		log_warn("reload: %s changed but take%s effect only after a restart; running "

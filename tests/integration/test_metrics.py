@@ -5,6 +5,7 @@ API token and the read-only metrics token open it, and the metrics token
 opens nothing else."""
 import http.client
 import os
+import signal
 import re
 import shutil
 import subprocess
@@ -255,6 +256,28 @@ c.equal(grew(before, after, "shoal_api_requests_total", code="401"), 6,
         "the six refusals are counted as code=401")
 c.check(grew(before, after, "shoal_api_requests_total", code="200") >= 1,
         "the scrapes are counted as code=200")
+
+# SIGHUP re-reads the metrics token: one rewritten in place replaces the
+# old, and a deleted DATA_DIR/metrics.token leaves only the API token.
+new_token = os.urandom(32).hex()
+with open(mt_path + ".new", "w") as f:
+    f.write(new_token + "\n")
+os.chmod(mt_path + ".new", 0o600)
+os.replace(mt_path + ".new", mt_path)
+mark = len(leech.log())
+leech.proc.send_signal(signal.SIGHUP)
+c.check(wait_for("the reload", lambda: "reloaded settings" in leech.log()[mark:], 10),
+        "the leecher reloads on SIGHUP")
+c.check("metrics token" in leech.log()[mark:], "the reload names the changed metrics token")
+c.equal(scrape(leech, token=new_token)[0], 200, "after SIGHUP the rewritten metrics token: 200")
+c.equal(scrape(leech, token=leech_token)[0], 401, "after SIGHUP the old metrics token: 401")
+os.unlink(mt_path)
+mark = len(leech.log())
+leech.proc.send_signal(signal.SIGHUP)
+c.check(wait_for("the reload", lambda: "reloaded settings" in leech.log()[mark:], 10),
+        "the leecher reloads again")
+c.equal(scrape(leech, token=new_token)[0], 401, "metrics.token deleted, SIGHUP: that token 401")
+c.equal(scrape(leech)[0], 200, "... and the API token still reads the metrics")
 
 # ------------------------------------------------------------ 5. trackers
 # A share announcing to three trackers, one tier each: an HTTP tracker that
