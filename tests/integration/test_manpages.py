@@ -29,6 +29,7 @@ SRCDIR = os.environ.get("SHOAL_SRCDIR") or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))
 MAN1 = os.path.join(SRCDIR, "man", "shoal.1")
 MAN5 = os.path.join(SRCDIR, "man", "shoal.conf.5")
+MAN1D = os.path.join(SRCDIR, "man", "shoal-daemon.1")
 DAEMON = os.path.join(os.path.dirname(SHOAL), "shoal-daemon")
 
 c = Checks("manpages")
@@ -193,13 +194,13 @@ with open(os.path.join(data, "daemon.lock"), "w") as lock:
             "(rc %d: %s)" % (r.returncode, r.stderr.strip()))
 
 # --- (c) rendering ------------------------------------------------------
-for page in (MAN1, MAN5):
+for page in (MAN1, MAN1D, MAN5):
     base = os.path.basename(page)
     r = run("groff", "-ww", "-man", "-Tutf8", "-z", page)
     c.equal((r.returncode, r.stderr), (0, ""), "groff -ww renders %s without warnings" % base)
     r = run("man", "-l", page, env=dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING="",
                                         PAGER="cat", MANPAGER="cat"))
-    name = "shoal - " if base == "shoal.1" else "shoal.conf - "
+    name = {"shoal.1": "shoal - ", "shoal-daemon.1": "shoal-daemon - "}.get(base, "shoal.conf - ")
     c.check(r.returncode == 0 and re.search(r"^NAME\n\s+" + re.escape(name), r.stdout, re.M)
             and not r.stderr, "man -l %s renders its NAME line" % base,
             "(rc %d, stderr %r)" % (r.returncode, r.stderr[:300]))
@@ -217,6 +218,8 @@ if os.path.exists(os.path.join(builddir, "Makefile")) and shutil.which("make"):
             found[f] = os.path.relpath(root, dest)
     c.check(found.get("shoal.1", "").endswith("share/man/man1"), "shoal.1 installed in man1",
             "(%r)" % found)
+    c.check(found.get("shoal-daemon.1", "").endswith("share/man/man1"),
+            "shoal-daemon.1 installed in man1", "(%r)" % found)
     c.check(found.get("shoal.conf.5", "").endswith("share/man/man5"),
             "shoal.conf.5 installed in man5", "(%r)" % found)
     c.check(found.get("shoal", "").endswith("share/bash-completion/completions"),

@@ -44,6 +44,7 @@ EXPECTED = [
     "/usr/share/shoal/web/index.html",
     "/usr/share/shoal/web/app.js",
     "/usr/share/man/man1/shoal.1.gz",
+    "/usr/share/man/man1/shoal-daemon.1.gz",
     "/usr/share/man/man5/shoal.conf.5.gz",
     "/lib/systemd/system/shoal.service",
     "/usr/share/bash-completion/completions/shoal",
