@@ -35,15 +35,22 @@ enum log_level log_get_level(void)
 	return (enum log_level)atomic_load_explicit(&current_level, memory_order_relaxed);
 }
 
+/* The index of `s` among `names`, or -1. */
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 int log_parse_level(const char *s, enum log_level *level_out)
 {
-	for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
-		if (strcmp(s, level_names[i]) == 0) {
-			*level_out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = name_index(level_names, sizeof level_names / sizeof level_names[0], s);
+	if (i < 0)
+		return -EINVAL;
+	*level_out = (enum log_level)i;
+	return 0;
 }
 
 const char *log_level_name(enum log_level level)
@@ -54,13 +61,11 @@ const char *log_level_name(enum log_level level)
 
 int log_parse_format(const char *s, enum log_format *fmt_out)
 {
-	for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++) {
-		if (strcmp(s, format_names[i]) == 0) {
-			*fmt_out = (enum log_format)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = name_index(format_names, sizeof format_names / sizeof format_names[0], s);
+	if (i < 0)
+		return -EINVAL;
+	*fmt_out = (enum log_format)i;
+	return 0;
 }
 
 const char *log_format_name(enum log_format fmt)
