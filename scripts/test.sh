@@ -27,7 +27,7 @@ count() { local v; v=$(sed -n "s/^# $1: *//p" "$2" | tail -1); echo "${v:-0}"; }
 run_build() {
   local name=$1; shift
   local dir="$top/_build/$name"
-  echo "=== $name: configure $*"
+  echo "=== $name: configure $* (at $((SECONDS / 60)) min)"
   mkdir -p "$dir"
   if ! (cd "$dir" && "$top/configure" -q "$@" >"$dir/configure.out" 2>&1); then
     cat "$dir/configure.out"; echo "=== $name: configure FAILED"; failed=$((failed + 1)); return
@@ -58,7 +58,7 @@ if [ $quick -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:quarantine_size_mb=16 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_build sanitizers CC=gcc --enable-sanitizers
-  echo "=== ThreadSanitizer: transfer, crash-resume, limits, durability, streaming and port mapping against a TSan daemon"
+  echo "=== ThreadSanitizer: transfer, crash-resume, limits, durability, streaming and port mapping against a TSan daemon (at $((SECONDS / 60)) min)"
   # Reports go to the daemons' stderr (their logs), which the harness scans:
   # any report fails the test, and a daemon with one exits 66 at stop.
   tsan="$top/_build/tsan"
@@ -77,7 +77,7 @@ if [ $quick -eq 0 ]; then
   else
     tail -40 "$tsan/configure.out" "$tsan/build.out"; echo "=== tsan: build FAILED"; failed=$((failed + 1))
   fi
-  echo "=== valgrind memcheck: integration tests against the gcc build's daemons"
+  echo "=== valgrind memcheck: integration tests against the gcc build's daemons (at $((SECONDS / 60)) min)"
   for t in test_backbone test_share test_transfer; do
     if (cd "$top/_build/gcc" && SHOAL_VALGRIND=1 SHOAL_TEST_MANY=3000 SHOAL_BIN="$PWD/shoal" \
           SHOAL_SRCDIR="$top" timeout 1200 /usr/bin/python3 "$top/tests/integration/$t.py" \
@@ -88,13 +88,13 @@ if [ $quick -eq 0 ]; then
       failed=$((failed + 1))
     fi
   done
-  echo "=== distcheck"
+  echo "=== distcheck (at $((SECONDS / 60)) min)"
   if make -C "$top/_build/gcc" -s distcheck >"$top/_build/gcc/distcheck.out" 2>&1; then
     echo "PASS: make distcheck"; passed=$((passed + 1))
   else
     tail -40 "$top/_build/gcc/distcheck.out"; echo "FAIL: make distcheck"; failed=$((failed + 1))
   fi
-  echo "=== debian package: build from the distcheck tarball, lintian, install, run as shoal, purge"
+  echo "=== debian package: build from the distcheck tarball, lintian, install, run as shoal, purge (at $((SECONDS / 60)) min)"
   # Needs root and changes the machine (it undoes what it did); skips (77)
   # when not root or when shoal is installed already.
   tarball=$(ls -t "$top"/_build/gcc/shoal-*.tar.gz 2>/dev/null | head -1)
@@ -108,12 +108,13 @@ if [ $quick -eq 0 ]; then
   else
     grep -v '^ok' "$top/_build/deb.out" | tail -40; echo "FAIL: debian package"; failed=$((failed + 1))
   fi
-  echo "=== fuzz: every harness for 10 s under libFuzzer (clang, ASan, UBSan)"
+  echo "=== fuzz: every harness for 10 s under libFuzzer (clang, ASan, UBSan) (at $((SECONDS / 60)) min)"
   if bash scripts/fuzz.sh 10 >"$top/_build/fuzz.out" 2>&1; then
     echo "PASS: fuzz smoke"; passed=$((passed + 1))
   else
     tail -40 "$top/_build/fuzz.out"; echo "FAIL: fuzz smoke"; failed=$((failed + 1))
   fi
 fi
+echo "=== all legs done in $((SECONDS / 60)) min"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
