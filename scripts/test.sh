@@ -58,14 +58,14 @@ if [ $quick -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:quarantine_size_mb=16 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_build sanitizers CC=gcc --enable-sanitizers
-  echo "=== ThreadSanitizer: transfer, crash-resume, limits, durability, streaming and port mapping against a TSan daemon (at $((SECONDS / 60)) min)"
+  echo "=== ThreadSanitizer: transfer, crash-resume, limits, durability, streaming, port mapping, service and metrics against a TSan daemon (at $((SECONDS / 60)) min)"
   # Reports go to the daemons' stderr (their logs), which the harness scans:
   # any report fails the test, and a daemon with one exits 66 at stop.
   tsan="$top/_build/tsan"
   mkdir -p "$tsan"
   if (cd "$tsan" && "$top/configure" -q CC=gcc --enable-tsan >configure.out 2>&1 &&
-      make -s -j"$jobs" shoal shoal-daemon tests/fault/faultfs.so >build.out 2>&1); then
-    for t in test_transfer test_crash_resume test_limits test_durability test_stream test_stream_blocks test_portmap; do
+      make -s -j"$jobs" shoal shoal-daemon tests/fault/faultfs.so dist/shoal.service dist/user/shoal.service >build.out 2>&1); then
+    for t in test_transfer test_crash_resume test_limits test_durability test_stream test_stream_blocks test_portmap test_service test_metrics; do
       if (cd "$tsan" && TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:suppressions=$top/tests/tsan/tsan.supp" \
             SHOAL_BIN="$tsan/shoal" SHOAL_SRCDIR="$top" timeout 900 /usr/bin/python3 \
             "$top/tests/integration/$t.py" >"$tsan/$t.out" 2>&1); then
