@@ -135,21 +135,27 @@ static int send_all(int fd, const uint8_t *p, size_t n, int timeout_ms)
 	return 0;
 }
 
-int cli_request(const struct cli_conn *conn, const char *method, const char *path,
-		const json_t *body, int *status_out, json_t **json_out)
+/* The milliseconds left of a step: the whole budget for each step when
+ * there is no deadline (deadline 0), else what is left of it (0 once past). */
+static int step_ms(int timeout_ms, int64_t deadline)
 {
-	return cli_request_within(conn, method, path, body, CLIENT_TIMEOUT_MS, status_out, json_out);
+	if (!deadline)
+		return timeout_ms;
+	int64_t left = deadline - (int64_t)now_ms();
+	return left <= 0 ? 0 : left < timeout_ms ? (int)left : timeout_ms;
 }
 
-int cli_request_within(const struct cli_conn *conn, const char *method, const char *path,
-		       const json_t *body, int timeout_ms, int *status_out, json_t **json_out)
+static int request(const struct cli_conn *conn, const char *method, const char *path,
+		   const json_t *body, int timeout_ms, bool whole, int *status_out,
+		   json_t **json_out)
 {
+	int64_t deadline = whole ? (int64_t)now_ms() + timeout_ms : 0;
 	*json_out = NULL;
 	char *body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct buf req, reply;
 	buf_init(&req, 1u << 20);
 	buf_init(&reply, CLIENT_MAX_REPLY);
-	int rc = CLI_FAIL, fd = connect_to(conn->addr, timeout_ms);
+	int rc = CLI_FAIL, fd = connect_to(conn->addr, step_ms(timeout_ms, deadline));
 	if (fd < 0) {
 		fprintf(stderr,
 			"shoal: no shoal daemon answers at %s for %s (%s); start one with `shoal daemon`\n",
@@ -166,13 +172,13 @@ int cli_request_within(const struct cli_conn *conn, const char *method, const ch
 			       strlen(body_text), body_text);
 	else if (!e)
 		e = buf_printf(&req, "Content-Length: 0\r\n\r\n");
-	if (e || send_all(fd, req.data, req.len, timeout_ms) != 0) {
+	if (e || send_all(fd, req.data, req.len, step_ms(timeout_ms, deadline)) != 0) {
 		fprintf(stderr, "shoal: cannot send the request to %s\n", conn->addr);
 		goto done;
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, timeout_ms);
+		int pr = poll(&pfd, 1, step_ms(timeout_ms, deadline));
 		if (pr == 0) {
 			if (timeout_ms % 1000 == 0)
 				fprintf(stderr, "shoal: the daemon at %s did not answer in %d s\n",
@@ -217,6 +223,18 @@ done:
 	buf_destroy(&req);
 	buf_destroy(&reply);
 	return rc;
+}
+
+int cli_request(const struct cli_conn *conn, const char *method, const char *path,
+		const json_t *body, int *status_out, json_t **json_out)
+{
+	return request(conn, method, path, body, CLIENT_TIMEOUT_MS, false, status_out, json_out);
+}
+
+int cli_request_within(const struct cli_conn *conn, const char *method, const char *path,
+		       const json_t *body, int timeout_ms, int *status_out, json_t **json_out)
+{
+	return request(conn, method, path, body, timeout_ms, true, status_out, json_out);
 }
 
 int cli_call(const struct cli_conn *conn, const char *cmd, const char *method, const char *path,

@@ -35,9 +35,9 @@ int cli_load_conn(struct cli_conn *conn);
  * when the daemon cannot be reached. */
 int cli_request(const struct cli_conn *conn, const char *method, const char *path,
 		const json_t *body, int *status_out, json_t **json_out);
-/* cli_request waiting at most timeout_ms for each step (connect, send,
- * each read) instead of 30 s: for callers that must stay quick, such as
- * shell completion. */
+/* cli_request done within timeout_ms in all (connect, send and every read
+ * together) instead of 30 s per step: for callers that must stay quick
+ * whatever the other end does, such as shell completion. */
 int cli_request_within(const struct cli_conn *conn, const char *method, const char *path,
 		       const json_t *body, int timeout_ms, int *status_out, json_t **json_out);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -400,7 +401,7 @@ static int on_token_opt(int val, const char *arg, void *ctx)
 /* Make DATA_DIR/metrics.token: 32 random bytes as hex, 0600, never over an
  * existing file (O_EXCL: a daemon or another `shoal token` may race us).
  * Returns 0, or -errno. */
-static int make_metrics_token(const char *path)
+static int make_metrics_token(const char *path, const struct stat *data_dir_st)
 {
 	uint8_t raw[32];
 	char hex[2 * sizeof raw + 2];
@@ -412,6 +413,16 @@ static int make_metrics_token(const char *path)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno == EEXIST ? 0 : -errno;
+	/* Root making the token of a daemon that runs as another user (the
+	 * service's /var/lib/shoal): the file belongs to the data dir's owner,
+	 * or that daemon could not read it. */
+	if (geteuid() == 0 && data_dir_st && data_dir_st->st_uid != 0 &&
+	    fchown(fd, data_dir_st->st_uid, data_dir_st->st_gid) != 0) {
+		int e = -errno;
+		close(fd);
+		unlink(path);
+		return e;
+	}
 	ssize_t w = write(fd, hex, 2 * sizeof raw + 1);
 	int e = w == (ssize_t)(2 * sizeof raw + 1) && fsync(fd) == 0 ? 0 : (w < 0 ? -errno : -EIO);
 	close(fd);
@@ -436,7 +447,8 @@ int cmd_token(int argc, char **argv)
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/%s", conn.data_dir, metrics ? "metrics.token" : "api.token");
 	if (metrics) {
-		int e = make_metrics_token(path);
+		struct stat dst;
+		int e = make_metrics_token(path, stat(conn.data_dir, &dst) == 0 ? &dst : NULL);
 		if (e) {
 			fprintf(stderr, "shoal token: cannot create %s: %s\n", path, strerror(-e));
 			return CLI_FAIL;

@@ -209,8 +209,10 @@ static const struct cli_command commands[] = {
 	  "\n"
 	  "--metrics prints the read-only token of GET /metrics instead, making\n"
 	  "DATA_DIR/metrics.token (0600) when there is none; it opens nothing else,\n"
-	  "so a Prometheus scraper can hold it.  A running daemon reads it at start:\n"
-	  "restart it after making the token.\n",
+	  "so a Prometheus scraper can hold it.  A running daemon takes a new one at\n"
+	  "its next SIGHUP (systemctl reload shoal) or start.  Run as root for a data\n"
+	  "dir another user owns (the service's /var/lib/shoal), the file is given\n"
+	  "to that user.\n",
 	  cmd_token },
 	{ "web", "print a one-time login address for the web dashboard",
 	  "shoal web [--open] [--json] [--data-dir DIR]\n"

@@ -105,12 +105,17 @@ int api_json_depth(const char *text, size_t len)
 	return max;
 }
 
-/* Read the token file at `path`; when it is absent and `create`, make it. */
-static int token_file(const char *path, bool create, const char *what,
+/* Read the token file at `path`; when it is absent and `create`, make it.
+ * `tighten`: a file other users can read is made 0600 (the API token, ours
+ * alone); else such a file is only warned about when anyone may read it
+ * (a metrics token file the administrator shares with the scraper's
+ * group).  Only a regular file is read, opened without blocking (a FIFO
+ * there would stall the loop). */
+static int token_file(const char *path, bool create, bool tighten, const char *what,
 		      uint8_t token_out[API_TOKEN_LEN], char *err, size_t err_len)
 {
 	char hex[2 * API_TOKEN_LEN + 2];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT && create) {
 		randombytes_buf(token_out, API_TOKEN_LEN);
 		hex_encode(token_out, API_TOKEN_LEN, hex);
@@ -133,10 +138,21 @@ static int token_file(const char *path, bool create, const char *what,
 	if (fd < 0)
 		goto sys_fail;
 	struct stat st;
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+	if (fstat(fd, &st) != 0)
+		goto sys_fail_close;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, err_len, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	if (tighten && (st.st_mode & 077)) {
 		log_warn("%s was readable by other users; tightening it to 0600", path);
 		if (fchmod(fd, 0600) != 0)
 			log_warn("%s: chmod: %s", path, strerror(errno));
+	} else if (!tighten && (st.st_mode & 007)) {
+		log_warn("%s can be read by every user of this machine: anyone can read the "
+			 "metrics with it (chmod o-rwx it)",
+			 path);
 	}
 	ssize_t n = read(fd, hex, sizeof hex);
 	close(fd);
@@ -152,6 +168,10 @@ static int token_file(const char *path, bool create, const char *what,
 	}
 	sodium_memzero(hex, sizeof hex);
 	return 0;
+sys_fail_close:;
+	int saved = errno;
+	close(fd);
+	errno = saved;
 sys_fail:;
 	int e = errno;
 	snprintf(err, err_len, "%s: %s", path, strerror(e));
@@ -161,10 +181,10 @@ sys_fail:;
 int api_token_load_or_create(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err,
 			     size_t err_len)
 {
-	return token_file(path, true, "API token", token_out, err, err_len);
+	return token_file(path, true, true, "API token", token_out, err, err_len);
 }
 
 int api_token_load(const char *path, uint8_t token_out[API_TOKEN_LEN], char *err, size_t err_len)
 {
-	return token_file(path, false, "token", token_out, err, err_len);
+	return token_file(path, false, false, "token", token_out, err, err_len);
 }

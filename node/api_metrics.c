@@ -241,6 +241,16 @@ int api_metrics_token_setup(struct api *api, const struct node_config *cfg, bool
 		}
 		return 0;
 	}
+	if (rc != 0 && !configured) {
+		/* DATA_DIR/metrics.token is there but cannot be used (made by
+		 * root for a daemon that runs as another user, say): stopping
+		 * the start for it would put a service in a restart loop, so
+		 * say why and go on without it (a reload keeps any token read
+		 * before). */
+		log_warn("%s; GET /metrics takes only the API token%s", err,
+			 api->has_metrics_token ? " and the metrics token read before" : "");
+		return 0;
+	}
 	if (rc != 0)
 		return rc; /* asked for and unreadable: the start stops, a reload keeps the old */
 	if (sodium_memcmp(token, api->token, API_TOKEN_LEN) == 0) {

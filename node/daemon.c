@@ -488,13 +488,16 @@ done:
 	node->workers = NULL;
 	swarms_free_all(node);
 	reach_free(node);
+	/* The database closes while the signal events still hold SIGINT,
+	 * SIGTERM and SIGHUP: freeing them restores the default action, and
+	 * a signal landing then would kill the process before SQLite closed. */
+	store_close(node->store);
 	if (node->sig_int)
 		event_free(node->sig_int);
 	if (node->sig_term)
 		event_free(node->sig_term);
 	if (reload.sig_hup)
 		event_free(reload.sig_hup);
-	store_close(node->store);
 	if (node->base)
 		event_base_free(node->base);
 	if (node->lock_fd >= 0)

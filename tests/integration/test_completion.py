@@ -106,6 +106,52 @@ got, err, took, rc = complete("shoal pause --data-dir %s " % nodaemon)
 c.equal((got, err, rc), ([], "", 0), "no daemon: no candidates and no error output")
 c.check(took < 2.0, "no daemon: the answer comes in under 2 s", "(%.2f s)" % took)
 
+# A listener that accepts and then trickles one byte every 0.3 s (a stuck
+# or hostile process on the API's port): the whole answer still comes in
+# under 2 s, since the request has one deadline, not one per read.
+import socket  # noqa: E402
+import threading  # noqa: E402
+slow = tmp.sub("slow")
+os.makedirs(slow)
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(4)
+with open(os.path.join(slow, "api.addr"), "w") as f:
+    f.write("127.0.0.1:%d\n" % lsock.getsockname()[1])
+with open(os.path.join(slow, "api.token"), "w") as f:
+    f.write("ab" * 32 + "\n")
+os.chmod(os.path.join(slow, "api.token"), 0o600)
+stop_trickle = threading.Event()
+
+
+def trickle():
+    lsock.settimeout(0.2)
+    conns = []
+    while not stop_trickle.is_set():
+        try:
+            conns.append(lsock.accept()[0])
+        except OSError:
+            pass
+        for k in conns:
+            try:
+                k.send(b"H")
+            except OSError:
+                pass
+        time.sleep(0.3)
+    for k in conns:
+        k.close()
+
+
+tr = threading.Thread(target=trickle, daemon=True)
+tr.start()
+got, err, took, rc = complete("shoal pause --data-dir %s " % slow)
+stop_trickle.set()
+tr.join(5)
+lsock.close()
+c.equal((got, err, rc), ([], "", 0), "a listener that trickles: no candidates, no error output")
+c.check(took < 2.0, "a listener that trickles: the answer still comes in under 2 s",
+        "(%.2f s)" % took)
+
 # A daemon with two shares named distinctly.
 d = Daemon(tmp, "node")
 d.start()

@@ -273,9 +273,36 @@ def main():
             print("# " + "\n# ".join(f.read().splitlines()[-20:]))
     c.check(os.path.exists(os.path.join(STATE, "shoal.db")), "the node's database is in %s" % STATE)
 
+    # Installing again (what an upgrade's maintainer scripts run) keeps the
+    # user, the state and its mode.
+    uid = pwd.getpwnam("shoal").pw_uid
+    res = run(["apt-get", "install", "-y", "-q", "--reinstall", "--no-install-recommends", deb],
+              600, env=env)
+    st = os.stat(STATE) if os.path.isdir(STATE) else None
+    c.check(ok(res) and installed() and pwd.getpwnam("shoal").pw_uid == uid and st is not None
+            and stat.S_IMODE(st.st_mode) == 0o700
+            and os.path.exists(os.path.join(STATE, "shoal.db")),
+            "a reinstall keeps the user, %s (0700) and the database" % STATE, tail(res))
+
+    # Purge with nothing of the user's left (the unit's download folder
+    # empty, a metrics token made): the whole state directory goes.
+    os.makedirs(os.path.join(STATE, "downloads"), exist_ok=True)
+    res = run(["runuser", "-u", "shoal", "--", "shoal", "--data-dir", STATE, "token", "--metrics"],
+              30)
+    c.check(ok(res) and os.path.exists(os.path.join(STATE, "metrics.token")),
+            "shoal token --metrics as shoal makes %s/metrics.token" % STATE, tail(res))
+    res = run(["apt-get", "purge", "-y", "-q", "shoal"], 300, env=env)
+    c.check(ok(res) and not installed() and not os.path.exists(STATE),
+            "a purge with only the node's own files and an empty downloads/ removes %s" % STATE,
+            "%s (left: %r)" % (tail(res), os.listdir(STATE) if os.path.isdir(STATE) else None))
+    res = run(["apt-get", "install", "-y", "-q", "--no-install-recommends", deb], 600, env=env)
+    if not c.check(ok(res) and installed() and os.path.isdir(STATE),
+                   "installed again after the purge, %s made again" % STATE, tail(res)):
+        c.done()
+
     # Purge.  A file that is not the node's own (a download) stays, with
     # the directory; the node's files go (debian/shoal.postrm).
-    keep = os.path.join(STATE, "Downloads", "kept.txt")
+    keep = os.path.join(STATE, "downloads", "kept.txt")
     os.makedirs(os.path.dirname(keep))
     with open(keep, "w") as f:
         f.write("a download\n")
@@ -289,7 +316,7 @@ def main():
     c.check(listed and not left, "every packaged file is gone", "(left: %r)" % left[:10])
     c.check(not os.path.exists("/usr/share/shoal") and not os.path.exists("/usr/share/doc/shoal"),
             "the package's own folders are gone")
-    node_files = ["shoal.db", "shoal.db-wal", "shoal.db-shm", "api.token", "api.addr",
+    node_files = ["shoal.db", "shoal.db-wal", "shoal.db-shm", "api.token", "metrics.token", "api.addr",
                   "daemon.lock", "torrents"]
     left = [n for n in node_files if os.path.lexists(os.path.join(STATE, n))]
     c.check(not left, "purge removed the node's state from %s" % STATE, "(left: %r)" % left)
