@@ -16,6 +16,7 @@ scripts/test.sh runs it as its own leg after distcheck; it is not part of
 """
 import atexit
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -31,7 +32,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shoal_harness import Checks, free_port, wait_for  # noqa: E402
+from systemd_ns import NsSystemd, NsUnavailable  # noqa: E402
 
 STATE = "/var/lib/shoal"
 BUILD_TIMEOUT = 1200
@@ -98,6 +101,153 @@ def find_tarball():
         print("# make dist failed:%s" % tail(res))
     print("test_deb: no tarball: pass one, or run in a build directory")
     sys.exit(2)
+
+
+def journal(sd, since_cursor=None):
+    """shoal.service's journal entries as (PRIORITY, MESSAGE) pairs."""
+    res = sd.run(["journalctl", "-u", "shoal", "-o", "json", "--no-pager"], 30)
+    out = []
+    for line in (res.stdout.splitlines() if res else []):
+        try:
+            j = json.loads(line)
+        except ValueError:
+            continue
+        msg = j.get("MESSAGE")
+        if isinstance(msg, str):
+            out.append((j.get("PRIORITY"), msg))
+    return out
+
+
+def under_systemd(c, pw):
+    """The packaged unit under the service manager it is written for: a
+    systemd booted as PID 1 of namespaces this test makes (systemd_ns.py)."""
+    try:
+        sd = NsSystemd()
+        sd.start()
+    except NsUnavailable as e:
+        if "no name=systemd cgroup" in str(e) or "missing" in str(e):
+            print("ok - # SKIP no systemd can boot here (%s): the unit is not run" % e)
+            return
+        c.check(False, "a systemd boots as PID 1 of the test's namespaces", str(e))
+        return
+    try:
+        c.check(True, "a systemd boots as PID 1 of the test's namespaces")
+        t0 = time.monotonic()
+        res = sd.run(["systemctl", "start", "shoal"], 60)
+        c.check(ok(res), "systemctl start shoal (Type=notify: returns once READY=1 came)",
+                tail(res))
+        res = sd.run(["systemctl", "show", "shoal", "-p", "ActiveState", "-p", "StatusText",
+                      "-p", "MainPID", "-p", "User"], 30)
+        props = dict(l.split("=", 1) for l in (res.stdout.splitlines() if res else []) if "=" in l)
+        c.check(props.get("ActiveState") == "active" and
+                props.get("StatusText", "").startswith("running:"),
+                "active, with the daemon's STATUS= text", "(%r, %.1f s)" % (props, time.monotonic() - t0))
+        main_pid = props.get("MainPID", "0")
+        res = sd.run(["cat", "/proc/%s/status" % main_pid], 10)
+        uid = [l.split()[1] for l in (res.stdout.splitlines() if res else []) if l.startswith("Uid:")]
+        c.equal(uid, [str(pw.pw_uid)], "the service runs as the user shoal")
+
+        cli = ["runuser", "-u", "shoal", "--", "shoal", "--data-dir", STATE]
+        res = sd.run(cli + ["status", "--json"], 30)
+        try:
+            st = json.loads(res.stdout) if ok(res) else {}
+        except ValueError:
+            st = {}
+        c.check(st.get("node", {}).get("data_dir") == STATE,
+                "shoal status --json answers from the service, data dir %s" % STATE, tail(res))
+
+        # Work inside the sandbox: share a directory under the state dir
+        # (hashing on the workers, fdatasync, SQLite), then a plain daemon
+        # in the same network namespace downloads it from the service.
+        src = os.path.join(STATE, "share-src")
+        os.makedirs(src)
+        payload = os.urandom(3 * 1024 * 1024 + 12345)
+        with open(os.path.join(src, "data.bin"), "wb") as f:
+            f.write(payload)
+        for root, dirs, files in os.walk(src):
+            for n in [root] + [os.path.join(root, x) for x in files]:
+                os.chown(n, pw.pw_uid, pw.pw_gid)
+        res = sd.run(cli + ["share", src, "--json"], 120)
+        try:   # stdout and stderr come merged: the JSON is the object in it
+            out = res.stdout if ok(res) else ""
+            shared = json.loads(out[out.index("{"):out.rindex("}") + 1])
+        except ValueError:
+            shared = {}
+        magnet = shared.get("magnet", "")
+        c.check(magnet.startswith("magnet:?"), "the service shares a directory", tail(res))
+        leech_dir = "/tmp/shoal-leech"   # the namespace's own /tmp
+        api = free_port()
+        leech = subprocess.Popen(["nsenter", "-t", str(sd.pid), "-m", "-p", "-n",
+                                  "shoal-daemon", "--data-dir", leech_dir, "--port",
+                                  str(free_port()), "--api-port", str(api), "--bootstrap", "",
+                                  "--no-lsd", "--no-port-mapping"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            up = wait_for("the leecher's API", lambda: ok(sd.run(
+                ["test", "-e", leech_dir + "/api.addr"], 10)), 30)
+            res = sd.run(["shoal", "--data-dir", leech_dir, "join", magnet, "--peer",
+                          "127.0.0.1:6881", "--into", leech_dir + "/dl", "--wait"], 120) \
+                if up and magnet else None
+            c.check(ok(res), "a daemon beside it downloads the share from the service", tail(res))
+            res = sd.run(["sha256sum", "%s/dl/share-src/data.bin" % leech_dir], 30)
+            c.check(ok(res) and res.stdout.split()[:1] == [hashlib.sha256(payload).hexdigest()],
+                    "... byte for byte", tail(res))
+        finally:
+            leech.terminate()
+            try:
+                leech.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                leech.kill()
+
+        # systemctl reload: SIGHUP applies a new limit, warns that the port
+        # waits for a restart; journald keeps the levels (<N> prefixes).
+        conf = os.path.join(STATE, "shoal.conf")
+        with open(conf, "w") as f:
+            f.write("upload-limit = 1M\nport = 6999\n")
+        os.chown(conf, pw.pw_uid, pw.pw_gid)
+        res = sd.run(["systemctl", "reload", "shoal"], 30)
+        c.check(ok(res), "systemctl reload shoal", tail(res))
+        got = wait_for("the reload in the journal", lambda: [
+            m for p, m in journal(sd) if "reloaded settings" in m], 15)
+        c.check(got and "changed upload-limit" in got[0], "the reload applies upload-limit live",
+                "(%r)" % got)
+        entries = journal(sd)
+        c.check(any(p == "4" and "port changed" in m for p, m in entries),
+                "journald keeps the warning that port waits for a restart at priority 4",
+                "(%r)" % [e for e in entries if "port" in e[1]])
+        c.check(any(p == "6" and "running: data dir" in m for p, m in entries),
+                "... and info lines at priority 6, without our time stamp",
+                "(%r)" % entries[:5])
+        c.check(not any(re.match(r"^<\d>|^\d{4}-\d\d-\d\dT", m) for _, m in entries),
+                "no line carries a <N> prefix or a time stamp into the journal")
+
+        res = sd.run(["systemd-analyze", "security", "shoal", "--no-pager"], 60)
+        m = re.search(r"Overall exposure level for shoal.service: ([0-9.]+)", res.stdout if res else "")
+        c.check(m is not None and float(m.group(1)) <= 2.0,
+                "systemd-analyze security of the running unit: exposure <= 2.0",
+                "(%s)" % (m.group(1) if m else tail(res)))
+
+        t0 = time.monotonic()
+        res = sd.run(["systemctl", "stop", "shoal"], 30)
+        took = time.monotonic() - t0
+        res2 = sd.run(["systemctl", "show", "shoal", "-p", "ActiveState", "-p", "Result",
+                       "-p", "ExecMainStatus"], 30)
+        props = dict(l.split("=", 1) for l in (res2.stdout.splitlines() if res2 else []) if "=" in l)
+        if not c.check(ok(res) and took < 5.0 and props.get("ActiveState") == "inactive" and
+                       props.get("Result") == "success" and props.get("ExecMainStatus") == "0",
+                       "systemctl stop shoal: inactive, success, exit 0, in under 5 s",
+                       "(%.1f s, %r)" % (took, props)):
+            print("# " + "\n# ".join("<%s> %s" % e for e in journal(sd)[-25:]))
+        c.check(any("stopped cleanly" in m for _, m in journal(sd)),
+                "the journal ends with 'stopped cleanly'")
+    finally:
+        sd.stop()
+        for n in ("share-src", "shoal.conf"):
+            p = os.path.join(STATE, n)
+            if os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+            elif os.path.exists(p):
+                os.unlink(p)
 
 
 def main():
@@ -272,6 +422,8 @@ def main():
         with open(log_path) as f:
             print("# " + "\n# ".join(f.read().splitlines()[-20:]))
     c.check(os.path.exists(os.path.join(STATE, "shoal.db")), "the node's database is in %s" % STATE)
+
+    under_systemd(c, pw)
 
     # Installing again (what an upgrade's maintainer scripts run) keeps the
     # user, the state and its mode.

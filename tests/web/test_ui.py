@@ -332,9 +332,13 @@ def run(c, tmp, ui, seed, seeded, magnet, dl, src, drv):
                    and text(drv, "add-result"), 20)
     c.check(res, "uploading the .torrent joins it", "(error: %s)" % (
         visible(drv, "add-error") and text(drv, "add-error")))
-    up = [s for s in ui.api("GET", "/api/v1/swarms")["swarms"] if s["name"] == "album"]
-    c.check(up and up[0]["state"] == "seeding", "... and the files already there are adopted (seeding)",
-            "(%s)" % (up and up[0]["state"]))
+    # The join checks the files already there on a worker before the swarm
+    # is listed (and hashes them before it seeds): on a busy machine that
+    # takes a while after the page shows the result.
+    def album():
+        return [s for s in ui.api("GET", "/api/v1/swarms")["swarms"] if s["name"] == "album"]
+    up = wait_for(lambda: (lambda a: a if a and a[0]["state"] == "seeding" else None)(album()), 60)
+    c.check(up, "... and the files already there are adopted (seeding)", "(%s)" % album())
 
     # ---- an API error is shown verbatim
     drv.find_element(By.ID, "share-path").send_keys("relative/path")
