@@ -111,6 +111,18 @@ struct daemon_reload {
 	struct event *sig_hup;
 };
 
+/* libevent's own messages (evdns: "Nameserver ... has failed") go through
+ * our log, so they carry a level (and the journal's <N> prefix) like every
+ * other line instead of libevent's bare "[warn] ..." on stderr. */
+static void on_libevent_log(int severity, const char *msg)
+{
+	enum log_level level = severity == EVENT_LOG_ERR    ? LOG_LVL_ERROR
+			       : severity == EVENT_LOG_WARN ? LOG_LVL_WARN
+			       : severity == EVENT_LOG_MSG  ? LOG_LVL_INFO
+							    : LOG_LVL_DEBUG;
+	log_msg(level, "libevent: %s", msg);
+}
+
 static void on_signal(evutil_socket_t sig, short events, void *arg)
 {
 	struct node *node = arg;
@@ -345,6 +357,7 @@ int node_daemon_main(int argc, char **argv)
 	 * join creates it (node/api_swarms.c). */
 	node_resolve_download_dir(&node->cfg);
 	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(on_libevent_log);
 
 	node->lock_fd = take_lock(node->cfg.data_dir, err, sizeof err);
 	if (node->lock_fd < 0) {
