@@ -76,6 +76,7 @@ struct conn_hub {
 	int crypto_threads;
 	uint64_t sealed_off_loop, opened_off_loop; /* plaintext bytes, for the API */
 	uint64_t fast_read_bytes;            /* read past the bufferevents (on_fast_read) */
+	uint64_t dropped_out_bytes;          /* queued to send, then dropped by a close */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -174,6 +175,7 @@ void conn_hub_wire_bytes(const struct conn_hub *hub, uint64_t out[2])
 	if (hub->limit)
 		ratelimit_totals(hub->limit, &out[0], &out[1]);
 	out[0] += hub->fast_read_bytes;
+	out[1] += hub->dropped_out_bytes;
 }
 
 void conn_hub_off_loop(const struct conn_hub *hub, uint64_t *sealed, uint64_t *opened)
@@ -770,6 +772,10 @@ static void close_as(struct conn *c, const char *why, bool crypt_refused)
 		return;
 	struct conn_hub *hub = c->hub;
 	log_debug("peer %s: closed: %s", c->name, why);
+	/* What was queued but never reaches the socket counts as handed to
+	 * it: payload sent is counted when queued (node/engine_io.c), and the
+	 * metrics' protocol bytes are the difference of the two. */
+	hub->dropped_out_bytes += pending_out(c);
 	c->state = CONN_DEAD;
 	if (c->fast_read) {
 		event_free(c->fast_read);

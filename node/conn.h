@@ -110,9 +110,10 @@ void conn_hub_set_policy(struct conn_hub *hub, enum encryption_policy policy);
 int conn_hub_crypto_threads(const struct conn_hub *hub);
 /* Plaintext bytes sealed and opened on the crypto threads so far. */
 void conn_hub_off_loop(const struct conn_hub *hub, uint64_t *sealed, uint64_t *opened);
-/* Every byte received ([0]) and sent ([1]) on the hub's sockets so far:
- * the bufferevents' (the rate limit group's totals) and the fast path's
- * own reads. */
+/* Every byte received ([0]) and handed on to send ([1]) on the hub's
+ * sockets so far: the bufferevents' (the rate limit group's totals), the
+ * fast path's own reads, and what closes dropped unsent (so [1] matches
+ * bytes queued, as the payload counter counts them). */
 void conn_hub_wire_bytes(const struct conn_hub *hub, uint64_t out[2]);
 /* Close every connection still open (each owner's on_close runs), free
  * those already closed, then the hub.  NULL does nothing. */
