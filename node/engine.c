@@ -531,19 +531,26 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
  * outside the windows). */
 static void selection_moved(struct xfer *xf, bool jump)
 {
-	/* At most one cancelling round a second: players open a request per
-	 * seek, and many readers at once must not keep throwing away what is
-	 * on its way. */
+	/* At most one cancelling round per ENGINE_CANCEL_EVERY_MS: players
+	 * open a request per seek, and many readers at once must not keep
+	 * throwing away what is on its way.  A jump inside that time is owed,
+	 * not dropped: the next move after it (readers say their window again
+	 * every second) cancels.  A seek soon after a start used to find its
+	 * window's requests queued behind the start's, at the seed. */
 	uint64_t now = now_ms();
-	if (jump && xf->last_cancel_ms && now - xf->last_cancel_ms < ENGINE_CANCEL_EVERY_MS)
-		jump = false;
 	if (jump)
+		xf->cancel_owed = true;
+	bool cancel = xf->cancel_owed &&
+		      (!xf->last_cancel_ms || now - xf->last_cancel_ms >= ENGINE_CANCEL_EVERY_MS);
+	if (cancel) {
 		xf->last_cancel_ms = now;
+		xf->cancel_owed = false;
+	}
 	for (struct peer *p = xf->peers; p; p = p->next) {
 		if (p->state != PEER_ACTIVE)
 			continue;
 		update_interest(p);
-		if (jump)
+		if (cancel)
 			cancel_for_window(p);
 		request_more(p);
 	}
