@@ -178,7 +178,10 @@ static int request(const struct cli_conn *conn, const char *method, const char *
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, step_ms(timeout_ms, deadline));
+		/* Past the deadline, stop even while bytes keep coming. */
+		int pr = deadline && (int64_t)now_ms() >= deadline
+				 ? 0
+				 : poll(&pfd, 1, step_ms(timeout_ms, deadline));
 		if (pr == 0) {
 			if (timeout_ms % 1000 == 0)
 				fprintf(stderr, "shoal: the daemon at %s did not answer in %d s\n",

@@ -454,16 +454,28 @@ int cmd_token(int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "shoal token: no token in %s yet; start `shoal daemon` once to create it\n",
-			conn.data_dir);
-		return CLI_NO_DAEMON;
+	/* Only a regular file, never through a symlink: root printing the
+	 * token of a data dir another user owns must not print a file that
+	 * user linked there. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		bool missing = fd < 0 && errno == ENOENT;
+		if (fd >= 0)
+			close(fd);
+		if (missing) {
+			fprintf(stderr,
+				"shoal token: no token in %s yet; start `shoal daemon` once to create it\n",
+				conn.data_dir);
+			return CLI_NO_DAEMON;
+		}
+		fprintf(stderr, "shoal token: %s is not a regular file\n", path);
+		return CLI_FAIL;
 	}
 	char tok[80] = "";
-	if (!fgets(tok, sizeof tok, f))
-		tok[0] = '\0';
-	fclose(f);
+	ssize_t n = read(fd, tok, sizeof tok - 1);
+	close(fd);
+	tok[n > 0 ? n : 0] = '\0';
 	tok[strcspn(tok, "\r\n")] = '\0';
 	if (strlen(tok) != 64) {
 		fprintf(stderr, "shoal token: %s is malformed\n", path);

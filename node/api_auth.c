@@ -115,7 +115,7 @@ static int token_file(const char *path, bool create, bool tighten, const char *w
 		      uint8_t token_out[API_TOKEN_LEN], char *err, size_t err_len)
 {
 	char hex[2 * API_TOKEN_LEN + 2];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 && errno == ENOENT && create) {
 		randombytes_buf(token_out, API_TOKEN_LEN);
 		hex_encode(token_out, API_TOKEN_LEN, hex);
@@ -149,7 +149,7 @@ static int token_file(const char *path, bool create, bool tighten, const char *w
 		log_warn("%s was readable by other users; tightening it to 0600", path);
 		if (fchmod(fd, 0600) != 0)
 			log_warn("%s: chmod: %s", path, strerror(errno));
-	} else if (!tighten && (st.st_mode & 007)) {
+	} else if (!tighten && (st.st_mode & 004)) {
 		log_warn("%s can be read by every user of this machine: anyone can read the "
 			 "metrics with it (chmod o-rwx it)",
 			 path);

@@ -526,6 +526,15 @@ bool engine_piece_ready(const struct swarm *sw, uint32_t piece)
 #define ENGINE_STREAM_MIN_PIECES 4u
 #define ENGINE_STREAM_MAX_PIECES 512u
 
+/* Whether any reader holds a window in this swarm. */
+static bool any_window(const struct xfer *xf)
+{
+	for (size_t w = 0; w < ENGINE_STREAM_WINDOWS; w++)
+		if (xf->win[w].owner)
+			return true;
+	return false;
+}
+
 /* Peers may now want other pieces first: ask them at once, not at their
  * next block (after a reader's jump, cancelling what is out for pieces
  * outside the windows). */
@@ -534,12 +543,18 @@ static void selection_moved(struct xfer *xf, bool jump)
 	/* At most one cancelling round per ENGINE_CANCEL_EVERY_MS: players
 	 * open a request per seek, and many readers at once must not keep
 	 * throwing away what is on its way.  A jump inside that time is owed,
-	 * not dropped: the next move after it (readers say their window again
-	 * every second) cancels.  A seek soon after a start used to find its
-	 * window's requests queued behind the start's, at the seed. */
+	 * not dropped: the reader's next word on its window (readers say it
+	 * again every second, engine_stream_window) pays it, unless it is
+	 * older than ENGINE_CANCEL_OWED_MS or no window is left.  Before, a
+	 * seek soon after a start found its window's requests queued behind
+	 * the start's, at the seed. */
 	uint64_t now = now_ms();
-	if (jump)
+	if (jump && !xf->cancel_owed) {
 		xf->cancel_owed = true;
+		xf->cancel_owed_ms = now;
+	}
+	if (xf->cancel_owed && (now - xf->cancel_owed_ms > ENGINE_CANCEL_OWED_MS || !any_window(xf)))
+		xf->cancel_owed = false;
 	bool cancel = xf->cancel_owed &&
 		      (!xf->last_cancel_ms || now - xf->last_cancel_ms >= ENGINE_CANCEL_EVERY_MS);
 	if (cancel) {
@@ -606,14 +621,19 @@ int engine_stream_window(struct engine *eng, struct swarm *sw, uint64_t owner, s
 	int rc = select_window(xf, owner, first, count);
 	if (rc > 0)
 		selection_moved(xf, rc == 2);
+	else if (rc == 0 && xf->cancel_owed)
+		selection_moved(xf, false); /* the window said again pays a jump owed */
 	return rc < 0 ? rc : 0;
 }
 
 void engine_stream_window_drop(struct engine *eng, struct swarm *sw, uint64_t owner)
 {
 	(void)eng;
-	if (sw->xfer)
+	if (sw->xfer) {
 		select_window_drop(sw->xfer, owner);
+		if (!any_window(sw->xfer))
+			sw->xfer->cancel_owed = false;
+	}
 }
 
 int engine_swarm_selection_changed(struct engine *eng, struct swarm *sw)

@@ -64,6 +64,7 @@ struct ratelimit;
 #define PEER_MAX_REQS 256             /* our requests in flight to one peer */
 #define ENGINE_BLOCK_PROOFS 64        /* pieces whose block hashes are held at once */
 #define ENGINE_CANCEL_EVERY_MS 250    /* readers' jumps cancel requests at most this often */
+#define ENGINE_CANCEL_OWED_MS 2000    /* ... and a jump not yet paid is forgotten after this */
 #define ENGINE_PROOF_RETRY_MS 3000    /* block hashes unanswered: ask again (another peer) */
 #define ENGINE_LEAVES_SERVING 4       /* block-hash jobs at once for one swarm's peers */
 #define PEER_MIN_REQS 16
@@ -263,6 +264,7 @@ struct xfer {
 	uint64_t win_newest;                 /* owner of the window set or jumped last (NOW) */
 	uint64_t last_cancel_ms;             /* a reader's jump last cancelled requests */
 	bool cancel_owed;                    /* a jump came sooner: cancel at the next move */
+	uint64_t cancel_owed_ms;             /* when that jump came */
 	/* Block hashes of pieces in readers' windows (engine_select.c,
 	 * "Block proofs"), so a block can be served to a reader once its own
 	 * hash matches, before its whole piece is in.  Owned,
