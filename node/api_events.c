@@ -686,8 +686,7 @@ static void handle_events(struct api_req *r)
 	 * for every connection) must not end it. */
 	evhttp_connection_set_timeout(evcon, 0);
 	evhttp_connection_set_closecb(evcon, on_stream_closed, s);
-	api_count_reply(r, 200);
-	evhttp_send_reply_start(r->req, 200, "OK");
+	api_send_reply_start(r, 200, "OK");
 	/* evhttp keeps reading while it writes, to see the client close, and
 	 * keeps what it reads: a client that sends on would grow that buffer
 	 * without end.  Past EVENTS_MAX_INPUT reading stops (a close is then

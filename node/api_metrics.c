@@ -211,8 +211,7 @@ void api_metrics_serve(struct api_req *r, bool get_or_head)
 	buf_destroy(&b);
 	evhttp_add_header(out, "Content-Type", METRICS_CONTENT_TYPE);
 	evhttp_add_header(out, "Cache-Control", "no-store");
-	api_count_reply(r, 200);
-	evhttp_send_reply(r->req, 200, "OK", body);
+	api_send_reply(r, 200, "OK", body);
 	evbuffer_free(body);
 }
 

@@ -81,14 +81,20 @@ static const char *reason_phrase(int status)
 	}
 }
 
-void api_count_reply(struct api_req *r, int status)
+void api_send_reply(struct api_req *r, int status, const char *reason, struct evbuffer *body)
 {
 	metrics_api_reply(&r->node->metrics, status);
+	evhttp_send_reply(r->req, status, reason, body);
+}
+
+void api_send_reply_start(struct api_req *r, int status, const char *reason)
+{
+	metrics_api_reply(&r->node->metrics, status);
+	evhttp_send_reply_start(r->req, status, reason);
 }
 
 void api_reply(struct api_req *r, int status, json_t *json)
 {
-	api_count_reply(r, status);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, "Cache-Control", "no-store");
@@ -98,7 +104,7 @@ void api_reply(struct api_req *r, int status, json_t *json)
 		evbuffer_add(out, text, strlen(text));
 		evbuffer_add(out, "\n", 1);
 	}
-	evhttp_send_reply(r->req, status, reason_phrase(status), out);
+	api_send_reply(r, status, reason_phrase(status), out);
 	free(text);
 	if (out)
 		evbuffer_free(out);

@@ -97,9 +97,12 @@ void api_stream_capability(struct api_req *r, const char *path);
 /* Answer GET or HEAD /metrics: its own bearer check (the API token or the
  * metrics token), after the Host, Origin and Sec-Fetch-Site checks. */
 void api_metrics_serve(struct api_req *r, bool get_or_head);
-/* Count a reply of `status` that did not go through api_reply (pages,
- * streams, event streams): every reply is counted once (api_reply.c). */
-void api_count_reply(struct api_req *r, int status);
+/* Every reply of the API leaves through one of these two (api_reply too),
+ * which count it by status for GET /metrics: evhttp_send_reply and
+ * evhttp_send_reply_start, counted. */
+struct evbuffer;
+void api_send_reply(struct api_req *r, int status, const char *reason, struct evbuffer *body);
+void api_send_reply_start(struct api_req *r, int status, const char *reason);
 
 /* The event streams of GET /api/v1/events (node/api_events.c, whose
  * header comment says who owns and frees what).  struct api owns one:

@@ -710,8 +710,7 @@ static void serve_content(struct api_req *r, struct swarm *sw, size_t file, cons
 	if (!rd) { /* HEAD, or nothing to send */
 		if (window)
 			swarms_stream_window_drop(r->node, sw, id);
-		api_count_reply(r, status);
-		evhttp_send_reply(r->req, status, NULL, NULL);
+		api_send_reply(r, status, NULL, NULL);
 		return;
 	}
 
@@ -742,8 +741,7 @@ static void serve_content(struct api_req *r, struct swarm *sw, size_t file, cons
 	 * stops reading for good is dropped after STREAM_STALL_MS. */
 	evhttp_connection_set_timeout(evcon, 0);
 	evhttp_connection_set_closecb(evcon, on_conn_closed, rd);
-	api_count_reply(r, status);
-	evhttp_send_reply_start(r->req, status, NULL);
+	api_send_reply_start(r, status, NULL);
 	/* evhttp reads on while it writes (to see a close) and keeps what it
 	 * reads: bounded here, and the hang-up is then seen by EV_CLOSED. */
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
@@ -970,8 +968,7 @@ static void handle_stream_delete(struct api_req *r)
 		log_info("API: stream address %s revoked", t->id);
 		sodium_memzero(t, sizeof *t);
 		free(t);
-		api_count_reply(r, 204);
-		evhttp_send_reply(r->req, 204, "No Content", NULL);
+		api_send_reply(r, 204, "No Content", NULL);
 		return;
 	}
 	api_reply_error(r, 404, "not_found", "no stream address %s (expired, revoked, or never made)",

@@ -131,8 +131,7 @@ static void serve_file(struct api_req *r, const char *name, bool is_index)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "Cache-Control", "no-cache");
-	api_count_reply(r, 200);
-	evhttp_send_reply(r->req, 200, "OK", body);
+	api_send_reply(r, 200, "OK", body);
 	evbuffer_free(body);
 }
 

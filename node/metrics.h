@@ -51,8 +51,6 @@ void metrics_hist_observe(struct metrics_hist *h, uint64_t ns);
 uint64_t metrics_now_ns(void);
 
 enum metrics_dir { METRICS_DOWN, METRICS_UP, METRICS_DIRS };
-enum metrics_dht_result { METRICS_DHT_OK, METRICS_DHT_ERROR, METRICS_DHT_TIMEOUT,
-			  METRICS_DHT_RESULTS };
 enum metrics_tracker_proto { METRICS_TRACKER_HTTP, METRICS_TRACKER_HTTPS, METRICS_TRACKER_UDP,
 			     METRICS_TRACKER_PROTOS };
 enum metrics_tracker_result { METRICS_TRACKER_OK, METRICS_TRACKER_ERROR, METRICS_TRACKER_TIMEOUT,
