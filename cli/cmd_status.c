@@ -404,32 +404,17 @@ static int on_token_opt(int val, const char *arg, void *ctx)
 static int make_metrics_token(const char *path, const struct stat *data_dir_st)
 {
 	uint8_t raw[32];
-	char hex[2 * sizeof raw + 2];
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
 		return -EIO;
-	hex_encode(raw, sizeof raw, hex);
-	memset(raw, 0, sizeof raw);
-	hex[2 * sizeof raw] = '\n';
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? 0 : -errno;
 	/* Root making the token of a daemon that runs as another user (the
 	 * service's /var/lib/shoal): the file belongs to the data dir's owner,
 	 * or that daemon could not read it. */
-	if (geteuid() == 0 && data_dir_st && data_dir_st->st_uid != 0 &&
-	    fchown(fd, data_dir_st->st_uid, data_dir_st->st_gid) != 0) {
-		int e = -errno;
-		close(fd);
-		unlink(path);
-		return e;
-	}
-	ssize_t w = write(fd, hex, 2 * sizeof raw + 1);
-	int e = w == (ssize_t)(2 * sizeof raw + 1) && fsync(fd) == 0 ? 0 : (w < 0 ? -errno : -EIO);
-	close(fd);
-	memset(hex, 0, sizeof hex);
-	if (e)
-		unlink(path);
-	return e;
+	bool give = geteuid() == 0 && data_dir_st && data_dir_st->st_uid != 0;
+	int e = write_secret_hex_file(path, raw, sizeof raw,
+				      give ? data_dir_st->st_uid : (uid_t)-1,
+				      give ? data_dir_st->st_gid : (gid_t)-1);
+	memset(raw, 0, sizeof raw);
+	return e == -EEXIST ? 0 : e;
 }
 
 int cmd_token(int argc, char **argv)

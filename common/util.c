@@ -250,6 +250,22 @@ void utf8_escape_invalid(const char *in, char *out, size_t out_len)
 	out[o] = '\0';
 }
 
+/* Write all `len` bytes to `fd`, then fsync.  Returns 0 or a negative errno. */
+static int write_all_synced(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return fsync(fd) != 0 ? -errno : 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
 	char tmp[PATH_MAX];
@@ -259,26 +275,36 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
 	if (fd < 0)
 		return -errno;
-	const uint8_t *p = data;
-	int rc = 0;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = w < 0 ? -errno : -EIO;
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
+	int rc = write_all_synced(fd, data, len);
 	close(fd);
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = -errno;
 	if (rc != 0)
 		unlink(tmp);
+	return rc;
+}
+
+int write_secret_hex_file(const char *path, const uint8_t *secret, size_t len, uid_t uid,
+			  gid_t gid)
+{
+	char hex[2 * SECRET_HEX_MAX + 1];
+	if (len > SECRET_HEX_MAX)
+		return -EINVAL;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (uid != (uid_t)-1 && fchown(fd, uid, gid) != 0)
+		rc = -errno;
+	if (rc == 0) {
+		hex_encode(secret, len, hex);
+		hex[2 * len] = '\n';
+		rc = write_all_synced(fd, hex, 2 * len + 1);
+		memset(hex, 0, sizeof hex);
+	}
+	close(fd);
+	if (rc != 0)
+		unlink(path);
 	return rc;
 }
 

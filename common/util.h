@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -61,6 +62,15 @@ void utf8_escape_invalid(const char *in, char *out, size_t out_len);
  * Returns 0 or a negative errno; on failure `path` is untouched. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
 	__attribute__((warn_unused_result));
+
+/* Create `path` (0600, O_EXCL, never through a symlink) holding `secret`
+ * as lowercase hex and a newline, fsync'ed; when `uid` is not (uid_t)-1
+ * the file is first given to uid:gid.  Never replaces a file: returns 0,
+ * -EEXIST when `path` exists, or another negative errno (the new file
+ * removed).  For API and metrics tokens, from the daemon and the CLI. */
+#define SECRET_HEX_MAX 64
+int write_secret_hex_file(const char *path, const uint8_t *secret, size_t len, uid_t uid,
+			  gid_t gid) __attribute__((warn_unused_result));
 
 /* The data directory when none is given: $SHOAL_DATA_DIR, else
  * $XDG_DATA_HOME/shoal, else $HOME/.local/share/shoal (XDG base directory

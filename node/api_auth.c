@@ -118,22 +118,10 @@ static int token_file(const char *path, bool create, bool tighten, const char *w
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 && errno == ENOENT && create) {
 		randombytes_buf(token_out, API_TOKEN_LEN);
-		hex_encode(token_out, API_TOKEN_LEN, hex);
-		hex[2 * API_TOKEN_LEN] = '\n';
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0)
-			goto sys_fail;
-		ssize_t w = write(fd, hex, 2 * API_TOKEN_LEN + 1);
-		if (w != 2 * API_TOKEN_LEN + 1 || fsync(fd) != 0) {
-			int e = w < 0 ? errno : EIO;
-			close(fd);
-			unlink(path);
-			snprintf(err, err_len, "%s: cannot write the %s: %s", path, what, strerror(e));
-			return -e;
-		}
-		close(fd);
-		sodium_memzero(hex, sizeof hex);
-		return 0;
+		int rc = write_secret_hex_file(path, token_out, API_TOKEN_LEN, (uid_t)-1, (gid_t)-1);
+		if (rc != 0)
+			snprintf(err, err_len, "%s: cannot write the %s: %s", path, what, strerror(-rc));
+		return rc;
 	}
 	if (fd < 0)
 		goto sys_fail;
