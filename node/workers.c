@@ -39,9 +39,34 @@ struct workers {
 	int n_threads;
 };
 
+/* The calling thread's scratch buffer (workers_scratch): only worker
+ * threads have one, and only that thread touches it. */
+static _Thread_local struct {
+	bool worker;
+	void *p;
+	size_t len;
+} scratch;
+
+void *workers_scratch(size_t len)
+{
+	if (!scratch.worker || len > WORKERS_SCRATCH_MAX)
+		return NULL;
+	if (scratch.len < len) {
+		size_t want = (len + WORKERS_SCRATCH_ALIGN - 1) / WORKERS_SCRATCH_ALIGN * WORKERS_SCRATCH_ALIGN;
+		void *p = aligned_alloc(WORKERS_SCRATCH_ALIGN, want);
+		if (p == NULL)
+			return NULL;
+		free(scratch.p);
+		scratch.p = p;
+		scratch.len = want;
+	}
+	return scratch.p;
+}
+
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
+	scratch.worker = true;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->stopping && !w->queue_head)
@@ -71,6 +96,9 @@ static void *worker_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&w->lock);
+	free(scratch.p);
+	scratch.p = NULL;
+	scratch.len = 0;
 	return NULL;
 }
 

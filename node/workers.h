@@ -29,6 +29,17 @@ void workers_free(struct workers *w);
 int workers_submit(struct workers *w, work_fn work, work_done_fn done, void *arg)
 	__attribute__((warn_unused_result));
 
+/* From inside a work function: a buffer of at least `len` bytes, aligned
+ * to WORKERS_SCRATCH_ALIGN, that belongs to the calling worker thread and
+ * stays valid until the work function returns (the next call on the same
+ * thread may move it).  Kept between jobs, so a job that needs a large
+ * buffer every time finds it warm; freed when the thread ends.  At most
+ * WORKERS_SCRATCH_MAX bytes; NULL when larger, off a worker thread, or out
+ * of memory. */
+#define WORKERS_SCRATCH_ALIGN 4096u
+#define WORKERS_SCRATCH_MAX (4u << 20)
+void *workers_scratch(size_t len);
+
 /* Jobs queued or running right now. */
 size_t workers_pending(struct workers *w);
 

@@ -52,6 +52,8 @@ struct storage {
 	 * directory descriptor and a name, or -1 / NULL. */
 	int partdirfd;
 	char *partname;
+	/* storage_write_aligned met a file system without O_DIRECT. */
+	bool no_direct;
 };
 
 /* Where a byte at `off` of file f is in its descriptor: a skipped file's
@@ -725,6 +727,74 @@ int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const voi
 		done += sp.len;
 	}
 	return rc;
+}
+
+/* Write p[0, len) at `off` of `fd` with O_DIRECT set on its description
+ * for the call: whole STORAGE_DIRECT_ALIGN blocks only.  Returns the bytes
+ * written (a short count leaves the rest to the caller), or a negative
+ * errno; -EINVAL when the file system refuses direct I/O here. */
+static ssize_t pwrite_direct(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+		return errno == EINVAL ? -EINVAL : -errno;
+	size_t done = 0;
+	int rc = 0;
+	while (done < len) {
+		ssize_t w = pwrite(fd, p + done, len - done, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = w < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)w;
+		if (done % STORAGE_DIRECT_ALIGN != 0)
+			break; /* the rest is no longer aligned: buffered */
+	}
+	/* Back to buffered, or the next unaligned write would fail. */
+	if (fcntl(fd, F_SETFL, fl) < 0)
+		return -errno;
+	return done > 0 ? (ssize_t)done : rc;
+}
+
+int storage_write_aligned(struct storage *st, uint32_t piece, uint32_t offset, const void *data,
+			  size_t len)
+{
+	if (st->stream || st->no_direct || len < STORAGE_DIRECT_ALIGN ||
+	    (uintptr_t)data % STORAGE_DIRECT_ALIGN != 0)
+		return storage_write(st, piece, offset, data, len);
+	uint64_t pos;
+	int rc = locate(st, piece, offset, len, &pos);
+	if (rc < 0)
+		return rc;
+	struct span sp = span_at(st, piece, pos, len);
+	if (sp.fi == SIZE_MAX || sp.len != len ||
+	    disk_off(&st->files[sp.fi], sp.off) % STORAGE_DIRECT_ALIGN != 0)
+		return storage_write(st, piece, offset, data, len);
+	struct sfile *f = &st->files[sp.fi];
+	if (f->access == STORAGE_READ)
+		return -EACCES;
+	int fd;
+	rc = file_fd(st, sp.fi, true, &fd);
+	if (rc == 0 && !f->writable)
+		rc = -EACCES;
+	if (rc < 0)
+		return rc;
+	const uint8_t *p = data;
+	uint64_t off = disk_off(f, sp.off);
+	size_t whole = len - len % STORAGE_DIRECT_ALIGN;
+	ssize_t w = pwrite_direct(fd, p, whole, off);
+	f->dirty = true; /* even a failed write may have landed */
+	if (w == -EINVAL) {
+		st->no_direct = true;
+		w = 0;
+	}
+	if (w < 0)
+		return (int)w;
+	return pwrite_all(fd, p + w, len - (size_t)w, off + (uint64_t)w);
 }
 
 /* Does [off, off+len) of fd hold data, not a hole or the end of file? */

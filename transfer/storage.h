@@ -169,6 +169,19 @@ int storage_probe_file(struct storage *st, size_t index, enum storage_probe *pro
 int storage_write(struct storage *st, uint32_t piece, uint32_t offset, const void *data,
 		  size_t len) __attribute__((warn_unused_result));
 
+/* As storage_write, for a caller whose `data` is aligned to
+ * STORAGE_DIRECT_ALIGN (a write job's bounce buffer): where the range's
+ * place in its file is aligned too, its whole aligned part is written
+ * around the page cache (O_DIRECT on the file's descriptor for that one
+ * write), the rest as storage_write does.  Durability is unchanged: the
+ * data is durable only after storage_sync_piece or a sync from
+ * storage_sync_begin, as before.  Only for the BEP 52 layout (a v1 stream
+ * writes as storage_write does); a file system that refuses O_DIRECT
+ * (EINVAL) makes this storage write as storage_write from then on. */
+#define STORAGE_DIRECT_ALIGN 4096u
+int storage_write_aligned(struct storage *st, uint32_t piece, uint32_t offset, const void *data,
+			  size_t len) __attribute__((warn_unused_result));
+
 /* Read `len` bytes at `offset` inside `piece` into `data_out`.  Returns 0;
  * -ENODATA if any of the range is not on disk (file missing, shorter, or
  * a hole, detected at filesystem-block granularity where the filesystem

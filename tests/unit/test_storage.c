@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -643,6 +644,124 @@ static void test_delete_owned(void **state)
 
 /* The v1 layout: one stream of files, pieces spanning them, a gap (a BEP 47
  * pad file) that reads as zeros and is never written. */
+/* Pages of [off, off + len) of `path` in the page cache (mincore). */
+static size_t resident_pages(const char *path, uint64_t off, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	long pg = sysconf(_SC_PAGESIZE);
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	assert_true(m != MAP_FAILED);
+	size_t n = (len + (size_t)pg - 1) / (size_t)pg, in = 0;
+	unsigned char *vec = malloc(n);
+	assert_non_null(vec);
+	assert_int_equal(mincore(m, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(m, len);
+	close(fd);
+	return in;
+}
+
+/* Can files under `dir` be opened with O_DIRECT (tmpfs before Linux 6.6
+ * and some FUSE file systems say EINVAL)? */
+static bool direct_io_here(const char *dir)
+{
+	char p[700];
+	snprintf(p, sizeof p, "%s/.direct-probe", dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_DIRECT, 0600);
+	if (fd >= 0)
+		close(fd);
+	unlink(p);
+	return fd >= 0;
+}
+
+static void test_write_aligned(void **state)
+{
+	struct tmp *t = *state;
+	/* a: pieces 0..2 full, piece 3 of 5000 bytes (one whole 4 KiB page and
+	 * 904 bytes); b: one piece. */
+	const struct storage_file files[] = {
+		{ "a.bin", 3 * PL + 5000, 0, STORAGE_CREATE, 0 },
+		{ "d/b.bin", PL, 4, STORAGE_CREATE, 0 },
+	};
+	struct storage *st = NULL;
+	assert_int_equal(storage_new(t->root, files, 2, PL, 0, &st), 0);
+	uint8_t *buf = aligned_alloc(STORAGE_DIRECT_ALIGN, 2 * PL);
+	uint8_t *back = malloc(PL);
+	assert_non_null(buf);
+	assert_non_null(back);
+	bool direct = direct_io_here(t->root);
+	char a[700], b[700];
+	path_in(a, sizeof a, t->root, "a.bin");
+	path_in(b, sizeof b, t->root, "d/b.bin");
+
+	/* Piece 0 whole from an aligned buffer: around the page cache. */
+	fill(buf, 0, 0, PL);
+	assert_int_equal(storage_write_aligned(st, 0, 0, buf, PL), 0);
+	/* Piece 1 by storage_write: through it (the check below can fail). */
+	fill(buf, 1, 0, PL);
+	assert_int_equal(storage_write(st, 1, 0, buf, PL), 0);
+	/* Piece 2 from a buffer one byte off: storage_write's way. */
+	fill(buf + 1, 2, 0, PL);
+	assert_int_equal(storage_write_aligned(st, 2, 0, buf + 1, PL), 0);
+	/* Piece 3: its whole page direct, the last 904 bytes buffered. */
+	fill(buf, 3, 0, 5000);
+	assert_int_equal(storage_write_aligned(st, 3, 0, buf, 5000), 0);
+	/* Piece 4, the second half only: offset 16 KiB is aligned. */
+	fill(buf, 4, BS, BS);
+	assert_int_equal(storage_write_aligned(st, 4, BS, buf, BS), 0);
+	fill(buf, 4, 0, BS);
+	assert_int_equal(storage_write(st, 4, 0, buf, BS), 0);
+
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	assert_int_equal(resident_pages(a, PL, PL), PL / page);
+	assert_int_equal(resident_pages(a, 2 * PL, PL), PL / page);
+	if (direct && page == STORAGE_DIRECT_ALIGN) {
+		assert_int_equal(resident_pages(a, 0, PL), 0);
+		assert_int_equal(resident_pages(a, 3 * PL, page), 0);
+		assert_int_equal(resident_pages(a, 3 * PL + page, page), 1);
+		assert_int_equal(resident_pages(b, BS, BS), 0);
+		assert_int_equal(resident_pages(b, 0, BS), BS / page);
+	} else {
+		print_message("no O_DIRECT under %s: only the bytes are checked\n", t->root);
+	}
+
+	/* Every byte where it belongs, durable through the usual sync. */
+	for (uint32_t p = 0; p < 5; p++) {
+		uint32_t n = storage_piece_size(st, p);
+		fill(buf, p, 0, n);
+		assert_int_equal(storage_sync_piece(st, p), 0);
+		assert_int_equal(storage_read(st, p, 0, back, n), 0);
+		assert_memory_equal(back, buf, n);
+	}
+	/* The rules of storage_write hold: out of range, leaving the piece. */
+	assert_int_equal(storage_write_aligned(st, 5, 0, buf, PL), -ERANGE);
+	assert_int_equal(storage_write_aligned(st, 3, 4096, buf, 4096), -EINVAL);
+	storage_free(st);
+
+	/* A read-only file is refused before anything is opened for writing. */
+	const struct storage_file ro[] = { { "a.bin", 3 * PL + 5000, 0, STORAGE_READ, 0 } };
+	assert_int_equal(storage_new(t->root, ro, 1, PL, 0, &st), 0);
+	assert_int_equal(storage_write_aligned(st, 0, 0, buf, PL), -EACCES);
+	storage_free(st);
+
+	/* The v1 stream layout writes as storage_write: through the cache. */
+	const struct storage_file sfiles[] = { { "s.bin", 2 * PL, 0, STORAGE_CREATE, 0 } };
+	assert_int_equal(storage_new_stream(t->root, sfiles, 1, PL, 2 * PL, 0, &st), 0);
+	fill(buf, 0, 0, PL);
+	assert_int_equal(storage_write_aligned(st, 0, 0, buf, PL), 0);
+	char s1[700];
+	path_in(s1, sizeof s1, t->root, "s.bin");
+	assert_int_equal(resident_pages(s1, 0, PL), PL / page);
+	assert_int_equal(storage_read(st, 0, 0, back, PL), 0);
+	assert_memory_equal(back, buf, PL);
+	storage_free(st);
+	free(buf);
+	free(back);
+}
+
 static void test_stream_layout(void **state)
 {
 	struct tmp *t = *state;
@@ -814,6 +933,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_undo_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skipped_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_aligned, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
